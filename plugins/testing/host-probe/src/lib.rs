@@ -11,7 +11,12 @@ struct HostProbe;
 fn report<T>(result: Result<T, HostError>, show: impl FnOnce(T) -> Value) -> String {
     match result {
         Ok(value) => json!({"ok": show(value)}),
-        Err(error) => json!({"error": {"kind": format!("{:?}", error.kind), "message": error.message}}),
+        Err(error) => {
+            // wit-bindgen's Debug spells enum values as `ErrorKind::NotFound`.
+            let kind = format!("{:?}", error.kind);
+            let kind = kind.rsplit("::").next().unwrap_or_default().to_owned();
+            json!({"error": {"kind": kind, "message": error.message}})
+        },
     }
     .to_string()
 }

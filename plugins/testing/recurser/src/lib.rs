@@ -4,22 +4,28 @@ use plugboard_sdk::{CallContext, Plugin, Settings, export_plugin};
 
 struct Recurser;
 
+/// Recurses until `depth` reaches `limit`. With the default limit it never returns: the
+/// WebAssembly call stack overflows first. Only plain integer locals, so the frames live
+/// on the wasm stack (not Rust's shadow stack in linear memory), and two calls per frame
+/// so the compiler cannot turn the recursion into a loop.
 #[inline(never)]
-#[allow(unconditional_recursion, reason = "overflowing the stack is the point")]
-fn descend(depth: u64) -> u64 {
-    let frame = std::hint::black_box([depth; 16]);
-    descend(frame[3] + 1) + frame[7]
+fn descend(depth: u64, limit: u64) -> u64 {
+    if depth >= limit {
+        return depth;
+    }
+    descend(depth + 1, limit) ^ descend(depth + 2, limit)
 }
 
 impl Plugin for Recurser {
     fn init(_settings: Settings) -> Result<Self, String> {
         Ok(Recurser)
     }
-    fn call_tool(&mut self, _context: &CallContext, name: &str, _arguments: plugboard_sdk::serde_json::Value) -> Result<String, String> {
+    fn call_tool(&mut self, _context: &CallContext, name: &str, arguments: plugboard_sdk::serde_json::Value) -> Result<String, String> {
         if name == "ok" {
             return Ok("fine".into());
         }
-        Ok(descend(0).to_string())
+        let limit = arguments.get("limit").and_then(plugboard_sdk::serde_json::Value::as_u64).unwrap_or(u64::MAX);
+        Ok(descend(0, limit).to_string())
     }
 }
 

@@ -1,0 +1,385 @@
+//! The runtime: one wasmtime engine (epoch interruption, pooling allocator sized from the
+//! configuration), the linker with every host service, the compiled-component cache, and
+//! the table of loaded plugins.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use plugboard_manifest::{Manifest, Permission, PluginId, read_manifest};
+use serde::Serialize;
+use tokio::sync::broadcast;
+use wasmtime::component::{HasSelf, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use crate::abi::{self, SUPPORTED_ABIS};
+use crate::api::Hook;
+use crate::config::RuntimeConfig;
+use crate::error::LoadError;
+use crate::http::OutboundHttp;
+use crate::plugin::{EffectiveLimits, ExportIndices, Plugin, PluginParts, PluginShared};
+use crate::services::Services;
+use crate::state::HostState;
+
+/// The version of this host, checked against manifests' `min_plugboard_version`.
+pub const HOST_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Something that happened to a plugin, for subscribers (the HTTP API streams these).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum RuntimeEvent {
+    /// A plugin version was loaded (or replaced another).
+    Loaded {
+        /// The plugin.
+        plugin: PluginId,
+        /// Its version.
+        version: String,
+    },
+    /// A plugin was unloaded.
+    Unloaded {
+        /// The plugin.
+        plugin: PluginId,
+    },
+    /// A call faulted.
+    Fault {
+        /// The plugin.
+        plugin: PluginId,
+        /// The error.
+        error: String,
+    },
+    /// Too many faults: the plugin's circuit breaker opened and it is disabled.
+    BreakerOpened {
+        /// The plugin.
+        plugin: PluginId,
+        /// The last fault.
+        last_error: String,
+    },
+}
+
+/// A plugin ready to load: its manifest and component bytes.
+#[derive(Debug, Clone)]
+pub struct PluginSource {
+    /// The validated manifest.
+    pub manifest: Manifest,
+    /// The component (`plugin.wasm`).
+    pub wasm: Arc<[u8]>,
+    /// Where it was read from, for messages.
+    pub component_path: PathBuf,
+}
+
+impl PluginSource {
+    /// Reads a plugin folder: `plugin.toml` and the component it names.
+    pub fn from_dir(folder: &Path) -> Result<PluginSource, LoadError> {
+        let manifest = read_manifest(folder)?;
+        let component_path = folder.join(&manifest.component);
+        let wasm = std::fs::read(&component_path).map_err(|source| LoadError::Read {
+            plugin: manifest.id.to_string(),
+            path: component_path.clone(),
+            source,
+        })?;
+        Ok(PluginSource { manifest, wasm: wasm.into(), component_path })
+    }
+}
+
+pub(crate) struct RuntimeInner {
+    engine: Engine,
+    linker: Linker<HostState>,
+    config: RuntimeConfig,
+    services: Services,
+    http: Arc<OutboundHttp>,
+    plugins: RwLock<BTreeMap<PluginId, Plugin>>,
+    events: broadcast::Sender<RuntimeEvent>,
+    stop_ticker: Arc<AtomicBool>,
+}
+
+impl RuntimeInner {
+    pub(crate) fn plugin(&self, id: &PluginId) -> Option<Plugin> {
+        self.plugins.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(id).cloned()
+    }
+
+    pub(crate) fn emit(&self, event: RuntimeEvent) {
+        // No subscriber is fine.
+        let _ = self.events.send(event);
+    }
+}
+
+impl Drop for RuntimeInner {
+    fn drop(&mut self) {
+        self.stop_ticker.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The plugin host. Cheap to clone.
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<RuntimeInner>,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime").field("plugins", &self.plugin_ids()).finish_non_exhaustive()
+    }
+}
+
+/// Why the runtime could not start.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot start the plugin runtime: {message}")]
+pub struct RuntimeError {
+    message: String,
+}
+
+fn runtime_error(error: impl std::fmt::Display) -> RuntimeError {
+    RuntimeError { message: format!("{error:#}") }
+}
+
+impl Runtime {
+    /// Builds the engine and linker and starts the epoch ticker.
+    pub fn new(config: RuntimeConfig, services: Services) -> Result<Runtime, RuntimeError> {
+        let engine = Engine::new(&engine_config(&config)).map_err(runtime_error)?;
+        let mut linker = Linker::<HostState>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(runtime_error)?;
+        abi::v0_1::Plugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)
+            .map_err(runtime_error)?;
+        let http = Arc::new(OutboundHttp::new(config.http.clone()).map_err(runtime_error)?);
+        let stop_ticker = Arc::new(AtomicBool::new(false));
+        spawn_epoch_ticker(engine.clone(), config.epoch_tick, stop_ticker.clone()).map_err(runtime_error)?;
+        let (events, _) = broadcast::channel(1024);
+        Ok(Runtime {
+            inner: Arc::new(RuntimeInner {
+                engine,
+                linker,
+                config,
+                services,
+                http,
+                plugins: RwLock::new(BTreeMap::new()),
+                events,
+                stop_ticker,
+            }),
+        })
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.inner.config
+    }
+
+    /// Subscribes to plugin events.
+    pub fn subscribe(&self) -> broadcast::Receiver<RuntimeEvent> {
+        self.inner.events.subscribe()
+    }
+
+    /// The loaded plugin `id`.
+    pub fn plugin(&self, id: &PluginId) -> Option<Plugin> {
+        self.inner.plugin(id)
+    }
+
+    /// Every loaded plugin, by id.
+    pub fn plugins(&self) -> Vec<Plugin> {
+        self.inner.plugins.read().unwrap_or_else(std::sync::PoisonError::into_inner).values().cloned().collect()
+    }
+
+    /// The ids of the loaded plugins.
+    pub fn plugin_ids(&self) -> Vec<PluginId> {
+        self.inner.plugins.read().unwrap_or_else(std::sync::PoisonError::into_inner).keys().cloned().collect()
+    }
+
+    /// Compiles (or takes from the cache), links and starts a plugin, with `settings`
+    /// (validated against its schema; `None` for the defaults), without making it visible.
+    /// Use [`Runtime::install`] to make it the active version.
+    pub async fn prepare(&self, source: PluginSource, settings: Option<serde_json::Value>) -> Result<Plugin, LoadError> {
+        let PluginSource { manifest, wasm, component_path } = source;
+        let id = manifest.id.clone();
+        if !SUPPORTED_ABIS.contains(&manifest.abi) {
+            let supported = SUPPORTED_ABIS.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+            return Err(LoadError::UnsupportedAbi { plugin: id, abi: manifest.abi.to_string(), supported });
+        }
+        let host = host_version();
+        if let Some(required) = &manifest.min_plugboard_version
+            && *required > host
+        {
+            return Err(LoadError::HostTooOld { plugin: id, required: required.clone(), host });
+        }
+        let settings = manifest
+            .settings
+            .validate(&settings.unwrap_or_else(|| serde_json::json!({})))
+            .map_err(|violations| LoadError::InvalidSettings { plugin: id.clone(), violations })?;
+
+        let config = &self.inner.config;
+        let engine = self.inner.engine.clone();
+        let cache_dir = config.cache_dir.clone();
+        let compiled = tokio::task::spawn_blocking(move || crate::cache::load_component(&engine, &wasm, cache_dir.as_deref()))
+            .await
+            .map_err(|error| LoadError::Compile { plugin: id.clone(), path: component_path.clone(), message: error.to_string() })?;
+        let component = compiled.map_err(|error| LoadError::Compile {
+            plugin: id.clone(),
+            path: component_path.clone(),
+            message: format!("{error:#}"),
+        })?;
+        let abi_mismatch = |message: String| LoadError::AbiMismatch { plugin: id.clone(), abi: manifest.abi.to_string(), message };
+        if component.get_export_index(None, abi::LIFECYCLE_EXPORT).is_none() {
+            return Err(abi_mismatch(format!(
+                "it does not export `{}`; build it with plugboard-sdk (`export_plugin!`) for ABI {}",
+                abi::LIFECYCLE_EXPORT,
+                manifest.abi
+            )));
+        }
+        warn_about_ungranted_imports(&self.inner.engine, &component, &manifest);
+        let pre = self
+            .inner
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|error| abi_mismatch(format!("it imports something this host does not provide: {error:#}")))?;
+        let indices = ExportIndices::new(&pre).map_err(|error| abi_mismatch(format!("{error:#}")))?;
+        let exported = indices.exported_hooks();
+
+        let limits = EffectiveLimits {
+            memory_bytes: manifest.limits.memory_bytes.unwrap_or(config.default_memory_bytes).min(config.max_memory_bytes),
+            timeout: manifest.limits.timeout.unwrap_or(config.default_timeout).min(config.max_timeout),
+            max_calls_per_minute: manifest.limits.max_calls_per_minute,
+        };
+        let shared = Arc::new(PluginShared {
+            id: id.clone(),
+            manifest,
+            services: self.inner.services.clone(),
+            http: self.inner.http.clone(),
+            runtime: Arc::downgrade(&self.inner),
+            max_output_bytes: config.max_output_bytes,
+        });
+        let parts = PluginParts {
+            shared,
+            pre,
+            indices,
+            limits,
+            settings,
+            breaker: config.breaker,
+            max_idle: config.max_idle_per_plugin,
+            max_concurrency: config.max_concurrency_per_plugin,
+            epoch_tick: config.epoch_tick,
+        };
+        let plugin = Plugin::new(parts, BTreeSet::from([Hook::Init]));
+        let declared = plugin.start().await.map_err(|source| LoadError::Start { plugin: id.clone(), source })?;
+        // A hook counts when the component exports its interface and the plugin says it
+        // implements it; lifecycle hooks are always exported.
+        let mut hooks: BTreeSet<Hook> = declared.intersection(&exported).copied().collect();
+        hooks.insert(Hook::Init);
+        let plugin = plugin.with_hooks(hooks);
+        plugin.load_listings().await.map_err(|source| LoadError::Start { plugin: id, source })?;
+        Ok(plugin)
+    }
+
+    /// Makes `plugin` the active version of its id, atomically: calls already running on
+    /// the previous version finish there, new lookups get this one. Returns the previous
+    /// version, which the caller shuts down when it is done with it.
+    pub fn install(&self, plugin: Plugin) -> Option<Plugin> {
+        let previous = self
+            .inner
+            .plugins
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(plugin.id().clone(), plugin.clone());
+        tracing::info!(plugin = %plugin.id(), version = %plugin.version(), "plugin loaded");
+        self.inner.emit(RuntimeEvent::Loaded { plugin: plugin.id().clone(), version: plugin.version().to_string() });
+        previous
+    }
+
+    /// [`Runtime::prepare`] then [`Runtime::install`]; a replaced version is shut down.
+    pub async fn load(&self, source: PluginSource, settings: Option<serde_json::Value>) -> Result<Plugin, LoadError> {
+        let plugin = self.prepare(source, settings).await?;
+        if let Some(previous) = self.install(plugin.clone())
+            && let Err(error) = previous.shutdown().await
+        {
+            tracing::warn!(plugin = %previous.id(), "shutdown of the replaced version failed: {error}");
+        }
+        Ok(plugin)
+    }
+
+    /// Reads and loads a plugin folder.
+    pub async fn load_dir(&self, folder: &Path, settings: Option<serde_json::Value>) -> Result<Plugin, LoadError> {
+        self.load(PluginSource::from_dir(folder)?, settings).await
+    }
+
+    /// Removes plugin `id` and calls its shutdown hook. Returns it, or `None` when it was
+    /// not loaded.
+    pub async fn unload(&self, id: &PluginId) -> Option<Plugin> {
+        let plugin = self.inner.plugins.write().unwrap_or_else(std::sync::PoisonError::into_inner).remove(id)?;
+        if let Err(error) = plugin.shutdown().await {
+            tracing::warn!(plugin = %id, "shutdown failed: {error}");
+        }
+        tracing::info!(plugin = %id, "plugin unloaded");
+        self.inner.emit(RuntimeEvent::Unloaded { plugin: id.clone() });
+        Some(plugin)
+    }
+}
+
+fn host_version() -> semver::Version {
+    semver::Version::parse(HOST_VERSION).unwrap_or_else(|_| semver::Version::new(0, 0, 0))
+}
+
+fn engine_config(config: &RuntimeConfig) -> Config {
+    let mut wasm = Config::new();
+    wasm.wasm_component_model(true);
+    wasm.epoch_interruption(true);
+    wasm.max_wasm_stack(config.max_wasm_stack_bytes);
+    // The fiber stack of an async call must hold the wasm stack plus host frames.
+    wasm.async_stack_size(config.max_wasm_stack_bytes + (1 << 20));
+    let instances = config.max_instances;
+    let mut pool = PoolingAllocationConfig::default();
+    pool.total_component_instances(instances)
+        // A Rust component has a handful of core modules (the program, shims, fix-ups).
+        .max_core_instances_per_component(20)
+        .total_core_instances(instances * 8)
+        .max_memories_per_component(4)
+        .total_memories(instances * 2)
+        .max_tables_per_component(8)
+        .total_tables(instances * 4)
+        .total_stacks(instances)
+        .max_memory_size(usize::try_from(config.max_memory_bytes).unwrap_or(usize::MAX))
+        .max_unused_warm_slots(instances / 4);
+    wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    wasm
+}
+
+fn spawn_epoch_ticker(engine: Engine, tick: Duration, stop: Arc<AtomicBool>) -> std::io::Result<()> {
+    std::thread::Builder::new().name("plugboard-epoch".into()).spawn(move || {
+        while !stop.load(Ordering::Relaxed) {
+            std::thread::sleep(tick);
+            engine.increment_epoch();
+        }
+    })?;
+    Ok(())
+}
+
+/// Logs, at load, each host interface a component imports without the permission to use
+/// it: the calls will fail, which is rarely what the author meant.
+fn warn_about_ungranted_imports(engine: &Engine, component: &wasmtime::component::Component, manifest: &Manifest) {
+    let needs: &[(&str, &[Permission])] = &[
+        ("plugboard:plugin/kv@", &[Permission::Kv]),
+        ("plugboard:plugin/http-client@", &[Permission::Network]),
+        ("plugboard:plugin/ai@", &[Permission::Ai]),
+        (
+            "plugboard:plugin/chat@",
+            &[
+                Permission::MessagesRead,
+                Permission::MessagesWrite,
+                Permission::ChannelsRead,
+                Permission::ChannelsWrite,
+                Permission::UsersRead,
+                Permission::FilesRead,
+                Permission::FilesWrite,
+            ],
+        ),
+    ];
+    for (name, _) in component.component_type().imports(engine) {
+        for (prefix, permissions) in needs {
+            if name.starts_with(prefix) && !permissions.iter().any(|p| manifest.grants(*p)) {
+                let list = permissions.iter().map(|p| p.as_str()).collect::<Vec<_>>().join("` or `");
+                tracing::warn!(
+                    plugin = %manifest.id,
+                    "the component imports `{name}` but the manifest grants no `{list}` permission; those calls will be refused"
+                );
+            }
+        }
+    }
+}

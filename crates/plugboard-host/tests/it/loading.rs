@@ -1,0 +1,120 @@
+//! Loading: bad components and manifests are refused with clear errors; loaded versions
+//! swap atomically and unload cleanly.
+
+use plugboard_host::api::FilterOutcome;
+use plugboard_host::{CallErrorKind, LoadError, PluginSource, RuntimeEvent};
+use plugboard_test_plugins::plugin_dir;
+
+use super::{context, load, load_with, runtime, source_with};
+
+#[tokio::test]
+async fn bytes_that_are_not_a_component_are_refused() {
+    let runtime = runtime();
+    let mut source = source_with("calculator", |m| m);
+    source.wasm = b"definitely not wasm".to_vec().into();
+    let error = runtime.load(source, None).await.unwrap_err();
+    assert!(matches!(error, LoadError::Compile { .. }), "{error:?}");
+    let text = error.to_string();
+    assert!(text.starts_with("plugin `calculator`: `"), "{text}");
+    assert!(text.contains("is not a valid WebAssembly component"), "{text}");
+    assert!(text.ends_with("build it with `cargo build --release --target wasm32-wasip2`"), "{text}");
+
+    // A core module (not a component) is refused the same way.
+    let mut source = source_with("calculator", |m| m);
+    source.wasm = b"\0asm\x01\0\0\0".to_vec().into();
+    assert!(matches!(runtime.load(source, None).await.unwrap_err(), LoadError::Compile { .. }));
+}
+
+#[tokio::test]
+async fn a_plugin_for_a_newer_host_is_refused() {
+    let runtime = runtime();
+    let source = source_with("calculator", |m| m.replace("abi = \"0.1\"", "abi = \"0.1\"\nmin_plugboard_version = \"99.0.0\""));
+    let error = runtime.load(source, None).await.unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        format!("plugin `calculator`: needs Plugboard 99.0.0 or newer, this is {}; upgrade Plugboard or use an older version of the plugin", plugboard_host::HOST_VERSION)
+    );
+}
+
+#[tokio::test]
+async fn invalid_settings_and_refusing_init_stop_the_load() {
+    let runtime = runtime();
+    let source = source_with("pii-redactor", |m| m);
+    let error = runtime.load(source, Some(serde_json::json!({"mask_emails": "yes", "extra": 1}))).await.unwrap_err();
+    match &error {
+        LoadError::InvalidSettings { violations, .. } => {
+            assert!(violations.iter().any(|v| v.path == "/mask_emails"), "{violations:?}");
+            assert!(violations.iter().any(|v| v.message.contains("extra")), "{violations:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // Valid for the schema, refused by the plugin's init: an invalid regular expression.
+    let source = source_with("pii-redactor", |m| m);
+    let error = runtime.load(source, Some(serde_json::json!({"patterns": [{"pattern": "("}]}))).await.unwrap_err();
+    match &error {
+        LoadError::Start { source, .. } => match &source.kind {
+            CallErrorKind::InitRefused { message } => {
+                assert!(message.starts_with("setting `patterns[0].pattern`: `(` is not a valid regular expression"), "{message}")
+            }
+            other => panic!("{other:?}"),
+        },
+        other => panic!("{other:?}"),
+    }
+    assert!(runtime.plugin(&"pii-redactor".parse().unwrap()).is_none(), "nothing half-loaded stays behind");
+}
+
+#[tokio::test]
+async fn a_folder_without_its_component_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(plugin_dir("calculator").join("plugin.toml"), dir.path().join("plugin.toml")).unwrap();
+    let error = PluginSource::from_dir(dir.path()).unwrap_err();
+    assert!(error.to_string().contains("field `component`: file `plugin.wasm` does not exist"), "{error}");
+}
+
+#[tokio::test]
+async fn reload_swaps_versions_and_unload_removes() {
+    let runtime = runtime();
+    let mut events = runtime.subscribe();
+    let old = load(&runtime, "example-tagger").await;
+    let new = load_with(&runtime, "example-tagger", |m| m.replace("version = \"0.1.0\"", "version = \"0.2.0\"")).await;
+    let id = old.id().clone();
+    assert_eq!(runtime.plugin(&id).unwrap().version().to_string(), "0.2.0");
+    // A handle to the replaced version still works (calls in flight finish on it).
+    assert_eq!(old.before_prompt(&context(), "x").await.unwrap(), FilterOutcome::Rewrite("[tagged] x".into()));
+    assert_eq!(new.before_prompt(&context(), "x").await.unwrap(), FilterOutcome::Rewrite("[tagged] x".into()));
+    assert!(runtime.unload(&id).await.is_some());
+    assert!(runtime.plugin(&id).is_none());
+    assert!(runtime.unload(&id).await.is_none());
+    let mut seen = Vec::new();
+    while let Ok(event) = events.try_recv() {
+        seen.push(event);
+    }
+    assert_eq!(
+        seen,
+        [
+            RuntimeEvent::Loaded { plugin: id.clone(), version: "0.1.0".into() },
+            RuntimeEvent::Loaded { plugin: id.clone(), version: "0.2.0".into() },
+            RuntimeEvent::Unloaded { plugin: id },
+        ]
+    );
+}
+
+#[tokio::test]
+async fn concurrent_calls_share_warm_instances() {
+    let runtime = runtime();
+    let calculator = load(&runtime, "calculator").await;
+    let tasks: Vec<_> = (0..64)
+        .map(|n| {
+            let calculator = calculator.clone();
+            tokio::spawn(async move {
+                calculator.call_tool(&context(), "calculate", serde_json::json!({"expression": format!("{n} * 2")})).await
+            })
+        })
+        .collect();
+    for (n, task) in tasks.into_iter().enumerate() {
+        assert_eq!(task.await.unwrap().unwrap(), (n * 2).to_string());
+    }
+    let status = calculator.status();
+    assert_eq!(status.faults, 0);
+    assert!(status.idle_instances >= 1 && status.idle_instances <= runtime.config().max_idle_per_plugin);
+}
