@@ -96,7 +96,11 @@ fn build_plugins(plugins: &Path, target_dir: &Path) {
             || key.starts_with("CARGO_NET_")
             || key.starts_with("CARGO_REGISTRIES_")
             || key.starts_with("CARGO_HTTP_");
-        if (key.starts_with("CARGO_") && !keep) || key.starts_with("RUSTC_") || key == "RUSTFLAGS" || key == "RUSTDOCFLAGS" {
+        if (key.starts_with("CARGO_") && !keep)
+            || key.starts_with("RUSTC_")
+            || key == "RUSTFLAGS"
+            || key == "RUSTDOCFLAGS"
+        {
             command.env_remove(key.as_ref());
         }
     }

@@ -26,10 +26,10 @@ pub(crate) mod v0_1 {
     });
 }
 
-pub(crate) use v0_1::exports::plugboard::plugin as exports;
-pub(crate) use v0_1::plugboard::plugin as imports;
 use exports::{events, exporter, filters, lifecycle};
 use imports::types as wit;
+pub(crate) use v0_1::exports::plugboard::plugin as exports;
+pub(crate) use v0_1::plugboard::plugin as imports;
 
 impl From<wit::Role> for api::Role {
     fn from(role: wit::Role) -> Self {

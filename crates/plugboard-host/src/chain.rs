@@ -107,7 +107,12 @@ pub fn filter_order(plugins: &[Plugin], hook: Hook) -> Vec<Plugin> {
 }
 
 /// Runs `text` through the `filter` hook of `plugins` in filter order.
-pub async fn run_text_filters(plugins: &[Plugin], filter: &TextFilter, context: &CallContext, text: &str) -> ChainResult {
+pub async fn run_text_filters(
+    plugins: &[Plugin],
+    filter: &TextFilter,
+    context: &CallContext,
+    text: &str,
+) -> ChainResult {
     let hook = filter.hook();
     let mut current = text.to_owned();
     let mut steps = Vec::new();
@@ -139,7 +144,8 @@ pub async fn run_text_filters(plugins: &[Plugin], filter: &TextFilter, context: 
                 let fail_closed = plugin.fails_closed();
                 steps.push(step(StepOutcome::Failed { error: error.to_string(), fail_closed }));
                 if fail_closed {
-                    let reason = format!("the `{}` filter failed and is configured to fail closed: {}", plugin.id(), error.kind);
+                    let reason =
+                        format!("the `{}` filter failed and is configured to fail closed: {}", plugin.id(), error.kind);
                     let rejection = Some(Rejection { plugin: plugin.id().clone(), reason });
                     return ChainResult { text: current, rejection, steps };
                 }

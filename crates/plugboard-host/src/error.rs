@@ -24,7 +24,9 @@ pub enum LoadError {
         source: std::io::Error,
     },
     /// The manifest names an ABI version this host does not run.
-    #[error("plugin `{plugin}`: built for plugin ABI {abi}, which this host does not run (it runs {supported}); rebuild the plugin with a matching SDK")]
+    #[error(
+        "plugin `{plugin}`: built for plugin ABI {abi}, which this host does not run (it runs {supported}); rebuild the plugin with a matching SDK"
+    )]
     UnsupportedAbi {
         /// The plugin.
         plugin: PluginId,
@@ -34,7 +36,9 @@ pub enum LoadError {
         supported: String,
     },
     /// The plugin needs a newer Plugboard.
-    #[error("plugin `{plugin}`: needs Plugboard {required} or newer, this is {host}; upgrade Plugboard or use an older version of the plugin")]
+    #[error(
+        "plugin `{plugin}`: needs Plugboard {required} or newer, this is {host}; upgrade Plugboard or use an older version of the plugin"
+    )]
     HostTooOld {
         /// The plugin.
         plugin: PluginId,

@@ -49,7 +49,10 @@ impl OutboundHttp {
         remaining: Duration,
     ) -> Result<HttpResponse, ServiceError> {
         let url = url::Url::parse(&request.uri).map_err(|error| {
-            ServiceError::new(ServiceErrorKind::InvalidInput, format!("`{}` is not an absolute URL: {error}", request.uri))
+            ServiceError::new(
+                ServiceErrorKind::InvalidInput,
+                format!("`{}` is not an absolute URL: {error}", request.uri),
+            )
         })?;
         if !policy.allows(&url) {
             let host = url.host_str().unwrap_or_default();
@@ -66,7 +69,11 @@ impl OutboundHttp {
         if request.body.len() > self.config.max_request_bytes {
             return Err(ServiceError::new(
                 ServiceErrorKind::LimitExceeded,
-                format!("the request body of {} bytes exceeds the {} byte limit", request.body.len(), self.config.max_request_bytes),
+                format!(
+                    "the request body of {} bytes exceeds the {} byte limit",
+                    request.body.len(),
+                    self.config.max_request_bytes
+                ),
             ));
         }
         let method = reqwest::Method::from_bytes(request.method.as_bytes()).map_err(|_| {

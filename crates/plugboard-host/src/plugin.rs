@@ -8,6 +8,7 @@
 
 use std::collections::BTreeSet;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
@@ -34,6 +35,10 @@ use crate::services::Services;
 use crate::state::{ChunkSender, DeadlineExceeded, HostState, MemoryLimitExceeded};
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Ties a call's store borrow `'a` to the caller's borrows `'c` (`'c: 'a` is implied by
+/// the type), so hook closures can capture references instead of copying their inputs.
+type Scope<'a, 'c> = PhantomData<&'a &'c ()>;
 
 /// What instances of one plugin share, reachable from their store data.
 #[derive(Debug)]
@@ -99,7 +104,11 @@ impl ExportIndices {
         hooks
     }
 
-    fn load(&self, store: &mut Store<HostState>, instance: &wasmtime::component::Instance) -> wasmtime::Result<Exports> {
+    fn load(
+        &self,
+        store: &mut Store<HostState>,
+        instance: &wasmtime::component::Instance,
+    ) -> wasmtime::Result<Exports> {
         fn optional<I, G>(
             indices: &Option<I>,
             load: impl FnOnce(&I) -> wasmtime::Result<G>,
@@ -189,7 +198,8 @@ impl RateLimit {
     fn try_take(&mut self) -> bool {
         let now = Instant::now();
         let per_second = f64::from(self.per_minute) / 60.0;
-        self.tokens = (self.tokens + now.duration_since(self.refilled).as_secs_f64() * per_second).min(f64::from(self.per_minute));
+        self.tokens = (self.tokens + now.duration_since(self.refilled).as_secs_f64() * per_second)
+            .min(f64::from(self.per_minute));
         self.refilled = now;
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
@@ -309,7 +319,11 @@ impl Plugin {
                 idle: Mutex::new(Vec::new()),
                 max_idle: parts.max_idle,
                 permits: Semaphore::new(parts.max_concurrency as usize),
-                settings: RwLock::new(Arc::new(SettingsState { generation: 0, value: parts.settings, json: settings_json })),
+                settings: RwLock::new(Arc::new(SettingsState {
+                    generation: 0,
+                    value: parts.settings,
+                    json: settings_json,
+                })),
                 breaker: Mutex::new(Breaker::new(parts.breaker)),
                 enabled: AtomicBool::new(true),
                 fail_closed: AtomicBool::new(fail_closed),
@@ -438,7 +452,7 @@ impl Plugin {
     pub async fn enable(&self) -> Result<(), CallError> {
         self.breaker().reset();
         self.inner.enabled.store(true, Ordering::Release);
-        self.call_optional(Hook::OnEnable, |store, exports| {
+        self.call_optional(Hook::OnEnable, |store, exports, _| {
             Box::pin(async move { exports.lifecycle.call_on_enable(store).await })
         })
         .await
@@ -448,7 +462,7 @@ impl Plugin {
     /// [`CallErrorKind::Disabled`]. Calls already running finish.
     pub async fn disable(&self) -> Result<(), CallError> {
         let result = self
-            .call_optional(Hook::OnDisable, |store, exports| {
+            .call_optional(Hook::OnDisable, |store, exports, _| {
                 Box::pin(async move { exports.lifecycle.call_on_disable(store).await })
             })
             .await;
@@ -460,7 +474,7 @@ impl Plugin {
     /// starts a fresh instance), so the caller should stop routing calls to it first.
     pub async fn shutdown(&self) -> Result<(), CallError> {
         let result = self
-            .call_optional(Hook::Shutdown, |store, exports| {
+            .call_optional(Hook::Shutdown, |store, exports, _| {
                 Box::pin(async move { exports.lifecycle.call_shutdown(store).await })
             })
             .await;
@@ -468,10 +482,16 @@ impl Plugin {
         result
     }
 
-    async fn call_optional<'s>(
-        &'s self,
+    async fn call_optional<'c>(
+        &self,
         hook: Hook,
-        call: impl for<'a> FnOnce(&'a mut Store<HostState>, &'a Exports) -> BoxFuture<'a, wasmtime::Result<()>> + Send,
+        call: impl for<'a> FnOnce(
+            &'a mut Store<HostState>,
+            &'a Exports,
+            Scope<'a, 'c>,
+        ) -> BoxFuture<'a, wasmtime::Result<()>>
+        + Send
+        + 'c,
     ) -> Result<(), CallError> {
         if !self.implements(hook) {
             return Ok(());
@@ -493,7 +513,11 @@ impl Plugin {
             };
         }
         if !status.enabled {
-            return HealthReport { status: HealthStatus::Unhealthy, message: "disabled".into(), details: serde_json::json!({}) };
+            return HealthReport {
+                status: HealthStatus::Unhealthy,
+                message: "disabled".into(),
+                details: serde_json::json!({}),
+            };
         }
         if !self.implements(Hook::Health) {
             return HealthReport {
@@ -503,7 +527,7 @@ impl Plugin {
             };
         }
         let result = self
-            .invoke(Hook::Health, None, |store, exports| {
+            .invoke(Hook::Health, None, |store, exports, _| {
                 Box::pin(async move { exports.lifecycle.call_health(store).await })
             })
             .await;
@@ -520,7 +544,7 @@ impl Plugin {
     /// Runs the plugin's self-tests.
     pub async fn self_test(&self) -> Result<Vec<SelfTestResult>, CallError> {
         let results = self
-            .invoke(Hook::SelfTest, None, |store, exports| {
+            .invoke(Hook::SelfTest, None, |store, exports, _| {
                 Box::pin(async move { exports.lifecycle.call_self_test(store).await })
             })
             .await?;
@@ -530,9 +554,8 @@ impl Plugin {
     /// `filters.before-prompt`.
     pub async fn before_prompt(&self, context: &CallContext, prompt: &str) -> Result<FilterOutcome, CallError> {
         let wctx = wit::CallContext::from(context);
-        let prompt = prompt.to_owned();
         let outcome = self
-            .invoke(Hook::BeforePrompt, Some(context), |store, exports| {
+            .invoke(Hook::BeforePrompt, Some(context), |store, exports, _| {
                 Box::pin(async move { exports.filters()?.call_before_prompt(store, &wctx, &prompt).await })
             })
             .await?;
@@ -542,9 +565,8 @@ impl Plugin {
     /// `filters.after-response`.
     pub async fn after_response(&self, context: &CallContext, response: &str) -> Result<FilterOutcome, CallError> {
         let wctx = wit::CallContext::from(context);
-        let response = response.to_owned();
         let outcome = self
-            .invoke(Hook::AfterResponse, Some(context), |store, exports| {
+            .invoke(Hook::AfterResponse, Some(context), |store, exports, _| {
                 Box::pin(async move { exports.filters()?.call_after_response(store, &wctx, &response).await })
             })
             .await?;
@@ -554,9 +576,8 @@ impl Plugin {
     /// `filters.stream-chunk`.
     pub async fn stream_chunk(&self, context: &CallContext, chunk: &str) -> Result<String, CallError> {
         let wctx = wit::CallContext::from(context);
-        let chunk = chunk.to_owned();
         let text = self
-            .invoke(Hook::StreamChunk, Some(context), |store, exports| {
+            .invoke(Hook::StreamChunk, Some(context), |store, exports, _| {
                 Box::pin(async move { exports.filters()?.call_stream_chunk(store, &wctx, &chunk).await })
             })
             .await?;
@@ -565,11 +586,15 @@ impl Plugin {
     }
 
     /// `filters.before-request`.
-    pub async fn before_request(&self, context: &CallContext, request: HttpRequest) -> Result<RequestOutcome, CallError> {
+    pub async fn before_request(
+        &self,
+        context: &CallContext,
+        request: HttpRequest,
+    ) -> Result<RequestOutcome, CallError> {
         let wctx = wit::CallContext::from(context);
         let request = wit::HttpRequest::from(request);
         let outcome = self
-            .invoke(Hook::BeforeRequest, Some(context), |store, exports| {
+            .invoke(Hook::BeforeRequest, Some(context), |store, exports, _| {
                 Box::pin(async move { exports.filters()?.call_before_request(store, &wctx, &request).await })
             })
             .await?;
@@ -586,7 +611,7 @@ impl Plugin {
         let wctx = wit::CallContext::from(context);
         let (request, response) = (wit::HttpRequest::from(request), wit::HttpResponse::from(response));
         let outcome = self
-            .invoke(Hook::AfterRequest, Some(context), |store, exports| {
+            .invoke(Hook::AfterRequest, Some(context), |store, exports, _| {
                 Box::pin(async move { exports.filters()?.call_after_request(store, &wctx, &request, &response).await })
             })
             .await?;
@@ -597,18 +622,22 @@ impl Plugin {
     pub async fn on_event(&self, context: &CallContext, event: Event) -> Result<(), CallError> {
         let wctx = wit::CallContext::from(context);
         let event = events::Event::from(event);
-        self.invoke(Hook::Events, Some(context), |store, exports| {
+        self.invoke(Hook::Events, Some(context), |store, exports, _| {
             Box::pin(async move { exports.events()?.call_on_event(store, &wctx, &event).await })
         })
         .await
     }
 
     /// `events.message-will-be-posted`.
-    pub async fn message_will_be_posted(&self, context: &CallContext, message: Message) -> Result<FilterOutcome, CallError> {
+    pub async fn message_will_be_posted(
+        &self,
+        context: &CallContext,
+        message: Message,
+    ) -> Result<FilterOutcome, CallError> {
         let wctx = wit::CallContext::from(context);
         let message = wit::Message::from(message);
         let outcome = self
-            .invoke(Hook::MessageWillBePosted, Some(context), |store, exports| {
+            .invoke(Hook::MessageWillBePosted, Some(context), |store, exports, _| {
                 Box::pin(async move { exports.events()?.call_message_will_be_posted(store, &wctx, &message).await })
             })
             .await?;
@@ -621,12 +650,16 @@ impl Plugin {
     }
 
     /// `tools.call-tool`. A tool's own error is [`CallErrorKind::Plugin`].
-    pub async fn call_tool(&self, context: &CallContext, name: &str, arguments: serde_json::Value) -> Result<String, CallError> {
+    pub async fn call_tool(
+        &self,
+        context: &CallContext,
+        name: &str,
+        arguments: serde_json::Value,
+    ) -> Result<String, CallError> {
         let wctx = wit::CallContext::from(context);
         let arguments = arguments.to_string();
-        let name = name.to_owned();
         let result = self
-            .invoke(Hook::Tools, Some(context), |store, exports| {
+            .invoke(Hook::Tools, Some(context), |store, exports, _| {
                 Box::pin(async move { exports.tools()?.call_call_tool(store, &wctx, &name, &arguments).await })
             })
             .await?;
@@ -647,7 +680,7 @@ impl Plugin {
     /// `provider.list-models`.
     pub async fn list_models(&self) -> Result<Vec<ModelInfo>, CallError> {
         let models = self
-            .invoke(Hook::Provider, None, |store, exports| {
+            .invoke(Hook::Provider, None, |store, exports, _| {
                 Box::pin(async move { exports.provider()?.call_list_models(store).await })
             })
             .await?;
@@ -663,7 +696,7 @@ impl Plugin {
     ) -> Result<Completion, CallError> {
         let request = wit::CompletionRequest::from(request);
         let result = self
-            .invoke_with_sink(Hook::Provider, Some(sink), |store, exports| {
+            .invoke_with_sink(Hook::Provider, Some(sink), |store, exports, _| {
                 Box::pin(async move { exports.provider()?.call_complete(store, &request).await })
             })
             .await?;
@@ -678,13 +711,19 @@ impl Plugin {
     }
 
     /// `exporter.export-conversation`.
-    pub async fn export(&self, format: &str, conversation: Conversation, messages: Vec<Message>) -> Result<ExportFile, CallError> {
+    pub async fn export(
+        &self,
+        format: &str,
+        conversation: Conversation,
+        messages: Vec<Message>,
+    ) -> Result<ExportFile, CallError> {
         let conversation = wit::Conversation::from(conversation);
         let messages: Vec<wit::Message> = messages.into_iter().map(Into::into).collect();
-        let format = format.to_owned();
         let result = self
-            .invoke(Hook::Exporter, None, |store, exports| {
-                Box::pin(async move { exports.exporter()?.call_export_conversation(store, &format, &conversation, &messages).await })
+            .invoke(Hook::Exporter, None, |store, exports, _| {
+                Box::pin(async move {
+                    exports.exporter()?.call_export_conversation(store, &format, &conversation, &messages).await
+                })
             })
             .await?;
         let file = result.map_err(|message| self.error(Hook::Exporter, CallErrorKind::Plugin { message }))?;
@@ -697,7 +736,7 @@ impl Plugin {
         let wctx = wit::CallContext::from(context);
         let request = wit::HttpRequest::from(request);
         let response = self
-            .invoke(Hook::Http, Some(context), |store, exports| {
+            .invoke(Hook::Http, Some(context), |store, exports, _| {
                 Box::pin(async move { exports.http()?.call_handle(store, &wctx, &request).await })
             })
             .await?;
@@ -712,10 +751,8 @@ impl Plugin {
     /// `commands.run-command`.
     pub async fn run_command(&self, context: &CallContext, name: &str, arguments: &str) -> Result<String, CallError> {
         let wctx = wit::CallContext::from(context);
-        let name = name.to_owned();
-        let arguments = arguments.to_owned();
         let result = self
-            .invoke(Hook::Commands, Some(context), |store, exports| {
+            .invoke(Hook::Commands, Some(context), |store, exports, _| {
                 Box::pin(async move { exports.commands()?.call_run_command(store, &wctx, &name, &arguments).await })
             })
             .await?;
@@ -726,9 +763,8 @@ impl Plugin {
 
     /// `scheduler.run-task`.
     pub async fn run_task(&self, name: &str, scheduled_at_ms: u64) -> Result<(), CallError> {
-        let name = name.to_owned();
         let result = self
-            .invoke(Hook::Scheduled, None, |store, exports| {
+            .invoke(Hook::Scheduled, None, |store, exports, _| {
                 Box::pin(async move { exports.scheduler()?.call_run_task(store, &name, scheduled_at_ms).await })
             })
             .await?;
@@ -773,11 +809,17 @@ impl Plugin {
         }
     }
 
-    async fn invoke<R: Send>(
+    async fn invoke<'c, R: Send>(
         &self,
         hook: Hook,
         context: Option<&CallContext>,
-        call: impl for<'a> FnOnce(&'a mut Store<HostState>, &'a Exports) -> BoxFuture<'a, wasmtime::Result<R>> + Send,
+        call: impl for<'a> FnOnce(
+            &'a mut Store<HostState>,
+            &'a Exports,
+            Scope<'a, 'c>,
+        ) -> BoxFuture<'a, wasmtime::Result<R>>
+        + Send
+        + 'c,
     ) -> Result<R, CallError> {
         if !self.implements(hook) {
             return Err(self.error(hook, CallErrorKind::NotImplemented));
@@ -785,31 +827,53 @@ impl Plugin {
         self.invoke_unchecked(hook, context, call).await
     }
 
-    async fn invoke_unchecked<R: Send>(
+    async fn invoke_unchecked<'c, R: Send>(
         &self,
         hook: Hook,
         context: Option<&CallContext>,
-        call: impl for<'a> FnOnce(&'a mut Store<HostState>, &'a Exports) -> BoxFuture<'a, wasmtime::Result<R>> + Send,
+        call: impl for<'a> FnOnce(
+            &'a mut Store<HostState>,
+            &'a Exports,
+            Scope<'a, 'c>,
+        ) -> BoxFuture<'a, wasmtime::Result<R>>
+        + Send
+        + 'c,
     ) -> Result<R, CallError> {
-        let context = context.cloned().unwrap_or_default();
+        // The context is only needed again when this plugin calls another plugin's tool.
+        let context = match context {
+            Some(context) if !self.manifest().dependencies.is_empty() => context.clone(),
+            _ => CallContext::default(),
+        };
         self.run(hook, context, None, true, call).await
     }
 
     /// A call the host makes for itself (listing tools at load): not charged to the
     /// plugin's rate limit.
-    async fn invoke_internal<R: Send>(
+    async fn invoke_internal<'c, R: Send>(
         &self,
         hook: Hook,
-        call: impl for<'a> FnOnce(&'a mut Store<HostState>, &'a Exports) -> BoxFuture<'a, wasmtime::Result<R>> + Send,
+        call: impl for<'a> FnOnce(
+            &'a mut Store<HostState>,
+            &'a Exports,
+            Scope<'a, 'c>,
+        ) -> BoxFuture<'a, wasmtime::Result<R>>
+        + Send
+        + 'c,
     ) -> Result<R, CallError> {
         self.run(hook, CallContext::default(), None, false, call).await
     }
 
-    async fn invoke_with_sink<R: Send>(
+    async fn invoke_with_sink<'c, R: Send>(
         &self,
         hook: Hook,
         sink: Option<ChunkSender>,
-        call: impl for<'a> FnOnce(&'a mut Store<HostState>, &'a Exports) -> BoxFuture<'a, wasmtime::Result<R>> + Send,
+        call: impl for<'a> FnOnce(
+            &'a mut Store<HostState>,
+            &'a Exports,
+            Scope<'a, 'c>,
+        ) -> BoxFuture<'a, wasmtime::Result<R>>
+        + Send
+        + 'c,
     ) -> Result<R, CallError> {
         if !self.implements(hook) {
             return Err(self.error(hook, CallErrorKind::NotImplemented));
@@ -818,13 +882,19 @@ impl Plugin {
     }
 
     /// The one call path: gatekeeping, an instance, the deadline, fault handling.
-    async fn run<R: Send>(
+    async fn run<'c, R: Send>(
         &self,
         hook: Hook,
         context: CallContext,
         sink: Option<ChunkSender>,
         charge: bool,
-        call: impl for<'a> FnOnce(&'a mut Store<HostState>, &'a Exports) -> BoxFuture<'a, wasmtime::Result<R>> + Send,
+        call: impl for<'a> FnOnce(
+            &'a mut Store<HostState>,
+            &'a Exports,
+            Scope<'a, 'c>,
+        ) -> BoxFuture<'a, wasmtime::Result<R>>
+        + Send
+        + 'c,
     ) -> Result<R, CallError> {
         let lifecycle = matches!(hook, Hook::OnEnable | Hook::OnDisable | Hook::Shutdown);
         if !lifecycle {
@@ -851,8 +921,12 @@ impl Plugin {
         self.inner.calls.fetch_add(1, Ordering::Relaxed);
         let timeout = self.inner.limits.timeout;
         let started = Instant::now();
-        let Ok(Ok(_permit)) = tokio::time::timeout(timeout, self.inner.permits.acquire()).await else {
-            return Err(self.error(hook, CallErrorKind::Busy));
+        let _permit = match self.inner.permits.try_acquire() {
+            Ok(permit) => permit,
+            Err(_) => match tokio::time::timeout(timeout, self.inner.permits.acquire()).await {
+                Ok(Ok(permit)) => permit,
+                _ => return Err(self.error(hook, CallErrorKind::Busy)),
+            },
         };
 
         let settings = self.current_settings();
@@ -869,24 +943,28 @@ impl Plugin {
                 }
             },
         };
-        let remaining = timeout.saturating_sub(started.elapsed()).max(self.inner.epoch_tick);
+        // The deadline counts from the start of the call, waiting and instantiation included.
+        let deadline = started + timeout;
         {
             let state = instance.store.data_mut();
-            state.deadline = Instant::now() + remaining;
+            state.deadline = deadline;
             state.context = context;
             state.sink = sink;
             state.streamed_bytes = 0;
             state.stderr.clear_tail();
         }
+        // Count the deadline's epochs from now, not from when the instance last ran (an
+        // idle instance would otherwise hit its epoch check at once and yield needlessly).
+        instance.store.set_epoch_deadline(1);
         // The epoch callback stops wasm at the deadline; this backstop also stops a call
         // stuck in a host service (every service already honours the deadline).
-        let backstop = remaining + self.inner.epoch_tick * 4;
+        let backstop = tokio::time::Instant::from_std(deadline + self.inner.epoch_tick * 4);
         let Instance { store, exports, .. } = &mut instance;
-        let outcome = tokio::time::timeout(backstop, call(store, exports)).await;
+        let outcome = tokio::time::timeout_at(backstop, call(store, exports, PhantomData)).await;
         let result = match outcome {
             Ok(Ok(value)) => {
                 instance.store.data_mut().sink = None;
-                self.release(instance);
+                self.release_with(instance, settings.generation);
                 return Ok(value);
             }
             Ok(Err(error)) => self.classify(&error, &instance.store),
@@ -910,6 +988,12 @@ impl Plugin {
 
     fn release(&self, instance: Instance) {
         let current = self.current_settings().generation;
+        self.release_with(instance, current);
+    }
+
+    /// Returns `instance` to the pool if it belongs to settings generation `current`
+    /// (settings that changed during the call make it stale; a later call drops it).
+    fn release_with(&self, instance: Instance, current: u64) {
         let mut idle = self.idle();
         if instance.settings_generation == current && idle.len() < self.inner.max_idle {
             idle.push(instance);
@@ -918,7 +1002,12 @@ impl Plugin {
 
     /// A fresh instance, initialised with `settings_json`. `generation` is the settings
     /// generation it belongs to; `None` for a trial instance.
-    async fn new_instance(&self, hook: Hook, settings_json: Arc<str>, generation: Option<u64>) -> Result<Instance, CallErrorKind> {
+    async fn new_instance(
+        &self,
+        hook: Hook,
+        settings_json: Arc<str>,
+        generation: Option<u64>,
+    ) -> Result<Instance, CallErrorKind> {
         let inner = &self.inner;
         let timeout = inner.limits.timeout;
         let state = HostState::new(inner.shared.clone(), inner.limits.memory_bytes, settings_json.clone());
@@ -979,7 +1068,7 @@ impl Plugin {
     pub(crate) async fn load_listings(&self) -> Result<(), CallError> {
         if self.implements(Hook::Tools) {
             let specs = self
-                .invoke_internal(Hook::Tools, |store, exports| {
+                .invoke_internal(Hook::Tools, |store, exports, _| {
                     Box::pin(async move { exports.tools()?.call_list_tools(store).await })
                 })
                 .await?;
@@ -993,7 +1082,7 @@ impl Plugin {
         }
         if self.implements(Hook::Exporter) {
             let formats = self
-                .invoke_internal(Hook::Exporter, |store, exports| {
+                .invoke_internal(Hook::Exporter, |store, exports, _| {
                     Box::pin(async move { exports.exporter()?.call_list_formats(store).await })
                 })
                 .await?;

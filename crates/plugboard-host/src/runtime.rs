@@ -188,7 +188,11 @@ impl Runtime {
     /// Compiles (or takes from the cache), links and starts a plugin, with `settings`
     /// (validated against its schema; `None` for the defaults), without making it visible.
     /// Use [`Runtime::install`] to make it the active version.
-    pub async fn prepare(&self, source: PluginSource, settings: Option<serde_json::Value>) -> Result<Plugin, LoadError> {
+    pub async fn prepare(
+        &self,
+        source: PluginSource,
+        settings: Option<serde_json::Value>,
+    ) -> Result<Plugin, LoadError> {
         let PluginSource { manifest, wasm, component_path } = source;
         let id = manifest.id.clone();
         if !SUPPORTED_ABIS.contains(&manifest.abi) {
@@ -209,15 +213,21 @@ impl Runtime {
         let config = &self.inner.config;
         let engine = self.inner.engine.clone();
         let cache_dir = config.cache_dir.clone();
-        let compiled = tokio::task::spawn_blocking(move || crate::cache::load_component(&engine, &wasm, cache_dir.as_deref()))
-            .await
-            .map_err(|error| LoadError::Compile { plugin: id.clone(), path: component_path.clone(), message: error.to_string() })?;
+        let compiled =
+            tokio::task::spawn_blocking(move || crate::cache::load_component(&engine, &wasm, cache_dir.as_deref()))
+                .await
+                .map_err(|error| LoadError::Compile {
+                    plugin: id.clone(),
+                    path: component_path.clone(),
+                    message: error.to_string(),
+                })?;
         let component = compiled.map_err(|error| LoadError::Compile {
             plugin: id.clone(),
             path: component_path.clone(),
             message: format!("{error:#}"),
         })?;
-        let abi_mismatch = |message: String| LoadError::AbiMismatch { plugin: id.clone(), abi: manifest.abi.to_string(), message };
+        let abi_mismatch =
+            |message: String| LoadError::AbiMismatch { plugin: id.clone(), abi: manifest.abi.to_string(), message };
         if component.get_export_index(None, abi::LIFECYCLE_EXPORT).is_none() {
             return Err(abi_mismatch(format!(
                 "it does not export `{}`; build it with plugboard-sdk (`export_plugin!`) for ABI {}",
@@ -235,7 +245,11 @@ impl Runtime {
         let exported = indices.exported_hooks();
 
         let limits = EffectiveLimits {
-            memory_bytes: manifest.limits.memory_bytes.unwrap_or(config.default_memory_bytes).min(config.max_memory_bytes),
+            memory_bytes: manifest
+                .limits
+                .memory_bytes
+                .unwrap_or(config.default_memory_bytes)
+                .min(config.max_memory_bytes),
             timeout: manifest.limits.timeout.unwrap_or(config.default_timeout).min(config.max_timeout),
             max_calls_per_minute: manifest.limits.max_calls_per_minute,
         };

@@ -64,7 +64,13 @@ pub trait KvStore: Send + Sync + std::fmt::Debug {
     /// The value of `key`, unless absent or expired.
     async fn get(&self, plugin: &PluginId, key: &str) -> Result<Option<Vec<u8>>, ServiceError>;
     /// Stores a value, expiring after `ttl` when given.
-    async fn set(&self, plugin: &PluginId, key: &str, value: Vec<u8>, ttl: Option<Duration>) -> Result<(), ServiceError>;
+    async fn set(
+        &self,
+        plugin: &PluginId,
+        key: &str,
+        value: Vec<u8>,
+        ttl: Option<Duration>,
+    ) -> Result<(), ServiceError>;
     /// Removes a key; returns whether it existed.
     async fn delete(&self, plugin: &PluginId, key: &str) -> Result<bool, ServiceError>;
     /// Keys with `prefix`, in byte order, at most `limit`.
@@ -114,7 +120,13 @@ impl KvStore for MemoryKvStore {
         Ok(entries.get(&(plugin.clone(), key.to_owned())).filter(|e| live(e, now)).map(|e| e.0.clone()))
     }
 
-    async fn set(&self, plugin: &PluginId, key: &str, value: Vec<u8>, ttl: Option<Duration>) -> Result<(), ServiceError> {
+    async fn set(
+        &self,
+        plugin: &PluginId,
+        key: &str,
+        value: Vec<u8>,
+        ttl: Option<Duration>,
+    ) -> Result<(), ServiceError> {
         let expires = ttl.map(|ttl| Instant::now() + ttl);
         self.lock().insert((plugin.clone(), key.to_owned()), (value, expires));
         Ok(())
@@ -174,7 +186,12 @@ pub trait ChatService: Send + Sync + std::fmt::Debug {
         Err(ServiceError::unavailable("chat"))
     }
     /// Creates a conversation for `user_id`.
-    async fn create_conversation(&self, plugin: &PluginId, user_id: &str, title: &str) -> Result<Conversation, ServiceError> {
+    async fn create_conversation(
+        &self,
+        plugin: &PluginId,
+        user_id: &str,
+        title: &str,
+    ) -> Result<Conversation, ServiceError> {
         let _ = (plugin, user_id, title);
         Err(ServiceError::unavailable("chat"))
     }
@@ -184,7 +201,12 @@ pub trait ChatService: Send + Sync + std::fmt::Debug {
         Err(ServiceError::unavailable("chat"))
     }
     /// Posts a message authored by `plugin`.
-    async fn post_message(&self, plugin: &PluginId, conversation_id: &str, content: &str) -> Result<Message, ServiceError> {
+    async fn post_message(
+        &self,
+        plugin: &PluginId,
+        conversation_id: &str,
+        content: &str,
+    ) -> Result<Message, ServiceError> {
         let _ = (plugin, conversation_id, content);
         Err(ServiceError::unavailable("chat"))
     }

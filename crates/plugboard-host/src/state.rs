@@ -115,11 +115,7 @@ impl HostState {
     }
 
     fn require(&self, permission: Permission) -> Result<(), wit::HostError> {
-        if self.plugin.manifest.grants(permission) {
-            Ok(())
-        } else {
-            Err(permission_denied(self.id(), permission))
-        }
+        if self.plugin.manifest.grants(permission) { Ok(()) } else { Err(permission_denied(self.id(), permission)) }
     }
 }
 
@@ -166,7 +162,10 @@ async fn within<T>(
 ) -> Result<T, wit::HostError> {
     match tokio::time::timeout(remaining, future).await {
         Ok(result) => result.map_err(Into::into),
-        Err(_) => Err(ServiceError::new(ServiceErrorKind::Timeout, "the call's deadline passed while waiting for the host").into()),
+        Err(_) => {
+            Err(ServiceError::new(ServiceErrorKind::Timeout, "the call's deadline passed while waiting for the host")
+                .into())
+        }
     }
 }
 
@@ -243,7 +242,8 @@ impl kv::Host for HostState {
         if let Some(value) = &new {
             check_value(value)?;
         }
-        within(self.remaining(), self.plugin.services.kv.compare_and_set(self.id(), &key, expected, new, ttl(ttl_ms))).await
+        within(self.remaining(), self.plugin.services.kv.compare_and_set(self.id(), &key, expected, new, ttl(ttl_ms)))
+            .await
     }
 }
 
@@ -253,16 +253,25 @@ impl chat::Host for HostState {
         within(self.remaining(), self.plugin.services.chat.get_conversation(&id)).await.map(Into::into)
     }
 
-    async fn create_conversation(&mut self, user_id: String, title: String) -> Result<wit::Conversation, wit::HostError> {
+    async fn create_conversation(
+        &mut self,
+        user_id: String,
+        title: String,
+    ) -> Result<wit::Conversation, wit::HostError> {
         self.require(Permission::ChannelsWrite)?;
         let chat = &self.plugin.services.chat;
         within(self.remaining(), chat.create_conversation(self.id(), &user_id, &title)).await.map(Into::into)
     }
 
-    async fn list_messages(&mut self, conversation_id: String, limit: u32) -> Result<Vec<wit::Message>, wit::HostError> {
+    async fn list_messages(
+        &mut self,
+        conversation_id: String,
+        limit: u32,
+    ) -> Result<Vec<wit::Message>, wit::HostError> {
         self.require(Permission::MessagesRead)?;
         let chat = &self.plugin.services.chat;
-        let messages = within(self.remaining(), chat.list_messages(&conversation_id, limit.min(10_000) as usize)).await?;
+        let messages =
+            within(self.remaining(), chat.list_messages(&conversation_id, limit.min(10_000) as usize)).await?;
         Ok(messages.into_iter().map(Into::into).collect())
     }
 
@@ -310,10 +319,8 @@ impl http_client::Host for HostState {
     async fn fetch(&mut self, request: wit::HttpRequest) -> Result<wit::HttpResponse, wit::HostError> {
         self.require(Permission::Network)?;
         let plugin = &self.plugin;
-        let response = plugin
-            .http
-            .fetch(&plugin.id, &plugin.manifest.network, request.into(), self.remaining())
-            .await?;
+        let response =
+            plugin.http.fetch(&plugin.id, &plugin.manifest.network, request.into(), self.remaining()).await?;
         Ok(response.into())
     }
 }
@@ -327,7 +334,12 @@ impl ai::Host for HostState {
 }
 
 impl plugins::Host for HostState {
-    async fn call_tool(&mut self, plugin_id: String, tool: String, arguments: String) -> Result<String, wit::HostError> {
+    async fn call_tool(
+        &mut self,
+        plugin_id: String,
+        tool: String,
+        arguments: String,
+    ) -> Result<String, wit::HostError> {
         let target_id = PluginId::parse(&plugin_id).map_err(|error| invalid(error.to_string()))?;
         let Some(requirement) = self.plugin.manifest.dependencies.get(&target_id) else {
             return Err(ServiceError::new(
@@ -354,7 +366,10 @@ impl plugins::Host for HostState {
         if !requirement.matches(target.version()) {
             return Err(ServiceError::new(
                 ServiceErrorKind::Unavailable,
-                format!("dependency `{target_id}` is at version {}, which does not satisfy `{requirement}`", target.version()),
+                format!(
+                    "dependency `{target_id}` is at version {}, which does not satisfy `{requirement}`",
+                    target.version()
+                ),
             )
             .into());
         }
@@ -369,14 +384,21 @@ impl plugins::Host for HostState {
                 let kind = match error.kind {
                     crate::CallErrorKind::NotImplemented => ServiceErrorKind::NotFound,
                     crate::CallErrorKind::Plugin { .. } => ServiceErrorKind::InvalidInput,
-                    crate::CallErrorKind::Disabled | crate::CallErrorKind::BreakerOpen { .. } => ServiceErrorKind::Unavailable,
-                    crate::CallErrorKind::RateLimited { .. } | crate::CallErrorKind::Busy => ServiceErrorKind::LimitExceeded,
+                    crate::CallErrorKind::Disabled | crate::CallErrorKind::BreakerOpen { .. } => {
+                        ServiceErrorKind::Unavailable
+                    }
+                    crate::CallErrorKind::RateLimited { .. } | crate::CallErrorKind::Busy => {
+                        ServiceErrorKind::LimitExceeded
+                    }
                     crate::CallErrorKind::Deadline { .. } => ServiceErrorKind::Timeout,
                     _ => ServiceErrorKind::Internal,
                 };
                 Err(ServiceError::new(kind, error.to_string()).into())
             }
-            Err(_) => Err(ServiceError::new(ServiceErrorKind::Timeout, "the call's deadline passed while the dependency ran").into()),
+            Err(_) => {
+                Err(ServiceError::new(ServiceErrorKind::Timeout, "the call's deadline passed while the dependency ran")
+                    .into())
+            }
         }
     }
 }

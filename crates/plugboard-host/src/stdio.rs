@@ -58,7 +58,9 @@ impl LogStream {
     fn emit(&self, buffers: &mut Buffers, line: &[u8]) {
         let text = String::from_utf8_lossy(&line[..line.len().min(MAX_LINE)]);
         match self.name {
-            StreamName::Stdout => tracing::info!(target: "plugboard::plugin", plugin = %self.plugin, stream = "stdout", "{text}"),
+            StreamName::Stdout => {
+                tracing::info!(target: "plugboard::plugin", plugin = %self.plugin, stream = "stdout", "{text}")
+            }
             StreamName::Stderr => {
                 tracing::warn!(target: "plugboard::plugin", plugin = %self.plugin, stream = "stderr", "{text}");
                 buffers.tail.push_str(&text);

@@ -25,15 +25,9 @@ impl PluginId {
         let well_formed = (2..=64).contains(&bytes.len())
             && bytes[0].is_ascii_lowercase()
             && bytes[bytes.len() - 1] != b'-'
-            && bytes
-                .iter()
-                .all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && bytes.iter().all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
             && !value.contains("--");
-        if well_formed {
-            Ok(PluginId(value.to_owned()))
-        } else {
-            Err(InvalidPluginId { value: value.to_owned() })
-        }
+        if well_formed { Ok(PluginId(value.to_owned())) } else { Err(InvalidPluginId { value: value.to_owned() }) }
     }
 
     /// The id as a string.

@@ -160,13 +160,8 @@ pub enum MountPoint {
 
 impl MountPoint {
     /// All mount points, in the order the UI lays them out.
-    pub const ALL: [MountPoint; 5] = [
-        MountPoint::Sidebar,
-        MountPoint::Toolbar,
-        MountPoint::ChatInput,
-        MountPoint::MessageActions,
-        MountPoint::Page,
-    ];
+    pub const ALL: [MountPoint; 5] =
+        [MountPoint::Sidebar, MountPoint::Toolbar, MountPoint::ChatInput, MountPoint::MessageActions, MountPoint::Page];
 
     /// The manifest spelling.
     pub fn as_str(self) -> &'static str {

@@ -15,15 +15,11 @@ impl HostPattern {
     /// Parses an `allowed_hosts` entry. Returns a message on failure.
     pub fn parse(value: &str) -> Result<HostPattern, String> {
         if value.contains("://") || value.contains('/') {
-            return Err(format!(
-                "`{value}` is a URL, not a host name"
-            ));
+            return Err(format!("`{value}` is a URL, not a host name"));
         }
         let (host_part, port) = match value.rsplit_once(':') {
             Some((host, port)) if !host.contains(':') || host.ends_with(']') => {
-                let port: u16 = port
-                    .parse()
-                    .map_err(|_| format!("`{value}` has an invalid port `{port}`"))?;
+                let port: u16 = port.parse().map_err(|_| format!("`{value}` has an invalid port `{port}`"))?;
                 (host, Some(port))
             }
             _ => (value, None),
@@ -35,14 +31,10 @@ impl HostPattern {
         let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
         let valid_name = !host.is_empty()
             && host.split('.').all(|label| {
-                !label.is_empty()
-                    && label.len() <= 63
-                    && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                !label.is_empty() && label.len() <= 63 && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
             });
         if !(valid_name || host.parse::<std::net::IpAddr>().is_ok()) || host.contains('*') {
-            return Err(format!(
-                "`{value}` is not a host name, `*.domain` pattern or IP address"
-            ));
+            return Err(format!("`{value}` is not a host name, `*.domain` pattern or IP address"));
         }
         Ok(HostPattern { host, any_subdomain, port })
     }
@@ -109,9 +101,7 @@ mod tests {
     use super::{HostPattern, NetworkPolicy};
 
     fn policy(entries: &[&str]) -> NetworkPolicy {
-        NetworkPolicy {
-            allowed_hosts: entries.iter().map(|e| HostPattern::parse(e).unwrap()).collect(),
-        }
+        NetworkPolicy { allowed_hosts: entries.iter().map(|e| HostPattern::parse(e).unwrap()).collect() }
     }
 
     fn allows(policy: &NetworkPolicy, url: &str) -> bool {

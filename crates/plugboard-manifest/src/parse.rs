@@ -8,9 +8,9 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::{
-    AbiVersion, Command, FailMode, FilterPolicy, HostPattern, InvalidManifest, KNOWN_ABI_VERSIONS,
-    Limits, Manifest, ManifestError, MountPoint, NetworkPolicy, Permission, Permissions, PluginId,
-    Route, RouteAuth, Schedule, SettingsSchema, Trigger, UiMount,
+    AbiVersion, Command, FailMode, FilterPolicy, HostPattern, InvalidManifest, KNOWN_ABI_VERSIONS, Limits, Manifest,
+    ManifestError, MountPoint, NetworkPolicy, Permission, Permissions, PluginId, Route, RouteAuth, Schedule,
+    SettingsSchema, Trigger, UiMount,
 };
 
 /// The file name of a plugin manifest inside a plugin folder.
@@ -134,8 +134,7 @@ pub fn read_manifest(folder: &Path) -> Result<Manifest, InvalidManifest> {
     let mut wanted: Vec<(&str, &Path, String)> = vec![(
         "component",
         &manifest.component,
-        "build the plugin (`cargo build --release --target wasm32-wasip2`) and copy its .wasm here"
-            .to_owned(),
+        "build the plugin (`cargo build --release --target wasm32-wasip2`) and copy its .wasm here".to_owned(),
     )];
     if let Some(icon) = &manifest.icon {
         wanted.push(("icon", icon, "add the icon file or remove `icon`".to_owned()));
@@ -178,11 +177,8 @@ fn deserialize(text: &str, file: &Path) -> Result<RawManifest, InvalidManifest> 
     let reporter = || Reporter::new(file, folder_name(file));
     let deserializer = toml::Deserializer::parse(text).map_err(|error| {
         let line = error.span().map(|span| line_of(text, span.start));
-        let mut invalid = reporter().single(
-            "",
-            format!("invalid TOML: {}", error.message().trim()),
-            "fix the syntax at that line",
-        );
+        let mut invalid =
+            reporter().single("", format!("invalid TOML: {}", error.message().trim()), "fix the syntax at that line");
         invalid.errors[0].line = line;
         invalid
     })?;
@@ -191,10 +187,7 @@ fn deserialize(text: &str, file: &Path) -> Result<RawManifest, InvalidManifest> 
         let inner = error.into_inner();
         let message = inner.message().trim().to_owned();
         // A missing field has no place of its own: its span is the enclosing table.
-        let line = inner
-            .span()
-            .filter(|_| !message.starts_with("missing field"))
-            .map(|span| line_of(text, span.start));
+        let line = inner.span().filter(|_| !message.starts_with("missing field")).map(|span| line_of(text, span.start));
         let field = if path == "." { String::new() } else { path };
         let fix = shape_fix(&message, &field);
         let mut invalid = reporter().single(&field, message, fix);
@@ -225,11 +218,7 @@ fn shape_fix(message: &str, field: &str) -> String {
             "path" => "path = \"/webhook\"",
             _ => "",
         };
-        if example.is_empty() {
-            format!("add `{name}`")
-        } else {
-            format!("add `{example}`")
-        }
+        if example.is_empty() { format!("add `{name}`") } else { format!("add `{example}`") }
     } else if message.starts_with("unknown field") {
         let field = if field.is_empty() { "it" } else { field };
         format!("remove `{field}` or correct its spelling; docs/plugin-manifest.md lists every field")
@@ -282,17 +271,11 @@ impl Reporter {
 }
 
 fn validate(raw: RawManifest, reporter: &mut Reporter) -> Option<Manifest> {
-    let id = PluginId::parse(&raw.id)
-        .map_err(|error| reporter.error("id", error.to_string(), "change `id`"))
-        .ok();
+    let id = PluginId::parse(&raw.id).map_err(|error| reporter.error("id", error.to_string(), "change `id`")).ok();
     let version = parse_version(&raw.version, "version", reporter);
     let name = non_empty(raw.name, "name", "add a short name, such as `name = \"Word stats\"`", reporter);
-    let description = non_empty(
-        raw.description,
-        "description",
-        "add one or two sentences on what the plugin does",
-        reporter,
-    );
+    let description =
+        non_empty(raw.description, "description", "add one or two sentences on what the plugin does", reporter);
     let homepage = raw.homepage.and_then(|homepage| match url::Url::parse(&homepage) {
         Ok(url) if matches!(url.scheme(), "http" | "https") => Some(url),
         _ => {
@@ -306,9 +289,8 @@ fn validate(raw: RawManifest, reporter: &mut Reporter) -> Option<Manifest> {
     });
     let icon = raw.icon.and_then(|icon| inside_folder(&icon, "icon", reporter));
     let abi = parse_abi(&raw.abi, reporter);
-    let min_plugboard_version = raw
-        .min_plugboard_version
-        .and_then(|text| parse_version(&text, "min_plugboard_version", reporter));
+    let min_plugboard_version =
+        raw.min_plugboard_version.and_then(|text| parse_version(&text, "min_plugboard_version", reporter));
     let component = inside_folder(raw.component.as_deref().unwrap_or("plugin.wasm"), "component", reporter);
     if let Some(component) = &component
         && component.extension().and_then(|e| e.to_str()) != Some("wasm")
@@ -560,13 +542,21 @@ fn parse_settings(raw: Option<toml::Table>, reporter: &mut Reporter) -> Option<S
     let json = match serde_json::to_value(&table) {
         Ok(json) => json,
         Err(error) => {
-            reporter.error("settings", format!("cannot be expressed as JSON: {error}"), "remove TOML dates from the schema");
+            reporter.error(
+                "settings",
+                format!("cannot be expressed as JSON: {error}"),
+                "remove TOML dates from the schema",
+            );
             return None;
         }
     };
     SettingsSchema::new(json)
         .map_err(|problem| {
-            reporter.error("settings", problem, "write `[settings]` as a JSON Schema object; see docs/plugin-manifest.md")
+            reporter.error(
+                "settings",
+                problem,
+                "write `[settings]` as a JSON Schema object; see docs/plugin-manifest.md",
+            )
         })
         .ok()
 }
@@ -620,7 +610,11 @@ fn parse_schedules(raw: Vec<RawSchedule>, reporter: &mut Reporter) -> Vec<Schedu
             );
         }
         if !seen.insert(schedule.name.clone()) {
-            reporter.error(&format!("{field}.name"), format!("task `{}` is declared twice", schedule.name), "give each task its own name");
+            reporter.error(
+                &format!("{field}.name"),
+                format!("task `{}` is declared twice", schedule.name),
+                "give each task its own name",
+            );
         }
         let trigger = match (schedule.cron, schedule.every) {
             (Some(cron), None) => match cron.parse::<croner::Cron>() {
@@ -637,7 +631,11 @@ fn parse_schedules(raw: Vec<RawSchedule>, reporter: &mut Reporter) -> Vec<Schedu
             (None, Some(every)) => match humantime::parse_duration(&every) {
                 Ok(interval) if interval >= Duration::from_secs(1) => Some(Trigger::Every(interval)),
                 Ok(_) => {
-                    reporter.error(&format!("{field}.every"), format!("`{every}` is shorter than one second"), "use an interval of at least `1s`");
+                    reporter.error(
+                        &format!("{field}.every"),
+                        format!("`{every}` is shorter than one second"),
+                        "use an interval of at least `1s`",
+                    );
                     None
                 }
                 Err(error) => {
@@ -650,7 +648,11 @@ fn parse_schedules(raw: Vec<RawSchedule>, reporter: &mut Reporter) -> Vec<Schedu
                 }
             },
             _ => {
-                reporter.error(&field, "needs exactly one of `cron` and `every`", "add `cron = \"0 3 * * *\"` or `every = \"15m\"`");
+                reporter.error(
+                    &field,
+                    "needs exactly one of `cron` and `every`",
+                    "add `cron = \"0 3 * * *\"` or `every = \"15m\"`",
+                );
                 None
             }
         };
@@ -668,7 +670,11 @@ fn parse_commands(raw: Vec<RawCommand>, reporter: &mut Reporter) -> Vec<Command>
         let field = format!("commands[{index}].name");
         let name = command.name.trim_start_matches('/').to_owned();
         if !is_simple_name(&name) {
-            reporter.error(&field, format!("`{}` is not a command name", command.name), "use lower-case letters, digits, `-` and `_`, starting with a letter");
+            reporter.error(
+                &field,
+                format!("`{}` is not a command name", command.name),
+                "use lower-case letters, digits, `-` and `_`, starting with a letter",
+            );
             continue;
         }
         if BUILT_IN_COMMANDS.contains(&name.as_str()) {
@@ -693,7 +699,11 @@ fn parse_routes(raw: Vec<RawRoute>, reporter: &mut Reporter) -> Vec<Route> {
         let method = route.method.to_ascii_uppercase();
         let mut ok = true;
         if !HTTP_METHODS.contains(&method.as_str()) {
-            reporter.error(&format!("{field}.method"), format!("`{}` is not a supported method", route.method), format!("use one of: {}", HTTP_METHODS.join(", ")));
+            reporter.error(
+                &format!("{field}.method"),
+                format!("`{}` is not a supported method", route.method),
+                format!("use one of: {}", HTTP_METHODS.join(", ")),
+            );
             ok = false;
         }
         let path_ok = route.path.starts_with('/')
@@ -711,7 +721,11 @@ fn parse_routes(raw: Vec<RawRoute>, reporter: &mut Reporter) -> Vec<Route> {
             None | Some("user") => RouteAuth::User,
             Some("none") => RouteAuth::None,
             Some(other) => {
-                reporter.error(&format!("{field}.auth"), format!("`{other}` is not a route auth mode"), "use `\"user\"` (signed-in users) or `\"none\"` (webhooks)");
+                reporter.error(
+                    &format!("{field}.auth"),
+                    format!("`{other}` is not a route auth mode"),
+                    "use `\"user\"` (signed-in users) or `\"none\"` (webhooks)",
+                );
                 ok = false;
                 RouteAuth::User
             }

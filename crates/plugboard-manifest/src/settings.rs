@@ -67,8 +67,8 @@ impl SettingsSchema {
             }
             Err(error) => return Err(format!("not a valid JSON Schema: {error}")),
         }
-        let validator = jsonschema::validator_for(&schema)
-            .map_err(|error| format!("not a valid JSON Schema: {error}"))?;
+        let validator =
+            jsonschema::validator_for(&schema).map_err(|error| format!("not a valid JSON Schema: {error}"))?;
         let built = SettingsSchema { schema, validator: std::sync::Arc::new(validator) };
         built.check_defaults()?;
         Ok(built)
@@ -143,11 +143,7 @@ impl SettingsSchema {
     }
 
     fn properties(&self) -> impl Iterator<Item = (&String, &Value)> {
-        self.schema
-            .get("properties")
-            .and_then(Value::as_object)
-            .into_iter()
-            .flat_map(|properties| properties.iter())
+        self.schema.get("properties").and_then(Value::as_object).into_iter().flat_map(|properties| properties.iter())
     }
 
     fn check_defaults(&self) -> Result<(), String> {

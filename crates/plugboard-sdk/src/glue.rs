@@ -10,9 +10,9 @@ use crate::bindings::exports::plugboard::plugin::{
     commands, events, exporter, filters, http_handler, lifecycle, provider, scheduler, tools,
 };
 use crate::{
-    CallContext, Completion, CompletionRequest, Conversation, Event, ExportFile, ExportFormat,
-    FilterOutcome, HealthReport, Hook, HttpRequest, HttpResponse, Message, ModelInfo, Plugin,
-    RequestOutcome, ResponseOutcome, SelfTestResult, Settings, ToolSpec,
+    CallContext, Completion, CompletionRequest, Conversation, Event, ExportFile, ExportFormat, FilterOutcome,
+    HealthReport, Hook, HttpRequest, HttpResponse, Message, ModelInfo, Plugin, RequestOutcome, ResponseOutcome,
+    SelfTestResult, Settings, ToolSpec,
 };
 
 thread_local! {
@@ -106,8 +106,8 @@ impl<P: Plugin + ExportedHooks> tools::Guest for Glue<P> {
     }
 
     fn call_tool(context: CallContext, name: String, arguments: String) -> Result<String, String> {
-        let arguments: serde_json::Value = serde_json::from_str(&arguments)
-            .map_err(|error| format!("the arguments are not valid JSON: {error}"))?;
+        let arguments: serde_json::Value =
+            serde_json::from_str(&arguments).map_err(|error| format!("the arguments are not valid JSON: {error}"))?;
         with_plugin::<P, _>("call-tool", |p| p.call_tool(&context, &name, arguments))
     }
 }
@@ -127,7 +127,11 @@ impl<P: Plugin + ExportedHooks> exporter::Guest for Glue<P> {
         with_plugin::<P, _>("list-formats", P::export_formats)
     }
 
-    fn export_conversation(format: String, conversation: Conversation, messages: Vec<Message>) -> Result<ExportFile, String> {
+    fn export_conversation(
+        format: String,
+        conversation: Conversation,
+        messages: Vec<Message>,
+    ) -> Result<ExportFile, String> {
         with_plugin::<P, _>("export", |p| p.export(&format, conversation, messages))
     }
 }

@@ -1,7 +1,7 @@
 //! Host services, each behind the permission its module names.
 
-use crate::bindings::plugboard::plugin as wit;
 use crate::HostError;
+use crate::bindings::plugboard::plugin as wit;
 
 /// Writing to the server log (always allowed). Lines are tagged with the plugin id.
 pub mod log {
@@ -89,8 +89,8 @@ pub mod kv {
 /// Conversations, messages, users and files. Each function needs the permission it names.
 pub mod chat {
     pub use super::wit::chat::{
-        File, User, create_conversation, delete_message, edit_message, get_conversation, get_user,
-        list_messages, post_message, read_file, write_file,
+        File, User, create_conversation, delete_message, edit_message, get_conversation, get_user, list_messages,
+        post_message, read_file, write_file,
     };
 }
 

@@ -38,9 +38,9 @@ mod settings;
 
 pub use glue::Glue;
 pub use host::{ai, chat, completion, http, kv, log, plugins};
-pub use settings::Settings;
 /// The JSON library the SDK speaks (tool arguments, settings), re-exported for plugins.
 pub use serde_json;
+pub use settings::Settings;
 
 /// The bindings generated from the WIT package `plugboard:plugin@0.1.0`. Plugins rarely
 /// need them directly: the useful types are re-exported at the crate root.
@@ -69,16 +69,14 @@ pub mod __private {
     }
 }
 
-pub use bindings::exports::plugboard::plugin::exporter::{ExportFile, ExportFormat};
 pub use bindings::exports::plugboard::plugin::events::Event;
+pub use bindings::exports::plugboard::plugin::exporter::{ExportFile, ExportFormat};
 pub use bindings::exports::plugboard::plugin::filters::{RequestOutcome, ResponseOutcome};
-pub use bindings::exports::plugboard::plugin::lifecycle::{
-    HealthReport, HealthStatus, Hook, SelfTestResult,
-};
+pub use bindings::exports::plugboard::plugin::lifecycle::{HealthReport, HealthStatus, Hook, SelfTestResult};
 pub use bindings::plugboard::plugin::types::{
-    CallContext, Completion, CompletionChunk, CompletionMessage, CompletionRequest, Conversation,
-    ErrorKind, FilterOutcome, FinishReason, HostError, HttpRequest, HttpResponse, Message,
-    ModelInfo, Role, ToolCall, ToolSpec, Usage,
+    CallContext, Completion, CompletionChunk, CompletionMessage, CompletionRequest, Conversation, ErrorKind,
+    FilterOutcome, FinishReason, HostError, HttpRequest, HttpResponse, Message, ModelInfo, Role, ToolCall, ToolSpec,
+    Usage,
 };
 
 /// A plugin. Implement the hooks you need; every one has a default, and the host calls an
@@ -165,12 +163,7 @@ pub trait Plugin: Sized + 'static {
     }
 
     /// Runs a tool with its JSON arguments ([`Hook::Tools`]).
-    fn call_tool(
-        &mut self,
-        context: &CallContext,
-        name: &str,
-        arguments: serde_json::Value,
-    ) -> Result<String, String> {
+    fn call_tool(&mut self, context: &CallContext, name: &str, arguments: serde_json::Value) -> Result<String, String> {
         let _ = (context, arguments);
         Err(format!("unknown tool `{name}`"))
     }
@@ -292,10 +285,7 @@ impl HttpResponse {
 impl HttpRequest {
     /// The first header called `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(key, _)| key.eq_ignore_ascii_case(name))
-            .map(|(_, value)| value.as_str())
+        self.headers.iter().find(|(key, _)| key.eq_ignore_ascii_case(name)).map(|(_, value)| value.as_str())
     }
 }
 

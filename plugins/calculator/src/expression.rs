@@ -40,7 +40,9 @@ fn tokenize(text: &str) -> Result<Vec<Lexed>, String> {
         }
         let token = if c.is_ascii_digit() || c == '.' {
             let start = index;
-            while index < chars.len() && (chars[index].1.is_ascii_digit() || chars[index].1 == '.' || chars[index].1 == '_') {
+            while index < chars.len()
+                && (chars[index].1.is_ascii_digit() || chars[index].1 == '.' || chars[index].1 == '_')
+            {
                 index += 1;
             }
             // Scientific notation: 1e3, 2.5E-4.
@@ -57,9 +59,8 @@ fn tokenize(text: &str) -> Result<Vec<Lexed>, String> {
                 }
             }
             let literal: String = chars[start..index].iter().map(|(_, c)| *c).filter(|c| *c != '_').collect();
-            let value = literal
-                .parse::<f64>()
-                .map_err(|_| format!("`{literal}` at column {column} is not a number"))?;
+            let value =
+                literal.parse::<f64>().map_err(|_| format!("`{literal}` at column {column} is not a number"))?;
             tokens.push(Lexed { token: Token::Number(value), position: column });
             continue;
         } else if c.is_alphabetic() {
@@ -252,7 +253,9 @@ fn call_function(name: &str, arguments: &[f64], column: usize) -> Result<f64, St
         "sin" => one(f64::sin),
         "cos" => one(f64::cos),
         "tan" => one(f64::tan),
-        "min" | "max" if arguments.is_empty() => Err(format!("`{name}` at column {column} needs at least one argument")),
+        "min" | "max" if arguments.is_empty() => {
+            Err(format!("`{name}` at column {column} needs at least one argument"))
+        }
         "min" => Ok(arguments.iter().copied().fold(f64::INFINITY, f64::min)),
         "max" => Ok(arguments.iter().copied().fold(f64::NEG_INFINITY, f64::max)),
         other => Err(format!(
@@ -317,6 +320,9 @@ mod tests {
         assert_eq!(show("1 / 0"), "error: division by zero at column 3");
         assert_eq!(show("(1 + 2"), "error: the `(` at column 1 is never closed: found the end of the expression");
         assert_eq!(show("2 $ 3"), "error: unexpected character `$` at column 3");
-        assert_eq!(show("foo(1)"), "error: unknown function `foo` at column 1; known: sqrt, abs, round, floor, ceil, ln, log10, sin, cos, tan, min, max");
+        assert_eq!(
+            show("foo(1)"),
+            "error: unknown function `foo` at column 1; known: sqrt, abs, round, floor, ceil, ln, log10, sin, cos, tan, min, max"
+        );
     }
 }

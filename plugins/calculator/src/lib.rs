@@ -3,19 +3,15 @@
 
 mod expression;
 
-use plugboard_sdk::{
-    CallContext, HealthReport, Plugin, SelfTestResult, Settings, ToolSpec, export_plugin,
-};
+use plugboard_sdk::{CallContext, HealthReport, Plugin, SelfTestResult, Settings, ToolSpec, export_plugin};
 use serde_json::json;
 
 struct Calculator;
 
 fn expression_argument(arguments: &serde_json::Value) -> Result<&str, String> {
-    arguments
-        .get("expression")
-        .or_else(|| arguments.get("input"))
-        .and_then(serde_json::Value::as_str)
-        .ok_or_else(|| "pass the expression as a string in `expression`, such as {\"expression\": \"2 + 2\"}".to_owned())
+    arguments.get("expression").or_else(|| arguments.get("input")).and_then(serde_json::Value::as_str).ok_or_else(
+        || "pass the expression as a string in `expression`, such as {\"expression\": \"2 + 2\"}".to_owned(),
+    )
 }
 
 fn evaluate(text: &str) -> Result<String, String> {
@@ -41,7 +37,12 @@ impl Plugin for Calculator {
         )]
     }
 
-    fn call_tool(&mut self, _context: &CallContext, name: &str, arguments: serde_json::Value) -> Result<String, String> {
+    fn call_tool(
+        &mut self,
+        _context: &CallContext,
+        name: &str,
+        arguments: serde_json::Value,
+    ) -> Result<String, String> {
         match name {
             "calculate" => evaluate(expression_argument(&arguments)?),
             other => Err(format!("unknown tool `{other}`; this plugin has `calculate`")),

@@ -26,9 +26,7 @@ impl Plugin for Tagger {
             Event::ConversationStarted(conversation) => {
                 log::info(&format!("conversation {} started: {}", conversation.id, conversation.title))
             }
-            Event::ConversationEnded(conversation) => {
-                log::info(&format!("conversation {} ended", conversation.id))
-            }
+            Event::ConversationEnded(conversation) => log::info(&format!("conversation {} ended", conversation.id)),
             _ => {}
         }
     }

@@ -49,7 +49,8 @@ fn file_name(title: &str) -> String {
 
 fn render(conversation: &Conversation, messages: &[Message]) -> String {
     let title = if conversation.title.trim().is_empty() { "Conversation" } else { conversation.title.trim() };
-    let mut out = format!("# {title}\n\n_Exported from Plugboard. Started {}._\n", format_time(conversation.created_at_ms));
+    let mut out =
+        format!("# {title}\n\n_Exported from Plugboard. Started {}._\n", format_time(conversation.created_at_ms));
     for message in messages {
         out.push_str(&format!("\n## {} · {}\n\n", author(message), format_time(message.created_at_ms)));
         out.push_str(message.content.trim_end());
@@ -72,7 +73,12 @@ impl Plugin for MarkdownExport {
         }]
     }
 
-    fn export(&mut self, format: &str, conversation: Conversation, messages: Vec<Message>) -> Result<ExportFile, String> {
+    fn export(
+        &mut self,
+        format: &str,
+        conversation: Conversation,
+        messages: Vec<Message>,
+    ) -> Result<ExportFile, String> {
         if format != "markdown" {
             return Err(format!("unknown format `{format}`; this plugin writes `markdown`"));
         }

@@ -45,13 +45,22 @@ impl Redactor {
     fn new(config: Config) -> Result<Redactor, String> {
         let mut rules = Vec::new();
         let compile = |pattern: &str, field: String| {
-            Regex::new(pattern).map_err(|error| format!("setting `{field}`: `{pattern}` is not a valid regular expression: {error}"))
+            Regex::new(pattern)
+                .map_err(|error| format!("setting `{field}`: `{pattern}` is not a valid regular expression: {error}"))
         };
         if config.mask_emails {
-            rules.push(Rule { regex: compile(EMAIL, "email".into())?, replacement: config.email_replacement, digits: None });
+            rules.push(Rule {
+                regex: compile(EMAIL, "email".into())?,
+                replacement: config.email_replacement,
+                digits: None,
+            });
         }
         if config.mask_phones {
-            rules.push(Rule { regex: compile(PHONE, "phone".into())?, replacement: config.phone_replacement, digits: Some(7..=15) });
+            rules.push(Rule {
+                regex: compile(PHONE, "phone".into())?,
+                replacement: config.phone_replacement,
+                digits: Some(7..=15),
+            });
         }
         for (index, custom) in config.patterns.into_iter().enumerate() {
             let regex = compile(&custom.pattern, format!("patterns[{index}].pattern"))?;

@@ -3,8 +3,7 @@
 //! compare-and-set loop.
 
 use plugboard_sdk::{
-    CallContext, Event, HttpRequest, HttpResponse, Message, Plugin, Role, Settings, ToolSpec,
-    export_plugin, kv,
+    CallContext, Event, HttpRequest, HttpResponse, Message, Plugin, Role, Settings, ToolSpec, export_plugin, kv,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -86,7 +85,9 @@ impl Plugin for WordStats {
         let result = match &event {
             Event::MessageReceived(message) | Event::MessageSent(message) => record(message, 1),
             Event::MessageDeleted(message) => record(message, -1),
-            Event::ConversationEnded(conversation) => kv::delete(&key(&conversation.id)).map(|_| ()).map_err(|e| e.message),
+            Event::ConversationEnded(conversation) => {
+                kv::delete(&key(&conversation.id)).map(|_| ()).map_err(|e| e.message)
+            }
             _ => Ok(()),
         };
         if let Err(error) = result {

@@ -6,7 +6,11 @@ use plugboard_test_plugins::plugin_dir;
 use super::{context, runtime_with, test_config};
 
 fn cwasm_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "cwasm")).collect()
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "cwasm"))
+        .collect()
 }
 
 #[tokio::test]
@@ -24,13 +28,19 @@ async fn compiled_components_are_cached_and_reused() {
     // A restart reads the cache instead of compiling again.
     let second = plugboard_host::Runtime::new(config.clone(), Services::default()).unwrap();
     let calculator = second.load_dir(&plugin_dir("calculator"), None).await.unwrap();
-    assert_eq!(calculator.call_tool(&context(), "calculate", serde_json::json!({"expression": "3*3"})).await.unwrap(), "9");
+    assert_eq!(
+        calculator.call_tool(&context(), "calculate", serde_json::json!({"expression": "3*3"})).await.unwrap(),
+        "9"
+    );
     assert_eq!(std::fs::metadata(&files[0]).unwrap().modified().unwrap(), written, "not rewritten");
 
     // A corrupted file is ignored and replaced.
     std::fs::write(&files[0], b"garbage").unwrap();
     let third = runtime_with(config);
     let calculator = third.load_dir(&plugin_dir("calculator"), None).await.unwrap();
-    assert_eq!(calculator.call_tool(&context(), "calculate", serde_json::json!({"expression": "2*2"})).await.unwrap(), "4");
+    assert_eq!(
+        calculator.call_tool(&context(), "calculate", serde_json::json!({"expression": "2*2"})).await.unwrap(),
+        "4"
+    );
     assert!(std::fs::read(&files[0]).unwrap().len() > 1000, "rewritten with the compiled component");
 }

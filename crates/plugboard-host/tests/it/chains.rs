@@ -80,8 +80,15 @@ async fn a_failing_fail_closed_filter_refuses_the_turn() {
     let result = run_text_filters(&plugins, &TextFilter::BeforePrompt, &context(), "please panic").await;
     let rejection = result.rejection.clone().expect("refused");
     assert_eq!(rejection.plugin.as_str(), "panicker");
-    assert!(rejection.reason.starts_with("the `panicker` filter failed and is configured to fail closed: panicked:"), "{}", rejection.reason);
-    assert_eq!(step_summary(&result), [("example-tagger".to_owned(), "rewrote"), ("panicker".to_owned(), "failed-closed")]);
+    assert!(
+        rejection.reason.starts_with("the `panicker` filter failed and is configured to fail closed: panicked:"),
+        "{}",
+        rejection.reason
+    );
+    assert_eq!(
+        step_summary(&result),
+        [("example-tagger".to_owned(), "rewrote"), ("panicker".to_owned(), "failed-closed")]
+    );
 
     // The operator can override the manifest.
     panicker.set_fail_mode(FailMode::Open);

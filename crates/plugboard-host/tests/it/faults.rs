@@ -38,7 +38,10 @@ async fn a_trap_fails_the_call_only() {
 #[tokio::test]
 async fn a_panic_is_reported_with_its_message() {
     let message = faults_then_recovers("panicker", "panic").await;
-    assert!(message.starts_with("plugin `panicker` hook `tools`: panicked: the panicker plugin panicked on purpose (at "), "{message}");
+    assert!(
+        message.starts_with("plugin `panicker` hook `tools`: panicked: the panicker plugin panicked on purpose (at "),
+        "{message}"
+    );
 }
 
 #[tokio::test]
@@ -56,7 +59,10 @@ async fn endless_allocation_hits_the_memory_ceiling() {
 #[tokio::test]
 async fn a_huge_result_is_refused() {
     let message = faults_then_recovers("flood", "output_too_large").await;
-    assert_eq!(message, format!("plugin `flood` hook `tools`: returned {} bytes, more than the {} byte limit", 64 << 20, 16 << 20));
+    assert_eq!(
+        message,
+        format!("plugin `flood` hook `tools`: returned {} bytes, more than the {} byte limit", 64 << 20, 16 << 20)
+    );
     // Within the limit, the same plugin's output is accepted.
     let runtime = runtime();
     let flood = load(&runtime, "flood").await;
@@ -105,7 +111,8 @@ async fn concurrent_loops_do_not_starve_other_plugins() {
 
 #[tokio::test]
 async fn the_breaker_opens_after_repeated_faults_and_an_operator_can_reset_it() {
-    let config = RuntimeConfig { breaker: BreakerConfig { max_faults: 3, window: Duration::from_secs(60) }, ..test_config() };
+    let config =
+        RuntimeConfig { breaker: BreakerConfig { max_faults: 3, window: Duration::from_secs(60) }, ..test_config() };
     let runtime = runtime_with(config);
     let mut events = runtime.subscribe();
     let panicker = load(&runtime, "panicker").await;
@@ -131,7 +138,8 @@ async fn the_breaker_opens_after_repeated_faults_and_an_operator_can_reset_it() 
 
     let mut saw_breaker_event = false;
     while let Ok(event) = events.try_recv() {
-        saw_breaker_event |= matches!(event, RuntimeEvent::BreakerOpened { ref plugin, .. } if plugin.as_str() == "panicker");
+        saw_breaker_event |=
+            matches!(event, RuntimeEvent::BreakerOpened { ref plugin, .. } if plugin.as_str() == "panicker");
     }
     assert!(saw_breaker_event, "subscribers hear of the breaker opening");
 
@@ -142,7 +150,8 @@ async fn the_breaker_opens_after_repeated_faults_and_an_operator_can_reset_it() 
 
 #[tokio::test]
 async fn polite_refusals_do_not_count_as_faults() {
-    let config = RuntimeConfig { breaker: BreakerConfig { max_faults: 2, window: Duration::from_secs(60) }, ..test_config() };
+    let config =
+        RuntimeConfig { breaker: BreakerConfig { max_faults: 2, window: Duration::from_secs(60) }, ..test_config() };
     let runtime = runtime_with(config);
     let calculator = load(&runtime, "calculator").await;
     for _ in 0..5 {
@@ -155,8 +164,10 @@ async fn polite_refusals_do_not_count_as_faults() {
 #[tokio::test]
 async fn rate_limits_refuse_calls_past_the_budget() {
     let runtime = runtime();
-    let calculator =
-        super::load_with(&runtime, "calculator", |m| m.replace("timeout_ms = 200", "timeout_ms = 200\nmax_calls_per_minute = 3")).await;
+    let calculator = super::load_with(&runtime, "calculator", |m| {
+        m.replace("timeout_ms = 200", "timeout_ms = 200\nmax_calls_per_minute = 3")
+    })
+    .await;
     let ctx = context();
     for _ in 0..3 {
         calculator.call_tool(&ctx, "calculate", json!({"expression": "1"})).await.unwrap();

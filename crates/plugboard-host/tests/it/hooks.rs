@@ -21,7 +21,12 @@ fn message(id: &str, role: Role, content: &str) -> Message {
 }
 
 fn conversation() -> Conversation {
-    Conversation { id: "c1".into(), title: "Trip to Paris".into(), user_id: "u1".into(), created_at_ms: 1_795_000_000_000 }
+    Conversation {
+        id: "c1".into(),
+        title: "Trip to Paris".into(),
+        user_id: "u1".into(),
+        created_at_ms: 1_795_000_000_000,
+    }
 }
 
 #[tokio::test]
@@ -29,7 +34,9 @@ async fn the_host_knows_which_hooks_each_plugin_implements() {
     let runtime = runtime();
     let tagger = load(&runtime, "example-tagger").await;
     let hooks: Vec<Hook> = tagger.hooks().collect();
-    assert!(hooks.contains(&Hook::BeforePrompt) && hooks.contains(&Hook::AfterResponse) && hooks.contains(&Hook::Events));
+    assert!(
+        hooks.contains(&Hook::BeforePrompt) && hooks.contains(&Hook::AfterResponse) && hooks.contains(&Hook::Events)
+    );
     assert!(!tagger.implements(Hook::Tools) && !tagger.implements(Hook::StreamChunk));
     let error = tagger.call_tool(&context(), "anything", json!({})).await.unwrap_err();
     assert_eq!(error.kind, CallErrorKind::NotImplemented);
@@ -44,7 +51,10 @@ async fn lifecycle_health_and_self_test() {
     assert_eq!(health.status, HealthStatus::Degraded);
     assert_eq!(health.message, "suffix is \"!\"");
     let results = plugin.self_test().await.unwrap();
-    assert_eq!(results.iter().map(|r| (r.name.as_str(), r.passed)).collect::<Vec<_>>(), [("always passes", true), ("always fails", false)]);
+    assert_eq!(
+        results.iter().map(|r| (r.name.as_str(), r.passed)).collect::<Vec<_>>(),
+        [("always passes", true), ("always fails", false)]
+    );
 
     plugin.disable().await.unwrap();
     assert!(!plugin.is_enabled());
@@ -65,7 +75,10 @@ async fn text_filters_rewrite_and_reject() {
     let runtime = runtime();
     let plugin = load(&runtime, "all-hooks").await;
     let ctx = context();
-    assert_eq!(plugin.before_prompt(&ctx, "hello").await.unwrap(), FilterOutcome::Rewrite("HELLO! (conversation c1)".into()));
+    assert_eq!(
+        plugin.before_prompt(&ctx, "hello").await.unwrap(),
+        FilterOutcome::Rewrite("HELLO! (conversation c1)".into())
+    );
     assert_eq!(
         plugin.before_prompt(&ctx, "a forbidden word").await.unwrap(),
         FilterOutcome::Reject("prompts may not say forbidden".into())
@@ -87,12 +100,16 @@ async fn request_filters_see_and_change_api_requests() {
     }
     let blocked = HttpRequest { uri: "/blocked/x".into(), ..request.clone() };
     match plugin.before_request(&ctx, blocked).await.unwrap() {
-        RequestOutcome::Respond(response) => assert_eq!((response.status, response.body), (403, b"blocked by all-hooks".to_vec())),
+        RequestOutcome::Respond(response) => {
+            assert_eq!((response.status, response.body), (403, b"blocked by all-hooks".to_vec()))
+        }
         other => panic!("expected a response, got {other:?}"),
     }
     let response = HttpResponse { status: 200, headers: vec![], body: b"{}".to_vec() };
     match plugin.after_request(&ctx, request, response).await.unwrap() {
-        ResponseOutcome::Rewrite(changed) => assert_eq!(changed.headers, vec![("x-all-hooks".to_owned(), "after".to_owned())]),
+        ResponseOutcome::Rewrite(changed) => {
+            assert_eq!(changed.headers, vec![("x-all-hooks".to_owned(), "after".to_owned())])
+        }
         other => panic!("expected a rewrite, got {other:?}"),
     }
 }
@@ -121,7 +138,10 @@ async fn events_reach_the_plugin_and_will_be_posted_may_modify_or_reject() {
     let spam = message("m3", Role::User, "buy spam now");
     assert_eq!(plugin.message_will_be_posted(&ctx, spam).await.unwrap(), FilterOutcome::Reject("no spam".into()));
     let colour = message("m4", Role::User, "my favourite colour");
-    assert_eq!(plugin.message_will_be_posted(&ctx, colour).await.unwrap(), FilterOutcome::Rewrite("my favourite color".into()));
+    assert_eq!(
+        plugin.message_will_be_posted(&ctx, colour).await.unwrap(),
+        FilterOutcome::Rewrite("my favourite color".into())
+    );
     let plain = message("m5", Role::User, "plain");
     assert_eq!(plugin.message_will_be_posted(&ctx, plain).await.unwrap(), FilterOutcome::Keep);
 }
@@ -140,7 +160,10 @@ async fn tools_are_listed_and_called_with_json_arguments() {
     let error = calculator.call_tool(&ctx, "calculate", json!({"expression": "1 / (2 - 2)"})).await.unwrap_err();
     assert_eq!(error.kind, CallErrorKind::Plugin { message: "division by zero at column 3".into() });
     let error = calculator.call_tool(&ctx, "calculate", json!({"expression": "2 +"})).await.unwrap_err();
-    assert_eq!(error.to_string(), "plugin `calculator` hook `tools`: expected a number, a name or `(` but found the end of the expression");
+    assert_eq!(
+        error.to_string(),
+        "plugin `calculator` hook `tools`: expected a number, a name or `(` but found the end of the expression"
+    );
     let error = calculator.call_tool(&ctx, "calculate", json!({"value": 3})).await.unwrap_err();
     assert!(error.to_string().contains("pass the expression as a string in `expression`"), "{error}");
     // Seed 002's runner: `/run calculator <input>`.
@@ -157,7 +180,12 @@ async fn provider_lists_models_and_streams_a_completion() {
     assert_eq!(models[0].id, "echo-1");
     let request = CompletionRequest {
         model: "echo-1".into(),
-        messages: vec![CompletionMessage { role: Role::User, content: "one two three".into(), tool_calls: vec![], tool_call_id: String::new() }],
+        messages: vec![CompletionMessage {
+            role: Role::User,
+            content: "one two three".into(),
+            tool_calls: vec![],
+            tool_call_id: String::new(),
+        }],
         tools: vec![],
         temperature: None,
         top_p: None,
@@ -171,10 +199,7 @@ async fn provider_lists_models_and_streams_a_completion() {
     while let Ok(chunk) = receiver.try_recv() {
         chunks.push(chunk);
     }
-    assert_eq!(
-        chunks,
-        ["one", " two", " three"].map(|t| CompletionChunk::Delta(t.into())).to_vec()
-    );
+    assert_eq!(chunks, ["one", " two", " three"].map(|t| CompletionChunk::Delta(t.into())).to_vec());
 
     // A client that went away: the plugin is told and stops.
     let (sender, receiver) = tokio::sync::mpsc::channel(16);
@@ -217,7 +242,10 @@ async fn http_handler_commands_and_scheduled_tasks() {
     let response = plugin.handle_http(&ctx, request).await.unwrap();
     assert_eq!(response.status, 200);
     let body: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
-    assert_eq!(body, json!({"method": "POST", "uri": "/hook?x=1", "user": "u1", "body": "payload", "headers": ["content-type"]}));
+    assert_eq!(
+        body,
+        json!({"method": "POST", "uri": "/hook?x=1", "user": "u1", "body": "payload", "headers": ["content-type"]})
+    );
 
     assert_eq!(plugin.run_command(&ctx, "echo", "a b").await.unwrap(), "echo: a b");
     assert!(plugin.run_command(&ctx, "nope", "").await.is_err());
@@ -248,11 +276,18 @@ async fn bundled_plugins_do_their_jobs() {
     stats.on_event(&ctx, Event::MessageReceived(message("m1", Role::User, "one two three"))).await.unwrap();
     stats.on_event(&ctx, Event::MessageSent(message("m2", Role::Assistant, "four five"))).await.unwrap();
     let counts: serde_json::Value =
-        serde_json::from_str(&stats.call_tool(&ctx, "word_counts", json!({"conversation_id": "c1"})).await.unwrap()).unwrap();
+        serde_json::from_str(&stats.call_tool(&ctx, "word_counts", json!({"conversation_id": "c1"})).await.unwrap())
+            .unwrap();
     assert_eq!(counts, json!({"messages": 2, "user_words": 3, "assistant_words": 2, "total_words": 5}));
-    assert_eq!(stats.run_command(&ctx, "stats", "").await.unwrap(), "2 messages, 5 words (3 from you, 2 from the assistant)");
+    assert_eq!(
+        stats.run_command(&ctx, "stats", "").await.unwrap(),
+        "2 messages, 5 words (3 from you, 2 from the assistant)"
+    );
     let response = stats
-        .handle_http(&ctx, HttpRequest { method: "GET".into(), uri: "/conversations/c1".into(), headers: vec![], body: vec![] })
+        .handle_http(
+            &ctx,
+            HttpRequest { method: "GET".into(), uri: "/conversations/c1".into(), headers: vec![], body: vec![] },
+        )
         .await
         .unwrap();
     assert_eq!(response.status, 200);

@@ -28,11 +28,15 @@ async fn bytes_that_are_not_a_component_are_refused() {
 #[tokio::test]
 async fn a_plugin_for_a_newer_host_is_refused() {
     let runtime = runtime();
-    let source = source_with("calculator", |m| m.replace("abi = \"0.1\"", "abi = \"0.1\"\nmin_plugboard_version = \"99.0.0\""));
+    let source =
+        source_with("calculator", |m| m.replace("abi = \"0.1\"", "abi = \"0.1\"\nmin_plugboard_version = \"99.0.0\""));
     let error = runtime.load(source, None).await.unwrap_err();
     assert_eq!(
         error.to_string(),
-        format!("plugin `calculator`: needs Plugboard 99.0.0 or newer, this is {}; upgrade Plugboard or use an older version of the plugin", plugboard_host::HOST_VERSION)
+        format!(
+            "plugin `calculator`: needs Plugboard 99.0.0 or newer, this is {}; upgrade Plugboard or use an older version of the plugin",
+            plugboard_host::HOST_VERSION
+        )
     );
 }
 
@@ -54,7 +58,10 @@ async fn invalid_settings_and_refusing_init_stop_the_load() {
     match &error {
         LoadError::Start { source, .. } => match &source.kind {
             CallErrorKind::InitRefused { message } => {
-                assert!(message.starts_with("setting `patterns[0].pattern`: `(` is not a valid regular expression"), "{message}")
+                assert!(
+                    message.starts_with("setting `patterns[0].pattern`: `(` is not a valid regular expression"),
+                    "{message}"
+                )
             }
             other => panic!("{other:?}"),
         },
@@ -107,7 +114,9 @@ async fn concurrent_calls_share_warm_instances() {
         .map(|n| {
             let calculator = calculator.clone();
             tokio::spawn(async move {
-                calculator.call_tool(&context(), "calculate", serde_json::json!({"expression": format!("{n} * 2")})).await
+                calculator
+                    .call_tool(&context(), "calculate", serde_json::json!({"expression": format!("{n} * 2")}))
+                    .await
             })
         })
         .collect();

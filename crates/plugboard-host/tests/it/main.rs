@@ -1,6 +1,8 @@
 //! Integration tests of the plugin host through its public API, with the real `.wasm`
 //! plugins built from `plugins/`.
 
+#![allow(clippy::unwrap_used, reason = "test helpers may unwrap like the tests they serve")]
+
 mod cache;
 mod chains;
 mod faults;

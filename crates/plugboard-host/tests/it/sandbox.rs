@@ -31,7 +31,9 @@ async fn wasi_grants_no_files_environment_or_sockets() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap().to_string();
     let report = probe(&escaper, "escape", json!({"address": address})).await;
-    for attempt in ["read_file", "read_dir", "write_file", "env_home", "tcp_connect", "tcp_listen", "udp_bind", "dns_lookup"] {
+    for attempt in
+        ["read_file", "read_dir", "write_file", "env_home", "tcp_connect", "tcp_listen", "udp_bind", "dns_lookup"]
+    {
         let outcome = report[attempt].as_str().unwrap();
         assert!(outcome.starts_with("error: "), "{attempt} should fail but got `{outcome}`");
     }
@@ -65,8 +67,18 @@ async fn plugin_output_and_log_lines_go_to_the_log_tagged_with_the_plugin() {
     let probe_plugin = load(&runtime, "host-probe").await;
     probe(&probe_plugin, "log", json!({"message": "a line"})).await;
     let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-    assert!(log.lines().any(|l| l.contains("plugin=escaper") && l.contains("stdout") && l.contains("escaper says hello on stdout")), "{log}");
-    assert!(log.lines().any(|l| l.contains("plugin=escaper") && l.contains("stderr") && l.contains("escaper says hello on stderr")), "{log}");
+    assert!(
+        log.lines().any(|l| l.contains("plugin=escaper")
+            && l.contains("stdout")
+            && l.contains("escaper says hello on stdout")),
+        "{log}"
+    );
+    assert!(
+        log.lines().any(|l| l.contains("plugin=escaper")
+            && l.contains("stderr")
+            && l.contains("escaper says hello on stderr")),
+        "{log}"
+    );
     assert!(log.lines().any(|l| l.contains("plugin=host-probe") && l.contains("host-probe logs: a line")), "{log}");
 }
 
@@ -97,7 +109,9 @@ async fn every_ungranted_call_fails_naming_its_permission() {
         assert_eq!(answer["error"]["kind"], "PermissionDenied", "{tool}: {answer}");
         assert_eq!(
             answer["error"]["message"],
-            format!("plugin `host-probe` needs permission `{permission}` for this; add \"{permission}\" to `permissions` in plugin.toml"),
+            format!(
+                "plugin `host-probe` needs permission `{permission}` for this; add \"{permission}\" to `permissions` in plugin.toml"
+            ),
             "{tool}"
         );
     }
@@ -130,7 +144,10 @@ async fn kv_is_private_to_each_plugin() {
     assert_eq!(probe(&bob, "kv_get", json!({"key": "secret"})).await, json!({"ok": null}));
     assert_eq!(probe(&bob, "kv_list", json!({"prefix": ""})).await, json!({"ok": []}));
     assert_eq!(probe(&bob, "kv_delete", json!({"key": "secret"})).await, json!({"ok": false}));
-    assert_eq!(probe(&bob, "kv_cas", json!({"key": "secret", "expected": "alice's", "new": "bob's"})).await, json!({"ok": false}));
+    assert_eq!(
+        probe(&bob, "kv_cas", json!({"key": "secret", "expected": "alice's", "new": "bob's"})).await,
+        json!({"ok": false})
+    );
     assert_eq!(probe(&alice, "kv_get", json!({"key": "secret"})).await, json!({"ok": "alice's"}));
     // Keys that look like another plugin's namespace are still the caller's own.
     assert_eq!(probe(&bob, "kv_set", json!({"key": "alice/secret", "value": "x"})).await, json!({"ok": null}));
@@ -142,7 +159,11 @@ async fn kv_compare_and_set_expiry_and_limits() {
     let runtime = runtime();
     let plugin = load(&runtime, "host-probe").await;
     assert_eq!(probe(&plugin, "kv_cas", json!({"key": "n", "new": "1"})).await, json!({"ok": true}));
-    assert_eq!(probe(&plugin, "kv_cas", json!({"key": "n", "new": "2"})).await, json!({"ok": false}), "absent was expected");
+    assert_eq!(
+        probe(&plugin, "kv_cas", json!({"key": "n", "new": "2"})).await,
+        json!({"ok": false}),
+        "absent was expected"
+    );
     assert_eq!(probe(&plugin, "kv_cas", json!({"key": "n", "expected": "1", "new": "2"})).await, json!({"ok": true}));
     assert_eq!(probe(&plugin, "kv_get", json!({"key": "n"})).await, json!({"ok": "2"}));
     assert_eq!(probe(&plugin, "kv_set", json!({"key": "gone", "value": "x", "ttl_ms": 0})).await, json!({"ok": null}));
@@ -169,7 +190,10 @@ async fn http_server(body: Vec<u8>) -> std::net::SocketAddr {
                         Ok(n) => request.extend_from_slice(&buffer[..n]),
                     }
                 }
-                let head = format!("HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", body.len());
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                );
                 let _ = socket.write_all(head.as_bytes()).await;
                 let _ = socket.write_all(&body).await;
             });
@@ -213,23 +237,50 @@ async fn tools_of_other_plugins_are_reachable_only_through_dependencies() {
     let runtime = runtime();
     let plugin = load(&runtime, "host-probe").await;
     // Declared (calculator ^0.1) but not loaded yet.
-    let answer = probe(&plugin, "call_tool", json!({"plugin": "calculator", "tool": "calculate", "arguments": {"expression": "1+2"}})).await;
+    let answer = probe(
+        &plugin,
+        "call_tool",
+        json!({"plugin": "calculator", "tool": "calculate", "arguments": {"expression": "1+2"}}),
+    )
+    .await;
     assert_eq!(answer["error"]["kind"], "NotFound", "{answer}");
     let _calculator = load(&runtime, "calculator").await;
     let _stats = load(&runtime, "word-stats").await;
-    let answer = probe(&plugin, "call_tool", json!({"plugin": "calculator", "tool": "calculate", "arguments": {"expression": "1+2"}})).await;
+    let answer = probe(
+        &plugin,
+        "call_tool",
+        json!({"plugin": "calculator", "tool": "calculate", "arguments": {"expression": "1+2"}}),
+    )
+    .await;
     assert_eq!(answer, json!({"ok": "3"}));
-    let answer = probe(&plugin, "call_tool", json!({"plugin": "calculator", "tool": "calculate", "arguments": {"expression": "1/0"}})).await;
+    let answer = probe(
+        &plugin,
+        "call_tool",
+        json!({"plugin": "calculator", "tool": "calculate", "arguments": {"expression": "1/0"}}),
+    )
+    .await;
     assert!(answer["error"]["message"].as_str().unwrap().contains("division by zero"), "{answer}");
     // Not a dependency.
-    let answer = probe(&plugin, "call_tool", json!({"plugin": "word-stats", "tool": "word_counts", "arguments": {}})).await;
+    let answer =
+        probe(&plugin, "call_tool", json!({"plugin": "word-stats", "tool": "word_counts", "arguments": {}})).await;
     assert_eq!(answer["error"]["kind"], "PermissionDenied");
     assert_eq!(
         answer["error"]["message"],
         "plugin `host-probe` may only call plugins it depends on; add `word-stats = \"<version range>\"` to `[dependencies]` in plugin.toml"
     );
     // A dependency whose loaded version is outside the range.
-    let strict = load_with(&runtime, "host-probe", |m| m.replace("id = \"host-probe\"", "id = \"strict\"").replace("^0.1", "^0.2")).await;
-    let answer = probe(&strict, "call_tool", json!({"plugin": "calculator", "tool": "calculate", "arguments": {"expression": "1"}})).await;
-    assert_eq!(answer["error"]["message"], "dependency `calculator` is at version 0.1.0, which does not satisfy `^0.2`");
+    let strict = load_with(&runtime, "host-probe", |m| {
+        m.replace("id = \"host-probe\"", "id = \"strict\"").replace("^0.1", "^0.2")
+    })
+    .await;
+    let answer = probe(
+        &strict,
+        "call_tool",
+        json!({"plugin": "calculator", "tool": "calculate", "arguments": {"expression": "1"}}),
+    )
+    .await;
+    assert_eq!(
+        answer["error"]["message"],
+        "dependency `calculator` is at version 0.1.0, which does not satisfy `^0.2`"
+    );
 }

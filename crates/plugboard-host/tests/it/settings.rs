@@ -49,7 +49,10 @@ async fn settings_refused_by_init_change_nothing() {
     let plugin = load(&runtime, "all-hooks").await;
     let error = plugin.update_settings(&json!({"suffix": "refuse"})).await.unwrap_err();
     assert!(error.to_string().contains("init refused the settings: suffix `refuse` is refused by init"), "{error}");
-    assert_eq!(plugin.before_prompt(&context(), "a").await.unwrap(), FilterOutcome::Rewrite("A! (conversation c1)".into()));
+    assert_eq!(
+        plugin.before_prompt(&context(), "a").await.unwrap(),
+        FilterOutcome::Rewrite("A! (conversation c1)".into())
+    );
 }
 
 #[tokio::test]

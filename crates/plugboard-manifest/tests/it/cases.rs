@@ -40,9 +40,7 @@ fn every_case_matches_its_expectation() {
         }
         match std::fs::read_to_string(&expected_file) {
             Ok(expected) if expected == actual => {}
-            Ok(expected) => failures.push(format!(
-                "{name}: expected\n{expected}\ngot\n{actual}"
-            )),
+            Ok(expected) => failures.push(format!("{name}: expected\n{expected}\ngot\n{actual}")),
             Err(_) => failures.push(format!(
                 "{name}: no {} (the case parsed the other way); got\n{actual}",
                 expected_file.file_name().unwrap().to_string_lossy()

@@ -1,10 +1,9 @@
 //! Test fixture: every hook, each with a small behaviour a test can predict.
 
 use plugboard_sdk::{
-    CallContext, Completion, CompletionRequest, Conversation, Event, ExportFile, ExportFormat,
-    FilterOutcome, FinishReason, HealthReport, HttpRequest, HttpResponse, Message, ModelInfo,
-    Plugin, RequestOutcome, ResponseOutcome, SelfTestResult, Settings, ToolSpec, Usage,
-    completion, export_plugin, kv,
+    CallContext, Completion, CompletionRequest, Conversation, Event, ExportFile, ExportFormat, FilterOutcome,
+    FinishReason, HealthReport, HttpRequest, HttpResponse, Message, ModelInfo, Plugin, RequestOutcome, ResponseOutcome,
+    SelfTestResult, Settings, ToolSpec, Usage, completion, export_plugin, kv,
 };
 use serde_json::json;
 
@@ -45,7 +44,12 @@ impl Plugin for AllHooks {
         if prompt.contains("forbidden") {
             return FilterOutcome::Reject("prompts may not say forbidden".into());
         }
-        FilterOutcome::Rewrite(format!("{}{} (conversation {})", prompt.to_uppercase(), self.suffix, context.conversation_id))
+        FilterOutcome::Rewrite(format!(
+            "{}{} (conversation {})",
+            prompt.to_uppercase(),
+            self.suffix,
+            context.conversation_id
+        ))
     }
     fn after_response(&mut self, _context: &CallContext, response: String) -> FilterOutcome {
         if response.is_empty() { FilterOutcome::Keep } else { FilterOutcome::Rewrite(format!("{response} [checked]")) }
@@ -60,7 +64,12 @@ impl Plugin for AllHooks {
         request.headers.push(("x-all-hooks".into(), "seen".into()));
         RequestOutcome::Rewrite(request)
     }
-    fn after_request(&mut self, _context: &CallContext, _request: HttpRequest, mut response: HttpResponse) -> ResponseOutcome {
+    fn after_request(
+        &mut self,
+        _context: &CallContext,
+        _request: HttpRequest,
+        mut response: HttpResponse,
+    ) -> ResponseOutcome {
         response.headers.push(("x-all-hooks".into(), "after".into()));
         ResponseOutcome::Rewrite(response)
     }
@@ -97,7 +106,12 @@ impl Plugin for AllHooks {
         }
     }
     fn models(&mut self) -> Vec<ModelInfo> {
-        vec![ModelInfo { id: "echo-1".into(), display_name: "Echo".into(), context_length: 4096, supports_tools: false }]
+        vec![ModelInfo {
+            id: "echo-1".into(),
+            display_name: "Echo".into(),
+            context_length: 4096,
+            supports_tools: false,
+        }]
     }
     fn complete(&mut self, request: CompletionRequest) -> Result<Completion, String> {
         let last = request.messages.last().map(|m| m.content.clone()).unwrap_or_default();
@@ -115,13 +129,26 @@ impl Plugin for AllHooks {
             content,
             tool_calls: Vec::new(),
             finish_reason,
-            usage: Usage { prompt_tokens: request.messages.len() as u32, completion_tokens: last.split(' ').count() as u32 },
+            usage: Usage {
+                prompt_tokens: request.messages.len() as u32,
+                completion_tokens: last.split(' ').count() as u32,
+            },
         })
     }
     fn export_formats(&mut self) -> Vec<ExportFormat> {
-        vec![ExportFormat { id: "count".into(), display_name: "Count".into(), media_type: "text/plain".into(), extension: "txt".into() }]
+        vec![ExportFormat {
+            id: "count".into(),
+            display_name: "Count".into(),
+            media_type: "text/plain".into(),
+            extension: "txt".into(),
+        }]
     }
-    fn export(&mut self, _format: &str, conversation: Conversation, messages: Vec<Message>) -> Result<ExportFile, String> {
+    fn export(
+        &mut self,
+        _format: &str,
+        conversation: Conversation,
+        messages: Vec<Message>,
+    ) -> Result<ExportFile, String> {
         Ok(ExportFile {
             file_name: format!("{}.txt", conversation.id),
             media_type: "text/plain".into(),

@@ -3,8 +3,8 @@
 
 use std::io::Read;
 
-use plugboard_sdk::{CallContext, Plugin, Settings, export_plugin};
 use plugboard_sdk::serde_json::{Map, Value};
+use plugboard_sdk::{CallContext, Plugin, Settings, export_plugin};
 
 struct Escaper;
 

@@ -8,11 +8,17 @@ impl Plugin for Flood {
     fn init(_settings: Settings) -> Result<Self, String> {
         Ok(Flood)
     }
-    fn call_tool(&mut self, _context: &CallContext, name: &str, arguments: plugboard_sdk::serde_json::Value) -> Result<String, String> {
+    fn call_tool(
+        &mut self,
+        _context: &CallContext,
+        name: &str,
+        arguments: plugboard_sdk::serde_json::Value,
+    ) -> Result<String, String> {
         if name == "ok" {
             return Ok("fine".into());
         }
-        let megabytes = arguments.get("megabytes").and_then(plugboard_sdk::serde_json::Value::as_u64).unwrap_or(64) as usize;
+        let megabytes =
+            arguments.get("megabytes").and_then(plugboard_sdk::serde_json::Value::as_u64).unwrap_or(64) as usize;
         Ok("x".repeat(megabytes << 20))
     }
 }

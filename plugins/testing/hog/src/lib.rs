@@ -8,7 +8,12 @@ impl Plugin for Hog {
     fn init(_settings: Settings) -> Result<Self, String> {
         Ok(Hog)
     }
-    fn call_tool(&mut self, _context: &CallContext, name: &str, _arguments: plugboard_sdk::serde_json::Value) -> Result<String, String> {
+    fn call_tool(
+        &mut self,
+        _context: &CallContext,
+        name: &str,
+        _arguments: plugboard_sdk::serde_json::Value,
+    ) -> Result<String, String> {
         if name == "ok" {
             return Ok("fine".into());
         }

@@ -16,7 +16,7 @@ fn report<T>(result: Result<T, HostError>, show: impl FnOnce(T) -> Value) -> Str
             let kind = format!("{:?}", error.kind);
             let kind = kind.rsplit("::").next().unwrap_or_default().to_owned();
             json!({"error": {"kind": kind, "message": error.message}})
-        },
+        }
     }
     .to_string()
 }
@@ -40,6 +40,16 @@ impl Plugin for HostProbe {
 
     fn call_tool(&mut self, _context: &CallContext, name: &str, a: Value) -> Result<String, String> {
         Ok(match name {
+            "noop" => json!({"ok": null}).to_string(),
+            "kv_get_many" => {
+                let count = a.get("count").and_then(Value::as_u64).unwrap_or(0);
+                for _ in 0..count {
+                    if let Err(error) = kv::get("bench") {
+                        return Ok(report::<()>(Err(error), |()| Value::Null));
+                    }
+                }
+                json!({"ok": count}).to_string()
+            }
             "settings" => json!({"ok": Value::Object(Settings::current().as_map().clone())}).to_string(),
             "log" => {
                 plugboard_sdk::info!("host-probe logs: {}", text(&a, "message"));
@@ -61,9 +71,10 @@ impl Plugin for HostProbe {
                 kv::compare_and_set(text(&a, "key"), bytes(&a, "expected").as_deref(), bytes(&a, "new").as_deref()),
                 Value::Bool,
             ),
-            "http_get" => report(http::get(text(&a, "url")), |response| {
-                json!({"status": response.status, "body": String::from_utf8_lossy(&response.body)})
-            }),
+            "http_get" => report(
+                http::get(text(&a, "url")),
+                |response| json!({"status": response.status, "body": String::from_utf8_lossy(&response.body)}),
+            ),
             "http_post" => report(
                 http::fetch(&HttpRequest {
                     method: "POST".into(),
@@ -73,12 +84,16 @@ impl Plugin for HostProbe {
                 }),
                 |response| json!({"status": response.status, "body": String::from_utf8_lossy(&response.body)}),
             ),
-            "get_conversation" => report(chat::get_conversation(text(&a, "id")), |c| json!({"id": c.id, "title": c.title})),
+            "get_conversation" => {
+                report(chat::get_conversation(text(&a, "id")), |c| json!({"id": c.id, "title": c.title}))
+            }
             "create_conversation" => {
                 report(chat::create_conversation(text(&a, "user_id"), text(&a, "title")), |c| json!({"id": c.id}))
             }
             "list_messages" => report(chat::list_messages(text(&a, "conversation_id"), 100), |m| json!(m.len())),
-            "post_message" => report(chat::post_message(text(&a, "conversation_id"), text(&a, "content")), |m| json!(m.id)),
+            "post_message" => {
+                report(chat::post_message(text(&a, "conversation_id"), text(&a, "content")), |m| json!(m.id))
+            }
             "edit_message" => report(chat::edit_message(text(&a, "id"), text(&a, "content")), |m| json!(m.id)),
             "delete_message" => report(chat::delete_message(text(&a, "id")), |()| Value::Null),
             "get_user" => report(chat::get_user(text(&a, "id")), |u| json!(u.display_name)),

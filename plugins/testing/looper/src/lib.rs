@@ -21,7 +21,12 @@ impl Plugin for Looper {
     fn tools(&mut self) -> Vec<ToolSpec> {
         vec![ToolSpec::new("spin", "Never returns", plugboard_sdk::serde_json::json!({"type": "object"}))]
     }
-    fn call_tool(&mut self, _context: &CallContext, name: &str, _arguments: plugboard_sdk::serde_json::Value) -> Result<String, String> {
+    fn call_tool(
+        &mut self,
+        _context: &CallContext,
+        name: &str,
+        _arguments: plugboard_sdk::serde_json::Value,
+    ) -> Result<String, String> {
         if name == "ok" {
             return Ok("fine".into());
         }

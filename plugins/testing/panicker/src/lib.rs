@@ -14,7 +14,12 @@ impl Plugin for Panicker {
         }
         FilterOutcome::Rewrite(format!("{prompt} (checked)"))
     }
-    fn call_tool(&mut self, _context: &CallContext, name: &str, _arguments: plugboard_sdk::serde_json::Value) -> Result<String, String> {
+    fn call_tool(
+        &mut self,
+        _context: &CallContext,
+        name: &str,
+        _arguments: plugboard_sdk::serde_json::Value,
+    ) -> Result<String, String> {
         if name == "ok" {
             return Ok("fine".into());
         }

@@ -20,7 +20,12 @@ impl Plugin for Recurser {
     fn init(_settings: Settings) -> Result<Self, String> {
         Ok(Recurser)
     }
-    fn call_tool(&mut self, _context: &CallContext, name: &str, arguments: plugboard_sdk::serde_json::Value) -> Result<String, String> {
+    fn call_tool(
+        &mut self,
+        _context: &CallContext,
+        name: &str,
+        arguments: plugboard_sdk::serde_json::Value,
+    ) -> Result<String, String> {
         if name == "ok" {
             return Ok("fine".into());
         }

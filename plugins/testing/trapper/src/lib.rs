@@ -8,7 +8,12 @@ impl Plugin for Trapper {
     fn init(_settings: Settings) -> Result<Self, String> {
         Ok(Trapper)
     }
-    fn call_tool(&mut self, _context: &CallContext, name: &str, _arguments: plugboard_sdk::serde_json::Value) -> Result<String, String> {
+    fn call_tool(
+        &mut self,
+        _context: &CallContext,
+        name: &str,
+        _arguments: plugboard_sdk::serde_json::Value,
+    ) -> Result<String, String> {
         if name == "ok" {
             return Ok("fine".into());
         }
