@@ -1,6 +1,7 @@
 //! Builds every plugin in `plugins/` (bundled) and `plugins/testing/` (test fixtures) for
-//! `wasm32-wasip2`, then assembles each into an installed-style folder
-//! (`plugin.toml`, `plugin.wasm`, `ui/`, `docs/`, `README.md`) that tests load.
+//! `wasm32-wasip2`, assembles each into an installed-style folder (`plugin.toml`,
+//! `plugin.wasm`, `ui/`, `docs/`, `README.md`) that tests load, and generates the table
+//! that embeds the bundled plugins in the binary.
 //!
 //! The plugins are their own Cargo workspace, built by a nested cargo with its own
 //! target directory (the outer build holds a lock on the outer one).
@@ -30,12 +31,23 @@ fn main() {
     let bundled = target_dir.join("assembled/bundled");
     let testing = target_dir.join("assembled/testing");
     let mut names = Vec::new();
+    let mut embedded =
+        String::from("/// The bundled plugins, embedded in the binary.\npub const BUNDLED: &[BundledPlugin] = &[\n");
     for (source_root, destination_root) in [(plugins.clone(), &bundled), (plugins.join("testing"), &testing)] {
         for source in plugin_folders(&source_root) {
             let name = assemble(&source, &release, destination_root);
+            if destination_root == &bundled {
+                let folder = bundled.join(&name);
+                embedded.push_str(&format!(
+                    "    BundledPlugin {{ name: {name:?}, manifest: include_str!({:?}), wasm: include_bytes!({:?}) }},\n",
+                    folder.join("plugin.toml").display().to_string(),
+                    folder.join("plugin.wasm").display().to_string(),
+                ));
+            }
             names.push(name);
         }
     }
+    embedded.push_str("];\n");
     names.sort();
 
     let generated = format!(
@@ -49,6 +61,7 @@ fn main() {
         testing = testing.display().to_string(),
     );
     std::fs::write(out_dir.join("paths.rs"), generated).expect("OUT_DIR is writable");
+    std::fs::write(out_dir.join("bundled.rs"), embedded).expect("OUT_DIR is writable");
 }
 
 /// Installs the wasm target through rustup when the toolchain lacks it (rustup adds the
