@@ -556,7 +556,7 @@ impl Plugin {
         let wctx = wit::CallContext::from(context);
         let outcome = self
             .invoke(Hook::BeforePrompt, Some(context), |store, exports, _| {
-                Box::pin(async move { exports.filters()?.call_before_prompt(store, &wctx, &prompt).await })
+                Box::pin(async move { exports.filters()?.call_before_prompt(store, &wctx, prompt).await })
             })
             .await?;
         self.check_filter_output(Hook::BeforePrompt, outcome.into())
@@ -567,7 +567,7 @@ impl Plugin {
         let wctx = wit::CallContext::from(context);
         let outcome = self
             .invoke(Hook::AfterResponse, Some(context), |store, exports, _| {
-                Box::pin(async move { exports.filters()?.call_after_response(store, &wctx, &response).await })
+                Box::pin(async move { exports.filters()?.call_after_response(store, &wctx, response).await })
             })
             .await?;
         self.check_filter_output(Hook::AfterResponse, outcome.into())
@@ -578,7 +578,7 @@ impl Plugin {
         let wctx = wit::CallContext::from(context);
         let text = self
             .invoke(Hook::StreamChunk, Some(context), |store, exports, _| {
-                Box::pin(async move { exports.filters()?.call_stream_chunk(store, &wctx, &chunk).await })
+                Box::pin(async move { exports.filters()?.call_stream_chunk(store, &wctx, chunk).await })
             })
             .await?;
         self.check_size(Hook::StreamChunk, text.len())?;
@@ -660,7 +660,7 @@ impl Plugin {
         let arguments = arguments.to_string();
         let result = self
             .invoke(Hook::Tools, Some(context), |store, exports, _| {
-                Box::pin(async move { exports.tools()?.call_call_tool(store, &wctx, &name, &arguments).await })
+                Box::pin(async move { exports.tools()?.call_call_tool(store, &wctx, name, &arguments).await })
             })
             .await?;
         let text = result.map_err(|message| self.error(Hook::Tools, CallErrorKind::Plugin { message }))?;
@@ -722,7 +722,7 @@ impl Plugin {
         let result = self
             .invoke(Hook::Exporter, None, |store, exports, _| {
                 Box::pin(async move {
-                    exports.exporter()?.call_export_conversation(store, &format, &conversation, &messages).await
+                    exports.exporter()?.call_export_conversation(store, format, &conversation, &messages).await
                 })
             })
             .await?;
@@ -753,7 +753,7 @@ impl Plugin {
         let wctx = wit::CallContext::from(context);
         let result = self
             .invoke(Hook::Commands, Some(context), |store, exports, _| {
-                Box::pin(async move { exports.commands()?.call_run_command(store, &wctx, &name, &arguments).await })
+                Box::pin(async move { exports.commands()?.call_run_command(store, &wctx, name, arguments).await })
             })
             .await?;
         let text = result.map_err(|message| self.error(Hook::Commands, CallErrorKind::Plugin { message }))?;
@@ -765,7 +765,7 @@ impl Plugin {
     pub async fn run_task(&self, name: &str, scheduled_at_ms: u64) -> Result<(), CallError> {
         let result = self
             .invoke(Hook::Scheduled, None, |store, exports, _| {
-                Box::pin(async move { exports.scheduler()?.call_run_task(store, &name, scheduled_at_ms).await })
+                Box::pin(async move { exports.scheduler()?.call_run_task(store, name, scheduled_at_ms).await })
             })
             .await?;
         result.map_err(|message| self.error(Hook::Scheduled, CallErrorKind::Plugin { message }))

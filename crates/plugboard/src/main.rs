@@ -1,6 +1,8 @@
 //! The `plugboard` binary: a thin shell that parses the command line, starts the plugin
 //! runtime and serves (or runs one plugin call for `plugin run`).
 
+#![allow(clippy::print_stdout, reason = "the command line prints its results on stdout")]
+
 mod catalog;
 mod server;
 
