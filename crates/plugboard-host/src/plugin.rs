@@ -34,6 +34,10 @@ use crate::runtime::{RuntimeEvent, RuntimeInner};
 use crate::services::Services;
 use crate::state::{ChunkSender, DeadlineExceeded, HostState, MemoryLimitExceeded};
 
+fn mask(hooks: &BTreeSet<Hook>) -> u32 {
+    hooks.iter().fold(0, |mask, hook| mask | (1 << *hook as u32))
+}
+
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Ties a call's store borrow `'a` to the caller's borrows `'c` (`'c: 'a` is implied by
@@ -231,12 +235,18 @@ pub(crate) struct PluginInner {
     pre: InstancePre<HostState>,
     indices: ExportIndices,
     hooks: BTreeSet<Hook>,
+    /// `hooks` as a bit set, for the per-call check.
+    hook_mask: u32,
     pub(crate) limits: EffectiveLimits,
     idle: Mutex<Vec<Instance>>,
     max_idle: usize,
     permits: Semaphore,
     settings: RwLock<Arc<SettingsState>>,
+    /// Mirrors `settings.generation`, so a warm call checks it without the lock.
+    settings_generation: AtomicU64,
     breaker: Mutex<Breaker>,
+    /// Mirrors the breaker's state, so a call checks it without the lock.
+    breaker_open: AtomicBool,
     enabled: AtomicBool,
     fail_closed: AtomicBool,
     rate: Option<Mutex<RateLimit>>,
@@ -311,6 +321,7 @@ impl Plugin {
         });
         Plugin {
             inner: Arc::new(PluginInner {
+                hook_mask: mask(&declared_hooks),
                 hooks: declared_hooks,
                 shared: parts.shared,
                 pre: parts.pre,
@@ -319,12 +330,14 @@ impl Plugin {
                 idle: Mutex::new(Vec::new()),
                 max_idle: parts.max_idle,
                 permits: Semaphore::new(parts.max_concurrency as usize),
+                settings_generation: AtomicU64::new(0),
                 settings: RwLock::new(Arc::new(SettingsState {
                     generation: 0,
                     value: parts.settings,
                     json: settings_json,
                 })),
                 breaker: Mutex::new(Breaker::new(parts.breaker)),
+                breaker_open: AtomicBool::new(false),
                 enabled: AtomicBool::new(true),
                 fail_closed: AtomicBool::new(fail_closed),
                 rate,
@@ -355,12 +368,16 @@ impl Plugin {
 
     /// Whether the plugin implements `hook` (and the component exports it).
     pub fn implements(&self, hook: Hook) -> bool {
-        self.inner.hooks.contains(&hook)
+        self.inner.hook_mask & (1 << hook as u32) != 0
     }
 
-    /// The optional hooks it implements.
+    /// The optional hooks it implements (lifecycle hooks aside).
     pub fn hooks(&self) -> impl Iterator<Item = Hook> + '_ {
-        self.inner.hooks.iter().copied().filter(|hook| *hook != Hook::Init)
+        self.inner
+            .hooks
+            .iter()
+            .copied()
+            .filter(|hook| !matches!(hook, Hook::Init | Hook::Shutdown | Hook::OnEnable | Hook::OnDisable))
     }
 
     /// The limits in force.
@@ -386,7 +403,7 @@ impl Plugin {
 
     /// Whether calls reach the plugin: enabled, and its breaker closed.
     pub fn is_enabled(&self) -> bool {
-        self.inner.enabled.load(Ordering::Acquire) && !self.breaker().is_open()
+        self.inner.enabled.load(Ordering::Acquire) && !self.inner.breaker_open.load(Ordering::Acquire)
     }
 
     fn breaker(&self) -> std::sync::MutexGuard<'_, Breaker> {
@@ -442,6 +459,7 @@ impl Plugin {
             let mut current = self.inner.settings.write().unwrap_or_else(std::sync::PoisonError::into_inner);
             let generation = current.generation + 1;
             *current = Arc::new(SettingsState { generation, value: validated.clone(), json });
+            self.inner.settings_generation.store(generation, Ordering::Release);
             generation
         };
         self.release(Instance { settings_generation: generation, ..instance });
@@ -451,6 +469,7 @@ impl Plugin {
     /// Marks the plugin enabled, closes its breaker and calls `on-enable`.
     pub async fn enable(&self) -> Result<(), CallError> {
         self.breaker().reset();
+        self.inner.breaker_open.store(false, Ordering::Release);
         self.inner.enabled.store(true, Ordering::Release);
         self.call_optional(Hook::OnEnable, |store, exports, _| {
             Box::pin(async move { exports.lifecycle.call_on_enable(store).await })
@@ -801,6 +820,9 @@ impl Plugin {
         self.inner.faults.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(plugin = %self.id(), hook = %error.hook, code = error.kind.code(), "{error}");
         let opened = self.breaker().record_fault(error.to_string());
+        if opened {
+            self.inner.breaker_open.store(true, Ordering::Release);
+        }
         let Some(runtime) = self.inner.shared.runtime.upgrade() else { return };
         runtime.emit(RuntimeEvent::Fault { plugin: self.id().clone(), error: error.to_string() });
         if opened {
@@ -901,8 +923,8 @@ impl Plugin {
             if !self.inner.enabled.load(Ordering::Acquire) {
                 return Err(self.error(hook, CallErrorKind::Disabled));
             }
-            let mut breaker = self.breaker();
-            if breaker.is_open() {
+            if self.inner.breaker_open.load(Ordering::Acquire) {
+                let mut breaker = self.breaker();
                 let status = breaker.status();
                 let kind = CallErrorKind::BreakerOpen {
                     faults: status.recent_faults,
@@ -929,10 +951,10 @@ impl Plugin {
             },
         };
 
-        let settings = self.current_settings();
-        let mut instance = match self.take_idle(&settings) {
+        let generation = self.inner.settings_generation.load(Ordering::Acquire);
+        let mut instance = match self.take_idle(generation) {
             Some(instance) => instance,
-            None => match self.new_instance(hook, settings.json.clone(), Some(settings.generation)).await {
+            None => match self.new_start(hook).await {
                 Ok(instance) => instance,
                 Err(kind) => {
                     let error = self.error(hook, kind);
@@ -964,7 +986,7 @@ impl Plugin {
         let result = match outcome {
             Ok(Ok(value)) => {
                 instance.store.data_mut().sink = None;
-                self.release_with(instance, settings.generation);
+                self.release_with(instance, generation);
                 return Ok(value);
             }
             Ok(Err(error)) => self.classify(&error, &instance.store),
@@ -975,10 +997,16 @@ impl Plugin {
         Err(error)
     }
 
-    fn take_idle(&self, settings: &SettingsState) -> Option<Instance> {
+    /// A fresh instance with the current settings.
+    async fn new_start(&self, hook: Hook) -> Result<Instance, CallErrorKind> {
+        let settings = self.current_settings();
+        self.new_instance(hook, settings.json.clone(), Some(settings.generation)).await
+    }
+
+    fn take_idle(&self, generation: u64) -> Option<Instance> {
         let mut idle = self.idle();
         while let Some(instance) = idle.pop() {
-            if instance.settings_generation == settings.generation {
+            if instance.settings_generation == generation {
                 return Some(instance);
             }
             // Stale settings: drop it; a fresh instance is initialised with the new ones.
@@ -987,7 +1015,7 @@ impl Plugin {
     }
 
     fn release(&self, instance: Instance) {
-        let current = self.current_settings().generation;
+        let current = self.inner.settings_generation.load(Ordering::Acquire);
         self.release_with(instance, current);
     }
 
@@ -1116,6 +1144,7 @@ impl Plugin {
     pub(crate) fn with_hooks(self, hooks: BTreeSet<Hook>) -> Plugin {
         match Arc::try_unwrap(self.inner) {
             Ok(mut inner) => {
+                inner.hook_mask = mask(&hooks);
                 inner.hooks = hooks;
                 Plugin { inner: Arc::new(inner) }
             }

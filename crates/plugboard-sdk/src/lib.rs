@@ -5,7 +5,7 @@
 //! [`export_plugin!`], listing the optional hooks it implements so the host calls only
 //! those:
 //!
-//! ```ignore
+//! ```no_run
 //! use plugboard_sdk::{export_plugin, CallContext, FilterOutcome, Hook, Plugin, Settings};
 //!
 //! struct Shouter;
@@ -219,7 +219,12 @@ pub trait Plugin: Sized + 'static {
 /// the host never calls a hook that is not listed. Shutdown, enable and disable are
 /// always delivered.
 ///
-/// ```ignore
+/// ```no_run
+/// # use plugboard_sdk::{Plugin, Settings};
+/// # struct Calculator;
+/// # impl Plugin for Calculator {
+/// #     fn init(_settings: Settings) -> Result<Self, String> { Ok(Calculator) }
+/// # }
 /// plugboard_sdk::export_plugin!(Calculator, hooks: [Tools, Health]);
 /// ```
 #[macro_export]
