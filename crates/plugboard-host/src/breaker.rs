@@ -68,7 +68,8 @@ impl Breaker {
         false
     }
 
-    pub(crate) fn is_open(&self) -> bool {
+    #[cfg(test)]
+    fn is_open(&self) -> bool {
         self.state == BreakerState::Open
     }
 
