@@ -17,7 +17,10 @@ pub struct RuntimeConfig {
     pub default_timeout: Duration,
     /// Longest deadline any plugin may have.
     pub max_timeout: Duration,
-    /// Instances alive at once across all plugins (pooling allocator slots).
+    /// Instances alive at once across all plugins: sizes the pooling allocator (component
+    /// instances, and on average two memories, eight core instances and four tables each).
+    /// When it is full, every plugin's warm instances are dropped to make room; a call that
+    /// still finds no room fails with `Busy`, which is not held against the plugin.
     pub max_instances: u32,
     /// Instances of one plugin running at once; further calls wait (up to their deadline).
     pub max_concurrency_per_plugin: u32,

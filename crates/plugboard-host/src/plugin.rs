@@ -452,7 +452,7 @@ impl Plugin {
         let validated = self.manifest().settings.validate(settings).map_err(SettingsError::Invalid)?;
         let json: Arc<str> = validated.to_string().into();
         let instance = self
-            .new_instance(Hook::Init, json.clone(), None)
+            .new_instance_making_room(Hook::Init, json.clone(), None)
             .await
             .map_err(|kind| SettingsError::Refused(self.error(Hook::Init, kind)))?;
         let generation = {
@@ -997,10 +997,33 @@ impl Plugin {
         Err(error)
     }
 
-    /// A fresh instance with the current settings.
+    /// A fresh instance with the current settings. When every pooling-allocator slot is
+    /// taken, the warm instances of all plugins are dropped to make room, and it tries once more.
     async fn new_start(&self, hook: Hook) -> Result<Instance, CallErrorKind> {
         let settings = self.current_settings();
-        self.new_instance(hook, settings.json.clone(), Some(settings.generation)).await
+        self.new_instance_making_room(hook, settings.json.clone(), Some(settings.generation)).await
+    }
+
+    async fn new_instance_making_room(
+        &self,
+        hook: Hook,
+        settings_json: Arc<str>,
+        generation: Option<u64>,
+    ) -> Result<Instance, CallErrorKind> {
+        match self.new_instance(hook, settings_json.clone(), generation).await {
+            Err(CallErrorKind::Busy) => {
+                if let Some(runtime) = self.inner.shared.runtime.upgrade() {
+                    runtime.drop_idle_instances();
+                }
+                self.new_instance(hook, settings_json, generation).await
+            }
+            result => result,
+        }
+    }
+
+    /// Drops the warm instances, freeing their slots.
+    pub(crate) fn drop_idle(&self) {
+        self.idle().clear();
     }
 
     fn take_idle(&self, generation: u64) -> Option<Instance> {
@@ -1074,6 +1097,10 @@ impl Plugin {
     }
 
     fn classify(&self, error: &wasmtime::Error, store: &Store<HostState>) -> CallErrorKind {
+        // Every pooling-allocator slot is taken: the host is busy, the plugin did nothing wrong.
+        if error.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() {
+            return CallErrorKind::Busy;
+        }
         if error.downcast_ref::<DeadlineExceeded>().is_some() {
             return CallErrorKind::Deadline { timeout: self.inner.limits.timeout };
         }
@@ -1123,12 +1150,7 @@ impl Plugin {
     /// Starts the first instance (proving the component instantiates and accepts its
     /// settings) and asks it which hooks it implements.
     pub(crate) async fn start(&self) -> Result<BTreeSet<Hook>, CallError> {
-        let settings = self.current_settings();
-        let instance = self
-            .new_instance(Hook::Init, settings.json.clone(), Some(settings.generation))
-            .await
-            .map_err(|kind| self.error(Hook::Init, kind))?;
-        let mut instance = instance;
+        let mut instance = self.new_start(Hook::Init).await.map_err(|kind| self.error(Hook::Init, kind))?;
         instance.store.data_mut().deadline = Instant::now() + self.inner.limits.timeout;
         let Instance { store, exports, .. } = &mut instance;
         let declared = exports

@@ -99,6 +99,16 @@ impl RuntimeInner {
         self.plugins.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(id).cloned()
     }
 
+    /// Drops every plugin's warm instances (when the instance pool is full).
+    pub(crate) fn drop_idle_instances(&self) {
+        let plugins: Vec<Plugin> =
+            self.plugins.read().unwrap_or_else(std::sync::PoisonError::into_inner).values().cloned().collect();
+        for plugin in plugins {
+            plugin.drop_idle();
+        }
+        tracing::debug!("instance pool full: dropped the warm instances of every plugin");
+    }
+
     pub(crate) fn emit(&self, event: RuntimeEvent) {
         // No subscriber is fine.
         let _ = self.events.send(event);

@@ -127,3 +127,55 @@ async fn concurrent_calls_share_warm_instances() {
     assert_eq!(status.faults, 0);
     assert!(status.idle_instances >= 1 && status.idle_instances <= runtime.config().max_idle_per_plugin);
 }
+
+#[tokio::test]
+async fn a_full_instance_pool_makes_room_and_never_blames_a_plugin() {
+    // A pool for two instances (each instance may use up to two memories, so at most four
+    // small plugins' instances fit at once).
+    let runtime = super::runtime_with(plugboard_host::RuntimeConfig { max_instances: 2, ..super::test_config() });
+    let looper = load(&runtime, "looper").await;
+    let calculator = load(&runtime, "calculator").await;
+    let tagger = load(&runtime, "example-tagger").await;
+    let export = load(&runtime, "markdown-export").await;
+    // A fifth plugin still loads, and all still answer: warm instances make room.
+    let redactor = load(&runtime, "pii-redactor").await;
+    assert_eq!(tagger.before_prompt(&context(), "x").await.unwrap(), FilterOutcome::Rewrite("[tagged] x".into()));
+    assert_eq!(
+        calculator.call_tool(&context(), "calculate", serde_json::json!({"expression": "1+1"})).await.unwrap(),
+        "2"
+    );
+    assert!(redactor.before_prompt(&context(), "a@example.com").await.is_ok());
+    assert_eq!(export.export_formats().len(), 1);
+
+    // Six spinning calls want more instances than the pool has. This test runs on one
+    // thread: each spawned call runs until its first epoch yield, holding its instance.
+    let spinning: Vec<_> = (0..6)
+        .map(|_| {
+            let looper = looper.clone();
+            tokio::spawn(async move { looper.call_tool(&context(), "spin", serde_json::json!({})).await })
+        })
+        .collect();
+    tokio::task::yield_now().await;
+    let calculation = calculator.call_tool(&context(), "calculate", serde_json::json!({"expression": "2+2"})).await;
+    let (mut deadlines, mut busy) = (0, 0);
+    for task in spinning {
+        match task.await.unwrap().unwrap_err().kind {
+            CallErrorKind::Deadline { .. } => deadlines += 1,
+            CallErrorKind::Busy => busy += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    if let Err(error) = &calculation {
+        assert_eq!(error.kind, CallErrorKind::Busy, "{error}");
+        busy += 1;
+    }
+    assert!(busy >= 2, "more calls than instances: some are told the host is busy");
+    assert!(deadlines >= 1);
+    // Being refused for lack of room is nobody's fault; only the deadlines count.
+    assert_eq!(looper.status().faults, deadlines);
+    assert_eq!(calculator.status().faults, 0);
+    assert_eq!(
+        calculator.call_tool(&context(), "calculate", serde_json::json!({"expression": "2+2"})).await.unwrap(),
+        "4"
+    );
+}
