@@ -45,7 +45,7 @@ async fn the_host_knows_which_hooks_each_plugin_implements() {
 
 #[tokio::test]
 async fn lifecycle_health_and_self_test() {
-    let runtime = runtime();
+    let (runtime, kv) = runtime_with_kv();
     let plugin = load(&runtime, "all-hooks").await;
     let health = plugin.health().await;
     assert_eq!(health.status, HealthStatus::Degraded);
@@ -58,16 +58,20 @@ async fn lifecycle_health_and_self_test() {
 
     plugin.disable().await.unwrap();
     assert!(!plugin.is_enabled());
+    assert_eq!(kv_value(&kv, "all-hooks", "last-lifecycle").await.as_deref(), Some("disabled"));
     let error = plugin.before_prompt(&context(), "hi").await.unwrap_err();
     assert_eq!(error.kind, CallErrorKind::Disabled);
     assert_eq!(plugin.health().await.status, HealthStatus::Unhealthy);
     plugin.enable().await.unwrap();
     assert!(plugin.is_enabled());
+    assert_eq!(kv_value(&kv, "all-hooks", "last-lifecycle").await.as_deref(), Some("enabled"));
     assert!(plugin.before_prompt(&context(), "hi").await.is_ok());
+    runtime.unload(plugin.id()).await.expect("loaded");
+    assert_eq!(kv_value(&kv, "all-hooks", "last-lifecycle").await.as_deref(), Some("shutdown"));
 
     // A plugin without a health hook gets a report from the host.
-    let calculator = load(&runtime, "markdown-export").await;
-    assert_eq!(calculator.health().await.status, HealthStatus::Healthy);
+    let export = load(&runtime, "markdown-export").await;
+    assert_eq!(export.health().await.status, HealthStatus::Healthy);
 }
 
 #[tokio::test]
