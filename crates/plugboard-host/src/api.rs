@@ -49,6 +49,34 @@ pub enum Hook {
 }
 
 impl Hook {
+    /// Every hook, in declaration order.
+    pub const ALL: [Hook; 19] = [
+        Hook::Init,
+        Hook::Shutdown,
+        Hook::OnEnable,
+        Hook::OnDisable,
+        Hook::Health,
+        Hook::SelfTest,
+        Hook::BeforePrompt,
+        Hook::AfterResponse,
+        Hook::StreamChunk,
+        Hook::BeforeRequest,
+        Hook::AfterRequest,
+        Hook::Events,
+        Hook::MessageWillBePosted,
+        Hook::Tools,
+        Hook::Provider,
+        Hook::Exporter,
+        Hook::Http,
+        Hook::Commands,
+        Hook::Scheduled,
+    ];
+
+    /// The hook's bit in a hook set.
+    pub(crate) fn bit(self) -> u32 {
+        1 << self as u32
+    }
+
     /// The hook's name as the WIT spells it.
     pub fn as_str(self) -> &'static str {
         match self {

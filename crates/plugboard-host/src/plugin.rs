@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant};
 
@@ -35,7 +35,7 @@ use crate::services::Services;
 use crate::state::{ChunkSender, DeadlineExceeded, HostState, MemoryLimitExceeded};
 
 fn mask(hooks: &BTreeSet<Hook>) -> u32 {
-    hooks.iter().fold(0, |mask, hook| mask | (1 << *hook as u32))
+    hooks.iter().fold(0, |mask, hook| mask | hook.bit())
 }
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -234,9 +234,9 @@ pub(crate) struct PluginInner {
     pub(crate) shared: Arc<PluginShared>,
     pre: InstancePre<HostState>,
     indices: ExportIndices,
-    hooks: BTreeSet<Hook>,
-    /// `hooks` as a bit set, for the per-call check.
-    hook_mask: u32,
+    /// The hooks the host may call, as a bit set (see `Hook::bit`); set once at load,
+    /// after the first instance said which hooks it implements.
+    hooks: AtomicU32,
     pub(crate) limits: EffectiveLimits,
     idle: Mutex<Vec<Instance>>,
     max_idle: usize,
@@ -321,8 +321,7 @@ impl Plugin {
         });
         Plugin {
             inner: Arc::new(PluginInner {
-                hook_mask: mask(&declared_hooks),
-                hooks: declared_hooks,
+                hooks: AtomicU32::new(mask(&declared_hooks)),
                 shared: parts.shared,
                 pre: parts.pre,
                 indices: parts.indices,
@@ -368,16 +367,14 @@ impl Plugin {
 
     /// Whether the plugin implements `hook` (and the component exports it).
     pub fn implements(&self, hook: Hook) -> bool {
-        self.inner.hook_mask & (1 << hook as u32) != 0
+        self.inner.hooks.load(Ordering::Relaxed) & hook.bit() != 0
     }
 
     /// The optional hooks it implements (lifecycle hooks aside).
     pub fn hooks(&self) -> impl Iterator<Item = Hook> + '_ {
-        self.inner
-            .hooks
-            .iter()
-            .copied()
-            .filter(|hook| !matches!(hook, Hook::Init | Hook::Shutdown | Hook::OnEnable | Hook::OnDisable))
+        Hook::ALL.into_iter().filter(|hook| {
+            self.implements(*hook) && !matches!(hook, Hook::Init | Hook::Shutdown | Hook::OnEnable | Hook::OnDisable)
+        })
     }
 
     /// The limits in force.
@@ -1162,16 +1159,9 @@ impl Plugin {
         Ok(declared.into_iter().map(crate::abi::hook).collect())
     }
 
-    /// Replaces the declared hook set (after `start` asked the component).
-    pub(crate) fn with_hooks(self, hooks: BTreeSet<Hook>) -> Plugin {
-        match Arc::try_unwrap(self.inner) {
-            Ok(mut inner) => {
-                inner.hook_mask = mask(&hooks);
-                inner.hooks = hooks;
-                Plugin { inner: Arc::new(inner) }
-            }
-            Err(inner) => Plugin { inner },
-        }
+    /// Sets the hooks the host may call (after `start` asked the component).
+    pub(crate) fn set_hooks(&self, hooks: &BTreeSet<Hook>) {
+        self.inner.hooks.store(mask(hooks), Ordering::Relaxed);
     }
 }
 

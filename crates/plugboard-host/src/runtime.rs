@@ -288,7 +288,7 @@ impl Runtime {
         // implements it; lifecycle hooks are always exported.
         let mut hooks: BTreeSet<Hook> = declared.intersection(&exported).copied().collect();
         hooks.insert(Hook::Init);
-        let plugin = plugin.with_hooks(hooks);
+        plugin.set_hooks(&hooks);
         plugin.load_listings().await.map_err(|source| LoadError::Start { plugin: id, source })?;
         Ok(plugin)
     }
