@@ -1,0 +1,85 @@
+//! Errors of the store: why the database could not be opened, brought up to date or
+//! queried, and stored data that cannot be read back.
+
+use std::path::PathBuf;
+
+/// An error of the database library underneath, kept opaque so that no sqlx type crosses
+/// the crate boundary (and another backend can fill it with its own errors).
+type DatabaseError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be opened or created.
+    #[error(
+        "cannot open the database at {}: {source}; check that its directory exists (or can be created) and is writable",
+        path.display()
+    )]
+    Open {
+        /// The database file.
+        path: PathBuf,
+        /// What failed.
+        source: DatabaseError,
+    },
+    /// The file exists but is not a SQLite database, or is damaged.
+    #[error(
+        "the file at {} is not a Plugboard database, or is damaged: {source}; restore it from a backup, or move it aside to start with an empty database",
+        path.display()
+    )]
+    NotADatabase {
+        /// The file.
+        path: PathBuf,
+        /// What SQLite said.
+        source: DatabaseError,
+    },
+    /// The database was last used by a newer Plugboard whose schema this one does not know.
+    #[error(
+        "the database at {} was written by a newer Plugboard (schema version {found}, this one knows up to {supported}); upgrade Plugboard, or point it at another database file",
+        path.display()
+    )]
+    NewerSchema {
+        /// The database file.
+        path: PathBuf,
+        /// The newest schema version applied to the database.
+        found: i64,
+        /// The newest schema version this build knows.
+        supported: i64,
+    },
+    /// The schema could not be created or brought up to date.
+    #[error(
+        "cannot bring the schema of the database at {} up to date: {source}; restore the file from a backup, or move it aside to start with an empty database",
+        path.display()
+    )]
+    Migrate {
+        /// The database file.
+        path: PathBuf,
+        /// What failed.
+        source: DatabaseError,
+    },
+    /// A query failed.
+    #[error("cannot {operation}{}: {source}", for_plugin(plugin.as_deref()))]
+    Query {
+        /// What the store was doing, as a phrase after "cannot" ("save the plugin record").
+        operation: &'static str,
+        /// The plugin the operation was about, when it was about one.
+        plugin: Option<String>,
+        /// What failed.
+        source: DatabaseError,
+    },
+    /// Stored data cannot be read back.
+    #[error(
+        "the stored {what} of plugin `{plugin}` cannot be read: {message}; save the plugin's {what} again to replace them"
+    )]
+    Corrupt {
+        /// The plugin.
+        plugin: String,
+        /// What is corrupt ("settings").
+        what: &'static str,
+        /// Why it cannot be read.
+        message: String,
+    },
+}
+
+fn for_plugin(plugin: Option<&str>) -> String {
+    plugin.map(|plugin| format!(" of plugin `{plugin}`")).unwrap_or_default()
+}

@@ -1,0 +1,113 @@
+//! Plugboard's persistent state: the plugin registry's records, the plugins' fault history
+//! and the plugins' private key-value stores, behind the [`PluginStore`] trait.
+//!
+//! Architecture Invariant: this is the only crate that talks SQL, and no sqlx type appears
+//! in its public API. Callers hold an `Arc<dyn PluginStore>`; [`SqliteStore`] is the SQLite
+//! implementation, and another database is another implementation of the same trait.
+//!
+//! The store stores; it does not judge. Plugin ids, key sizes, settings against their
+//! schema and fail modes are validated by the callers (the registry and the host) before
+//! they get here.
+
+#![deny(missing_docs)]
+
+mod error;
+mod sqlite;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Serialize;
+
+pub use error::StoreError;
+pub use sqlite::SqliteStore;
+
+/// How many faults [`PluginStore::record_fault`] keeps per plugin; older ones are dropped.
+pub const FAULT_HISTORY_LIMIT: usize = 100;
+
+/// Persisted state of one plugin (the registry writes it; keyed by plugin id).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PluginRecord {
+    /// The plugin id.
+    pub plugin: String,
+    /// Whether the operator wants it enabled.
+    pub enabled: bool,
+    /// Why it is disabled when the host disabled it (its circuit breaker), for display.
+    pub disabled_reason: Option<String>,
+    /// The settings the operator saved (as given, defaults not applied); `None` = never set.
+    pub settings: Option<serde_json::Value>,
+    /// Operator override of the filter failure mode: `Some("open")` / `Some("closed")` / `None`.
+    pub fail_mode: Option<String>,
+    /// Last change, milliseconds since the Unix epoch.
+    pub updated_at_ms: i64,
+}
+
+/// One recorded plugin fault.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FaultEntry {
+    /// The plugin id.
+    pub plugin: String,
+    /// The plugin version that faulted.
+    pub version: String,
+    /// When, milliseconds since the Unix epoch.
+    pub at_ms: i64,
+    /// What went wrong, as shown to the operator.
+    pub error: String,
+}
+
+/// The persistent state of the plugin registry.
+///
+/// Every method names the plugin it is about, and implementations keep plugins apart: one
+/// plugin's records, faults and keys are never visible through another's id.
+///
+/// Key-value entries may expire: an entry whose expiry is at or before the current time
+/// behaves as absent everywhere (get, list, the return of delete, compare-and-set) whether
+/// or not [`purge_expired`](PluginStore::purge_expired) has removed it yet.
+#[async_trait]
+pub trait PluginStore: Send + Sync + std::fmt::Debug {
+    /// Every plugin record, ordered by plugin id.
+    async fn plugin_records(&self) -> Result<Vec<PluginRecord>, StoreError>;
+
+    /// The record of `plugin`, if one was saved.
+    async fn plugin_record(&self, plugin: &str) -> Result<Option<PluginRecord>, StoreError>;
+
+    /// Saves the record, replacing any earlier record of the same plugin.
+    async fn save_plugin_record(&self, record: &PluginRecord) -> Result<(), StoreError>;
+
+    /// Appends a fault, keeping only the newest [`FAULT_HISTORY_LIMIT`] per plugin.
+    async fn record_fault(&self, fault: &FaultEntry) -> Result<(), StoreError>;
+
+    /// The faults of `plugin`, newest first (by `at_ms`, then by recording order), at most
+    /// `limit`.
+    async fn faults(&self, plugin: &str, limit: usize) -> Result<Vec<FaultEntry>, StoreError>;
+
+    /// The live value of `key` in the store of `plugin`.
+    async fn kv_get(&self, plugin: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Stores `value` under `key`, replacing any value; it expires after `ttl` when given
+    /// (a zero `ttl` stores an entry that is already expired).
+    async fn kv_set(&self, plugin: &str, key: &str, value: &[u8], ttl: Option<Duration>) -> Result<(), StoreError>;
+
+    /// Removes `key`; returns whether a live entry existed.
+    async fn kv_delete(&self, plugin: &str, key: &str) -> Result<bool, StoreError>;
+
+    /// Live keys starting with `prefix`, in byte order, at most `limit`.
+    async fn kv_list(&self, plugin: &str, prefix: &str, limit: usize) -> Result<Vec<String>, StoreError>;
+
+    /// Atomically: if the live value of `key` equals `expected` (`None` = absent), sets it
+    /// to `new` (`None` = deletes it) with `ttl`; returns whether it did.
+    async fn kv_compare_and_set(
+        &self,
+        plugin: &str,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: Option<&[u8]>,
+        ttl: Option<Duration>,
+    ) -> Result<bool, StoreError>;
+
+    /// Removes expired key-value entries of every plugin; returns how many.
+    async fn purge_expired(&self) -> Result<u64, StoreError>;
+
+    /// Forgets everything about `plugin` (record, faults, key-value entries), for uninstall.
+    async fn delete_plugin_data(&self, plugin: &str) -> Result<(), StoreError>;
+}

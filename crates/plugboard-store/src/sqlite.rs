@@ -1,0 +1,441 @@
+//! [`SqliteStore`]: the [`PluginStore`] in a SQLite database (a file in WAL mode, or a
+//! private in-memory database), through sqlx with runtime-checked queries.
+//!
+//! Compare-and-set is one conditional statement per case, never a read followed by a
+//! write, so it stays atomic with several pool connections: SQLite runs each statement
+//! under its single write lock, and the connection waits (busy timeout) for that lock.
+
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use sqlx::Row;
+use sqlx::migrate::{MigrateError, Migrator};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+
+use crate::{FAULT_HISTORY_LIMIT, FaultEntry, PluginRecord, PluginStore, StoreError};
+
+/// The schema, embedded at build time from `migrations/` (see `build.rs`).
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// Connections of a file database. SQLite has one writer at a time; a few connections let
+/// reads go on beside it without tying up many of sqlx's per-connection worker threads.
+const FILE_POOL_CONNECTIONS: u32 = 4;
+
+/// How long a statement waits for another connection's (or process's) write lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What errors name as the path of an in-memory database.
+const IN_MEMORY_PATH: &str = ":memory:";
+
+/// The [`PluginStore`] in SQLite. Cloning is cheap and shares the connection pool.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens the database file at `path`, creating it and its parent directory if needed,
+    /// with a WAL journal, `synchronous = NORMAL`, foreign keys on and a 5 s busy timeout,
+    /// and brings its schema up to date.
+    pub async fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .map_err(|error| StoreError::Open { path: path.to_owned(), source: error.into() })?;
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        // `connect_with` opens one connection (running the pragmas) before it returns, so a
+        // path that cannot be opened fails here rather than at the first query.
+        let pool = SqlitePoolOptions::new()
+            .max_connections(FILE_POOL_CONNECTIONS)
+            .connect_with(options)
+            .await
+            .map_err(|error| open_error(path, error))?;
+        let store = SqliteStore { pool };
+        store.migrate(path).await?;
+        tracing::debug!(path = %path.display(), "opened the plugin store");
+        Ok(store)
+    }
+
+    /// Opens a private in-memory database (one connection, never recycled, so its data
+    /// lives as long as the store), for the command-line runner and tests.
+    pub async fn open_in_memory() -> Result<SqliteStore, StoreError> {
+        let path = Path::new(IN_MEMORY_PATH);
+        let options = SqliteConnectOptions::new().in_memory(true).foreign_keys(true).busy_timeout(BUSY_TIMEOUT);
+        // Closing the only connection would drop the database: keep it for good.
+        let pool = SqlitePoolOptions::new()
+            .min_connections(1)
+            .max_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options)
+            .await
+            .map_err(|error| open_error(path, error))?;
+        let store = SqliteStore { pool };
+        store.migrate(path).await?;
+        Ok(store)
+    }
+
+    /// Closes every connection, waiting for queries in flight. A file database is
+    /// checkpointed, and its `-wal` file removed, when its last connection closes. Any use
+    /// of the store (or a clone of it) afterwards fails.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn migrate(&self, path: &Path) -> Result<(), StoreError> {
+        let result = MIGRATOR.run(&self.pool).await;
+        let error = match result {
+            Ok(()) => return Ok(()),
+            Err(error) => error,
+        };
+        self.pool.close().await;
+        let supported = MIGRATOR.iter().map(|migration| migration.version).max().unwrap_or(0);
+        Err(match error {
+            // sqlx refuses a database with a migration it does not know; a version beyond
+            // ours means a newer Plugboard has been here.
+            MigrateError::VersionMissing(found) if found > supported => {
+                StoreError::NewerSchema { path: path.to_owned(), found, supported }
+            }
+            error => StoreError::Migrate { path: path.to_owned(), source: error.into() },
+        })
+    }
+}
+
+/// Why the database at `path` could not be opened: a file that is not (or no longer) a
+/// SQLite database gets its own error, since checking the directory will not help.
+fn open_error(path: &Path, error: sqlx::Error) -> StoreError {
+    // SQLITE_CORRUPT (11) and SQLITE_NOTADB (26), with any extended code.
+    let not_a_database = error
+        .as_database_error()
+        .and_then(|error| error.code())
+        .and_then(|code| code.parse::<i32>().ok())
+        .is_some_and(|code| matches!(code & 0xFF, 11 | 26));
+    let path = path.to_owned();
+    if not_a_database {
+        StoreError::NotADatabase { path, source: error.into() }
+    } else {
+        StoreError::Open { path, source: error.into() }
+    }
+}
+
+/// Milliseconds since the Unix epoch (0 for a clock set before 1970).
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|since_epoch| i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// When an entry stored at `now_ms` with `ttl` expires. A part of a millisecond counts as
+/// a whole one, so only a zero `ttl` stores an entry that is expired at once.
+fn expires_at_ms(now_ms: i64, ttl: Option<Duration>) -> Option<i64> {
+    ttl.map(|ttl| {
+        let ttl_ms = i64::try_from(ttl.as_nanos().div_ceil(1_000_000)).unwrap_or(i64::MAX);
+        now_ms.saturating_add(ttl_ms)
+    })
+}
+
+fn is_live(expires_at_ms: Option<i64>, now_ms: i64) -> bool {
+    expires_at_ms.is_none_or(|expires_at_ms| expires_at_ms > now_ms)
+}
+
+/// A `LIMIT` for SQLite, which takes a signed 64-bit integer.
+fn sql_limit(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
+/// The least string greater than every string that starts with `prefix` (in byte order,
+/// which for UTF-8 is code point order), or `None` when there is none (an empty prefix, or
+/// one of only `char::MAX`). Then `key >= prefix AND key < bound` selects exactly the keys
+/// with the prefix, whatever characters it holds, and walks the primary key.
+fn prefix_upper_bound(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let next = match last {
+            '\u{D7FF}' => Some('\u{E000}'), // skip the surrogates, which are not chars
+            last => char::from_u32(u32::from(last) + 1),
+        };
+        if let Some(next) = next {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
+/// Maps a sqlx error to [`StoreError::Query`].
+fn query_error(operation: &'static str, plugin: Option<&str>) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |error| StoreError::Query { operation, plugin: plugin.map(str::to_owned), source: error.into() }
+}
+
+const PLUGIN_RECORD_COLUMNS: &str = "plugin, enabled, disabled_reason, settings, fail_mode, updated_at_ms";
+
+fn parse_plugin_record(row: &SqliteRow, operation: &'static str) -> Result<PluginRecord, StoreError> {
+    let plugin: String = row.try_get("plugin").map_err(query_error(operation, None))?;
+    let column = |error| query_error(operation, Some(&plugin))(error);
+    let settings: Option<String> = row.try_get("settings").map_err(column)?;
+    let settings = settings.map(|settings| serde_json::from_str(&settings)).transpose().map_err(|error| {
+        StoreError::Corrupt { plugin: plugin.clone(), what: "settings", message: format!("not JSON ({error})") }
+    })?;
+    Ok(PluginRecord {
+        enabled: row.try_get("enabled").map_err(column)?,
+        disabled_reason: row.try_get("disabled_reason").map_err(column)?,
+        settings,
+        fail_mode: row.try_get("fail_mode").map_err(column)?,
+        updated_at_ms: row.try_get("updated_at_ms").map_err(column)?,
+        plugin,
+    })
+}
+
+fn parse_fault(row: &SqliteRow) -> Result<FaultEntry, sqlx::Error> {
+    Ok(FaultEntry {
+        plugin: row.try_get("plugin")?,
+        version: row.try_get("version")?,
+        at_ms: row.try_get("at_ms")?,
+        error: row.try_get("error")?,
+    })
+}
+
+#[async_trait]
+impl PluginStore for SqliteStore {
+    async fn plugin_records(&self) -> Result<Vec<PluginRecord>, StoreError> {
+        const OPERATION: &str = "read the plugin records";
+        let rows = sqlx::query(&format!("SELECT {PLUGIN_RECORD_COLUMNS} FROM plugin_state ORDER BY plugin"))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(query_error(OPERATION, None))?;
+        rows.iter().map(|row| parse_plugin_record(row, OPERATION)).collect()
+    }
+
+    async fn plugin_record(&self, plugin: &str) -> Result<Option<PluginRecord>, StoreError> {
+        const OPERATION: &str = "read the plugin record";
+        let row = sqlx::query(&format!("SELECT {PLUGIN_RECORD_COLUMNS} FROM plugin_state WHERE plugin = ?1"))
+            .bind(plugin)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(query_error(OPERATION, Some(plugin)))?;
+        row.map(|row| parse_plugin_record(&row, OPERATION)).transpose()
+    }
+
+    async fn save_plugin_record(&self, record: &PluginRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO plugin_state (plugin, enabled, disabled_reason, settings, fail_mode, updated_at_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (plugin) DO UPDATE SET
+                 enabled = excluded.enabled,
+                 disabled_reason = excluded.disabled_reason,
+                 settings = excluded.settings,
+                 fail_mode = excluded.fail_mode,
+                 updated_at_ms = excluded.updated_at_ms",
+        )
+        .bind(&record.plugin)
+        .bind(record.enabled)
+        .bind(&record.disabled_reason)
+        .bind(record.settings.as_ref().map(serde_json::Value::to_string))
+        .bind(&record.fail_mode)
+        .bind(record.updated_at_ms)
+        .execute(&self.pool)
+        .await
+        .map_err(query_error("save the plugin record", Some(&record.plugin)))?;
+        Ok(())
+    }
+
+    async fn record_fault(&self, fault: &FaultEntry) -> Result<(), StoreError> {
+        let error = || query_error("record the fault", Some(&fault.plugin));
+        let mut transaction = self.pool.begin().await.map_err(error())?;
+        sqlx::query("INSERT INTO plugin_faults (plugin, version, at_ms, error) VALUES (?1, ?2, ?3, ?4)")
+            .bind(&fault.plugin)
+            .bind(&fault.version)
+            .bind(fault.at_ms)
+            .bind(&fault.error)
+            .execute(&mut *transaction)
+            .await
+            .map_err(error())?;
+        // Same order as `faults`: everything after the newest FAULT_HISTORY_LIMIT goes.
+        sqlx::query(
+            "DELETE FROM plugin_faults WHERE id IN (
+                 SELECT id FROM plugin_faults WHERE plugin = ?1
+                 ORDER BY at_ms DESC, id DESC LIMIT -1 OFFSET ?2
+             )",
+        )
+        .bind(&fault.plugin)
+        .bind(sql_limit(FAULT_HISTORY_LIMIT))
+        .execute(&mut *transaction)
+        .await
+        .map_err(error())?;
+        transaction.commit().await.map_err(error())
+    }
+
+    async fn faults(&self, plugin: &str, limit: usize) -> Result<Vec<FaultEntry>, StoreError> {
+        let error = || query_error("read the faults", Some(plugin));
+        let rows = sqlx::query(
+            "SELECT plugin, version, at_ms, error FROM plugin_faults WHERE plugin = ?1
+             ORDER BY at_ms DESC, id DESC LIMIT ?2",
+        )
+        .bind(plugin)
+        .bind(sql_limit(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(error())?;
+        rows.iter().map(parse_fault).collect::<Result<_, _>>().map_err(error())
+    }
+
+    async fn kv_get(&self, plugin: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let error = || query_error("read a key-value entry", Some(plugin));
+        let row = sqlx::query(
+            "SELECT value FROM plugin_kv
+             WHERE plugin = ?1 AND key = ?2 AND (expires_at_ms IS NULL OR expires_at_ms > ?3)",
+        )
+        .bind(plugin)
+        .bind(key)
+        .bind(now_ms())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(error())?;
+        row.map(|row| row.try_get("value")).transpose().map_err(error())
+    }
+
+    async fn kv_set(&self, plugin: &str, key: &str, value: &[u8], ttl: Option<Duration>) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO plugin_kv (plugin, key, value, expires_at_ms) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (plugin, key) DO UPDATE SET value = excluded.value, expires_at_ms = excluded.expires_at_ms",
+        )
+        .bind(plugin)
+        .bind(key)
+        .bind(value)
+        .bind(expires_at_ms(now_ms(), ttl))
+        .execute(&self.pool)
+        .await
+        .map_err(query_error("write a key-value entry", Some(plugin)))?;
+        Ok(())
+    }
+
+    async fn kv_delete(&self, plugin: &str, key: &str) -> Result<bool, StoreError> {
+        let error = || query_error("delete a key-value entry", Some(plugin));
+        // An expired entry is removed too, but reported as not having existed.
+        let now = now_ms();
+        let row = sqlx::query("DELETE FROM plugin_kv WHERE plugin = ?1 AND key = ?2 RETURNING expires_at_ms")
+            .bind(plugin)
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(error())?;
+        let Some(row) = row else { return Ok(false) };
+        let expires_at_ms: Option<i64> = row.try_get("expires_at_ms").map_err(error())?;
+        Ok(is_live(expires_at_ms, now))
+    }
+
+    async fn kv_list(&self, plugin: &str, prefix: &str, limit: usize) -> Result<Vec<String>, StoreError> {
+        let error = || query_error("list key-value entries", Some(plugin));
+        let upper_bound = prefix_upper_bound(prefix);
+        let sql = if upper_bound.is_some() {
+            "SELECT key FROM plugin_kv
+             WHERE plugin = ?1 AND key >= ?2 AND key < ?5 AND (expires_at_ms IS NULL OR expires_at_ms > ?3)
+             ORDER BY key LIMIT ?4"
+        } else {
+            "SELECT key FROM plugin_kv
+             WHERE plugin = ?1 AND key >= ?2 AND (expires_at_ms IS NULL OR expires_at_ms > ?3)
+             ORDER BY key LIMIT ?4"
+        };
+        let mut query = sqlx::query(sql).bind(plugin).bind(prefix).bind(now_ms()).bind(sql_limit(limit));
+        if let Some(upper_bound) = upper_bound {
+            query = query.bind(upper_bound);
+        }
+        let rows = query.fetch_all(&self.pool).await.map_err(error())?;
+        rows.iter().map(|row| row.try_get("key")).collect::<Result<_, _>>().map_err(error())
+    }
+
+    async fn kv_compare_and_set(
+        &self,
+        plugin: &str,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: Option<&[u8]>,
+        ttl: Option<Duration>,
+    ) -> Result<bool, StoreError> {
+        let error = || query_error("compare-and-set a key-value entry", Some(plugin));
+        let now = now_ms();
+        // Each case is one statement whose condition is the comparison, so no other
+        // connection can write between the compare and the set.
+        let query = match (expected, new) {
+            // Absent and stays absent: nothing to write, only to check.
+            (None, None) => {
+                let row = sqlx::query(
+                    "SELECT EXISTS (SELECT 1 FROM plugin_kv
+                     WHERE plugin = ?1 AND key = ?2 AND (expires_at_ms IS NULL OR expires_at_ms > ?3)) AS live",
+                )
+                .bind(plugin)
+                .bind(key)
+                .bind(now)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(error())?;
+                let live: bool = row.try_get("live").map_err(error())?;
+                return Ok(!live);
+            }
+            // Create: insert, or replace an expired entry, but never a live one.
+            (None, Some(new)) => sqlx::query(
+                "INSERT INTO plugin_kv (plugin, key, value, expires_at_ms) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (plugin, key) DO UPDATE
+                     SET value = excluded.value, expires_at_ms = excluded.expires_at_ms
+                     WHERE plugin_kv.expires_at_ms IS NOT NULL AND plugin_kv.expires_at_ms <= ?5",
+            )
+            .bind(plugin)
+            .bind(key)
+            .bind(new)
+            .bind(expires_at_ms(now, ttl))
+            .bind(now),
+            (Some(expected), Some(new)) => sqlx::query(
+                "UPDATE plugin_kv SET value = ?3, expires_at_ms = ?4
+                 WHERE plugin = ?1 AND key = ?2 AND value = ?5 AND (expires_at_ms IS NULL OR expires_at_ms > ?6)",
+            )
+            .bind(plugin)
+            .bind(key)
+            .bind(new)
+            .bind(expires_at_ms(now, ttl))
+            .bind(expected)
+            .bind(now),
+            (Some(expected), None) => sqlx::query(
+                "DELETE FROM plugin_kv
+                 WHERE plugin = ?1 AND key = ?2 AND value = ?3 AND (expires_at_ms IS NULL OR expires_at_ms > ?4)",
+            )
+            .bind(plugin)
+            .bind(key)
+            .bind(expected)
+            .bind(now),
+        };
+        let result = query.execute(&self.pool).await.map_err(error())?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn purge_expired(&self) -> Result<u64, StoreError> {
+        let result = sqlx::query("DELETE FROM plugin_kv WHERE expires_at_ms <= ?1")
+            .bind(now_ms())
+            .execute(&self.pool)
+            .await
+            .map_err(query_error("purge expired key-value entries", None))?;
+        Ok(result.rows_affected())
+    }
+
+    async fn delete_plugin_data(&self, plugin: &str) -> Result<(), StoreError> {
+        let error = || query_error("delete the plugin's data", Some(plugin));
+        let mut transaction = self.pool.begin().await.map_err(error())?;
+        for statement in [
+            "DELETE FROM plugin_state WHERE plugin = ?1",
+            "DELETE FROM plugin_faults WHERE plugin = ?1",
+            "DELETE FROM plugin_kv WHERE plugin = ?1",
+        ] {
+            sqlx::query(statement).bind(plugin).execute(&mut *transaction).await.map_err(error())?;
+        }
+        transaction.commit().await.map_err(error())
+    }
+}

@@ -1,0 +1,153 @@
+//! The plugins' key-value stores: get, set, delete, list (prefixes, byte order, limits),
+//! expiry and purging, and that plugins never see each other's keys.
+
+use std::time::Duration;
+
+use plugboard_store::PluginStore;
+
+use crate::open_temp_store;
+
+const HOUR: Option<Duration> = Some(Duration::from_secs(3600));
+/// A zero TTL stores an entry that is already expired: expiry is `expires_at <= now`.
+const EXPIRED: Option<Duration> = Some(Duration::ZERO);
+
+#[tokio::test]
+async fn set_get_overwrite_and_delete() {
+    let (_dir, store) = open_temp_store().await;
+    assert_eq!(store.kv_get("p", "k").await.unwrap(), None);
+
+    store.kv_set("p", "k", b"one", None).await.unwrap();
+    assert_eq!(store.kv_get("p", "k").await.unwrap(), Some(b"one".to_vec()));
+    store.kv_set("p", "k", b"two", None).await.unwrap();
+    assert_eq!(store.kv_get("p", "k").await.unwrap(), Some(b"two".to_vec()));
+
+    assert!(store.kv_delete("p", "k").await.unwrap());
+    assert_eq!(store.kv_get("p", "k").await.unwrap(), None);
+    assert!(!store.kv_delete("p", "k").await.unwrap());
+}
+
+#[tokio::test]
+async fn values_are_bytes_including_empty_and_non_utf8() {
+    let (_dir, store) = open_temp_store().await;
+    let binary = [0u8, 255, 0, 0xC3, 0x28, 0];
+    store.kv_set("p", "binary", &binary, None).await.unwrap();
+    store.kv_set("p", "empty", b"", None).await.unwrap();
+    assert_eq!(store.kv_get("p", "binary").await.unwrap(), Some(binary.to_vec()));
+    assert_eq!(store.kv_get("p", "empty").await.unwrap(), Some(Vec::new()));
+    assert!(store.kv_delete("p", "empty").await.unwrap());
+}
+
+#[tokio::test]
+async fn plugins_never_see_each_others_keys() {
+    let (_dir, store) = open_temp_store().await;
+    store.kv_set("alpha", "shared-name", b"alpha's", None).await.unwrap();
+    store.kv_set("beta", "shared-name", b"beta's", None).await.unwrap();
+
+    assert_eq!(store.kv_get("alpha", "shared-name").await.unwrap(), Some(b"alpha's".to_vec()));
+    assert_eq!(store.kv_list("beta", "", 10).await.unwrap(), ["shared-name"]);
+    assert!(store.kv_delete("beta", "shared-name").await.unwrap());
+    assert_eq!(store.kv_get("alpha", "shared-name").await.unwrap(), Some(b"alpha's".to_vec()));
+    assert_eq!(store.kv_get("beta", "shared-name").await.unwrap(), None);
+    assert!(!store.kv_compare_and_set("gamma", "shared-name", Some(b"alpha's"), None, None).await.unwrap());
+}
+
+#[tokio::test]
+async fn list_treats_like_and_glob_wildcards_in_prefixes_literally() {
+    let (_dir, store) = open_temp_store().await;
+    for key in ["a%b", "a%c", "axb", "a_", "a_1", "ab1", "a*", "a*b", "a?", "a[1]", "A%b"] {
+        store.kv_set("p", key, b"", None).await.unwrap();
+    }
+    assert_eq!(store.kv_list("p", "a%", 10).await.unwrap(), ["a%b", "a%c"]);
+    assert_eq!(store.kv_list("p", "a_", 10).await.unwrap(), ["a_", "a_1"]);
+    assert_eq!(store.kv_list("p", "a*", 10).await.unwrap(), ["a*", "a*b"]);
+    assert_eq!(store.kv_list("p", "a?", 10).await.unwrap(), ["a?"]);
+    assert_eq!(store.kv_list("p", "a[", 10).await.unwrap(), ["a[1]"]);
+    // Case-sensitive, unlike LIKE.
+    assert_eq!(store.kv_list("p", "A", 10).await.unwrap(), ["A%b"]);
+    assert_eq!(store.kv_list("p", "a%bc", 10).await.unwrap(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn list_is_in_byte_order_and_stops_at_the_limit() {
+    let (_dir, store) = open_temp_store().await;
+    let keys = ["z", "\u{10FFFF}", "a", "é", "B", "Z", "a\u{0}", "ab", "\u{FFFF}"];
+    for key in keys {
+        store.kv_set("p", key, b"", None).await.unwrap();
+    }
+    let mut by_bytes = keys.map(str::to_owned).to_vec();
+    by_bytes.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+    assert_eq!(by_bytes, ["B", "Z", "a", "a\u{0}", "ab", "z", "é", "\u{FFFF}", "\u{10FFFF}"]);
+
+    assert_eq!(store.kv_list("p", "", 100).await.unwrap(), by_bytes);
+    assert_eq!(store.kv_list("p", "", 3).await.unwrap(), by_bytes[..3]);
+    assert_eq!(store.kv_list("p", "", 0).await.unwrap(), Vec::<String>::new());
+    assert_eq!(store.kv_list("p", "a", 100).await.unwrap(), ["a", "a\u{0}", "ab"]);
+    assert_eq!(store.kv_list("p", "a", 2).await.unwrap(), ["a", "a\u{0}"]);
+}
+
+#[tokio::test]
+async fn list_prefixes_ending_in_the_highest_characters() {
+    let (_dir, store) = open_temp_store().await;
+    for key in
+        ["a\u{D7FF}", "a\u{D7FF}x", "a\u{E000}", "\u{10FFFE}z", "\u{10FFFF}", "\u{10FFFF}a", "\u{10FFFF}\u{10FFFF}"]
+    {
+        store.kv_set("p", key, b"", None).await.unwrap();
+    }
+    // The next character after U+D7FF is U+E000 (surrogates are not characters).
+    assert_eq!(store.kv_list("p", "a\u{D7FF}", 10).await.unwrap(), ["a\u{D7FF}", "a\u{D7FF}x"]);
+    // A prefix of the highest character has no upper bound.
+    assert_eq!(
+        store.kv_list("p", "\u{10FFFF}", 10).await.unwrap(),
+        ["\u{10FFFF}", "\u{10FFFF}a", "\u{10FFFF}\u{10FFFF}"]
+    );
+    assert_eq!(store.kv_list("p", "\u{10FFFF}\u{10FFFF}", 10).await.unwrap(), ["\u{10FFFF}\u{10FFFF}"]);
+}
+
+#[tokio::test]
+async fn expired_entries_are_absent_everywhere() {
+    let (_dir, store) = open_temp_store().await;
+    store.kv_set("p", "expired", b"old", EXPIRED).await.unwrap();
+    store.kv_set("p", "live", b"new", HOUR).await.unwrap();
+
+    assert_eq!(store.kv_get("p", "expired").await.unwrap(), None);
+    assert_eq!(store.kv_get("p", "live").await.unwrap(), Some(b"new".to_vec()));
+    assert_eq!(store.kv_list("p", "", 10).await.unwrap(), ["live"]);
+    assert!(!store.kv_delete("p", "expired").await.unwrap());
+    assert!(store.kv_delete("p", "live").await.unwrap());
+}
+
+#[tokio::test]
+async fn setting_an_expired_key_again_revives_it_without_the_old_ttl() {
+    let (_dir, store) = open_temp_store().await;
+    store.kv_set("p", "k", b"old", EXPIRED).await.unwrap();
+    store.kv_set("p", "k", b"new", None).await.unwrap();
+    assert_eq!(store.kv_get("p", "k").await.unwrap(), Some(b"new".to_vec()));
+}
+
+#[tokio::test]
+async fn an_entry_with_a_short_ttl_expires() {
+    let (_dir, store) = open_temp_store().await;
+    store.kv_set("p", "k", b"v", Some(Duration::from_millis(2))).await.unwrap();
+    // Bounded: a 2 ms entry is long gone after 5 s of polling.
+    let mut polls = 0;
+    while store.kv_get("p", "k").await.unwrap().is_some() {
+        polls += 1;
+        assert!(polls < 1000, "an entry with a 2 ms ttl is still there after {polls} polls");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(store.kv_list("p", "", 10).await.unwrap(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn purge_expired_removes_only_expired_entries_of_every_plugin() {
+    let (_dir, store) = open_temp_store().await;
+    store.kv_set("alpha", "expired", b"", EXPIRED).await.unwrap();
+    store.kv_set("beta", "expired", b"", EXPIRED).await.unwrap();
+    store.kv_set("alpha", "forever", b"", None).await.unwrap();
+    store.kv_set("beta", "an-hour", b"", HOUR).await.unwrap();
+
+    assert_eq!(store.purge_expired().await.unwrap(), 2);
+    assert_eq!(store.purge_expired().await.unwrap(), 0);
+    assert_eq!(store.kv_list("alpha", "", 10).await.unwrap(), ["forever"]);
+    assert_eq!(store.kv_list("beta", "", 10).await.unwrap(), ["an-hour"]);
+}

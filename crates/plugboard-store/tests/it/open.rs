@@ -1,0 +1,141 @@
+//! Opening databases: creating files and directories, WAL, errors that name the path,
+//! databases from a newer Plugboard, corrupt stored data and in-memory databases.
+
+use std::path::Path;
+
+use plugboard_store::{PluginRecord, PluginStore, SqliteStore, StoreError};
+
+use crate::{open_temp_store, temp_db_path};
+
+/// Runs raw SQL on a database file, as another program (or an older bug) might have.
+async fn tamper(path: &Path, sql: &str) {
+    use sqlx::Connection;
+    let mut connection = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display())).await.unwrap();
+    sqlx::query(sql).execute(&mut connection).await.unwrap();
+    connection.close().await.unwrap();
+}
+
+fn expect_open_error(result: Result<SqliteStore, StoreError>, path: &Path) -> String {
+    let error = result.expect_err("opening should fail");
+    let message = error.to_string();
+    match error {
+        StoreError::Open { path: error_path, .. } => assert_eq!(error_path, path),
+        other => panic!("expected an Open error, got {other:?}"),
+    }
+    assert!(message.contains(&path.display().to_string()), "{message}");
+    message
+}
+
+#[tokio::test]
+async fn open_creates_missing_parent_directories() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state").join("nested").join("plugboard.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    store.kv_set("p", "k", b"v", None).await.unwrap();
+    assert!(path.is_file());
+}
+
+#[tokio::test]
+async fn open_inside_a_file_fails_naming_the_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("not-a-directory");
+    std::fs::write(&file, "").unwrap();
+    let path = file.join("plugboard.db");
+
+    let message = expect_open_error(SqliteStore::open(&path).await, &path);
+    assert!(message.starts_with("cannot open the database at "), "{message}");
+    assert!(message.contains("writable"), "{message}");
+}
+
+#[tokio::test]
+async fn open_a_directory_fails_naming_the_path() {
+    let dir = tempfile::tempdir().unwrap();
+    expect_open_error(SqliteStore::open(dir.path()).await, dir.path());
+}
+
+#[tokio::test]
+async fn open_a_file_that_is_not_a_database_says_so_naming_the_path() {
+    let (_dir, path) = temp_db_path();
+    std::fs::write(&path, vec![b'x'; 4096]).unwrap();
+    let error = SqliteStore::open(&path).await.expect_err("a text file is not a database");
+    assert!(matches!(&error, StoreError::NotADatabase { path: error_path, .. } if *error_path == path), "{error:?}");
+    let message = error.to_string();
+    assert!(message.contains(&path.display().to_string()) && message.contains("move it aside"), "{message}");
+}
+
+#[tokio::test]
+async fn the_journal_is_a_write_ahead_log() {
+    let (dir, store) = open_temp_store().await;
+    store.kv_set("p", "k", b"v", None).await.unwrap();
+    assert!(dir.path().join("plugboard.db-wal").is_file(), "no -wal file beside the database");
+}
+
+#[tokio::test]
+async fn a_database_from_a_newer_plugboard_is_refused_with_a_clear_message() {
+    let (_dir, path) = temp_db_path();
+    SqliteStore::open(&path).await.unwrap().close().await;
+    tamper(
+        &path,
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
+         VALUES (9999, 'from the future', TRUE, x'00', 0)",
+    )
+    .await;
+
+    let error = SqliteStore::open(&path).await.expect_err("a newer schema must be refused");
+    let message = error.to_string();
+    match error {
+        StoreError::NewerSchema { path: error_path, found, supported } => {
+            assert_eq!((error_path.as_path(), found, supported), (path.as_path(), 9999, 1));
+        }
+        other => panic!("expected NewerSchema, got {other:?}"),
+    }
+    assert!(message.contains("newer Plugboard") && message.contains("upgrade Plugboard"), "{message}");
+    assert!(message.contains(&path.display().to_string()), "{message}");
+}
+
+#[tokio::test]
+async fn stored_settings_that_are_not_json_are_reported_as_corrupt() {
+    let (_dir, path) = temp_db_path();
+    let store = SqliteStore::open(&path).await.unwrap();
+    let record = PluginRecord {
+        plugin: "tagger".to_owned(),
+        enabled: true,
+        disabled_reason: None,
+        settings: None,
+        fail_mode: None,
+        updated_at_ms: 0,
+    };
+    store.save_plugin_record(&record).await.unwrap();
+    tamper(&path, "UPDATE plugin_state SET settings = '{not json' WHERE plugin = 'tagger'").await;
+
+    let error = store.plugin_record("tagger").await.expect_err("settings are not JSON");
+    assert!(matches!(&error, StoreError::Corrupt { plugin, what: "settings", .. } if plugin == "tagger"), "{error:?}");
+    assert!(error.to_string().contains("`tagger`"), "{error}");
+    assert!(matches!(store.plugin_records().await, Err(StoreError::Corrupt { .. })));
+
+    // Saving the record again repairs it.
+    store.save_plugin_record(&record).await.unwrap();
+    assert_eq!(store.plugin_record("tagger").await.unwrap(), Some(record));
+}
+
+#[tokio::test]
+async fn a_closed_store_fails_with_a_query_error_naming_the_plugin() {
+    let (_dir, store) = open_temp_store().await;
+    store.close().await;
+    let error = store.kv_get("tagger", "k").await.expect_err("the store is closed");
+    assert!(matches!(&error, StoreError::Query { plugin: Some(plugin), .. } if plugin == "tagger"), "{error:?}");
+    let message = error.to_string();
+    assert!(message.starts_with("cannot read a key-value entry of plugin `tagger`: "), "{message}");
+}
+
+#[tokio::test]
+async fn in_memory_stores_work_and_are_private() {
+    let first = SqliteStore::open_in_memory().await.unwrap();
+    let second = SqliteStore::open_in_memory().await.unwrap();
+    first.kv_set("p", "k", b"v", None).await.unwrap();
+    assert!(first.kv_compare_and_set("p", "k", Some(b"v"), Some(b"w"), None).await.unwrap());
+    assert_eq!(first.kv_get("p", "k").await.unwrap(), Some(b"w".to_vec()));
+    assert_eq!(second.kv_get("p", "k").await.unwrap(), None);
+    // A clone shares the database.
+    assert_eq!(first.clone().kv_get("p", "k").await.unwrap(), Some(b"w".to_vec()));
+}

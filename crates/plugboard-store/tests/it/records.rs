@@ -1,0 +1,109 @@
+//! Plugin records: upsert, read back, ordering, and surviving a restart.
+
+use plugboard_store::{FaultEntry, PluginRecord, PluginStore, SqliteStore};
+use serde_json::json;
+
+use crate::{open_temp_store, temp_db_path};
+
+fn record(plugin: &str) -> PluginRecord {
+    PluginRecord {
+        plugin: plugin.to_owned(),
+        enabled: true,
+        disabled_reason: None,
+        settings: None,
+        fail_mode: None,
+        updated_at_ms: 1_700_000_000_000,
+    }
+}
+
+#[tokio::test]
+async fn a_plugin_without_a_record_has_none() {
+    let (_dir, store) = open_temp_store().await;
+    assert_eq!(store.plugin_record("nobody").await.unwrap(), None);
+    assert_eq!(store.plugin_records().await.unwrap(), vec![]);
+}
+
+#[tokio::test]
+async fn saving_a_record_again_replaces_it() {
+    let (_dir, store) = open_temp_store().await;
+    store.save_plugin_record(&record("tagger")).await.unwrap();
+
+    let replaced = PluginRecord {
+        enabled: false,
+        disabled_reason: Some("8 faults in 60 s".to_owned()),
+        settings: Some(json!({"tag": "x", "nested": {"list": [1, 2.5, null, "s"]}})),
+        fail_mode: Some("closed".to_owned()),
+        updated_at_ms: 1_700_000_000_500,
+        ..record("tagger")
+    };
+    store.save_plugin_record(&replaced).await.unwrap();
+    assert_eq!(store.plugin_record("tagger").await.unwrap(), Some(replaced.clone()));
+    assert_eq!(store.plugin_records().await.unwrap(), vec![replaced]);
+
+    // Back to nothing: optional fields are cleared, not kept from the earlier record.
+    store.save_plugin_record(&record("tagger")).await.unwrap();
+    assert_eq!(store.plugin_record("tagger").await.unwrap(), Some(record("tagger")));
+}
+
+#[tokio::test]
+async fn settings_of_any_json_kind_round_trip() {
+    let (_dir, store) = open_temp_store().await;
+    for (index, settings) in [json!(null), json!(0), json!("text"), json!([]), json!({})].into_iter().enumerate() {
+        let saved = PluginRecord { settings: Some(settings), ..record(&format!("p{index}")) };
+        store.save_plugin_record(&saved).await.unwrap();
+        assert_eq!(store.plugin_record(&saved.plugin).await.unwrap(), Some(saved));
+    }
+}
+
+#[tokio::test]
+async fn records_are_listed_by_plugin_id() {
+    let (_dir, store) = open_temp_store().await;
+    for plugin in ["word-stats", "calculator", "pii-redactor", "a"] {
+        store.save_plugin_record(&record(plugin)).await.unwrap();
+    }
+    let plugins: Vec<String> = store.plugin_records().await.unwrap().into_iter().map(|r| r.plugin).collect();
+    assert_eq!(plugins, ["a", "calculator", "pii-redactor", "word-stats"]);
+}
+
+#[tokio::test]
+async fn records_survive_closing_and_reopening_the_file() {
+    let (_dir, path) = temp_db_path();
+    let saved = PluginRecord {
+        enabled: false,
+        settings: Some(json!({"threshold": 3})),
+        fail_mode: Some("open".to_owned()),
+        ..record("pii-redactor")
+    };
+    let store = SqliteStore::open(&path).await.unwrap();
+    store.save_plugin_record(&saved).await.unwrap();
+    store.kv_set("pii-redactor", "k", b"v", None).await.unwrap();
+    store.close().await;
+
+    let reopened = SqliteStore::open(&path).await.unwrap();
+    assert_eq!(reopened.plugin_records().await.unwrap(), vec![saved]);
+    assert_eq!(reopened.kv_get("pii-redactor", "k").await.unwrap(), Some(b"v".to_vec()));
+}
+
+#[tokio::test]
+async fn delete_plugin_data_forgets_record_faults_and_keys_of_that_plugin_only() {
+    let (_dir, store) = open_temp_store().await;
+    for plugin in ["gone", "kept"] {
+        store.save_plugin_record(&record(plugin)).await.unwrap();
+        let fault =
+            FaultEntry { plugin: plugin.to_owned(), version: "1.0.0".to_owned(), at_ms: 1, error: "trap".to_owned() };
+        store.record_fault(&fault).await.unwrap();
+        store.kv_set(plugin, "key", b"value", None).await.unwrap();
+    }
+
+    store.delete_plugin_data("gone").await.unwrap();
+
+    assert_eq!(store.plugin_record("gone").await.unwrap(), None);
+    assert_eq!(store.faults("gone", 10).await.unwrap(), vec![]);
+    assert_eq!(store.kv_get("gone", "key").await.unwrap(), None);
+    assert!(store.plugin_record("kept").await.unwrap().is_some());
+    assert_eq!(store.faults("kept", 10).await.unwrap().len(), 1);
+    assert_eq!(store.kv_get("kept", "key").await.unwrap(), Some(b"value".to_vec()));
+
+    // Forgetting a plugin the store never heard of is not an error.
+    store.delete_plugin_data("never-installed").await.unwrap();
+}
