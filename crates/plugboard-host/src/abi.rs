@@ -361,6 +361,11 @@ impl From<api::Event> for events::Event {
             api::Event::MessageDeleted(m) => events::Event::MessageDeleted(m.into()),
             api::Event::PluginLoaded(id) => events::Event::PluginLoaded(id),
             api::Event::PluginUnloaded(id) => events::Event::PluginUnloaded(id),
+            api::Event::PluginEnabled(id) => events::Event::PluginEnabled(id),
+            api::Event::PluginDisabled(id) => events::Event::PluginDisabled(id),
+            api::Event::PluginFailed { plugin, error } => {
+                events::Event::PluginFailed(events::PluginFailure { plugin, error })
+            }
         }
     }
 }

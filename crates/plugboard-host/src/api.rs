@@ -269,6 +269,17 @@ pub enum Event {
     PluginLoaded(String),
     /// A plugin was unloaded.
     PluginUnloaded(String),
+    /// A plugin was enabled.
+    PluginEnabled(String),
+    /// A plugin was disabled.
+    PluginDisabled(String),
+    /// A plugin failed to load or reload.
+    PluginFailed {
+        /// Its id (or folder name).
+        plugin: String,
+        /// What went wrong.
+        error: String,
+    },
 }
 
 /// A tool a plugin offers.

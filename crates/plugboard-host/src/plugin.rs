@@ -474,6 +474,17 @@ impl Plugin {
         .await
     }
 
+    /// Marks a plugin disabled without calling `on-disable`: for restoring a saved state when
+    /// a plugin is loaded (or a new version replaces a disabled one), before it is installed.
+    pub fn restore_disabled(&self) {
+        self.inner.enabled.store(false, Ordering::Release);
+    }
+
+    /// Whether an operator disabled the plugin (its breaker aside).
+    pub fn is_disabled_by_operator(&self) -> bool {
+        !self.inner.enabled.load(Ordering::Acquire)
+    }
+
     /// Calls `on-disable`, then marks the plugin disabled: later calls fail with
     /// [`CallErrorKind::Disabled`]. Calls already running finish.
     pub async fn disable(&self) -> Result<(), CallError> {
@@ -821,7 +832,11 @@ impl Plugin {
             self.inner.breaker_open.store(true, Ordering::Release);
         }
         let Some(runtime) = self.inner.shared.runtime.upgrade() else { return };
-        runtime.emit(RuntimeEvent::Fault { plugin: self.id().clone(), error: error.to_string() });
+        runtime.emit(RuntimeEvent::Fault {
+            plugin: self.id().clone(),
+            version: self.version().to_string(),
+            error: error.to_string(),
+        });
         if opened {
             tracing::error!(plugin = %self.id(), "circuit breaker opened: the plugin is disabled until an operator re-enables it");
             runtime.emit(RuntimeEvent::BreakerOpened { plugin: self.id().clone(), last_error: error.to_string() });

@@ -26,19 +26,47 @@ use crate::state::HostState;
 /// The version of this host, checked against manifests' `min_plugboard_version`.
 pub const HOST_VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// Something that happened to a plugin, for subscribers (the HTTP API streams these).
+/// Something that happened to a plugin, for subscribers (the HTTP API streams these, the
+/// registry delivers them to plugins that implement the event hook).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum RuntimeEvent {
-    /// A plugin version was loaded (or replaced another).
+    /// A plugin version was loaded, or replaced another (`previous`).
     Loaded {
         /// The plugin.
         plugin: PluginId,
         /// Its version.
         version: String,
+        /// The version it replaced, for a reload.
+        previous: Option<String>,
     },
     /// A plugin was unloaded.
     Unloaded {
+        /// The plugin.
+        plugin: PluginId,
+    },
+    /// An operator enabled a plugin.
+    Enabled {
+        /// The plugin.
+        plugin: PluginId,
+    },
+    /// A plugin was disabled: by an operator, or by the host (`reason`).
+    Disabled {
+        /// The plugin.
+        plugin: PluginId,
+        /// Why, when the host did it.
+        reason: Option<String>,
+    },
+    /// A plugin could not be loaded or reloaded. `plugin` is its id, or its folder's name
+    /// when the manifest could not be read.
+    Failed {
+        /// The plugin.
+        plugin: String,
+        /// What went wrong and what to do.
+        error: String,
+    },
+    /// A plugin's settings changed.
+    SettingsChanged {
         /// The plugin.
         plugin: PluginId,
     },
@@ -46,6 +74,8 @@ pub enum RuntimeEvent {
     Fault {
         /// The plugin.
         plugin: PluginId,
+        /// The version that faulted.
+        version: String,
         /// The error.
         error: String,
     },
@@ -180,6 +210,12 @@ impl Runtime {
         self.inner.events.subscribe()
     }
 
+    /// Sends `event` to every subscriber: for what happens outside the runtime (a plugin
+    /// enabled by an operator, a folder that failed to load).
+    pub fn publish(&self, event: RuntimeEvent) {
+        self.inner.emit(event);
+    }
+
     /// The loaded plugin `id`.
     pub fn plugin(&self, id: &PluginId) -> Option<Plugin> {
         self.inner.plugin(id)
@@ -303,8 +339,17 @@ impl Runtime {
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(plugin.id().clone(), plugin.clone());
-        tracing::info!(plugin = %plugin.id(), version = %plugin.version(), "plugin loaded");
-        self.inner.emit(RuntimeEvent::Loaded { plugin: plugin.id().clone(), version: plugin.version().to_string() });
+        match &previous {
+            Some(old) => tracing::info!(
+                plugin = %plugin.id(), version = %plugin.version(), previous = %old.version(), "plugin reloaded"
+            ),
+            None => tracing::info!(plugin = %plugin.id(), version = %plugin.version(), "plugin loaded"),
+        }
+        self.inner.emit(RuntimeEvent::Loaded {
+            plugin: plugin.id().clone(),
+            version: plugin.version().to_string(),
+            previous: previous.as_ref().map(|old| old.version().to_string()),
+        });
         previous
     }
 

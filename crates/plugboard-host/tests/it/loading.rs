@@ -99,8 +99,8 @@ async fn reload_swaps_versions_and_unload_removes() {
     assert_eq!(
         seen,
         [
-            RuntimeEvent::Loaded { plugin: id.clone(), version: "0.1.0".into() },
-            RuntimeEvent::Loaded { plugin: id.clone(), version: "0.2.0".into() },
+            RuntimeEvent::Loaded { plugin: id.clone(), version: "0.1.0".into(), previous: None },
+            RuntimeEvent::Loaded { plugin: id.clone(), version: "0.2.0".into(), previous: Some("0.1.0".into()) },
             RuntimeEvent::Unloaded { plugin: id },
         ]
     );

@@ -12,7 +12,11 @@ struct AllHooks {
 }
 
 fn remember(key: &str, value: &str) {
-    if let Err(error) = kv::set(key, value.as_bytes()) {
+    remember_bytes(key, value.as_bytes());
+}
+
+fn remember_bytes(key: &str, value: &[u8]) {
+    if let Err(error) = kv::set(key, value) {
         plugboard_sdk::error!("kv: {error}");
     }
 }
@@ -83,8 +87,16 @@ impl Plugin for AllHooks {
             Event::MessageDeleted(m) => format!("message-deleted {}", m.id),
             Event::PluginLoaded(id) => format!("plugin-loaded {id}"),
             Event::PluginUnloaded(id) => format!("plugin-unloaded {id}"),
+            Event::PluginEnabled(id) => format!("plugin-enabled {id}"),
+            Event::PluginDisabled(id) => format!("plugin-disabled {id}"),
+            Event::PluginFailed(failure) => format!("plugin-failed {}", failure.plugin),
         };
         remember("last-event", &name);
+        // Every event, one per line, so a test can check what arrived and in what order.
+        let mut log = kv::get("event-log").ok().flatten().unwrap_or_default();
+        log.extend_from_slice(name.as_bytes());
+        log.push(b'\n');
+        remember_bytes("event-log", &log);
     }
     fn message_will_be_posted(&mut self, _context: &CallContext, message: Message) -> FilterOutcome {
         if message.content.contains("spam") {
