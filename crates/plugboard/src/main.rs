@@ -1,35 +1,23 @@
-//! The `plugboard` binary: a thin shell that parses the command line, starts the plugin
-//! runtime and serves (or runs one plugin call for `plugin run`).
+//! The `plugboard` binary: a thin shell that parses the command line, opens the store and
+//! the plugin registry, and serves (or runs one plugin call for `plugin run`).
 
 #![allow(clippy::print_stdout, reason = "the command line prints its results on stdout")]
 
-mod catalog;
+mod plugins;
 mod server;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use plugboard_host::{Runtime, RuntimeConfig, Services};
+use plugins::PluginOptions;
 
 #[derive(Debug, Parser)]
 #[command(name = "plugboard", version, about = "A self-hosted, plugin-first AI chat server")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
-}
-
-/// Where plugins come from, shared by every command.
-#[derive(Debug, clap::Args)]
-struct PluginOptions {
-    /// Extra plugin directories, comma-separated; each sub-folder holding a plugin.toml is
-    /// a plugin. The bundled plugins are always available.
-    #[arg(long, env = "PLUGINS_DIRS", value_delimiter = ',')]
-    plugins_dirs: Vec<PathBuf>,
-    /// Where compiled plugins are cached between runs.
-    #[arg(long, env = "PLUGBOARD_CACHE_DIR", default_value = "plugboard-data/cache")]
-    cache_dir: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]
@@ -39,6 +27,10 @@ enum Command {
         /// Address to listen on.
         #[arg(long, env = "PLUGBOARD_ADDR", default_value = "127.0.0.1:8080")]
         addr: SocketAddr,
+        /// Development mode: watch the plugin directories and reload a plugin when its
+        /// files change (after `cargo build`; nothing is rebuilt).
+        #[arg(long, env = "PLUGBOARD_DEV")]
+        dev: bool,
         #[command(flatten)]
         plugins: PluginOptions,
     },
@@ -95,49 +87,59 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-fn start_runtime(options: &PluginOptions) -> anyhow::Result<Runtime> {
-    let config = RuntimeConfig { cache_dir: Some(options.cache_dir.clone()), ..RuntimeConfig::default() };
-    Runtime::new(config, Services::default()).context("starting the plugin runtime")
-}
-
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve { addr, plugins } => {
-            let runtime = start_runtime(&plugins)?;
-            catalog::load_all(&runtime, &plugins.plugins_dirs).await;
-            server::serve(runtime, addr).await
+        Command::Serve { addr, dev, plugins } => {
+            let registry = plugins.open_registry().await?;
+            let report = registry.start().await;
+            tracing::info!(loaded = report.loaded.len(), failed = report.failed.len(), "plugins started");
+            let _watch = if dev { Some(registry.watch(Duration::from_millis(300))?) } else { None };
+            server::serve(registry, addr).await
         }
         Command::Plugin { command: PluginCommand::List { plugins } } => {
-            let runtime = start_runtime(&plugins)?;
-            let failures = catalog::load_all(&runtime, &plugins.plugins_dirs).await;
+            let registry = plugins.open_registry().await?;
+            let report = registry.start().await;
             let mut out = String::new();
-            for plugin in runtime.plugins() {
-                let manifest = plugin.manifest();
-                let hooks: Vec<String> = plugin.hooks().map(|h| h.to_string()).collect();
-                let permissions: Vec<&str> = manifest.permissions.iter().map(|p| p.as_str()).collect();
+            for entry in registry.list().await {
+                let manifest = registry.plugin(&entry.id).map(|plugin| plugin.manifest().clone());
+                let hooks: Vec<String> = registry
+                    .plugin(&entry.id)
+                    .map(|plugin| plugin.hooks().map(|h| h.to_string()).collect())
+                    .unwrap_or_default();
+                let permissions: Vec<&str> =
+                    manifest.iter().flat_map(|m| m.permissions.iter().map(|p| p.as_str())).collect();
+                let state = serde_json::to_value(entry.state)?;
                 out.push_str(&format!(
-                    "{} {}\n  {}\n  hooks: {}\n  permissions: {}\n",
-                    manifest.id,
-                    manifest.version,
-                    manifest.description,
-                    hooks.join(", "),
+                    "{} {} [{}] ({})\n  {}\n  hooks: {}\n  permissions: {}\n",
+                    entry.id,
+                    entry.version,
+                    state.as_str().unwrap_or_default(),
+                    entry.origin,
+                    entry.description,
+                    if hooks.is_empty() { "none".to_owned() } else { hooks.join(", ") },
                     if permissions.is_empty() { "none".to_owned() } else { permissions.join(", ") }
                 ));
+                if let Some(error) = entry.error.or(entry.disabled_reason) {
+                    out.push_str(&format!("  problem: {error}\n"));
+                }
             }
             print!("{out}");
+            registry.shutdown().await;
+            let failures = report.failed.len();
             anyhow::ensure!(failures == 0, "{failures} plugin(s) failed to load (see the log above)");
             Ok(())
         }
         Command::Plugin { command: PluginCommand::Run { plugin, input, plugins } } => {
-            let runtime = start_runtime(&plugins)?;
-            catalog::load_all(&runtime, &plugins.plugins_dirs).await;
+            let registry = plugins.open_registry().await?;
+            registry.start().await;
             let id = plugboard_manifest::PluginId::parse(&plugin)?;
-            let plugin = runtime.plugin(&id).with_context(|| {
-                let known: Vec<String> = runtime.plugin_ids().iter().map(ToString::to_string).collect();
+            let found = registry.plugin(&id).with_context(|| {
+                let known: Vec<String> = registry.runtime().plugin_ids().iter().map(ToString::to_string).collect();
                 format!("no plugin `{id}` is loaded; available: {}", known.join(", "))
             })?;
-            let output = plugin.run_with_input(&Default::default(), &input.join(" ")).await?;
-            println!("{output}");
+            let output = found.run_with_input(&Default::default(), &input.join(" ")).await;
+            registry.shutdown().await;
+            println!("{}", output?);
             Ok(())
         }
     }

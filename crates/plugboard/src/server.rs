@@ -9,8 +9,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use plugboard_host::{CallError, CallErrorKind, Plugin, Runtime};
+use plugboard_host::{CallError, CallErrorKind, Plugin};
 use plugboard_manifest::PluginId;
+use plugboard_registry::Registry;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -50,24 +51,22 @@ impl From<CallError> for ApiError {
 }
 
 /// The application's routes.
-pub(crate) fn router(runtime: Runtime) -> Router {
+pub(crate) fn router(registry: Registry) -> Router {
     Router::new()
         .route("/api/plugins", get(list_plugins))
         .route("/api/plugins/health", get(health))
         .route("/api/plugins/execute", post(execute))
         .route("/api/plugins/{id}", get(plugin_details))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint") })
-        .with_state(runtime)
+        .with_state(registry)
 }
 
 /// Serves until Ctrl-C or SIGTERM, then shuts every plugin down.
-pub(crate) async fn serve(runtime: Runtime, addr: SocketAddr) -> anyhow::Result<()> {
+pub(crate) async fn serve(registry: Registry, addr: SocketAddr) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
     tracing::info!("listening on http://{}", listener.local_addr()?);
-    axum::serve(listener, router(runtime.clone())).with_graceful_shutdown(shutdown_signal()).await?;
-    for plugin in runtime.plugin_ids() {
-        runtime.unload(&plugin).await;
-    }
+    axum::serve(listener, router(registry.clone())).with_graceful_shutdown(shutdown_signal()).await?;
+    registry.shutdown().await;
     Ok(())
 }
 
@@ -106,29 +105,47 @@ fn summary(plugin: &Plugin) -> Value {
     })
 }
 
-async fn list_plugins(State(runtime): State<Runtime>) -> Json<Value> {
-    Json(json!({"plugins": runtime.plugins().iter().map(summary).collect::<Vec<_>>()}))
+/// Every installed plugin: the loaded ones with their tools and status, the others with
+/// their state and error.
+async fn list_plugins(State(registry): State<Registry>) -> Json<Value> {
+    let mut plugins = Vec::new();
+    for entry in registry.list().await {
+        let mut item = match registry.plugin(&entry.id) {
+            Some(plugin) => summary(&plugin),
+            None => {
+                json!({"id": entry.id, "name": entry.name, "version": entry.version, "description": entry.description})
+            }
+        };
+        item["state"] = json!(entry.state);
+        item["origin"] = json!(entry.origin);
+        item["error"] = json!(entry.error);
+        item["disabled_reason"] = json!(entry.disabled_reason);
+        item["dependencies"] = json!(entry.dependencies);
+        item["dependents"] = json!(entry.dependents);
+        plugins.push(item);
+    }
+    Json(json!({"plugins": plugins, "broken_folders": registry.broken_folders()}))
 }
 
-fn find(runtime: &Runtime, id: &str) -> Result<Plugin, ApiError> {
+fn find(registry: &Registry, id: &str) -> Result<Plugin, ApiError> {
     let id = PluginId::parse(id)
         .map_err(|error| ApiError::new(StatusCode::BAD_REQUEST, "invalid_plugin_id", error.to_string()))?;
-    runtime
+    registry
         .plugin(&id)
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "plugin_not_found", format!("no plugin `{id}` is loaded")))
 }
 
-async fn plugin_details(State(runtime): State<Runtime>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    let plugin = find(&runtime, &id)?;
+async fn plugin_details(State(registry): State<Registry>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let plugin = find(&registry, &id)?;
     let mut details = summary(&plugin);
     details["manifest"] = json!(plugin.manifest());
     details["settings"] = plugin.redacted_settings();
     Ok(Json(details))
 }
 
-async fn health(State(runtime): State<Runtime>) -> Json<Value> {
+async fn health(State(registry): State<Registry>) -> Json<Value> {
     let mut plugins = serde_json::Map::new();
-    for plugin in runtime.plugins() {
+    for plugin in registry.runtime().plugins() {
         plugins.insert(plugin.id().to_string(), json!(plugin.health().await));
     }
     Json(json!({"plugins": plugins}))
@@ -153,7 +170,7 @@ enum ExecuteRequest {
     },
 }
 
-async fn execute(State(runtime): State<Runtime>, body: axum::body::Bytes) -> Result<Json<Value>, ApiError> {
+async fn execute(State(registry): State<Registry>, body: axum::body::Bytes) -> Result<Json<Value>, ApiError> {
     let request: ExecuteRequest = serde_json::from_slice(&body).map_err(|_| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -164,7 +181,7 @@ async fn execute(State(runtime): State<Runtime>, body: axum::body::Bytes) -> Res
     let context = plugboard_host::api::CallContext::default();
     let (plugin, result) = match request {
         ExecuteRequest::Runner { plugin, data } => {
-            let plugin = find(&runtime, &plugin)?;
+            let plugin = find(&registry, &plugin)?;
             let input = match data {
                 Value::String(text) => text,
                 other => other.to_string(),
@@ -173,7 +190,7 @@ async fn execute(State(runtime): State<Runtime>, body: axum::body::Bytes) -> Res
             (plugin, result)
         }
         ExecuteRequest::Method { plugin_id, method, args, kwargs } => {
-            let plugin = find(&runtime, &plugin_id)?;
+            let plugin = find(&registry, &plugin_id)?;
             if !args.is_empty() {
                 return Err(ApiError::new(
                     StatusCode::BAD_REQUEST,

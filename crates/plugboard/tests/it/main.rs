@@ -37,8 +37,15 @@ fn plugin_list_shows_the_bundled_plugins() {
     let output = plugboard(&dir).args(["plugin", "list"]).output().unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let stdout = String::from_utf8(output.stdout).unwrap();
-    assert!(stdout.contains("word-stats 0.1.0\n"), "{stdout}");
+    assert!(stdout.contains("word-stats 0.1.0 [enabled] (bundled)\n"), "{stdout}");
     assert!(stdout.contains("  permissions: kv\n"), "{stdout}");
+    assert!(dir.path().join("plugboard-data/plugboard.db").is_file());
+
+    // ENABLED_PLUGINS chooses which start enabled; the others are listed as disabled.
+    let output = plugboard(&dir).args(["plugin", "list"]).env("ENABLED_PLUGINS", "calculator").output().unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(stdout.contains("calculator 0.1.0 [enabled] (bundled)\n"), "{stdout}");
+    assert!(stdout.contains("word-stats 0.1.0 [disabled] (bundled)\n"), "{stdout}");
 }
 
 struct Server {

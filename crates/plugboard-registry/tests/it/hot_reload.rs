@@ -1,0 +1,46 @@
+//! Hot reload from disk: a real change in a watched plugin directory loads, reloads or
+//! unloads the plugin; a broken change leaves the old version running.
+
+use std::time::Duration;
+
+use plugboard_host::RuntimeEvent;
+use plugboard_host::api::{CallContext, FilterOutcome};
+
+use crate::{Setup, copy_dir, id, stop, wait_for_event};
+
+#[tokio::test]
+async fn watched_folders_reload_on_change_and_keep_the_old_version_when_broken() {
+    let setup = Setup::with(&["example-tagger"]);
+    let registry = setup.start().await;
+    let mut events = registry.subscribe();
+    let _watch = registry.watch(Duration::from_millis(200)).unwrap();
+
+    // A new version, as an author's build would leave it.
+    setup.edit_manifest("example-tagger", |text| text.replace("version = \"0.1.0\"", "version = \"0.2.0\""));
+    let loaded = wait_for_event(&mut events, |event| matches!(event, RuntimeEvent::Loaded { .. })).await;
+    assert_eq!(
+        loaded,
+        RuntimeEvent::Loaded { plugin: id("example-tagger"), version: "0.2.0".into(), previous: Some("0.1.0".into()) }
+    );
+
+    // A broken build: the error is reported and 0.2.0 keeps serving.
+    crate::write_atomically(&setup.folder("example-tagger").join("plugin.wasm"), b"\0asm garbage");
+    let failed = wait_for_event(&mut events, |event| matches!(event, RuntimeEvent::Failed { .. })).await;
+    let RuntimeEvent::Failed { plugin, error } = failed else { unreachable!() };
+    assert_eq!(plugin, "example-tagger");
+    assert!(error.contains("plugin.wasm"), "{error}");
+    let running = registry.plugin(&id("example-tagger")).unwrap();
+    assert_eq!(running.version().to_string(), "0.2.0");
+    let outcome = running.before_prompt(&CallContext::default(), "still here").await.unwrap();
+    assert_eq!(outcome, FilterOutcome::Rewrite("[tagged] still here".into()));
+
+    // A new plugin folder appears, then goes away.
+    copy_dir(&plugboard_plugins::plugin_dir("calculator"), &setup.folder("calculator"));
+    let loaded = wait_for_event(&mut events, |event| matches!(event, RuntimeEvent::Loaded { .. })).await;
+    assert!(matches!(&loaded, RuntimeEvent::Loaded { plugin, .. } if plugin.as_str() == "calculator"), "{loaded:?}");
+    std::fs::remove_dir_all(setup.folder("calculator")).unwrap();
+    let unloaded = wait_for_event(&mut events, |event| matches!(event, RuntimeEvent::Unloaded { .. })).await;
+    assert_eq!(unloaded, RuntimeEvent::Unloaded { plugin: id("calculator") });
+    assert!(registry.entry(&id("calculator")).is_none());
+    stop(registry).await;
+}

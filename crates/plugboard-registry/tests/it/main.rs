@@ -1,0 +1,158 @@
+//! Integration tests of the plugin registry through its public API, with real `.wasm`
+//! plugins from `plugins/` copied into temporary plugin directories and a real SQLite
+//! database file.
+
+#![allow(clippy::unwrap_used, reason = "test helpers may unwrap like the tests they serve")]
+
+mod dependencies;
+mod discovery;
+mod events;
+mod hot_reload;
+mod lifecycle;
+mod persistence;
+mod settings;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use plugboard_host::{Runtime, RuntimeConfig, RuntimeEvent, Services};
+use plugboard_manifest::PluginId;
+use plugboard_plugins::plugin_dir;
+use plugboard_registry::{Registry, RegistryConfig, StoreKv};
+use plugboard_store::{PluginStore, SqliteStore};
+use tokio::sync::broadcast;
+
+/// One compiled-component cache for the whole test binary: each plugin compiles once.
+fn shared_cache_dir() -> &'static Path {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    DIR.get_or_init(|| tempfile::tempdir().expect("a temporary directory")).path()
+}
+
+/// A server's worth of state on disk: a data folder with the database, and a plugin
+/// directory the test fills with copies of built plugins.
+struct Setup {
+    data: tempfile::TempDir,
+    plugins: PathBuf,
+}
+
+impl Setup {
+    /// A plugin directory holding copies of the named plugins.
+    fn with(plugins: &[&str]) -> Setup {
+        let data = tempfile::tempdir().unwrap();
+        let dir = data.path().join("plugins");
+        std::fs::create_dir_all(&dir).unwrap();
+        for name in plugins {
+            copy_dir(&plugin_dir(name), &dir.join(name));
+        }
+        Setup { data, plugins: dir }
+    }
+
+    fn folder(&self, name: &str) -> PathBuf {
+        self.plugins.join(name)
+    }
+
+    /// Edits the manifest of the plugin in folder `name`.
+    fn edit_manifest(&self, name: &str, edit: impl FnOnce(String) -> String) {
+        let path = self.folder(name).join("plugin.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        write_atomically(&path, edit(text).as_bytes());
+    }
+
+    fn config(&self) -> RegistryConfig {
+        RegistryConfig { bundled: Vec::new(), directories: vec![self.plugins.clone()], enabled_plugins: None }
+    }
+
+    /// Opens the store and a registry over it, like a server starting, and starts it.
+    async fn start(&self) -> Registry {
+        self.start_with(self.config()).await
+    }
+
+    async fn start_with(&self, config: RegistryConfig) -> Registry {
+        let registry = self.open(config).await;
+        registry.start().await;
+        registry
+    }
+
+    async fn open(&self, config: RegistryConfig) -> Registry {
+        let store: Arc<dyn PluginStore> =
+            Arc::new(SqliteStore::open(&self.data.path().join("plugboard.db")).await.unwrap());
+        let services = Services { kv: Arc::new(StoreKv::new(store.clone())), ..Services::default() };
+        let config_runtime =
+            RuntimeConfig { cache_dir: Some(shared_cache_dir().to_owned()), ..RuntimeConfig::default() };
+        let runtime = Runtime::new(config_runtime, services).unwrap();
+        Registry::new(runtime, store, config)
+    }
+}
+
+/// Stops a registry the way the server does on shutdown.
+async fn stop(registry: Registry) {
+    registry.shutdown().await;
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// Writes a file the way a build tool does: a new file renamed over the old one.
+fn write_atomically(path: &Path, contents: &[u8]) {
+    let temporary = path.with_extension("tmp-write");
+    std::fs::write(&temporary, contents).unwrap();
+    std::fs::rename(&temporary, path).unwrap();
+}
+
+fn id(text: &str) -> PluginId {
+    PluginId::parse(text).unwrap()
+}
+
+fn ids(registry_ids: &[PluginId]) -> Vec<&str> {
+    registry_ids.iter().map(PluginId::as_str).collect()
+}
+
+/// Waits (at most 30 s) for an event matching `want`, skipping others.
+async fn wait_for_event(
+    events: &mut broadcast::Receiver<RuntimeEvent>,
+    mut want: impl FnMut(&RuntimeEvent) -> bool,
+) -> RuntimeEvent {
+    let wait = async {
+        loop {
+            let event = events.recv().await.expect("the event stream stays open");
+            if want(&event) {
+                return event;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), wait).await.expect("the expected event arrives within 30 s")
+}
+
+/// Waits (at most 30 s) until `check` holds, for effects that happen in a background
+/// task and announce themselves no other way (a plugin writing its own KV store).
+async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// `key` of `plugin`'s KV data, as text.
+async fn kv_text(registry: &Registry, plugin: &str, key: &str) -> Option<String> {
+    registry.store().kv_get(plugin, key).await.unwrap().map(|value| String::from_utf8(value).unwrap())
+}
+
+fn enabled_set(names: &[&str]) -> Option<BTreeSet<String>> {
+    Some(names.iter().map(|name| (*name).to_owned()).collect())
+}
