@@ -270,7 +270,7 @@ impl Runtime {
         let component = compiled.map_err(|error| LoadError::Compile {
             plugin: id.clone(),
             path: component_path.clone(),
-            message: format!("{error:#}"),
+            message: one_line(&format!("{error:#}")),
         })?;
         let abi_mismatch =
             |message: String| LoadError::AbiMismatch { plugin: id.clone(), abi: manifest.abi.to_string(), message };
@@ -380,6 +380,11 @@ impl Runtime {
         self.inner.emit(RuntimeEvent::Unloaded { plugin: id.clone() });
         Some(plugin)
     }
+}
+
+/// A compiler message on one line: some (a bad magic number) print arrays over many.
+fn one_line(message: &str) -> String {
+    message.split_whitespace().collect::<Vec<_>>().join(" ").replace("[ ", "[").replace(", ]", "]")
 }
 
 fn host_version() -> semver::Version {

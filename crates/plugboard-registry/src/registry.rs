@@ -61,7 +61,8 @@ pub struct PluginEntry {
     pub state: PluginState,
     /// Why it failed, when it did.
     pub error: Option<String>,
-    /// Why the host disabled it, when it did (its circuit breaker), kept across restarts.
+    /// Why the host disabled it, when it did (its circuit breaker), kept across restarts;
+    /// such a plugin is [`PluginState::Failed`] until an operator enables it.
     pub disabled_reason: Option<String>,
     /// The plugins it needs, with the versions it accepts.
     pub dependencies: BTreeMap<PluginId, String>,
@@ -69,6 +70,20 @@ pub struct PluginEntry {
     pub dependents: Vec<PluginId>,
     /// The runtime's view (calls, faults, breaker, limits) when loaded.
     pub status: Option<PluginStatus>,
+}
+
+impl PluginEntry {
+    /// A plugin the host disabled (its circuit breaker opened, in this run or an earlier
+    /// one) is failed, with the reason as its error, until an operator enables it.
+    fn set_disabled_reason(&mut self, reason: Option<String>) {
+        if let Some(reason) = &reason
+            && self.state == PluginState::Disabled
+        {
+            self.state = PluginState::Failed;
+            self.error = Some(reason.clone());
+        }
+        self.disabled_reason = reason;
+    }
 }
 
 /// A plugin folder that could not be read (so it has no id), kept for display.
@@ -105,16 +120,20 @@ struct Inner {
     broken: Mutex<BTreeMap<PathBuf, String>>,
     /// Lifecycle operations run one at a time; calls to plugins are never blocked by it.
     operations: tokio::sync::Mutex<()>,
-    dispatcher: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// The event dispatcher and the expired-entry sweeper, stopped with the registry.
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        if let Some(task) = lock(&self.dispatcher).take() {
+        for task in lock(&self.tasks).drain(..) {
             task.abort();
         }
     }
 }
+
+/// How often expired key-value entries are deleted (reads already ignore them).
+const PURGE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(600);
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // Every critical section is a single map update: a poisoned lock is still consistent.
@@ -130,7 +149,8 @@ pub struct Registry {
 impl Registry {
     /// A registry over `runtime`, persisting to `store`. It starts delivering events: faults
     /// are recorded in the store, an opened circuit breaker is remembered across restarts,
-    /// and plugins implementing the event hook hear of other plugins' lifecycle. Call
+    /// and plugins implementing the event hook hear of other plugins' lifecycle; expired
+    /// key-value entries are deleted every ten minutes. Call
     /// [`Registry::start`] to discover and load the plugins.
     pub fn new(runtime: Runtime, store: Arc<dyn PluginStore>, config: RegistryConfig) -> Registry {
         let events = runtime.subscribe();
@@ -141,10 +161,11 @@ impl Registry {
             known: Mutex::new(BTreeMap::new()),
             broken: Mutex::new(BTreeMap::new()),
             operations: tokio::sync::Mutex::new(()),
-            dispatcher: Mutex::new(None),
+            tasks: Mutex::new(Vec::new()),
         });
-        let task = tokio::spawn(dispatch_events(Arc::downgrade(&inner), events));
-        *lock(&inner.dispatcher) = Some(task);
+        let dispatcher = tokio::spawn(dispatch_events(Arc::downgrade(&inner), events));
+        let sweeper = tokio::spawn(purge_expired(Arc::downgrade(&inner)));
+        lock(&inner.tasks).extend([dispatcher, sweeper]);
         Registry { inner }
     }
 
@@ -268,7 +289,7 @@ impl Registry {
                 let reasons: BTreeMap<String, Option<String>> =
                     records.into_iter().map(|record| (record.plugin, record.disabled_reason)).collect();
                 for entry in &mut entries {
-                    entry.disabled_reason = reasons.get(entry.id.as_str()).cloned().flatten();
+                    entry.set_disabled_reason(reasons.get(entry.id.as_str()).cloned().flatten());
                 }
             }
             Err(error) => tracing::warn!("cannot read why plugins were disabled: {error}"),
@@ -300,8 +321,8 @@ impl Registry {
                 PluginState::Failed,
                 status.breaker.last_fault.as_ref().map(|fault| format!("circuit breaker open: {}", fault.error)),
             ),
-            (Some(plugin), _) if plugin.is_disabled_by_operator() => (PluginState::Disabled, None),
-            (Some(_), _) => (PluginState::Enabled, None),
+            (Some(plugin), _) if plugin.is_disabled_by_operator() => (PluginState::Disabled, self.kept_running(entry)),
+            (Some(_), _) => (PluginState::Enabled, self.kept_running(entry)),
             (None, _) if entry.error.is_some() => (PluginState::Failed, entry.error.clone()),
             (None, _) => (PluginState::Unloaded, None),
         };
@@ -320,11 +341,16 @@ impl Registry {
         })
     }
 
+    /// A loaded plugin whose new files failed to load: what failed, for display.
+    fn kept_running(&self, entry: &Known) -> Option<String> {
+        entry.error.as_ref().map(|error| format!("the new version did not load, the running one stays: {error}"))
+    }
+
     /// [`Registry::entry`] with the reason the host disabled the plugin, read from the store.
     pub async fn describe(&self, id: &PluginId) -> Result<PluginEntry, RegistryError> {
         let mut entry = self.entry(id).ok_or_else(|| self.unknown(id.as_str()))?;
         if let Some(record) = self.inner.store.plugin_record(id.as_str()).await? {
-            entry.disabled_reason = record.disabled_reason;
+            entry.set_disabled_reason(record.disabled_reason);
         }
         Ok(entry)
     }
@@ -390,8 +416,9 @@ impl Registry {
         }
         .await;
         if let Err(error) = &result {
-            self.failed(id.as_str(), error);
-            tracing::warn!(plugin = %id, "reload failed, the running version {} stays: {error}", self.version_of(id));
+            let message = self.failed(id.as_str(), error);
+            self.note_error(id, message);
+            tracing::warn!(plugin = %id, "reload failed, the running version {} stays", self.version_of(id));
         }
         result
     }
@@ -466,10 +493,7 @@ impl Registry {
 
     async fn unload_locked(&self, id: &PluginId, cascade: bool) -> Result<Vec<PluginId>, RegistryError> {
         if self.inner.runtime.plugin(id).is_none() {
-            return Err(match lock(&self.inner.known).contains_key(id) {
-                true => RegistryError::NotLoaded { plugin: id.clone() },
-                false => self.unknown(id.as_str()),
-            });
+            return Err(self.not_loaded_or_unknown(id));
         }
         let mut order = Vec::new();
         self.dependents_first(id, &mut order);
@@ -625,7 +649,26 @@ impl Registry {
 
     /// Reconciles one plugin folder with what is loaded (for hot reload): a new folder is
     /// loaded, a changed one reloaded, a removed one unloaded. Unchanged files do nothing.
+    /// Every error is also logged and published as a `failed` event.
     pub async fn sync_folder(&self, folder: &Path) -> Result<SyncOutcome, RegistryError> {
+        let result = self.sync_folder_unreported(folder).await;
+        if let Err(error) = &result {
+            match error {
+                // Reported where they happened.
+                RegistryError::Load(_)
+                | RegistryError::Dependency(_)
+                | RegistryError::Hook(_)
+                | RegistryError::InvalidSettings { .. }
+                | RegistryError::BreaksDependents { .. } => {}
+                _ => {
+                    self.failed(&folder_name(folder), error);
+                }
+            }
+        }
+        result
+    }
+
+    async fn sync_folder_unreported(&self, folder: &Path) -> Result<SyncOutcome, RegistryError> {
         let origin = Origin::Folder(folder.to_path_buf());
         let owner = lock(&self.inner.known)
             .iter()
@@ -639,6 +682,12 @@ impl Registry {
                 self.unload_locked(&id, false).await?;
             }
             lock(&self.inner.known).remove(&id);
+            // A folder that replaced a bundled plugin: the bundled one comes back.
+            let bundled = self.inner.config.bundled.iter().filter_map(|bundled| Candidate::bundled(bundled).ok());
+            if let Some(candidate) = bundled.into_iter().find(|candidate| candidate.source.manifest.id == id) {
+                let _operation = self.inner.operations.lock().await;
+                self.load_new(candidate).await?;
+            }
             return Ok(SyncOutcome::Removed(id));
         }
         let candidate = match Candidate::from_folder(folder) {
@@ -648,9 +697,7 @@ impl Registry {
                 let message = self.folder_failed(folder, &error).1;
                 if let Some((id, _)) = owner {
                     tracing::warn!(plugin = %id, "the new files do not load, version {} keeps running", self.version_of(&id));
-                    if let Some(known) = lock(&self.inner.known).get_mut(&id) {
-                        known.error = Some(message);
-                    }
+                    self.note_error(&id, message);
                 }
                 return Err(error.into());
             }
@@ -671,7 +718,8 @@ impl Registry {
                 match self.swap(current, candidate).await {
                     Ok(plugin) => Ok(SyncOutcome::Reloaded { plugin: id, from, to: plugin.version().clone() }),
                     Err(error) => {
-                        self.failed(id.as_str(), &error);
+                        let message = self.failed(id.as_str(), &error);
+                        self.note_error(&id, message);
                         Err(error)
                     }
                 }
@@ -764,6 +812,13 @@ impl Registry {
     fn remember(&self, candidate: Candidate, error: Option<String>) {
         let id = candidate.source.manifest.id.clone();
         lock(&self.inner.known).insert(id, Known { candidate, error });
+    }
+
+    /// Remembers the last load failure of a known plugin.
+    fn note_error(&self, id: &PluginId, message: String) {
+        if let Some(known) = lock(&self.inner.known).get_mut(id) {
+            known.error = Some(message);
+        }
     }
 
     fn version_of(&self, id: &PluginId) -> String {
@@ -940,5 +995,21 @@ async fn dispatch_events(registry: Weak<Inner>, mut events: broadcast::Receiver<
         let calls = listeners.iter().map(|plugin| plugin.on_event(&context, plugin_event.clone()));
         // A failing listener is a fault of that plugin, recorded by the runtime.
         futures_util::future::join_all(calls).await;
+    }
+}
+
+/// Deletes expired key-value entries now and then, so the database does not grow with
+/// data no reader can see.
+async fn purge_expired(registry: Weak<Inner>) {
+    let mut ticks = tokio::time::interval(PURGE_INTERVAL);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let Some(inner) = registry.upgrade() else { return };
+        match inner.store.purge_expired().await {
+            Ok(0) => {}
+            Ok(purged) => tracing::debug!("deleted {purged} expired key-value entries"),
+            Err(error) => tracing::warn!("cannot delete expired key-value entries: {error}"),
+        }
     }
 }

@@ -43,6 +43,8 @@ impl Registry {
         let directories: Vec<PathBuf> = roots.iter().map(|(canonical, _)| canonical.clone()).collect();
         let (changes, mut changed) = mpsc::unbounded_channel::<PathBuf>();
         let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| match event {
+            // Reading the files (as the reload itself does) is no change.
+            Ok(event) if matches!(event.kind, notify::EventKind::Access(_)) => {}
             Ok(event) => {
                 for path in event.paths {
                     if let Some(folder) = plugin_folder_of(&roots, &path) {
@@ -93,7 +95,8 @@ fn report(folder: &Path, outcome: Result<SyncOutcome, RegistryError>) {
         Ok(SyncOutcome::Removed(plugin)) => {
             tracing::info!(plugin = %plugin, "hot reload: {} is gone, plugin unloaded", folder.display());
         }
-        Err(error) => tracing::error!("hot reload of {} failed: {error}", folder.display()),
+        // The registry has logged and published the error.
+        Err(error) => tracing::debug!("hot reload of {} failed: {error}", folder.display()),
     }
 }
 

@@ -44,3 +44,25 @@ async fn watched_folders_reload_on_change_and_keep_the_old_version_when_broken()
     assert!(registry.entry(&id("calculator")).is_none());
     stop(registry).await;
 }
+
+#[tokio::test]
+async fn removing_a_folder_that_replaced_a_bundled_plugin_brings_the_bundled_one_back() {
+    let setup = Setup::with(&["example-tagger"]);
+    setup.edit_manifest("example-tagger", |text| text.replace("version = \"0.1.0\"", "version = \"0.9.0\""));
+    let bundled = plugboard_plugins::BUNDLED
+        .iter()
+        .filter(|plugin| plugin.name == "example-tagger")
+        .map(|plugin| plugboard_registry::Bundled { name: plugin.name, manifest: plugin.manifest, wasm: plugin.wasm })
+        .collect();
+    let registry = setup.start_with(plugboard_registry::RegistryConfig { bundled, ..setup.config() }).await;
+    assert_eq!(registry.plugin(&id("example-tagger")).unwrap().version().to_string(), "0.9.0");
+    let mut events = registry.subscribe();
+    let _watch = registry.watch(Duration::from_millis(200)).unwrap();
+
+    std::fs::remove_dir_all(setup.folder("example-tagger")).unwrap();
+    wait_for_event(&mut events, |event| matches!(event, RuntimeEvent::Unloaded { .. })).await;
+    let loaded = wait_for_event(&mut events, |event| matches!(event, RuntimeEvent::Loaded { .. })).await;
+    assert_eq!(loaded, RuntimeEvent::Loaded { plugin: id("example-tagger"), version: "0.1.0".into(), previous: None });
+    assert_eq!(registry.entry(&id("example-tagger")).unwrap().origin, "bundled");
+    stop(registry).await;
+}

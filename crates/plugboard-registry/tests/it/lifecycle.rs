@@ -96,6 +96,11 @@ async fn a_broken_new_version_leaves_the_old_one_running() {
     assert!(matches!(failed, plugboard_host::RuntimeEvent::Failed { .. }));
     let running = registry.plugin(&plugin_id).unwrap();
     assert_eq!(running.version().to_string(), "0.1.0");
+    let entry = registry.entry(&plugin_id).unwrap();
+    assert_eq!(entry.state, PluginState::Enabled);
+    let shown = entry.error.unwrap();
+    assert!(shown.starts_with("the new version did not load, the running one stays: "), "{shown}");
+    assert!(!shown.contains('\n'), "one line: {shown}");
     let outcome = running.before_prompt(&CallContext::default(), "hello").await.unwrap();
     assert!(matches!(outcome, FilterOutcome::Rewrite(text) if text.contains("hello")));
     stop(registry).await;

@@ -54,7 +54,13 @@ async fn fault_history_and_an_open_breaker_survive_a_restart() {
 
     let registry = setup.start().await;
     let entry = registry.describe(&id("trapper")).await.unwrap();
-    assert_eq!(entry.state, PluginState::Disabled);
+    assert_eq!(entry.state, PluginState::Failed);
+    assert_eq!(entry.error, entry.disabled_reason);
+    let listed = registry.list().await.into_iter().find(|entry| entry.id.as_str() == "trapper").unwrap();
+    assert_eq!(listed.state, PluginState::Failed);
+    let trapper = registry.plugin(&id("trapper")).unwrap();
+    let refused = trapper.call_tool(&CallContext::default(), "ok", json!({})).await.unwrap_err();
+    assert_eq!(refused.kind.code(), "disabled", "no call reaches it after the restart");
     let reason = entry.disabled_reason.unwrap();
     assert!(reason.contains("circuit breaker opened") && reason.contains("trap"), "{reason}");
     let faults = registry.faults(&id("trapper"), 100).await.unwrap();
