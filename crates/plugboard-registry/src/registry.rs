@@ -726,9 +726,19 @@ impl Registry {
             }
             _ => {
                 let _operation = self.inner.operations.lock().await;
-                if let Some(plugin) = self.inner.runtime.plugin(&id) {
-                    // Another folder (or the bundled copy) has this id loaded.
-                    return Err(RegistryError::AlreadyLoaded { plugin: id, version: plugin.version().clone() });
+                if let Some(current) = self.inner.runtime.plugin(&id) {
+                    let bundled =
+                        lock(&self.inner.known).get(&id).is_some_and(|known| known.candidate.origin == Origin::Bundled);
+                    if !bundled {
+                        // Another folder has this id loaded: which one wins is the operator's call.
+                        return Err(RegistryError::AlreadyLoaded { plugin: id, version: current.version().clone() });
+                    }
+                    // A folder replaces the bundled plugin, as at start-up.
+                    let from = current.version().clone();
+                    let plugin = self.swap(current, candidate).await.inspect_err(|error| {
+                        self.failed(id.as_str(), error);
+                    })?;
+                    return Ok(SyncOutcome::Reloaded { plugin: id, from, to: plugin.version().clone() });
                 }
                 let plugin = self.load_new(candidate).await?;
                 Ok(SyncOutcome::Loaded { plugin: id, version: plugin.version().clone() })

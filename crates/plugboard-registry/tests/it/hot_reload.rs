@@ -64,5 +64,20 @@ async fn removing_a_folder_that_replaced_a_bundled_plugin_brings_the_bundled_one
     let loaded = wait_for_event(&mut events, |event| matches!(event, RuntimeEvent::Loaded { .. })).await;
     assert_eq!(loaded, RuntimeEvent::Loaded { plugin: id("example-tagger"), version: "0.1.0".into(), previous: None });
     assert_eq!(registry.entry(&id("example-tagger")).unwrap().origin, "bundled");
+
+    // A development copy appearing while the server runs replaces the bundled plugin.
+    // Made outside the watched directory and moved in whole, as an installer would.
+    let staging = setup.plugins.with_file_name("staging");
+    copy_dir(&plugboard_plugins::plugin_dir("example-tagger"), &staging);
+    let manifest = std::fs::read_to_string(staging.join("plugin.toml")).unwrap();
+    std::fs::write(staging.join("plugin.toml"), manifest.replace("version = \"0.1.0\"", "version = \"0.9.1\""))
+        .unwrap();
+    std::fs::rename(&staging, setup.folder("tagger-dev")).unwrap();
+    let loaded = wait_for_event(&mut events, |event| matches!(event, RuntimeEvent::Loaded { .. })).await;
+    assert_eq!(
+        loaded,
+        RuntimeEvent::Loaded { plugin: id("example-tagger"), version: "0.9.1".into(), previous: Some("0.1.0".into()) }
+    );
+    assert_eq!(registry.entry(&id("example-tagger")).unwrap().origin, setup.folder("tagger-dev").display().to_string());
     stop(registry).await;
 }
