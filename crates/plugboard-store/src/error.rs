@@ -1,5 +1,5 @@
 //! Errors of the store: why the database could not be opened, brought up to date or
-//! queried, and stored data that cannot be read back.
+//! queried, arguments it cannot use, and stored data that cannot be read back.
 
 use std::path::PathBuf;
 
@@ -75,6 +75,43 @@ pub enum StoreError {
         plugin: String,
         /// What is corrupt ("settings").
         what: &'static str,
+        /// Why it cannot be read.
+        message: String,
+    },
+    /// A name that must be unique is taken.
+    #[error("{what} `{value}` is taken; choose another")]
+    Conflict {
+        /// What kind of name ("username").
+        what: &'static str,
+        /// The name asked for.
+        value: String,
+    },
+    /// An argument the store cannot use, such as a paging cursor it did not hand out.
+    #[error("invalid {what}: {message}")]
+    InvalidInput {
+        /// Which argument ("cursor").
+        what: &'static str,
+        /// What is wrong with it and what to pass instead.
+        message: String,
+    },
+    /// Something was to be created under a parent that does not exist (a message in a
+    /// deleted conversation).
+    #[error("there is no {what} `{id}`; it may have been deleted: reload and try again")]
+    NotFound {
+        /// What is missing ("conversation").
+        what: &'static str,
+        /// Its id.
+        id: String,
+    },
+    /// Stored chat data cannot be read back (the database was changed outside Plugboard).
+    #[error(
+        "the stored {what} `{id}` cannot be read: {message}; restore the database from a backup, or delete the {what}"
+    )]
+    CorruptRow {
+        /// What kind of row ("message").
+        what: &'static str,
+        /// Its id.
+        id: String,
         /// Why it cannot be read.
         message: String,
     },

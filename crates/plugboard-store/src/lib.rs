@@ -1,16 +1,20 @@
-//! Plugboard's persistent state: the plugin registry's records, the plugins' fault history
-//! and the plugins' private key-value stores, behind the [`PluginStore`] trait.
+//! Plugboard's persistent state behind two traits: [`PluginStore`] (the plugin registry's
+//! records, the plugins' fault history and their private key-value stores) and
+//! [`ChatStore`] (the chat server's users, sessions, API tokens, conversations, messages,
+//! attachments and plugin traces). [`Store`] is both, for callers that hold one
+//! `Arc<dyn Store>` (it upcasts to `Arc<dyn PluginStore>` or `Arc<dyn ChatStore>`).
 //!
 //! Architecture Invariant: this is the only crate that talks SQL, and no sqlx type appears
-//! in its public API. Callers hold an `Arc<dyn PluginStore>`; [`SqliteStore`] is the SQLite
-//! implementation, and another database is another implementation of the same trait.
+//! in its public API. [`SqliteStore`] is the SQLite implementation, and another database
+//! is another implementation of the same traits.
 //!
 //! The store stores; it does not judge. Plugin ids, key sizes, settings against their
-//! schema and fail modes are validated by the callers (the registry and the host) before
-//! they get here.
+//! schema, fail modes, usernames, titles and message contents are validated by the callers
+//! (the registry, the host and the chat server) before they get here.
 
 #![deny(missing_docs)]
 
+mod chat;
 mod error;
 mod sqlite;
 
@@ -19,6 +23,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::Serialize;
 
+pub use chat::{
+    ApiToken, Attachment, ChatStore, Conversation, ConversationPage, Message, MessageStatus, NewMessage, Role,
+    TraceRecord, User,
+};
 pub use error::StoreError;
 pub use sqlite::SqliteStore;
 
@@ -111,3 +119,9 @@ pub trait PluginStore: Send + Sync + std::fmt::Debug {
     /// Forgets everything about `plugin` (record, faults, key-value entries), for uninstall.
     async fn delete_plugin_data(&self, plugin: &str) -> Result<(), StoreError>;
 }
+
+/// All of Plugboard's persistent state: the plugin registry's and the chat server's.
+/// Every type that is both a [`PluginStore`] and a [`ChatStore`] is a `Store`.
+pub trait Store: PluginStore + ChatStore {}
+
+impl<T: PluginStore + ChatStore + ?Sized> Store for T {}

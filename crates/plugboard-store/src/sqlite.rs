@@ -1,5 +1,6 @@
-//! [`SqliteStore`]: the [`PluginStore`] in a SQLite database (a file in WAL mode, or a
-//! private in-memory database), through sqlx with runtime-checked queries.
+//! [`SqliteStore`]: the [`PluginStore`] (here) and the [`ChatStore`](crate::ChatStore)
+//! (in `sqlite/chat.rs`) in a SQLite database (a file in WAL mode, or a private in-memory
+//! database), through sqlx with runtime-checked queries.
 //!
 //! Compare-and-set is one conditional statement per case, never a read followed by a
 //! write, so it stays atomic with several pool connections: SQLite runs each statement
@@ -17,6 +18,8 @@ use sqlx::sqlite::{
 
 use crate::{FAULT_HISTORY_LIMIT, FaultEntry, PluginRecord, PluginStore, StoreError};
 
+mod chat;
+
 /// The schema, embedded at build time from `migrations/` (see `build.rs`).
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
@@ -30,7 +33,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// What errors name as the path of an in-memory database.
 const IN_MEMORY_PATH: &str = ":memory:";
 
-/// The [`PluginStore`] in SQLite. Cloning is cheap and shares the connection pool.
+/// The [`PluginStore`] and the [`ChatStore`](crate::ChatStore) in SQLite (so a
+/// [`Store`](crate::Store)). Cloning is cheap and shares the connection pool.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,

@@ -8,7 +8,7 @@ use plugboard_store::{PluginRecord, PluginStore, SqliteStore, StoreError};
 use crate::{open_temp_store, temp_db_path};
 
 /// Runs raw SQL on a database file, as another program (or an older bug) might have.
-async fn tamper(path: &Path, sql: &str) {
+pub(crate) async fn tamper(path: &Path, sql: &str) {
     use sqlx::Connection;
     let mut connection = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display())).await.unwrap();
     sqlx::query(sql).execute(&mut connection).await.unwrap();
@@ -85,7 +85,7 @@ async fn a_database_from_a_newer_plugboard_is_refused_with_a_clear_message() {
     let message = error.to_string();
     match error {
         StoreError::NewerSchema { path: error_path, found, supported } => {
-            assert_eq!((error_path.as_path(), found, supported), (path.as_path(), 9999, 1));
+            assert_eq!((error_path.as_path(), found, supported), (path.as_path(), 9999, 2));
         }
         other => panic!("expected NewerSchema, got {other:?}"),
     }

@@ -1,0 +1,812 @@
+//! The [`ChatStore`] of [`SqliteStore`]: the tables of `migrations/0002_chat.sql`.
+//!
+//! The SQL is kept portable (plain types, standard functions, `RETURNING`, `ON CONFLICT`)
+//! for a PostgreSQL backend; what is SQLite's own stays in Rust: `BEGIN IMMEDIATE`, and the
+//! rowid `messages.seq`, which the inserts leave for the database to fill in.
+//!
+//! Writes that read first run in a `BEGIN IMMEDIATE` transaction, which takes SQLite's write
+//! lock at the start (waiting for it up to the busy timeout): a deferred transaction that
+//! read before another connection wrote could not write afterwards at all.
+//!
+//! Creating something under a parent checks for the parent in the insert itself
+//! (`INSERT ... SELECT ... WHERE EXISTS`), so a missing parent is a [`StoreError::NotFound`]
+//! naming it rather than a foreign-key failure.
+
+use async_trait::async_trait;
+use serde_json::Value;
+use sqlx::sqlite::{Sqlite, SqliteRow};
+use sqlx::{QueryBuilder, Row, Transaction};
+use uuid::Uuid;
+
+use super::{SqliteStore, now_ms, query_error, sql_limit};
+use crate::{
+    ApiToken, Attachment, ChatStore, Conversation, ConversationPage, Message, MessageStatus, NewMessage, Role,
+    StoreError, TraceRecord, User,
+};
+
+const USER_COLUMNS: &str = "id, username, is_admin, created_at_ms";
+const TOKEN_COLUMNS: &str = "id, user_id, name, created_at_ms, last_used_at_ms";
+const CONVERSATION_COLUMNS: &str = "id, user_id, title, plugins, created_at_ms, updated_at_ms";
+const MESSAGE_COLUMNS: &str =
+    "id, conversation_id, role, author, content, data, status, created_at_ms, edited_at_ms, deleted_at_ms";
+/// Everything but the bytes, which only [`ChatStore::attachment`] reads.
+const ATTACHMENT_COLUMNS: &str = "id, conversation_id, message_id, file_name, media_type, size, created_at_ms";
+const TRACE_COLUMNS: &str = "message_id, conversation_id, created_at_ms, trace";
+
+impl SqliteStore {
+    /// Begins a transaction that holds the write lock from its first statement.
+    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
+        self.pool.begin_with("BEGIN IMMEDIATE").await
+    }
+
+    /// Which parent is missing when an insert under `conversation_id` (and, when given, one
+    /// of its messages) inserted nothing.
+    async fn missing_parent(
+        &self,
+        conversation_id: &str,
+        message_id: Option<&str>,
+        operation: &'static str,
+    ) -> Result<StoreError, StoreError> {
+        let conversation_exists = sqlx::query("SELECT 1 FROM conversations WHERE id = ?1")
+            .bind(conversation_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(query_error(operation, None))?
+            .is_some();
+        Ok(match message_id {
+            Some(message_id) if conversation_exists => {
+                StoreError::NotFound { what: "message", id: message_id.to_owned() }
+            }
+            _ => StoreError::NotFound { what: "conversation", id: conversation_id.to_owned() },
+        })
+    }
+}
+
+/// A new id: a UUIDv7 (time-ordered), hyphenated.
+fn new_id() -> String {
+    Uuid::now_v7().to_string()
+}
+
+/// The key that makes names and titles compare regardless of case: lower case, one
+/// character at a time, so that the key of a part of a text is a part of the text's key.
+fn fold_case(text: &str) -> String {
+    text.chars().flat_map(char::to_lowercase).collect()
+}
+
+/// A `LIKE` pattern (with `ESCAPE '\'`) matching texts that contain `text` literally.
+fn contains_pattern(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for character in text.chars() {
+        if matches!(character, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(character);
+    }
+    pattern.push('%');
+    pattern
+}
+
+/// The `next` cursor of a page that ends with `last`.
+fn encode_cursor(last: &Conversation) -> String {
+    format!("{}.{}", last.updated_at_ms, last.id)
+}
+
+/// The `(updated_at_ms, id)` of the last conversation of the previous page.
+fn decode_cursor(cursor: &str) -> Result<(i64, &str), StoreError> {
+    let decoded = cursor.split_once('.').and_then(|(updated_at_ms, id)| {
+        let updated_at_ms = updated_at_ms.parse::<i64>().ok()?;
+        let canonical = Uuid::try_parse(id).ok()?.to_string() == id;
+        canonical.then_some((updated_at_ms, id))
+    });
+    decoded.ok_or_else(|| StoreError::InvalidInput {
+        what: "cursor",
+        message: format!("`{cursor}` is not a `next` value of a previous page; start again from the first page"),
+    })
+}
+
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::System => "system",
+        Role::User => "user",
+        Role::Assistant => "assistant",
+        Role::Tool => "tool",
+    }
+}
+
+fn parse_role(name: &str) -> Option<Role> {
+    Some(match name {
+        "system" => Role::System,
+        "user" => Role::User,
+        "assistant" => Role::Assistant,
+        "tool" => Role::Tool,
+        _ => return None,
+    })
+}
+
+fn status_name(status: MessageStatus) -> &'static str {
+    match status {
+        MessageStatus::Complete => "complete",
+        MessageStatus::Streaming => "streaming",
+        MessageStatus::Partial => "partial",
+    }
+}
+
+fn parse_status(name: &str) -> Option<MessageStatus> {
+    Some(match name {
+        "complete" => MessageStatus::Complete,
+        "streaming" => MessageStatus::Streaming,
+        "partial" => MessageStatus::Partial,
+        _ => return None,
+    })
+}
+
+/// One column of a row.
+fn column<'r, T>(row: &'r SqliteRow, name: &str, operation: &'static str) -> Result<T, StoreError>
+where
+    T: sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>,
+{
+    row.try_get(name).map_err(query_error(operation, None))
+}
+
+/// A nullable JSON text column of the `what` with this `id`.
+fn json_column(
+    row: &SqliteRow,
+    name: &'static str,
+    (what, id): (&'static str, &str),
+    operation: &'static str,
+) -> Result<Option<Value>, StoreError> {
+    let text: Option<String> = column(row, name, operation)?;
+    text.map(|text| serde_json::from_str(&text)).transpose().map_err(|error| StoreError::CorruptRow {
+        what,
+        id: id.to_owned(),
+        message: format!("its {name} is not JSON ({error})"),
+    })
+}
+
+fn read_user(row: &SqliteRow, operation: &'static str) -> Result<User, StoreError> {
+    Ok(User {
+        id: column(row, "id", operation)?,
+        username: column(row, "username", operation)?,
+        is_admin: column(row, "is_admin", operation)?,
+        created_at_ms: column(row, "created_at_ms", operation)?,
+    })
+}
+
+fn read_token(row: &SqliteRow, operation: &'static str) -> Result<ApiToken, StoreError> {
+    Ok(ApiToken {
+        id: column(row, "id", operation)?,
+        user_id: column(row, "user_id", operation)?,
+        name: column(row, "name", operation)?,
+        created_at_ms: column(row, "created_at_ms", operation)?,
+        last_used_at_ms: column(row, "last_used_at_ms", operation)?,
+    })
+}
+
+fn read_conversation(row: &SqliteRow, operation: &'static str) -> Result<Conversation, StoreError> {
+    let id: String = column(row, "id", operation)?;
+    Ok(Conversation {
+        user_id: column(row, "user_id", operation)?,
+        title: column(row, "title", operation)?,
+        plugins: json_column(row, "plugins", ("conversation", &id), operation)?,
+        created_at_ms: column(row, "created_at_ms", operation)?,
+        updated_at_ms: column(row, "updated_at_ms", operation)?,
+        id,
+    })
+}
+
+fn read_message(row: &SqliteRow, operation: &'static str) -> Result<Message, StoreError> {
+    let id: String = column(row, "id", operation)?;
+    let corrupt = |message: String| StoreError::CorruptRow { what: "message", id: id.clone(), message };
+    let role: String = column(row, "role", operation)?;
+    let role = parse_role(&role).ok_or_else(|| corrupt(format!("its role `{role}` is not a role")))?;
+    let status: String = column(row, "status", operation)?;
+    let status = parse_status(&status).ok_or_else(|| corrupt(format!("its status `{status}` is not a status")))?;
+    Ok(Message {
+        conversation_id: column(row, "conversation_id", operation)?,
+        role,
+        author: column(row, "author", operation)?,
+        content: column(row, "content", operation)?,
+        data: json_column(row, "data", ("message", &id), operation)?,
+        status,
+        created_at_ms: column(row, "created_at_ms", operation)?,
+        edited_at_ms: column(row, "edited_at_ms", operation)?,
+        deleted_at_ms: column(row, "deleted_at_ms", operation)?,
+        id,
+    })
+}
+
+fn read_attachment(row: &SqliteRow, operation: &'static str) -> Result<Attachment, StoreError> {
+    let id: String = column(row, "id", operation)?;
+    let size: i64 = column(row, "size", operation)?;
+    let size = u64::try_from(size).map_err(|_| StoreError::CorruptRow {
+        what: "attachment",
+        id: id.clone(),
+        message: format!("its size {size} is negative"),
+    })?;
+    Ok(Attachment {
+        conversation_id: column(row, "conversation_id", operation)?,
+        message_id: column(row, "message_id", operation)?,
+        file_name: column(row, "file_name", operation)?,
+        media_type: column(row, "media_type", operation)?,
+        size,
+        created_at_ms: column(row, "created_at_ms", operation)?,
+        id,
+    })
+}
+
+fn read_trace(row: &SqliteRow, operation: &'static str) -> Result<TraceRecord, StoreError> {
+    let message_id: String = column(row, "message_id", operation)?;
+    let trace = json_column(row, "trace", ("trace", &message_id), operation)?.unwrap_or(Value::Null);
+    Ok(TraceRecord {
+        conversation_id: column(row, "conversation_id", operation)?,
+        created_at_ms: column(row, "created_at_ms", operation)?,
+        trace,
+        message_id,
+    })
+}
+
+fn is_unique_violation(error: &sqlx::Error) -> bool {
+    error.as_database_error().is_some_and(|error| error.is_unique_violation())
+}
+
+#[async_trait]
+impl ChatStore for SqliteStore {
+    async fn create_user(&self, username: &str, password_hash: &str) -> Result<User, StoreError> {
+        const OPERATION: &str = "create the user";
+        let error = || query_error(OPERATION, None);
+        let conflict = |error: sqlx::Error| {
+            if is_unique_violation(&error) {
+                StoreError::Conflict { what: "username", value: username.to_owned() }
+            } else {
+                query_error(OPERATION, None)(error)
+            }
+        };
+        // The write lock is held from the start, so no other sign-up can insert between the
+        // check for existing users and this insert: exactly one first user is admin.
+        let mut transaction = self.begin_write().await.map_err(error())?;
+        let row = sqlx::query(&format!(
+            "INSERT INTO users (id, username, username_key, password_hash, is_admin, created_at_ms)
+             SELECT ?1, ?2, ?3, ?4, NOT EXISTS (SELECT 1 FROM users), ?5
+             RETURNING {USER_COLUMNS}"
+        ))
+        .bind(new_id())
+        .bind(username)
+        .bind(fold_case(username))
+        .bind(password_hash)
+        .bind(now_ms())
+        .fetch_one(&mut *transaction)
+        .await
+        .map_err(conflict)?;
+        let user = read_user(&row, OPERATION)?;
+        transaction.commit().await.map_err(conflict)?;
+        Ok(user)
+    }
+
+    async fn user(&self, id: &str) -> Result<Option<User>, StoreError> {
+        const OPERATION: &str = "read the user";
+        let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(query_error(OPERATION, None))?;
+        row.map(|row| read_user(&row, OPERATION)).transpose()
+    }
+
+    async fn user_by_name(&self, username: &str) -> Result<Option<(User, String)>, StoreError> {
+        const OPERATION: &str = "find the user by name";
+        let row = sqlx::query(&format!("SELECT {USER_COLUMNS}, password_hash FROM users WHERE username_key = ?1"))
+            .bind(fold_case(username))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(query_error(OPERATION, None))?;
+        row.map(|row| Ok((read_user(&row, OPERATION)?, column(&row, "password_hash", OPERATION)?))).transpose()
+    }
+
+    async fn count_users(&self) -> Result<u64, StoreError> {
+        const OPERATION: &str = "count the users";
+        let row = sqlx::query("SELECT COUNT(*) AS count FROM users")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(query_error(OPERATION, None))?;
+        let count: i64 = column(&row, "count", OPERATION)?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
+    async fn create_session(&self, user_id: &str, token_hash: &str, expires_at_ms: i64) -> Result<(), StoreError> {
+        let error = || query_error("create the session", None);
+        let now = now_ms();
+        let mut transaction = self.begin_write().await.map_err(error())?;
+        // Sessions that are over are of no use to anyone; sweep them as new ones start.
+        sqlx::query("DELETE FROM sessions WHERE expires_at_ms <= ?1")
+            .bind(now)
+            .execute(&mut *transaction)
+            .await
+            .map_err(error())?;
+        let inserted = sqlx::query(
+            "INSERT INTO sessions (token_hash, user_id, created_at_ms, expires_at_ms)
+             SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (SELECT 1 FROM users WHERE id = ?2)",
+        )
+        .bind(token_hash)
+        .bind(user_id)
+        .bind(now)
+        .bind(expires_at_ms)
+        .execute(&mut *transaction)
+        .await
+        .map_err(error())?
+        .rows_affected();
+        if inserted == 0 {
+            return Err(StoreError::NotFound { what: "user", id: user_id.to_owned() });
+        }
+        transaction.commit().await.map_err(error())
+    }
+
+    async fn session_user(&self, token_hash: &str) -> Result<Option<User>, StoreError> {
+        const OPERATION: &str = "read the session";
+        let row = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM users
+             WHERE id = (SELECT user_id FROM sessions WHERE token_hash = ?1 AND expires_at_ms > ?2)"
+        ))
+        .bind(token_hash)
+        .bind(now_ms())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(query_error(OPERATION, None))?;
+        row.map(|row| read_user(&row, OPERATION)).transpose()
+    }
+
+    async fn delete_session(&self, token_hash: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM sessions WHERE token_hash = ?1")
+            .bind(token_hash)
+            .execute(&self.pool)
+            .await
+            .map_err(query_error("delete the session", None))?;
+        Ok(())
+    }
+
+    async fn create_api_token(&self, user_id: &str, name: &str, token_hash: &str) -> Result<ApiToken, StoreError> {
+        const OPERATION: &str = "create the API token";
+        let row = sqlx::query(&format!(
+            "INSERT INTO api_tokens (id, user_id, name, token_hash, created_at_ms)
+             SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM users WHERE id = ?2)
+             RETURNING {TOKEN_COLUMNS}"
+        ))
+        .bind(new_id())
+        .bind(user_id)
+        .bind(name)
+        .bind(token_hash)
+        .bind(now_ms())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(query_error(OPERATION, None))?;
+        let row = row.ok_or_else(|| StoreError::NotFound { what: "user", id: user_id.to_owned() })?;
+        read_token(&row, OPERATION)
+    }
+
+    async fn api_token_user(&self, token_hash: &str) -> Result<Option<User>, StoreError> {
+        const OPERATION: &str = "authenticate the API token";
+        let error = || query_error(OPERATION, None);
+        let mut transaction = self.begin_write().await.map_err(error())?;
+        let token = sqlx::query("UPDATE api_tokens SET last_used_at_ms = ?2 WHERE token_hash = ?1 RETURNING user_id")
+            .bind(token_hash)
+            .bind(now_ms())
+            .fetch_optional(&mut *transaction)
+            .await
+            .map_err(error())?;
+        let Some(token) = token else {
+            transaction.rollback().await.map_err(error())?;
+            return Ok(None);
+        };
+        let user_id: String = column(&token, "user_id", OPERATION)?;
+        let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))
+            .bind(&user_id)
+            .fetch_optional(&mut *transaction)
+            .await
+            .map_err(error())?;
+        let user = row.map(|row| read_user(&row, OPERATION)).transpose()?;
+        transaction.commit().await.map_err(error())?;
+        Ok(user)
+    }
+
+    async fn list_api_tokens(&self, user_id: &str) -> Result<Vec<ApiToken>, StoreError> {
+        const OPERATION: &str = "list the API tokens";
+        let rows = sqlx::query(&format!(
+            "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE user_id = ?1 ORDER BY created_at_ms, id"
+        ))
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_error(OPERATION, None))?;
+        rows.iter().map(|row| read_token(row, OPERATION)).collect()
+    }
+
+    async fn delete_api_token(&self, user_id: &str, token_id: &str) -> Result<bool, StoreError> {
+        let result = sqlx::query("DELETE FROM api_tokens WHERE id = ?1 AND user_id = ?2")
+            .bind(token_id)
+            .bind(user_id)
+            .execute(&self.pool)
+            .await
+            .map_err(query_error("delete the API token", None))?;
+        Ok(result.rows_affected() > 0)
+    }
+
+    async fn create_conversation(&self, user_id: &str, title: &str) -> Result<Conversation, StoreError> {
+        const OPERATION: &str = "create the conversation";
+        let now = now_ms();
+        let row = sqlx::query(&format!(
+            "INSERT INTO conversations (id, user_id, title, title_key, created_at_ms, updated_at_ms)
+             SELECT ?1, ?2, ?3, ?4, ?5, ?5 WHERE EXISTS (SELECT 1 FROM users WHERE id = ?2)
+             RETURNING {CONVERSATION_COLUMNS}"
+        ))
+        .bind(new_id())
+        .bind(user_id)
+        .bind(title)
+        .bind(fold_case(title))
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(query_error(OPERATION, None))?;
+        let row = row.ok_or_else(|| StoreError::NotFound { what: "user", id: user_id.to_owned() })?;
+        read_conversation(&row, OPERATION)
+    }
+
+    async fn conversation(&self, id: &str) -> Result<Option<Conversation>, StoreError> {
+        const OPERATION: &str = "read the conversation";
+        let row = sqlx::query(&format!("SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE id = ?1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(query_error(OPERATION, None))?;
+        row.map(|row| read_conversation(&row, OPERATION)).transpose()
+    }
+
+    async fn list_conversations(
+        &self,
+        user_id: &str,
+        search: Option<&str>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<ConversationPage, StoreError> {
+        const OPERATION: &str = "list the conversations";
+        if limit == 0 {
+            return Err(StoreError::InvalidInput {
+                what: "page size",
+                message: "a page of 0 conversations; ask for at least 1".to_owned(),
+            });
+        }
+        let after = after.map(decode_cursor).transpose()?;
+        let mut query = QueryBuilder::<Sqlite>::new(format!("SELECT {CONVERSATION_COLUMNS} FROM conversations"));
+        query.push(" WHERE user_id = ").push_bind(user_id);
+        if let Some(search) = search {
+            query.push(" AND title_key LIKE ").push_bind(contains_pattern(&fold_case(search))).push(" ESCAPE '\\'");
+        }
+        // Newest first, so the next page holds what sorts after the last row: older, or as
+        // old with a lower id. A row-value comparison (standard SQL, SQLite 3.15+ and
+        // PostgreSQL) seeks straight to it in the index.
+        if let Some((updated_at_ms, id)) = after {
+            query.push(" AND (updated_at_ms, id) < (").push_bind(updated_at_ms).push(", ").push_bind(id).push(")");
+        }
+        // One row more than the page tells whether there is a next page.
+        query.push(" ORDER BY updated_at_ms DESC, id DESC LIMIT ").push_bind(sql_limit(limit).saturating_add(1));
+        let rows = query.build().fetch_all(&self.pool).await.map_err(query_error(OPERATION, None))?;
+        let mut conversations =
+            rows.iter().map(|row| read_conversation(row, OPERATION)).collect::<Result<Vec<_>, _>>()?;
+        let next = if conversations.len() > limit {
+            conversations.truncate(limit);
+            conversations.last().map(encode_cursor)
+        } else {
+            None
+        };
+        Ok(ConversationPage { conversations, next })
+    }
+
+    async fn rename_conversation(&self, id: &str, title: &str) -> Result<Option<Conversation>, StoreError> {
+        const OPERATION: &str = "rename the conversation";
+        let row = sqlx::query(&format!(
+            "UPDATE conversations SET title = ?2, title_key = ?3 WHERE id = ?1 RETURNING {CONVERSATION_COLUMNS}"
+        ))
+        .bind(id)
+        .bind(title)
+        .bind(fold_case(title))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(query_error(OPERATION, None))?;
+        row.map(|row| read_conversation(&row, OPERATION)).transpose()
+    }
+
+    async fn set_conversation_plugins(
+        &self,
+        id: &str,
+        plugins: Option<&serde_json::Value>,
+    ) -> Result<Option<Conversation>, StoreError> {
+        const OPERATION: &str = "set the conversation's plugins";
+        let row = sqlx::query(&format!(
+            "UPDATE conversations SET plugins = ?2 WHERE id = ?1 RETURNING {CONVERSATION_COLUMNS}"
+        ))
+        .bind(id)
+        .bind(plugins.map(Value::to_string))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(query_error(OPERATION, None))?;
+        row.map(|row| read_conversation(&row, OPERATION)).transpose()
+    }
+
+    async fn delete_conversation(&self, id: &str) -> Result<Option<Conversation>, StoreError> {
+        const OPERATION: &str = "delete the conversation";
+        let error = || query_error(OPERATION, None);
+        let mut transaction = self.begin_write().await.map_err(error())?;
+        // The foreign keys cascade too; deleting explicitly does not depend on them being
+        // enforced. Children first: traces and attachments refer to messages.
+        for statement in [
+            "DELETE FROM traces WHERE conversation_id = ?1",
+            "DELETE FROM attachments WHERE conversation_id = ?1",
+            "DELETE FROM messages WHERE conversation_id = ?1",
+        ] {
+            sqlx::query(statement).bind(id).execute(&mut *transaction).await.map_err(error())?;
+        }
+        let row = sqlx::query(&format!("DELETE FROM conversations WHERE id = ?1 RETURNING {CONVERSATION_COLUMNS}"))
+            .bind(id)
+            .fetch_optional(&mut *transaction)
+            .await
+            .map_err(error())?;
+        let conversation = row.map(|row| read_conversation(&row, OPERATION)).transpose()?;
+        transaction.commit().await.map_err(error())?;
+        Ok(conversation)
+    }
+
+    async fn add_message(&self, message: &NewMessage) -> Result<Message, StoreError> {
+        const OPERATION: &str = "add the message";
+        let error = || query_error(OPERATION, None);
+        let now = now_ms();
+        let mut transaction = self.begin_write().await.map_err(error())?;
+        // Never backwards (the clock may step back): updated_at_ms stays at or after the
+        // creation of every message of the conversation.
+        let bumped = sqlx::query(
+            "UPDATE conversations SET updated_at_ms = CASE WHEN updated_at_ms > ?2 THEN updated_at_ms ELSE ?2 END
+             WHERE id = ?1",
+        )
+        .bind(&message.conversation_id)
+        .bind(now)
+        .execute(&mut *transaction)
+        .await
+        .map_err(error())?
+        .rows_affected();
+        if bumped == 0 {
+            return Err(StoreError::NotFound { what: "conversation", id: message.conversation_id.clone() });
+        }
+        // created_at_ms is never before the conversation's newest message, so ordering by
+        // (created_at_ms, seq) is the order of adding even across a clock step back; seq
+        // (the rowid, filled in by SQLite) breaks ties within a millisecond.
+        let row = sqlx::query(&format!(
+            "INSERT INTO messages (id, conversation_id, role, author, content, data, status, created_at_ms)
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7,
+                    CASE WHEN MAX(created_at_ms) > ?8 THEN MAX(created_at_ms) ELSE ?8 END
+             FROM messages WHERE conversation_id = ?2
+             RETURNING {MESSAGE_COLUMNS}"
+        ))
+        .bind(new_id())
+        .bind(&message.conversation_id)
+        .bind(role_name(message.role))
+        .bind(&message.author)
+        .bind(&message.content)
+        .bind(message.data.as_ref().map(Value::to_string))
+        .bind(status_name(message.status))
+        .bind(now)
+        .fetch_one(&mut *transaction)
+        .await
+        .map_err(error())?;
+        let added = read_message(&row, OPERATION)?;
+        transaction.commit().await.map_err(error())?;
+        Ok(added)
+    }
+
+    async fn message(&self, id: &str) -> Result<Option<Message>, StoreError> {
+        const OPERATION: &str = "read the message";
+        let row = sqlx::query(&format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(query_error(OPERATION, None))?;
+        row.map(|row| read_message(&row, OPERATION)).transpose()
+    }
+
+    async fn list_messages(&self, conversation_id: &str) -> Result<Vec<Message>, StoreError> {
+        const OPERATION: &str = "list the messages";
+        let rows = sqlx::query(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ?1 AND deleted_at_ms IS NULL
+             ORDER BY created_at_ms, seq"
+        ))
+        .bind(conversation_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_error(OPERATION, None))?;
+        rows.iter().map(|row| read_message(row, OPERATION)).collect()
+    }
+
+    async fn finish_message(
+        &self,
+        id: &str,
+        content: &str,
+        data: Option<&serde_json::Value>,
+        status: MessageStatus,
+    ) -> Result<Option<Message>, StoreError> {
+        const OPERATION: &str = "finish the message";
+        let row = sqlx::query(&format!(
+            "UPDATE messages SET content = ?2, data = ?3, status = ?4 WHERE id = ?1 RETURNING {MESSAGE_COLUMNS}"
+        ))
+        .bind(id)
+        .bind(content)
+        .bind(data.map(Value::to_string))
+        .bind(status_name(status))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(query_error(OPERATION, None))?;
+        row.map(|row| read_message(&row, OPERATION)).transpose()
+    }
+
+    async fn edit_message(&self, id: &str, content: &str) -> Result<Option<Message>, StoreError> {
+        const OPERATION: &str = "edit the message";
+        let row = sqlx::query(&format!(
+            "UPDATE messages SET content = ?2, edited_at_ms = ?3 WHERE id = ?1 AND deleted_at_ms IS NULL
+             RETURNING {MESSAGE_COLUMNS}"
+        ))
+        .bind(id)
+        .bind(content)
+        .bind(now_ms())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(query_error(OPERATION, None))?;
+        row.map(|row| read_message(&row, OPERATION)).transpose()
+    }
+
+    async fn delete_message(&self, id: &str) -> Result<Option<Message>, StoreError> {
+        const OPERATION: &str = "delete the message";
+        let row = sqlx::query(&format!(
+            "UPDATE messages SET deleted_at_ms = ?2 WHERE id = ?1 AND deleted_at_ms IS NULL
+             RETURNING {MESSAGE_COLUMNS}"
+        ))
+        .bind(id)
+        .bind(now_ms())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(query_error(OPERATION, None))?;
+        let deleted = row.map(|row| read_message(&row, OPERATION)).transpose()?;
+        // RETURNING gives the row after the update; before it, it was not deleted.
+        Ok(deleted.map(|message| Message { deleted_at_ms: None, ..message }))
+    }
+
+    async fn mark_interrupted_messages(&self) -> Result<u64, StoreError> {
+        // Literal values: the partial index `messages_streaming` serves only `= 'streaming'`.
+        let result = sqlx::query("UPDATE messages SET status = 'partial' WHERE status = 'streaming'")
+            .execute(&self.pool)
+            .await
+            .map_err(query_error("mark interrupted messages as partial", None))?;
+        Ok(result.rows_affected())
+    }
+
+    async fn add_attachment(
+        &self,
+        conversation_id: &str,
+        message_id: Option<&str>,
+        file_name: &str,
+        media_type: &str,
+        bytes: &[u8],
+    ) -> Result<Attachment, StoreError> {
+        const OPERATION: &str = "add the attachment";
+        let size = i64::try_from(bytes.len()).map_err(|_| StoreError::InvalidInput {
+            what: "attachment",
+            message: format!("{} bytes is more than a database can hold; attach a smaller file", bytes.len()),
+        })?;
+        let message_exists = if message_id.is_some() {
+            " AND EXISTS (SELECT 1 FROM messages WHERE id = ?3 AND conversation_id = ?2)"
+        } else {
+            ""
+        };
+        let row = sqlx::query(&format!(
+            "INSERT INTO attachments (id, conversation_id, message_id, file_name, media_type, size, created_at_ms, bytes)
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8
+             WHERE EXISTS (SELECT 1 FROM conversations WHERE id = ?2){message_exists}
+             RETURNING {ATTACHMENT_COLUMNS}"
+        ))
+        .bind(new_id())
+        .bind(conversation_id)
+        .bind(message_id)
+        .bind(file_name)
+        .bind(media_type)
+        .bind(size)
+        .bind(now_ms())
+        .bind(bytes)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(query_error(OPERATION, None))?;
+        match row {
+            Some(row) => read_attachment(&row, OPERATION),
+            None => Err(self.missing_parent(conversation_id, message_id, OPERATION).await?),
+        }
+    }
+
+    async fn attachment(&self, id: &str) -> Result<Option<(Attachment, Vec<u8>)>, StoreError> {
+        const OPERATION: &str = "read the attachment";
+        let row = sqlx::query(&format!("SELECT {ATTACHMENT_COLUMNS}, bytes FROM attachments WHERE id = ?1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(query_error(OPERATION, None))?;
+        row.map(|row| Ok((read_attachment(&row, OPERATION)?, column(&row, "bytes", OPERATION)?))).transpose()
+    }
+
+    async fn list_attachments(&self, conversation_id: &str) -> Result<Vec<Attachment>, StoreError> {
+        const OPERATION: &str = "list the attachments";
+        let rows = sqlx::query(&format!(
+            "SELECT {ATTACHMENT_COLUMNS} FROM attachments WHERE conversation_id = ?1 ORDER BY created_at_ms, id"
+        ))
+        .bind(conversation_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_error(OPERATION, None))?;
+        rows.iter().map(|row| read_attachment(row, OPERATION)).collect()
+    }
+
+    async fn delete_attachment(&self, id: &str) -> Result<Option<Attachment>, StoreError> {
+        const OPERATION: &str = "delete the attachment";
+        let row = sqlx::query(&format!("DELETE FROM attachments WHERE id = ?1 RETURNING {ATTACHMENT_COLUMNS}"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(query_error(OPERATION, None))?;
+        row.map(|row| read_attachment(&row, OPERATION)).transpose()
+    }
+
+    async fn add_trace(
+        &self,
+        message_id: &str,
+        conversation_id: &str,
+        trace: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        const OPERATION: &str = "record the trace";
+        // (SQLite needs the WHERE to tell the upsert's ON from a join's.)
+        let inserted = sqlx::query(
+            "INSERT INTO traces (message_id, conversation_id, trace, created_at_ms)
+             SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (SELECT 1 FROM messages WHERE id = ?1 AND conversation_id = ?2)
+             ON CONFLICT (message_id) DO UPDATE SET trace = excluded.trace, created_at_ms = excluded.created_at_ms",
+        )
+        .bind(message_id)
+        .bind(conversation_id)
+        .bind(trace.to_string())
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await
+        .map_err(query_error(OPERATION, None))?
+        .rows_affected();
+        if inserted == 0 {
+            return Err(self.missing_parent(conversation_id, Some(message_id), OPERATION).await?);
+        }
+        Ok(())
+    }
+
+    async fn trace(&self, message_id: &str) -> Result<Option<TraceRecord>, StoreError> {
+        const OPERATION: &str = "read the trace";
+        let row = sqlx::query(&format!("SELECT {TRACE_COLUMNS} FROM traces WHERE message_id = ?1"))
+            .bind(message_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(query_error(OPERATION, None))?;
+        row.map(|row| read_trace(&row, OPERATION)).transpose()
+    }
+
+    async fn conversation_traces(&self, conversation_id: &str) -> Result<Vec<TraceRecord>, StoreError> {
+        const OPERATION: &str = "read the conversation's traces";
+        // Ties within a millisecond go in the order of the messages the turns produced.
+        let rows = sqlx::query(
+            "SELECT traces.message_id, traces.conversation_id, traces.created_at_ms, traces.trace
+             FROM traces JOIN messages ON messages.id = traces.message_id
+             WHERE traces.conversation_id = ?1
+             ORDER BY traces.created_at_ms, messages.seq",
+        )
+        .bind(conversation_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_error(OPERATION, None))?;
+        rows.iter().map(|row| read_trace(row, OPERATION)).collect()
+    }
+}

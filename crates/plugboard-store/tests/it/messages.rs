@@ -1,0 +1,242 @@
+//! Messages: order (also within one millisecond), the conversation's activity, edits, soft
+//! deletes, finishing a streamed reply, replies cut off by a crash, corrupt rows, and
+//! everything surviving a restart.
+
+use plugboard_store::{ChatStore, Message, MessageStatus, NewMessage, Role, SqliteStore, StoreError};
+use serde_json::json;
+
+use crate::open::tamper;
+use crate::{new_message, open_temp_store, temp_db_path, user_and_conversation};
+
+#[tokio::test]
+async fn messages_keep_the_order_they_were_added_in_even_within_a_millisecond() {
+    let (_dir, path) = temp_db_path();
+    let store = SqliteStore::open(&path).await.unwrap();
+    let (_user, conversation) = user_and_conversation(&store).await;
+    let mut added = Vec::new();
+    for index in 0..50 {
+        let role = if index % 2 == 0 { Role::User } else { Role::Assistant };
+        added.push(store.add_message(&new_message(&conversation.id, role, &format!("message {index}"))).await.unwrap());
+    }
+    assert_eq!(store.list_messages(&conversation.id).await.unwrap(), added);
+    assert!(added.windows(2).all(|pair| pair[0].created_at_ms <= pair[1].created_at_ms));
+
+    // However many share a millisecond (here: all of them), the order stays.
+    tamper(&path, "UPDATE messages SET created_at_ms = 1700000000000").await;
+    let listed = store.list_messages(&conversation.id).await.unwrap();
+    let contents = |messages: &[Message]| messages.iter().map(|message| message.content.clone()).collect::<Vec<_>>();
+    assert_eq!(contents(&listed), contents(&added));
+}
+
+#[tokio::test]
+async fn a_message_added_after_the_clock_stepped_back_still_comes_last() {
+    let (_dir, path) = temp_db_path();
+    let store = SqliteStore::open(&path).await.unwrap();
+    let (_user, conversation) = user_and_conversation(&store).await;
+    let question = store.add_message(&new_message(&conversation.id, Role::User, "question")).await.unwrap();
+    // As if the question had been written an hour before the clock was set back.
+    let ahead = question.created_at_ms + 3_600_000;
+    tamper(&path, &format!("UPDATE messages SET created_at_ms = {ahead}")).await;
+
+    let answer = store.add_message(&new_message(&conversation.id, Role::Assistant, "answer")).await.unwrap();
+    assert_eq!(answer.created_at_ms, ahead, "never before the previous message");
+    let listed = store.list_messages(&conversation.id).await.unwrap();
+    assert_eq!(listed.iter().map(|message| message.content.as_str()).collect::<Vec<_>>(), ["question", "answer"]);
+}
+
+#[tokio::test]
+async fn adding_a_message_returns_it_and_bumps_the_conversation() {
+    let (_dir, store) = open_temp_store().await;
+    let (_user, conversation) = user_and_conversation(&store).await;
+    tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    let new = NewMessage {
+        conversation_id: conversation.id.clone(),
+        role: Role::Tool,
+        author: "calculator".to_owned(),
+        content: "4".to_owned(),
+        data: Some(json!({"tool_call_id": "call-1", "name": "add"})),
+        status: MessageStatus::Complete,
+    };
+    let message = store.add_message(&new).await.unwrap();
+    assert_eq!(
+        (message.conversation_id.as_str(), message.role, message.author.as_str(), message.content.as_str()),
+        (conversation.id.as_str(), Role::Tool, "calculator", "4")
+    );
+    assert_eq!((message.data.clone(), message.status), (new.data.clone(), MessageStatus::Complete));
+    assert_eq!((message.edited_at_ms, message.deleted_at_ms), (None, None));
+    assert_eq!(store.message(&message.id).await.unwrap(), Some(message.clone()));
+
+    let bumped = store.conversation(&conversation.id).await.unwrap().unwrap();
+    assert!(bumped.updated_at_ms > conversation.updated_at_ms);
+    assert!(bumped.updated_at_ms >= message.created_at_ms);
+    assert_eq!(bumped.created_at_ms, conversation.created_at_ms);
+
+    let error = store
+        .add_message(&new_message("no-such-conversation", Role::User, "hello"))
+        .await
+        .expect_err("no such conversation");
+    assert!(
+        matches!(&error, StoreError::NotFound { what: "conversation", id } if id == "no-such-conversation"),
+        "{error:?}"
+    );
+    assert!(error.to_string().starts_with("there is no conversation `no-such-conversation`"), "{error}");
+    assert_eq!(store.message("no-such-message").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn roles_and_statuses_round_trip_and_serialize_in_lower_case() {
+    let (_dir, store) = open_temp_store().await;
+    let (_user, conversation) = user_and_conversation(&store).await;
+    for role in [Role::System, Role::User, Role::Assistant, Role::Tool] {
+        for status in [MessageStatus::Complete, MessageStatus::Streaming, MessageStatus::Partial] {
+            let new = NewMessage { status, ..new_message(&conversation.id, role, "x") };
+            let message = store.add_message(&new).await.unwrap();
+            let read = store.message(&message.id).await.unwrap().unwrap();
+            assert_eq!((read.role, read.status), (role, status));
+        }
+    }
+    assert_eq!(serde_json::to_string(&Role::Assistant).unwrap(), "\"assistant\"");
+    assert_eq!(serde_json::from_str::<MessageStatus>("\"partial\"").unwrap(), MessageStatus::Partial);
+}
+
+#[tokio::test]
+async fn an_edit_sets_edited_at() {
+    let (_dir, store) = open_temp_store().await;
+    let (_user, conversation) = user_and_conversation(&store).await;
+    let message = store.add_message(&new_message(&conversation.id, Role::User, "helo")).await.unwrap();
+
+    let edited = store.edit_message(&message.id, "hello").await.unwrap().unwrap();
+    let edited_at = edited.edited_at_ms.expect("an edit sets edited_at");
+    assert!(edited_at >= message.created_at_ms);
+    assert_eq!(edited, Message { content: "hello".to_owned(), edited_at_ms: Some(edited_at), ..message.clone() });
+    assert_eq!(store.list_messages(&conversation.id).await.unwrap(), [edited]);
+    assert_eq!(store.edit_message("no-such-message", "x").await.unwrap(), None);
+
+    store.delete_message(&message.id).await.unwrap();
+    assert_eq!(store.edit_message(&message.id, "too late").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn a_deleted_message_leaves_the_list_but_can_still_be_read() {
+    let (_dir, store) = open_temp_store().await;
+    let (_user, conversation) = user_and_conversation(&store).await;
+    let first = store.add_message(&new_message(&conversation.id, Role::User, "one")).await.unwrap();
+    let second = store.add_message(&new_message(&conversation.id, Role::Assistant, "two")).await.unwrap();
+
+    let deleted = store.delete_message(&first.id).await.unwrap();
+    assert_eq!(deleted, Some(first.clone()), "as it was before the deletion");
+    assert_eq!(store.list_messages(&conversation.id).await.unwrap(), [second]);
+    let read = store.message(&first.id).await.unwrap().unwrap();
+    assert!(read.deleted_at_ms.is_some_and(|deleted_at| deleted_at >= first.created_at_ms), "{read:?}");
+    assert_eq!(Message { deleted_at_ms: None, ..read }, first);
+
+    assert_eq!(store.delete_message(&first.id).await.unwrap(), None, "already deleted");
+    assert_eq!(store.delete_message("no-such-message").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn finishing_a_streamed_reply_replaces_it_without_marking_an_edit() {
+    let (_dir, store) = open_temp_store().await;
+    let (_user, conversation) = user_and_conversation(&store).await;
+    let new = NewMessage { status: MessageStatus::Streaming, ..new_message(&conversation.id, Role::Assistant, "") };
+    let streaming = store.add_message(&new).await.unwrap();
+    assert_eq!(streaming.status, MessageStatus::Streaming);
+
+    let data = json!({"tool_calls": [{"id": "call-1", "name": "add", "arguments": {"a": 2, "b": 2}}]});
+    let finished = store
+        .finish_message(&streaming.id, "Let me add.", Some(&data), MessageStatus::Complete)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        finished,
+        Message {
+            content: "Let me add.".to_owned(),
+            data: Some(data),
+            status: MessageStatus::Complete,
+            ..streaming.clone()
+        }
+    );
+    assert_eq!(finished.edited_at_ms, None);
+    assert_eq!(store.message(&streaming.id).await.unwrap(), Some(finished));
+
+    let cut_off = store.finish_message(&streaming.id, "Let", None, MessageStatus::Partial).await.unwrap().unwrap();
+    assert_eq!((cut_off.content.as_str(), cut_off.data, cut_off.status), ("Let", None, MessageStatus::Partial));
+    assert_eq!(store.finish_message("no-such-message", "", None, MessageStatus::Complete).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn replies_cut_off_by_a_crash_become_partial_after_reopening() {
+    let (_dir, path) = temp_db_path();
+    let store = SqliteStore::open(&path).await.unwrap();
+    let (_user, conversation) = user_and_conversation(&store).await;
+    let streaming =
+        NewMessage { status: MessageStatus::Streaming, ..new_message(&conversation.id, Role::Assistant, "") };
+    let first = store.add_message(&streaming).await.unwrap();
+    let done = store.add_message(&new_message(&conversation.id, Role::User, "next")).await.unwrap();
+    let second = store.add_message(&NewMessage { content: "half a".to_owned(), ..streaming }).await.unwrap();
+    store.close().await;
+
+    let store = SqliteStore::open(&path).await.unwrap();
+    assert_eq!(store.mark_interrupted_messages().await.unwrap(), 2);
+    for message in [&first, &second] {
+        let read = store.message(&message.id).await.unwrap().unwrap();
+        assert_eq!(read, Message { status: MessageStatus::Partial, ..message.clone() });
+    }
+    assert_eq!(store.message(&done.id).await.unwrap(), Some(done));
+    assert_eq!(store.mark_interrupted_messages().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn a_stored_message_that_cannot_be_read_is_reported_as_corrupt() {
+    let (_dir, path) = temp_db_path();
+    let store = SqliteStore::open(&path).await.unwrap();
+    let (_user, conversation) = user_and_conversation(&store).await;
+    let message = store.add_message(&new_message(&conversation.id, Role::User, "hi")).await.unwrap();
+    tamper(&path, &format!("UPDATE messages SET data = '{{not json' WHERE id = '{}'", message.id)).await;
+
+    let error = store.message(&message.id).await.expect_err("data is not JSON");
+    assert!(matches!(&error, StoreError::CorruptRow { what: "message", id, .. } if *id == message.id), "{error:?}");
+    assert!(error.to_string().contains("restore the database from a backup"), "{error}");
+    assert!(matches!(store.list_messages(&conversation.id).await, Err(StoreError::CorruptRow { .. })));
+}
+
+#[tokio::test]
+async fn chat_data_survives_closing_and_reopening() {
+    let (_dir, path) = temp_db_path();
+    let store = SqliteStore::open(&path).await.unwrap();
+    let (user, conversation) = user_and_conversation(&store).await;
+    let plugins = json!({"tools": ["calculator"]});
+    let conversation = store.set_conversation_plugins(&conversation.id, Some(&plugins)).await.unwrap().unwrap();
+    let expires = crate::now_ms() + 3_600_000;
+    store.create_session(&user.id, "session-hash", expires).await.unwrap();
+    let token = store.create_api_token(&user.id, "cli", "token-hash").await.unwrap();
+    let message = store
+        .add_message(&NewMessage {
+            data: Some(json!({"tool_calls": []})),
+            ..new_message(&conversation.id, Role::Assistant, "hi")
+        })
+        .await
+        .unwrap();
+    let conversation = store.conversation(&conversation.id).await.unwrap().unwrap();
+    let attachment = store
+        .add_attachment(&conversation.id, Some(&message.id), "x.bin", "application/octet-stream", &[0, 1, 2])
+        .await
+        .unwrap();
+    store.add_trace(&message.id, &conversation.id, &json!({"filters": ["pii-redactor"]})).await.unwrap();
+    store.close().await;
+
+    let store = SqliteStore::open(&path).await.unwrap();
+    assert_eq!(store.user(&user.id).await.unwrap(), Some(user.clone()));
+    assert_eq!(store.user_by_name("alice").await.unwrap(), Some((user.clone(), "hash-of-alice".to_owned())));
+    assert_eq!(store.session_user("session-hash").await.unwrap(), Some(user.clone()));
+    assert_eq!(store.list_api_tokens(&user.id).await.unwrap(), [token]);
+    assert_eq!(store.conversation(&conversation.id).await.unwrap(), Some(conversation.clone()));
+    assert_eq!(store.list_messages(&conversation.id).await.unwrap(), std::slice::from_ref(&message));
+    assert_eq!(store.attachment(&attachment.id).await.unwrap(), Some((attachment, vec![0, 1, 2])));
+    let trace = store.trace(&message.id).await.unwrap().unwrap();
+    assert_eq!(trace.trace, json!({"filters": ["pii-redactor"]}));
+    // New rows after the restart still come after the old ones.
+    let later = store.add_message(&new_message(&conversation.id, Role::User, "again")).await.unwrap();
+    assert_eq!(store.list_messages(&conversation.id).await.unwrap(), [message, later]);
+}

@@ -1,0 +1,155 @@
+//! Users, browser sessions and API tokens: the first user is admin (even under concurrent
+//! sign-ups), usernames are unique regardless of case, sessions expire, token lookups
+//! record their use, and one `Arc<dyn Store>` serves as either trait.
+
+use std::sync::Arc;
+
+use plugboard_store::{ChatStore, PluginStore, SqliteStore, Store, StoreError};
+
+use crate::{now_ms, open_temp_store};
+
+#[tokio::test]
+async fn the_first_user_is_admin_and_the_second_is_not() {
+    let (_dir, store) = open_temp_store().await;
+    assert_eq!(store.count_users().await.unwrap(), 0);
+
+    let first = store.create_user("alice", "hash-a").await.unwrap();
+    let second = store.create_user("bob", "hash-b").await.unwrap();
+    assert!(first.is_admin);
+    assert!(!second.is_admin);
+    assert_ne!(first.id, second.id);
+    assert_eq!(store.count_users().await.unwrap(), 2);
+
+    // Ids are hyphenated UUIDv7 strings; times are milliseconds set by the store.
+    let id = uuid::Uuid::parse_str(&first.id).unwrap();
+    assert_eq!((id.get_version_num(), id.to_string()), (7, first.id.clone()));
+    assert!((now_ms() - first.created_at_ms).abs() < 60_000, "{}", first.created_at_ms);
+
+    assert_eq!(store.user(&first.id).await.unwrap(), Some(first));
+    assert_eq!(store.user(&second.id).await.unwrap(), Some(second));
+    assert_eq!(store.user("no-such-user").await.unwrap(), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_first_sign_ups_make_exactly_one_admin() {
+    let (_dir, store) = open_temp_store().await;
+    let store: Arc<dyn Store> = Arc::new(store);
+    let tasks: Vec<_> = (0..8)
+        .map(|index| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move { store.create_user(&format!("user-{index}"), "hash").await })
+        })
+        .collect();
+    let mut users = Vec::new();
+    for task in tasks {
+        users.push(task.await.unwrap().unwrap());
+    }
+    let admins: Vec<_> = users.iter().filter(|user| user.is_admin).collect();
+    assert_eq!(admins.len(), 1, "{users:#?}");
+    assert_eq!(store.count_users().await.unwrap(), 8);
+}
+
+#[tokio::test]
+async fn usernames_are_unique_regardless_of_case() {
+    let (_dir, store) = open_temp_store().await;
+    let alice = store.create_user("Alice", "hash-a").await.unwrap();
+
+    let error = store.create_user("aLICE", "hash-other").await.expect_err("the name is taken");
+    assert!(matches!(&error, StoreError::Conflict { what: "username", value } if value == "aLICE"), "{error:?}");
+    assert_eq!(error.to_string(), "username `aLICE` is taken; choose another");
+
+    // Beyond ASCII too.
+    store.create_user("ÉLODIE", "hash-e").await.unwrap();
+    assert!(matches!(store.create_user("élodie", "hash").await, Err(StoreError::Conflict { .. })));
+    assert_eq!(store.count_users().await.unwrap(), 2);
+
+    // Login finds the user under any case, with the name as first typed.
+    let (found, hash) = store.user_by_name("ALICE").await.unwrap().unwrap();
+    assert_eq!((found, hash.as_str()), (alice, "hash-a"));
+    assert_eq!(store.user_by_name("élodie").await.unwrap().unwrap().0.username, "ÉLODIE");
+    assert_eq!(store.user_by_name("nobody").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn sessions_live_until_they_expire_or_are_deleted() {
+    let (_dir, store) = open_temp_store().await;
+    let user = store.create_user("alice", "hash").await.unwrap();
+    let now = now_ms();
+
+    store.create_session(&user.id, "live-hash", now + 60_000).await.unwrap();
+    store.create_session(&user.id, "expired-hash", now - 1).await.unwrap();
+    assert_eq!(store.session_user("live-hash").await.unwrap(), Some(user.clone()));
+    assert_eq!(store.session_user("expired-hash").await.unwrap(), None);
+    assert_eq!(store.session_user("unknown-hash").await.unwrap(), None);
+
+    store.delete_session("live-hash").await.unwrap();
+    assert_eq!(store.session_user("live-hash").await.unwrap(), None);
+    // Deleting what is not there is not an error.
+    store.delete_session("live-hash").await.unwrap();
+
+    let error = store.create_session("no-such-user", "hash-x", now + 60_000).await.expect_err("no such user");
+    assert!(matches!(&error, StoreError::NotFound { what: "user", id } if id == "no-such-user"), "{error:?}");
+}
+
+#[tokio::test]
+async fn a_session_that_expires_while_in_use_ends() {
+    let (_dir, store) = open_temp_store().await;
+    let user = store.create_user("alice", "hash").await.unwrap();
+    store.create_session(&user.id, "short-hash", now_ms() + 50).await.unwrap();
+    assert!(store.session_user("short-hash").await.unwrap().is_some());
+    tokio::time::sleep(std::time::Duration::from_millis(120)).await;
+    assert_eq!(store.session_user("short-hash").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn api_tokens_find_their_user_and_record_their_use() {
+    let (_dir, store) = open_temp_store().await;
+    let alice = store.create_user("alice", "hash-a").await.unwrap();
+    let bob = store.create_user("bob", "hash-b").await.unwrap();
+
+    let laptop = store.create_api_token(&alice.id, "laptop", "token-hash-1").await.unwrap();
+    let script = store.create_api_token(&alice.id, "script", "token-hash-2").await.unwrap();
+    assert_eq!(
+        (laptop.user_id.as_str(), laptop.name.as_str(), laptop.last_used_at_ms),
+        (alice.id.as_str(), "laptop", None)
+    );
+    assert_eq!(store.list_api_tokens(&alice.id).await.unwrap(), [laptop.clone(), script.clone()]);
+    assert_eq!(store.list_api_tokens(&bob.id).await.unwrap(), []);
+
+    assert_eq!(store.api_token_user("token-hash-1").await.unwrap(), Some(alice.clone()));
+    let used = store.list_api_tokens(&alice.id).await.unwrap();
+    let last_used = used[0].last_used_at_ms.expect("the lookup records its use");
+    assert!(last_used >= laptop.created_at_ms, "{used:?}");
+    assert_eq!(used[1].last_used_at_ms, None, "the other token was not used");
+    assert_eq!(store.api_token_user("unknown-hash").await.unwrap(), None);
+
+    // Only the owner deletes a token.
+    assert!(!store.delete_api_token(&bob.id, &laptop.id).await.unwrap());
+    assert!(store.delete_api_token(&alice.id, &laptop.id).await.unwrap());
+    assert!(!store.delete_api_token(&alice.id, &laptop.id).await.unwrap());
+    assert_eq!(store.api_token_user("token-hash-1").await.unwrap(), None);
+    assert_eq!(store.list_api_tokens(&alice.id).await.unwrap(), [script]);
+
+    let error = store.create_api_token("no-such-user", "x", "token-hash-3").await.expect_err("no such user");
+    assert!(matches!(error, StoreError::NotFound { what: "user", .. }), "{error:?}");
+}
+
+#[tokio::test]
+async fn one_store_serves_as_either_trait() {
+    let (_dir, store) = open_temp_store().await;
+    let store: Arc<dyn Store> = Arc::new(store);
+    let chat: Arc<dyn ChatStore> = store.clone();
+    let plugins: Arc<dyn PluginStore> = store.clone();
+    chat.create_user("alice", "hash").await.unwrap();
+    plugins.kv_set("p", "k", b"v", None).await.unwrap();
+    assert_eq!(store.count_users().await.unwrap(), 1);
+    assert_eq!(store.kv_get("p", "k").await.unwrap(), Some(b"v".to_vec()));
+}
+
+#[tokio::test]
+async fn in_memory_stores_hold_chat_data_too() {
+    let store = SqliteStore::open_in_memory().await.unwrap();
+    let user = store.create_user("alice", "hash").await.unwrap();
+    assert!(user.is_admin);
+    assert_eq!(store.user(&user.id).await.unwrap(), Some(user));
+}
