@@ -1,0 +1,709 @@
+//! A chat turn through the plugin pipeline: will-be-posted hooks, before-prompt filters,
+//! the user's message stored, `/run` and slash commands answered by plugins directly,
+//! otherwise the model with the conversation's history and the enabled tools (a bounded
+//! function-calling loop), stream filters on every chunk, after-response filters on the
+//! final text, the reply stored, message events fired, and the plugin trace kept.
+//!
+//! A turn runs in its own task and reports through a channel; dropping the receiver (a
+//! client that went away) stops generation, and the partial reply is stored as such.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Instant;
+
+use plugboard_host::api::{
+    CallContext, CompletionChunk, CompletionMessage, CompletionRequest, Event, Role as ApiRole, ToolCall, ToolSpec,
+    Usage,
+};
+use plugboard_host::{FilterStep, Hook, Plugin, TextFilter, run_stream_filters, run_text_filters};
+use plugboard_registry::Registry;
+use plugboard_store::{Conversation, Message, MessageStatus, NewMessage, Role, Store, User};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokio::sync::{RwLock, mpsc};
+
+use crate::provider::Models;
+
+/// How often the text of a reply being streamed is written to the store.
+const SAVE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// How turns run.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Sent first to the model in every conversation.
+    pub system_prompt: String,
+    /// Model calls in one turn at most (each tool round is one more).
+    pub max_tool_steps: usize,
+    /// The longest message a user may send, in bytes.
+    pub max_message_bytes: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            system_prompt: "You are a helpful assistant. Answer clearly and concisely.".to_owned(),
+            max_tool_steps: 5,
+            max_message_bytes: 64 * 1024,
+        }
+    }
+}
+
+/// Which of the globally enabled plugins a conversation switches off.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PluginChoice {
+    /// Plugins whose filters do not run in this conversation.
+    #[serde(default)]
+    pub disabled_filters: BTreeSet<String>,
+    /// Plugins whose tools are not offered in this conversation.
+    #[serde(default)]
+    pub disabled_tools: BTreeSet<String>,
+}
+
+impl PluginChoice {
+    /// The conversation's choice (the global set when it has none).
+    pub fn of(conversation: &Conversation) -> PluginChoice {
+        conversation.plugins.clone().and_then(|value| serde_json::from_value(value).ok()).unwrap_or_default()
+    }
+}
+
+/// What a turn reports, in order.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum TurnEvent {
+    /// The user's message was stored (as the filters left it).
+    Message {
+        /// The stored message.
+        message: Message,
+    },
+    /// More reply text.
+    Delta {
+        /// The text, after stream filters.
+        text: String,
+    },
+    /// The model called a tool.
+    ToolCall {
+        /// Call id.
+        id: String,
+        /// The plugin.
+        plugin: String,
+        /// The tool.
+        tool: String,
+        /// JSON arguments.
+        arguments: String,
+    },
+    /// A tool answered.
+    ToolResult {
+        /// Call id.
+        id: String,
+        /// The plugin.
+        plugin: String,
+        /// The tool.
+        tool: String,
+        /// The result (or the error, for `is_error`).
+        content: String,
+        /// Whether the tool failed.
+        is_error: bool,
+    },
+    /// After-response filters changed the streamed reply: this is the text stored.
+    Replace {
+        /// The final text.
+        content: String,
+    },
+    /// The turn is over.
+    Done {
+        /// The user's message.
+        user_message_id: String,
+        /// The reply.
+        message_id: String,
+        /// The model, `provider/model` (empty when a plugin answered).
+        model: String,
+        /// Token counts.
+        usage: Usage,
+    },
+    /// The turn failed; nothing more follows.
+    Error {
+        /// Stable code.
+        code: String,
+        /// What went wrong and what to do.
+        message: String,
+    },
+}
+
+/// A turn to run.
+#[derive(Debug, Clone)]
+pub struct TurnRequest {
+    /// Who speaks (already authenticated; owns the conversation).
+    pub user: User,
+    /// Where.
+    pub conversation: Conversation,
+    /// What they said.
+    pub content: String,
+    /// `provider/model`, or the default.
+    pub model: Option<String>,
+}
+
+/// The chat core. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct ChatEngine {
+    inner: Arc<EngineInner>,
+}
+
+#[derive(Debug)]
+struct EngineInner {
+    registry: Registry,
+    store: Arc<dyn Store>,
+    models: RwLock<Models>,
+    config: EngineConfig,
+}
+
+/// Why a turn stopped early, as sent in the `error` event.
+struct TurnError {
+    code: String,
+    message: String,
+}
+
+impl TurnError {
+    fn new(code: impl Into<String>, message: impl Into<String>) -> TurnError {
+        TurnError { code: code.into(), message: message.into() }
+    }
+}
+
+impl From<plugboard_store::StoreError> for TurnError {
+    fn from(error: plugboard_store::StoreError) -> TurnError {
+        tracing::error!("storage failed during a chat turn: {error}");
+        TurnError::new("storage", "the server could not store the conversation; try again")
+    }
+}
+
+/// The trace of one turn: every plugin step, in order.
+#[derive(Debug, Default, Serialize)]
+struct Trace {
+    steps: Vec<Value>,
+}
+
+impl Trace {
+    fn filters(&mut self, stage: &str, steps: &[FilterStep]) {
+        for step in steps {
+            let mut value = json!(step);
+            value["stage"] = json!(stage);
+            self.steps.push(value);
+        }
+    }
+
+    fn push(&mut self, value: Value) {
+        self.steps.push(value);
+    }
+}
+
+impl ChatEngine {
+    /// An engine over the registry's plugins, the store and the model providers.
+    pub fn new(registry: Registry, store: Arc<dyn Store>, models: Models, config: EngineConfig) -> ChatEngine {
+        ChatEngine { inner: Arc::new(EngineInner { registry, store, models: RwLock::new(models), config }) }
+    }
+
+    /// The model providers.
+    pub async fn models(&self) -> Models {
+        self.inner.models.read().await.clone()
+    }
+
+    /// Replaces the model providers.
+    pub async fn set_models(&self, models: Models) {
+        *self.inner.models.write().await = models;
+    }
+
+    /// The registry.
+    pub fn registry(&self) -> &Registry {
+        &self.inner.registry
+    }
+
+    /// Fires `event` at every enabled plugin that implements the event hook, in the
+    /// background (events are notifications; a slow plugin delays nobody).
+    pub fn fire(&self, context: CallContext, event: Event) {
+        let listeners: Vec<Plugin> = self
+            .inner
+            .registry
+            .runtime()
+            .plugins()
+            .into_iter()
+            .filter(|plugin| plugin.implements(Hook::Events) && plugin.is_enabled())
+            .collect();
+        if listeners.is_empty() {
+            return;
+        }
+        tokio::spawn(async move {
+            let calls = listeners.iter().map(|plugin| plugin.on_event(&context, event.clone()));
+            futures_util::future::join_all(calls).await;
+        });
+    }
+
+    /// Starts a turn in its own task; its events arrive on the returned channel. Dropping
+    /// the receiver cancels the turn (a partial reply is stored as partial).
+    pub fn start_turn(&self, request: TurnRequest) -> mpsc::Receiver<TurnEvent> {
+        let (events, receiver) = mpsc::channel(64);
+        let engine = self.clone();
+        tokio::spawn(async move {
+            let turn = Turn { engine: &engine, events: &events, trace: Trace::default() };
+            turn.run(request).await;
+        });
+        receiver
+    }
+}
+
+/// The state of one running turn.
+struct Turn<'a> {
+    engine: &'a ChatEngine,
+    events: &'a mpsc::Sender<TurnEvent>,
+    trace: Trace,
+}
+
+/// Converts a stored message to the form hooks see.
+pub fn api_message(message: &Message) -> plugboard_host::api::Message {
+    plugboard_host::api::Message {
+        id: message.id.clone(),
+        conversation_id: message.conversation_id.clone(),
+        role: api_role(message.role),
+        author: message.author.clone(),
+        content: message.content.clone(),
+        created_at_ms: u64::try_from(message.created_at_ms).unwrap_or(0),
+    }
+}
+
+/// Converts a stored conversation to the form hooks see.
+pub fn api_conversation(conversation: &Conversation) -> plugboard_host::api::Conversation {
+    plugboard_host::api::Conversation {
+        id: conversation.id.clone(),
+        title: conversation.title.clone(),
+        user_id: conversation.user_id.clone(),
+        created_at_ms: u64::try_from(conversation.created_at_ms).unwrap_or(0),
+    }
+}
+
+fn api_role(role: Role) -> ApiRole {
+    match role {
+        Role::System => ApiRole::System,
+        Role::User => ApiRole::User,
+        Role::Assistant => ApiRole::Assistant,
+        Role::Tool => ApiRole::Tool,
+    }
+}
+
+impl Turn<'_> {
+    async fn run(mut self, request: TurnRequest) {
+        let conversation_id = request.conversation.id.clone();
+        if let Err(error) = self.run_inner(request).await {
+            tracing::debug!(conversation = %conversation_id, code = %error.code, "turn failed: {}", error.message);
+            // The client may be gone; nothing else to do then.
+            let _ = self.events.send(TurnEvent::Error { code: error.code, message: error.message }).await;
+        }
+    }
+
+    fn store(&self) -> &dyn Store {
+        self.engine.inner.store.as_ref()
+    }
+
+    async fn send(&self, event: TurnEvent) -> bool {
+        self.events.send(event).await.is_ok()
+    }
+
+    async fn run_inner(&mut self, request: TurnRequest) -> Result<(), TurnError> {
+        let inner = &self.engine.inner;
+        let TurnRequest { user, conversation, content, model } = request;
+        if content.trim().is_empty() {
+            return Err(TurnError::new("empty_message", "the message is empty; write something"));
+        }
+        if content.len() > inner.config.max_message_bytes {
+            return Err(TurnError::new(
+                "message_too_large",
+                format!("the message is {} bytes; the limit is {}", content.len(), inner.config.max_message_bytes),
+            ));
+        }
+        let choice = PluginChoice::of(&conversation);
+        let all_plugins = inner.registry.runtime().plugins();
+        let filters: Vec<Plugin> =
+            all_plugins.iter().filter(|p| !choice.disabled_filters.contains(p.id().as_str())).cloned().collect();
+        let context = CallContext {
+            conversation_id: conversation.id.clone(),
+            user_id: user.id.clone(),
+            model: model.clone().unwrap_or_default(),
+            request_id: format!("turn-{}", conversation.id),
+        };
+
+        // Hooks that may rewrite or refuse the message, then the prompt filters.
+        let draft = plugboard_host::api::Message {
+            id: String::new(),
+            conversation_id: conversation.id.clone(),
+            role: ApiRole::User,
+            author: format!("user:{}", user.id),
+            content: content.clone(),
+            created_at_ms: 0,
+        };
+        let posted = run_text_filters(&filters, &TextFilter::MessageWillBePosted(draft), &context, &content).await;
+        self.trace.filters("message-will-be-posted", &posted.steps);
+        if let Some(rejection) = posted.rejection {
+            return Err(TurnError::new(
+                "message_rejected",
+                format!("plugin `{}` refused the message: {}", rejection.plugin, rejection.reason),
+            ));
+        }
+        let prompt = run_text_filters(&filters, &TextFilter::BeforePrompt, &context, &posted.text).await;
+        self.trace.filters("before-prompt", &prompt.steps);
+        if let Some(rejection) = prompt.rejection {
+            return Err(TurnError::new(
+                "prompt_rejected",
+                format!("plugin `{}` refused the prompt: {}", rejection.plugin, rejection.reason),
+            ));
+        }
+
+        let user_message = self
+            .store()
+            .add_message(&NewMessage {
+                conversation_id: conversation.id.clone(),
+                role: Role::User,
+                author: format!("user:{}", user.id),
+                content: prompt.text.clone(),
+                data: (prompt.text != content).then(|| json!({"original": content})),
+                status: MessageStatus::Complete,
+            })
+            .await?;
+        self.engine.fire(context.clone(), Event::MessageReceived(api_message(&user_message)));
+        if !self.send(TurnEvent::Message { message: user_message.clone() }).await {
+            return Ok(());
+        }
+
+        if let Some((plugin, reply)) = self.direct_command(&all_plugins, &context, &prompt.text).await? {
+            let reply_message = self
+                .store()
+                .add_message(&NewMessage {
+                    conversation_id: conversation.id.clone(),
+                    role: Role::Assistant,
+                    author: format!("plugin:{plugin}"),
+                    content: reply.clone(),
+                    data: None,
+                    status: MessageStatus::Complete,
+                })
+                .await?;
+            self.send(TurnEvent::Delta { text: reply }).await;
+            return self.finish(&context, &user_message, &reply_message, String::new(), Usage::default()).await;
+        }
+
+        let tools = self.tools(&all_plugins, &choice);
+        let (provider, local_model) = inner
+            .models
+            .read()
+            .await
+            .resolve(model.as_deref())
+            .await
+            .map_err(|error| TurnError::new(error.code(), error.to_string()))?;
+        let model_id = format!("{}/{local_model}", provider.id());
+        let context = CallContext { model: model_id.clone(), ..context };
+        let mut history = self.history(&conversation.id).await?;
+        let mut usage = Usage::default();
+        let reply = self
+            .store()
+            .add_message(&NewMessage {
+                conversation_id: conversation.id.clone(),
+                role: Role::Assistant,
+                author: "assistant".to_owned(),
+                content: String::new(),
+                data: None,
+                status: MessageStatus::Streaming,
+            })
+            .await?;
+        let mut text = String::new();
+        for step in 0..inner.config.max_tool_steps.max(1) {
+            let request = CompletionRequest {
+                model: local_model.clone(),
+                messages: history.clone(),
+                tools: if step + 1 < inner.config.max_tool_steps {
+                    tools.values().map(|t| t.0.clone()).collect()
+                } else {
+                    Vec::new()
+                },
+                temperature: None,
+                top_p: None,
+                max_tokens: None,
+            };
+            let (sink, mut chunks) = mpsc::channel(64);
+            let provider = provider.clone();
+            let started = Instant::now();
+            let completion = tokio::spawn(async move { provider.complete(request, sink).await });
+            let mut step_text = String::new();
+            let mut client_gone = false;
+            let mut saved = Instant::now();
+            while let Some(chunk) = chunks.recv().await {
+                if let CompletionChunk::Delta(delta) = chunk {
+                    let filtered = run_stream_filters(&filters, &context, &delta).await;
+                    step_text.push_str(&filtered);
+                    if !self.send(TurnEvent::Delta { text: filtered }).await {
+                        client_gone = true;
+                        break;
+                    }
+                    // Keep what was streamed so far, so a crash loses at most this interval.
+                    if saved.elapsed() >= SAVE_INTERVAL {
+                        let so_far = format!("{text}{step_text}");
+                        self.store().finish_message(&reply.id, &so_far, None, MessageStatus::Streaming).await?;
+                        saved = Instant::now();
+                    }
+                }
+            }
+            if client_gone {
+                completion.abort();
+                text.push_str(&step_text);
+                self.store().finish_message(&reply.id, &text, None, MessageStatus::Partial).await?;
+                self.trace.push(json!({"stage": "model", "model": model_id, "cancelled": true}));
+                self.save_trace(&reply).await;
+                return Ok(());
+            }
+            let completion = match completion.await {
+                Ok(Ok(completion)) => completion,
+                Ok(Err(error)) => {
+                    text.push_str(&step_text);
+                    self.store().finish_message(&reply.id, &text, None, MessageStatus::Partial).await?;
+                    return Err(TurnError::new(error.code(), error.to_string()));
+                }
+                Err(join) => {
+                    self.store().finish_message(&reply.id, &text, None, MessageStatus::Partial).await?;
+                    return Err(TurnError::new("model_failed", format!("the model task failed: {join}")));
+                }
+            };
+            usage.prompt_tokens += completion.usage.prompt_tokens;
+            usage.completion_tokens += completion.usage.completion_tokens;
+            self.trace
+                .push(json!({"stage": "model", "model": model_id, "elapsed_us": started.elapsed().as_micros() as u64,
+                                   "tool_calls": completion.tool_calls.len()}));
+            text.push_str(&step_text);
+            if completion.tool_calls.is_empty() {
+                break;
+            }
+            history.push(CompletionMessage {
+                role: ApiRole::Assistant,
+                content: step_text,
+                tool_calls: completion.tool_calls.clone(),
+                tool_call_id: String::new(),
+            });
+            for call in completion.tool_calls {
+                let result = self.call_tool(&tools, &context, &conversation.id, &call).await?;
+                history.push(CompletionMessage {
+                    role: ApiRole::Tool,
+                    content: result,
+                    tool_calls: Vec::new(),
+                    tool_call_id: call.id.clone(),
+                });
+            }
+        }
+
+        // After-response filters see the whole reply; the client is told when it changed.
+        let after = run_text_filters(&filters, &TextFilter::AfterResponse, &context, &text).await;
+        self.trace.filters("after-response", &after.steps);
+        let final_text = match after.rejection {
+            Some(rejection) => format!("[reply withheld by plugin `{}`: {}]", rejection.plugin, rejection.reason),
+            None => after.text,
+        };
+        let data = (final_text != text).then(|| json!({"streamed": text}));
+        let reply = self
+            .store()
+            .finish_message(&reply.id, &final_text, data.as_ref(), MessageStatus::Complete)
+            .await?
+            .unwrap_or(reply);
+        if final_text != text {
+            self.send(TurnEvent::Replace { content: final_text }).await;
+        }
+        self.finish(&context, &user_message, &reply, model_id, usage).await
+    }
+
+    async fn finish(
+        &mut self,
+        context: &CallContext,
+        user_message: &Message,
+        reply: &Message,
+        model: String,
+        usage: Usage,
+    ) -> Result<(), TurnError> {
+        self.save_trace(reply).await;
+        self.engine.fire(context.clone(), Event::MessageSent(api_message(reply)));
+        self.send(TurnEvent::Done {
+            user_message_id: user_message.id.clone(),
+            message_id: reply.id.clone(),
+            model,
+            usage,
+        })
+        .await;
+        Ok(())
+    }
+
+    async fn save_trace(&mut self, reply: &Message) {
+        let trace = json!({"steps": std::mem::take(&mut self.trace.steps)});
+        if let Err(error) = self.store().add_trace(&reply.id, &reply.conversation_id, &trace).await {
+            tracing::warn!("cannot store the plugin trace: {error}");
+        }
+    }
+
+    /// The conversation so far as the model sees it: the system prompt, then every
+    /// stored message (the last one is the user's new message).
+    async fn history(&self, conversation_id: &str) -> Result<Vec<CompletionMessage>, TurnError> {
+        let mut history = vec![CompletionMessage {
+            role: ApiRole::System,
+            content: self.engine.inner.config.system_prompt.clone(),
+            tool_calls: Vec::new(),
+            tool_call_id: String::new(),
+        }];
+        for message in self.store().list_messages(conversation_id).await? {
+            if message.status == MessageStatus::Streaming || message.role == Role::System {
+                continue;
+            }
+            let tool_calls: Vec<ToolCall> = message
+                .data
+                .as_ref()
+                .and_then(|data| data.get("tool_calls"))
+                .and_then(|calls| serde_json::from_value(calls.clone()).ok())
+                .unwrap_or_default();
+            let tool_call_id =
+                message.data.as_ref().and_then(|data| data["tool_call_id"].as_str()).unwrap_or_default().to_owned();
+            history.push(CompletionMessage {
+                role: api_role(message.role),
+                content: message.content,
+                tool_calls,
+                tool_call_id,
+            });
+        }
+        Ok(history)
+    }
+
+    /// The tools offered to the model: `<plugin>__<tool>` → (spec, plugin, tool name).
+    fn tools(&self, plugins: &[Plugin], choice: &PluginChoice) -> BTreeMap<String, (ToolSpec, Plugin, String)> {
+        let mut tools = BTreeMap::new();
+        for plugin in plugins {
+            if !plugin.implements(Hook::Tools)
+                || !plugin.is_enabled()
+                || choice.disabled_tools.contains(plugin.id().as_str())
+            {
+                continue;
+            }
+            for tool in plugin.tools() {
+                let name = format!("{}__{}", plugin.id().as_str().replace('-', "_"), tool.name);
+                let spec = ToolSpec { name: name.clone(), ..tool.clone() };
+                tools.insert(name, (spec, plugin.clone(), tool.name));
+            }
+        }
+        tools
+    }
+
+    /// Runs a tool call of the model, storing the call and its result.
+    async fn call_tool(
+        &mut self,
+        tools: &BTreeMap<String, (ToolSpec, Plugin, String)>,
+        context: &CallContext,
+        conversation_id: &str,
+        call: &ToolCall,
+    ) -> Result<String, TurnError> {
+        let Some((_, plugin, tool)) = tools.get(&call.name) else {
+            let message = format!("no tool `{}` is available", call.name);
+            self.send(TurnEvent::ToolResult {
+                id: call.id.clone(),
+                plugin: String::new(),
+                tool: call.name.clone(),
+                content: message.clone(),
+                is_error: true,
+            })
+            .await;
+            return Ok(message);
+        };
+        let plugin_id = plugin.id().to_string();
+        self.send(TurnEvent::ToolCall {
+            id: call.id.clone(),
+            plugin: plugin_id.clone(),
+            tool: tool.clone(),
+            arguments: call.arguments.clone(),
+        })
+        .await;
+        self.store()
+            .add_message(&NewMessage {
+                conversation_id: conversation_id.to_owned(),
+                role: Role::Assistant,
+                author: "assistant".to_owned(),
+                content: String::new(),
+                data: Some(json!({"tool_calls": [call]})),
+                status: MessageStatus::Complete,
+            })
+            .await?;
+        let arguments: Value = serde_json::from_str(&call.arguments).unwrap_or_else(|_| json!({}));
+        let started = Instant::now();
+        let (content, is_error) = match plugin.call_tool(context, tool, arguments).await {
+            Ok(result) => (result, false),
+            Err(error) => (error.to_string(), true),
+        };
+        self.trace.push(json!({"stage": "tool", "plugin": plugin_id, "tool": tool, "arguments": call.arguments,
+                               "result": content, "is_error": is_error, "elapsed_us": started.elapsed().as_micros() as u64}));
+        self.store()
+            .add_message(&NewMessage {
+                conversation_id: conversation_id.to_owned(),
+                role: Role::Tool,
+                author: format!("plugin:{plugin_id}"),
+                content: content.clone(),
+                data: Some(json!({"tool_call_id": call.id, "name": call.name, "is_error": is_error})),
+                status: MessageStatus::Complete,
+            })
+            .await?;
+        self.send(TurnEvent::ToolResult {
+            id: call.id.clone(),
+            plugin: plugin_id,
+            tool: tool.clone(),
+            content: content.clone(),
+            is_error,
+        })
+        .await;
+        Ok(content)
+    }
+
+    /// `/run <plugin> <input>` or a plugin's slash command: the plugin answers directly,
+    /// without the model. Returns the answering plugin and its reply.
+    async fn direct_command(
+        &mut self,
+        plugins: &[Plugin],
+        context: &CallContext,
+        text: &str,
+    ) -> Result<Option<(String, String)>, TurnError> {
+        let Some(command) = text.trim().strip_prefix('/') else { return Ok(None) };
+        let (name, rest) = command.split_once(char::is_whitespace).unwrap_or((command, ""));
+        let started = Instant::now();
+        if name == "run" {
+            let rest = rest.trim();
+            let (plugin_id, input) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+            let plugin = plugins.iter().find(|plugin| plugin.id().as_str() == plugin_id).ok_or_else(|| {
+                let available: Vec<String> = plugins
+                    .iter()
+                    .filter(|plugin| plugin.implements(Hook::Tools) && plugin.is_enabled())
+                    .map(|plugin| plugin.id().to_string())
+                    .collect();
+                TurnError::new(
+                    "unknown_plugin",
+                    format!(
+                        "no plugin `{plugin_id}` to run; usage: /run <plugin> <input>; plugins with tools: {}",
+                        available.join(", ")
+                    ),
+                )
+            })?;
+            let reply = plugin
+                .run_with_input(context, input.trim())
+                .await
+                .map_err(|error| TurnError::new(error.kind.code(), error.to_string()))?;
+            self.trace.push(json!({"stage": "command", "plugin": plugin.id(), "command": "run", "input": input.trim(),
+                                   "result": reply, "elapsed_us": started.elapsed().as_micros() as u64}));
+            return Ok(Some((plugin.id().to_string(), reply)));
+        }
+        let Some(plugin) = plugins.iter().find(|plugin| {
+            plugin.is_enabled()
+                && plugin.implements(Hook::Commands)
+                && plugin.manifest().commands.iter().any(|c| c.name == name)
+        }) else {
+            return Ok(None);
+        };
+        let reply = plugin
+            .run_command(context, name, rest.trim())
+            .await
+            .map_err(|error| TurnError::new(error.kind.code(), error.to_string()))?;
+        self.trace.push(json!({"stage": "command", "plugin": plugin.id(), "command": name, "input": rest.trim(),
+                               "result": reply, "elapsed_us": started.elapsed().as_micros() as u64}));
+        Ok(Some((plugin.id().to_string(), reply)))
+    }
+}

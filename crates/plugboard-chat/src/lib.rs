@@ -1,0 +1,11 @@
+//! Plugboard's chat core: the [`Provider`] seam to models (with the OpenAI-compatible
+//! provider) and the [`ChatEngine`] that runs a chat turn through the plugin pipeline and
+//! keeps both sides, and the plugin trace, in the store.
+
+mod engine;
+mod openai;
+mod provider;
+
+pub use engine::{ChatEngine, EngineConfig, PluginChoice, TurnEvent, TurnRequest, api_conversation, api_message};
+pub use openai::{OpenAiConfig, OpenAiProvider};
+pub use provider::{ModelEntry, Models, Provider, ProviderError};

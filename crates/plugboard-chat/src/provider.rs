@@ -1,0 +1,166 @@
+//! The seam to the models: a [`Provider`] lists models and streams completions; the
+//! [`Models`] registry merges every provider into one list with stable ids
+//! `<provider>/<model>`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use plugboard_host::api::{Completion, CompletionChunk, CompletionRequest, ModelInfo};
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+/// Why a provider could not answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProviderError {
+    /// The model server could not be reached.
+    #[error("cannot reach the model server at {url}: {message}; check that it runs and the base URL is right")]
+    Unreachable {
+        /// Where.
+        url: String,
+        /// Why.
+        message: String,
+    },
+    /// The model server answered with an error.
+    #[error("the model server answered {status}: {message}")]
+    Status {
+        /// HTTP status.
+        status: u16,
+        /// Its message.
+        message: String,
+    },
+    /// The model server's answer did not follow the protocol.
+    #[error("the model server sent something unexpected: {0}")]
+    Protocol(String),
+    /// It took too long.
+    #[error("the model did not answer within {seconds} s")]
+    Timeout {
+        /// The limit.
+        seconds: u64,
+    },
+    /// No such model.
+    #[error("no model `{model}`; available: {}", .available.join(", "))]
+    UnknownModel {
+        /// Asked for.
+        model: String,
+        /// What there is.
+        available: Vec<String>,
+    },
+    /// No model is configured or reachable at all.
+    #[error("no model is available: {0}")]
+    NoModel(String),
+    /// The provider is a plugin and its call failed (the call error, as text).
+    #[error("{0}")]
+    Plugin(String),
+}
+
+impl ProviderError {
+    /// A stable code for API errors.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ProviderError::Unreachable { .. } => "model_unreachable",
+            ProviderError::Status { .. } => "model_error",
+            ProviderError::Protocol(_) => "model_protocol",
+            ProviderError::Timeout { .. } => "model_timeout",
+            ProviderError::UnknownModel { .. } => "unknown_model",
+            ProviderError::NoModel(_) => "no_model",
+            ProviderError::Plugin(_) => "model_plugin_failed",
+        }
+    }
+}
+
+/// Something that serves models.
+#[async_trait]
+pub trait Provider: Send + Sync + std::fmt::Debug {
+    /// The provider's id, the first part of its models' ids (`openai`, `local`, a plugin id).
+    fn id(&self) -> &str;
+    /// Its models.
+    async fn models(&self) -> Result<Vec<ModelInfo>, ProviderError>;
+    /// Streams a completion: text and tool calls go to `sink` as they come, and the
+    /// finished completion is returned. Dropping the future cancels generation; a closed
+    /// `sink` should stop it too.
+    async fn complete(
+        &self,
+        request: CompletionRequest,
+        sink: mpsc::Sender<CompletionChunk>,
+    ) -> Result<Completion, ProviderError>;
+}
+
+/// A model of the merged list.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelEntry {
+    /// `<provider>/<model>`.
+    pub id: String,
+    /// The provider.
+    pub provider: String,
+    /// What the provider says about it.
+    #[serde(flatten)]
+    pub info: ModelInfo,
+}
+
+/// Every provider, by id.
+#[derive(Debug, Clone, Default)]
+pub struct Models {
+    providers: BTreeMap<String, Arc<dyn Provider>>,
+    default_model: Option<String>,
+}
+
+impl Models {
+    /// No providers.
+    pub fn new() -> Models {
+        Models::default()
+    }
+
+    /// Adds (or replaces) a provider.
+    pub fn add(&mut self, provider: Arc<dyn Provider>) {
+        self.providers.insert(provider.id().to_owned(), provider);
+    }
+
+    /// The model used when a request names none (`<provider>/<model>`).
+    pub fn set_default(&mut self, model: Option<String>) {
+        self.default_model = model;
+    }
+
+    /// Every model of every provider; a provider that fails is logged and skipped.
+    pub async fn list(&self) -> Vec<ModelEntry> {
+        let mut entries = Vec::new();
+        for (id, provider) in &self.providers {
+            match provider.models().await {
+                Ok(models) => entries.extend(models.into_iter().map(|info| ModelEntry {
+                    id: format!("{id}/{}", info.id),
+                    provider: id.clone(),
+                    info,
+                })),
+                Err(error) => tracing::warn!(provider = %id, "cannot list models: {error}"),
+            }
+        }
+        entries
+    }
+
+    /// The provider and provider-local model id for `model` (`<provider>/<model>`), or the
+    /// default model (else the first model listed) when `None`.
+    pub async fn resolve(&self, model: Option<&str>) -> Result<(Arc<dyn Provider>, String), ProviderError> {
+        let wanted = match model.or(self.default_model.as_deref()) {
+            Some(model) => model.to_owned(),
+            None => {
+                let first = self.list().await.into_iter().next().ok_or_else(|| {
+                    ProviderError::NoModel(
+                        "no model provider is configured or reachable; configure an OpenAI-compatible server (models.openai.base_url) and try again".into(),
+                    )
+                })?;
+                first.id
+            }
+        };
+        let unknown = || async {
+            ProviderError::UnknownModel {
+                model: wanted.clone(),
+                available: self.list().await.into_iter().map(|entry| entry.id).collect(),
+            }
+        };
+        let Some((provider_id, local)) = wanted.split_once('/') else { return Err(unknown().await) };
+        match self.providers.get(provider_id) {
+            Some(provider) => Ok((provider.clone(), local.to_owned())),
+            None => Err(unknown().await),
+        }
+    }
+}
