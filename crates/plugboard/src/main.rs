@@ -3,14 +3,18 @@
 
 #![allow(clippy::print_stdout, reason = "the command line prints its results on stdout")]
 
+mod config;
 mod plugins;
-mod server;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use config::FileConfig;
+use plugboard_chat::{ChatEngine, EngineConfig, Models, OpenAiConfig, OpenAiProvider};
+use plugboard_server::{AppState, ServerConfig, SignupPolicy};
 use plugins::PluginOptions;
 
 #[derive(Debug, Parser)]
@@ -24,13 +28,25 @@ struct Cli {
 enum Command {
     /// Runs the server.
     Serve {
-        /// Address to listen on.
-        #[arg(long, env = "PLUGBOARD_ADDR", default_value = "127.0.0.1:8080")]
-        addr: SocketAddr,
+        /// Address to listen on. Default: 127.0.0.1:8080.
+        #[arg(long, env = "PLUGBOARD_ADDR")]
+        addr: Option<SocketAddr>,
         /// Development mode: watch the plugin directories and reload a plugin when its
         /// files change (after `cargo build`; nothing is rebuilt).
         #[arg(long, env = "PLUGBOARD_DEV")]
         dev: bool,
+        /// Who may sign up after the first user (the admin): `open` or `closed`. Default: open.
+        #[arg(long, env = "PLUGBOARD_SIGNUP")]
+        signup: Option<SignupPolicy>,
+        /// An OpenAI-compatible server's base URL, such as http://127.0.0.1:11434/v1.
+        #[arg(long, env = "PLUGBOARD_OPENAI_BASE_URL")]
+        openai_base_url: Option<String>,
+        /// Its API key (a secret: never logged or shown).
+        #[arg(long, env = "PLUGBOARD_OPENAI_API_KEY", hide_env_values = true)]
+        openai_api_key: Option<String>,
+        /// The model used when a request names none, `provider/model`.
+        #[arg(long, env = "PLUGBOARD_DEFAULT_MODEL")]
+        default_model: Option<String>,
         #[command(flatten)]
         plugins: PluginOptions,
     },
@@ -89,15 +105,42 @@ fn main() -> std::process::ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve { addr, dev, plugins } => {
-            let registry = plugins.open_registry().await?;
+        Command::Serve { addr, dev, signup, openai_base_url, openai_api_key, default_model, plugins } => {
+            let file = FileConfig::load(plugins.config.as_deref())?;
+            let opened = plugins.open(&file).await?;
+            let registry = opened.registry;
             let report = registry.start().await;
             tracing::info!(loaded = report.loaded.len(), failed = report.failed.len(), "plugins started");
-            let _watch = if dev { Some(registry.watch(Duration::from_millis(300))?) } else { None };
-            server::serve(registry, addr).await
+            let _watch =
+                if dev || file.dev == Some(true) { Some(registry.watch(Duration::from_millis(300))?) } else { None };
+            let mut models = Models::new();
+            let openai_file = file.models.openai.as_ref();
+            if let Some(base_url) = openai_base_url.or_else(|| openai_file.and_then(|o| o.base_url.clone())) {
+                let mut config = OpenAiConfig::new("openai", base_url);
+                config.api_key = openai_api_key.or_else(|| openai_file.and_then(|o| o.api_key.clone()));
+                models.add(Arc::new(OpenAiProvider::new(config)?));
+            }
+            models.set_default(default_model.or(file.models.default.clone()));
+            let mut engine_config = EngineConfig::default();
+            if let Some(prompt) = file.models.system_prompt.clone() {
+                engine_config.system_prompt = prompt;
+            }
+            let engine = ChatEngine::new(registry.clone(), opened.store.clone(), models, engine_config);
+            let server_config = ServerConfig {
+                signup: signup.or(file.signup).unwrap_or_default(),
+                max_upload_bytes: file
+                    .max_upload_mb
+                    .map_or(10 << 20, |mb| usize::try_from(mb << 20).unwrap_or(usize::MAX)),
+                ..ServerConfig::default()
+            };
+            let state = AppState { registry, store: opened.store, engine, config: Arc::new(server_config) };
+            let addr = addr.or(file.addr).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+            let listener =
+                tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+            plugboard_server::serve(listener, state, shutdown_signal()).await
         }
         Command::Plugin { command: PluginCommand::List { plugins } } => {
-            let registry = plugins.open_registry().await?;
+            let registry = plugins.open(&FileConfig::load(plugins.config.as_deref())?).await?.registry;
             let report = registry.start().await;
             let mut out = String::new();
             for entry in registry.list().await {
@@ -130,7 +173,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Plugin { command: PluginCommand::Run { plugin, input, plugins } } => {
-            let registry = plugins.open_registry().await?;
+            let registry = plugins.open(&FileConfig::load(plugins.config.as_deref())?).await?.registry;
             registry.start().await;
             let id = plugboard_manifest::PluginId::parse(&plugin)?;
             let found = registry.plugin(&id).with_context(|| {
@@ -143,4 +186,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = terminate => {} }
+    tracing::info!("shutting down");
 }

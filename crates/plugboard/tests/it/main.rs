@@ -60,8 +60,29 @@ impl Drop for Server {
     }
 }
 
+/// Signs up `name` and returns a client that sends their session cookie.
+async fn signed_in_client(signup_url: &str, name: &str) -> reqwest::Client {
+    let response = reqwest::Client::new()
+        .post(signup_url)
+        .json(&json!({"username": name, "password": "a long password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let cookie = response.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("cookie", cookie.parse().unwrap());
+    reqwest::Client::builder().default_headers(headers).build().unwrap()
+}
+
 fn start_server(dir: &tempfile::TempDir) -> Server {
-    let mut child = plugboard(dir)
+    start_server_with(dir, &[])
+}
+
+fn start_server_with(dir: &tempfile::TempDir, env: &[(&str, &str)]) -> Server {
+    let mut command = plugboard(dir);
+    command.envs(env.iter().copied());
+    let mut child = command
         .args(["serve", "--addr", "127.0.0.1:0"])
         .env("PLUGBOARD_LOG", "info")
         .stderr(Stdio::piped())
@@ -86,8 +107,8 @@ async fn the_server_lists_and_executes_plugins() {
     let server = start_server(&dir);
     // The TLS stack is built without a default crypto provider; plain HTTP still needs one set.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = reqwest::Client::new();
     let url = |path: &str| format!("{}{path}", server.base);
+    let client = signed_in_client(&url("/api/auth/signup"), "admin").await;
 
     let list: Value = client.get(url("/api/plugins")).send().await.unwrap().json().await.unwrap();
     let ids: Vec<&str> = list["plugins"].as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap()).collect();
@@ -135,4 +156,93 @@ async fn the_server_lists_and_executes_plugins() {
     let health: Value = client.get(url("/api/plugins/health")).send().await.unwrap().json().await.unwrap();
     assert_eq!(health["plugins"]["calculator"]["status"], "healthy");
     assert_eq!(health["plugins"]["calculator"]["message"], "ready");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_no_configuration_a_person_signs_up_and_chats() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let fixture = plugboard_fixture_llm::FixtureLlm::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server_with(&dir, &[("PLUGBOARD_OPENAI_BASE_URL", &fixture.base_url())]);
+    let url = |path: &str| format!("{}{path}", server.base);
+    let client = signed_in_client(&url("/api/auth/signup"), "first").await;
+    let turn: Value =
+        client.post(url("/api/chat")).json(&json!({"message": "hello"})).send().await.unwrap().json().await.unwrap();
+    // The bundled example-tagger tags the prompt and the reply.
+    assert_eq!(turn["user_message"]["content"], "[tagged] hello", "{turn}");
+    assert_eq!(turn["reply"]["content"], "Echo: [tagged] hello\n\n[tagged]");
+    assert_eq!(turn["model"], "openai/echo");
+    assert!(dir.path().join("plugboard-data/plugboard.db").is_file());
+}
+
+/// Kills the server (SIGKILL) in the middle of a streamed reply: after a restart every
+/// message the server acknowledged is there, and the cut-off reply is kept, marked partial.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_server_keeps_every_acknowledged_message() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let fixture = plugboard_fixture_llm::FixtureLlm::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let env = [("PLUGBOARD_OPENAI_BASE_URL", fixture.base_url())];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut server = start_server_with(&dir, &env);
+    let url = |base: &str, path: &str| format!("{base}{path}");
+    let client = signed_in_client(&url(&server.base, "/api/auth/signup"), "durable").await;
+    let earlier: Value = client
+        .post(url(&server.base, "/api/chat"))
+        .json(&json!({"message": "before the crash", "model": "openai/echo"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let conversation = earlier["conversation_id"].as_str().unwrap().to_owned();
+    let response = client
+        .post(url(&server.base, "/api/chat/stream"))
+        .json(&json!({"conversation_id": conversation, "message": "during the crash", "model": "openai/slow"}))
+        .send()
+        .await
+        .unwrap();
+    let mut body = futures_util::StreamExt::boxed(response.bytes_stream());
+    let mut received = String::new();
+    // Past the first save of the streamed text (every 500 ms; 20 ms a word).
+    while !received.contains("word40") {
+        let chunk = futures_util::StreamExt::next(&mut body).await.unwrap().unwrap();
+        received.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(received.contains("event: message"), "the user message was acknowledged: {received}");
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    drop(body);
+
+    let restarted = start_server_with(&dir, &env);
+    let login: reqwest::Response = reqwest::Client::new()
+        .post(url(&restarted.base, "/api/auth/login"))
+        .json(&json!({"username": "durable", "password": "a long password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200);
+    let cookie = login.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let messages: Value = reqwest::Client::new()
+        .get(url(&restarted.base, &format!("/api/conversations/{conversation}/messages")))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let stored: Vec<(&str, &str, &str)> = messages["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["role"].as_str().unwrap(), m["status"].as_str().unwrap(), m["content"].as_str().unwrap()))
+        .collect();
+    assert_eq!(stored.len(), 4, "{stored:?}");
+    assert_eq!(stored[0], ("user", "complete", "[tagged] before the crash"));
+    assert_eq!(stored[1].0, "assistant");
+    assert_eq!(stored[2], ("user", "complete", "[tagged] during the crash"));
+    assert_eq!((stored[3].0, stored[3].1), ("assistant", "partial"));
+    assert!(stored[3].2.starts_with("word1 word2 word3"), "the text streamed before the last save is kept: {stored:?}");
 }

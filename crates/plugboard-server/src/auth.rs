@@ -1,0 +1,258 @@
+//! Users and authentication: sign-up and login with argon2 password hashes, a session
+//! cookie for browsers, Bearer API tokens for programs. Session and API tokens are random
+//! 256-bit values; only their SHA-256 is stored.
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use axum::Json;
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use plugboard_store::User;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::error::ApiError;
+use crate::{AppState, SignupPolicy};
+
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "plugboard_session";
+
+/// An authenticated user (by session cookie or Bearer token).
+#[derive(Debug, Clone)]
+pub struct AuthUser(pub User);
+
+/// An authenticated admin.
+#[derive(Debug, Clone)]
+pub struct AdminUser(pub User);
+
+fn unauthenticated() -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+        "sign in first: log in for a session cookie, or send `Authorization: Bearer <API token>`",
+    )
+}
+
+/// SHA-256 (hex) of a token, as stored.
+pub(crate) fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// A new random token with `prefix`.
+pub(crate) fn new_token(prefix: &str) -> Result<String, ApiError> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|error| {
+        tracing::error!("no randomness for a token: {error}");
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the server cannot make a token right now")
+    })?;
+    Ok(format!("{prefix}{}", hex::encode(bytes)))
+}
+
+fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|cookies| cookies.split(';'))
+        .filter_map(|cookie| cookie.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value)
+}
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<AuthUser, ApiError> {
+        if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
+            let token = value.to_str().ok().and_then(|value| value.strip_prefix("Bearer ")).ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_token",
+                    "the Authorization header must be `Bearer <API token>`",
+                )
+            })?;
+            return match state.store.api_token_user(&token_hash(token.trim())).await? {
+                Some(user) => Ok(AuthUser(user)),
+                None => Err(ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_token",
+                    "this API token is unknown or was revoked; create a new one",
+                )),
+            };
+        }
+        let Some(session) = cookie_value(&parts.headers, SESSION_COOKIE) else { return Err(unauthenticated()) };
+        match state.store.session_user(&token_hash(session)).await? {
+            Some(user) => Ok(AuthUser(user)),
+            None => {
+                Err(ApiError::new(StatusCode::UNAUTHORIZED, "session_expired", "your session has ended; log in again"))
+            }
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for AdminUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<AdminUser, ApiError> {
+        let AuthUser(user) = AuthUser::from_request_parts(parts, state).await?;
+        if !user.is_admin {
+            return Err(ApiError::new(StatusCode::FORBIDDEN, "admin_only", "only an administrator can do this"));
+        }
+        Ok(AdminUser(user))
+    }
+}
+
+/// Sign-up and login input.
+#[derive(Debug, Deserialize)]
+pub(crate) struct Credentials {
+    username: String,
+    password: String,
+}
+
+fn check_credentials(credentials: &Credentials) -> Result<(), ApiError> {
+    let name = credentials.username.trim();
+    let name_ok = (2..=40).contains(&name.chars().count())
+        && name.chars().all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if !name_ok {
+        return Err(ApiError::bad_request(
+            "invalid_username",
+            "a username has 2 to 40 letters, digits, `-`, `_` or `.`",
+        ));
+    }
+    if credentials.password.chars().count() < 8 {
+        return Err(ApiError::bad_request("weak_password", "a password needs at least 8 characters"));
+    }
+    Ok(())
+}
+
+fn hash_password(password: &str) -> Result<String, ApiError> {
+    let mut salt_bytes = [0u8; 16];
+    let salt =
+        getrandom::fill(&mut salt_bytes).ok().and_then(|()| SaltString::encode_b64(&salt_bytes).ok()).ok_or_else(
+            || ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "no randomness for a password salt"),
+        )?;
+    Argon2::default().hash_password(password.as_bytes(), &salt).map(|hash| hash.to_string()).map_err(|error| {
+        tracing::error!("password hashing failed: {error}");
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the server could not store the password")
+    })
+}
+
+fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+}
+
+/// Starts a session for `user`: the response sets the cookie.
+async fn session_response(state: &AppState, user: User, status: StatusCode) -> Result<Response, ApiError> {
+    let token = new_token("")?;
+    let lifetime_ms = i64::from(state.config.session_days) * 24 * 3600 * 1000;
+    state.store.create_session(&user.id, &token_hash(&token), crate::now_ms() + lifetime_ms).await?;
+    let secure = if state.config.secure_cookies { "; Secure" } else { "" };
+    let cookie =
+        format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}", lifetime_ms / 1000);
+    let mut response = (status, Json(json!({"user": user}))).into_response();
+    let value = HeaderValue::from_str(&cookie)
+        .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "cannot set the session cookie"))?;
+    response.headers_mut().insert(header::SET_COOKIE, value);
+    Ok(response)
+}
+
+/// `POST /api/auth/signup`: the first user becomes admin; later sign-ups follow the
+/// configured policy.
+pub(crate) async fn signup(
+    State(state): State<AppState>,
+    Json(credentials): Json<Credentials>,
+) -> Result<Response, ApiError> {
+    check_credentials(&credentials)?;
+    if state.config.signup == SignupPolicy::Closed && state.store.count_users().await? > 0 {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "signup_closed",
+            "sign-up is closed on this server; ask an administrator for an account",
+        ));
+    }
+    let hash = hash_password(&credentials.password)?;
+    let user = state.store.create_user(credentials.username.trim(), &hash).await.map_err(|error| match error {
+        plugboard_store::StoreError::Conflict { .. } => {
+            ApiError::new(StatusCode::CONFLICT, "username_taken", "this username is taken; choose another")
+        }
+        other => other.into(),
+    })?;
+    tracing::info!(user = %user.username, admin = user.is_admin, "user signed up");
+    session_response(&state, user, StatusCode::CREATED).await
+}
+
+/// `POST /api/auth/login`.
+pub(crate) async fn login(
+    State(state): State<AppState>,
+    Json(credentials): Json<Credentials>,
+) -> Result<Response, ApiError> {
+    let found = state.store.user_by_name(credentials.username.trim()).await?;
+    match found {
+        Some((user, hash)) if verify_password(&credentials.password, &hash) => {
+            session_response(&state, user, StatusCode::OK).await
+        }
+        _ => Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "wrong username or password")),
+    }
+}
+
+/// `POST /api/auth/logout`: ends the session of the cookie sent.
+pub(crate) async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    if let Some(session) = cookie_value(&headers, SESSION_COOKIE) {
+        state.store.delete_session(&token_hash(session)).await?;
+    }
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static("plugboard_session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"),
+    );
+    Ok(response)
+}
+
+/// `GET /api/me`.
+pub(crate) async fn me(AuthUser(user): AuthUser) -> Json<Value> {
+    Json(json!({"user": user}))
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct NewToken {
+    name: String,
+}
+
+/// `POST /api/tokens`: the token is shown once.
+pub(crate) async fn create_token(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Json(request): Json<NewToken>,
+) -> Result<Response, ApiError> {
+    let name = request.name.trim();
+    if name.is_empty() || name.chars().count() > 80 {
+        return Err(ApiError::bad_request("invalid_name", "give the token a name of 1 to 80 characters"));
+    }
+    let token = new_token("pb_")?;
+    let record = state.store.create_api_token(&user.id, name, &token_hash(&token)).await?;
+    Ok((StatusCode::CREATED, Json(json!({"token": token, "api_token": record}))).into_response())
+}
+
+/// `GET /api/tokens`.
+pub(crate) async fn list_tokens(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!({"tokens": state.store.list_api_tokens(&user.id).await?})))
+}
+
+/// `DELETE /api/tokens/{id}`.
+pub(crate) async fn delete_token(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    if state.store.delete_api_token(&user.id, &id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found("API token", &id))
+    }
+}

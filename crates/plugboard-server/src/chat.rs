@@ -1,0 +1,138 @@
+//! Chat turns over HTTP: `POST /api/chat` answers with JSON when the turn is over,
+//! `POST /api/chat/stream` streams it as server-sent events (`message`, `delta`,
+//! `tool_call`, `tool_result`, `replace`, `done`, `error`). A stream whose client goes
+//! away stops the turn; the partial reply is kept, marked partial.
+
+use std::convert::Infallible;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures_util::{Stream, StreamExt as _};
+use plugboard_chat::{TurnEvent, TurnRequest};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::auth::AuthUser;
+use crate::conversations::{create_conversation_for, owned};
+use crate::error::ApiError;
+
+/// A chat turn request.
+#[derive(Debug, Deserialize)]
+pub(crate) struct ChatRequest {
+    /// The conversation; a new one (titled after the message) when absent.
+    #[serde(default)]
+    conversation_id: Option<String>,
+    /// What the user says.
+    message: String,
+    /// `provider/model`; the default model when absent.
+    #[serde(default)]
+    model: Option<String>,
+}
+
+async fn prepare(state: &AppState, user: plugboard_store::User, request: ChatRequest) -> Result<TurnRequest, ApiError> {
+    if request.message.trim().is_empty() {
+        return Err(ApiError::bad_request("empty_message", "the message is empty; write something"));
+    }
+    let conversation = match &request.conversation_id {
+        Some(id) => owned(state, &user, id).await?,
+        None => {
+            let title: String = request.message.trim().chars().take(60).collect();
+            create_conversation_for(state, &user, &title).await?
+        }
+    };
+    Ok(TurnRequest { user, conversation, content: request.message, model: request.model })
+}
+
+fn error_status(code: &str) -> StatusCode {
+    match code {
+        "message_rejected" | "prompt_rejected" => StatusCode::UNPROCESSABLE_ENTITY,
+        "empty_message" | "unknown_plugin" | "unknown_model" => StatusCode::BAD_REQUEST,
+        "message_too_large" => StatusCode::PAYLOAD_TOO_LARGE,
+        "no_model" | "model_unreachable" | "disabled" | "breaker-open" | "busy" => StatusCode::SERVICE_UNAVAILABLE,
+        "model_timeout" | "deadline" => StatusCode::GATEWAY_TIMEOUT,
+        "storage" => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => StatusCode::BAD_GATEWAY,
+    }
+}
+
+/// `POST /api/chat`: runs the turn and answers with both messages, the tool calls made and
+/// whether a plugin replaced the streamed text.
+pub(crate) async fn chat(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Json(request): Json<ChatRequest>,
+) -> Result<Response, ApiError> {
+    let turn = prepare(&state, user, request).await?;
+    let conversation_id = turn.conversation.id.clone();
+    let mut events = state.engine.start_turn(turn);
+    let mut user_message = Value::Null;
+    let mut tools = Vec::new();
+    let mut replaced = false;
+    while let Some(event) = events.recv().await {
+        match event {
+            TurnEvent::Message { message } => user_message = json!(message),
+            TurnEvent::ToolCall { .. } | TurnEvent::ToolResult { .. } => tools.push(json!(event)),
+            TurnEvent::Replace { .. } => replaced = true,
+            TurnEvent::Delta { .. } => {}
+            TurnEvent::Done { message_id, model, usage, .. } => {
+                let reply = state.store.message(&message_id).await?;
+                return Ok(Json(json!({
+                    "conversation_id": conversation_id,
+                    "user_message": user_message,
+                    "reply": reply,
+                    "model": model,
+                    "usage": usage,
+                    "tools": tools,
+                    "replaced_by_plugin": replaced,
+                }))
+                .into_response());
+            }
+            TurnEvent::Error { code, message } => {
+                let status = error_status(&code);
+                let body = json!({"error": {"code": code, "message": message}, "conversation_id": conversation_id,
+                                  "user_message": user_message});
+                return Ok((status, Json(body)).into_response());
+            }
+        }
+    }
+    Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the chat turn ended without an answer"))
+}
+
+/// `POST /api/chat/stream`: the turn as server-sent events.
+pub(crate) async fn chat_stream(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Json(request): Json<ChatRequest>,
+) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
+    let turn = prepare(&state, user, request).await?;
+    let conversation_id = turn.conversation.id.clone();
+    let events = state.engine.start_turn(turn);
+    let start = futures_util::stream::once(async move {
+        Ok(SseEvent::default()
+            .event("conversation")
+            .json_data(json!({"conversation_id": conversation_id}))
+            .unwrap_or_default())
+    });
+    let stream = tokio_stream::wrappers::ReceiverStream::new(events).map(|event| {
+        let name = match &event {
+            TurnEvent::Message { .. } => "message",
+            TurnEvent::Delta { .. } => "delta",
+            TurnEvent::ToolCall { .. } => "tool_call",
+            TurnEvent::ToolResult { .. } => "tool_result",
+            TurnEvent::Replace { .. } => "replace",
+            TurnEvent::Done { .. } => "done",
+            TurnEvent::Error { .. } => "error",
+        };
+        Ok(SseEvent::default().event(name).json_data(&event).unwrap_or_default())
+    });
+    Ok(Sse::new(start.chain(stream)).keep_alive(KeepAlive::default()))
+}
+
+/// `GET /api/models`.
+pub(crate) async fn models(State(state): State<AppState>, AuthUser(_): AuthUser) -> Json<Value> {
+    Json(json!({"models": state.engine.models().await.list().await}))
+}

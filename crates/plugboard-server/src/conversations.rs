@@ -1,0 +1,290 @@
+//! Conversations, messages, attachments and traces: each readable only by its owner.
+//! Creating, deleting and changing them fires the plugins' events.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use plugboard_chat::{PluginChoice, api_conversation, api_message};
+use plugboard_host::api::{CallContext, Event};
+use plugboard_store::{Conversation, Message};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::auth::AuthUser;
+use crate::error::ApiError;
+
+/// The conversation `id` if `user` owns it; someone else's is "not found", as if absent.
+pub(crate) async fn owned(state: &AppState, user: &plugboard_store::User, id: &str) -> Result<Conversation, ApiError> {
+    match state.store.conversation(id).await? {
+        Some(conversation) if conversation.user_id == user.id => Ok(conversation),
+        _ => Err(ApiError::not_found("conversation", id)),
+    }
+}
+
+/// The message `id` if `user` owns its conversation.
+async fn owned_message(
+    state: &AppState,
+    user: &plugboard_store::User,
+    id: &str,
+) -> Result<(Message, Conversation), ApiError> {
+    let message = state.store.message(id).await?.filter(|m| m.deleted_at_ms.is_none());
+    let Some(message) = message else { return Err(ApiError::not_found("message", id)) };
+    let conversation =
+        owned(state, user, &message.conversation_id).await.map_err(|_| ApiError::not_found("message", id))?;
+    Ok((message, conversation))
+}
+
+fn context(user: &plugboard_store::User, conversation_id: &str) -> CallContext {
+    CallContext { conversation_id: conversation_id.to_owned(), user_id: user.id.clone(), ..CallContext::default() }
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct NewConversation {
+    #[serde(default)]
+    title: Option<String>,
+}
+
+fn check_title(title: &str) -> Result<String, ApiError> {
+    let title = title.trim();
+    if title.is_empty() || title.chars().count() > 200 {
+        return Err(ApiError::bad_request("invalid_title", "a title has 1 to 200 characters"));
+    }
+    Ok(title.to_owned())
+}
+
+/// Creates a conversation and fires conversation-started.
+pub(crate) async fn create_conversation_for(
+    state: &AppState,
+    user: &plugboard_store::User,
+    title: &str,
+) -> Result<Conversation, ApiError> {
+    let conversation = state.store.create_conversation(&user.id, title).await?;
+    state.engine.fire(context(user, &conversation.id), Event::ConversationStarted(api_conversation(&conversation)));
+    Ok(conversation)
+}
+
+/// `POST /api/conversations`.
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    body: Option<Json<NewConversation>>,
+) -> Result<Response, ApiError> {
+    let title = match body.and_then(|Json(body)| body.title) {
+        Some(title) => check_title(&title)?,
+        None => "New conversation".to_owned(),
+    };
+    let conversation = create_conversation_for(&state, &user, &title).await?;
+    Ok((StatusCode::CREATED, Json(json!({"conversation": conversation}))).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct ListQuery {
+    #[serde(default)]
+    limit: Option<usize>,
+    #[serde(default)]
+    after: Option<String>,
+    #[serde(default)]
+    search: Option<String>,
+}
+
+/// `GET /api/conversations?limit=&after=&search=`.
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = query.limit.unwrap_or(50).clamp(1, 200);
+    let page = state
+        .store
+        .list_conversations(&user.id, query.search.as_deref().filter(|s| !s.is_empty()), query.after.as_deref(), limit)
+        .await?;
+    Ok(Json(json!({"conversations": page.conversations, "next": page.next})))
+}
+
+/// `GET /api/conversations/{id}`.
+pub(crate) async fn get(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let conversation = owned(&state, &user, &id).await?;
+    Ok(Json(json!({"conversation": conversation, "plugins": PluginChoice::of(&conversation)})))
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct ConversationChange {
+    #[serde(default)]
+    title: Option<String>,
+    /// `{"disabled_filters": [...], "disabled_tools": [...]}`, or `null` for the global set.
+    #[serde(default, deserialize_with = "some_value")]
+    plugins: Option<Option<PluginChoice>>,
+}
+
+/// Tells "absent" from "null" for an optional field.
+fn some_value<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Option<PluginChoice>>, D::Error> {
+    Ok(Some(Option::deserialize(deserializer)?))
+}
+
+/// `PATCH /api/conversations/{id}`: rename, choose its plugins.
+pub(crate) async fn update(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path(id): Path<String>,
+    Json(change): Json<ConversationChange>,
+) -> Result<Json<Value>, ApiError> {
+    let mut conversation = owned(&state, &user, &id).await?;
+    if let Some(title) = change.title {
+        let title = check_title(&title)?;
+        conversation = state
+            .store
+            .rename_conversation(&id, &title)
+            .await?
+            .ok_or_else(|| ApiError::not_found("conversation", &id))?;
+    }
+    if let Some(choice) = change.plugins {
+        let value = choice.map(|choice| json!(choice));
+        conversation = state
+            .store
+            .set_conversation_plugins(&id, value.as_ref())
+            .await?
+            .ok_or_else(|| ApiError::not_found("conversation", &id))?;
+    }
+    Ok(Json(json!({"conversation": conversation, "plugins": PluginChoice::of(&conversation)})))
+}
+
+/// `DELETE /api/conversations/{id}`: fires conversation-ended.
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    owned(&state, &user, &id).await?;
+    if let Some(conversation) = state.store.delete_conversation(&id).await? {
+        state.engine.fire(context(&user, &id), Event::ConversationEnded(api_conversation(&conversation)));
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /api/conversations/{id}/messages`.
+pub(crate) async fn messages(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    owned(&state, &user, &id).await?;
+    Ok(Json(json!({"messages": state.store.list_messages(&id).await?})))
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct MessageEdit {
+    content: String,
+}
+
+/// `PATCH /api/messages/{id}`: fires message-edited.
+pub(crate) async fn edit_message(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path(id): Path<String>,
+    Json(edit): Json<MessageEdit>,
+) -> Result<Json<Value>, ApiError> {
+    let (_, conversation) = owned_message(&state, &user, &id).await?;
+    if edit.content.trim().is_empty() {
+        return Err(ApiError::bad_request("empty_message", "a message cannot be empty; delete it instead"));
+    }
+    let message =
+        state.store.edit_message(&id, &edit.content).await?.ok_or_else(|| ApiError::not_found("message", &id))?;
+    state.engine.fire(context(&user, &conversation.id), Event::MessageEdited(api_message(&message)));
+    Ok(Json(json!({"message": message})))
+}
+
+/// `DELETE /api/messages/{id}`: fires message-deleted.
+pub(crate) async fn delete_message(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let (_, conversation) = owned_message(&state, &user, &id).await?;
+    if let Some(message) = state.store.delete_message(&id).await? {
+        state.engine.fire(context(&user, &conversation.id), Event::MessageDeleted(api_message(&message)));
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /api/messages/{id}/trace`: which plugins ran for the turn that produced this reply.
+pub(crate) async fn trace(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    owned_message(&state, &user, &id).await?;
+    let trace = state.store.trace(&id).await?.ok_or_else(|| ApiError::not_found("trace of message", &id))?;
+    Ok(Json(json!({"trace": trace})))
+}
+
+/// `GET /api/conversations/{id}/audit`: every turn's trace, oldest first.
+pub(crate) async fn audit(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    owned(&state, &user, &id).await?;
+    Ok(Json(json!({"conversation_id": id, "timeline": state.store.conversation_traces(&id).await?})))
+}
+
+/// `POST /api/conversations/{id}/attachments`: the body is the file; `Content-Type` its
+/// media type and `X-File-Name` its name.
+pub(crate) async fn upload(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    owned(&state, &user, &id).await?;
+    if body.len() > state.config.max_upload_bytes {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "file_too_large",
+            format!("the file is {} bytes; the limit is {}", body.len(), state.config.max_upload_bytes),
+        ));
+    }
+    let name = headers.get("x-file-name").and_then(|v| v.to_str().ok()).map(str::trim).unwrap_or("");
+    if name.is_empty() || name.contains(['/', '\\']) || name.len() > 255 {
+        return Err(ApiError::bad_request(
+            "invalid_file_name",
+            "send the file name (no slashes) in the X-File-Name header",
+        ));
+    }
+    let media_type =
+        headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/octet-stream");
+    let attachment = state.store.add_attachment(&id, None, name, media_type, &body).await?;
+    Ok((StatusCode::CREATED, Json(json!({"attachment": attachment}))).into_response())
+}
+
+/// `GET /api/conversations/{id}/attachments`.
+pub(crate) async fn attachments(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    owned(&state, &user, &id).await?;
+    Ok(Json(json!({"attachments": state.store.list_attachments(&id).await?})))
+}
+
+/// `GET /api/attachments/{id}`: the file.
+pub(crate) async fn download(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let Some((attachment, bytes)) = state.store.attachment(&id).await? else {
+        return Err(ApiError::not_found("attachment", &id));
+    };
+    owned(&state, &user, &attachment.conversation_id).await.map_err(|_| ApiError::not_found("attachment", &id))?;
+    let disposition = format!("attachment; filename=\"{}\"", attachment.file_name.replace('"', "'"));
+    Ok(([(header::CONTENT_TYPE, attachment.media_type), (header::CONTENT_DISPOSITION, disposition)], bytes)
+        .into_response())
+}

@@ -1,0 +1,89 @@
+//! The API's one error type: an HTTP status, a stable machine-readable `code` and a message
+//! for people, sent as `{"error": {"code", "message"}}`. Internal details are logged, not
+//! sent.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use plugboard_host::{CallError, CallErrorKind};
+use plugboard_registry::RegistryError;
+use plugboard_store::StoreError;
+use serde_json::json;
+
+/// An API error.
+#[derive(Debug)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Stable code.
+    pub code: &'static str,
+    /// For people: what went wrong and what to do.
+    pub message: String,
+}
+
+impl ApiError {
+    /// An error with `status`, `code` and `message`.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError { status, code, message: message.into() }
+    }
+
+    /// 400.
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    /// 404 for a thing that does not exist, or that the caller may not see.
+    pub fn not_found(what: &str, id: &str) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no {what} `{id}`"))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(json!({"error": {"code": self.code, "message": self.message}}))).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> ApiError {
+        match error {
+            StoreError::Conflict { .. } => ApiError::new(StatusCode::CONFLICT, "conflict", error.to_string()),
+            StoreError::InvalidInput { .. } => ApiError::bad_request("invalid_input", error.to_string()),
+            other => {
+                tracing::error!("storage: {other}");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "storage",
+                    "the server could not read or write its database",
+                )
+            }
+        }
+    }
+}
+
+impl From<CallError> for ApiError {
+    fn from(error: CallError) -> ApiError {
+        let status = match error.kind {
+            CallErrorKind::NotImplemented => StatusCode::NOT_FOUND,
+            CallErrorKind::Plugin { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            CallErrorKind::Disabled | CallErrorKind::BreakerOpen { .. } | CallErrorKind::Busy => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            CallErrorKind::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            _ => StatusCode::BAD_GATEWAY,
+        };
+        ApiError::new(status, error.kind.code(), error.to_string())
+    }
+}
+
+impl From<RegistryError> for ApiError {
+    fn from(error: RegistryError) -> ApiError {
+        let status = match &error {
+            RegistryError::UnknownPlugin { .. } => StatusCode::NOT_FOUND,
+            RegistryError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            RegistryError::InvalidSettings { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            _ => StatusCode::CONFLICT,
+        };
+        ApiError::new(status, error.code(), error.to_string())
+    }
+}

@@ -1,0 +1,149 @@
+//! The plugin endpoints: listing, details, health and `execute` (both request shapes of
+//! the seeds' APIs). Any signed-in user may read and execute; changing plugins is for
+//! administrators (the management endpoints).
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use plugboard_host::Plugin;
+use plugboard_manifest::PluginId;
+use plugboard_registry::Registry;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::auth::AuthUser;
+use crate::error::ApiError;
+
+fn summary(plugin: &Plugin) -> Value {
+    let manifest = plugin.manifest();
+    json!({
+        "id": manifest.id,
+        "name": manifest.name,
+        "version": manifest.version,
+        "description": manifest.description,
+        "status": plugin.status(),
+        "permissions": manifest.permissions,
+        "tools": plugin.tools(),
+        "commands": manifest.commands,
+    })
+}
+
+/// Every installed plugin: the loaded ones with their tools and status, the others with
+/// their state and error.
+pub(crate) async fn list_plugins(State(state): State<AppState>, AuthUser(_user): AuthUser) -> Json<Value> {
+    let registry = &state.registry;
+    let mut plugins = Vec::new();
+    for entry in registry.list().await {
+        let mut item = match registry.plugin(&entry.id) {
+            Some(plugin) => summary(&plugin),
+            None => {
+                json!({"id": entry.id, "name": entry.name, "version": entry.version, "description": entry.description})
+            }
+        };
+        item["state"] = json!(entry.state);
+        item["origin"] = json!(entry.origin);
+        item["error"] = json!(entry.error);
+        item["disabled_reason"] = json!(entry.disabled_reason);
+        item["dependencies"] = json!(entry.dependencies);
+        item["dependents"] = json!(entry.dependents);
+        plugins.push(item);
+    }
+    Json(json!({"plugins": plugins, "broken_folders": registry.broken_folders()}))
+}
+
+fn find(registry: &Registry, id: &str) -> Result<Plugin, ApiError> {
+    let id = PluginId::parse(id)
+        .map_err(|error| ApiError::new(StatusCode::BAD_REQUEST, "invalid_plugin_id", error.to_string()))?;
+    registry
+        .plugin(&id)
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "plugin_not_found", format!("no plugin `{id}` is loaded")))
+}
+
+pub(crate) async fn plugin_details(
+    State(state): State<AppState>,
+    AuthUser(_user): AuthUser,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let plugin = find(&state.registry, &id)?;
+    let mut details = summary(&plugin);
+    details["manifest"] = json!(plugin.manifest());
+    details["settings"] = plugin.redacted_settings();
+    Ok(Json(details))
+}
+
+pub(crate) async fn health(State(state): State<AppState>, AuthUser(_user): AuthUser) -> Json<Value> {
+    let registry = &state.registry;
+    let mut plugins = serde_json::Map::new();
+    for plugin in registry.runtime().plugins() {
+        plugins.insert(plugin.id().to_string(), json!(plugin.health().await));
+    }
+    Json(json!({"plugins": plugins}))
+}
+
+/// Both request shapes of the seeds: `{"plugin", "data"}` (runs the first tool with
+/// `{"input": data}`) and `{"plugin_id", "method", "kwargs"}` (calls tool `method`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum ExecuteRequest {
+    Runner {
+        plugin: String,
+        data: Value,
+    },
+    Method {
+        plugin_id: String,
+        method: String,
+        #[serde(default)]
+        args: Vec<Value>,
+        #[serde(default)]
+        kwargs: serde_json::Map<String, Value>,
+    },
+}
+
+pub(crate) async fn execute(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let registry = &state.registry;
+    let request: ExecuteRequest = serde_json::from_slice(&body).map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "send {\"plugin\": <id>, \"data\": <input>} or {\"plugin_id\": <id>, \"method\": <tool>, \"kwargs\": {...}}",
+        )
+    })?;
+    let context = plugboard_host::api::CallContext { user_id: user.id.clone(), ..Default::default() };
+    let (plugin, result) = match request {
+        ExecuteRequest::Runner { plugin, data } => {
+            let plugin = find(registry, &plugin)?;
+            let input = match data {
+                Value::String(text) => text,
+                other => other.to_string(),
+            };
+            let result = plugin.run_with_input(&context, &input).await?;
+            (plugin, result)
+        }
+        ExecuteRequest::Method { plugin_id, method, args, kwargs } => {
+            let plugin = find(registry, &plugin_id)?;
+            if !args.is_empty() {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "tools take named arguments: put them in `kwargs`",
+                ));
+            }
+            if !plugin.tools().iter().any(|tool| tool.name == method) {
+                let known: Vec<String> = plugin.tools().into_iter().map(|tool| tool.name).collect();
+                return Err(ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "unknown_method",
+                    format!("plugin `{}` has no tool `{method}`; its tools: {}", plugin.id(), known.join(", ")),
+                ));
+            }
+            let result = plugin.call_tool(&context, &method, Value::Object(kwargs)).await?;
+            (plugin, result)
+        }
+    };
+    Ok(Json(json!({"plugin": plugin.id(), "status": "success", "result": result})))
+}

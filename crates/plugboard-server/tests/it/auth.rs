@@ -1,0 +1,93 @@
+//! Sign-up, login, sessions, API tokens and the refusals, each with its code.
+
+use plugboard_server::{ServerConfig, SignupPolicy};
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::{TestServer, send, session_cookie};
+
+#[tokio::test]
+async fn the_first_user_is_admin_and_later_ones_are_not() {
+    let server = TestServer::start(&[]).await;
+    let admin = server.signup("alice").await;
+    let (status, me) = admin.get("/api/me").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!((me["user"]["username"].as_str(), me["user"]["is_admin"].as_bool()), (Some("alice"), Some(true)));
+    let bob = server.signup("bob").await;
+    let (_, me) = bob.get("/api/me").await;
+    assert_eq!(me["user"]["is_admin"], false);
+
+    let (status, body) = send(
+        server
+            .client
+            .post(server.url("/api/auth/signup"))
+            .json(&json!({"username": "ALICE", "password": "another password"})),
+    )
+    .await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("username_taken")));
+}
+
+#[tokio::test]
+async fn login_checks_the_password_and_logout_ends_the_session() {
+    let server = TestServer::start(&[]).await;
+    server.signup("carol").await;
+    let wrong = json!({"username": "carol", "password": "not the password"});
+    let (status, body) = send(server.client.post(server.url("/api/auth/login")).json(&wrong)).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_credentials")));
+
+    let right = json!({"username": "carol", "password": "correct horse battery"});
+    let response = server.client.post(server.url("/api/auth/login")).json(&right).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let cookie = session_cookie(&response);
+    let me = server.client.get(server.url("/api/me")).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(me.status(), StatusCode::OK);
+
+    server.client.post(server.url("/api/auth/logout")).header("cookie", &cookie).send().await.unwrap();
+    let (status, body) = send(server.client.get(server.url("/api/me")).header("cookie", &cookie)).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("session_expired")));
+    let (status, body) = send(server.client.get(server.url("/api/conversations"))).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("unauthenticated")));
+}
+
+#[tokio::test]
+async fn api_tokens_authenticate_programs_until_revoked() {
+    let server = TestServer::start(&[]).await;
+    let dave = server.signup("dave").await;
+    let (status, created) = dave.post("/api/tokens", json!({"name": "script"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let token = created["token"].as_str().unwrap().to_owned();
+    assert!(token.starts_with("pb_"));
+    let (status, me) = send(server.client.get(server.url("/api/me")).bearer_auth(&token)).await;
+    assert_eq!((status, me["user"]["username"].as_str()), (StatusCode::OK, Some("dave")));
+    let (_, listed) = dave.get("/api/tokens").await;
+    assert_eq!(listed["tokens"][0]["name"], "script");
+    assert!(!listed.to_string().contains(&token), "a token is shown once, never listed");
+
+    let id = created["api_token"]["id"].as_str().unwrap();
+    assert_eq!(dave.delete(&format!("/api/tokens/{id}")).await, StatusCode::NO_CONTENT);
+    let (status, body) = send(server.client.get(server.url("/api/me")).bearer_auth(&token)).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_token")));
+}
+
+#[tokio::test]
+async fn closed_sign_up_still_lets_the_first_user_in() {
+    let config = ServerConfig { signup: SignupPolicy::Closed, ..ServerConfig::default() };
+    let server = TestServer::start_with(&[], config).await;
+    server.signup("admin").await;
+    let body = json!({"username": "eve", "password": "long enough password"});
+    let (status, body) = send(server.client.post(server.url("/api/auth/signup")).json(&body)).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("signup_closed")));
+}
+
+#[tokio::test]
+async fn bad_sign_up_input_is_refused_with_what_to_fix() {
+    let server = TestServer::start(&[]).await;
+    let cases = [
+        (json!({"username": "x", "password": "long enough password"}), "invalid_username"),
+        (json!({"username": "frank", "password": "short"}), "weak_password"),
+    ];
+    for (body, code) in cases {
+        let (status, answer) = send(server.client.post(server.url("/api/auth/signup")).json(&body)).await;
+        assert_eq!((status, answer["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some(code)), "{answer}");
+    }
+}

@@ -1,0 +1,207 @@
+//! Chat turns through the plugin pipeline, as JSON and as server-sent events.
+
+use futures_util::StreamExt as _;
+use plugboard_manifest::{FailMode, PluginId};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::{Session, TestServer};
+
+/// Reads a server-sent-event response to its end: (event name, data) pairs.
+async fn sse_events(response: reqwest::Response) -> Vec<(String, Value)> {
+    let text = response.text().await.unwrap();
+    parse_sse(&text)
+}
+
+fn parse_sse(text: &str) -> Vec<(String, Value)> {
+    text.split("\n\n")
+        .filter_map(|block| {
+            let mut name = None;
+            let mut data = None;
+            for line in block.lines() {
+                if let Some(value) = line.strip_prefix("event:") {
+                    name = Some(value.trim().to_owned());
+                } else if let Some(value) = line.strip_prefix("data:") {
+                    data = Some(serde_json::from_str(value.trim()).unwrap());
+                }
+            }
+            Some((name?, data?))
+        })
+        .collect()
+}
+
+async fn stream(session: &Session, body: Value) -> reqwest::Response {
+    let response = session.request(reqwest::Method::POST, "/api/chat/stream").json(&body).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    response
+}
+
+#[tokio::test]
+async fn a_turn_runs_the_filters_and_stores_the_tagged_prompt_and_reply() {
+    let server = TestServer::start(&["example-tagger"]).await;
+    let alice = server.signup("alice").await;
+    let (status, turn) = alice.post("/api/chat", json!({"message": "hello"})).await;
+    assert_eq!(status, StatusCode::OK, "{turn}");
+    assert_eq!(turn["user_message"]["content"], "[tagged] hello");
+    assert_eq!(turn["reply"]["content"], "Echo: [tagged] hello\n\n[tagged]");
+    assert_eq!(turn["replaced_by_plugin"], true);
+    assert_eq!(turn["model"], "fixture/echo");
+    // The model saw the filtered prompt after the system prompt.
+    let sent = server.fixture.requests().pop().unwrap();
+    assert_eq!(sent["messages"][0]["role"], "system");
+    assert_eq!(sent["messages"].as_array().unwrap().last().unwrap()["content"], "[tagged] hello");
+
+    let conversation = turn["conversation_id"].as_str().unwrap();
+    let (_, messages) = alice.get(&format!("/api/conversations/{conversation}/messages")).await;
+    let stored: Vec<(&str, &str)> = messages["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["role"].as_str().unwrap(), m["content"].as_str().unwrap()))
+        .collect();
+    assert_eq!(stored, [("user", "[tagged] hello"), ("assistant", "Echo: [tagged] hello\n\n[tagged]")]);
+
+    let reply_id = turn["reply"]["id"].as_str().unwrap();
+    let (_, trace) = alice.get(&format!("/api/messages/{reply_id}/trace")).await;
+    let steps = trace["trace"]["trace"]["steps"].as_array().unwrap();
+    let tagger: Vec<(&str, &str)> = steps
+        .iter()
+        .filter(|s| s["plugin"] == "example-tagger")
+        .map(|s| (s["stage"].as_str().unwrap(), s["outcome"].as_str().unwrap()))
+        .collect();
+    assert_eq!(tagger, [("before-prompt", "rewrote"), ("after-response", "rewrote")]);
+    let (_, audit) = alice.get(&format!("/api/conversations/{conversation}/audit")).await;
+    assert_eq!(audit["timeline"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_streamed_turn_sends_deltas_then_the_replacement_then_done() {
+    let server = TestServer::start(&["example-tagger"]).await;
+    let alice = server.signup("alice").await;
+    let events = sse_events(stream(&alice, json!({"message": "stream me"})).await).await;
+    let names: Vec<&str> = events.iter().map(|(name, _)| name.as_str()).collect();
+    assert_eq!(names.first(), Some(&"conversation"));
+    assert_eq!(names[1], "message");
+    assert_eq!(&names[names.len() - 2..], ["replace", "done"]);
+    let streamed: String =
+        events.iter().filter(|(name, _)| name == "delta").map(|(_, data)| data["text"].as_str().unwrap()).collect();
+    assert_eq!(streamed, "Echo: [tagged] stream me");
+    let replaced = &events[events.len() - 2].1;
+    assert_eq!(replaced["content"], "Echo: [tagged] stream me\n\n[tagged]");
+    let done = &events[events.len() - 1].1;
+    assert!(done["message_id"].is_string() && done["usage"]["completion_tokens"].as_u64().unwrap() > 0, "{done}");
+}
+
+#[tokio::test]
+async fn run_calls_the_tool_directly_without_the_model() {
+    let server = TestServer::start(&["calculator"]).await;
+    let alice = server.signup("alice").await;
+    let (status, turn) = alice.post("/api/chat", json!({"message": "/run calculator 2+2"})).await;
+    assert_eq!(status, StatusCode::OK, "{turn}");
+    assert_eq!(turn["reply"]["content"], "4");
+    assert_eq!(turn["reply"]["author"], "plugin:calculator");
+    assert!(server.fixture.requests().is_empty(), "the model was not asked");
+
+    let (status, turn) = alice.post("/api/chat", json!({"message": "/calc 6*7"})).await;
+    assert_eq!((status, turn["reply"]["content"].as_str()), (StatusCode::OK, Some("6*7 = 42")), "{turn}");
+
+    let (status, error) = alice.post("/api/chat", json!({"message": "/run nothing 1"})).await;
+    assert_eq!((status, error["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("unknown_plugin")));
+    assert!(error["error"]["message"].as_str().unwrap().contains("calculator"), "{error}");
+}
+
+#[tokio::test]
+async fn the_model_calls_a_plugin_tool_and_answers_with_its_result() {
+    let server = TestServer::start(&["calculator"]).await;
+    let alice = server.signup("alice").await;
+    let message = r#"tool:calculator__calculate {"expression": "6*7"}"#;
+    let events = sse_events(stream(&alice, json!({"message": message})).await).await;
+    let call = events.iter().find(|(name, _)| name == "tool_call").unwrap();
+    assert_eq!((call.1["plugin"].as_str(), call.1["tool"].as_str()), (Some("calculator"), Some("calculate")));
+    let result = events.iter().find(|(name, _)| name == "tool_result").unwrap();
+    assert_eq!((result.1["content"].as_str(), result.1["is_error"].as_bool()), (Some("42"), Some(false)));
+    let streamed: String =
+        events.iter().filter(|(name, _)| name == "delta").map(|(_, data)| data["text"].as_str().unwrap()).collect();
+    assert_eq!(streamed, "The tool said: 42");
+    // The tool was offered with its schema, and the second request carried the result.
+    let requests = server.fixture.requests();
+    assert_eq!(requests[0]["tools"][0]["function"]["name"], "calculator__calculate");
+    let last = requests[1]["messages"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!((last["role"].as_str(), last["content"].as_str()), (Some("tool"), Some("42")));
+}
+
+#[tokio::test]
+async fn a_failing_filter_is_skipped_when_open_and_refuses_the_turn_when_closed() {
+    let server = TestServer::start(&["panicker"]).await;
+    let alice = server.signup("alice").await;
+    let (status, turn) = alice.post("/api/chat", json!({"message": "please panic"})).await;
+    assert_eq!(status, StatusCode::OK, "{turn}");
+    assert_eq!(turn["user_message"]["content"], "please panic");
+
+    let panicker = PluginId::parse("panicker").unwrap();
+    server.state.registry.set_fail_mode(&panicker, FailMode::Closed).await.unwrap();
+    let (status, refused) = alice.post("/api/chat", json!({"message": "panic again"})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    assert_eq!(refused["error"]["code"], "prompt_rejected");
+    assert!(refused["error"]["message"].as_str().unwrap().contains("fail closed"), "{refused}");
+}
+
+#[tokio::test]
+async fn a_conversation_can_switch_a_filter_off() {
+    let server = TestServer::start(&["example-tagger"]).await;
+    let alice = server.signup("alice").await;
+    let conversation = alice.conversation("plain").await;
+    let (status, _) = alice
+        .patch(
+            &format!("/api/conversations/{conversation}"),
+            json!({"plugins": {"disabled_filters": ["example-tagger"]}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, turn) = alice.post("/api/chat", json!({"conversation_id": conversation, "message": "untouched"})).await;
+    assert_eq!(turn["user_message"]["content"], "untouched");
+    assert_eq!(turn["reply"]["content"], "Echo: untouched");
+    // Other conversations keep the global set.
+    let (_, turn) = alice.post("/api/chat", json!({"message": "touched"})).await;
+    assert_eq!(turn["user_message"]["content"], "[tagged] touched");
+}
+
+#[tokio::test]
+async fn a_client_that_goes_away_stops_the_turn_and_the_partial_reply_is_kept() {
+    let server = TestServer::start(&[]).await;
+    let alice = server.signup("alice").await;
+    let conversation = alice.conversation("cut short").await;
+    let response =
+        stream(&alice, json!({"conversation_id": conversation, "message": "go", "model": "fixture/slow"})).await;
+    let mut body = response.bytes_stream();
+    let mut received = String::new();
+    while !received.contains("word3") {
+        received.push_str(&String::from_utf8_lossy(&body.next().await.unwrap().unwrap()));
+    }
+    drop(body);
+    let messages = crate::eventually("the reply to be marked partial", async || {
+        let (_, messages) = alice.get(&format!("/api/conversations/{conversation}/messages")).await;
+        let reply = messages["messages"].as_array()?.get(1)?.clone();
+        (reply["status"] == "partial").then_some(reply)
+    })
+    .await;
+    let content = messages["content"].as_str().unwrap();
+    assert!(content.starts_with("word1 word2 word3") && !content.contains("word300"), "{content}");
+}
+
+#[tokio::test]
+async fn model_errors_are_reported_and_the_user_message_is_kept() {
+    let server = TestServer::start(&[]).await;
+    let alice = server.signup("alice").await;
+    let (status, error) = alice.post("/api/chat", json!({"message": "hi", "model": "fixture/broken"})).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{error}");
+    assert_eq!(error["error"]["code"], "model_error");
+    assert!(error["error"]["message"].as_str().unwrap().contains("the broken model always fails"));
+    let conversation = error["conversation_id"].as_str().unwrap();
+    let (_, messages) = alice.get(&format!("/api/conversations/{conversation}/messages")).await;
+    assert_eq!(messages["messages"][0]["content"], "hi");
+
+    let (status, error) = alice.post("/api/chat", json!({"message": "hi", "model": "nowhere/x"})).await;
+    assert_eq!((status, error["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("unknown_model")));
+    assert!(error["error"]["message"].as_str().unwrap().contains("fixture/echo"), "{error}");
+}

@@ -1,0 +1,172 @@
+//! The HTTP API over a real port, with a real database file, real plugins from
+//! `plugins/` and the fixture model server speaking the OpenAI protocol.
+
+#![allow(clippy::unwrap_used, reason = "test helpers may unwrap like the tests they serve")]
+
+mod auth;
+mod chat;
+mod conversations;
+
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+
+use plugboard_chat::{ChatEngine, EngineConfig, Models, OpenAiConfig, OpenAiProvider};
+use plugboard_fixture_llm::FixtureLlm;
+use plugboard_host::{Runtime, RuntimeConfig, Services};
+use plugboard_registry::{Registry, RegistryConfig, StoreKv};
+use plugboard_server::{AppState, ServerConfig};
+use plugboard_store::{SqliteStore, Store};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+fn shared_cache_dir() -> &'static Path {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    DIR.get_or_init(|| tempfile::tempdir().unwrap()).path()
+}
+
+/// A running server with its own data folder, plugins and fixture model.
+struct TestServer {
+    base: String,
+    client: reqwest::Client,
+    fixture: FixtureLlm,
+    state: AppState,
+    _data: tempfile::TempDir,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl TestServer {
+    async fn start(plugins: &[&str]) -> TestServer {
+        TestServer::start_with(plugins, ServerConfig::default()).await
+    }
+
+    async fn start_with(plugins: &[&str], config: ServerConfig) -> TestServer {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let data = tempfile::tempdir().unwrap();
+        let dir = data.path().join("plugins");
+        std::fs::create_dir_all(&dir).unwrap();
+        for name in plugins {
+            copy_dir(&plugboard_plugins::plugin_dir(name), &dir.join(name));
+        }
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&data.path().join("plugboard.db")).await.unwrap());
+        let services = Services { kv: Arc::new(StoreKv::new(store.clone())), ..Services::default() };
+        let runtime_config =
+            RuntimeConfig { cache_dir: Some(shared_cache_dir().to_owned()), ..RuntimeConfig::default() };
+        let runtime = Runtime::new(runtime_config, services).unwrap();
+        let registry = Registry::new(
+            runtime,
+            store.clone(),
+            RegistryConfig { bundled: Vec::new(), directories: vec![dir], enabled_plugins: None },
+        );
+        let report = registry.start().await;
+        assert!(report.failed.is_empty(), "{:?}", report.failed);
+        let fixture = FixtureLlm::start().await.unwrap();
+        let mut models = Models::new();
+        models.add(Arc::new(OpenAiProvider::new(OpenAiConfig::new("fixture", fixture.base_url())).unwrap()));
+        models.set_default(Some("fixture/echo".into()));
+        let engine = ChatEngine::new(registry.clone(), store.clone(), models, EngineConfig::default());
+        let state = AppState { registry, store, engine, config: Arc::new(config) };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let serving = state.clone();
+        tokio::spawn(async move {
+            plugboard_server::serve(listener, serving, async move {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+        });
+        TestServer { base, client: reqwest::Client::new(), fixture, state, _data: data, _stop: stop }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Signs up `name`; returns their session.
+    async fn signup(&self, name: &str) -> Session {
+        let response = self
+            .client
+            .post(self.url("/api/auth/signup"))
+            .json(&json!({"username": name, "password": "correct horse battery"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED, "{}", response.text().await.unwrap());
+        let cookie = session_cookie(&response);
+        Session { client: self.client.clone(), base: self.base.clone(), cookie }
+    }
+}
+
+fn session_cookie(response: &reqwest::Response) -> String {
+    let set = response.headers().get("set-cookie").unwrap().to_str().unwrap();
+    set.split(';').next().unwrap().to_owned()
+}
+
+/// A signed-in user's requests.
+#[derive(Clone)]
+struct Session {
+    client: reqwest::Client,
+    base: String,
+    cookie: String,
+}
+
+impl Session {
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client.request(method, format!("{}{path}", self.base)).header("cookie", &self.cookie)
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        send(self.request(reqwest::Method::GET, path)).await
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        send(self.request(reqwest::Method::POST, path).json(&body)).await
+    }
+
+    async fn patch(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        send(self.request(reqwest::Method::PATCH, path).json(&body)).await
+    }
+
+    async fn delete(&self, path: &str) -> StatusCode {
+        self.request(reqwest::Method::DELETE, path).send().await.unwrap().status()
+    }
+
+    async fn conversation(&self, title: &str) -> String {
+        let (status, body) = self.post("/api/conversations", json!({"title": title})).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["conversation"]["id"].as_str().unwrap().to_owned()
+    }
+}
+
+async fn send(request: reqwest::RequestBuilder) -> (StatusCode, Value) {
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) })
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// Waits (at most 30 s) until `check` holds, for effects of background work.
+async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}

@@ -1,0 +1,67 @@
+//! Configuration: command-line flags, then `PLUGBOARD_*` environment variables (clap reads
+//! both, flags first), then the TOML file (`--config`, or `plugboard.toml` in the current
+//! directory when it exists), then built-in defaults. Every setting has a default, so the
+//! server runs with no configuration at all.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::Deserialize;
+
+/// The configuration file, every field optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileConfig {
+    pub(crate) addr: Option<SocketAddr>,
+    pub(crate) data_dir: Option<PathBuf>,
+    pub(crate) plugins_dirs: Option<Vec<PathBuf>>,
+    pub(crate) enabled_plugins: Option<Vec<String>>,
+    pub(crate) cache_dir: Option<PathBuf>,
+    pub(crate) dev: Option<bool>,
+    pub(crate) signup: Option<plugboard_server::SignupPolicy>,
+    pub(crate) max_upload_mb: Option<u64>,
+    #[serde(default)]
+    pub(crate) models: ModelsConfig,
+}
+
+/// `[models]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ModelsConfig {
+    /// `provider/model` used when a request names none.
+    pub(crate) default: Option<String>,
+    /// Sent first in every conversation.
+    pub(crate) system_prompt: Option<String>,
+    /// `[models.openai]`: an OpenAI-compatible server.
+    pub(crate) openai: Option<OpenAiFileConfig>,
+}
+
+/// `[models.openai]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct OpenAiFileConfig {
+    pub(crate) base_url: Option<String>,
+    pub(crate) api_key: Option<String>,
+}
+
+impl FileConfig {
+    /// Reads `explicit`, or `plugboard.toml` in the current directory when present.
+    pub(crate) fn load(explicit: Option<&Path>) -> anyhow::Result<FileConfig> {
+        let default = Path::new("plugboard.toml");
+        let path = match explicit {
+            Some(path) => path,
+            None if default.is_file() => default,
+            None => return Ok(FileConfig::default()),
+        };
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the configuration file {}", path.display()))?;
+        toml::from_str(&text).map_err(|error| {
+            anyhow::anyhow!(
+                "{}: {}; see the configuration section of README.md for the settings",
+                path.display(),
+                error.to_string().trim_end()
+            )
+        })
+    }
+}
