@@ -20,9 +20,10 @@ use plugboard_registry::Registry;
 use plugboard_store::{Conversation, Message, MessageStatus, NewMessage, Role, Store, User};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use tokio::sync::{RwLock, mpsc};
+use tokio::sync::mpsc;
 
 use crate::provider::Models;
+use crate::services::SharedModels;
 
 /// How often the text of a reply being streamed is written to the store.
 const SAVE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
@@ -152,7 +153,7 @@ pub struct ChatEngine {
 struct EngineInner {
     registry: Registry,
     store: Arc<dyn Store>,
-    models: RwLock<Models>,
+    models: SharedModels,
     config: EngineConfig,
 }
 
@@ -196,9 +197,10 @@ impl Trace {
 }
 
 impl ChatEngine {
-    /// An engine over the registry's plugins, the store and the model providers.
-    pub fn new(registry: Registry, store: Arc<dyn Store>, models: Models, config: EngineConfig) -> ChatEngine {
-        ChatEngine { inner: Arc::new(EngineInner { registry, store, models: RwLock::new(models), config }) }
+    /// An engine over the registry's plugins, the store and the model providers (shared
+    /// with the plugins' `ai` service, [`crate::ModelsAi`]).
+    pub fn new(registry: Registry, store: Arc<dyn Store>, models: SharedModels, config: EngineConfig) -> ChatEngine {
+        ChatEngine { inner: Arc::new(EngineInner { registry, store, models, config }) }
     }
 
     /// The model providers.

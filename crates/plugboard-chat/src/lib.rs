@@ -5,7 +5,9 @@
 mod engine;
 mod openai;
 mod provider;
+mod services;
 
 pub use engine::{ChatEngine, EngineConfig, PluginChoice, TurnEvent, TurnRequest, api_conversation, api_message};
 pub use openai::{OpenAiConfig, OpenAiProvider};
 pub use provider::{ModelEntry, Models, Provider, ProviderError};
+pub use services::{ModelsAi, SharedModels, StoreChat};

@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use config::FileConfig;
-use plugboard_chat::{ChatEngine, EngineConfig, Models, OpenAiConfig, OpenAiProvider};
+use plugboard_chat::{ChatEngine, EngineConfig, Models, OpenAiConfig, OpenAiProvider, SharedModels};
 use plugboard_server::{AppState, ServerConfig, SignupPolicy};
 use plugins::PluginOptions;
 
@@ -107,20 +107,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { addr, dev, signup, openai_base_url, openai_api_key, default_model, plugins } => {
             let file = FileConfig::load(plugins.config.as_deref())?;
-            let opened = plugins.open(&file).await?;
+            let models: SharedModels = Arc::default();
+            let opened = plugins.open(&file, models.clone()).await?;
             let registry = opened.registry;
             let report = registry.start().await;
             tracing::info!(loaded = report.loaded.len(), failed = report.failed.len(), "plugins started");
             let _watch =
                 if dev || file.dev == Some(true) { Some(registry.watch(Duration::from_millis(300))?) } else { None };
-            let mut models = Models::new();
+            let mut configured = Models::new();
             let openai_file = file.models.openai.as_ref();
             if let Some(base_url) = openai_base_url.or_else(|| openai_file.and_then(|o| o.base_url.clone())) {
                 let mut config = OpenAiConfig::new("openai", base_url);
                 config.api_key = openai_api_key.or_else(|| openai_file.and_then(|o| o.api_key.clone()));
-                models.add(Arc::new(OpenAiProvider::new(config)?));
+                configured.add(Arc::new(OpenAiProvider::new(config)?));
             }
-            models.set_default(default_model.or(file.models.default.clone()));
+            configured.set_default(default_model.or(file.models.default.clone()));
+            *models.write().await = configured;
             let mut engine_config = EngineConfig::default();
             if let Some(prompt) = file.models.system_prompt.clone() {
                 engine_config.system_prompt = prompt;
@@ -140,7 +142,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             plugboard_server::serve(listener, state, shutdown_signal()).await
         }
         Command::Plugin { command: PluginCommand::List { plugins } } => {
-            let registry = plugins.open(&FileConfig::load(plugins.config.as_deref())?).await?.registry;
+            let registry = plugins.open(&FileConfig::load(plugins.config.as_deref())?, Arc::default()).await?.registry;
             let report = registry.start().await;
             let mut out = String::new();
             for entry in registry.list().await {
@@ -173,7 +175,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Plugin { command: PluginCommand::Run { plugin, input, plugins } } => {
-            let registry = plugins.open(&FileConfig::load(plugins.config.as_deref())?).await?.registry;
+            let registry = plugins.open(&FileConfig::load(plugins.config.as_deref())?, Arc::default()).await?.registry;
             registry.start().await;
             let id = plugboard_manifest::PluginId::parse(&plugin)?;
             let found = registry.plugin(&id).with_context(|| {

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
+use plugboard_chat::{ModelsAi, SharedModels, StoreChat};
 use plugboard_host::{Runtime, RuntimeConfig, Services};
 use plugboard_registry::{Bundled, Registry, RegistryConfig, StoreKv};
 use plugboard_store::{ChatStore, SqliteStore, Store};
@@ -49,7 +50,7 @@ pub(crate) struct Opened {
 impl PluginOptions {
     /// Opens the store in the data folder, starts the runtime and makes the registry (not
     /// started yet). Settings left unset here come from `file`, then the defaults.
-    pub(crate) async fn open(&self, file: &FileConfig) -> anyhow::Result<Opened> {
+    pub(crate) async fn open(&self, file: &FileConfig, models: SharedModels) -> anyhow::Result<Opened> {
         let data_dir =
             self.data_dir.clone().or_else(|| file.data_dir.clone()).unwrap_or_else(|| "plugboard-data".into());
         std::fs::create_dir_all(&data_dir)
@@ -75,7 +76,11 @@ impl PluginOptions {
             );
         }
         let store: Arc<dyn Store> = Arc::new(sqlite);
-        let services = Services { kv: Arc::new(StoreKv::new(store.clone())), ..Services::default() };
+        let services = Services {
+            kv: Arc::new(StoreKv::new(store.clone())),
+            chat: Arc::new(StoreChat::new(store.clone())),
+            ai: Arc::new(ModelsAi::new(models)),
+        };
         let cache_dir =
             self.cache_dir.clone().or_else(|| file.cache_dir.clone()).unwrap_or_else(|| data_dir.join("cache"));
         let config = RuntimeConfig { cache_dir: Some(cache_dir), ..RuntimeConfig::default() };

@@ -6,11 +6,12 @@
 mod auth;
 mod chat;
 mod conversations;
+mod services;
 
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
-use plugboard_chat::{ChatEngine, EngineConfig, Models, OpenAiConfig, OpenAiProvider};
+use plugboard_chat::{ChatEngine, EngineConfig, ModelsAi, OpenAiConfig, OpenAiProvider, SharedModels, StoreChat};
 use plugboard_fixture_llm::FixtureLlm;
 use plugboard_host::{Runtime, RuntimeConfig, Services};
 use plugboard_registry::{Registry, RegistryConfig, StoreKv};
@@ -48,7 +49,12 @@ impl TestServer {
             copy_dir(&plugboard_plugins::plugin_dir(name), &dir.join(name));
         }
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&data.path().join("plugboard.db")).await.unwrap());
-        let services = Services { kv: Arc::new(StoreKv::new(store.clone())), ..Services::default() };
+        let models: SharedModels = Arc::default();
+        let services = Services {
+            kv: Arc::new(StoreKv::new(store.clone())),
+            chat: Arc::new(StoreChat::new(store.clone())),
+            ai: Arc::new(ModelsAi::new(models.clone())),
+        };
         let runtime_config =
             RuntimeConfig { cache_dir: Some(shared_cache_dir().to_owned()), ..RuntimeConfig::default() };
         let runtime = Runtime::new(runtime_config, services).unwrap();
@@ -60,9 +66,11 @@ impl TestServer {
         let report = registry.start().await;
         assert!(report.failed.is_empty(), "{:?}", report.failed);
         let fixture = FixtureLlm::start().await.unwrap();
-        let mut models = Models::new();
-        models.add(Arc::new(OpenAiProvider::new(OpenAiConfig::new("fixture", fixture.base_url())).unwrap()));
-        models.set_default(Some("fixture/echo".into()));
+        {
+            let mut models = models.write().await;
+            models.add(Arc::new(OpenAiProvider::new(OpenAiConfig::new("fixture", fixture.base_url())).unwrap()));
+            models.set_default(Some("fixture/echo".into()));
+        }
         let engine = ChatEngine::new(registry.clone(), store.clone(), models, EngineConfig::default());
         let state = AppState { registry, store, engine, config: Arc::new(config) };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -1,0 +1,210 @@
+//! The host services plugins reach through their permissions, backed by the chat server:
+//! conversations, messages, users and files from the store ([`StoreChat`]), and the model
+//! ([`ModelsAi`]). The host checks the permission before any of these runs.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use plugboard_host::api::{Completion, CompletionRequest, Conversation, File, Message, User};
+use plugboard_host::services::{AiService, ChatService, ServiceError, ServiceErrorKind};
+use plugboard_manifest::PluginId;
+use plugboard_store::{ChatStore, MessageStatus, NewMessage, Role, StoreError};
+use tokio::sync::{RwLock, mpsc};
+
+use crate::engine::{api_conversation, api_message};
+use crate::provider::Models;
+
+/// The model registry shared by the chat engine and the plugins' `ai` service.
+pub type SharedModels = Arc<RwLock<Models>>;
+
+/// Plugins' access to the chat data in the store.
+#[derive(Debug, Clone)]
+pub struct StoreChat {
+    store: Arc<dyn ChatStore>,
+}
+
+impl StoreChat {
+    /// The chat service over `store`.
+    pub fn new(store: Arc<dyn ChatStore>) -> StoreChat {
+        StoreChat { store }
+    }
+}
+
+fn storage(error: StoreError) -> ServiceError {
+    match error {
+        StoreError::NotFound { .. } => ServiceError::new(ServiceErrorKind::NotFound, error.to_string()),
+        StoreError::InvalidInput { .. } => ServiceError::new(ServiceErrorKind::InvalidInput, error.to_string()),
+        other => {
+            tracing::error!("chat service storage: {other}");
+            ServiceError::new(ServiceErrorKind::Internal, "the server's database failed; the log has the details")
+        }
+    }
+}
+
+fn not_found(what: &str, id: &str) -> ServiceError {
+    ServiceError::new(ServiceErrorKind::NotFound, format!("no {what} `{id}`"))
+}
+
+impl StoreChat {
+    async fn live_message(&self, id: &str) -> Result<plugboard_store::Message, ServiceError> {
+        self.store
+            .message(id)
+            .await
+            .map_err(storage)?
+            .filter(|message| message.deleted_at_ms.is_none())
+            .ok_or_else(|| not_found("message", id))
+    }
+}
+
+#[async_trait]
+impl ChatService for StoreChat {
+    async fn get_conversation(&self, id: &str) -> Result<Conversation, ServiceError> {
+        let conversation =
+            self.store.conversation(id).await.map_err(storage)?.ok_or_else(|| not_found("conversation", id))?;
+        Ok(api_conversation(&conversation))
+    }
+
+    async fn create_conversation(
+        &self,
+        plugin: &PluginId,
+        user_id: &str,
+        title: &str,
+    ) -> Result<Conversation, ServiceError> {
+        self.store.user(user_id).await.map_err(storage)?.ok_or_else(|| not_found("user", user_id))?;
+        let conversation = self.store.create_conversation(user_id, title).await.map_err(storage)?;
+        tracing::info!(plugin = %plugin, conversation = %conversation.id, "plugin created a conversation");
+        Ok(api_conversation(&conversation))
+    }
+
+    async fn list_messages(&self, conversation_id: &str, limit: usize) -> Result<Vec<Message>, ServiceError> {
+        self.store
+            .conversation(conversation_id)
+            .await
+            .map_err(storage)?
+            .ok_or_else(|| not_found("conversation", conversation_id))?;
+        let messages = self.store.list_messages(conversation_id).await.map_err(storage)?;
+        let skip = messages.len().saturating_sub(limit);
+        Ok(messages.iter().skip(skip).map(api_message).collect())
+    }
+
+    async fn post_message(
+        &self,
+        plugin: &PluginId,
+        conversation_id: &str,
+        content: &str,
+    ) -> Result<Message, ServiceError> {
+        self.store
+            .conversation(conversation_id)
+            .await
+            .map_err(storage)?
+            .ok_or_else(|| not_found("conversation", conversation_id))?;
+        let message = self
+            .store
+            .add_message(&NewMessage {
+                conversation_id: conversation_id.to_owned(),
+                role: Role::Assistant,
+                author: format!("plugin:{plugin}"),
+                content: content.to_owned(),
+                data: None,
+                status: MessageStatus::Complete,
+            })
+            .await
+            .map_err(storage)?;
+        Ok(api_message(&message))
+    }
+
+    async fn edit_message(&self, plugin: &PluginId, message_id: &str, content: &str) -> Result<Message, ServiceError> {
+        let message = self.live_message(message_id).await?;
+        if message.author != format!("plugin:{plugin}") {
+            return Err(ServiceError::new(
+                ServiceErrorKind::PermissionDenied,
+                format!("plugin `{plugin}` may edit only its own messages; `{message_id}` is by {}", message.author),
+            ));
+        }
+        let edited = self
+            .store
+            .edit_message(message_id, content)
+            .await
+            .map_err(storage)?
+            .ok_or_else(|| not_found("message", message_id))?;
+        Ok(api_message(&edited))
+    }
+
+    async fn delete_message(&self, plugin: &PluginId, message_id: &str) -> Result<(), ServiceError> {
+        let message = self.live_message(message_id).await?;
+        if message.author != format!("plugin:{plugin}") {
+            return Err(ServiceError::new(
+                ServiceErrorKind::PermissionDenied,
+                format!("plugin `{plugin}` may delete only its own messages; `{message_id}` is by {}", message.author),
+            ));
+        }
+        self.store.delete_message(message_id).await.map_err(storage)?;
+        Ok(())
+    }
+
+    async fn get_user(&self, id: &str) -> Result<User, ServiceError> {
+        let user = self.store.user(id).await.map_err(storage)?.ok_or_else(|| not_found("user", id))?;
+        Ok(User { id: user.id, display_name: user.username, is_admin: user.is_admin })
+    }
+
+    async fn read_file(&self, id: &str) -> Result<File, ServiceError> {
+        let (attachment, data) =
+            self.store.attachment(id).await.map_err(storage)?.ok_or_else(|| not_found("file", id))?;
+        Ok(File {
+            id: attachment.id,
+            conversation_id: attachment.conversation_id,
+            name: attachment.file_name,
+            media_type: attachment.media_type,
+            data,
+        })
+    }
+
+    async fn write_file(
+        &self,
+        plugin: &PluginId,
+        conversation_id: &str,
+        name: &str,
+        media_type: &str,
+        data: Vec<u8>,
+    ) -> Result<String, ServiceError> {
+        let attachment =
+            self.store.add_attachment(conversation_id, None, name, media_type, &data).await.map_err(storage)?;
+        tracing::info!(plugin = %plugin, file = %attachment.id, "plugin attached a file");
+        Ok(attachment.id)
+    }
+}
+
+/// Plugins' access to the model (permission `ai`): the default model unless the request
+/// names one (`provider/model`).
+#[derive(Debug, Clone)]
+pub struct ModelsAi {
+    models: SharedModels,
+}
+
+impl ModelsAi {
+    /// The AI service over the shared model registry.
+    pub fn new(models: SharedModels) -> ModelsAi {
+        ModelsAi { models }
+    }
+}
+
+#[async_trait]
+impl AiService for ModelsAi {
+    async fn complete(&self, plugin: &PluginId, request: CompletionRequest) -> Result<Completion, ServiceError> {
+        let wanted = (!request.model.is_empty()).then(|| request.model.clone());
+        let (provider, model) = self
+            .models
+            .read()
+            .await
+            .resolve(wanted.as_deref())
+            .await
+            .map_err(|error| ServiceError::new(ServiceErrorKind::Unavailable, error.to_string()))?;
+        tracing::debug!(plugin = %plugin, provider = provider.id(), %model, "plugin asks the model");
+        // The plugin gets the whole completion; nobody listens to the pieces.
+        let (sink, _pieces) = mpsc::channel(1024);
+        provider
+            .complete(CompletionRequest { model, ..request }, sink)
+            .await
+            .map_err(|error| ServiceError::new(ServiceErrorKind::Unavailable, error.to_string()))
+    }
+}
