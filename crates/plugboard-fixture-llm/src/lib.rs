@@ -3,7 +3,8 @@
 //! calls), so Plugboard's chat pipeline can be tested and benchmarked without a model.
 //!
 //! What it answers, given the last message of the request:
-//! - a user message `tool:<name> <json arguments>` with that tool offered: a tool call;
+//! - a user message holding `tool:<name> <json arguments>` with that tool offered: a
+//!   tool call;
 //! - a tool result: `The tool said: <result>`;
 //! - anything else: `Echo: <the user's text>`, streamed a word at a time.
 //!
@@ -90,7 +91,8 @@ fn answer(request: &Value) -> Answer {
         .flatten()
         .filter_map(|tool| tool["function"]["name"].as_str())
         .collect();
-    if let Some(rest) = text.strip_prefix("tool:") {
+    // Anywhere in the message, so a filter's tag in front does not hide it.
+    if let Some(rest) = text.find("tool:").map(|at| &text[at + "tool:".len()..]) {
         let (name, arguments) = rest.split_once(' ').unwrap_or((rest, "{}"));
         if offered.contains(&name) {
             return Answer::ToolCall { name: name.to_owned(), arguments: arguments.trim().to_owned() };

@@ -6,6 +6,7 @@ mod auth;
 mod chat;
 mod conversations;
 mod error;
+mod openai;
 mod plugins;
 
 use std::sync::Arc;
@@ -109,6 +110,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/chat", post(chat::chat))
         .route("/api/chat/stream", post(chat::chat_stream))
         .route("/api/models", get(chat::models))
+        .route("/v1/models", get(openai::models))
+        .route("/v1/chat/completions", post(openai::chat_completions))
         .route("/api/plugins", get(plugins::list_plugins))
         .route("/api/plugins/health", get(plugins::health))
         .route("/api/plugins/execute", post(plugins::execute))

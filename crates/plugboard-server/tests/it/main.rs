@@ -6,6 +6,7 @@
 mod auth;
 mod chat;
 mod conversations;
+mod openai;
 mod services;
 
 use std::path::Path;

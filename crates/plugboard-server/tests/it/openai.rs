@@ -1,0 +1,56 @@
+//! The OpenAI-compatible API, driven by the official `openai` Python client (installed
+//! into a virtual environment under cargo's test scratch directory on first use).
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use serde_json::{Value, json};
+
+use crate::TestServer;
+
+/// A Python with the `openai` package, made on first use.
+fn python_with_openai() -> PathBuf {
+    let venv = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("openai-venv");
+    let python = venv.join("bin/python");
+    let ready = || Command::new(&python).args(["-c", "import openai"]).status().is_ok_and(|s| s.success());
+    if !ready() {
+        let made = Command::new("python3").args(["-m", "venv"]).arg(&venv).status().expect("python3 is installed");
+        assert!(made.success(), "python3 -m venv failed");
+        let installed = Command::new(&python)
+            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "openai>=1.50,<3"])
+            .status()
+            .unwrap();
+        assert!(installed.success(), "pip install openai failed");
+    }
+    python
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_official_openai_client_works_against_plugboard() {
+    let server = TestServer::start(&["example-tagger"]).await;
+    let alice = server.signup("alice").await;
+    let (_, created) = alice.post("/api/tokens", json!({"name": "openai client"})).await;
+    let token = created["token"].as_str().unwrap().to_owned();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/openai_client.py");
+    let python = tokio::task::spawn_blocking(python_with_openai).await.unwrap();
+    let output = tokio::process::Command::new(python)
+        .arg(script)
+        .env("PLUGBOARD_BASE_URL", &server.base)
+        .env("PLUGBOARD_TOKEN", &token)
+        .output()
+        .await
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let result: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(result["models"], json!(["fixture/broken", "fixture/echo", "fixture/slow"]));
+    // The plugin pipeline applies: the tagger tags the prompt and the reply.
+    assert_eq!(result["content"], "Echo: [tagged] hi\n\n[tagged]");
+    assert_eq!(result["finish_reason"], "stop");
+    assert!(result["usage"].as_u64().unwrap() > 0);
+    assert_eq!(result["streamed"], "Echo: [tagged] stream please\n\n[tagged]");
+    assert_eq!(result["tool_call"], json!(["lookup", "{\"q\": \"x\"}"]));
+    assert_eq!(result["unknown_model"], "unknown_model");
+    assert_eq!(result["bad_key"], "refused");
+    let sent = server.fixture.requests();
+    assert_eq!(sent[1]["messages"][0], json!({"role": "system", "content": "be brief"}));
+}
