@@ -48,6 +48,10 @@ impl FixtureLlm {
             .route("/v1/models", get(models))
             .route("/v1/chat/completions", post(complete))
             .with_state(requests.clone());
+        // Streamed replies are many small writes: send each at once (no Nagle delay).
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         tokio::spawn(async move {
             if let Err(error) = axum::serve(listener, app).await {
                 eprintln!("fixture model server stopped: {error}");

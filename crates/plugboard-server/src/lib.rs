@@ -129,6 +129,13 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     tracing::info!("listening on http://{}", listener.local_addr()?);
     let registry = state.registry.clone();
+    // Streamed replies are many small writes: without TCP_NODELAY, Nagle's algorithm and
+    // delayed ACKs hold each one back by tens of milliseconds.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!("cannot set TCP_NODELAY: {error}");
+        }
+    });
     axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await?;
     registry.shutdown().await;
     Ok(())

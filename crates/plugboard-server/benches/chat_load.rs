@@ -1,0 +1,168 @@
+//! Load benchmark of `POST /api/chat`: requests per second with no filter plugin and with
+//! ten (copies of `example-tagger`, each with its own id), against the fixture model, in
+//! one run. Rounds alternate between the two servers so drift on a shared machine hits
+//! both alike; the medians of the rounds and their ratio are printed.
+//!
+//! `cargo bench -p plugboard-server --bench chat_load` (`-- --rounds 5 --seconds 5
+//! --clients 8` to change the defaults).
+
+#![allow(clippy::unwrap_used, clippy::print_stdout, reason = "a benchmark program")]
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use plugboard_chat::{ChatEngine, EngineConfig, ModelsAi, OpenAiConfig, OpenAiProvider, SharedModels, StoreChat};
+use plugboard_fixture_llm::FixtureLlm;
+use plugboard_host::{Runtime, RuntimeConfig, Services};
+use plugboard_registry::{Registry, RegistryConfig, StoreKv};
+use plugboard_server::{AppState, ServerConfig};
+use plugboard_store::{SqliteStore, Store};
+use serde_json::json;
+
+struct Options {
+    rounds: usize,
+    seconds: u64,
+    clients: usize,
+}
+
+fn options() -> Options {
+    let mut options = Options { rounds: 5, seconds: 5, clients: 8 };
+    let args: Vec<String> = std::env::args().collect();
+    for pair in args.windows(2) {
+        match pair[0].as_str() {
+            "--rounds" => options.rounds = pair[1].parse().unwrap(),
+            "--seconds" => options.seconds = pair[1].parse().unwrap(),
+            "--clients" => options.clients = pair[1].parse().unwrap(),
+            _ => {}
+        }
+    }
+    options
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+}
+
+/// Starts a server with `filters` copies of example-tagger; returns its base URL and a
+/// session cookie.
+async fn server(data: &Path, filters: usize, fixture: &FixtureLlm, cache: &Path) -> (String, String) {
+    let plugins = data.join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    for n in 0..filters {
+        let folder = plugins.join(format!("tagger-{n:02}"));
+        copy_dir(&plugboard_plugins::plugin_dir("example-tagger"), &folder);
+        let manifest = std::fs::read_to_string(folder.join("plugin.toml")).unwrap();
+        let manifest = manifest.replace("id = \"example-tagger\"", &format!("id = \"tagger-{n:02}\""));
+        std::fs::write(folder.join("plugin.toml"), manifest).unwrap();
+    }
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&data.join("plugboard.db")).await.unwrap());
+    let models: SharedModels = Arc::default();
+    let services = Services {
+        kv: Arc::new(StoreKv::new(store.clone())),
+        chat: Arc::new(StoreChat::new(store.clone())),
+        ai: Arc::new(ModelsAi::new(models.clone())),
+    };
+    let runtime =
+        Runtime::new(RuntimeConfig { cache_dir: Some(cache.to_owned()), ..RuntimeConfig::default() }, services)
+            .unwrap();
+    let registry = Registry::new(
+        runtime,
+        store.clone(),
+        RegistryConfig { bundled: Vec::new(), directories: vec![plugins], enabled_plugins: None },
+    );
+    let report = registry.start().await;
+    assert_eq!(report.loaded.len(), filters, "{:?}", report.failed);
+    {
+        let mut models = models.write().await;
+        models.add(Arc::new(OpenAiProvider::new(OpenAiConfig::new("fixture", fixture.base_url())).unwrap()));
+        models.set_default(Some("fixture/echo".into()));
+    }
+    let engine = ChatEngine::new(registry.clone(), store.clone(), models, EngineConfig::default());
+    let state = AppState { registry, store, engine, config: Arc::new(ServerConfig::default()) };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(plugboard_server::serve(listener, state, std::future::pending()));
+    let signup = reqwest::Client::new()
+        .post(format!("{base}/api/auth/signup"))
+        .json(&json!({"username": "bench", "password": "benchmark password"}))
+        .send()
+        .await
+        .unwrap();
+    let cookie = signup.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    (base, cookie)
+}
+
+/// Runs `clients` loops of `POST /api/chat` for `seconds`; returns requests per second.
+async fn round(base: &str, cookie: &str, clients: usize, seconds: u64) -> f64 {
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicU64::new(0));
+    let client = reqwest::Client::new();
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let (client, url, cookie, stop, done) =
+            (client.clone(), format!("{base}/api/chat"), cookie.to_owned(), stop.clone(), done.clone());
+        tasks.push(tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                let response = client
+                    .post(&url)
+                    .header("cookie", &cookie)
+                    .json(&json!({"message": "a short benchmark prompt"}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert!(response.status().is_success(), "{}", response.text().await.unwrap());
+                response.bytes().await.unwrap();
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+    }
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    let elapsed = started.elapsed();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    done.load(Ordering::Relaxed) as f64 / elapsed.as_secs_f64()
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+#[tokio::main]
+async fn main() {
+    let options = options();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let fixture = FixtureLlm::start().await.unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let (plain_dir, filtered_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let plain = server(plain_dir.path(), 0, &fixture, cache.path()).await;
+    let filtered = server(filtered_dir.path(), 10, &fixture, cache.path()).await;
+    // Warm both (instances, connections, the database).
+    round(&plain.0, &plain.1, options.clients, 1).await;
+    round(&filtered.0, &filtered.1, options.clients, 1).await;
+    let (mut zero, mut ten) = (Vec::new(), Vec::new());
+    for n in 0..options.rounds {
+        let a = round(&plain.0, &plain.1, options.clients, options.seconds).await;
+        let b = round(&filtered.0, &filtered.1, options.clients, options.seconds).await;
+        println!("round {}: 0 filters {a:.0} req/s, 10 filters {b:.0} req/s", n + 1);
+        zero.push(a);
+        ten.push(b);
+    }
+    let (zero, ten) = (median(&mut zero), median(&mut ten));
+    println!(
+        "POST /api/chat, {} clients, fixture model: median 0 filters {zero:.0} req/s, 10 filters {ten:.0} req/s, ratio {:.3}",
+        options.clients,
+        ten / zero
+    );
+}
