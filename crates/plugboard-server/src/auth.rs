@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiJson};
 use crate::{AppState, SignupPolicy};
 
 /// The session cookie's name.
@@ -163,7 +163,7 @@ async fn session_response(state: &AppState, user: User, status: StatusCode) -> R
 /// configured policy.
 pub(crate) async fn signup(
     State(state): State<AppState>,
-    Json(credentials): Json<Credentials>,
+    ApiJson(credentials): ApiJson<Credentials>,
 ) -> Result<Response, ApiError> {
     check_credentials(&credentials)?;
     if state.config.signup == SignupPolicy::Closed && state.store.count_users().await? > 0 {
@@ -187,7 +187,7 @@ pub(crate) async fn signup(
 /// `POST /api/auth/login`.
 pub(crate) async fn login(
     State(state): State<AppState>,
-    Json(credentials): Json<Credentials>,
+    ApiJson(credentials): ApiJson<Credentials>,
 ) -> Result<Response, ApiError> {
     let found = state.store.user_by_name(credentials.username.trim()).await?;
     match found {
@@ -225,7 +225,7 @@ pub(crate) struct NewToken {
 pub(crate) async fn create_token(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
-    Json(request): Json<NewToken>,
+    ApiJson(request): ApiJson<NewToken>,
 ) -> Result<Response, ApiError> {
     let name = request.name.trim();
     if name.is_empty() || name.chars().count() > 80 {

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use crate::AppState;
 use crate::auth::AuthUser;
 use crate::conversations::{create_conversation_for, owned};
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiJson};
 
 /// A chat turn request.
 #[derive(Debug, Deserialize)]
@@ -64,7 +64,7 @@ fn error_status(code: &str) -> StatusCode {
 pub(crate) async fn chat(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
-    Json(request): Json<ChatRequest>,
+    ApiJson(request): ApiJson<ChatRequest>,
 ) -> Result<Response, ApiError> {
     let turn = prepare(&state, user, request).await?;
     let conversation_id = turn.conversation.id.clone();
@@ -106,7 +106,7 @@ pub(crate) async fn chat(
 pub(crate) async fn chat_stream(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
-    Json(request): Json<ChatRequest>,
+    ApiJson(request): ApiJson<ChatRequest>,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
     let turn = prepare(&state, user, request).await?;
     let conversation_id = turn.conversation.id.clone();

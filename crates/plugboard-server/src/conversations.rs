@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::auth::AuthUser;
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiJson};
 
 /// The conversation `id` if `user` owns it; someone else's is "not found", as if absent.
 pub(crate) async fn owned(state: &AppState, user: &plugboard_store::User, id: &str) -> Result<Conversation, ApiError> {
@@ -70,9 +70,17 @@ pub(crate) async fn create_conversation_for(
 pub(crate) async fn create(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
-    body: Option<Json<NewConversation>>,
+    body: Bytes,
 ) -> Result<Response, ApiError> {
-    let title = match body.and_then(|Json(body)| body.title) {
+    // The body is optional: none, or `{"title": ...}`.
+    let request: NewConversation = if body.iter().all(u8::is_ascii_whitespace) {
+        NewConversation { title: None }
+    } else {
+        serde_json::from_slice(&body).map_err(|error| {
+            ApiError::bad_request("invalid_json", format!("send {{\"title\": \"...\"}} or nothing: {error}"))
+        })?
+    };
+    let title = match request.title {
         Some(title) => check_title(&title)?,
         None => "New conversation".to_owned(),
     };
@@ -133,7 +141,7 @@ pub(crate) async fn update(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
     Path(id): Path<String>,
-    Json(change): Json<ConversationChange>,
+    ApiJson(change): ApiJson<ConversationChange>,
 ) -> Result<Json<Value>, ApiError> {
     let mut conversation = owned(&state, &user, &id).await?;
     if let Some(title) = change.title {
@@ -188,7 +196,7 @@ pub(crate) async fn edit_message(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
     Path(id): Path<String>,
-    Json(edit): Json<MessageEdit>,
+    ApiJson(edit): ApiJson<MessageEdit>,
 ) -> Result<Json<Value>, ApiError> {
     let (_, conversation) = owned_message(&state, &user, &id).await?;
     if edit.content.trim().is_empty() {

@@ -87,3 +87,23 @@ impl From<RegistryError> for ApiError {
         ApiError::new(status, error.code(), error.to_string())
     }
 }
+
+/// A JSON request body, with a JSON error (`invalid_json`, saying what is wrong and where)
+/// instead of axum's plain-text rejection.
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<T, S> axum::extract::FromRequest<S> for ApiJson<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        match Json::<T>::from_request(request, state).await {
+            Ok(Json(value)) => Ok(ApiJson(value)),
+            Err(rejection) => Err(ApiError::new(rejection.status(), "invalid_json", rejection.body_text())),
+        }
+    }
+}

@@ -21,7 +21,7 @@ use plugboard_store::Store;
 use serde::Deserialize;
 
 pub use auth::{AdminUser, AuthUser, SESSION_COOKIE};
-pub use error::ApiError;
+pub use error::{ApiError, ApiJson};
 
 /// Who may sign up once the first user (the admin) exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]

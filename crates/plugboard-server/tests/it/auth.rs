@@ -91,3 +91,23 @@ async fn bad_sign_up_input_is_refused_with_what_to_fix() {
         assert_eq!((status, answer["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some(code)), "{answer}");
     }
 }
+
+#[tokio::test]
+async fn a_body_that_is_not_the_expected_json_gets_a_json_error() {
+    let server = TestServer::start(&[]).await;
+    let response = server
+        .client
+        .post(server.url("/api/auth/signup"))
+        .header("content-type", "application/json")
+        .body("{")
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_json")), "{body}");
+    let alice = server.signup("alice").await;
+    let (status, body) = alice.post("/api/chat", json!({"text": "wrong field"})).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_json")));
+    assert!(body["error"]["message"].as_str().unwrap().contains("message"), "{body}");
+}
