@@ -155,7 +155,12 @@ struct EngineInner {
     store: Arc<dyn Store>,
     models: SharedModels,
     config: EngineConfig,
+    /// Events for plugins, delivered in order by one background task.
+    events: mpsc::Sender<(CallContext, Event)>,
 }
+
+/// Events waiting for delivery at most; past that, new ones are dropped (and logged).
+const EVENT_QUEUE: usize = 4096;
 
 /// Why a turn stopped early, as sent in the `error` event.
 struct TurnError {
@@ -200,7 +205,9 @@ impl ChatEngine {
     /// An engine over the registry's plugins, the store and the model providers (shared
     /// with the plugins' `ai` service, [`crate::ModelsAi`]).
     pub fn new(registry: Registry, store: Arc<dyn Store>, models: SharedModels, config: EngineConfig) -> ChatEngine {
-        ChatEngine { inner: Arc::new(EngineInner { registry, store, models, config }) }
+        let (events, queue) = mpsc::channel(EVENT_QUEUE);
+        tokio::spawn(deliver_events(registry.clone(), queue));
+        ChatEngine { inner: Arc::new(EngineInner { registry, store, models, config, events }) }
     }
 
     /// The model providers.
@@ -218,24 +225,13 @@ impl ChatEngine {
         &self.inner.registry
     }
 
-    /// Fires `event` at every enabled plugin that implements the event hook, in the
-    /// background (events are notifications; a slow plugin delays nobody).
+    /// Fires `event` at every enabled plugin that implements the event hook. Events are
+    /// notifications: they are queued and delivered in the order fired, by one background
+    /// task, so a slow plugin delays no request.
     pub fn fire(&self, context: CallContext, event: Event) {
-        let listeners: Vec<Plugin> = self
-            .inner
-            .registry
-            .runtime()
-            .plugins()
-            .into_iter()
-            .filter(|plugin| plugin.implements(Hook::Events) && plugin.is_enabled())
-            .collect();
-        if listeners.is_empty() {
-            return;
+        if let Err(error) = self.inner.events.try_send((context, event)) {
+            tracing::warn!("plugin event queue is full; an event was dropped: {error}");
         }
-        tokio::spawn(async move {
-            let calls = listeners.iter().map(|plugin| plugin.on_event(&context, event.clone()));
-            futures_util::future::join_all(calls).await;
-        });
     }
 
     /// Starts a turn in its own task; its events arrive on the returned channel. Dropping
@@ -707,5 +703,21 @@ impl Turn<'_> {
         self.trace.push(json!({"stage": "command", "plugin": plugin.id(), "command": name, "input": rest.trim(),
                                "result": reply, "elapsed_us": started.elapsed().as_micros() as u64}));
         Ok(Some((plugin.id().to_string(), reply)))
+    }
+}
+
+/// Delivers queued events in order: each to every enabled plugin with the event hook at
+/// once, the next event when they are done.
+async fn deliver_events(registry: Registry, mut queue: mpsc::Receiver<(CallContext, Event)>) {
+    while let Some((context, event)) = queue.recv().await {
+        let listeners: Vec<Plugin> = registry
+            .runtime()
+            .plugins()
+            .into_iter()
+            .filter(|plugin| plugin.implements(Hook::Events) && plugin.is_enabled())
+            .collect();
+        let calls = listeners.iter().map(|plugin| plugin.on_event(&context, event.clone()));
+        // A failing listener is a fault of that plugin, recorded by the runtime.
+        futures_util::future::join_all(calls).await;
     }
 }

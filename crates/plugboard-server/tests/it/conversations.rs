@@ -124,3 +124,24 @@ async fn attachments_round_trip_and_oversized_ones_are_refused() {
         .unwrap();
     assert_eq!(too_big.status(), StatusCode::PAYLOAD_TOO_LARGE);
 }
+
+#[tokio::test]
+async fn plugins_hear_conversation_and_message_events_in_order() {
+    let server = TestServer::start(&["all-hooks"]).await;
+    let alice = server.signup("alice").await;
+    let conversation = alice.conversation("events").await;
+    let (_, turn) = alice.post("/api/chat", json!({"conversation_id": conversation, "message": "hi"})).await;
+    let asked = turn["user_message"]["id"].as_str().unwrap().to_owned();
+    let answered = turn["reply"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(alice.delete(&format!("/api/conversations/{conversation}")).await, StatusCode::NO_CONTENT);
+    let expected = format!(
+        "conversation-started {conversation}\nmessage-received {asked}\nmessage-sent {answered}\nconversation-ended {conversation}\n"
+    );
+    let store = server.state.store.clone();
+    let log = crate::eventually("every event to reach all-hooks", async || {
+        let log = String::from_utf8(store.kv_get("all-hooks", "event-log").await.unwrap()?).unwrap();
+        (log.len() >= expected.len()).then_some(log)
+    })
+    .await;
+    assert_eq!(log, expected);
+}
