@@ -363,6 +363,8 @@ impl From<api::Event> for events::Event {
             api::Event::PluginUnloaded(id) => events::Event::PluginUnloaded(id),
             api::Event::PluginEnabled(id) => events::Event::PluginEnabled(id),
             api::Event::PluginDisabled(id) => events::Event::PluginDisabled(id),
+            api::Event::FileAttached(file) => events::Event::FileAttached(file.into()),
+            api::Event::FileDeleted(file) => events::Event::FileDeleted(file.into()),
             api::Event::PluginFailed { plugin, error } => {
                 events::Event::PluginFailed(events::PluginFailure { plugin, error })
             }
@@ -379,5 +381,17 @@ impl From<exporter::ExportFormat> for api::ExportFormat {
 impl From<exporter::ExportFile> for api::ExportFile {
     fn from(f: exporter::ExportFile) -> Self {
         api::ExportFile { file_name: f.file_name, media_type: f.media_type, data: f.data }
+    }
+}
+
+impl From<api::FileInfo> for events::FileInfo {
+    fn from(file: api::FileInfo) -> Self {
+        events::FileInfo {
+            id: file.id,
+            conversation_id: file.conversation_id,
+            name: file.name,
+            media_type: file.media_type,
+            size: file.size,
+        }
     }
 }

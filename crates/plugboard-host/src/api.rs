@@ -273,6 +273,10 @@ pub enum Event {
     PluginEnabled(String),
     /// A plugin was disabled.
     PluginDisabled(String),
+    /// A file was attached to a conversation.
+    FileAttached(FileInfo),
+    /// A file attachment was deleted.
+    FileDeleted(FileInfo),
     /// A plugin failed to load or reload.
     PluginFailed {
         /// Its id (or folder name).
@@ -280,6 +284,21 @@ pub enum Event {
         /// What went wrong.
         error: String,
     },
+}
+
+/// A file attachment, without its contents.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileInfo {
+    /// Id.
+    pub id: String,
+    /// Its conversation.
+    pub conversation_id: String,
+    /// File name.
+    pub name: String,
+    /// Media type.
+    pub media_type: String,
+    /// Size in bytes.
+    pub size: u64,
 }
 
 /// A tool a plugin offers.

@@ -7,7 +7,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use plugboard_chat::{PluginChoice, api_conversation, api_message};
-use plugboard_host::api::{CallContext, Event};
+use plugboard_host::api::{CallContext, Event, FileInfo};
 use plugboard_store::{Conversation, Message};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -269,6 +269,7 @@ pub(crate) async fn upload(
     let media_type =
         headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/octet-stream");
     let attachment = state.store.add_attachment(&id, None, name, media_type, &body).await?;
+    state.engine.fire(context(&user, &id), Event::FileAttached(file_info(&attachment)));
     Ok((StatusCode::CREATED, Json(json!({"attachment": attachment}))).into_response())
 }
 
@@ -295,4 +296,30 @@ pub(crate) async fn download(
     let disposition = format!("attachment; filename=\"{}\"", attachment.file_name.replace('"', "'"));
     Ok(([(header::CONTENT_TYPE, attachment.media_type), (header::CONTENT_DISPOSITION, disposition)], bytes)
         .into_response())
+}
+
+fn file_info(attachment: &plugboard_store::Attachment) -> FileInfo {
+    FileInfo {
+        id: attachment.id.clone(),
+        conversation_id: attachment.conversation_id.clone(),
+        name: attachment.file_name.clone(),
+        media_type: attachment.media_type.clone(),
+        size: attachment.size,
+    }
+}
+
+/// `DELETE /api/attachments/{id}`: fires file-deleted.
+pub(crate) async fn delete_attachment(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let Some((attachment, _)) = state.store.attachment(&id).await? else {
+        return Err(ApiError::not_found("attachment", &id));
+    };
+    owned(&state, &user, &attachment.conversation_id).await.map_err(|_| ApiError::not_found("attachment", &id))?;
+    if let Some(deleted) = state.store.delete_attachment(&id).await? {
+        state.engine.fire(context(&user, &deleted.conversation_id), Event::FileDeleted(file_info(&deleted)));
+    }
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -104,7 +104,7 @@ pub fn router(state: AppState) -> Router {
             "/api/conversations/{id}/attachments",
             get(conversations::attachments).post(conversations::upload).layer(DefaultBodyLimit::max(upload_limit)),
         )
-        .route("/api/attachments/{id}", get(conversations::download))
+        .route("/api/attachments/{id}", get(conversations::download).delete(conversations::delete_attachment))
         .route("/api/messages/{id}", patch(conversations::edit_message).delete(conversations::delete_message))
         .route("/api/messages/{id}/trace", get(conversations::trace))
         .route("/api/chat", post(chat::chat))

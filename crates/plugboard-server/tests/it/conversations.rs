@@ -95,7 +95,7 @@ async fn messages_are_edited_and_deleted_and_plugins_hear_of_it() {
 #[tokio::test]
 async fn attachments_round_trip_and_oversized_ones_are_refused() {
     let config = plugboard_server::ServerConfig { max_upload_bytes: 1024, ..Default::default() };
-    let server = TestServer::start_with(&[], config).await;
+    let server = TestServer::start_with(&["all-hooks"], config).await;
     let alice = server.signup("alice").await;
     let conversation = alice.conversation("files").await;
     let path = format!("/api/conversations/{conversation}/attachments");
@@ -114,6 +114,17 @@ async fn attachments_round_trip_and_oversized_ones_are_refused() {
     let file = alice.request(reqwest::Method::GET, &format!("/api/attachments/{id}")).send().await.unwrap();
     assert_eq!(file.headers()["content-type"], "text/plain");
     assert_eq!(file.text().await.unwrap(), "hello file");
+
+    let store = server.state.store.clone();
+    assert_eq!(alice.delete(&format!("/api/attachments/{id}")).await, StatusCode::NO_CONTENT);
+    let file = alice.request(reqwest::Method::GET, &format!("/api/attachments/{id}")).send().await.unwrap();
+    assert_eq!(file.status(), StatusCode::NOT_FOUND);
+    let expected = format!("file-attached {id} notes.txt 10\nfile-deleted {id}\n");
+    crate::eventually("all-hooks to hear of the file", async || {
+        let log = String::from_utf8(store.kv_get("all-hooks", "event-log").await.unwrap()?).unwrap();
+        log.ends_with(&expected).then_some(())
+    })
+    .await;
 
     let too_big = alice
         .request(reqwest::Method::POST, &path)

@@ -90,6 +90,8 @@ impl Plugin for AllHooks {
             Event::PluginEnabled(id) => format!("plugin-enabled {id}"),
             Event::PluginDisabled(id) => format!("plugin-disabled {id}"),
             Event::PluginFailed(failure) => format!("plugin-failed {}", failure.plugin),
+            Event::FileAttached(file) => format!("file-attached {} {} {}", file.id, file.name, file.size),
+            Event::FileDeleted(file) => format!("file-deleted {}", file.id),
         };
         remember("last-event", &name);
         // Every event, one per line, so a test can check what arrived and in what order.
