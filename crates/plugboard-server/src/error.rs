@@ -19,12 +19,14 @@ pub struct ApiError {
     pub code: &'static str,
     /// For people: what went wrong and what to do.
     pub message: String,
+    /// For invalid settings: every violation, `{"path", "message"}`.
+    pub violations: Option<Vec<serde_json::Value>>,
 }
 
 impl ApiError {
     /// An error with `status`, `code` and `message`.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError { status, code, message: message.into() }
+        ApiError { status, code, message: message.into(), violations: None }
     }
 
     /// 400.
@@ -40,7 +42,11 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(json!({"error": {"code": self.code, "message": self.message}}))).into_response()
+        let mut error = json!({"code": self.code, "message": self.message});
+        if let Some(violations) = self.violations {
+            error["violations"] = json!(violations);
+        }
+        (self.status, Json(json!({"error": error}))).into_response()
     }
 }
 

@@ -6,6 +6,7 @@ mod auth;
 mod chat;
 mod conversations;
 mod error;
+mod manage;
 mod openai;
 mod plugins;
 
@@ -115,7 +116,15 @@ pub fn router(state: AppState) -> Router {
         .route("/api/plugins", get(plugins::list_plugins))
         .route("/api/plugins/health", get(plugins::health))
         .route("/api/plugins/execute", post(plugins::execute))
+        .route("/api/plugins/events", get(manage::events))
+        .route("/api/plugins/load", post(manage::load))
         .route("/api/plugins/{id}", get(plugins::plugin_details))
+        .route("/api/plugins/{id}/unload", post(manage::unload))
+        .route("/api/plugins/{id}/reload", post(manage::reload))
+        .route("/api/plugins/{id}/enable", post(manage::enable))
+        .route("/api/plugins/{id}/disable", post(manage::disable))
+        .route("/api/plugins/{id}/config", get(manage::get_config).put(manage::put_config))
+        .route("/api/plugins/{id}/faults", get(manage::faults))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint") })
         .with_state(state)
 }

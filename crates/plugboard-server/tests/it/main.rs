@@ -6,6 +6,7 @@
 mod auth;
 mod chat;
 mod conversations;
+mod manage;
 mod openai;
 mod services;
 
@@ -135,6 +136,10 @@ impl Session {
 
     async fn patch(&self, path: &str, body: Value) -> (StatusCode, Value) {
         send(self.request(reqwest::Method::PATCH, path).json(&body)).await
+    }
+
+    async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        send(self.request(reqwest::Method::PUT, path).json(&body)).await
     }
 
     async fn delete(&self, path: &str) -> StatusCode {
