@@ -10,6 +10,6 @@ mod stateless;
 
 pub use engine::{ChatEngine, EngineConfig, PluginChoice, TurnEvent, TurnRequest, api_conversation, api_message};
 pub use openai::{OpenAiConfig, OpenAiProvider};
-pub use provider::{ModelEntry, Models, Provider, ProviderError};
+pub use provider::{ModelEntry, Models, PluginProvider, Provider, ProviderError};
 pub use services::{ModelsAi, SharedModels, StoreChat};
 pub use stateless::{PipelineError, StatelessOutcome};

@@ -93,16 +93,49 @@ pub struct ModelEntry {
     pub id: String,
     /// The provider.
     pub provider: String,
-    /// What the provider says about it.
-    #[serde(flatten)]
+    /// What the provider says about it (its `id` is the provider's own model id).
     pub info: ModelInfo,
 }
 
-/// Every provider, by id.
+/// Every provider, by id: the configured ones, and the loaded plugins that implement the
+/// provider hook (looked up at each use, so plugins come and go with the registry).
 #[derive(Debug, Clone, Default)]
 pub struct Models {
     providers: BTreeMap<String, Arc<dyn Provider>>,
     default_model: Option<String>,
+    plugins: Option<plugboard_registry::Registry>,
+}
+
+/// A plugin implementing the provider hook, as a [`Provider`] (its id is the plugin id).
+#[derive(Debug, Clone)]
+pub struct PluginProvider {
+    plugin: plugboard_host::Plugin,
+}
+
+impl PluginProvider {
+    /// The provider of `plugin`.
+    pub fn new(plugin: plugboard_host::Plugin) -> PluginProvider {
+        PluginProvider { plugin }
+    }
+}
+
+#[async_trait]
+impl Provider for PluginProvider {
+    fn id(&self) -> &str {
+        self.plugin.id().as_str()
+    }
+
+    async fn models(&self) -> Result<Vec<ModelInfo>, ProviderError> {
+        self.plugin.list_models().await.map_err(|error| ProviderError::Plugin(error.to_string()))
+    }
+
+    async fn complete(
+        &self,
+        request: CompletionRequest,
+        sink: mpsc::Sender<CompletionChunk>,
+    ) -> Result<Completion, ProviderError> {
+        self.plugin.complete(request, sink).await.map_err(|error| ProviderError::Plugin(error.to_string()))
+    }
 }
 
 impl Models {
@@ -116,6 +149,25 @@ impl Models {
         self.providers.insert(provider.id().to_owned(), provider);
     }
 
+    /// Offers the models of the registry's enabled provider plugins too.
+    pub fn with_plugins(&mut self, registry: plugboard_registry::Registry) {
+        self.plugins = Some(registry);
+    }
+
+    /// Every provider now: the configured ones, then the enabled provider plugins.
+    fn providers(&self) -> BTreeMap<String, Arc<dyn Provider>> {
+        let mut providers = self.providers.clone();
+        if let Some(registry) = &self.plugins {
+            for plugin in registry.runtime().plugins() {
+                if plugin.implements(plugboard_host::Hook::Provider) && plugin.is_enabled() {
+                    let provider: Arc<dyn Provider> = Arc::new(PluginProvider::new(plugin));
+                    providers.entry(provider.id().to_owned()).or_insert(provider);
+                }
+            }
+        }
+        providers
+    }
+
     /// The model used when a request names none (`<provider>/<model>`).
     pub fn set_default(&mut self, model: Option<String>) {
         self.default_model = model;
@@ -124,7 +176,7 @@ impl Models {
     /// Every model of every provider; a provider that fails is logged and skipped.
     pub async fn list(&self) -> Vec<ModelEntry> {
         let mut entries = Vec::new();
-        for (id, provider) in &self.providers {
+        for (id, provider) in &self.providers() {
             match provider.models().await {
                 Ok(models) => entries.extend(models.into_iter().map(|info| ModelEntry {
                     id: format!("{id}/{}", info.id),
@@ -158,7 +210,7 @@ impl Models {
             }
         };
         let Some((provider_id, local)) = wanted.split_once('/') else { return Err(unknown().await) };
-        match self.providers.get(provider_id) {
+        match self.providers().get(provider_id) {
             Some(provider) => Ok((provider.clone(), local.to_owned())),
             None => Err(unknown().await),
         }

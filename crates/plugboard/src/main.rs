@@ -122,6 +122,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 configured.add(Arc::new(OpenAiProvider::new(config)?));
             }
             configured.set_default(default_model.or(file.models.default.clone()));
+            configured.with_plugins(registry.clone());
             *models.write().await = configured;
             let mut engine_config = EngineConfig::default();
             if let Some(prompt) = file.models.system_prompt.clone() {

@@ -205,3 +205,21 @@ async fn model_errors_are_reported_and_the_user_message_is_kept() {
     assert_eq!((status, error["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("unknown_model")));
     assert!(error["error"]["message"].as_str().unwrap().contains("fixture/echo"), "{error}");
 }
+
+#[tokio::test]
+async fn a_provider_plugin_serves_models_through_the_same_pipeline() {
+    let server = TestServer::start(&["all-hooks"]).await;
+    let alice = server.signup("alice").await;
+    let (_, models) = alice.get("/api/models").await;
+    let ids: Vec<&str> = models["models"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
+    assert!(ids.contains(&"all-hooks/echo-1") && ids.contains(&"fixture/echo"), "{ids:?}");
+    let events =
+        sse_events(stream(&alice, json!({"message": "hello plugin", "model": "all-hooks/echo-1"})).await).await;
+    let streamed: String =
+        events.iter().filter(|(name, _)| name == "delta").map(|(_, data)| data["text"].as_str().unwrap()).collect();
+    // all-hooks rewrites the prompt (upper case, suffix) and echoes it, then checks the reply.
+    assert!(streamed.starts_with("HELLO PLUGIN!"), "{streamed}");
+    let done = events.iter().find(|(name, _)| name == "done").unwrap();
+    assert_eq!(done.1["model"], "all-hooks/echo-1");
+    assert!(server.fixture.requests().is_empty(), "the fixture model was not asked");
+}

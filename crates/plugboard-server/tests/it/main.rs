@@ -72,6 +72,7 @@ impl TestServer {
             let mut models = models.write().await;
             models.add(Arc::new(OpenAiProvider::new(OpenAiConfig::new("fixture", fixture.base_url())).unwrap()));
             models.set_default(Some("fixture/echo".into()));
+            models.with_plugins(registry.clone());
         }
         let engine = ChatEngine::new(registry.clone(), store.clone(), models, EngineConfig::default());
         let state = AppState { registry, store, engine, config: Arc::new(config) };
