@@ -714,7 +714,9 @@ async fn deliver_events(registry: Registry, mut queue: mpsc::Receiver<(CallConte
             .runtime()
             .plugins()
             .into_iter()
-            .filter(|plugin| plugin.implements(Hook::Events) && plugin.is_enabled())
+            .filter(|plugin| {
+                plugin.implements(Hook::Events) && plugin.is_enabled() && plugin.manifest().wants_event(event.name())
+            })
             .collect();
         let calls = listeners.iter().map(|plugin| plugin.on_event(&context, event.clone()));
         // A failing listener is a fault of that plugin, recorded by the runtime.

@@ -286,6 +286,27 @@ pub enum Event {
     },
 }
 
+impl Event {
+    /// Its name in a manifest's `events` list (the WIT case name).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Event::ConversationStarted(_) => "conversation-started",
+            Event::ConversationEnded(_) => "conversation-ended",
+            Event::MessageReceived(_) => "message-received",
+            Event::MessageSent(_) => "message-sent",
+            Event::MessageEdited(_) => "message-edited",
+            Event::MessageDeleted(_) => "message-deleted",
+            Event::FileAttached(_) => "file-attached",
+            Event::FileDeleted(_) => "file-deleted",
+            Event::PluginLoaded(_) => "plugin-loaded",
+            Event::PluginUnloaded(_) => "plugin-unloaded",
+            Event::PluginEnabled(_) => "plugin-enabled",
+            Event::PluginDisabled(_) => "plugin-disabled",
+            Event::PluginFailed { .. } => "plugin-failed",
+        }
+    }
+}
+
 /// A file attachment, without its contents.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileInfo {

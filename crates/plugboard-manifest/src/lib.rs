@@ -11,14 +11,14 @@ mod parse;
 mod permission;
 mod settings;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::Duration;
 
 pub use error::{InvalidManifest, ManifestError};
 pub use id::{InvalidPluginId, PluginId};
 pub use network::{HostPattern, NetworkPolicy};
-pub use parse::{MANIFEST_FILE_NAME, parse_manifest, read_manifest};
+pub use parse::{EVENT_NAMES, MANIFEST_FILE_NAME, parse_manifest, read_manifest};
 pub use permission::{Permission, Permissions};
 pub use settings::{SettingsSchema, SettingsViolation};
 
@@ -75,9 +75,16 @@ pub struct Manifest {
     pub commands: Vec<Command>,
     /// HTTP routes served by the plugin's HTTP handler.
     pub routes: Vec<Route>,
+    /// The events the plugin's event hook receives (`None`: every event).
+    pub events: Option<BTreeSet<String>>,
 }
 
 impl Manifest {
+    /// Whether the plugin's event hook wants `event` (an [`EVENT_NAMES`] name).
+    pub fn wants_event(&self, event: &str) -> bool {
+        self.events.as_ref().is_none_or(|events| events.contains(event))
+    }
+
     /// Whether the manifest grants `permission`.
     pub fn grants(&self, permission: Permission) -> bool {
         self.permissions.contains(permission)

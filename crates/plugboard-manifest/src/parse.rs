@@ -58,6 +58,7 @@ struct RawManifest {
     commands: Vec<RawCommand>,
     #[serde(default)]
     routes: Vec<RawRoute>,
+    events: Option<Vec<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -311,6 +312,7 @@ fn validate(raw: RawManifest, reporter: &mut Reporter) -> Option<Manifest> {
     let schedules = parse_schedules(raw.schedules, reporter);
     let commands = parse_commands(raw.commands, reporter);
     let routes = parse_routes(raw.routes, reporter);
+    let events = parse_events(raw.events, reporter);
 
     Some(Manifest {
         id: id?,
@@ -336,7 +338,42 @@ fn validate(raw: RawManifest, reporter: &mut Reporter) -> Option<Manifest> {
         schedules,
         commands,
         routes,
+        events,
     })
+}
+
+/// The names of the events a plugin can subscribe to (the cases of `events.event`).
+pub const EVENT_NAMES: &[&str] = &[
+    "conversation-started",
+    "conversation-ended",
+    "message-received",
+    "message-sent",
+    "message-edited",
+    "message-deleted",
+    "file-attached",
+    "file-deleted",
+    "plugin-loaded",
+    "plugin-unloaded",
+    "plugin-enabled",
+    "plugin-disabled",
+    "plugin-failed",
+];
+
+fn parse_events(raw: Option<Vec<String>>, reporter: &mut Reporter) -> Option<BTreeSet<String>> {
+    let raw = raw?;
+    let mut events = BTreeSet::new();
+    for (index, name) in raw.into_iter().enumerate() {
+        if EVENT_NAMES.contains(&name.as_str()) {
+            events.insert(name);
+        } else {
+            reporter.error(
+                &format!("events[{index}]"),
+                format!("`{name}` is not an event"),
+                format!("use one of {}", EVENT_NAMES.join(", ")),
+            );
+        }
+    }
+    Some(events)
 }
 
 fn non_empty(value: String, field: &str, fix: &str, reporter: &mut Reporter) -> Option<String> {

@@ -998,7 +998,12 @@ async fn dispatch_events(registry: Weak<Inner>, mut events: broadcast::Receiver<
             .runtime
             .plugins()
             .into_iter()
-            .filter(|plugin| plugin.id().as_str() != subject && plugin.implements(Hook::Events) && plugin.is_enabled())
+            .filter(|plugin| {
+                plugin.id().as_str() != subject
+                    && plugin.implements(Hook::Events)
+                    && plugin.is_enabled()
+                    && plugin.manifest().wants_event(plugin_event.name())
+            })
             .collect();
         drop(inner);
         let context = CallContext::default();

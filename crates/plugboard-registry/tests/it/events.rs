@@ -82,3 +82,22 @@ async fn a_disabled_plugin_hears_nothing() {
     assert!(!log.contains("plugin-unloaded"), "{log}");
     stop(registry).await;
 }
+
+#[tokio::test]
+async fn a_plugin_hears_only_the_events_its_manifest_lists() {
+    let setup = Setup::with(&["all-hooks", "calculator"]);
+    setup.edit_manifest("all-hooks", |text| {
+        text.replace("abi = \"0.1\"", "abi = \"0.1\"\nevents = [\"plugin-unloaded\"]")
+    });
+    let registry = setup.start().await;
+    let calculator = id("calculator");
+    registry.disable(&calculator).await.unwrap();
+    registry.enable(&calculator).await.unwrap();
+    registry.unload(&calculator, false).await.unwrap();
+    let log = eventually("the unload to reach all-hooks", async || {
+        kv_text(&registry, "all-hooks", "event-log").await.filter(|log| log.contains("plugin-unloaded"))
+    })
+    .await;
+    assert_eq!(log, "plugin-unloaded calculator\n", "loaded, disabled and enabled were not delivered");
+    stop(registry).await;
+}
