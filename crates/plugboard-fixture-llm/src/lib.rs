@@ -8,8 +8,9 @@
 //! - a tool result: `The tool said: <result>`;
 //! - anything else: `Echo: <the user's text>`, streamed a word at a time.
 //!
-//! Models: `echo` (immediate), `slow` (a long reply, 20 ms between chunks, for
-//! cancellation and crash tests) and `broken` (answers 500). Every request body is kept,
+//! Models: `echo` (immediate), `fixed` (always the same short reply, whatever the prompt,
+//! for load tests), `slow` (a long reply, 20 ms between chunks, for cancellation and crash
+//! tests) and `broken` (answers 500). Every request body is kept,
 //! so a test can check what the model was sent (after the plugins' filters).
 
 use std::net::SocketAddr;
@@ -73,7 +74,7 @@ impl FixtureLlm {
 
 async fn models() -> Json<Value> {
     let model = |id: &str| json!({"id": id, "object": "model", "created": 0, "owned_by": "fixture"});
-    Json(json!({"object": "list", "data": [model("echo"), model("slow"), model("broken")]}))
+    Json(json!({"object": "list", "data": [model("echo"), model("fixed"), model("slow"), model("broken")]}))
 }
 
 /// What the fixture decided to answer.
@@ -101,6 +102,9 @@ fn answer(request: &Value) -> Answer {
         if offered.contains(&name) {
             return Answer::ToolCall { name: name.to_owned(), arguments: arguments.trim().to_owned() };
         }
+    }
+    if request["model"] == "fixed" {
+        return Answer::Text("Noted, thank you.".into());
     }
     if request["model"] == "slow" {
         let words: Vec<String> = (1..=300).map(|n| format!("word{n}")).collect();

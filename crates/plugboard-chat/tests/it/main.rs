@@ -91,7 +91,7 @@ async fn the_model_list_merges_providers_under_their_ids() {
     let mut models = Models::new();
     models.add(Arc::new(provider));
     let ids: Vec<String> = models.list().await.into_iter().map(|entry| entry.id).collect();
-    assert_eq!(ids, ["fixture/echo", "fixture/slow", "fixture/broken"]);
+    assert_eq!(ids, ["fixture/echo", "fixture/fixed", "fixture/slow", "fixture/broken"]);
     let (provider, model) = models.resolve(None).await.unwrap();
     assert_eq!((provider.id(), model.as_str()), ("fixture", "echo"));
     let error = models.resolve(Some("other/x")).await.unwrap_err();
