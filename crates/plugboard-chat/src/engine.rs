@@ -343,14 +343,23 @@ impl Turn<'_> {
                 format!("plugin `{}` refused the message: {}", rejection.plugin, rejection.reason),
             ));
         }
-        let prompt = run_text_filters(&filters, &TextFilter::BeforePrompt, &context, &posted.text).await;
-        self.trace.filters("before-prompt", &prompt.steps);
-        if let Some(rejection) = prompt.rejection {
-            return Err(TurnError::new(
-                "prompt_rejected",
-                format!("plugin `{}` refused the prompt: {}", rejection.plugin, rejection.reason),
-            ));
-        }
+        // `/run` and plugin slash commands are for plugins, not the model: they are
+        // recognised before the prompt filters (which prepare text for the model) and
+        // skip them.
+        let command = find_command(&all_plugins, &posted.text)?;
+        let prompt_text = if command.is_some() {
+            posted.text.clone()
+        } else {
+            let prompt = run_text_filters(&filters, &TextFilter::BeforePrompt, &context, &posted.text).await;
+            self.trace.filters("before-prompt", &prompt.steps);
+            if let Some(rejection) = prompt.rejection {
+                return Err(TurnError::new(
+                    "prompt_rejected",
+                    format!("plugin `{}` refused the prompt: {}", rejection.plugin, rejection.reason),
+                ));
+            }
+            prompt.text
+        };
 
         let user_message = self
             .store()
@@ -358,8 +367,8 @@ impl Turn<'_> {
                 conversation_id: conversation.id.clone(),
                 role: Role::User,
                 author: format!("user:{}", user.id),
-                content: prompt.text.clone(),
-                data: (prompt.text != content).then(|| json!({"original": content})),
+                content: prompt_text.clone(),
+                data: (prompt_text != content).then(|| json!({"original": content})),
                 status: MessageStatus::Complete,
             })
             .await?;
@@ -368,7 +377,8 @@ impl Turn<'_> {
             return Ok(());
         }
 
-        if let Some((plugin, reply)) = self.direct_command(&all_plugins, &context, &prompt.text).await? {
+        if let Some(command) = command {
+            let (plugin, reply) = self.run_command(command, &context).await?;
             let reply_message = self
                 .store()
                 .add_message(&NewMessage {
@@ -653,56 +663,25 @@ impl Turn<'_> {
         Ok(content)
     }
 
-    /// `/run <plugin> <input>` or a plugin's slash command: the plugin answers directly,
-    /// without the model. Returns the answering plugin and its reply.
-    async fn direct_command(
+    /// Runs a recognised command; returns the answering plugin and its reply.
+    async fn run_command(
         &mut self,
-        plugins: &[Plugin],
+        command: DirectCommand,
         context: &CallContext,
-        text: &str,
-    ) -> Result<Option<(String, String)>, TurnError> {
-        let Some(command) = text.trim().strip_prefix('/') else { return Ok(None) };
-        let (name, rest) = command.split_once(char::is_whitespace).unwrap_or((command, ""));
+    ) -> Result<(String, String), TurnError> {
         let started = Instant::now();
-        if name == "run" {
-            let rest = rest.trim();
-            let (plugin_id, input) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
-            let plugin = plugins.iter().find(|plugin| plugin.id().as_str() == plugin_id).ok_or_else(|| {
-                let available: Vec<String> = plugins
-                    .iter()
-                    .filter(|plugin| plugin.implements(Hook::Tools) && plugin.is_enabled())
-                    .map(|plugin| plugin.id().to_string())
-                    .collect();
-                TurnError::new(
-                    "unknown_plugin",
-                    format!(
-                        "no plugin `{plugin_id}` to run; usage: /run <plugin> <input>; plugins with tools: {}",
-                        available.join(", ")
-                    ),
-                )
-            })?;
-            let reply = plugin
-                .run_with_input(context, input.trim())
-                .await
-                .map_err(|error| TurnError::new(error.kind.code(), error.to_string()))?;
-            self.trace.push(json!({"stage": "command", "plugin": plugin.id(), "command": "run", "input": input.trim(),
-                                   "result": reply, "elapsed_us": started.elapsed().as_micros() as u64}));
-            return Ok(Some((plugin.id().to_string(), reply)));
-        }
-        let Some(plugin) = plugins.iter().find(|plugin| {
-            plugin.is_enabled()
-                && plugin.implements(Hook::Commands)
-                && plugin.manifest().commands.iter().any(|c| c.name == name)
-        }) else {
-            return Ok(None);
+        let (plugin, name, input) = match &command {
+            DirectCommand::Run { plugin, input } => (plugin, "run", input.as_str()),
+            DirectCommand::Slash { plugin, name, arguments } => (plugin, name.as_str(), arguments.as_str()),
         };
-        let reply = plugin
-            .run_command(context, name, rest.trim())
-            .await
-            .map_err(|error| TurnError::new(error.kind.code(), error.to_string()))?;
-        self.trace.push(json!({"stage": "command", "plugin": plugin.id(), "command": name, "input": rest.trim(),
+        let result = match &command {
+            DirectCommand::Run { .. } => plugin.run_with_input(context, input).await,
+            DirectCommand::Slash { .. } => plugin.run_command(context, name, input).await,
+        };
+        let reply = result.map_err(|error| TurnError::new(error.kind.code(), error.to_string()))?;
+        self.trace.push(json!({"stage": "command", "plugin": plugin.id(), "command": name, "input": input,
                                "result": reply, "elapsed_us": started.elapsed().as_micros() as u64}));
-        Ok(Some((plugin.id().to_string(), reply)))
+        Ok((plugin.id().to_string(), reply))
     }
 }
 
@@ -722,4 +701,48 @@ async fn deliver_events(registry: Registry, mut queue: mpsc::Receiver<(CallConte
         // A failing listener is a fault of that plugin, recorded by the runtime.
         futures_util::future::join_all(calls).await;
     }
+}
+
+/// A message a plugin answers instead of the model.
+enum DirectCommand {
+    /// `/run <plugin> <input>`: the plugin's first tool with `{"input": ...}`.
+    Run { plugin: Plugin, input: String },
+    /// `/<name> <arguments>`: a slash command a plugin declares.
+    Slash { plugin: Plugin, name: String, arguments: String },
+}
+
+/// Recognises `/run <plugin> <input>` (an unknown plugin is an error naming the ones with
+/// tools) and the enabled plugins' slash commands; anything else is for the model.
+fn find_command(plugins: &[Plugin], text: &str) -> Result<Option<DirectCommand>, TurnError> {
+    let Some(command) = text.trim().strip_prefix('/') else { return Ok(None) };
+    let (name, rest) = command.split_once(char::is_whitespace).unwrap_or((command, ""));
+    if name == "run" {
+        let rest = rest.trim();
+        let (plugin_id, input) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+        let plugin = plugins.iter().find(|plugin| plugin.id().as_str() == plugin_id).ok_or_else(|| {
+            let available: Vec<String> = plugins
+                .iter()
+                .filter(|plugin| plugin.implements(Hook::Tools) && plugin.is_enabled())
+                .map(|plugin| plugin.id().to_string())
+                .collect();
+            TurnError::new(
+                "unknown_plugin",
+                format!(
+                    "no plugin `{plugin_id}` to run; usage: /run <plugin> <input>; plugins with tools: {}",
+                    available.join(", ")
+                ),
+            )
+        })?;
+        return Ok(Some(DirectCommand::Run { plugin: plugin.clone(), input: input.trim().to_owned() }));
+    }
+    let plugin = plugins.iter().find(|plugin| {
+        plugin.is_enabled()
+            && plugin.implements(Hook::Commands)
+            && plugin.manifest().commands.iter().any(|command| command.name == name)
+    });
+    Ok(plugin.map(|plugin| DirectCommand::Slash {
+        plugin: plugin.clone(),
+        name: name.to_owned(),
+        arguments: rest.trim().to_owned(),
+    }))
 }

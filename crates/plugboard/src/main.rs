@@ -120,6 +120,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 let mut config = OpenAiConfig::new("openai", base_url);
                 config.api_key = openai_api_key.or_else(|| openai_file.and_then(|o| o.api_key.clone()));
                 configured.add(Arc::new(OpenAiProvider::new(config)?));
+            } else if let Some(ollama) = local_ollama().await {
+                configured.add(ollama);
+            } else {
+                tracing::warn!(
+                    "no model server is configured and none answers at {OLLAMA_URL}: chat turns will fail until you set PLUGBOARD_OPENAI_BASE_URL (or [models.openai] base_url); /run and plugin commands work"
+                );
             }
             configured.set_default(default_model.or(file.models.default.clone()));
             configured.with_plugins(registry.clone());
@@ -210,4 +216,24 @@ async fn shutdown_signal() {
     let terminate = std::future::pending::<()>();
     tokio::select! { () = ctrl_c => {}, () = terminate => {} }
     tracing::info!("shutting down");
+}
+
+/// Where Ollama listens by default.
+const OLLAMA_URL: &str = "http://127.0.0.1:11434/v1";
+
+/// Ollama at its default address (or `PLUGBOARD_OLLAMA_URL`), when it answers (checked
+/// once, briefly, at start-up).
+async fn local_ollama() -> Option<Arc<dyn plugboard_chat::Provider>> {
+    let url = std::env::var("PLUGBOARD_OLLAMA_URL").unwrap_or_else(|_| OLLAMA_URL.to_owned());
+    let mut config = OpenAiConfig::new("ollama", url.clone());
+    config.attempts = 1;
+    let provider = OpenAiProvider::new(config).ok()?;
+    let found = tokio::time::timeout(Duration::from_secs(2), plugboard_chat::Provider::models(&provider)).await;
+    match found {
+        Ok(Ok(models)) => {
+            tracing::info!(models = models.len(), "found Ollama at {url}; its models are offered");
+            Some(Arc::new(provider))
+        }
+        _ => None,
+    }
 }

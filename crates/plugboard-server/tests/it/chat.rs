@@ -223,3 +223,15 @@ async fn a_provider_plugin_serves_models_through_the_same_pipeline() {
     assert_eq!(done.1["model"], "all-hooks/echo-1");
     assert!(server.fixture.requests().is_empty(), "the fixture model was not asked");
 }
+
+#[tokio::test]
+async fn commands_are_recognised_before_prompt_filters_rewrite_the_text() {
+    // example-tagger prefixes every prompt; /run must still reach the calculator.
+    let server = TestServer::start(&["example-tagger", "calculator"]).await;
+    let alice = server.signup("alice").await;
+    let (status, turn) = alice.post("/api/chat", json!({"message": "/run calculator 2+2"})).await;
+    assert_eq!(status, StatusCode::OK, "{turn}");
+    assert_eq!(turn["user_message"]["content"], "/run calculator 2+2");
+    assert_eq!(turn["reply"]["content"], "4");
+    assert!(server.fixture.requests().is_empty());
+}

@@ -246,3 +246,55 @@ async fn a_killed_server_keeps_every_acknowledged_message() {
     assert_eq!((stored[3].0, stored[3].1), ("assistant", "partial"));
     assert!(stored[3].2.starts_with("word1 word2 word3"), "the text streamed before the last save is kept: {stored:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_ollama_server_at_its_address_is_offered_when_nothing_is_configured() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let fixture = plugboard_fixture_llm::FixtureLlm::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server_with(&dir, &[("PLUGBOARD_OLLAMA_URL", &fixture.base_url())]);
+    let url = |path: &str| format!("{}{path}", server.base);
+    let client = signed_in_client(&url("/api/auth/signup"), "local").await;
+    let models: Value = client.get(url("/api/models")).send().await.unwrap().json().await.unwrap();
+    let ids: Vec<&str> = models["models"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
+    assert!(ids.contains(&"ollama/echo"), "{ids:?}");
+    let turn: Value = client
+        .post(url("/api/chat"))
+        .json(&json!({"message": "hi", "model": "ollama/echo"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(turn["reply"]["content"], "Echo: [tagged] hi\n\n[tagged]");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_any_model_chat_says_what_to_configure() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    // Nothing answers here.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let nowhere = format!("http://{}/v1", closed.local_addr().unwrap());
+    drop(closed);
+    let server = start_server_with(&dir, &[("PLUGBOARD_OLLAMA_URL", &nowhere)]);
+    let url = |path: &str| format!("{}{path}", server.base);
+    let client = signed_in_client(&url("/api/auth/signup"), "nomodel").await;
+    let response = client.post(url("/api/chat")).json(&json!({"message": "hi"})).send().await.unwrap();
+    assert_eq!(response.status(), 503);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "no_model");
+    assert!(body["error"]["message"].as_str().unwrap().contains("models.openai.base_url"), "{body}");
+    // Plugins still answer.
+    let turn: Value = client
+        .post(url("/api/chat"))
+        .json(&json!({"message": "/run calculator 1+1"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(turn["reply"]["content"], "2");
+}
