@@ -240,7 +240,7 @@ impl ChatEngine {
         let (events, receiver) = mpsc::channel(64);
         let engine = self.clone();
         tokio::spawn(async move {
-            let turn = Turn { engine: &engine, events: &events, trace: Trace::default() };
+            let turn = Turn { engine: &engine, events: &events, trace: Trace::default(), open_reply: None };
             turn.run(request).await;
         });
         receiver
@@ -252,6 +252,9 @@ struct Turn<'a> {
     engine: &'a ChatEngine,
     events: &'a mpsc::Sender<TurnEvent>,
     trace: Trace,
+    /// The reply row being streamed and its text so far: on any error it is kept as
+    /// `partial`, never left `streaming`.
+    open_reply: Option<(String, String)>,
 }
 
 /// Converts a stored message to the form hooks see.
@@ -288,7 +291,13 @@ fn api_role(role: Role) -> ApiRole {
 impl Turn<'_> {
     async fn run(mut self, request: TurnRequest) {
         let conversation_id = request.conversation.id.clone();
-        if let Err(error) = self.run_inner(request).await {
+        let result = self.run_inner(request).await;
+        if let Some((id, text)) = self.open_reply.take()
+            && let Err(error) = self.store().finish_message(&id, &text, None, MessageStatus::Partial).await
+        {
+            tracing::error!("cannot mark the cut-off reply {id} partial: {error}");
+        }
+        if let Err(error) = result {
             tracing::debug!(conversation = %conversation_id, code = %error.code, "turn failed: {}", error.message);
             // The client may be gone; nothing else to do then.
             let _ = self.events.send(TurnEvent::Error { code: error.code, message: error.message }).await;
@@ -406,27 +415,18 @@ impl Turn<'_> {
         let context = CallContext { model: model_id.clone(), ..context };
         let mut history = self.history(&conversation.id).await?;
         let mut usage = Usage::default();
-        let reply = self
-            .store()
-            .add_message(&NewMessage {
-                conversation_id: conversation.id.clone(),
-                role: Role::Assistant,
-                author: "assistant".to_owned(),
-                content: String::new(),
-                data: None,
-                status: MessageStatus::Streaming,
-            })
-            .await?;
+        // One stored row per model step: a step that calls tools is stored with its calls,
+        // before their results, and the next step opens a new row.
+        let mut reply = self.open_reply_row(&conversation.id).await?;
         let mut text = String::new();
-        for step in 0..inner.config.max_tool_steps.max(1) {
+        let steps = inner.config.max_tool_steps.max(1);
+        for step in 0..steps {
+            let last_step = step + 1 == steps;
             let request = CompletionRequest {
                 model: local_model.clone(),
                 messages: history.clone(),
-                tools: if step + 1 < inner.config.max_tool_steps {
-                    tools.values().map(|t| t.0.clone()).collect()
-                } else {
-                    Vec::new()
-                },
+                // The last step offers no tools, so the model has to answer.
+                tools: if last_step { Vec::new() } else { tools.values().map(|t| t.0.clone()).collect() },
                 temperature: None,
                 top_p: None,
                 max_tokens: None,
@@ -435,57 +435,56 @@ impl Turn<'_> {
             let provider = provider.clone();
             let started = Instant::now();
             let completion = tokio::spawn(async move { provider.complete(request, sink).await });
-            let mut step_text = String::new();
+            text.clear();
             let mut client_gone = false;
             let mut saved = Instant::now();
             while let Some(chunk) = chunks.recv().await {
                 if let CompletionChunk::Delta(delta) = chunk {
                     let filtered = run_stream_filters(&filters, &context, &delta).await;
-                    step_text.push_str(&filtered);
+                    text.push_str(&filtered);
+                    if let Some((_, so_far)) = &mut self.open_reply {
+                        so_far.push_str(&filtered);
+                    }
                     if !self.send(TurnEvent::Delta { text: filtered }).await {
                         client_gone = true;
                         break;
                     }
                     // Keep what was streamed so far, so a crash loses at most this interval.
                     if saved.elapsed() >= SAVE_INTERVAL {
-                        let so_far = format!("{text}{step_text}");
-                        self.store().finish_message(&reply.id, &so_far, None, MessageStatus::Streaming).await?;
+                        self.store().finish_message(&reply.id, &text, None, MessageStatus::Streaming).await?;
                         saved = Instant::now();
                     }
                 }
             }
             if client_gone {
                 completion.abort();
-                text.push_str(&step_text);
-                self.store().finish_message(&reply.id, &text, None, MessageStatus::Partial).await?;
                 self.trace.push(json!({"stage": "model", "model": model_id, "cancelled": true}));
+                self.close_reply(&reply.id, &text, None, MessageStatus::Partial).await?;
                 self.save_trace(&reply).await;
                 return Ok(());
             }
             let completion = match completion.await {
                 Ok(Ok(completion)) => completion,
-                Ok(Err(error)) => {
-                    text.push_str(&step_text);
-                    self.store().finish_message(&reply.id, &text, None, MessageStatus::Partial).await?;
-                    return Err(TurnError::new(error.code(), error.to_string()));
-                }
-                Err(join) => {
-                    self.store().finish_message(&reply.id, &text, None, MessageStatus::Partial).await?;
-                    return Err(TurnError::new("model_failed", format!("the model task failed: {join}")));
-                }
+                Ok(Err(error)) => return Err(TurnError::new(error.code(), error.to_string())),
+                Err(join) => return Err(TurnError::new("model_failed", format!("the model task failed: {join}"))),
             };
             usage.prompt_tokens += completion.usage.prompt_tokens;
             usage.completion_tokens += completion.usage.completion_tokens;
             self.trace
                 .push(json!({"stage": "model", "model": model_id, "elapsed_us": started.elapsed().as_micros() as u64,
                                    "tool_calls": completion.tool_calls.len()}));
-            text.push_str(&step_text);
-            if completion.tool_calls.is_empty() {
+            if completion.tool_calls.is_empty() || last_step {
+                if !completion.tool_calls.is_empty() {
+                    self.trace.push(json!({"stage": "model", "ignored_tool_calls": completion.tool_calls.len(),
+                                           "reason": "the tool step limit was reached"}));
+                }
                 break;
             }
+            let calls = json!({"tool_calls": completion.tool_calls});
+            self.close_reply(&reply.id, &text, Some(&calls), MessageStatus::Complete).await?;
             history.push(CompletionMessage {
                 role: ApiRole::Assistant,
-                content: step_text,
+                content: text.clone(),
                 tool_calls: completion.tool_calls.clone(),
                 tool_call_id: String::new(),
             });
@@ -498,6 +497,7 @@ impl Turn<'_> {
                     tool_call_id: call.id.clone(),
                 });
             }
+            reply = self.open_reply_row(&conversation.id).await?;
         }
 
         // After-response filters see the whole reply; the client is told when it changed.
@@ -508,11 +508,8 @@ impl Turn<'_> {
             None => after.text,
         };
         let data = (final_text != text).then(|| json!({"streamed": text}));
-        let reply = self
-            .store()
-            .finish_message(&reply.id, &final_text, data.as_ref(), MessageStatus::Complete)
-            .await?
-            .unwrap_or(reply);
+        let reply =
+            self.close_reply(&reply.id, &final_text, data.as_ref(), MessageStatus::Complete).await?.unwrap_or(reply);
         if final_text != text {
             self.send(TurnEvent::Replace { content: final_text }).await;
         }
@@ -537,6 +534,36 @@ impl Turn<'_> {
         })
         .await;
         Ok(())
+    }
+
+    /// Stores an empty streaming reply row and remembers it as open.
+    async fn open_reply_row(&mut self, conversation_id: &str) -> Result<Message, TurnError> {
+        let row = self
+            .store()
+            .add_message(&NewMessage {
+                conversation_id: conversation_id.to_owned(),
+                role: Role::Assistant,
+                author: "assistant".to_owned(),
+                content: String::new(),
+                data: None,
+                status: MessageStatus::Streaming,
+            })
+            .await?;
+        self.open_reply = Some((row.id.clone(), String::new()));
+        Ok(row)
+    }
+
+    /// Finishes the open reply row.
+    async fn close_reply(
+        &mut self,
+        id: &str,
+        content: &str,
+        data: Option<&Value>,
+        status: MessageStatus,
+    ) -> Result<Option<Message>, TurnError> {
+        let closed = self.store().finish_message(id, content, data, status).await?;
+        self.open_reply = None;
+        Ok(closed)
     }
 
     async fn save_trace(&mut self, reply: &Message) {
@@ -574,7 +601,7 @@ impl Turn<'_> {
                 tool_call_id,
             });
         }
-        Ok(history)
+        Ok(pair_tool_messages(history))
     }
 
     /// The tools offered to the model: `<plugin>__<tool>` → (spec, plugin, tool name).
@@ -624,16 +651,6 @@ impl Turn<'_> {
             arguments: call.arguments.clone(),
         })
         .await;
-        self.store()
-            .add_message(&NewMessage {
-                conversation_id: conversation_id.to_owned(),
-                role: Role::Assistant,
-                author: "assistant".to_owned(),
-                content: String::new(),
-                data: Some(json!({"tool_calls": [call]})),
-                status: MessageStatus::Complete,
-            })
-            .await?;
         let arguments: Value = serde_json::from_str(&call.arguments).unwrap_or_else(|_| json!({}));
         let started = Instant::now();
         let (content, is_error) = match plugin.call_tool(context, tool, arguments).await {
@@ -745,4 +762,88 @@ fn find_command(plugins: &[Plugin], text: &str) -> Result<Option<DirectCommand>,
         name: name.to_owned(),
         arguments: rest.trim().to_owned(),
     }))
+}
+
+/// Keeps the history valid for the chat-completions protocol after deletions or a cut-off
+/// turn: a tool result stays only right after the call it answers, and an assistant
+/// message keeps only the calls that have a result.
+fn pair_tool_messages(history: Vec<CompletionMessage>) -> Vec<CompletionMessage> {
+    let mut paired: Vec<CompletionMessage> = Vec::with_capacity(history.len());
+    let mut index = 0;
+    while index < history.len() {
+        let message = &history[index];
+        if message.role == ApiRole::Tool {
+            // Not right after its call (that case is handled below): drop it.
+            index += 1;
+            continue;
+        }
+        if message.tool_calls.is_empty() {
+            paired.push(message.clone());
+            index += 1;
+            continue;
+        }
+        let results: Vec<&CompletionMessage> =
+            history[index + 1..].iter().take_while(|next| next.role == ApiRole::Tool).collect();
+        let answered: Vec<ToolCall> = message
+            .tool_calls
+            .iter()
+            .filter(|call| results.iter().any(|result| result.tool_call_id == call.id))
+            .cloned()
+            .collect();
+        paired.push(CompletionMessage { tool_calls: answered.clone(), ..message.clone() });
+        for result in &results {
+            if answered.iter().any(|call| call.id == result.tool_call_id) {
+                paired.push((*result).clone());
+            }
+        }
+        index += 1 + results.len();
+    }
+    // An assistant message left with neither text nor calls says nothing.
+    paired.retain(|message| {
+        !(message.role == ApiRole::Assistant && message.content.is_empty() && message.tool_calls.is_empty())
+    });
+    paired
+}
+
+#[cfg(test)]
+mod tests {
+    use plugboard_host::api::{CompletionMessage, Role, ToolCall};
+
+    use super::pair_tool_messages;
+
+    fn message(role: Role, content: &str, calls: &[&str], answers: &str) -> CompletionMessage {
+        CompletionMessage {
+            role,
+            content: content.into(),
+            tool_calls: calls
+                .iter()
+                .map(|id| ToolCall { id: (*id).into(), name: "t".into(), arguments: "{}".into() })
+                .collect(),
+            tool_call_id: answers.into(),
+        }
+    }
+
+    #[test]
+    fn tool_results_stay_only_after_their_calls() {
+        let history = vec![
+            message(Role::User, "q", &[], ""),
+            message(Role::Tool, "orphan", &[], "gone"),
+            message(Role::Assistant, "", &["a", "b"], ""),
+            message(Role::Tool, "result a", &[], "a"),
+            message(Role::Assistant, "", &["c"], ""),
+            message(Role::Assistant, "answer", &[], ""),
+        ];
+        let paired = pair_tool_messages(history);
+        let shape: Vec<(Role, String, usize)> =
+            paired.iter().map(|m| (m.role, m.content.clone(), m.tool_calls.len())).collect();
+        assert_eq!(
+            shape,
+            [
+                (Role::User, "q".to_owned(), 0),
+                (Role::Assistant, String::new(), 1),
+                (Role::Tool, "result a".to_owned(), 0),
+                (Role::Assistant, "answer".to_owned(), 0),
+            ]
+        );
+    }
 }

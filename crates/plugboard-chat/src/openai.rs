@@ -198,6 +198,9 @@ fn request_body(request: &CompletionRequest, model: &str) -> Value {
     body
 }
 
+/// The most tool calls one reply may hold; a server sending more is refused.
+const MAX_TOOL_CALLS: u64 = 128;
+
 /// Tool calls being assembled from streamed pieces, by index.
 #[derive(Default)]
 struct PartialCall {
@@ -276,7 +279,13 @@ impl Provider for OpenAiProvider {
                     }
                 }
                 for call in delta["tool_calls"].as_array().into_iter().flatten() {
-                    let index = call["index"].as_u64().unwrap_or(0) as usize;
+                    let index = call["index"].as_u64().unwrap_or(0);
+                    if index >= MAX_TOOL_CALLS {
+                        return Err(ProviderError::Protocol(format!(
+                            "tool call index {index} is out of range (at most {MAX_TOOL_CALLS} calls in one reply)"
+                        )));
+                    }
+                    let index = index as usize;
                     if calls.len() <= index {
                         calls.resize_with(index + 1, PartialCall::default);
                     }

@@ -200,8 +200,10 @@ impl AiService for ModelsAi {
             .await
             .map_err(|error| ServiceError::new(ServiceErrorKind::Unavailable, error.to_string()))?;
         tracing::debug!(plugin = %plugin, provider = provider.id(), %model, "plugin asks the model");
-        // The plugin gets the whole completion; nobody listens to the pieces.
-        let (sink, _pieces) = mpsc::channel(1024);
+        // The plugin gets the whole completion: drain the pieces (a full channel would stall
+        // the provider; a closed one would tell it the listener left).
+        let (sink, mut pieces) = mpsc::channel(64);
+        tokio::spawn(async move { while pieces.recv().await.is_some() {} });
         provider
             .complete(CompletionRequest { model, ..request }, sink)
             .await

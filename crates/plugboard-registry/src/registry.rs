@@ -381,11 +381,16 @@ impl Registry {
     }
 
     async fn load_new(&self, candidate: Candidate) -> Result<Plugin, RegistryError> {
+        self.load_candidate(candidate, None).await
+    }
+
+    /// Loads a candidate, enabled as saved unless `enabled` says otherwise.
+    async fn load_candidate(&self, candidate: Candidate, enabled: Option<bool>) -> Result<Plugin, RegistryError> {
         let id = candidate.source.manifest.id.clone();
         let result = async {
             self.check_dependencies(&candidate.source.manifest)?;
             let record = self.inner.store.plugin_record(id.as_str()).await?;
-            let enabled = record.as_ref().is_none_or(|record| record.enabled);
+            let enabled = enabled.unwrap_or_else(|| record.as_ref().is_none_or(|record| record.enabled));
             self.activate(candidate.clone(), record.as_ref(), enabled, None).await
         }
         .await;
@@ -528,8 +533,8 @@ impl Registry {
             Some(plugin) => plugin,
             None => {
                 let candidate = self.fresh_candidate(id)?;
-                self.save_record(id, |record| record.enabled = true).await?;
-                self.load_new(candidate).await?
+                // Saved as enabled only once it loaded (below).
+                self.load_candidate(candidate, Some(true)).await?
             }
         };
         plugin.enable().await?;
@@ -813,10 +818,9 @@ impl Registry {
     }
 
     fn known_manifest(&self, id: &PluginId) -> Result<Manifest, RegistryError> {
-        lock(&self.inner.known)
-            .get(id)
-            .map(|known| known.candidate.source.manifest.clone())
-            .ok_or_else(|| self.unknown(id.as_str()))
+        // The guard must be gone before `unknown` locks again.
+        let found = lock(&self.inner.known).get(id).map(|known| known.candidate.source.manifest.clone());
+        found.ok_or_else(|| self.unknown(id.as_str()))
     }
 
     fn remember(&self, candidate: Candidate, error: Option<String>) {

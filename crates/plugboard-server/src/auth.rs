@@ -144,6 +144,20 @@ fn verify_password(password: &str, hash: &str) -> bool {
     PasswordHash::new(hash).is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
 }
 
+/// Argon2 takes tens of milliseconds of CPU on purpose: run it off the async workers.
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "password check failed"))
+}
+
+/// A hash checked when the username does not exist, so a wrong name costs what a wrong
+/// password does and answers do not tell which names exist.
+fn dummy_hash() -> String {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| hash_password("no such user, no such password").unwrap_or_default()).clone()
+}
+
 /// Starts a session for `user`: the response sets the cookie.
 async fn session_response(state: &AppState, user: User, status: StatusCode) -> Result<Response, ApiError> {
     let token = new_token("")?;
@@ -173,7 +187,8 @@ pub(crate) async fn signup(
             "sign-up is closed on this server; ask an administrator for an account",
         ));
     }
-    let hash = hash_password(&credentials.password)?;
+    let password = credentials.password.clone();
+    let hash = blocking(move || hash_password(&password)).await??;
     let user = state.store.create_user(credentials.username.trim(), &hash).await.map_err(|error| match error {
         plugboard_store::StoreError::Conflict { .. } => {
             ApiError::new(StatusCode::CONFLICT, "username_taken", "this username is taken; choose another")
@@ -190,10 +205,11 @@ pub(crate) async fn login(
     ApiJson(credentials): ApiJson<Credentials>,
 ) -> Result<Response, ApiError> {
     let found = state.store.user_by_name(credentials.username.trim()).await?;
+    let hash = found.as_ref().map(|(_, hash)| hash.clone());
+    let password = credentials.password.clone();
+    let matches = blocking(move || verify_password(&password, &hash.unwrap_or_else(dummy_hash))).await?;
     match found {
-        Some((user, hash)) if verify_password(&credentials.password, &hash) => {
-            session_response(&state, user, StatusCode::OK).await
-        }
+        Some((user, _)) if matches => session_response(&state, user, StatusCode::OK).await,
         _ => Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "wrong username or password")),
     }
 }

@@ -55,6 +55,7 @@ impl From<StoreError> for ApiError {
         match error {
             StoreError::Conflict { .. } => ApiError::new(StatusCode::CONFLICT, "conflict", error.to_string()),
             StoreError::InvalidInput { .. } => ApiError::bad_request("invalid_input", error.to_string()),
+            StoreError::NotFound { .. } => ApiError::new(StatusCode::NOT_FOUND, "not_found", error.to_string()),
             other => {
                 tracing::error!("storage: {other}");
                 ApiError::new(
@@ -86,8 +87,19 @@ impl From<RegistryError> for ApiError {
     fn from(error: RegistryError) -> ApiError {
         let status = match &error {
             RegistryError::UnknownPlugin { .. } => StatusCode::NOT_FOUND,
-            RegistryError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            RegistryError::InvalidSettings { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            RegistryError::Store(store) => {
+                tracing::error!("storage: {store}");
+                return ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "storage",
+                    "the server could not read or write its database",
+                );
+            }
+            RegistryError::InvalidSettings { .. }
+            | RegistryError::Load(_)
+            | RegistryError::Dependency(_)
+            | RegistryError::Hook(_)
+            | RegistryError::IdChanged { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             _ => StatusCode::CONFLICT,
         };
         ApiError::new(status, error.code(), error.to_string())

@@ -175,29 +175,41 @@ pub(crate) async fn chat_completions(State(state): State<AppState>, AuthUser(use
             Err(error) => openai_error(StatusCode::INTERNAL_SERVER_ERROR, "internal", error.to_string()),
         };
     }
+    let include_usage = body["stream_options"]["include_usage"].as_bool().unwrap_or(false);
+    let head = StreamHead { id, requested_model: requested, include_usage };
     // Errors before the first piece (a refused prompt, an unknown model) are plain errors.
+    // The channel closing means the pipeline is returning: wait for its answer.
     let first = pieces.recv().await;
-    if first.is_none() && running.is_finished() {
+    if first.is_none() {
         match running.await {
             Ok(Err(error)) => return pipeline_error(&error),
             Err(error) => return openai_error(StatusCode::INTERNAL_SERVER_ERROR, "internal", error.to_string()),
-            Ok(Ok(outcome)) => return stream_response(id, requested, first, pieces, Some(Ok(outcome)), None),
+            Ok(Ok(outcome)) => return stream_response(head, first, pieces, Some(Ok(outcome)), None),
         }
     }
-    stream_response(id, requested, first, pieces, None, Some(running))
+    stream_response(head, first, pieces, None, Some(running))
 }
 
 type Running = tokio::task::JoinHandle<Result<StatelessOutcome, PipelineError>>;
 
-/// The streamed answer: the pieces as chunks, then the finish reason and usage, then `[DONE]`.
-fn stream_response(
+/// What every chunk of one streamed answer shares.
+struct StreamHead {
     id: String,
     requested_model: String,
+    /// `stream_options.include_usage`: a last chunk with no choices carries the usage.
+    include_usage: bool,
+}
+
+/// The streamed answer: the pieces as chunks (the role in the first only, as OpenAI does),
+/// then the finish reason, the usage when asked for, then `[DONE]`.
+fn stream_response(
+    head: StreamHead,
     first: Option<CompletionChunk>,
     pieces: mpsc::Receiver<CompletionChunk>,
     done: Option<Result<StatelessOutcome, PipelineError>>,
     running: Option<Running>,
 ) -> Response {
+    let StreamHead { id, requested_model, include_usage } = head;
     let created = created();
     let chunk = {
         let id = id.clone();
@@ -207,12 +219,13 @@ fn stream_response(
         }
     };
     let to_event = |value: Value| Ok::<_, Infallible>(SseEvent::default().data(value.to_string()));
-    let head = futures_util::stream::iter(first).chain(tokio_stream::wrappers::ReceiverStream::new(pieces));
+    let pieces_in = futures_util::stream::iter(first).chain(tokio_stream::wrappers::ReceiverStream::new(pieces));
     let body_chunk = chunk.clone();
     let mut call_index = 0usize;
-    let pieces = head.map(move |piece| {
-        let delta = match piece {
-            CompletionChunk::Delta(text) => json!({"role": "assistant", "content": text}),
+    let mut first_chunk = true;
+    let pieces = pieces_in.map(move |piece| {
+        let mut delta = match piece {
+            CompletionChunk::Delta(text) => json!({"content": text}),
             CompletionChunk::ToolCall(call) => {
                 let index = call_index;
                 call_index += 1;
@@ -220,6 +233,9 @@ fn stream_response(
                                        "function": {"name": call.name, "arguments": call.arguments}}]})
             }
         };
+        if std::mem::take(&mut first_chunk) {
+            delta["role"] = json!("assistant");
+        }
         to_event(body_chunk(delta, None, &requested_model))
     });
     let tail = futures_util::stream::once(async move {
@@ -237,10 +253,12 @@ fn stream_response(
                     events.push(chunk(json!({"content": appended}), None, &model));
                 }
                 events.push(chunk(json!({}), Some(finish_reason(completion.finish_reason)), &model));
-                events.push(json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model, "choices": [],
+                if include_usage {
+                    events.push(json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model, "choices": [],
                                    "usage": {"prompt_tokens": completion.usage.prompt_tokens,
                                              "completion_tokens": completion.usage.completion_tokens,
                                              "total_tokens": completion.usage.prompt_tokens + completion.usage.completion_tokens}}));
+                }
             }
             Err(error) => events.push(json!({"error": {"message": error.message, "type": "server_error", "code": error.code}})),
         }

@@ -103,3 +103,16 @@ async fn secrets_are_never_read_back_and_survive_a_form_saved_without_them() {
     assert_eq!(registry.plugin(&plugin_id).unwrap().settings()["api_key"], "sk-456");
     stop(registry).await;
 }
+
+#[tokio::test]
+async fn settings_of_an_unknown_plugin_are_refused_without_hanging() {
+    let setup = Setup::with(&["example-tagger"]);
+    let registry = setup.start().await;
+    let error = registry.settings(&id("no-such-plugin")).await.unwrap_err();
+    assert_eq!(error.code(), "plugin_not_found");
+    let error = registry.update_settings(&id("no-such-plugin"), &json!({})).await.unwrap_err();
+    assert_eq!(error.code(), "plugin_not_found");
+    // The registry still answers.
+    assert_eq!(registry.list().await.len(), 1);
+    stop(registry).await;
+}

@@ -128,6 +128,31 @@ async fn the_model_calls_a_plugin_tool_and_answers_with_its_result() {
     assert_eq!(requests[0]["tools"][0]["function"]["name"], "calculator__calculate");
     let last = requests[1]["messages"].as_array().unwrap().last().unwrap().clone();
     assert_eq!((last["role"].as_str(), last["content"].as_str()), (Some("tool"), Some("42")));
+    // Stored in protocol order: the call before its result, the answer last.
+    let conversation = events[0].1["conversation_id"].as_str().unwrap();
+    let (_, messages) = alice.get(&format!("/api/conversations/{conversation}/messages")).await;
+    let stored: Vec<(&str, bool, &str)> = messages["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["role"].as_str().unwrap(), m["data"]["tool_calls"].is_array(), m["content"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        stored,
+        [
+            ("user", false, message),
+            ("assistant", true, ""),
+            ("tool", false, "42"),
+            ("assistant", false, "The tool said: 42")
+        ]
+    );
+    // The next turn sends that history back in the same order, and the model accepts it.
+    let (status, next) = alice.post("/api/chat", json!({"conversation_id": conversation, "message": "thanks"})).await;
+    assert_eq!(status, StatusCode::OK, "{next}");
+    let requests = server.fixture.requests();
+    let history: Vec<&str> =
+        requests[2]["messages"].as_array().unwrap().iter().map(|m| m["role"].as_str().unwrap()).collect();
+    assert_eq!(history, ["system", "user", "assistant", "tool", "assistant", "user"]);
 }
 
 #[tokio::test]

@@ -48,9 +48,12 @@ async fn the_official_openai_client_works_against_plugboard() {
     assert_eq!(result["finish_reason"], "stop");
     assert!(result["usage"].as_u64().unwrap() > 0);
     assert_eq!(result["streamed"], "Echo: [tagged] stream please\n\n[tagged]");
+    assert_eq!(result["plain_stream"], "Echo: [tagged] again\n\n[tagged]");
+    assert_eq!(result["roles"], json!(["assistant"]));
     assert_eq!(result["tool_call"], json!(["lookup", "{\"q\": \"x\"}"]));
     assert_eq!(result["unknown_model"], "unknown_model");
     assert_eq!(result["bad_key"], "refused");
     let sent = server.fixture.requests();
     assert_eq!(sent[1]["messages"][0], json!({"role": "system", "content": "be brief"}));
+    assert_eq!(sent.len(), 4, "the unknown model never reached the fixture");
 }

@@ -28,6 +28,20 @@ for chunk in stream:
         pieces.append(chunk.choices[0].delta.content)
 result["streamed"] = "".join(pieces)
 
+# The common loop without usage: every chunk has a choice; the role comes once.
+roles = []
+plain = []
+for chunk in client.chat.completions.create(
+    model="fixture/echo", messages=[{"role": "user", "content": "again"}], stream=True
+):
+    delta = chunk.choices[0].delta
+    if delta.role:
+        roles.append(delta.role)
+    if delta.content:
+        plain.append(delta.content)
+result["plain_stream"] = "".join(plain)
+result["roles"] = roles
+
 tools = [{"type": "function", "function": {"name": "lookup", "description": "Looks up", "parameters": {"type": "object"}}}]
 called = client.chat.completions.create(
     model="fixture/echo", messages=[{"role": "user", "content": 'tool:lookup {"q": "x"}'}], tools=tools
