@@ -46,42 +46,71 @@ fn not_found(what: &str, id: &str) -> ServiceError {
 }
 
 impl StoreChat {
-    async fn live_message(&self, id: &str) -> Result<plugboard_store::Message, ServiceError> {
+    /// The conversation, if it exists and `user` (when set) owns it.
+    async fn conversation(&self, user: Option<&str>, id: &str) -> Result<plugboard_store::Conversation, ServiceError> {
         self.store
+            .conversation(id)
+            .await
+            .map_err(storage)?
+            .filter(|conversation| user.is_none_or(|user| conversation.user_id == user))
+            .ok_or_else(|| not_found("conversation", id))
+    }
+
+    async fn live_message(&self, user: Option<&str>, id: &str) -> Result<plugboard_store::Message, ServiceError> {
+        let message = self
+            .store
             .message(id)
             .await
             .map_err(storage)?
             .filter(|message| message.deleted_at_ms.is_none())
-            .ok_or_else(|| not_found("message", id))
+            .ok_or_else(|| not_found("message", id))?;
+        self.conversation(user, &message.conversation_id).await.map_err(|_| not_found("message", id))?;
+        Ok(message)
+    }
+
+    fn own_message(plugin: &PluginId, message: &plugboard_store::Message, verb: &str) -> Result<(), ServiceError> {
+        if message.author == format!("plugin:{plugin}") {
+            return Ok(());
+        }
+        Err(ServiceError::new(
+            ServiceErrorKind::PermissionDenied,
+            format!("plugin `{plugin}` may {verb} only its own messages; `{}` is by {}", message.id, message.author),
+        ))
     }
 }
 
 #[async_trait]
 impl ChatService for StoreChat {
-    async fn get_conversation(&self, id: &str) -> Result<Conversation, ServiceError> {
-        let conversation =
-            self.store.conversation(id).await.map_err(storage)?.ok_or_else(|| not_found("conversation", id))?;
-        Ok(api_conversation(&conversation))
+    async fn get_conversation(&self, user: Option<&str>, id: &str) -> Result<Conversation, ServiceError> {
+        Ok(api_conversation(&self.conversation(user, id).await?))
     }
 
     async fn create_conversation(
         &self,
         plugin: &PluginId,
+        user: Option<&str>,
         user_id: &str,
         title: &str,
     ) -> Result<Conversation, ServiceError> {
+        if user.is_some_and(|user| user != user_id) {
+            return Err(ServiceError::new(
+                ServiceErrorKind::PermissionDenied,
+                "a plugin acting for one user cannot create conversations for another",
+            ));
+        }
         self.store.user(user_id).await.map_err(storage)?.ok_or_else(|| not_found("user", user_id))?;
         let conversation = self.store.create_conversation(user_id, title).await.map_err(storage)?;
         tracing::info!(plugin = %plugin, conversation = %conversation.id, "plugin created a conversation");
         Ok(api_conversation(&conversation))
     }
 
-    async fn list_messages(&self, conversation_id: &str, limit: usize) -> Result<Vec<Message>, ServiceError> {
-        self.store
-            .conversation(conversation_id)
-            .await
-            .map_err(storage)?
-            .ok_or_else(|| not_found("conversation", conversation_id))?;
+    async fn list_messages(
+        &self,
+        user: Option<&str>,
+        conversation_id: &str,
+        limit: usize,
+    ) -> Result<Vec<Message>, ServiceError> {
+        self.conversation(user, conversation_id).await?;
         let messages = self.store.list_messages(conversation_id).await.map_err(storage)?;
         let skip = messages.len().saturating_sub(limit);
         Ok(messages.iter().skip(skip).map(api_message).collect())
@@ -90,14 +119,11 @@ impl ChatService for StoreChat {
     async fn post_message(
         &self,
         plugin: &PluginId,
+        user: Option<&str>,
         conversation_id: &str,
         content: &str,
     ) -> Result<Message, ServiceError> {
-        self.store
-            .conversation(conversation_id)
-            .await
-            .map_err(storage)?
-            .ok_or_else(|| not_found("conversation", conversation_id))?;
+        self.conversation(user, conversation_id).await?;
         let message = self
             .store
             .add_message(&NewMessage {
@@ -113,14 +139,15 @@ impl ChatService for StoreChat {
         Ok(api_message(&message))
     }
 
-    async fn edit_message(&self, plugin: &PluginId, message_id: &str, content: &str) -> Result<Message, ServiceError> {
-        let message = self.live_message(message_id).await?;
-        if message.author != format!("plugin:{plugin}") {
-            return Err(ServiceError::new(
-                ServiceErrorKind::PermissionDenied,
-                format!("plugin `{plugin}` may edit only its own messages; `{message_id}` is by {}", message.author),
-            ));
-        }
+    async fn edit_message(
+        &self,
+        plugin: &PluginId,
+        user: Option<&str>,
+        message_id: &str,
+        content: &str,
+    ) -> Result<Message, ServiceError> {
+        let message = self.live_message(user, message_id).await?;
+        StoreChat::own_message(plugin, &message, "edit")?;
         let edited = self
             .store
             .edit_message(message_id, content)
@@ -130,14 +157,14 @@ impl ChatService for StoreChat {
         Ok(api_message(&edited))
     }
 
-    async fn delete_message(&self, plugin: &PluginId, message_id: &str) -> Result<(), ServiceError> {
-        let message = self.live_message(message_id).await?;
-        if message.author != format!("plugin:{plugin}") {
-            return Err(ServiceError::new(
-                ServiceErrorKind::PermissionDenied,
-                format!("plugin `{plugin}` may delete only its own messages; `{message_id}` is by {}", message.author),
-            ));
-        }
+    async fn delete_message(
+        &self,
+        plugin: &PluginId,
+        user: Option<&str>,
+        message_id: &str,
+    ) -> Result<(), ServiceError> {
+        let message = self.live_message(user, message_id).await?;
+        StoreChat::own_message(plugin, &message, "delete")?;
         self.store.delete_message(message_id).await.map_err(storage)?;
         Ok(())
     }
@@ -147,9 +174,10 @@ impl ChatService for StoreChat {
         Ok(User { id: user.id, display_name: user.username, is_admin: user.is_admin })
     }
 
-    async fn read_file(&self, id: &str) -> Result<File, ServiceError> {
+    async fn read_file(&self, user: Option<&str>, id: &str) -> Result<File, ServiceError> {
         let (attachment, data) =
             self.store.attachment(id).await.map_err(storage)?.ok_or_else(|| not_found("file", id))?;
+        self.conversation(user, &attachment.conversation_id).await.map_err(|_| not_found("file", id))?;
         Ok(File {
             id: attachment.id,
             conversation_id: attachment.conversation_id,
@@ -162,11 +190,13 @@ impl ChatService for StoreChat {
     async fn write_file(
         &self,
         plugin: &PluginId,
+        user: Option<&str>,
         conversation_id: &str,
         name: &str,
         media_type: &str,
         data: Vec<u8>,
     ) -> Result<String, ServiceError> {
+        self.conversation(user, conversation_id).await?;
         let attachment =
             self.store.add_attachment(conversation_id, None, name, media_type, &data).await.map_err(storage)?;
         tracing::info!(plugin = %plugin, file = %attachment.id, "plugin attached a file");

@@ -178,46 +178,68 @@ impl KvStore for MemoryKvStore {
 
 /// Conversations, messages, users and files of the chat server. The default methods
 /// answer "unavailable", for hosts without a chat server.
+///
+/// `user` is the user the plugin's call acts for (from its call context), `None` for work
+/// no user started (scheduled tasks, webhooks). When it is set, implementations must
+/// treat other users' conversations, messages and files as absent.
 #[async_trait]
 pub trait ChatService: Send + Sync + std::fmt::Debug {
     /// A conversation.
-    async fn get_conversation(&self, id: &str) -> Result<Conversation, ServiceError> {
-        let _ = id;
+    async fn get_conversation(&self, user: Option<&str>, id: &str) -> Result<Conversation, ServiceError> {
+        let _ = (user, id);
         Err(ServiceError::unavailable("chat"))
     }
     /// Creates a conversation for `user_id`.
     async fn create_conversation(
         &self,
         plugin: &PluginId,
+        user: Option<&str>,
         user_id: &str,
         title: &str,
     ) -> Result<Conversation, ServiceError> {
-        let _ = (plugin, user_id, title);
+        let _ = (plugin, user, user_id, title);
         Err(ServiceError::unavailable("chat"))
     }
     /// The newest `limit` messages, oldest first.
-    async fn list_messages(&self, conversation_id: &str, limit: usize) -> Result<Vec<Message>, ServiceError> {
-        let _ = (conversation_id, limit);
+    async fn list_messages(
+        &self,
+        user: Option<&str>,
+        conversation_id: &str,
+        limit: usize,
+    ) -> Result<Vec<Message>, ServiceError> {
+        let _ = (user, conversation_id, limit);
         Err(ServiceError::unavailable("chat"))
     }
     /// Posts a message authored by `plugin`.
     async fn post_message(
         &self,
         plugin: &PluginId,
+        user: Option<&str>,
         conversation_id: &str,
         content: &str,
     ) -> Result<Message, ServiceError> {
-        let _ = (plugin, conversation_id, content);
+        let _ = (plugin, user, conversation_id, content);
         Err(ServiceError::unavailable("chat"))
     }
     /// Edits a message.
-    async fn edit_message(&self, plugin: &PluginId, message_id: &str, content: &str) -> Result<Message, ServiceError> {
-        let _ = (plugin, message_id, content);
+    async fn edit_message(
+        &self,
+        plugin: &PluginId,
+        user: Option<&str>,
+        message_id: &str,
+        content: &str,
+    ) -> Result<Message, ServiceError> {
+        let _ = (plugin, user, message_id, content);
         Err(ServiceError::unavailable("chat"))
     }
     /// Deletes a message.
-    async fn delete_message(&self, plugin: &PluginId, message_id: &str) -> Result<(), ServiceError> {
-        let _ = (plugin, message_id);
+    async fn delete_message(
+        &self,
+        plugin: &PluginId,
+        user: Option<&str>,
+        message_id: &str,
+    ) -> Result<(), ServiceError> {
+        let _ = (plugin, user, message_id);
         Err(ServiceError::unavailable("chat"))
     }
     /// A user.
@@ -226,20 +248,21 @@ pub trait ChatService: Send + Sync + std::fmt::Debug {
         Err(ServiceError::unavailable("chat"))
     }
     /// A file attachment.
-    async fn read_file(&self, id: &str) -> Result<File, ServiceError> {
-        let _ = id;
+    async fn read_file(&self, user: Option<&str>, id: &str) -> Result<File, ServiceError> {
+        let _ = (user, id);
         Err(ServiceError::unavailable("chat"))
     }
     /// Attaches a file; returns its id.
     async fn write_file(
         &self,
         plugin: &PluginId,
+        user: Option<&str>,
         conversation_id: &str,
         name: &str,
         media_type: &str,
         data: Vec<u8>,
     ) -> Result<String, ServiceError> {
-        let _ = (plugin, conversation_id, name, media_type, data);
+        let _ = (plugin, user, conversation_id, name, media_type, data);
         Err(ServiceError::unavailable("chat"))
     }
 }

@@ -247,10 +247,18 @@ impl kv::Host for HostState {
     }
 }
 
+impl HostState {
+    /// The user the current call acts for, if any: chat data is limited to theirs.
+    fn acting_user(&self) -> Option<&str> {
+        Some(self.context.user_id.as_str()).filter(|user| !user.is_empty())
+    }
+}
+
 impl chat::Host for HostState {
     async fn get_conversation(&mut self, id: String) -> Result<wit::Conversation, wit::HostError> {
         self.require(Permission::ChannelsRead)?;
-        within(self.remaining(), self.plugin.services.chat.get_conversation(&id)).await.map(Into::into)
+        let user = self.acting_user();
+        within(self.remaining(), self.plugin.services.chat.get_conversation(user, &id)).await.map(Into::into)
     }
 
     async fn create_conversation(
@@ -260,7 +268,8 @@ impl chat::Host for HostState {
     ) -> Result<wit::Conversation, wit::HostError> {
         self.require(Permission::ChannelsWrite)?;
         let chat = &self.plugin.services.chat;
-        within(self.remaining(), chat.create_conversation(self.id(), &user_id, &title)).await.map(Into::into)
+        let user = self.acting_user();
+        within(self.remaining(), chat.create_conversation(self.id(), user, &user_id, &title)).await.map(Into::into)
     }
 
     async fn list_messages(
@@ -270,26 +279,32 @@ impl chat::Host for HostState {
     ) -> Result<Vec<wit::Message>, wit::HostError> {
         self.require(Permission::MessagesRead)?;
         let chat = &self.plugin.services.chat;
-        let messages =
-            within(self.remaining(), chat.list_messages(&conversation_id, limit.min(10_000) as usize)).await?;
+        let messages = within(
+            self.remaining(),
+            chat.list_messages(self.acting_user(), &conversation_id, limit.min(10_000) as usize),
+        )
+        .await?;
         Ok(messages.into_iter().map(Into::into).collect())
     }
 
     async fn post_message(&mut self, conversation_id: String, content: String) -> Result<wit::Message, wit::HostError> {
         self.require(Permission::MessagesWrite)?;
         let chat = &self.plugin.services.chat;
-        within(self.remaining(), chat.post_message(self.id(), &conversation_id, &content)).await.map(Into::into)
+        let user = self.acting_user();
+        within(self.remaining(), chat.post_message(self.id(), user, &conversation_id, &content)).await.map(Into::into)
     }
 
     async fn edit_message(&mut self, message_id: String, content: String) -> Result<wit::Message, wit::HostError> {
         self.require(Permission::MessagesWrite)?;
         let chat = &self.plugin.services.chat;
-        within(self.remaining(), chat.edit_message(self.id(), &message_id, &content)).await.map(Into::into)
+        let user = self.acting_user();
+        within(self.remaining(), chat.edit_message(self.id(), user, &message_id, &content)).await.map(Into::into)
     }
 
     async fn delete_message(&mut self, message_id: String) -> Result<(), wit::HostError> {
         self.require(Permission::MessagesWrite)?;
-        within(self.remaining(), self.plugin.services.chat.delete_message(self.id(), &message_id)).await
+        let user = self.acting_user();
+        within(self.remaining(), self.plugin.services.chat.delete_message(self.id(), user, &message_id)).await
     }
 
     async fn get_user(&mut self, id: String) -> Result<chat::User, wit::HostError> {
@@ -299,7 +314,8 @@ impl chat::Host for HostState {
 
     async fn read_file(&mut self, id: String) -> Result<chat::File, wit::HostError> {
         self.require(Permission::FilesRead)?;
-        within(self.remaining(), self.plugin.services.chat.read_file(&id)).await.map(Into::into)
+        let user = self.acting_user();
+        within(self.remaining(), self.plugin.services.chat.read_file(user, &id)).await.map(Into::into)
     }
 
     async fn write_file(
@@ -311,7 +327,8 @@ impl chat::Host for HostState {
     ) -> Result<String, wit::HostError> {
         self.require(Permission::FilesWrite)?;
         let chat = &self.plugin.services.chat;
-        within(self.remaining(), chat.write_file(self.id(), &conversation_id, &name, &media_type, data)).await
+        let user = self.acting_user();
+        within(self.remaining(), chat.write_file(self.id(), user, &conversation_id, &name, &media_type, data)).await
     }
 }
 

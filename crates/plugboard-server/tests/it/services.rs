@@ -5,10 +5,17 @@ use serde_json::{Value, json};
 
 use crate::TestServer;
 
-/// Calls a host-probe tool (it lists none, so the API's execute would refuse the name).
+/// Calls a host-probe tool (it lists none, so the API's execute would refuse the name),
+/// with no user (as a background task would).
 async fn probe(server: &TestServer, tool: &str, kwargs: Value) -> Value {
+    probe_as(server, "", tool, kwargs).await
+}
+
+/// Calls a host-probe tool acting for `user_id`.
+async fn probe_as(server: &TestServer, user_id: &str, tool: &str, kwargs: Value) -> Value {
     let plugin = server.state.registry.plugin(&plugboard_manifest::PluginId::parse("host-probe").unwrap()).unwrap();
-    let result = plugin.call_tool(&Default::default(), tool, kwargs).await.unwrap();
+    let context = plugboard_host::api::CallContext { user_id: user_id.to_owned(), ..Default::default() };
+    let result = plugin.call_tool(&context, tool, kwargs).await.unwrap();
     serde_json::from_str(&result).unwrap()
 }
 
@@ -45,4 +52,24 @@ async fn plugins_read_and_write_chat_data_through_the_store() {
     assert_eq!(probe(&server, "ai", json!({"prompt": "are you there"})).await, json!({"ok": "Echo: are you there"}));
     let missing = probe(&server, "get_conversation", json!({"id": "nope"})).await;
     assert!(missing["error"].to_string().contains("no conversation `nope`"), "{missing}");
+}
+
+#[tokio::test]
+async fn a_plugin_acting_for_a_user_sees_only_that_users_data() {
+    let server = TestServer::start(&["calculator", "host-probe"]).await;
+    let alice = server.signup("alice").await;
+    let mallory = server.signup("mallory").await;
+    let (_, turn) = alice.post("/api/chat", json!({"message": "private"})).await;
+    let conversation = turn["conversation_id"].as_str().unwrap();
+    let alice_id = turn["user_message"]["author"].as_str().unwrap().trim_start_matches("user:").to_owned();
+    let (_, me) = mallory.get("/api/me").await;
+    let mallory_id = me["user"]["id"].as_str().unwrap();
+
+    let refused = probe_as(&server, mallory_id, "list_messages", json!({"conversation_id": conversation})).await;
+    assert!(refused["error"].to_string().contains(&format!("no conversation `{conversation}`")), "{refused}");
+    let refused =
+        probe_as(&server, mallory_id, "post_message", json!({"conversation_id": conversation, "content": "x"})).await;
+    assert!(refused["error"].is_object(), "{refused}");
+    let allowed = probe_as(&server, &alice_id, "list_messages", json!({"conversation_id": conversation})).await;
+    assert_eq!(allowed, json!({"ok": 2}));
 }
