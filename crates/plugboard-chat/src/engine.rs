@@ -377,7 +377,12 @@ impl Turn<'_> {
                 role: Role::User,
                 author: format!("user:{}", user.id),
                 content: prompt_text.clone(),
-                data: (prompt_text != content).then(|| json!({"original": content})),
+                data: if command.is_some() {
+                    // Commands skip the prompt filters, so they never go to the model.
+                    Some(json!({"command": true}))
+                } else {
+                    (prompt_text != content).then(|| json!({"original": content}))
+                },
                 status: MessageStatus::Complete,
             })
             .await?;
@@ -395,7 +400,7 @@ impl Turn<'_> {
                     role: Role::Assistant,
                     author: format!("plugin:{plugin}"),
                     content: reply.clone(),
-                    data: None,
+                    data: Some(json!({"command": true})),
                     status: MessageStatus::Complete,
                 })
                 .await?;
@@ -583,7 +588,8 @@ impl Turn<'_> {
             tool_call_id: String::new(),
         }];
         for message in self.store().list_messages(conversation_id).await? {
-            if message.status == MessageStatus::Streaming || message.role == Role::System {
+            let command = message.data.as_ref().is_some_and(|data| data["command"] == true);
+            if message.status == MessageStatus::Streaming || message.role == Role::System || command {
                 continue;
             }
             let tool_calls: Vec<ToolCall> = message

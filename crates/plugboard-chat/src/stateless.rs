@@ -53,28 +53,35 @@ impl ChatEngine {
             .map_err(|error| PipelineError { code: error.code().to_owned(), message: error.to_string() })?;
         let model_id = format!("{}/{model}", provider.id());
         let context = CallContext { user_id: user.id.clone(), model: model_id.clone(), ..CallContext::default() };
-        if let Some(last) = request.messages.iter_mut().rev().find(|message| message.role == ApiRole::User) {
-            let draft = plugboard_host::api::Message {
-                id: String::new(),
-                conversation_id: String::new(),
-                role: ApiRole::User,
-                author: format!("user:{}", user.id),
-                content: last.content.clone(),
-                created_at_ms: 0,
-            };
-            let posted =
-                run_text_filters(&filters, &TextFilter::MessageWillBePosted(draft), &context, &last.content).await;
-            let prompt = match posted.rejection {
-                Some(rejection) => Err(rejection),
-                None => {
-                    let prompt = run_text_filters(&filters, &TextFilter::BeforePrompt, &context, &posted.text).await;
-                    prompt.rejection.map_or(Ok(prompt.text), Err)
+        // The client sends the whole history each time, unfiltered: every user message
+        // passes the prompt filters (a privacy filter must see them all), and the newest
+        // the will-be-posted hooks too.
+        let last_user = request.messages.iter().rposition(|message| message.role == ApiRole::User);
+        for (index, message) in request.messages.iter_mut().enumerate() {
+            if message.role != ApiRole::User {
+                continue;
+            }
+            let mut text = message.content.clone();
+            if Some(index) == last_user {
+                let draft = plugboard_host::api::Message {
+                    id: String::new(),
+                    conversation_id: String::new(),
+                    role: ApiRole::User,
+                    author: format!("user:{}", user.id),
+                    content: text.clone(),
+                    created_at_ms: 0,
+                };
+                let posted = run_text_filters(&filters, &TextFilter::MessageWillBePosted(draft), &context, &text).await;
+                if let Some(rejection) = posted.rejection {
+                    return Err(refused(&rejection));
                 }
-            };
-            last.content = prompt.map_err(|rejection| PipelineError {
-                code: "prompt_rejected".into(),
-                message: format!("plugin `{}` refused the prompt: {}", rejection.plugin, rejection.reason),
-            })?;
+                text = posted.text;
+            }
+            let prompt = run_text_filters(&filters, &TextFilter::BeforePrompt, &context, &text).await;
+            if let Some(rejection) = prompt.rejection {
+                return Err(refused(&rejection));
+            }
+            message.content = prompt.text;
         }
         request.model = model;
         let (pieces, mut received) = mpsc::channel(64);
@@ -112,5 +119,12 @@ impl ChatEngine {
         }
         completion.content = after.text;
         Ok(StatelessOutcome { completion, model: model_id, appended })
+    }
+}
+
+fn refused(rejection: &plugboard_host::Rejection) -> PipelineError {
+    PipelineError {
+        code: "prompt_rejected".into(),
+        message: format!("plugin `{}` refused the prompt: {}", rejection.plugin, rejection.reason),
     }
 }

@@ -259,4 +259,15 @@ async fn commands_are_recognised_before_prompt_filters_rewrite_the_text() {
     assert_eq!(turn["user_message"]["content"], "/run calculator 2+2");
     assert_eq!(turn["reply"]["content"], "4");
     assert!(server.fixture.requests().is_empty());
+    // Commands (which skipped the prompt filters) stay out of what the model is sent later.
+    let conversation = turn["conversation_id"].as_str().unwrap();
+    alice.post("/api/chat", json!({"conversation_id": conversation, "message": "hello"})).await;
+    let sent: Vec<String> = server.fixture.requests()[0]["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["content"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(sent.len(), 2, "system prompt and the new message only: {sent:?}");
+    assert_eq!(sent[1], "[tagged] hello");
 }

@@ -56,4 +56,21 @@ async fn the_official_openai_client_works_against_plugboard() {
     let sent = server.fixture.requests();
     assert_eq!(sent[1]["messages"][0], json!({"role": "system", "content": "be brief"}));
     assert_eq!(sent.len(), 4, "the unknown model never reached the fixture");
+
+    // Every user message of the history passes the prompt filters, not only the last.
+    let response = server
+        .client
+        .post(server.url("/v1/chat/completions"))
+        .bearer_auth(&token)
+        .json(&json!({"model": "fixture/echo", "messages": [
+            {"role": "user", "content": "first"}, {"role": "assistant", "content": "ok"},
+            {"role": "user", "content": "second"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let sent = server.fixture.requests().pop().unwrap();
+    let contents: Vec<&str> =
+        sent["messages"].as_array().unwrap().iter().map(|m| m["content"].as_str().unwrap()).collect();
+    assert_eq!(contents, ["[tagged] first", "ok", "[tagged] second"]);
 }
