@@ -19,6 +19,8 @@ pub const MANIFEST_FILE_NAME: &str = "plugin.toml";
 const MAX_MEMORY_MB: u64 = 4096;
 const MAX_TIMEOUT_MS: u64 = 600_000;
 const BUILT_IN_COMMANDS: &[&str] = &["help", "run"];
+/// Ids that would collide with fixed paths under `/api/plugins/`.
+const RESERVED_IDS: &[&str] = &["available", "events", "execute", "health", "index", "install", "load", "upload"];
 const HTTP_METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE"];
 
 #[derive(Deserialize)]
@@ -273,6 +275,17 @@ impl Reporter {
 
 fn validate(raw: RawManifest, reporter: &mut Reporter) -> Option<Manifest> {
     let id = PluginId::parse(&raw.id).map_err(|error| reporter.error("id", error.to_string(), "change `id`")).ok();
+    let id = match id {
+        Some(id) if RESERVED_IDS.contains(&id.as_str()) => {
+            reporter.error(
+                "id",
+                format!("`{id}` is reserved: it names a part of the plugin API (/api/plugins/{id})"),
+                "choose another id",
+            );
+            None
+        }
+        other => other,
+    };
     let version = parse_version(&raw.version, "version", reporter);
     let name = non_empty(raw.name, "name", "add a short name, such as `name = \"Word stats\"`", reporter);
     let description =
