@@ -392,13 +392,13 @@ impl Turn<'_> {
         }
 
         if let Some(command) = command {
-            let (plugin, reply) = self.run_command(command, &context).await?;
+            let (author, reply) = self.run_command(command, &context).await?;
             let reply_message = self
                 .store()
                 .add_message(&NewMessage {
                     conversation_id: conversation.id.clone(),
                     role: Role::Assistant,
-                    author: format!("plugin:{plugin}"),
+                    author,
                     content: reply.clone(),
                     data: Some(json!({"command": true})),
                     status: MessageStatus::Complete,
@@ -686,7 +686,7 @@ impl Turn<'_> {
         Ok(content)
     }
 
-    /// Runs a recognised command; returns the answering plugin and its reply.
+    /// Runs a recognised command; returns the reply's author and text.
     async fn run_command(
         &mut self,
         command: DirectCommand,
@@ -694,17 +694,18 @@ impl Turn<'_> {
     ) -> Result<(String, String), TurnError> {
         let started = Instant::now();
         let (plugin, name, input) = match &command {
+            DirectCommand::Help(text) => return Ok(("plugboard".to_owned(), text.clone())),
             DirectCommand::Run { plugin, input } => (plugin, "run", input.as_str()),
             DirectCommand::Slash { plugin, name, arguments } => (plugin, name.as_str(), arguments.as_str()),
         };
         let result = match &command {
-            DirectCommand::Run { .. } => plugin.run_with_input(context, input).await,
             DirectCommand::Slash { .. } => plugin.run_command(context, name, input).await,
+            _ => plugin.run_with_input(context, input).await,
         };
         let reply = result.map_err(|error| TurnError::new(error.kind.code(), error.to_string()))?;
         self.trace.push(json!({"stage": "command", "plugin": plugin.id(), "command": name, "input": input,
                                "result": reply, "elapsed_us": started.elapsed().as_micros() as u64}));
-        Ok((plugin.id().to_string(), reply))
+        Ok((format!("plugin:{}", plugin.id()), reply))
     }
 }
 
@@ -728,6 +729,8 @@ async fn deliver_events(registry: Registry, mut queue: mpsc::Receiver<(CallConte
 
 /// A message a plugin answers instead of the model.
 enum DirectCommand {
+    /// `/help`: the commands there are (answered by Plugboard itself).
+    Help(String),
     /// `/run <plugin> <input>`: the plugin's first tool with `{"input": ...}`.
     Run { plugin: Plugin, input: String },
     /// `/<name> <arguments>`: a slash command a plugin declares.
@@ -739,6 +742,9 @@ enum DirectCommand {
 fn find_command(plugins: &[Plugin], text: &str) -> Result<Option<DirectCommand>, TurnError> {
     let Some(command) = text.trim().strip_prefix('/') else { return Ok(None) };
     let (name, rest) = command.split_once(char::is_whitespace).unwrap_or((command, ""));
+    if name == "help" {
+        return Ok(Some(DirectCommand::Help(help_text(plugins))));
+    }
     if name == "run" {
         let rest = rest.trim();
         let (plugin_id, input) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
@@ -809,6 +815,30 @@ fn pair_tool_messages(history: Vec<CompletionMessage>) -> Vec<CompletionMessage>
         !(message.role == ApiRole::Assistant && message.content.is_empty() && message.tool_calls.is_empty())
     });
     paired
+}
+
+/// What `/help` answers: `/run`, then every enabled plugin's slash commands.
+fn help_text(plugins: &[Plugin]) -> String {
+    let with_tools: Vec<String> = plugins
+        .iter()
+        .filter(|plugin| plugin.implements(Hook::Tools) && plugin.is_enabled())
+        .map(|plugin| plugin.id().to_string())
+        .collect();
+    let mut lines = vec![
+        "Commands (answered by plugins, not the model):".to_owned(),
+        format!(
+            "/run <plugin> <input> — runs a plugin's tool directly (plugins with tools: {})",
+            if with_tools.is_empty() { "none".to_owned() } else { with_tools.join(", ") }
+        ),
+    ];
+    for plugin in plugins.iter().filter(|plugin| plugin.is_enabled() && plugin.implements(Hook::Commands)) {
+        for command in &plugin.manifest().commands {
+            let usage = if command.usage.is_empty() { format!("/{}", command.name) } else { command.usage.clone() };
+            lines.push(format!("{usage} — {} ({})", command.description, plugin.id()));
+        }
+    }
+    lines.push("/help — this list".to_owned());
+    lines.join("\n")
 }
 
 #[cfg(test)]

@@ -271,3 +271,16 @@ async fn commands_are_recognised_before_prompt_filters_rewrite_the_text() {
     assert_eq!(sent.len(), 2, "system prompt and the new message only: {sent:?}");
     assert_eq!(sent[1], "[tagged] hello");
 }
+
+#[tokio::test]
+async fn help_lists_run_and_every_plugins_slash_commands() {
+    let server = TestServer::start(&["calculator", "word-stats"]).await;
+    let alice = server.signup("alice").await;
+    let (status, turn) = alice.post("/api/chat", json!({"message": "/help"})).await;
+    assert_eq!(status, StatusCode::OK, "{turn}");
+    assert_eq!(turn["reply"]["author"], "plugboard");
+    let help = turn["reply"]["content"].as_str().unwrap();
+    assert!(help.contains("/run <plugin> <input>") && help.contains("calculator, word-stats"), "{help}");
+    assert!(help.contains("(calculator)") && help.contains("(word-stats)"), "{help}");
+    assert!(server.fixture.requests().is_empty());
+}
