@@ -15,7 +15,7 @@ use plugboard_host::api::{
     CallContext, CompletionChunk, CompletionMessage, CompletionRequest, Event, Role as ApiRole, ToolCall, ToolSpec,
     Usage,
 };
-use plugboard_host::{FilterStep, Hook, Plugin, TextFilter, run_stream_filters, run_text_filters};
+use plugboard_host::{FilterStep, Hook, Plugin, TextFilter, deliver_event, run_stream_filters, run_text_filters};
 use plugboard_registry::Registry;
 use plugboard_store::{Conversation, Message, MessageStatus, NewMessage, Role, Store, User};
 use serde::{Deserialize, Serialize};
@@ -713,17 +713,7 @@ impl Turn<'_> {
 /// once, the next event when they are done.
 async fn deliver_events(registry: Registry, mut queue: mpsc::Receiver<(CallContext, Event)>) {
     while let Some((context, event)) = queue.recv().await {
-        let listeners: Vec<Plugin> = registry
-            .runtime()
-            .plugins()
-            .into_iter()
-            .filter(|plugin| {
-                plugin.implements(Hook::Events) && plugin.is_enabled() && plugin.manifest().wants_event(event.name())
-            })
-            .collect();
-        let calls = listeners.iter().map(|plugin| plugin.on_event(&context, event.clone()));
-        // A failing listener is a fault of that plugin, recorded by the runtime.
-        futures_util::future::join_all(calls).await;
+        deliver_event(&registry.runtime().plugins(), &context, &event).await;
     }
 }
 

@@ -1,14 +1,15 @@
 //! Filter chains: the text of a turn passes through every enabled plugin that implements
 //! a filter hook, in a deterministic order (priority, then plugin id). A failing filter is
 //! skipped (fail open) or refuses the turn (fail closed), per plugin. Every step is
-//! recorded for the plugin trace.
+//! recorded for the plugin trace. Also event delivery, which picks its listeners the
+//! same way.
 
 use std::time::{Duration, Instant};
 
 use plugboard_manifest::PluginId;
 use serde::Serialize;
 
-use crate::api::{CallContext, FilterOutcome, Hook, Message};
+use crate::api::{CallContext, Event, FilterOutcome, Hook, Message};
 use crate::plugin::Plugin;
 
 /// Which text filter a chain runs.
@@ -104,6 +105,19 @@ pub fn filter_order(plugins: &[Plugin], hook: Hook) -> Vec<Plugin> {
     let mut chain: Vec<Plugin> = plugins.iter().filter(|p| p.implements(hook) && p.is_enabled()).cloned().collect();
     chain.sort_by(|a, b| a.filter_order().cmp(&b.filter_order()));
     chain
+}
+
+/// Delivers `event` to every plugin of `plugins` that is enabled, implements the event
+/// hook and lists the event in its manifest (or lists none), all at once. A failing
+/// listener is a fault of that plugin, recorded by the runtime; events are notifications.
+pub async fn deliver_event(plugins: &[Plugin], context: &CallContext, event: &Event) {
+    let calls = plugins
+        .iter()
+        .filter(|plugin| {
+            plugin.implements(Hook::Events) && plugin.is_enabled() && plugin.manifest().wants_event(event.name())
+        })
+        .map(|plugin| plugin.on_event(context, event.clone()));
+    futures_util::future::join_all(calls).await;
 }
 
 /// Runs `text` through the `filter` hook of `plugins` in filter order.

@@ -28,7 +28,8 @@ mod stdio;
 pub use api::Hook;
 pub use breaker::{BreakerState, BreakerStatus, FaultRecord};
 pub use chain::{
-    ChainResult, FilterStep, Rejection, StepOutcome, TextFilter, filter_order, run_stream_filters, run_text_filters,
+    ChainResult, FilterStep, Rejection, StepOutcome, TextFilter, deliver_event, filter_order, run_stream_filters,
+    run_text_filters,
 };
 pub use config::{BreakerConfig, HttpConfig, RuntimeConfig};
 pub use error::{CallError, CallErrorKind, LoadError};

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
 
 use plugboard_host::api::{CallContext, Event};
-use plugboard_host::{Hook, LoadError, Plugin, PluginStatus, Runtime, RuntimeEvent, SettingsError};
+use plugboard_host::{LoadError, Plugin, PluginStatus, Runtime, RuntimeEvent, SettingsError, deliver_event};
 use plugboard_manifest::{FailMode, Manifest, PluginId};
 use plugboard_store::{FaultEntry, PluginRecord, PluginStore};
 use serde::Serialize;
@@ -998,22 +998,11 @@ async fn dispatch_events(registry: Weak<Inner>, mut events: broadcast::Receiver<
             RuntimeEvent::Failed { plugin, error } => (plugin.clone(), Event::PluginFailed { plugin, error }),
             RuntimeEvent::SettingsChanged { .. } => continue,
         };
-        let listeners: Vec<Plugin> = inner
-            .runtime
-            .plugins()
-            .into_iter()
-            .filter(|plugin| {
-                plugin.id().as_str() != subject
-                    && plugin.implements(Hook::Events)
-                    && plugin.is_enabled()
-                    && plugin.manifest().wants_event(plugin_event.name())
-            })
-            .collect();
+        // The plugin an event is about learns of it through its own lifecycle hooks.
+        let others: Vec<Plugin> =
+            inner.runtime.plugins().into_iter().filter(|plugin| plugin.id().as_str() != subject).collect();
         drop(inner);
-        let context = CallContext::default();
-        let calls = listeners.iter().map(|plugin| plugin.on_event(&context, plugin_event.clone()));
-        // A failing listener is a fault of that plugin, recorded by the runtime.
-        futures_util::future::join_all(calls).await;
+        deliver_event(&others, &CallContext::default(), &plugin_event).await;
     }
 }
 
