@@ -162,22 +162,32 @@ struct EngineInner {
 /// Events waiting for delivery at most; past that, new ones are dropped (and logged).
 const EVENT_QUEUE: usize = 4096;
 
-/// Why a turn stopped early, as sent in the `error` event.
-struct TurnError {
-    code: String,
-    message: String,
+/// Why a chat turn (or a stateless completion) stopped early, with a stable code: what
+/// the `error` event and the API errors carry.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct PipelineError {
+    /// Stable code (`prompt_rejected`, `unknown_model`, `model_error`, ...).
+    pub code: String,
+    /// What went wrong and what to do.
+    pub message: String,
 }
 
-impl TurnError {
-    fn new(code: impl Into<String>, message: impl Into<String>) -> TurnError {
-        TurnError { code: code.into(), message: message.into() }
+impl PipelineError {
+    pub(crate) fn new(code: impl Into<String>, message: impl Into<String>) -> PipelineError {
+        PipelineError { code: code.into(), message: message.into() }
+    }
+
+    /// A filter refused the `what` (message, prompt) with `code`.
+    pub(crate) fn refused(code: &str, what: &str, rejection: &plugboard_host::Rejection) -> PipelineError {
+        PipelineError::new(code, format!("plugin `{}` refused the {what}: {}", rejection.plugin, rejection.reason))
     }
 }
 
-impl From<plugboard_store::StoreError> for TurnError {
-    fn from(error: plugboard_store::StoreError) -> TurnError {
+impl From<plugboard_store::StoreError> for PipelineError {
+    fn from(error: plugboard_store::StoreError) -> PipelineError {
         tracing::error!("storage failed during a chat turn: {error}");
-        TurnError::new("storage", "the server could not store the conversation; try again")
+        PipelineError::new("storage", "the server could not store the conversation; try again")
     }
 }
 
@@ -312,14 +322,14 @@ impl Turn<'_> {
         self.events.send(event).await.is_ok()
     }
 
-    async fn run_inner(&mut self, request: TurnRequest) -> Result<(), TurnError> {
+    async fn run_inner(&mut self, request: TurnRequest) -> Result<(), PipelineError> {
         let inner = &self.engine.inner;
         let TurnRequest { user, conversation, content, model } = request;
         if content.trim().is_empty() {
-            return Err(TurnError::new("empty_message", "the message is empty; write something"));
+            return Err(PipelineError::new("empty_message", "the message is empty; write something"));
         }
         if content.len() > inner.config.max_message_bytes {
-            return Err(TurnError::new(
+            return Err(PipelineError::new(
                 "message_too_large",
                 format!("the message is {} bytes; the limit is {}", content.len(), inner.config.max_message_bytes),
             ));
@@ -347,10 +357,7 @@ impl Turn<'_> {
         let posted = run_text_filters(&filters, &TextFilter::MessageWillBePosted(draft), &context, &content).await;
         self.trace.filters("message-will-be-posted", &posted.steps);
         if let Some(rejection) = posted.rejection {
-            return Err(TurnError::new(
-                "message_rejected",
-                format!("plugin `{}` refused the message: {}", rejection.plugin, rejection.reason),
-            ));
+            return Err(PipelineError::refused("message_rejected", "message", &rejection));
         }
         // `/run` and plugin slash commands are for plugins, not the model: they are
         // recognised before the prompt filters (which prepare text for the model) and
@@ -362,10 +369,7 @@ impl Turn<'_> {
             let prompt = run_text_filters(&filters, &TextFilter::BeforePrompt, &context, &posted.text).await;
             self.trace.filters("before-prompt", &prompt.steps);
             if let Some(rejection) = prompt.rejection {
-                return Err(TurnError::new(
-                    "prompt_rejected",
-                    format!("plugin `{}` refused the prompt: {}", rejection.plugin, rejection.reason),
-                ));
+                return Err(PipelineError::refused("prompt_rejected", "prompt", &rejection));
             }
             prompt.text
         };
@@ -415,7 +419,7 @@ impl Turn<'_> {
             .await
             .resolve(model.as_deref())
             .await
-            .map_err(|error| TurnError::new(error.code(), error.to_string()))?;
+            .map_err(|error| PipelineError::new(error.code(), error.to_string()))?;
         let model_id = format!("{}/{local_model}", provider.id());
         let context = CallContext { model: model_id.clone(), ..context };
         let mut history = self.history(&conversation.id).await?;
@@ -470,8 +474,8 @@ impl Turn<'_> {
             }
             let completion = match completion.await {
                 Ok(Ok(completion)) => completion,
-                Ok(Err(error)) => return Err(TurnError::new(error.code(), error.to_string())),
-                Err(join) => return Err(TurnError::new("model_failed", format!("the model task failed: {join}"))),
+                Ok(Err(error)) => return Err(PipelineError::new(error.code(), error.to_string())),
+                Err(join) => return Err(PipelineError::new("model_failed", format!("the model task failed: {join}"))),
             };
             usage.prompt_tokens += completion.usage.prompt_tokens;
             usage.completion_tokens += completion.usage.completion_tokens;
@@ -528,7 +532,7 @@ impl Turn<'_> {
         reply: &Message,
         model: String,
         usage: Usage,
-    ) -> Result<(), TurnError> {
+    ) -> Result<(), PipelineError> {
         self.save_trace(reply).await;
         self.engine.fire(context.clone(), Event::MessageSent(api_message(reply)));
         self.send(TurnEvent::Done {
@@ -542,7 +546,7 @@ impl Turn<'_> {
     }
 
     /// Stores an empty streaming reply row and remembers it as open.
-    async fn open_reply_row(&mut self, conversation_id: &str) -> Result<Message, TurnError> {
+    async fn open_reply_row(&mut self, conversation_id: &str) -> Result<Message, PipelineError> {
         let row = self
             .store()
             .add_message(&NewMessage {
@@ -565,7 +569,7 @@ impl Turn<'_> {
         content: &str,
         data: Option<&Value>,
         status: MessageStatus,
-    ) -> Result<Option<Message>, TurnError> {
+    ) -> Result<Option<Message>, PipelineError> {
         let closed = self.store().finish_message(id, content, data, status).await?;
         self.open_reply = None;
         Ok(closed)
@@ -580,7 +584,7 @@ impl Turn<'_> {
 
     /// The conversation so far as the model sees it: the system prompt, then every
     /// stored message (the last one is the user's new message).
-    async fn history(&self, conversation_id: &str) -> Result<Vec<CompletionMessage>, TurnError> {
+    async fn history(&self, conversation_id: &str) -> Result<Vec<CompletionMessage>, PipelineError> {
         let mut history = vec![CompletionMessage {
             role: ApiRole::System,
             content: self.engine.inner.config.system_prompt.clone(),
@@ -636,7 +640,7 @@ impl Turn<'_> {
         context: &CallContext,
         conversation_id: &str,
         call: &ToolCall,
-    ) -> Result<String, TurnError> {
+    ) -> Result<String, PipelineError> {
         let Some((_, plugin, tool)) = tools.get(&call.name) else {
             let message = format!("no tool `{}` is available", call.name);
             self.send(TurnEvent::ToolResult {
@@ -691,7 +695,7 @@ impl Turn<'_> {
         &mut self,
         command: DirectCommand,
         context: &CallContext,
-    ) -> Result<(String, String), TurnError> {
+    ) -> Result<(String, String), PipelineError> {
         let started = Instant::now();
         let (plugin, name, input) = match &command {
             DirectCommand::Help(text) => return Ok(("plugboard".to_owned(), text.clone())),
@@ -702,7 +706,7 @@ impl Turn<'_> {
             DirectCommand::Slash { .. } => plugin.run_command(context, name, input).await,
             _ => plugin.run_with_input(context, input).await,
         };
-        let reply = result.map_err(|error| TurnError::new(error.kind.code(), error.to_string()))?;
+        let reply = result.map_err(|error| PipelineError::new(error.kind.code(), error.to_string()))?;
         self.trace.push(json!({"stage": "command", "plugin": plugin.id(), "command": name, "input": input,
                                "result": reply, "elapsed_us": started.elapsed().as_micros() as u64}));
         Ok((format!("plugin:{}", plugin.id()), reply))
@@ -729,7 +733,7 @@ enum DirectCommand {
 
 /// Recognises `/run <plugin> <input>` (an unknown plugin is an error naming the ones with
 /// tools) and the enabled plugins' slash commands; anything else is for the model.
-fn find_command(plugins: &[Plugin], text: &str) -> Result<Option<DirectCommand>, TurnError> {
+fn find_command(plugins: &[Plugin], text: &str) -> Result<Option<DirectCommand>, PipelineError> {
     let Some(command) = text.trim().strip_prefix('/') else { return Ok(None) };
     let (name, rest) = command.split_once(char::is_whitespace).unwrap_or((command, ""));
     if name == "help" {
@@ -744,7 +748,7 @@ fn find_command(plugins: &[Plugin], text: &str) -> Result<Option<DirectCommand>,
                 .filter(|plugin| plugin.implements(Hook::Tools) && plugin.is_enabled())
                 .map(|plugin| plugin.id().to_string())
                 .collect();
-            TurnError::new(
+            PipelineError::new(
                 "unknown_plugin",
                 format!(
                     "no plugin `{plugin_id}` to run; usage: /run <plugin> <input>; plugins with tools: {}",

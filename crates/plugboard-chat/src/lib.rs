@@ -8,8 +8,10 @@ mod provider;
 mod services;
 mod stateless;
 
-pub use engine::{ChatEngine, EngineConfig, PluginChoice, TurnEvent, TurnRequest, api_conversation, api_message};
+pub use engine::{
+    ChatEngine, EngineConfig, PipelineError, PluginChoice, TurnEvent, TurnRequest, api_conversation, api_message,
+};
 pub use openai::{OpenAiConfig, OpenAiProvider};
 pub use provider::{ModelEntry, Models, PluginProvider, Provider, ProviderError};
 pub use services::{ModelsAi, SharedModels, StoreChat};
-pub use stateless::{PipelineError, StatelessOutcome};
+pub use stateless::StatelessOutcome;

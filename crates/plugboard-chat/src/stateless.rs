@@ -9,17 +9,7 @@ use plugboard_host::{Plugin, TextFilter, run_stream_filters, run_text_filters};
 use plugboard_store::User;
 use tokio::sync::mpsc;
 
-use crate::engine::ChatEngine;
-
-/// Why a pipeline run stopped, with a stable code.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct PipelineError {
-    /// Stable code (`prompt_rejected`, `unknown_model`, `model_error`, ...).
-    pub code: String,
-    /// What went wrong and what to do.
-    pub message: String,
-}
+use crate::engine::{ChatEngine, PipelineError};
 
 /// The end of a stateless completion.
 #[derive(Debug, Clone)]
@@ -50,7 +40,7 @@ impl ChatEngine {
             .await
             .resolve(wanted.as_deref())
             .await
-            .map_err(|error| PipelineError { code: error.code().to_owned(), message: error.to_string() })?;
+            .map_err(|error| PipelineError::new(error.code(), error.to_string()))?;
         let model_id = format!("{}/{model}", provider.id());
         let context = CallContext { user_id: user.id.clone(), model: model_id.clone(), ..CallContext::default() };
         // The client sends the whole history each time, unfiltered: every user message
@@ -73,13 +63,13 @@ impl ChatEngine {
                 };
                 let posted = run_text_filters(&filters, &TextFilter::MessageWillBePosted(draft), &context, &text).await;
                 if let Some(rejection) = posted.rejection {
-                    return Err(refused(&rejection));
+                    return Err(PipelineError::refused("prompt_rejected", "prompt", &rejection));
                 }
                 text = posted.text;
             }
             let prompt = run_text_filters(&filters, &TextFilter::BeforePrompt, &context, &text).await;
             if let Some(rejection) = prompt.rejection {
-                return Err(refused(&rejection));
+                return Err(PipelineError::refused("prompt_rejected", "prompt", &rejection));
             }
             message.content = prompt.text;
         }
@@ -98,13 +88,13 @@ impl ChatEngine {
             };
             if sink.send(piece).await.is_err() {
                 running.abort();
-                return Err(PipelineError { code: "cancelled".into(), message: "the client went away".into() });
+                return Err(PipelineError::new("cancelled", "the client went away"));
             }
         }
         let mut completion = running
             .await
-            .map_err(|error| PipelineError { code: "model_failed".into(), message: error.to_string() })?
-            .map_err(|error| PipelineError { code: error.code().to_owned(), message: error.to_string() })?;
+            .map_err(|error| PipelineError::new("model_failed", error.to_string()))?
+            .map_err(|error| PipelineError::new(error.code(), error.to_string()))?;
         completion.content = streamed.clone();
         let after = run_text_filters(&filters, &TextFilter::AfterResponse, &context, &streamed).await;
         if let Some(rejection) = after.rejection {
@@ -119,12 +109,5 @@ impl ChatEngine {
         }
         completion.content = after.text;
         Ok(StatelessOutcome { completion, model: model_id, appended })
-    }
-}
-
-fn refused(rejection: &plugboard_host::Rejection) -> PipelineError {
-    PipelineError {
-        code: "prompt_rejected".into(),
-        message: format!("plugin `{}` refused the prompt: {}", rejection.plugin, rejection.reason),
     }
 }
