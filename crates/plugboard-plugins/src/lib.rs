@@ -29,3 +29,19 @@ pub fn plugin_dir(name: &str) -> PathBuf {
         .find(|dir| dir.join("plugin.toml").is_file())
         .unwrap_or_else(|| panic!("no plugin `{name}` was built; known: {ALL_PLUGINS:?}"))
 }
+
+/// Copies a plugin folder (sub-folders such as `ui/` included) to `to`, creating it: how
+/// tests and benchmarks make plugin directories of their own from the built plugins.
+pub fn copy_plugin_folder(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_plugin_folder(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), target)?;
+        }
+    }
+    Ok(())
+}

@@ -41,16 +41,6 @@ fn options() -> Options {
     options
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        if entry.file_type().unwrap().is_file() {
-            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
-        }
-    }
-}
-
 /// Starts a server with `filters` copies of example-tagger; returns its base URL and a
 /// session cookie.
 async fn server(data: &Path, filters: usize, fixture: &FixtureLlm, cache: &Path) -> (String, String) {
@@ -58,7 +48,7 @@ async fn server(data: &Path, filters: usize, fixture: &FixtureLlm, cache: &Path)
     std::fs::create_dir_all(&plugins).unwrap();
     for n in 0..filters {
         let folder = plugins.join(format!("tagger-{n:02}"));
-        copy_dir(&plugboard_plugins::plugin_dir("example-tagger"), &folder);
+        plugboard_plugins::copy_plugin_folder(&plugboard_plugins::plugin_dir("example-tagger"), &folder).unwrap();
         let manifest = std::fs::read_to_string(folder.join("plugin.toml")).unwrap();
         let manifest = manifest.replace("id = \"example-tagger\"", &format!("id = \"tagger-{n:02}\""));
         std::fs::write(folder.join("plugin.toml"), manifest).unwrap();

@@ -4,7 +4,9 @@
 use plugboard_host::api::CallContext;
 use plugboard_registry::{Bundled, PluginState, RegistryConfig};
 
-use crate::{Setup, copy_dir, enabled_set, id, ids, stop};
+use plugboard_plugins::copy_plugin_folder;
+
+use crate::{Setup, enabled_set, id, ids, stop};
 
 #[tokio::test]
 async fn loads_every_folder_and_reports_each_broken_one_with_its_fix() {
@@ -16,11 +18,11 @@ async fn loads_every_folder_and_reports_each_broken_one_with_its_fix() {
         "id = \"broken\"\nname = \"Broken\"\nversion = \"one\"\ndescription = \"Bad version\"\nabi = \"0.1\"\n",
     )
     .unwrap();
-    copy_dir(&setup.folder("calculator"), &setup.folder("future-abi"));
+    copy_plugin_folder(&setup.folder("calculator"), &setup.folder("future-abi")).unwrap();
     setup.edit_manifest("future-abi", |text| {
         text.replace("id = \"calculator\"", "id = \"future-abi\"").replace("abi = \"0.1\"", "abi = \"9.9\"")
     });
-    copy_dir(&setup.folder("calculator"), &setup.folder("newer-host"));
+    copy_plugin_folder(&setup.folder("calculator"), &setup.folder("newer-host")).unwrap();
     setup.edit_manifest("newer-host", |text| {
         text.replace("id = \"calculator\"", "id = \"newer-host\"")
             .replace("abi = \"0.1\"", "abi = \"0.1\"\nmin_plugboard_version = \"99.0.0\"")

@@ -3,7 +3,9 @@
 
 use serde_json::json;
 
-use crate::{Setup, copy_dir, eventually, id, kv_text, stop, wait_for_event};
+use plugboard_plugins::copy_plugin_folder;
+
+use crate::{Setup, eventually, id, kv_text, stop, wait_for_event};
 
 #[tokio::test]
 async fn subscribers_hear_every_lifecycle_change_in_order() {
@@ -69,7 +71,7 @@ async fn plugins_with_the_event_hook_hear_of_other_plugins() {
 async fn a_disabled_plugin_hears_nothing() {
     let setup = Setup::with(&["all-hooks", "calculator"]);
     // A second listener, enabled, shows when the dispatcher has handled an event.
-    copy_dir(&setup.folder("all-hooks"), &setup.folder("witness"));
+    copy_plugin_folder(&setup.folder("all-hooks"), &setup.folder("witness")).unwrap();
     setup.edit_manifest("witness", |text| text.replace("id = \"all-hooks\"", "id = \"witness\""));
     let registry = setup.start().await;
     registry.disable(&id("all-hooks")).await.unwrap();

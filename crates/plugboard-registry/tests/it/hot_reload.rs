@@ -6,7 +6,9 @@ use std::time::Duration;
 use plugboard_host::RuntimeEvent;
 use plugboard_host::api::{CallContext, FilterOutcome};
 
-use crate::{Setup, copy_dir, id, stop, wait_for_event};
+use plugboard_plugins::copy_plugin_folder;
+
+use crate::{Setup, id, stop, wait_for_event};
 
 #[tokio::test]
 async fn watched_folders_reload_on_change_and_keep_the_old_version_when_broken() {
@@ -35,7 +37,7 @@ async fn watched_folders_reload_on_change_and_keep_the_old_version_when_broken()
     assert_eq!(outcome, FilterOutcome::Rewrite("[tagged] still here".into()));
 
     // A new plugin folder appears, then goes away.
-    copy_dir(&plugboard_plugins::plugin_dir("calculator"), &setup.folder("calculator"));
+    copy_plugin_folder(&plugboard_plugins::plugin_dir("calculator"), &setup.folder("calculator")).unwrap();
     let loaded = wait_for_event(&mut events, |event| matches!(event, RuntimeEvent::Loaded { .. })).await;
     assert!(matches!(&loaded, RuntimeEvent::Loaded { plugin, .. } if plugin.as_str() == "calculator"), "{loaded:?}");
     std::fs::remove_dir_all(setup.folder("calculator")).unwrap();
@@ -68,7 +70,7 @@ async fn removing_a_folder_that_replaced_a_bundled_plugin_brings_the_bundled_one
     // A development copy appearing while the server runs replaces the bundled plugin.
     // Made outside the watched directory and moved in whole, as an installer would.
     let staging = setup.plugins.with_file_name("staging");
-    copy_dir(&plugboard_plugins::plugin_dir("example-tagger"), &staging);
+    copy_plugin_folder(&plugboard_plugins::plugin_dir("example-tagger"), &staging).unwrap();
     let manifest = std::fs::read_to_string(staging.join("plugin.toml")).unwrap();
     std::fs::write(staging.join("plugin.toml"), manifest.replace("version = \"0.1.0\"", "version = \"0.9.1\""))
         .unwrap();

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use plugboard_host::{Runtime, RuntimeConfig, RuntimeEvent, Services};
 use plugboard_manifest::PluginId;
-use plugboard_plugins::plugin_dir;
+use plugboard_plugins::{copy_plugin_folder, plugin_dir};
 use plugboard_registry::{Registry, RegistryConfig, StoreKv};
 use plugboard_store::{PluginStore, SqliteStore};
 use tokio::sync::broadcast;
@@ -44,7 +44,7 @@ impl Setup {
         let dir = data.path().join("plugins");
         std::fs::create_dir_all(&dir).unwrap();
         for name in plugins {
-            copy_dir(&plugin_dir(name), &dir.join(name));
+            copy_plugin_folder(&plugin_dir(name), &dir.join(name)).unwrap();
         }
         Setup { data, plugins: dir }
     }
@@ -89,19 +89,6 @@ impl Setup {
 /// Stops a registry the way the server does on shutdown.
 async fn stop(registry: Registry) {
     registry.shutdown().await;
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 /// Writes a file the way a build tool does: a new file renamed over the old one.

@@ -48,7 +48,7 @@ impl TestServer {
         let dir = data.path().join("plugins");
         std::fs::create_dir_all(&dir).unwrap();
         for name in plugins {
-            copy_dir(&plugboard_plugins::plugin_dir(name), &dir.join(name));
+            plugboard_plugins::copy_plugin_folder(&plugboard_plugins::plugin_dir(name), &dir.join(name)).unwrap();
         }
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&data.path().join("plugboard.db")).await.unwrap());
         let models: SharedModels = Arc::default();
@@ -159,19 +159,6 @@ async fn send(request: reqwest::RequestBuilder) -> (StatusCode, Value) {
     let status = response.status();
     let text = response.text().await.unwrap();
     (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) })
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 /// Waits (at most 30 s) until `check` holds, for effects of background work.
