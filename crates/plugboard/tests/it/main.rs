@@ -62,13 +62,19 @@ impl Drop for Server {
 
 /// Signs up `name` and returns a client that sends their session cookie.
 async fn signed_in_client(signup_url: &str, name: &str) -> reqwest::Client {
+    session_client(signup_url, name, 201).await
+}
+
+/// Posts `name`'s credentials to `url` (sign-up or login), expects `status`, and returns
+/// a client that sends the session cookie it got.
+async fn session_client(url: &str, name: &str, status: u16) -> reqwest::Client {
     let response = reqwest::Client::new()
-        .post(signup_url)
+        .post(url)
         .json(&json!({"username": name, "password": "a long password"}))
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), 201);
+    assert_eq!(response.status(), status);
     let cookie = response.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert("cookie", cookie.parse().unwrap());
@@ -216,17 +222,9 @@ async fn a_killed_server_keeps_every_acknowledged_message() {
     drop(body);
 
     let restarted = start_server_with(&dir, &env);
-    let login: reqwest::Response = reqwest::Client::new()
-        .post(url(&restarted.base, "/api/auth/login"))
-        .json(&json!({"username": "durable", "password": "a long password"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(login.status(), 200);
-    let cookie = login.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
-    let messages: Value = reqwest::Client::new()
+    let client = session_client(&url(&restarted.base, "/api/auth/login"), "durable", 200).await;
+    let messages: Value = client
         .get(url(&restarted.base, &format!("/api/conversations/{conversation}/messages")))
-        .header("cookie", cookie)
         .send()
         .await
         .unwrap()
