@@ -479,9 +479,12 @@ impl Turn<'_> {
             };
             usage.prompt_tokens += completion.usage.prompt_tokens;
             usage.completion_tokens += completion.usage.completion_tokens;
-            self.trace
-                .push(json!({"stage": "model", "model": model_id, "elapsed_us": started.elapsed().as_micros() as u64,
-                                   "tool_calls": completion.tool_calls.len()}));
+            let mut step = json!({"stage": "model", "model": model_id, "elapsed_us": started.elapsed().as_micros() as u64,
+                                  "tool_calls": completion.tool_calls.len()});
+            if !completion.notices.is_empty() {
+                step["notices"] = json!(completion.notices);
+            }
+            self.trace.push(step);
             if completion.tool_calls.is_empty() || last_step {
                 if !completion.tool_calls.is_empty() {
                     self.trace.push(json!({"stage": "model", "ignored_tool_calls": completion.tool_calls.len(),

@@ -12,6 +12,6 @@ pub use engine::{
     ChatEngine, EngineConfig, PipelineError, PluginChoice, TurnEvent, TurnRequest, api_conversation, api_message,
 };
 pub use openai::{OpenAiConfig, OpenAiProvider};
-pub use provider::{ModelEntry, Models, PluginProvider, Provider, ProviderError};
+pub use provider::{ModelEntry, ModelOverview, Models, PluginProvider, Provider, ProviderError, ProviderProblem};
 pub use services::{ModelsAi, SharedModels, StoreChat};
 pub use stateless::StatelessOutcome;

@@ -324,7 +324,7 @@ impl Provider for OpenAiProvider {
         if !tool_calls.is_empty() {
             finish_reason = FinishReason::ToolCalls;
         }
-        Ok(Completion { content, tool_calls, finish_reason, usage })
+        Ok(Completion { content, tool_calls, finish_reason, usage, notices: Vec::new() })
     }
 }
 

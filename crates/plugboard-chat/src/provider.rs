@@ -52,6 +52,15 @@ pub enum ProviderError {
     /// The provider is a plugin and its call failed (the call error, as text).
     #[error("{0}")]
     Plugin(String),
+    /// The model is serving as many requests as it can; try again shortly.
+    #[error("{0}")]
+    Busy(String),
+    /// The conversation does not fit the model's context.
+    #[error("{0}")]
+    ContextLength(String),
+    /// The model failed while generating.
+    #[error("{0}")]
+    Failed(String),
 }
 
 impl ProviderError {
@@ -65,6 +74,9 @@ impl ProviderError {
             ProviderError::UnknownModel { .. } => "unknown_model",
             ProviderError::NoModel(_) => "no_model",
             ProviderError::Plugin(_) => "model_plugin_failed",
+            ProviderError::Busy(_) => "model_busy",
+            ProviderError::ContextLength(_) => "context_length_exceeded",
+            ProviderError::Failed(_) => "model_failed",
         }
     }
 }
@@ -95,6 +107,28 @@ pub struct ModelEntry {
     pub provider: String,
     /// What the provider says about it (its `id` is the provider's own model id).
     pub info: ModelInfo,
+}
+
+/// What [`Models::overview`] reports.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ModelOverview {
+    /// Every model now offered.
+    pub models: Vec<ModelEntry>,
+    /// The model used when a request names none, if set.
+    pub default: Option<String>,
+    /// Providers that offer nothing now, and why.
+    pub problems: Vec<ProviderProblem>,
+}
+
+/// A provider that offers no models now.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProviderProblem {
+    /// The provider.
+    pub provider: String,
+    /// A stable code ([`ProviderError::code`]).
+    pub code: &'static str,
+    /// What is wrong and what to do.
+    pub message: String,
 }
 
 /// Every provider, by id: the configured ones, and the loaded plugins that implement the
@@ -175,18 +209,31 @@ impl Models {
 
     /// Every model of every provider; a provider that fails is logged and skipped.
     pub async fn list(&self) -> Vec<ModelEntry> {
-        let mut entries = Vec::new();
+        self.overview().await.models
+    }
+
+    /// Every model of every provider, the default model, and why each provider that
+    /// offers nothing does not (still downloading, unreachable…), for people to act on.
+    pub async fn overview(&self) -> ModelOverview {
+        let mut overview = ModelOverview { default: self.default_model.clone(), ..ModelOverview::default() };
         for (id, provider) in &self.providers() {
             match provider.models().await {
-                Ok(models) => entries.extend(models.into_iter().map(|info| ModelEntry {
+                Ok(models) => overview.models.extend(models.into_iter().map(|info| ModelEntry {
                     id: format!("{id}/{}", info.id),
                     provider: id.clone(),
                     info,
                 })),
-                Err(error) => tracing::warn!(provider = %id, "cannot list models: {error}"),
+                Err(error) => {
+                    tracing::debug!(provider = %id, "cannot list models: {error}");
+                    overview.problems.push(ProviderProblem {
+                        provider: id.clone(),
+                        code: error.code(),
+                        message: error.to_string(),
+                    });
+                }
             }
         }
-        entries
+        overview
     }
 
     /// The provider and provider-local model id for `model` (`<provider>/<model>`), or the
@@ -195,12 +242,19 @@ impl Models {
         let wanted = match model.or(self.default_model.as_deref()) {
             Some(model) => model.to_owned(),
             None => {
-                let first = self.list().await.into_iter().next().ok_or_else(|| {
-                    ProviderError::NoModel(
-                        "no model provider is configured or reachable; configure an OpenAI-compatible server (models.openai.base_url) and try again".into(),
-                    )
-                })?;
-                first.id
+                let overview = self.overview().await;
+                match overview.models.into_iter().next() {
+                    Some(first) => first.id,
+                    None if overview.problems.is_empty() => {
+                        return Err(ProviderError::NoModel(
+                            "no model provider is configured or reachable; configure an OpenAI-compatible server (models.openai.base_url) or a local model (--model <file.gguf>) and try again".into(),
+                        ));
+                    }
+                    None => {
+                        let problems: Vec<String> = overview.problems.into_iter().map(|problem| problem.message).collect();
+                        return Err(ProviderError::NoModel(problems.join("; ")));
+                    }
+                }
             }
         };
         let unknown = || async {

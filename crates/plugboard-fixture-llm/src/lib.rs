@@ -12,6 +12,12 @@
 //! for load tests), `slow` (a long reply, 20 ms between chunks, for cancellation and crash
 //! tests) and `broken` (answers 500). Every request body is kept,
 //! so a test can check what the model was sent (after the plugins' filters).
+//!
+//! [`FixtureHub`] stands in for the Hugging Face hub, for model downloads.
+
+mod hub;
+
+pub use hub::{FixtureHub, HubFile};
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

@@ -241,6 +241,7 @@ impl From<wit::Completion> for api::Completion {
             tool_calls: c.tool_calls.into_iter().map(Into::into).collect(),
             finish_reason: c.finish_reason.into(),
             usage: api::Usage { prompt_tokens: c.usage.prompt_tokens, completion_tokens: c.usage.completion_tokens },
+            notices: Vec::new(),
         }
     }
 }

@@ -431,6 +431,10 @@ pub struct Completion {
     pub finish_reason: FinishReason,
     /// Token counts.
     pub usage: Usage,
+    /// Things the provider did that the turn's trace should show (for example, old turns
+    /// left out so the conversation fits the context).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notices: Vec<String>,
 }
 
 /// An export format.

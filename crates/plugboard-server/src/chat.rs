@@ -50,9 +50,9 @@ async fn prepare(state: &AppState, user: plugboard_store::User, request: ChatReq
 fn error_status(code: &str) -> StatusCode {
     match code {
         "message_rejected" | "prompt_rejected" => StatusCode::UNPROCESSABLE_ENTITY,
-        "empty_message" | "unknown_plugin" | "unknown_model" => StatusCode::BAD_REQUEST,
+        "empty_message" | "unknown_plugin" | "unknown_model" | "context_length_exceeded" => StatusCode::BAD_REQUEST,
         "message_too_large" => StatusCode::PAYLOAD_TOO_LARGE,
-        "no_model" | "model_unreachable" | "disabled" | "breaker_open" | "busy" => StatusCode::SERVICE_UNAVAILABLE,
+        "no_model" | "model_unreachable" | "disabled" | "breaker_open" | "busy" | "model_busy" => StatusCode::SERVICE_UNAVAILABLE,
         "rate_limited" => StatusCode::TOO_MANY_REQUESTS,
         "not_implemented" | "plugin_error" => StatusCode::UNPROCESSABLE_ENTITY,
         "model_timeout" | "deadline" => StatusCode::GATEWAY_TIMEOUT,
@@ -136,5 +136,5 @@ pub(crate) async fn chat_stream(
 
 /// `GET /api/models`.
 pub(crate) async fn models(State(state): State<AppState>, AuthUser(_): AuthUser) -> Json<Value> {
-    Json(json!({"models": state.engine.models().await.list().await}))
+    Json(json!(state.engine.models().await.overview().await))
 }

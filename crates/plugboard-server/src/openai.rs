@@ -30,9 +30,9 @@ fn openai_error(status: StatusCode, code: &str, message: impl Into<String>) -> R
 
 fn pipeline_error(error: &PipelineError) -> Response {
     let status = match error.code.as_str() {
-        "prompt_rejected" => StatusCode::BAD_REQUEST,
+        "prompt_rejected" | "context_length_exceeded" => StatusCode::BAD_REQUEST,
         "unknown_model" => StatusCode::NOT_FOUND,
-        "no_model" | "model_unreachable" => StatusCode::SERVICE_UNAVAILABLE,
+        "no_model" | "model_unreachable" | "model_busy" => StatusCode::SERVICE_UNAVAILABLE,
         "model_timeout" => StatusCode::GATEWAY_TIMEOUT,
         _ => StatusCode::BAD_GATEWAY,
     };

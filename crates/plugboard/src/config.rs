@@ -35,6 +35,31 @@ pub(crate) struct ModelsConfig {
     pub(crate) system_prompt: Option<String>,
     /// `[models.openai]`: an OpenAI-compatible server.
     pub(crate) openai: Option<OpenAiFileConfig>,
+    /// `[models.local]`: the embedded local model.
+    #[serde(default)]
+    pub(crate) local: LocalFileConfig,
+}
+
+/// `[models.local]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LocalFileConfig {
+    /// A GGUF file to run.
+    pub(crate) path: Option<PathBuf>,
+    /// The hub repository of the model downloaded on first use.
+    pub(crate) repo: Option<String>,
+    /// Its file.
+    pub(crate) file: Option<String>,
+    /// Download it when missing (default: when no other model server is configured).
+    pub(crate) auto_download: Option<bool>,
+    /// Where downloaded models are kept.
+    pub(crate) models_dir: Option<PathBuf>,
+    /// Replies generated at the same time.
+    pub(crate) max_concurrent: Option<usize>,
+    /// Requests that may wait for a free slot.
+    pub(crate) max_queued: Option<usize>,
+    /// Upper bound of the context, in tokens.
+    pub(crate) context: Option<usize>,
 }
 
 /// `[models.openai]`.

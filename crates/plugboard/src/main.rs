@@ -4,6 +4,7 @@
 #![allow(clippy::print_stdout, reason = "the command line prints its results on stdout")]
 
 mod config;
+mod models;
 mod plugins;
 
 use std::net::SocketAddr;
@@ -15,6 +16,7 @@ use clap::{Parser, Subcommand};
 use config::FileConfig;
 use plugboard_chat::{ChatEngine, EngineConfig, Models, OpenAiConfig, OpenAiProvider, SharedModels};
 use plugboard_server::{AppState, ServerConfig, SignupPolicy};
+use models::{LocalOptions, ModelDirOptions};
 use plugins::PluginOptions;
 
 #[derive(Debug, Parser)]
@@ -49,11 +51,37 @@ enum Command {
         default_model: Option<String>,
         #[command(flatten)]
         plugins: PluginOptions,
+        #[command(flatten)]
+        local: LocalOptions,
     },
     /// Works with plugins.
     Plugin {
         #[command(subcommand)]
         command: PluginCommand,
+    },
+    /// Works with local models.
+    Model {
+        #[command(subcommand)]
+        command: ModelCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ModelCommand {
+    /// Downloads a GGUF model from the Hugging Face hub into the model cache (resuming an
+    /// interrupted download, checking the hub's SHA-256) and prints its path.
+    Pull {
+        /// The hub repository, such as HuggingFaceTB/SmolLM2-360M-Instruct-GGUF.
+        repo: String,
+        /// The GGUF file in it, such as smollm2-360m-instruct-q8_0.gguf.
+        file: String,
+        #[command(flatten)]
+        dirs: ModelDirOptions,
+    },
+    /// Lists the models in the cache, with the id each has in the `local` provider.
+    List {
+        #[command(flatten)]
+        dirs: ModelDirOptions,
     },
 }
 
@@ -105,7 +133,7 @@ fn main() -> std::process::ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve { addr, dev, signup, openai_base_url, openai_api_key, default_model, plugins } => {
+        Command::Serve { addr, dev, signup, openai_base_url, openai_api_key, default_model, plugins, local } => {
             let file = FileConfig::load(plugins.config.as_deref())?;
             let models: SharedModels = Arc::default();
             let opened = plugins.open(&file, models.clone()).await?;
@@ -116,18 +144,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 if dev || file.dev == Some(true) { Some(registry.watch(Duration::from_millis(300))?) } else { None };
             let mut configured = Models::new();
             let openai_file = file.models.openai.as_ref();
-            if let Some(base_url) = openai_base_url.or_else(|| openai_file.and_then(|o| o.base_url.clone())) {
+            let remote = if let Some(base_url) = openai_base_url.or_else(|| openai_file.and_then(|o| o.base_url.clone())) {
                 let mut config = OpenAiConfig::new("openai", base_url);
                 config.api_key = openai_api_key.or_else(|| openai_file.and_then(|o| o.api_key.clone()));
                 configured.add(Arc::new(OpenAiProvider::new(config)?));
+                true
             } else if let Some(ollama) = local_ollama().await {
                 configured.add(ollama);
+                true
             } else {
-                tracing::warn!(
-                    "no model server is configured and none answers at {OLLAMA_URL}: chat turns will fail until you set PLUGBOARD_OPENAI_BASE_URL (or [models.openai] base_url); /run and plugin commands work"
-                );
-            }
-            configured.set_default(default_model.or(file.models.default.clone()));
+                false
+            };
+            // The embedded model: the default when no other model server is there
+            // (downloaded on first start), else only when a file is configured.
+            let (local, local_model) = models::start_local(&local, &file, &opened.data_dir, remote);
+            configured.add(Arc::new(local));
+            let default_model = default_model.or(file.models.default.clone());
+            configured.set_default(default_model.or(if remote { None } else { local_model }));
             configured.with_plugins(registry.clone());
             *models.write().await = configured;
             let mut engine_config = EngineConfig::default();
@@ -179,6 +212,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             registry.shutdown().await;
             let failures = report.failed.len();
             anyhow::ensure!(failures == 0, "{failures} plugin(s) failed to load (see the log above)");
+            Ok(())
+        }
+        Command::Model { command: ModelCommand::Pull { repo, file, dirs } } => {
+            let path = models::pull(&dirs, &repo, &file).await?;
+            println!("{}", path.display());
+            Ok(())
+        }
+        Command::Model { command: ModelCommand::List { dirs } } => {
+            print!("{}", models::list(&dirs)?);
             Ok(())
         }
         Command::Plugin { command: PluginCommand::Run { plugin, input, plugins } } => {

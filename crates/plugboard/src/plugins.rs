@@ -45,6 +45,7 @@ pub(crate) struct PluginOptions {
 pub(crate) struct Opened {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) registry: Registry,
+    pub(crate) data_dir: PathBuf,
 }
 
 impl PluginOptions {
@@ -93,6 +94,6 @@ impl PluginOptions {
             names.iter().map(|name| name.trim().to_owned()).filter(|name| !name.is_empty()).collect::<BTreeSet<_>>()
         });
         let registry = Registry::new(runtime, store.clone(), RegistryConfig { bundled, directories, enabled_plugins });
-        Ok(Opened { store, registry })
+        Ok(Opened { store, registry, data_dir })
     }
 }

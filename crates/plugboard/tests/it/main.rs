@@ -8,9 +8,18 @@ use std::process::{Child, Command, Stdio};
 
 use serde_json::{Value, json};
 
+mod local;
+
 fn plugboard(dir: &tempfile::TempDir) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_plugboard"));
-    command.current_dir(dir.path()).env("PLUGBOARD_CACHE_DIR", dir.path().join("cache")).env_remove("PLUGINS_DIRS");
+    // No test downloads the default model from the internet; the ones about downloading
+    // use a fixture hub.
+    command
+        .current_dir(dir.path())
+        .env("PLUGBOARD_CACHE_DIR", dir.path().join("cache"))
+        .env("PLUGBOARD_NO_MODEL_DOWNLOAD", "true")
+        .env_remove("PLUGINS_DIRS")
+        .env_remove("PLUGBOARD_MODEL");
     command
 }
 
@@ -283,7 +292,14 @@ async fn without_any_model_chat_says_what_to_configure() {
     assert_eq!(response.status(), 503);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], "no_model");
-    assert!(body["error"]["message"].as_str().unwrap().contains("models.openai.base_url"), "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("no local model is installed"), "{body}");
+    assert!(message.contains("--model <file.gguf>") && message.contains("PLUGBOARD_OPENAI_BASE_URL"), "{body}");
+    // The model list says the same, for the UI.
+    let models: Value = client.get(url("/api/models")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(models["models"], json!([]));
+    assert_eq!(models["problems"][0]["provider"], "local");
+    assert_eq!(models["problems"][0]["code"], "no_model");
     // Plugins still answer.
     let turn: Value = client
         .post(url("/api/chat"))

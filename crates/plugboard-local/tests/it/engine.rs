@@ -1,0 +1,250 @@
+//! The engine on a tiny random model: loading, templating, streaming, stop conditions,
+//! cancellation, concurrency and determinism.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use plugboard_host::api::{CompletionChunk, CompletionMessage, FinishReason, Role, ToolSpec};
+use plugboard_local::tiny::TinyModel;
+use plugboard_local::{Generation, LocalConfig, LocalError, LocalModel, Sampling};
+use serde_json::json;
+use tokio::sync::mpsc;
+
+struct Tiny {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+}
+
+fn write(model: TinyModel) -> Tiny {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("tiny-chat.gguf");
+    model.write(&path).expect("write the tiny model");
+    Tiny { _dir: dir, path }
+}
+
+fn load(tiny: &Tiny, config: LocalConfig) -> LocalModel {
+    LocalModel::load(&tiny.path, config).expect("the tiny model loads")
+}
+
+fn message(role: Role, content: &str) -> CompletionMessage {
+    CompletionMessage { role, content: content.into(), tool_calls: Vec::new(), tool_call_id: String::new() }
+}
+
+fn greedy(max_tokens: usize) -> Sampling {
+    Sampling { temperature: 0.0, max_tokens, ..Sampling::default() }
+}
+
+/// Generates and collects what was streamed.
+async fn generate(model: &LocalModel, content: &str, sampling: Sampling) -> (Generation, Vec<String>) {
+    let (sink, mut chunks) = mpsc::channel(1024);
+    let generation = model.generate(&[message(Role::User, content)], &[], sampling, sink).await.expect("generates");
+    let mut streamed = Vec::new();
+    while let Ok(chunk) = chunks.try_recv() {
+        if let CompletionChunk::Delta(text) = chunk {
+            streamed.push(text);
+        }
+    }
+    (generation, streamed)
+}
+
+#[test]
+fn loading_describes_the_model_and_re_encodes_slow_tensors() {
+    let tiny = write(TinyModel::default());
+    let model = load(&tiny, LocalConfig::default());
+    let summary = model.summary();
+    assert_eq!(summary.name, "tiny-chat");
+    assert_eq!(summary.architecture, "llama");
+    assert_eq!(summary.context_length, 256);
+    assert!(!summary.supports_tools, "ChatML has no tool-call format");
+    assert_eq!(summary.requantized_tensors, 6, "the Q4_1 tensors of both blocks are re-encoded as Q8_0");
+
+    let plain = load(&tiny, LocalConfig { requantize: false, ..LocalConfig::default() });
+    assert_eq!(plain.summary().requantized_tensors, 0);
+}
+
+#[test]
+fn bad_files_are_refused_with_what_is_wrong() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let missing = dir.path().join("missing.gguf");
+    let error = LocalModel::load(&missing, LocalConfig::default()).expect_err("no file");
+    assert!(matches!(error, LocalError::Read { .. }), "{error}");
+    assert!(error.to_string().contains("missing.gguf"), "{error}");
+
+    let text = dir.path().join("notes.gguf");
+    std::fs::write(&text, "this is not a model").expect("write");
+    let error = LocalModel::load(&text, LocalConfig::default()).expect_err("not GGUF");
+    assert!(error.to_string().contains("not a GGUF model file"), "{error}");
+}
+
+#[test]
+fn the_prompt_follows_the_template_with_a_system_prompt_added() {
+    let tiny = write(TinyModel::default());
+    let model = load(&tiny, LocalConfig { system_prompt: "Be brief.".into(), ..LocalConfig::default() });
+    let (prompt, ids) = model.prompt(&[message(Role::User, "hello")], &[], 16).expect("renders");
+    assert_eq!(
+        prompt.text,
+        "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nhello<|im_end|>\n<|im_start|>assistant\n"
+    );
+    assert_eq!(ids[0], 1, "`<|im_start|>` is one special token");
+    assert_eq!(prompt.trimmed_messages, 0);
+
+    // A system message of the conversation replaces the default one.
+    let (prompt, _) = model
+        .prompt(&[message(Role::System, "Answer in French."), message(Role::User, "hello")], &[], 16)
+        .expect("renders");
+    assert!(prompt.text.starts_with("<|im_start|>system\nAnswer in French.<|im_end|>"), "{}", prompt.text);
+    assert!(!prompt.text.contains("Be brief."));
+}
+
+#[test]
+fn the_gguf_template_is_used_and_a_tool_format_is_detected() {
+    let template = "{%- if tools %}<|im_start|>system\nTools: {% for tool in tools %}{{ tool.function.name }} {% endfor %}Call them as <tool_call>{\"name\": …}</tool_call><|im_end|>\n{%- endif %}\
+        {%- for message in messages %}<|im_start|>{{ message.role }}\n{{ message.content | trim }}<|im_end|>\n{%- endfor %}\
+        {%- if add_generation_prompt %}<|im_start|>assistant\n{%- endif %}";
+    let tiny = write(TinyModel { chat_template: Some(template.into()), ..TinyModel::default() });
+    let model = load(&tiny, LocalConfig::default());
+    assert!(model.summary().supports_tools);
+    let tools = [ToolSpec { name: "calculator".into(), description: "adds".into(), parameters: json!({"type": "object"}) }];
+    let (prompt, _) = model.prompt(&[message(Role::User, "  2+2  ")], &tools, 16).expect("renders");
+    assert!(prompt.text.starts_with("<|im_start|>system\nTools: calculator Call them as"), "{}", prompt.text);
+    assert!(prompt.text.contains("<|im_start|>user\n2+2<|im_end|>"), "{}", prompt.text);
+
+    let broken = write(TinyModel { chat_template: Some("{% for m in messages %}".into()), ..TinyModel::default() });
+    let error = LocalModel::load(&broken.path, LocalConfig::default()).expect_err("bad template");
+    assert!(error.to_string().contains("chat template does not parse"), "{error}");
+}
+
+#[tokio::test]
+async fn replies_stream_and_stop_at_the_token_limit() {
+    let tiny = write(TinyModel::default());
+    let model = load(&tiny, LocalConfig::default());
+    let (generation, streamed) = generate(&model, "hello", greedy(12)).await;
+    assert_eq!(generation.finish_reason, FinishReason::Length);
+    assert_eq!(generation.usage.completion_tokens, 12);
+    assert!(generation.usage.prompt_tokens > 10);
+    assert!(!generation.text.is_empty());
+    assert_eq!(streamed.concat(), generation.text, "what was streamed is the reply");
+    assert!(streamed.len() > 1, "the reply came in pieces: {streamed:?}");
+}
+
+#[tokio::test]
+async fn an_end_of_generation_token_ends_the_reply() {
+    let tiny = write(TinyModel { quiet: true, ..TinyModel::default() });
+    let model = load(&tiny, LocalConfig::default());
+    let (generation, streamed) = generate(&model, "hello", greedy(50)).await;
+    assert_eq!(generation.finish_reason, FinishReason::Stop);
+    assert_eq!(generation.usage.completion_tokens, 0);
+    assert_eq!(generation.text, "");
+    assert!(streamed.is_empty());
+}
+
+#[tokio::test]
+async fn the_same_seed_gives_the_same_reply() {
+    let tiny = write(TinyModel::default());
+    let model = load(&tiny, LocalConfig::default());
+    let sampled = |seed| Sampling { temperature: 1.0, top_p: 0.95, seed, max_tokens: 24, ..Sampling::default() };
+    let (first, _) = generate(&model, "tell me a story", sampled(42)).await;
+    let (again, _) = generate(&model, "tell me a story", sampled(42)).await;
+    assert_eq!(first.text, again.text);
+    let mut others = Vec::new();
+    for seed in 1..4 {
+        others.push(generate(&model, "tell me a story", sampled(seed)).await.0.text);
+    }
+    assert!(others.iter().any(|text| *text != first.text), "other seeds sample other replies");
+}
+
+#[tokio::test]
+async fn concurrent_sequences_do_not_disturb_each_other() {
+    let tiny = write(TinyModel::default());
+    let model = load(&tiny, LocalConfig { max_concurrent: 4, ..LocalConfig::default() });
+    let (alone_a, _) = generate(&model, "first conversation", greedy(40)).await;
+    let (alone_b, _) = generate(&model, "a second, different one", greedy(40)).await;
+    assert_ne!(alone_a.text, alone_b.text);
+    let (together_a, together_b) = tokio::join!(
+        generate(&model, "first conversation", greedy(40)),
+        generate(&model, "a second, different one", greedy(40)),
+    );
+    assert_eq!(together_a.0.text, alone_a.text, "each sequence has its own KV cache");
+    assert_eq!(together_b.0.text, alone_b.text);
+}
+
+#[tokio::test]
+async fn a_full_queue_answers_busy_and_a_closed_stream_frees_its_slot() {
+    let tiny = write(TinyModel::default());
+    let model = load(&tiny, LocalConfig { max_concurrent: 1, max_queued: 1, ..LocalConfig::default() });
+
+    // The first request holds the only slot: its stream has room for one piece and nobody
+    // reads it, so generation waits.
+    let (sink, mut held) = mpsc::channel(1);
+    let running = tokio::spawn({
+        let model = model.clone();
+        async move { model.generate(&[message(Role::User, "hold")], &[], greedy(200), sink).await }
+    });
+    assert!(matches!(held.recv().await, Some(CompletionChunk::Delta(_))), "the first request runs");
+
+    // The second waits in the queue; the third finds it full.
+    let (queued_sink, _queued_chunks) = mpsc::channel(1024);
+    let queued = tokio::spawn({
+        let model = model.clone();
+        async move { model.generate(&[message(Role::User, "wait")], &[], greedy(5), queued_sink).await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (sink, _chunks) = mpsc::channel(16);
+    let error = model.generate(&[message(Role::User, "too many")], &[], greedy(5), sink).await.expect_err("busy");
+    assert!(matches!(error, LocalError::Busy { running: 1, queued: 1 }), "{error}");
+    assert!(error.to_string().contains("try again"), "{error}");
+
+    // Closing the first stream cancels it; the queued request then runs to its end.
+    drop(held);
+    let first = tokio::time::timeout(Duration::from_secs(30), running).await.expect("stops").expect("task").expect("ok");
+    assert_eq!(first.finish_reason, FinishReason::Cancelled);
+    assert!(first.usage.completion_tokens < 200);
+    let second = tokio::time::timeout(Duration::from_secs(30), queued).await.expect("runs").expect("task").expect("ok");
+    assert_eq!(second.finish_reason, FinishReason::Length);
+}
+
+#[tokio::test]
+async fn dropping_the_request_cancels_generation() {
+    let tiny = write(TinyModel::default());
+    let model = load(&tiny, LocalConfig { max_concurrent: 1, ..LocalConfig::default() });
+    let (sink, mut chunks) = mpsc::channel(1);
+    let messages = [message(Role::User, "go")];
+    let request = model.generate(&messages, &[], greedy(200), sink);
+    // Give up on the request after its first piece.
+    tokio::select! {
+        _ = request => panic!("cannot finish while nobody reads"),
+        chunk = chunks.recv() => assert!(chunk.is_some()),
+    }
+    // The slot comes back: another request runs.
+    let (generation, _) = tokio::time::timeout(Duration::from_secs(30), generate(&model, "next", greedy(3)))
+        .await
+        .expect("the slot was released");
+    assert_eq!(generation.usage.completion_tokens, 3);
+}
+
+#[tokio::test]
+async fn long_conversations_lose_their_oldest_turns_and_too_long_messages_are_refused() {
+    let tiny = write(TinyModel { context_length: 128, ..TinyModel::default() });
+    let model = load(&tiny, LocalConfig::default());
+    let mut messages = Vec::new();
+    for turn in 0..6 {
+        messages.push(message(Role::User, &format!("question {turn}: {}", "words ".repeat(4))));
+        messages.push(message(Role::Assistant, &format!("answer {turn}: {}", "more ".repeat(4))));
+    }
+    messages.push(message(Role::User, "the last question"));
+    let (prompt, ids) = model.prompt(&messages, &[], 16).expect("fits after trimming");
+    assert!(prompt.trimmed_messages >= 2 && prompt.trimmed_messages % 2 == 0, "whole turns go: {}", prompt.trimmed_messages);
+    assert!(ids.len() + 16 <= 128);
+    assert!(prompt.text.contains("the last question"));
+    assert!(!prompt.text.contains("question 0"), "the oldest turn went first");
+    assert!(prompt.text.contains("You are a helpful assistant."), "the system prompt stays");
+
+    let (sink, _chunks) = mpsc::channel(1024);
+    let generation = model.generate(&messages, &[], greedy(8), sink).await.expect("generates");
+    assert_eq!(generation.trimmed_messages, prompt.trimmed_messages);
+
+    let huge = [message(Role::User, &"long ".repeat(200))];
+    let error = model.prompt(&huge, &[], 16).expect_err("cannot fit");
+    assert!(matches!(error, LocalError::ContextOverflow { limit: 128, reserved: 16, .. }), "{error}");
+    assert!(error.to_string().contains("shorten the last message"), "{error}");
+}
