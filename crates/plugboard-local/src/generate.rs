@@ -43,7 +43,15 @@ impl Default for Sampling {
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |elapsed| elapsed.as_nanos() as u64);
-        Sampling { temperature: 0.7, top_p: 0.9, repeat_penalty: 1.1, repeat_last_n: 64, seed, max_tokens: 1024, until_limit: false }
+        Sampling {
+            temperature: 0.7,
+            top_p: 0.9,
+            repeat_penalty: 1.1,
+            repeat_last_n: 64,
+            seed,
+            max_tokens: 1024,
+            until_limit: false,
+        }
     }
 }
 
@@ -165,7 +173,8 @@ impl LocalModel {
             let _permit = permit;
             run(&inner, ids, &sampling, with_tools, &sink, &cancel)
         });
-        let mut generation = task.await.map_err(|error| LocalError::Inference(format!("the generating thread failed: {error}")))??;
+        let mut generation =
+            task.await.map_err(|error| LocalError::Inference(format!("the generating thread failed: {error}")))??;
         generation.trimmed_messages = prompt.trimmed_messages;
         Ok(generation)
     }
@@ -250,8 +259,11 @@ fn run(
     for call in &tool_calls {
         let _ = sink.blocking_send(CompletionChunk::ToolCall(call.clone()));
     }
-    let finish_reason =
-        if !tool_calls.is_empty() && finish_reason == FinishReason::Stop { FinishReason::ToolCalls } else { finish_reason };
+    let finish_reason = if !tool_calls.is_empty() && finish_reason == FinishReason::Stop {
+        FinishReason::ToolCalls
+    } else {
+        finish_reason
+    };
     Ok(Generation {
         text,
         tool_calls,

@@ -9,8 +9,8 @@
 //! - [`tiny`] writes a tiny random model, for tests and benchmarks.
 
 mod error;
-mod generate;
 pub mod fixtures;
+mod generate;
 pub mod hub;
 mod model;
 mod provider;

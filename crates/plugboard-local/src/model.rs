@@ -144,9 +144,10 @@ impl LocalModel {
     /// a blocking thread.
     pub fn load(path: &Path, config: LocalConfig) -> Result<LocalModel, LocalError> {
         let load_error = |message: String| LocalError::Load { path: path.to_owned(), message };
-        let mut file = File::open(path).map_err(|error| LocalError::Read { path: path.to_owned(), message: error.to_string() })?;
-        let content = Content::read(&mut file)
-            .map_err(|error| load_error(format!("it is not a GGUF model file ({error})")))?;
+        let mut file =
+            File::open(path).map_err(|error| LocalError::Read { path: path.to_owned(), message: error.to_string() })?;
+        let content =
+            Content::read(&mut file).map_err(|error| load_error(format!("it is not a GGUF model file ({error})")))?;
         let architecture = metadata_string(&content, "general.architecture")
             .ok_or_else(|| load_error("it has no `general.architecture`".into()))?;
         if !SUPPORTED.contains(&architecture.as_str()) {
@@ -221,7 +222,12 @@ impl LocalModel {
     }
 }
 
-fn build<R: Read + Seek>(architecture: &str, content: Content, reader: &mut R, device: &Device) -> candle_core::Result<Weights> {
+fn build<R: Read + Seek>(
+    architecture: &str,
+    content: Content,
+    reader: &mut R,
+    device: &Device,
+) -> candle_core::Result<Weights> {
     Ok(match architecture {
         "qwen3" => Weights::Qwen3(qwen3::ModelWeights::from_gguf(content, reader, device)?),
         "qwen2" => Weights::Qwen2(Mutex::new(qwen2::ModelWeights::from_gguf(content, reader, device)?)),
@@ -235,9 +241,12 @@ fn slow_to_run(info: &TensorInfo) -> bool {
         && info.shape.dims().last().is_some_and(|width| width % 32 == 0)
 }
 
+/// A model re-encoded in memory: its GGUF header, the file's bytes, tensors re-encoded.
+type Reencoded = (Content, Cursor<Vec<u8>>, usize);
+
 /// The model with its slow tensors re-encoded as Q8_0, as an in-memory GGUF, or `None`
 /// when it has none.
-fn requantize(content: &Content, file: &mut File, device: &Device) -> candle_core::Result<Option<(Content, Cursor<Vec<u8>>, usize)>> {
+fn requantize(content: &Content, file: &mut File, device: &Device) -> candle_core::Result<Option<Reencoded>> {
     if !content.tensor_infos.values().any(slow_to_run) {
         return Ok(None);
     }
@@ -255,7 +264,8 @@ fn requantize(content: &Content, file: &mut File, device: &Device) -> candle_cor
         };
         tensors.push((name.as_str(), tensor));
     }
-    let metadata: Vec<(&str, &gguf_file::Value)> = content.metadata.iter().map(|(key, value)| (key.as_str(), value)).collect();
+    let metadata: Vec<(&str, &gguf_file::Value)> =
+        content.metadata.iter().map(|(key, value)| (key.as_str(), value)).collect();
     let tensor_refs: Vec<(&str, &QTensor)> = tensors.iter().map(|(name, tensor)| (*name, tensor)).collect();
     let mut buffer = Cursor::new(Vec::new());
     gguf_file::write(&mut buffer, &metadata, &tensor_refs)?;

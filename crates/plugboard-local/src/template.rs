@@ -47,7 +47,8 @@ impl ChatTemplate {
         env.add_function("raise_exception", |message: String| -> Result<Value, minijinja::Error> {
             Err(minijinja::Error::new(ErrorKind::InvalidOperation, message))
         });
-        env.add_template_owned("chat", source).map_err(|error| format!("its chat template does not parse: {error:#}"))?;
+        env.add_template_owned("chat", source)
+            .map_err(|error| format!("its chat template does not parse: {error:#}"))?;
         Ok(ChatTemplate { env, bos, eos, supports_tools })
     }
 
@@ -134,7 +135,9 @@ impl ToolCallSplitter {
         let keep = (1..TOOL_CALL_OPEN.len())
             .rev()
             .find(|&n| {
-                n <= len && self.pending.is_char_boundary(len - n) && TOOL_CALL_OPEN.starts_with(&self.pending[len - n..])
+                n <= len
+                    && self.pending.is_char_boundary(len - n)
+                    && TOOL_CALL_OPEN.starts_with(&self.pending[len - n..])
             })
             .unwrap_or(0);
         let tail = self.pending.split_off(len - keep);
@@ -202,8 +205,12 @@ mod tests {
 
     #[test]
     fn a_call_split_over_chunks_is_held_back_and_parsed() {
-        let (seen, rest, calls) =
-            split(&["Let me check.", "<tool", "_call>\n{\"name\": \"add\", ", "\"arguments\": {\"a\": 1}}\n</tool_call>"]);
+        let (seen, rest, calls) = split(&[
+            "Let me check.",
+            "<tool",
+            "_call>\n{\"name\": \"add\", ",
+            "\"arguments\": {\"a\": 1}}\n</tool_call>",
+        ]);
         assert_eq!(seen, "Let me check.");
         assert_eq!(rest, "");
         assert_eq!(calls, vec![ToolCall { id: "call_0".into(), name: "add".into(), arguments: "{\"a\":1}".into() }]);

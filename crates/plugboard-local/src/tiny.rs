@@ -42,7 +42,8 @@ const BLOCKS: u32 = 2;
 
 /// GPT-2's map of bytes to printable characters, which byte-level vocabularies are made of.
 pub fn byte_chars() -> Vec<char> {
-    let printable = |byte: u32| (33..=126).contains(&byte) || (161..=172).contains(&byte) || (174..=255).contains(&byte);
+    let printable =
+        |byte: u32| (33..=126).contains(&byte) || (161..=172).contains(&byte) || (174..=255).contains(&byte);
     let mut extra = 0;
     (0..256u32)
         .map(|byte| {

@@ -46,16 +46,16 @@ impl Tokens {
                 tokenizer.with_decoder(Some(ByteLevelDecoder::new(false, true, true)));
             }
         }
-        let text_of = |key: &str| {
-            metadata_u32(content, key).and_then(|id| tokenizer.id_to_token(id)).unwrap_or_default()
-        };
+        let text_of =
+            |key: &str| metadata_u32(content, key).and_then(|id| tokenizer.id_to_token(id)).unwrap_or_default();
         let bos = text_of("tokenizer.ggml.bos_token_id");
         let eos = text_of("tokenizer.ggml.eos_token_id");
-        let mut stops: Vec<u32> = ["tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id"]
-            .iter()
-            .filter_map(|key| metadata_u32(content, key))
-            .chain(END_TOKENS.iter().filter_map(|token| tokenizer.token_to_id(token)))
-            .collect();
+        let mut stops: Vec<u32> =
+            ["tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id"]
+                .iter()
+                .filter_map(|key| metadata_u32(content, key))
+                .chain(END_TOKENS.iter().filter_map(|token| tokenizer.token_to_id(token)))
+                .collect();
         stops.sort_unstable();
         stops.dedup();
         if stops.is_empty() {
@@ -66,8 +66,10 @@ impl Tokens {
 
     pub(crate) fn encode(&self, text: &str) -> Result<Vec<u32>, LocalError> {
         // The chat template writes BOS and the turn markers itself.
-        let encoding =
-            self.tokenizer.encode(text, false).map_err(|error| LocalError::Inference(format!("cannot tokenize: {error}")))?;
+        let encoding = self
+            .tokenizer
+            .encode(text, false)
+            .map_err(|error| LocalError::Inference(format!("cannot tokenize: {error}")))?;
         Ok(encoding.get_ids().to_vec())
     }
 
@@ -125,8 +127,7 @@ mod tests {
     fn digits_are_split_one_by_one_and_no_prefix_space_is_added() {
         let tokens = tokens();
         let ids = tokens.encode("42 hello").expect("encode");
-        let pieces: Vec<String> =
-            ids.iter().map(|id| tokens.tokenizer.id_to_token(*id).expect("known id")).collect();
+        let pieces: Vec<String> = ids.iter().map(|id| tokens.tokenizer.id_to_token(*id).expect("known id")).collect();
         assert_eq!(pieces, ["4", "2", "Ġ", "hel", "lo"]);
         assert!(!pieces[0].starts_with('Ġ'), "no prefix space: {pieces:?}");
         assert_eq!(tokens.decode(&ids).expect("decode"), "42 hello");

@@ -52,7 +52,9 @@ fn error_status(code: &str) -> StatusCode {
         "message_rejected" | "prompt_rejected" => StatusCode::UNPROCESSABLE_ENTITY,
         "empty_message" | "unknown_plugin" | "unknown_model" | "context_length_exceeded" => StatusCode::BAD_REQUEST,
         "message_too_large" => StatusCode::PAYLOAD_TOO_LARGE,
-        "no_model" | "model_unreachable" | "disabled" | "breaker_open" | "busy" | "model_busy" => StatusCode::SERVICE_UNAVAILABLE,
+        "no_model" | "model_unreachable" | "disabled" | "breaker_open" | "busy" | "model_busy" => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
         "rate_limited" => StatusCode::TOO_MANY_REQUESTS,
         "not_implemented" | "plugin_error" => StatusCode::UNPROCESSABLE_ENTITY,
         "model_timeout" | "deadline" => StatusCode::GATEWAY_TIMEOUT,

@@ -14,9 +14,9 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use config::FileConfig;
+use models::{LocalOptions, ModelDirOptions};
 use plugboard_chat::{ChatEngine, EngineConfig, Models, OpenAiConfig, OpenAiProvider, SharedModels};
 use plugboard_server::{AppState, ServerConfig, SignupPolicy};
-use models::{LocalOptions, ModelDirOptions};
 use plugins::PluginOptions;
 
 #[derive(Debug, Parser)]
@@ -144,17 +144,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 if dev || file.dev == Some(true) { Some(registry.watch(Duration::from_millis(300))?) } else { None };
             let mut configured = Models::new();
             let openai_file = file.models.openai.as_ref();
-            let remote = if let Some(base_url) = openai_base_url.or_else(|| openai_file.and_then(|o| o.base_url.clone())) {
-                let mut config = OpenAiConfig::new("openai", base_url);
-                config.api_key = openai_api_key.or_else(|| openai_file.and_then(|o| o.api_key.clone()));
-                configured.add(Arc::new(OpenAiProvider::new(config)?));
-                true
-            } else if let Some(ollama) = local_ollama().await {
-                configured.add(ollama);
-                true
-            } else {
-                false
-            };
+            let remote =
+                if let Some(base_url) = openai_base_url.or_else(|| openai_file.and_then(|o| o.base_url.clone())) {
+                    let mut config = OpenAiConfig::new("openai", base_url);
+                    config.api_key = openai_api_key.or_else(|| openai_file.and_then(|o| o.api_key.clone()));
+                    configured.add(Arc::new(OpenAiProvider::new(config)?));
+                    true
+                } else if let Some(ollama) = local_ollama().await {
+                    configured.add(ollama);
+                    true
+                } else {
+                    false
+                };
             // The embedded model: the default when no other model server is there
             // (downloaded on first start), else only when a file is configured.
             let (local, local_model) = models::start_local(&local, &file, &opened.data_dir, remote);

@@ -42,15 +42,14 @@ pub(crate) struct ModelDirOptions {
 
 impl ModelDirOptions {
     pub(crate) fn models_dir(&self, file: &FileConfig) -> PathBuf {
-        let data_dir = self.data_dir.clone().or_else(|| file.data_dir.clone()).unwrap_or_else(|| "plugboard-data".into());
+        let data_dir =
+            self.data_dir.clone().or_else(|| file.data_dir.clone()).unwrap_or_else(|| "plugboard-data".into());
         models_dir(self.models_dir.as_deref(), file, &data_dir)
     }
 }
 
 fn models_dir(flag: Option<&Path>, file: &FileConfig, data_dir: &Path) -> PathBuf {
-    flag.map(Path::to_owned)
-        .or_else(|| file.models.local.models_dir.clone())
-        .unwrap_or_else(|| data_dir.join("models"))
+    flag.map(Path::to_owned).or_else(|| file.models.local.models_dir.clone()).unwrap_or_else(|| data_dir.join("models"))
 }
 
 /// What to do to get a model, said wherever chat fails for the lack of one.
@@ -222,7 +221,7 @@ pub(crate) async fn pull(options: &ModelDirOptions, repo: &str, file: &str) -> a
             .progress_chars("=> "),
     );
     let path = hub::pull(&cache, repo, file, Arc::new(BarProgress(bar))).await?;
-    Ok(path)
+    Ok(std::path::absolute(&path).unwrap_or(path))
 }
 
 /// `plugboard model list`: the models in the cache.

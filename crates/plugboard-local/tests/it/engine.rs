@@ -104,7 +104,8 @@ fn the_gguf_template_is_used_and_a_tool_format_is_detected() {
     let tiny = write(TinyModel { chat_template: Some(template.into()), ..TinyModel::default() });
     let model = load(&tiny, LocalConfig::default());
     assert!(model.summary().supports_tools);
-    let tools = [ToolSpec { name: "calculator".into(), description: "adds".into(), parameters: json!({"type": "object"}) }];
+    let tools =
+        [ToolSpec { name: "calculator".into(), description: "adds".into(), parameters: json!({"type": "object"}) }];
     let (prompt, _) = model.prompt(&[message(Role::User, "  2+2  ")], &tools, 16).expect("renders");
     assert!(prompt.text.starts_with("<|im_start|>system\nTools: calculator Call them as"), "{}", prompt.text);
     assert!(prompt.text.contains("<|im_start|>user\n2+2<|im_end|>"), "{}", prompt.text);
@@ -196,7 +197,8 @@ async fn a_full_queue_answers_busy_and_a_closed_stream_frees_its_slot() {
 
     // Closing the first stream cancels it; the queued request then runs to its end.
     drop(held);
-    let first = tokio::time::timeout(Duration::from_secs(30), running).await.expect("stops").expect("task").expect("ok");
+    let first =
+        tokio::time::timeout(Duration::from_secs(30), running).await.expect("stops").expect("task").expect("ok");
     assert_eq!(first.finish_reason, FinishReason::Cancelled);
     assert!(first.usage.completion_tokens < 200);
     let second = tokio::time::timeout(Duration::from_secs(30), queued).await.expect("runs").expect("task").expect("ok");
@@ -233,7 +235,11 @@ async fn long_conversations_lose_their_oldest_turns_and_too_long_messages_are_re
     }
     messages.push(message(Role::User, "the last question"));
     let (prompt, ids) = model.prompt(&messages, &[], 16).expect("fits after trimming");
-    assert!(prompt.trimmed_messages >= 2 && prompt.trimmed_messages % 2 == 0, "whole turns go: {}", prompt.trimmed_messages);
+    assert!(
+        prompt.trimmed_messages >= 2 && prompt.trimmed_messages % 2 == 0,
+        "whole turns go: {}",
+        prompt.trimmed_messages
+    );
     assert!(ids.len() + 16 <= 128);
     assert!(prompt.text.contains("the last question"));
     assert!(!prompt.text.contains("question 0"), "the oldest turn went first");

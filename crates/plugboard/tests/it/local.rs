@@ -49,7 +49,8 @@ async fn a_configured_model_file_answers_streamed_chat_by_default() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let nowhere = format!("http://{}/v1", closed.local_addr().unwrap());
     drop(closed);
-    let server = start_server_with(&dir, &[("PLUGBOARD_MODEL", model.to_str().unwrap()), ("PLUGBOARD_OLLAMA_URL", &nowhere)]);
+    let server =
+        start_server_with(&dir, &[("PLUGBOARD_MODEL", model.to_str().unwrap()), ("PLUGBOARD_OLLAMA_URL", &nowhere)]);
     let client = signed_in_client(&format!("{}/api/auth/signup", server.base), "local").await;
     let models = wait_for_model(&client, &server.base, "local/tiny-chat").await;
     assert_eq!(models["default"], "local/tiny-chat");
@@ -107,8 +108,10 @@ async fn the_default_model_is_downloaded_on_first_start() {
     let nowhere = format!("http://{}/v1", closed.local_addr().unwrap());
     drop(closed);
     let endpoint = hub.endpoint();
-    let mut server =
-        start_server_with(&dir, &[("PLUGBOARD_NO_MODEL_DOWNLOAD", "false"), ("HF_ENDPOINT", &endpoint), ("PLUGBOARD_OLLAMA_URL", &nowhere)]);
+    let mut server = start_server_with(
+        &dir,
+        &[("PLUGBOARD_NO_MODEL_DOWNLOAD", "false"), ("HF_ENDPOINT", &endpoint), ("PLUGBOARD_OLLAMA_URL", &nowhere)],
+    );
     let client = signed_in_client(&format!("{}/api/auth/signup", server.base), "first").await;
     let models = wait_for_model(&client, &server.base, "local/tiny-default").await;
     assert_eq!(models["default"], "local/tiny-default");
@@ -127,8 +130,10 @@ async fn the_default_model_is_downloaded_on_first_start() {
     let served = hub.requests();
     server.child.kill().unwrap();
     server.child.wait().unwrap();
-    let server =
-        start_server_with(&dir, &[("PLUGBOARD_NO_MODEL_DOWNLOAD", "false"), ("HF_ENDPOINT", &endpoint), ("PLUGBOARD_OLLAMA_URL", &nowhere)]);
+    let server = start_server_with(
+        &dir,
+        &[("PLUGBOARD_NO_MODEL_DOWNLOAD", "false"), ("HF_ENDPOINT", &endpoint), ("PLUGBOARD_OLLAMA_URL", &nowhere)],
+    );
     let client = super::session_client(&format!("{}/api/auth/login", server.base), "first", 200).await;
     wait_for_model(&client, &server.base, "local/tiny-default").await;
     assert_eq!(hub.requests(), served);
@@ -143,12 +148,7 @@ async fn model_pull_checks_the_hub_checksum() {
     let bytes = tiny_bytes();
     let hub = FixtureHub::start(vec![
         HubFile { repo: "test/good".into(), file: "good.gguf".into(), bytes: bytes.clone(), announced_sha256: None },
-        HubFile {
-            repo: "test/bad".into(),
-            file: "bad.gguf".into(),
-            bytes,
-            announced_sha256: Some("ab".repeat(32)),
-        },
+        HubFile { repo: "test/bad".into(), file: "bad.gguf".into(), bytes, announced_sha256: Some("ab".repeat(32)) },
     ])
     .await
     .unwrap();
