@@ -1,4 +1,4 @@
-//! A tiny llama-architecture GGUF model with random weights and a byte-level vocabulary,
+//! A tiny GGUF model (llama, qwen2 or qwen3 architecture) with random weights and a byte-level vocabulary,
 //! written on the spot: tests and benchmarks of the engine (and of the server around it)
 //! run the real loading, templating, tokenizing and generating code on it in milliseconds.
 //! Its replies are gibberish by design.
@@ -21,11 +21,13 @@ pub struct TinyModel {
     /// A model whose every reply is empty: its final norm is zero, so all logits tie and
     /// the first token, `<|endoftext|>`, wins.
     pub quiet: bool,
+    /// `llama`, `qwen2` (attention biases) or `qwen3` (query and key norms).
+    pub architecture: &'static str,
 }
 
 impl Default for TinyModel {
     fn default() -> TinyModel {
-        TinyModel { seed: 7, context_length: 256, chat_template: None, quiet: false }
+        TinyModel { seed: 7, context_length: 256, chat_template: None, quiet: false, architecture: "llama" }
     }
 }
 
@@ -122,38 +124,55 @@ impl TinyModel {
             tensors.push((name("ffn_down"), rng.tensor(WIDTH, FEED_FORWARD, 0.3, GgmlDType::Q8_0)?));
             tensors.push((name("attn_norm"), ones(WIDTH, 1.0)?));
             tensors.push((name("ffn_norm"), ones(WIDTH, 1.0)?));
+            match self.architecture {
+                "qwen2" => {
+                    let bias = |rng: &mut Weights, length: usize| {
+                        QTensor::quantize(&Tensor::from_vec(rng.values(length, 0.1), length, &Device::Cpu)?, GgmlDType::F32)
+                    };
+                    tensors.push((format!("blk.{block}.attn_q.bias"), bias(&mut rng, WIDTH)?));
+                    tensors.push((format!("blk.{block}.attn_k.bias"), bias(&mut rng, kv_width)?));
+                    tensors.push((format!("blk.{block}.attn_v.bias"), bias(&mut rng, kv_width)?));
+                }
+                "qwen3" => {
+                    tensors.push((name("attn_q_norm"), ones(WIDTH / HEADS as usize, 1.0)?));
+                    tensors.push((name("attn_k_norm"), ones(WIDTH / HEADS as usize, 1.0)?));
+                }
+                _ => {}
+            }
         }
 
         let token_types: Vec<Value> =
             (0..vocab).map(|id| Value::I32(if id < SPECIAL_TOKENS.len() { 3 } else { 1 })).collect();
-        let mut metadata: Vec<(&str, Value)> = vec![
-            ("general.architecture", Value::String("llama".into())),
-            ("general.name", Value::String("tiny".into())),
-            ("llama.context_length", Value::U32(self.context_length)),
-            ("llama.embedding_length", Value::U32(WIDTH as u32)),
-            ("llama.block_count", Value::U32(BLOCKS)),
-            ("llama.feed_forward_length", Value::U32(FEED_FORWARD as u32)),
-            ("llama.attention.head_count", Value::U32(HEADS)),
-            ("llama.attention.head_count_kv", Value::U32(KV_HEADS)),
-            ("llama.rope.dimension_count", Value::U32(WIDTH as u32 / HEADS)),
-            ("llama.rope.freq_base", Value::F32(10000.0)),
-            ("llama.attention.layer_norm_rms_epsilon", Value::F32(1e-5)),
-            ("tokenizer.ggml.model", Value::String("gpt2".into())),
-            ("tokenizer.ggml.pre", Value::String("smollm".into())),
-            ("tokenizer.ggml.tokens", Value::Array(tokens.into_iter().map(Value::String).collect())),
-            ("tokenizer.ggml.token_type", Value::Array(token_types)),
-            (
-                "tokenizer.ggml.merges",
+        let arch = self.architecture;
+        let key = |name: &str| format!("{arch}.{name}");
+        let mut metadata: Vec<(String, Value)> = vec![
+            ("general.architecture".into(), Value::String(arch.into())),
+            ("general.name".into(), Value::String("tiny".into())),
+            (key("context_length"), Value::U32(self.context_length)),
+            (key("embedding_length"), Value::U32(WIDTH as u32)),
+            (key("block_count"), Value::U32(BLOCKS)),
+            (key("feed_forward_length"), Value::U32(FEED_FORWARD as u32)),
+            (key("attention.head_count"), Value::U32(HEADS)),
+            (key("attention.head_count_kv"), Value::U32(KV_HEADS)),
+            (key("attention.key_length"), Value::U32(WIDTH as u32 / HEADS)),
+            (key("rope.dimension_count"), Value::U32(WIDTH as u32 / HEADS)),
+            (key("rope.freq_base"), Value::F32(10000.0)),
+            (key("attention.layer_norm_rms_epsilon"), Value::F32(1e-5)),
+            ("tokenizer.ggml.model".into(), Value::String("gpt2".into())),
+            ("tokenizer.ggml.pre".into(), Value::String("smollm".into())),
+            ("tokenizer.ggml.tokens".into(), Value::Array(tokens.into_iter().map(Value::String).collect())),
+            ("tokenizer.ggml.token_type".into(), Value::Array(token_types)),
+            ("tokenizer.ggml.merges".into(),
                 Value::Array(MERGES.iter().map(|(a, b)| Value::String(format!("{a} {b}"))).collect()),
             ),
-            ("tokenizer.ggml.bos_token_id", Value::U32(1)),
-            ("tokenizer.ggml.eos_token_id", Value::U32(2)),
-            ("tokenizer.ggml.add_bos_token", Value::Bool(false)),
+            ("tokenizer.ggml.bos_token_id".into(), Value::U32(1)),
+            ("tokenizer.ggml.eos_token_id".into(), Value::U32(2)),
+            ("tokenizer.ggml.add_bos_token".into(), Value::Bool(false)),
         ];
         if let Some(template) = &self.chat_template {
-            metadata.push(("tokenizer.chat_template", Value::String(template.clone())));
+            metadata.push(("tokenizer.chat_template".into(), Value::String(template.clone())));
         }
-        let metadata: Vec<(&str, &Value)> = metadata.iter().map(|(key, value)| (*key, value)).collect();
+        let metadata: Vec<(&str, &Value)> = metadata.iter().map(|(key, value)| (key.as_str(), value)).collect();
         let tensors: Vec<(&str, &QTensor)> = tensors.iter().map(|(name, tensor)| (name.as_str(), tensor)).collect();
         let mut file = std::fs::File::create(path)?;
         gguf_file::write(&mut file, &metadata, &tensors)

@@ -254,3 +254,21 @@ async fn long_conversations_lose_their_oldest_turns_and_too_long_messages_are_re
     assert!(matches!(error, LocalError::ContextOverflow { limit: 128, reserved: 16, .. }), "{error}");
     assert!(error.to_string().contains("shorten the last message"), "{error}");
 }
+
+#[tokio::test]
+async fn qwen2_and_qwen3_models_run_too() {
+    for architecture in ["qwen2", "qwen3"] {
+        let tiny = write(TinyModel { architecture, ..TinyModel::default() });
+        let model = load(&tiny, LocalConfig { max_concurrent: 2, ..LocalConfig::default() });
+        assert_eq!(model.summary().architecture, architecture);
+        // candle's qwen2 cannot share its weights between caches: one reply at a time.
+        assert_eq!(model.summary().max_concurrent, if architecture == "qwen2" { 1 } else { 2 });
+        let (alone, streamed) = generate(&model, "hello", greedy(10)).await;
+        assert_eq!(alone.usage.completion_tokens, 10, "{architecture}");
+        assert_eq!(streamed.concat(), alone.text, "{architecture}");
+        let (first, second) =
+            tokio::join!(generate(&model, "hello", greedy(10)), generate(&model, "something else", greedy(10)));
+        assert_eq!(first.0.text, alone.text, "{architecture}: sequences do not disturb each other");
+        assert_eq!(second.0.usage.completion_tokens, 10);
+    }
+}
