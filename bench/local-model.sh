@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# The embedded local model against llama.cpp, one after the other, on the same GGUF file
+# (SmolLM2-135M-Instruct Q4_1), prompt, greedy decoding and number of generated tokens.
+#
+#   bench/local-model.sh [--rounds 5] [--tokens 128] [--threads N]
+#
+# First the Rust bench (`cargo bench -p plugboard-server --bench local_model`, which fetches
+# the model into its target directory), then the llama.cpp harness in `bench/llama-cpp` on
+# that same file. `--threads` is for llama.cpp only (default: all cores, as the embedded
+# engine uses). CARGO_TARGET_DIR defaults to ~/.cache/plugboard/target; the harness builds
+# in its own `$CARGO_TARGET_DIR/llama-cpp`, since it is compiled for the native CPU.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+tokens=128
+rounds=5
+threads="$(nproc)"
+args=("$@")
+while (($# > 0)); do
+    case "$1" in
+        --tokens | --rounds | --threads)
+            if (($# < 2)); then
+                echo "$1 needs a value" >&2
+                exit 2
+            fi
+            case "$1" in
+                --tokens) tokens="$2" ;;
+                --rounds) rounds="$2" ;;
+                --threads) threads="$2" ;;
+            esac
+            shift 2
+            ;;
+        *)
+            shift
+            ;;
+    esac
+done
+
+# llama.cpp is compiled from C++ source by `llama-cpp-sys-2`: cmake, a C/C++ compiler and
+# libclang (for bindgen) are needed.
+missing=()
+for package in cmake clang libclang-dev; do
+    if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+        missing+=("$package")
+    fi
+done
+if ((${#missing[@]} > 0)); then
+    if ! command -v apt-get >/dev/null; then
+        echo "missing ${missing[*]} and no apt-get to install them with" >&2
+        exit 1
+    fi
+    sudo=()
+    if ((EUID != 0)); then
+        sudo=(sudo)
+    fi
+    echo "installing ${missing[*]}" >&2
+    "${sudo[@]}" apt-get update -qq
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+CARGO_TARGET_DIR="$(realpath -m "${CARGO_TARGET_DIR:-$HOME/.cache/plugboard/target}")"
+export CARGO_TARGET_DIR
+harness_target="$CARGO_TARGET_DIR/llama-cpp"
+# Where the Rust bench keeps the model: its CARGO_TARGET_TMPDIR is `$CARGO_TARGET_DIR/tmp`.
+model="$CARGO_TARGET_DIR/tmp/models/SmolLM2-135M-Instruct.Q4_1.gguf"
+
+# Build the harness first (several minutes the first time) so that the two measurements
+# run back to back. From its own directory, so that its `.cargo/config.toml` applies.
+echo "== building the llama.cpp harness (target $harness_target)" >&2
+(cd "$root/bench/llama-cpp" && CARGO_TARGET_DIR="$harness_target" cargo build --release --quiet)
+
+echo "== embedded engine (candle): cargo bench -p plugboard-server --bench local_model -- ${args[*]}"
+(cd "$root" && cargo bench -p plugboard-server --bench local_model -- "${args[@]}")
+
+if [[ ! -f "$model" ]]; then
+    echo "the Rust bench left no model at $model" >&2
+    exit 1
+fi
+echo "== llama.cpp: --model $model --tokens $tokens --rounds $rounds --threads $threads"
+"$harness_target/release/plugboard-bench-llama-cpp" \
+    --model "$model" --tokens "$tokens" --rounds "$rounds" --threads "$threads"
