@@ -10,7 +10,9 @@
 //!
 //! Models: `echo` (immediate), `fixed` (always the same short reply, whatever the prompt,
 //! for load tests), `slow` (a long reply, 20 ms between chunks, for cancellation and crash
-//! tests) and `broken` (answers 500). Every request body is kept,
+//! tests), `broken` (answers 500), `flaky` (every odd-numbered request to it answers 503,
+//! so a retry succeeds) and `dies` (streams a few words, then the connection breaks).
+//! Every request body is kept,
 //! so a test can check what the model was sent (after the plugins' filters).
 //!
 //! [`FixtureHub`] stands in for the Hugging Face hub, for model downloads.
@@ -80,7 +82,8 @@ impl FixtureLlm {
 
 async fn models() -> Json<Value> {
     let model = |id: &str| json!({"id": id, "object": "model", "created": 0, "owned_by": "fixture"});
-    Json(json!({"object": "list", "data": [model("echo"), model("fixed"), model("slow"), model("broken")]}))
+    Json(json!({"object": "list", "data": [model("echo"), model("fixed"), model("slow"), model("broken"),
+                                           model("flaky"), model("dies")]}))
 }
 
 /// What the fixture decided to answer.
@@ -138,11 +141,38 @@ fn word_count(request: &Value) -> usize {
 }
 
 async fn complete(State(requests): State<Arc<Mutex<Vec<Value>>>>, Json(request): Json<Value>) -> Response {
-    requests.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(request.clone());
+    let flaky_before = {
+        let mut requests = requests.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        requests.push(request.clone());
+        requests.iter().filter(|earlier| earlier["model"] == "flaky").count()
+    };
     let model = request["model"].as_str().unwrap_or("echo").to_owned();
     if model == "broken" {
         let error = json!({"error": {"message": "the broken model always fails", "type": "server_error"}});
         return (StatusCode::INTERNAL_SERVER_ERROR, Json(error)).into_response();
+    }
+    if model == "flaky" && flaky_before % 2 == 1 {
+        let error = json!({"error": {"message": "overloaded, try again", "type": "server_error"}});
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(error)).into_response();
+    }
+    if model == "dies" {
+        // A few words, then the body ends in an error: the connection breaks mid-reply.
+        let chunk = |text: &str| {
+            let body = json!({"id": "chatcmpl-fixture", "object": "chat.completion.chunk", "created": 0,
+                              "model": "dies", "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": null}]});
+            Ok::<_, std::io::Error>(format!("data: {body}\n\n"))
+        };
+        let events =
+            vec![chunk("Before"), chunk(" the"), chunk(" end"), Err(std::io::Error::other("the model server died"))];
+        // A pause before each piece, so what comes before the break is on the wire.
+        let events = futures_util::stream::iter(events).then(|event| async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            event
+        });
+        return Response::builder()
+            .header(header::CONTENT_TYPE, "text/event-stream")
+            .body(Body::from_stream(events))
+            .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response());
     }
     let prompt_tokens = word_count(&request);
     let answer = answer(&request);

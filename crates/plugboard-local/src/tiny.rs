@@ -127,7 +127,10 @@ impl TinyModel {
             match self.architecture {
                 "qwen2" => {
                     let bias = |rng: &mut Weights, length: usize| {
-                        QTensor::quantize(&Tensor::from_vec(rng.values(length, 0.1), length, &Device::Cpu)?, GgmlDType::F32)
+                        QTensor::quantize(
+                            &Tensor::from_vec(rng.values(length, 0.1), length, &Device::Cpu)?,
+                            GgmlDType::F32,
+                        )
                     };
                     tensors.push((format!("blk.{block}.attn_q.bias"), bias(&mut rng, WIDTH)?));
                     tensors.push((format!("blk.{block}.attn_k.bias"), bias(&mut rng, kv_width)?));
@@ -162,7 +165,8 @@ impl TinyModel {
             ("tokenizer.ggml.pre".into(), Value::String("smollm".into())),
             ("tokenizer.ggml.tokens".into(), Value::Array(tokens.into_iter().map(Value::String).collect())),
             ("tokenizer.ggml.token_type".into(), Value::Array(token_types)),
-            ("tokenizer.ggml.merges".into(),
+            (
+                "tokenizer.ggml.merges".into(),
                 Value::Array(MERGES.iter().map(|(a, b)| Value::String(format!("{a} {b}"))).collect()),
             ),
             ("tokenizer.ggml.bos_token_id".into(), Value::U32(1)),

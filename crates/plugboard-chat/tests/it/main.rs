@@ -73,6 +73,35 @@ async fn server_errors_are_retried_then_reported_with_the_servers_message() {
 }
 
 #[tokio::test]
+async fn a_transient_failure_is_retried_and_the_reply_arrives() {
+    let (fixture, provider) = provider().await;
+    let (sink, mut chunks) = mpsc::channel(64);
+    let completion = provider.complete(request("flaky", "hi", Vec::new()), sink).await.unwrap();
+    assert_eq!(completion.content, "Echo: hi");
+    assert_eq!(fixture.requests().len(), 2, "the 503 was retried once");
+    let mut streamed = String::new();
+    while let Some(CompletionChunk::Delta(text)) = chunks.recv().await {
+        streamed.push_str(&text);
+    }
+    assert_eq!(streamed, "Echo: hi", "nothing of the failed attempt was streamed");
+}
+
+#[tokio::test]
+async fn a_server_that_dies_mid_stream_fails_the_completion_after_what_it_sent() {
+    let (fixture, provider) = provider().await;
+    let (sink, mut chunks) = mpsc::channel(64);
+    let error = provider.complete(request("dies", "hi", Vec::new()), sink).await.unwrap_err();
+    assert_eq!(error.code(), "model_protocol", "{error}");
+    assert!(error.to_string().contains("the reply stream broke"), "{error}");
+    let mut streamed = String::new();
+    while let Some(CompletionChunk::Delta(text)) = chunks.recv().await {
+        streamed.push_str(&text);
+    }
+    assert_eq!(streamed, "Before the end", "what arrived before the break was streamed");
+    assert_eq!(fixture.requests().len(), 1, "a stream that started is not retried (its text was shown)");
+}
+
+#[tokio::test]
 async fn an_unreachable_server_is_named_in_the_error() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/v1", listener.local_addr().unwrap());
@@ -91,7 +120,10 @@ async fn the_model_list_merges_providers_under_their_ids() {
     let mut models = Models::new();
     models.add(Arc::new(provider));
     let ids: Vec<String> = models.list().await.into_iter().map(|entry| entry.id).collect();
-    assert_eq!(ids, ["fixture/echo", "fixture/fixed", "fixture/slow", "fixture/broken"]);
+    assert_eq!(
+        ids,
+        ["fixture/echo", "fixture/fixed", "fixture/slow", "fixture/broken", "fixture/flaky", "fixture/dies"]
+    );
     let (provider, model) = models.resolve(None).await.unwrap();
     assert_eq!((provider.id(), model.as_str()), ("fixture", "echo"));
     let error = models.resolve(Some("other/x")).await.unwrap_err();

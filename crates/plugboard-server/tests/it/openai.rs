@@ -42,7 +42,10 @@ async fn the_official_openai_client_works_against_plugboard() {
         .unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let result: Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!(result["models"], json!(["fixture/broken", "fixture/echo", "fixture/fixed", "fixture/slow"]));
+    assert_eq!(
+        result["models"],
+        json!(["fixture/broken", "fixture/dies", "fixture/echo", "fixture/fixed", "fixture/flaky", "fixture/slow"])
+    );
     // The plugin pipeline applies: the tagger tags the prompt and the reply.
     assert_eq!(result["content"], "Echo: [tagged] hi\n\n[tagged]");
     assert_eq!(result["finish_reason"], "stop");
