@@ -227,6 +227,16 @@ pub(crate) async fn logout(State(state): State<AppState>, headers: HeaderMap) ->
     Ok(response)
 }
 
+/// `GET /api/session`: the signed-in user, or `null` (never an error: the web page asks
+/// this first, signed in or not).
+pub(crate) async fn session(user: Result<AuthUser, ApiError>) -> Result<Json<Value>, ApiError> {
+    match user {
+        Ok(AuthUser(user)) => Ok(Json(json!({"user": user}))),
+        Err(error) if error.status == StatusCode::UNAUTHORIZED => Ok(Json(json!({"user": null}))),
+        Err(error) => Err(error),
+    }
+}
+
 /// `GET /api/me`.
 pub(crate) async fn me(AuthUser(user): AuthUser) -> Json<Value> {
     Json(json!({"user": user}))

@@ -9,6 +9,7 @@ mod error;
 mod manage;
 mod openai;
 mod plugins;
+mod ui;
 
 use std::sync::Arc;
 
@@ -88,10 +89,14 @@ pub(crate) fn now_ms() -> i64 {
 pub fn router(state: AppState) -> Router {
     let upload_limit = state.config.max_upload_bytes + 1024;
     Router::new()
+        .route("/", get(ui::index))
+        .route("/ui/{file}", get(ui::asset))
+        .route("/favicon.ico", get(ui::favicon))
         .route("/api/auth/signup", post(auth::signup))
         .route("/api/auth/login", post(auth::login))
         .route("/api/auth/logout", post(auth::logout))
         .route("/api/me", get(auth::me))
+        .route("/api/session", get(auth::session))
         .route("/api/tokens", get(auth::list_tokens).post(auth::create_token))
         .route("/api/tokens/{id}", delete(auth::delete_token))
         .route("/api/conversations", get(conversations::list).post(conversations::create))

@@ -8,6 +8,7 @@ use std::process::{Child, Command, Stdio};
 
 use serde_json::{Value, json};
 
+mod browser;
 mod local;
 
 fn plugboard(dir: &tempfile::TempDir) -> Command {

@@ -1,0 +1,655 @@
+// Plugboard's chat studio: sign-in, conversations, streamed chat, traces. Plain
+// JavaScript modules served by the binary; every call goes to the same JSON API as any
+// other client, with the session cookie.
+
+import { render } from "/ui/markdown.js";
+
+const $ = (id) => document.getElementById(id);
+
+const state = {
+  user: null,
+  conversation: null, // the open conversation, or null for a new chat
+  messages: [],
+  streaming: null, // the AbortController of the reply being streamed
+  commands: [],
+  signup: false,
+};
+
+// ---- API -------------------------------------------------------------------------
+
+class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+async function api(method, path, body) {
+  const options = { method, headers: {} };
+  if (body !== undefined) {
+    options.headers["content-type"] = "application/json";
+    options.body = JSON.stringify(body);
+  }
+  const response = await fetch(path, options);
+  const text = await response.text();
+  const data = text ? JSON.parse(text) : {};
+  if (!response.ok) {
+    const error = data.error ?? {};
+    throw new ApiError(response.status, error.code ?? "error", error.message ?? response.statusText);
+  }
+  return data;
+}
+
+// ---- Sign-in ---------------------------------------------------------------------
+
+function showAuth(signup) {
+  state.signup = signup;
+  $("studio").hidden = true;
+  $("auth").hidden = false;
+  $("auth-intro").textContent = signup ? "Create your account. The first account administers the server." : "Sign in to your chat studio.";
+  $("auth-submit").textContent = signup ? "Create account" : "Sign in";
+  $("auth-switch").textContent = signup ? "I have an account" : "Create an account instead";
+  $("auth-password").autocomplete = signup ? "new-password" : "current-password";
+  $("auth-username").focus();
+}
+
+$("auth-switch").addEventListener("click", () => showAuth(!state.signup));
+
+$("auth-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const error = $("auth-error");
+  error.hidden = true;
+  const body = { username: $("auth-username").value.trim(), password: $("auth-password").value };
+  // The server checks these too; saying it here spares a round trip.
+  const problem = !body.username
+    ? "Choose a user name."
+    : state.signup && body.password.length < 8
+      ? "A password needs at least 8 characters."
+      : !body.password
+        ? "Enter your password."
+        : null;
+  if (problem) {
+    error.textContent = problem;
+    error.hidden = false;
+    return;
+  }
+  try {
+    await api("POST", state.signup ? "/api/auth/signup" : "/api/auth/login", body);
+    $("auth-password").value = "";
+    await start();
+  } catch (failure) {
+    error.textContent = failure.message;
+    error.hidden = false;
+  }
+});
+
+$("logout").addEventListener("click", async () => {
+  await api("POST", "/api/auth/logout").catch(() => {});
+  state.user = null;
+  showAuth(false);
+});
+
+// ---- Theme -----------------------------------------------------------------------
+
+function applyTheme(theme) {
+  if (theme) document.documentElement.dataset.theme = theme;
+  else delete document.documentElement.dataset.theme;
+}
+applyTheme(localStorage.getItem("plugboard-theme"));
+$("theme").addEventListener("click", () => {
+  const dark = document.documentElement.dataset.theme
+    ? document.documentElement.dataset.theme === "dark"
+    : matchMedia("(prefers-color-scheme: dark)").matches;
+  const next = dark ? "light" : "dark";
+  localStorage.setItem("plugboard-theme", next);
+  applyTheme(next);
+});
+
+// ---- Conversations ---------------------------------------------------------------
+
+async function loadConversations() {
+  const search = $("search").value.trim();
+  const query = search ? `?search=${encodeURIComponent(search)}` : "";
+  const { conversations } = await api("GET", `/api/conversations${query}`);
+  const list = $("conversations");
+  list.replaceChildren();
+  if (conversations.length === 0) {
+    const empty = document.createElement("li");
+    empty.className = "muted";
+    empty.textContent = search ? "No conversation matches." : "No conversations yet.";
+    list.append(empty);
+  }
+  for (const conversation of conversations) {
+    const item = document.createElement("li");
+    const open = document.createElement("button");
+    open.type = "button";
+    open.className = "conversation";
+    open.textContent = conversation.title;
+    open.title = conversation.title;
+    if (state.conversation?.id === conversation.id) open.setAttribute("aria-current", "true");
+    open.addEventListener("click", () => openConversation(conversation));
+    const rename = document.createElement("button");
+    rename.type = "button";
+    rename.className = "icon";
+    rename.textContent = "✎";
+    rename.setAttribute("aria-label", `Rename ${conversation.title}`);
+    rename.addEventListener("click", async () => {
+      const title = prompt("New title", conversation.title);
+      if (!title) return;
+      await guard(async () => {
+        const { conversation: renamed } = await api("PATCH", `/api/conversations/${conversation.id}`, { title });
+        if (state.conversation?.id === renamed.id) setConversation(renamed);
+        await loadConversations();
+      });
+    });
+    const remove = document.createElement("button");
+    remove.type = "button";
+    remove.className = "icon";
+    remove.textContent = "×";
+    remove.setAttribute("aria-label", `Delete ${conversation.title}`);
+    remove.addEventListener("click", async () => {
+      if (!confirm(`Delete “${conversation.title}” and all its messages?`)) return;
+      await guard(async () => {
+        await api("DELETE", `/api/conversations/${conversation.id}`);
+        if (state.conversation?.id === conversation.id) newChat();
+        await loadConversations();
+      });
+    });
+    item.append(open, rename, remove);
+    list.append(item);
+  }
+}
+
+let searchTimer;
+$("search").addEventListener("input", () => {
+  clearTimeout(searchTimer);
+  searchTimer = setTimeout(() => guard(loadConversations), 200);
+});
+
+function setConversation(conversation) {
+  state.conversation = conversation;
+  $("title").textContent = conversation ? conversation.title : "New chat";
+  document.title = conversation ? `${conversation.title} · Plugboard` : "Plugboard";
+}
+
+function newChat() {
+  stopStreaming();
+  setConversation(null);
+  state.messages = [];
+  renderMessages();
+  $("input").focus();
+  document.body.classList.remove("sidebar-open");
+}
+
+async function openConversation(conversation) {
+  stopStreaming();
+  setConversation(conversation);
+  document.body.classList.remove("sidebar-open");
+  await guard(async () => {
+    const { messages } = await api("GET", `/api/conversations/${conversation.id}/messages`);
+    state.messages = messages;
+    renderMessages();
+    await loadConversations();
+  });
+}
+
+$("new-chat").addEventListener("click", newChat);
+$("open-sidebar").addEventListener("click", () => document.body.classList.add("sidebar-open"));
+$("close-sidebar").addEventListener("click", () => document.body.classList.remove("sidebar-open"));
+
+// ---- Messages --------------------------------------------------------------------
+
+function authorName(message) {
+  if (message.role === "user") return state.user?.username ?? "You";
+  if (message.role === "tool") return "Tool";
+  if (message.author?.startsWith("plugin:")) return `Plugin ${message.author.slice("plugin:".length)}`;
+  return "Assistant";
+}
+
+function messageNode(message) {
+  const node = $("message-template").content.firstElementChild.cloneNode(true);
+  node.dataset.id = message.id ?? "";
+  node.classList.add(message.role);
+  node.querySelector(".who").textContent = authorName(message);
+  const badges = node.querySelector(".badges");
+  if (message.status === "partial") badges.append(badge("stopped", "The reply was cut off"));
+  if (message.data?.streamed !== undefined) {
+    badges.append(badge("replaced by plugin", "An after-response filter changed the streamed reply"));
+  }
+  if (message.edited_at_ms) badges.append(badge("edited"));
+  node.querySelector(".body").append(render(message.content ?? ""));
+  for (const call of message.data?.tool_calls ?? []) addToolCall(node, call.name, call.arguments).dataset.callId = call.id;
+  node.querySelector(".edit").addEventListener("click", () => editMessage(message, node));
+  node.querySelector(".delete").addEventListener("click", () => deleteMessage(message));
+  node.querySelector(".trace").addEventListener("click", () => toggleTrace(message, node));
+  if (message.role !== "assistant") node.querySelector(".trace").hidden = true;
+  return node;
+}
+
+function badge(text, title) {
+  const span = document.createElement("span");
+  span.className = "badge";
+  span.textContent = text;
+  if (title) span.title = title;
+  return span;
+}
+
+function addToolCall(node, name, argumentsText, result) {
+  const details = document.createElement("details");
+  details.className = "tool";
+  const summary = document.createElement("summary");
+  summary.textContent = `Tool call: ${name}`;
+  const args = document.createElement("pre");
+  args.textContent = argumentsText;
+  details.append(summary, args);
+  if (result !== undefined) setToolResult(details, result);
+  node.querySelector(".tools").append(details);
+  return details;
+}
+
+function setToolResult(details, result, isError) {
+  const out = document.createElement("pre");
+  out.className = isError ? "tool-result error" : "tool-result";
+  out.textContent = result;
+  details.append(out);
+}
+
+function renderMessages() {
+  const list = $("messages");
+  const shown = state.messages.filter((m) => !m.deleted_at_ms);
+  list.replaceChildren(...shown.filter((m) => m.role !== "tool").map(messageNode));
+  // Tool results go under the call they answer.
+  for (const result of shown.filter((m) => m.role === "tool")) {
+    const call = [...list.querySelectorAll("details.tool")].find((d) => d.dataset.callId === result.data?.tool_call_id);
+    if (call) setToolResult(call, result.content, result.data?.is_error);
+  }
+  $("empty").hidden = state.messages.length > 0;
+  list.lastElementChild?.scrollIntoView({ block: "end" });
+}
+
+async function editMessage(message, node) {
+  const body = node.querySelector(".body");
+  const editor = document.createElement("textarea");
+  editor.value = message.content;
+  editor.className = "editor";
+  const save = document.createElement("button");
+  save.type = "button";
+  save.textContent = "Save";
+  const cancel = document.createElement("button");
+  cancel.type = "button";
+  cancel.className = "link";
+  cancel.textContent = "Cancel";
+  body.replaceChildren(editor, save, cancel);
+  editor.focus();
+  cancel.addEventListener("click", () => body.replaceChildren(render(message.content)));
+  save.addEventListener("click", () =>
+    guard(async () => {
+      const { message: edited } = await api("PATCH", `/api/messages/${message.id}`, { content: editor.value });
+      Object.assign(message, edited);
+      node.replaceWith(messageNode(message));
+    }),
+  );
+}
+
+async function deleteMessage(message) {
+  if (!confirm("Delete this message?")) return;
+  await guard(async () => {
+    await api("DELETE", `/api/messages/${message.id}`);
+    state.messages = state.messages.filter((m) => m.id !== message.id);
+    renderMessages();
+  });
+}
+
+async function toggleTrace(message, node) {
+  const view = node.querySelector(".trace-view");
+  if (!view.hidden) {
+    view.hidden = true;
+    return;
+  }
+  await guard(async () => {
+    try {
+      const { trace } = await api("GET", `/api/messages/${message.id}/trace`);
+      view.replaceChildren(traceTable(trace?.trace?.steps ?? []));
+    } catch (failure) {
+      if (!(failure instanceof ApiError && failure.status === 404)) throw failure;
+      view.replaceChildren(traceTable([]));
+    }
+    view.hidden = false;
+  });
+}
+
+function traceTable(steps) {
+  if (steps.length === 0) {
+    const none = document.createElement("p");
+    none.className = "muted";
+    none.textContent = "No plugin ran for this reply.";
+    return none;
+  }
+  const table = document.createElement("table");
+  const head = table.createTHead().insertRow();
+  for (const title of ["Stage", "Plugin", "Time", "What happened"]) {
+    const cell = document.createElement("th");
+    cell.textContent = title;
+    head.append(cell);
+  }
+  const body = table.createTBody();
+  for (const step of steps) {
+    const row = body.insertRow();
+    row.insertCell().textContent = step.stage ?? step.hook ?? "";
+    row.insertCell().textContent = step.plugin ?? step.model ?? "";
+    const micros = step.elapsed_us;
+    row.insertCell().textContent = micros !== undefined ? `${(micros / 1000).toFixed(2)} ms` : "";
+    const what = row.insertCell();
+    if (step.before !== undefined && step.after !== undefined) {
+      const before = document.createElement("del");
+      before.textContent = step.before;
+      const after = document.createElement("ins");
+      after.textContent = step.after;
+      what.append(before, " → ", after);
+    } else if (step.stage === "tool") {
+      what.textContent = `${step.tool}(${step.arguments}) → ${step.result}`;
+    } else if (step.outcome) {
+      what.textContent = [step.outcome, step.reason, step.error].filter(Boolean).join(": ");
+    } else {
+      const notes = [...(step.notices ?? [])];
+      if (step.tool_calls) notes.push(`${step.tool_calls} tool call(s)`);
+      if (step.cancelled) notes.push("stopped");
+      what.textContent = notes.join("; ");
+    }
+  }
+  return table;
+}
+
+// ---- Models ----------------------------------------------------------------------
+
+async function loadModels() {
+  const overview = await api("GET", "/api/models");
+  const select = $("model");
+  const chosen = select.value || overview.default;
+  select.replaceChildren();
+  for (const model of overview.models) {
+    const option = document.createElement("option");
+    option.value = model.id;
+    option.textContent = model.info.display_name || model.id;
+    option.title = model.id;
+    select.append(option);
+  }
+  if (chosen && overview.models.some((m) => m.id === chosen)) select.value = chosen;
+  const problem = $("model-problem");
+  if (overview.models.length === 0) {
+    const messages = overview.problems.map((p) => p.message);
+    problem.textContent = messages.length ? messages.join(" ") : "No model is available. /run and plugin commands still work.";
+    problem.hidden = false;
+  } else {
+    problem.hidden = true;
+  }
+  // A model still downloading or loading shows up by itself.
+  if (overview.problems.some((p) => p.message.includes("not ready yet"))) setTimeout(() => guard(loadModels), 3000);
+}
+
+// ---- Chat ------------------------------------------------------------------------
+
+function parseEvents(buffer, onEvent) {
+  let boundary;
+  while ((boundary = buffer.indexOf("\n\n")) >= 0) {
+    const block = buffer.slice(0, boundary);
+    buffer = buffer.slice(boundary + 2);
+    let name = "message";
+    const data = [];
+    for (const line of block.split("\n")) {
+      if (line.startsWith("event:")) name = line.slice(6).trim();
+      else if (line.startsWith("data:")) data.push(line.slice(5).trimStart());
+    }
+    if (data.length) onEvent(name, JSON.parse(data.join("\n")));
+  }
+  return buffer;
+}
+
+async function send(text) {
+  const controller = new AbortController();
+  state.streaming = controller;
+  $("send").hidden = true;
+  $("stop").hidden = false;
+  $("empty").hidden = true;
+
+  const reply = { role: "assistant", content: "", data: {}, status: "streaming" };
+  let replyNode = null;
+  const toolNodes = new Map();
+  const ensureReply = () => {
+    if (!replyNode) {
+      replyNode = messageNode(reply);
+      replyNode.classList.add("streaming");
+      $("messages").append(replyNode);
+    }
+    return replyNode;
+  };
+  const refresh = () => {
+    const body = ensureReply().querySelector(".body");
+    body.replaceChildren(render(reply.content));
+    replyNode.scrollIntoView({ block: "end" });
+  };
+
+  const body = { message: text, model: $("model").value || undefined };
+  if (state.conversation) body.conversation_id = state.conversation.id;
+  try {
+    const response = await fetch("/api/chat/stream", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+      signal: controller.signal,
+    });
+    if (!response.ok) {
+      const error = (await response.json().catch(() => ({}))).error ?? {};
+      throw new ApiError(response.status, error.code ?? "error", error.message ?? response.statusText);
+    }
+    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer = parseEvents(buffer + value, (name, data) => {
+        switch (name) {
+          case "conversation":
+            if (!state.conversation) {
+              state.conversation = { id: data.conversation_id, title: text.slice(0, 60) };
+              loadConversations().then(() => api("GET", `/api/conversations/${data.conversation_id}`)).then(
+                ({ conversation }) => setConversation(conversation),
+                () => {},
+              );
+            }
+            break;
+          case "message":
+            state.messages.push(data.message);
+            $("messages").append(messageNode(data.message));
+            break;
+          case "delta":
+            reply.content += data.text;
+            refresh();
+            break;
+          case "tool_call":
+            toolNodes.set(data.id, addToolCall(ensureReply(), `${data.plugin}/${data.tool}`, data.arguments));
+            break;
+          case "tool_result": {
+            const details = toolNodes.get(data.id) ?? addToolCall(ensureReply(), `${data.plugin}/${data.tool}`, "");
+            setToolResult(details, data.content, data.is_error);
+            break;
+          }
+          case "replace":
+            reply.data.streamed = reply.content;
+            reply.content = data.content;
+            refresh();
+            ensureReply().querySelector(".badges").append(badge("replaced by plugin", "An after-response filter changed the streamed reply"));
+            break;
+          case "done":
+            reply.id = data.message_id;
+            reply.status = "complete";
+            break;
+          case "error":
+            showError(data.message);
+            break;
+        }
+      });
+    }
+  } catch (failure) {
+    if (failure.name !== "AbortError") showError(failure.message);
+  } finally {
+    state.streaming = null;
+    $("send").hidden = false;
+    $("stop").hidden = true;
+    // The stored conversation is the truth (ids, the partial reply of a stopped turn).
+    if (state.conversation) {
+      const { messages } = await api("GET", `/api/conversations/${state.conversation.id}/messages`).catch(() => ({
+        messages: state.messages,
+      }));
+      state.messages = messages;
+      renderMessages();
+    }
+    $("input").focus();
+  }
+}
+
+function stopStreaming() {
+  state.streaming?.abort();
+}
+
+function showError(message) {
+  const item = document.createElement("li");
+  item.className = "message error-message";
+  item.setAttribute("role", "alert");
+  item.textContent = message;
+  $("messages").append(item);
+  item.scrollIntoView({ block: "end" });
+}
+
+async function guard(action) {
+  try {
+    await action();
+  } catch (failure) {
+    if (failure instanceof ApiError && failure.status === 401) showAuth(false);
+    else showError(failure.message);
+  }
+}
+
+const input = $("input");
+$("composer").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const text = input.value.trim();
+  if (!text || state.streaming) return;
+  input.value = "";
+  autosize();
+  hideCommands();
+  send(text);
+});
+$("stop").addEventListener("click", stopStreaming);
+
+input.addEventListener("keydown", (event) => {
+  if (!$("commands").hidden && (event.key === "ArrowDown" || event.key === "ArrowUp" || event.key === "Tab")) {
+    event.preventDefault();
+    moveCommand(event.key === "ArrowUp" ? -1 : 1, event.key === "Tab");
+    return;
+  }
+  if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+    event.preventDefault();
+    $("composer").requestSubmit();
+  } else if (event.key === "Escape") {
+    if (!$("commands").hidden) hideCommands();
+    else stopStreaming();
+  }
+});
+document.addEventListener("keydown", (event) => {
+  if (event.key === "Escape" && state.streaming) stopStreaming();
+});
+
+function autosize() {
+  input.style.height = "auto";
+  input.style.height = `${Math.min(input.scrollHeight, 240)}px`;
+}
+input.addEventListener("input", () => {
+  autosize();
+  showCommands();
+});
+
+// ---- Slash commands --------------------------------------------------------------
+
+async function loadCommands() {
+  const { plugins } = await api("GET", "/api/plugins");
+  state.commands = [{ name: "help", usage: "/help", description: "Lists the commands", plugin: "" }];
+  for (const plugin of plugins) {
+    if (plugin.state !== "enabled") continue;
+    for (const command of plugin.commands ?? []) state.commands.push({ ...command, plugin: plugin.id });
+    if ((plugin.tools ?? []).length > 0) {
+      state.commands.push({ name: `run ${plugin.id}`, usage: `/run ${plugin.id} <input>`, description: plugin.description, plugin: plugin.id });
+    }
+  }
+}
+
+let selectedCommand = 0;
+function showCommands() {
+  const text = input.value;
+  const list = $("commands");
+  if (!text.startsWith("/") || text.includes("\n")) return hideCommands();
+  const typed = text.slice(1).toLowerCase();
+  const matches = state.commands.filter((command) => command.name.startsWith(typed.split(" ").slice(0, 2).join(" ")) || command.name.startsWith(typed));
+  if (matches.length === 0) return hideCommands();
+  selectedCommand = Math.min(selectedCommand, matches.length - 1);
+  list.replaceChildren(
+    ...matches.map((command, index) => {
+      const item = document.createElement("li");
+      item.role = "option";
+      item.setAttribute("aria-selected", index === selectedCommand ? "true" : "false");
+      const usage = document.createElement("code");
+      usage.textContent = command.usage ?? `/${command.name}`;
+      const description = document.createElement("span");
+      description.textContent = command.description ?? "";
+      item.append(usage, " ", description);
+      item.addEventListener("mousedown", (event) => {
+        event.preventDefault();
+        choose(command);
+      });
+      item.dataset.name = command.name;
+      return item;
+    }),
+  );
+  list.hidden = false;
+}
+
+function choose(command) {
+  input.value = `/${command.name} `;
+  hideCommands();
+  input.focus();
+}
+
+function moveCommand(step, accept) {
+  const items = [...$("commands").children];
+  if (accept) {
+    const chosen = state.commands.find((command) => command.name === items[selectedCommand]?.dataset.name);
+    if (chosen) choose(chosen);
+    return;
+  }
+  selectedCommand = (selectedCommand + step + items.length) % items.length;
+  items.forEach((item, index) => item.setAttribute("aria-selected", index === selectedCommand ? "true" : "false"));
+}
+
+function hideCommands() {
+  $("commands").hidden = true;
+  selectedCommand = 0;
+}
+
+// ---- Start -----------------------------------------------------------------------
+
+async function start() {
+  const { user } = await api("GET", "/api/session");
+  if (!user) {
+    showAuth(false);
+    return;
+  }
+  state.user = user;
+  $("auth").hidden = true;
+  $("studio").hidden = false;
+  $("me").textContent = state.user.is_admin ? `${state.user.username} (admin)` : state.user.username;
+  newChat();
+  await Promise.all([guard(loadConversations), guard(loadModels), guard(loadCommands)]);
+}
+
+start();

@@ -1,0 +1,117 @@
+// The chat studio in a real Chromium: sign up, chat with a streamed reply, a command, the
+// trace, a search, a rename, keyboard use, phone width and dark theme. Screenshots go to
+// the folder given. Any console error or failed assertion ends with a non-zero exit.
+//
+// node studio.mjs <base-url> <screenshot-dir>
+
+import { chromium } from "playwright-core";
+import assert from "node:assert/strict";
+import path from "node:path";
+
+const [base, shots] = process.argv.slice(2);
+const executablePath = process.env.CHROMIUM ?? "/usr/bin/chromium";
+const browser = await chromium.launch({ executablePath, args: ["--no-sandbox"] });
+const errors = [];
+try {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  page.on("console", (message) => {
+    if (message.type() === "error") errors.push(message.text());
+  });
+  page.on("pageerror", (error) => errors.push(error.message));
+  const shot = (name) => page.screenshot({ path: path.join(shots, `${name}.png`) });
+
+  // Sign up: the first account becomes the administrator.
+  await page.goto(base);
+  await page.getByRole("button", { name: "Create an account instead" }).click();
+  await page.getByLabel("User name").fill("ada");
+  await page.getByLabel("Password").fill("short");
+  await page.getByRole("button", { name: "Create account" }).click();
+  await page.getByRole("alert").waitFor();
+  assert.match(await page.getByRole("alert").textContent(), /password/i, "a refused sign-up says why");
+  await shot("signup-error");
+  await page.getByLabel("Password").fill("a long enough password");
+  await page.getByRole("button", { name: "Create account" }).click();
+  await page.getByText("ada (admin)").waitFor();
+
+  // The model list offers the local model, chosen by default.
+  await page.waitForFunction(() => document.querySelector("#model").value === "local/tiny-chat");
+  await shot("empty-chat");
+
+  // A streamed reply: Enter sends; the reply appears in pieces and is stored.
+  const input = page.getByLabel("Message", { exact: true });
+  await input.fill("Hello **there**");
+  await input.press("Enter");
+  const userMessage = page.locator(".message.user").first();
+  await userMessage.waitFor();
+  assert.equal(await userMessage.locator("strong").textContent(), "there", "Markdown is rendered");
+  const reply = page.locator(".message.assistant").first();
+  await reply.locator(".body").filter({ hasText: "[tagged]" }).waitFor();
+  await page.locator("#send").waitFor({ state: "visible" });
+  await shot("chat");
+
+  // The conversation is listed, titled after the message.
+  await page.locator(".conversation").first().waitFor();
+  assert.match(await page.locator(".conversation").first().textContent(), /Hello/);
+
+  // The trace shows which plugins ran and what they changed.
+  await page.locator(".message.assistant .trace").first().click();
+  const trace = page.locator(".trace-view table").first();
+  await trace.waitFor();
+  const traceText = await trace.textContent();
+  assert.match(traceText, /example-tagger/, "the tagger's steps are in the trace");
+  assert.match(traceText, /local\/tiny-chat/, "the model step is in the trace");
+  await shot("trace");
+
+  // Slash commands: typing / lists them; /run answers without the model.
+  await input.fill("/");
+  await page.locator("#commands").waitFor();
+  assert.match(await page.locator("#commands").textContent(), /\/run calculator/);
+  await shot("commands");
+  await input.fill("/run calculator 2+2");
+  await input.press("Escape");
+  await input.press("Enter");
+  await page.locator(".message.assistant .body").filter({ hasText: /^4$/ }).waitFor();
+
+  // Shift+Enter makes a new line instead of sending.
+  await input.fill("line one");
+  await input.press("Shift+Enter");
+  await input.type("line two");
+  assert.equal(await input.inputValue(), "line one\nline two");
+  await input.fill("");
+
+  // Model output cannot inject HTML: a message with markup shows as text.
+  await input.fill("<img src=x onerror=\"window.injected=1\"> <script>window.injected=2</script>");
+  await input.press("Enter");
+  await page.locator(".message.user").nth(2).waitFor();
+  await page.locator("#send").waitFor({ state: "visible" });
+  assert.equal(await page.evaluate(() => window.injected), undefined, "no markup from messages runs");
+  assert.equal(await page.locator(".messages img").count(), 0);
+
+  // Search and rename.
+  await page.getByRole("button", { name: "New chat" }).click();
+  await input.fill("A second conversation about tea");
+  await input.press("Enter");
+  await page.locator("#send").waitFor({ state: "visible" });
+  await page.locator(".conversation").nth(1).waitFor();
+  await page.getByLabel("Search conversations").fill("tea");
+  await page.waitForFunction(() => document.querySelectorAll(".conversation").length === 1);
+  page.once("dialog", (dialog) => dialog.accept("Tea notes"));
+  await page.getByRole("button", { name: /^Rename/ }).first().click();
+  await page.locator(".conversation", { hasText: "Tea notes" }).waitFor();
+  await page.getByLabel("Search conversations").fill("");
+
+  // Dark theme, and phone width with the conversation list behind a button.
+  await page.getByRole("button", { name: "Switch between light and dark" }).click();
+  await shot("dark");
+  await page.setViewportSize({ width: 390, height: 780 });
+  await page.getByRole("button", { name: "Show conversations" }).click();
+  await page.locator(".conversation").first().waitFor({ state: "visible" });
+  await shot("phone-sidebar");
+  await page.getByRole("button", { name: "Close the conversation list" }).click();
+  await shot("phone-chat");
+
+  assert.deepEqual(errors, [], "no console errors");
+} finally {
+  await browser.close();
+}
+console.log("studio: all checks passed");

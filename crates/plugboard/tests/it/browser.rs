@@ -1,0 +1,78 @@
+//! The web interface in a real browser: Debian's Chromium driven by `playwright-core`
+//! (`tests/browser/studio.mjs`), against the binary on a real port with a tiny local
+//! model. The test installs what it needs: Chromium with apt-get when it is missing, the
+//! npm package with `npm ci`. Screenshots land in `<target>/tmp/browser/screenshots`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use plugboard_local::tiny::TinyModel;
+
+use super::start_server_with;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+fn run(command: &mut Command) {
+    let output = command.output().unwrap_or_else(|error| panic!("cannot run {command:?}: {error}"));
+    assert!(
+        output.status.success(),
+        "{command:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Chromium from Debian's packages, installed when missing (the test machines run as root).
+fn ensure_chromium() {
+    if Path::new(CHROMIUM).exists() {
+        return;
+    }
+    run(Command::new("apt-get").args(["update", "-qq"]));
+    run(Command::new("apt-get").args(["install", "-y", "-qq", "chromium"]).env("DEBIAN_FRONTEND", "noninteractive"));
+}
+
+/// The browser script with its npm dependencies, in the target directory.
+fn browser_scripts() -> PathBuf {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    let work = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("browser");
+    std::fs::create_dir_all(&work).unwrap();
+    let lock = std::fs::read(source.join("package-lock.json")).unwrap();
+    let installed = std::fs::read(work.join("package-lock.json")).ok();
+    for file in ["package.json", "package-lock.json", "studio.mjs"] {
+        std::fs::copy(source.join(file), work.join(file)).unwrap();
+    }
+    if installed.as_deref() != Some(&lock[..]) || !work.join("node_modules/playwright-core").is_dir() {
+        run(Command::new("npm").args(["ci", "--no-audit", "--no-fund", "--loglevel=error"]).current_dir(&work));
+    }
+    work
+}
+
+#[test]
+fn the_studio_works_in_a_real_browser() {
+    ensure_chromium();
+    let scripts = browser_scripts();
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("tiny-chat.gguf");
+    TinyModel::default().write(&model).unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let nowhere = format!("http://{}/v1", closed.local_addr().unwrap());
+    drop(closed);
+    let server =
+        start_server_with(&dir, &[("PLUGBOARD_MODEL", model.to_str().unwrap()), ("PLUGBOARD_OLLAMA_URL", &nowhere)]);
+    let screenshots = scripts.join("screenshots");
+    std::fs::create_dir_all(&screenshots).unwrap();
+    let output = Command::new("node")
+        .arg(scripts.join("studio.mjs"))
+        .arg(&server.base)
+        .arg(&screenshots)
+        .env("CHROMIUM", CHROMIUM)
+        .output()
+        .expect("node is installed");
+    assert!(
+        output.status.success(),
+        "the browser checks failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(screenshots.join("chat.png").is_file());
+}
