@@ -323,3 +323,59 @@ pub(crate) async fn delete_attachment(
     }
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// `GET /api/exports`: every export format the enabled exporter plugins offer.
+pub(crate) async fn export_formats(State(state): State<AppState>, AuthUser(_): AuthUser) -> Json<Value> {
+    let mut formats = Vec::new();
+    for plugin in state.registry.runtime().plugins() {
+        if !plugin.is_enabled() || !plugin.implements(plugboard_host::Hook::Exporter) {
+            continue;
+        }
+        for format in plugin.export_formats() {
+            formats.push(json!({"plugin": plugin.id(), "format": format}));
+        }
+    }
+    Json(json!({"formats": formats}))
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct ExportQuery {
+    plugin: String,
+    format: String,
+}
+
+/// `GET /api/conversations/{id}/export?plugin=&format=`: the conversation as a file made
+/// by an exporter plugin.
+pub(crate) async fn export(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path(id): Path<String>,
+    Query(query): Query<ExportQuery>,
+) -> Result<Response, ApiError> {
+    let conversation = owned(&state, &user, &id).await?;
+    let plugin = plugboard_manifest::PluginId::parse(&query.plugin)
+        .ok()
+        .and_then(|plugin_id| state.registry.plugin(&plugin_id))
+        .filter(|plugin| plugin.is_enabled() && plugin.implements(plugboard_host::Hook::Exporter))
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "exporter_not_found",
+                format!("no enabled exporter plugin `{}`; GET /api/exports lists the formats", query.plugin),
+            )
+        })?;
+    if !plugin.export_formats().iter().any(|format| format.id == query.format) {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "format_not_found",
+            format!("plugin `{}` has no export format `{}`", query.plugin, query.format),
+        ));
+    }
+    let messages: Vec<_> = state.store.list_messages(&id).await?.iter().map(api_message).collect();
+    let file = plugin.export(&query.format, api_conversation(&conversation), messages).await.map_err(|error| {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "plugin_error", format!("the export failed: {error}"))
+    })?;
+    let disposition = format!("attachment; filename=\"{}\"", file.file_name.replace(['"', '\r', '\n'], "'"));
+    Ok(([(header::CONTENT_TYPE, file.media_type), (header::CONTENT_DISPOSITION, disposition)], file.data)
+        .into_response())
+}

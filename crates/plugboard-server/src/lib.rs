@@ -106,6 +106,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/conversations/{id}/messages", get(conversations::messages))
         .route("/api/conversations/{id}/audit", get(conversations::audit))
+        .route("/api/conversations/{id}/export", get(conversations::export))
+        .route("/api/exports", get(conversations::export_formats))
         .route(
             "/api/conversations/{id}/attachments",
             get(conversations::attachments).post(conversations::upload).layer(DefaultBodyLimit::max(upload_limit)),

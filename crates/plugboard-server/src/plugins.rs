@@ -26,6 +26,7 @@ fn summary(plugin: &Plugin) -> Value {
         "permissions": manifest.permissions,
         "tools": plugin.tools(),
         "commands": manifest.commands,
+        "hooks": plugin.hooks().map(|hook| hook.as_str()).collect::<Vec<_>>(),
     })
 }
 

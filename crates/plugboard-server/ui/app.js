@@ -169,6 +169,10 @@ $("search").addEventListener("input", () => {
 
 function setConversation(conversation) {
   state.conversation = conversation;
+  $("plugins-menu").hidden = !conversation;
+  $("export-menu").hidden = !conversation;
+  $("plugins-menu").open = false;
+  $("export-menu").open = false;
   $("title").textContent = conversation ? conversation.title : "New chat";
   document.title = conversation ? `${conversation.title} · Plugboard` : "Plugboard";
 }
@@ -634,6 +638,66 @@ function moveCommand(step, accept) {
 function hideCommands() {
   $("commands").hidden = true;
   selectedCommand = 0;
+}
+
+// ---- Per-conversation plugins and export -----------------------------------------
+
+$("plugins-menu").addEventListener("toggle", () => {
+  if ($("plugins-menu").open) guard(showPluginToggles);
+});
+
+async function showPluginToggles() {
+  const id = state.conversation.id;
+  const [{ plugins }, { plugins: choice }] = await Promise.all([
+    api("GET", "/api/plugins"),
+    api("GET", `/api/conversations/${id}`),
+  ]);
+  const enabled = plugins.filter((plugin) => plugin.state === "enabled");
+  const filterHooks = ["before-prompt", "after-response", "stream-chunk", "message-will-be-posted"];
+  const group = (container, list, disabled, key) => {
+    container.replaceChildren();
+    if (list.length === 0) container.append(Object.assign(document.createElement("p"), { className: "muted", textContent: "None enabled." }));
+    for (const plugin of list) {
+      const label = document.createElement("label");
+      const box = document.createElement("input");
+      box.type = "checkbox";
+      box.name = `${key}:${plugin.id}`;
+      box.checked = !disabled.includes(plugin.id);
+      box.addEventListener("change", () => guard(() => saveToggles(id)));
+      label.append(box, plugin.name ?? plugin.id);
+      container.append(label);
+    }
+  };
+  group($("filter-toggles"), enabled.filter((p) => (p.hooks ?? []).some((h) => filterHooks.includes(h))), choice.disabled_filters, "filter");
+  group($("tool-toggles"), enabled.filter((p) => (p.tools ?? []).length > 0), choice.disabled_tools, "tool");
+}
+
+async function saveToggles(id) {
+  const off = (key) =>
+    [...document.querySelectorAll(`#plugin-toggles input[name^="${key}:"]`)].filter((b) => !b.checked).map((b) => b.name.slice(key.length + 1));
+  await api("PATCH", `/api/conversations/${id}`, { plugins: { disabled_filters: off("filter"), disabled_tools: off("tool") } });
+}
+
+$("export-menu").addEventListener("toggle", () => {
+  if ($("export-menu").open) guard(showExports);
+});
+
+async function showExports() {
+  const { formats } = await api("GET", "/api/exports");
+  const list = $("export-formats");
+  list.replaceChildren();
+  if (formats.length === 0) {
+    list.append(Object.assign(document.createElement("li"), { className: "muted", textContent: "No exporter plugin is enabled." }));
+  }
+  for (const { plugin, format } of formats) {
+    const item = document.createElement("li");
+    const link = document.createElement("a");
+    link.href = `/api/conversations/${state.conversation.id}/export?plugin=${encodeURIComponent(plugin)}&format=${encodeURIComponent(format.id)}`;
+    link.download = "";
+    link.textContent = `${format.display_name} (.${format.extension})`;
+    item.append(link);
+    list.append(item);
+  }
 }
 
 // ---- Start -----------------------------------------------------------------------

@@ -6,6 +6,7 @@
 
 import { chromium } from "playwright-core";
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import path from "node:path";
 
 const [base, shots] = process.argv.slice(2);
@@ -86,6 +87,34 @@ try {
   await page.locator("#send").waitFor({ state: "visible" });
   assert.equal(await page.evaluate(() => window.injected), undefined, "no markup from messages runs");
   assert.equal(await page.locator(".messages img").count(), 0);
+
+  // Per-conversation plugins: switching the tagger off here leaves the next message as typed.
+  await page.getByText("Plugins", { exact: true }).click();
+  const tagger = page.getByLabel("Example tagger", { exact: false }).first();
+  await tagger.waitFor();
+  await tagger.uncheck();
+  await page.waitForTimeout(300);
+  await shot("plugin-toggles");
+  await page.getByText("Plugins", { exact: true }).click();
+  await input.fill("untouched words");
+  await input.press("Enter");
+  await page.locator(".message.user .body", { hasText: "untouched words" }).waitFor();
+  await page.locator("#send").waitFor({ state: "visible" });
+  assert.equal(
+    (await page.locator(".message.user .body", { hasText: "untouched words" }).textContent()).trim(),
+    "untouched words",
+    "the switched-off filter did not run",
+  );
+
+  // Export through the bundled markdown-export plugin.
+  await page.getByText("Export", { exact: true }).click();
+  const exportLink = page.locator("#export-formats a").first();
+  await exportLink.waitFor();
+  const [download] = await Promise.all([page.waitForEvent("download"), exportLink.click()]);
+  const exported = readFileSync(await download.path(), "utf8");
+  assert.match(exported, /untouched words/, "the export holds the conversation");
+  assert.match(exported, /\[tagged\] Hello/, "and its earlier messages");
+  await page.getByText("Export", { exact: true }).click();
 
   // Search and rename.
   await page.getByRole("button", { name: "New chat" }).click();

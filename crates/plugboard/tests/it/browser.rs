@@ -53,7 +53,8 @@ fn the_studio_works_in_a_real_browser() {
     let scripts = browser_scripts();
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("tiny-chat.gguf");
-    TinyModel::default().write(&model).unwrap();
+    // A context long enough for the whole session's conversation.
+    TinyModel { context_length: 2048, ..TinyModel::default() }.write(&model).unwrap();
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let nowhere = format!("http://{}/v1", closed.local_addr().unwrap());
     drop(closed);
