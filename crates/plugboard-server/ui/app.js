@@ -18,10 +18,11 @@ const state = {
 // ---- API -------------------------------------------------------------------------
 
 class ApiError extends Error {
-  constructor(status, code, message) {
+  constructor(status, code, message, violations) {
     super(message);
     this.status = status;
     this.code = code;
+    this.violations = violations ?? [];
   }
 }
 
@@ -36,7 +37,7 @@ async function api(method, path, body) {
   const data = text ? JSON.parse(text) : {};
   if (!response.ok) {
     const error = data.error ?? {};
-    throw new ApiError(response.status, error.code ?? "error", error.message ?? response.statusText);
+    throw new ApiError(response.status, error.code ?? "error", error.message ?? response.statusText, error.violations);
   }
   return data;
 }
@@ -700,6 +701,241 @@ async function showExports() {
   }
 }
 
+// ---- Plugin administration (administrators) --------------------------------------
+
+const PERMISSIONS = {
+  kv: "keep its own key-value data",
+  http: "make web requests to the hosts it lists",
+  chat: "read and write conversations, messages and files",
+  ai: "ask the models for completions",
+  plugins: "call other plugins' tools",
+  log: "write to the server log",
+};
+
+let events = null;
+
+function showAdmin(open) {
+  document.querySelector(".chat").hidden = open;
+  $("admin").hidden = !open;
+  document.body.classList.remove("sidebar-open");
+  if (open) {
+    guard(loadPlugins);
+    if (!events) {
+      events = new EventSource("/api/plugins/events");
+      events.onmessage = (event) => logEvent("event", event.data);
+      for (const name of ["loaded", "unloaded", "enabled", "disabled", "failed", "settings-changed", "fault", "breaker-opened"]) {
+        events.addEventListener(name, (event) => {
+          logEvent(name, event.data);
+          // A settings change leaves the list as it is (the form shows its own result).
+          if (name !== "settings-changed") guard(loadPlugins);
+        });
+      }
+    }
+  }
+}
+
+function logEvent(name, data) {
+  const item = document.createElement("li");
+  let text = data;
+  try {
+    const value = JSON.parse(data);
+    text = [value.plugin, value.version, value.reason, value.error].filter(Boolean).join(" · ");
+  } catch {
+    // Shown as it came.
+  }
+  item.textContent = `${new Date().toLocaleTimeString()} ${name.replace("-", " ")}: ${text}`;
+  $("plugin-events").prepend(item);
+}
+
+$("open-admin").addEventListener("click", () => showAdmin(true));
+$("close-admin").addEventListener("click", () => showAdmin(false));
+
+async function loadPlugins() {
+  const [{ plugins }, health] = await Promise.all([api("GET", "/api/plugins"), api("GET", "/api/plugins/health")]);
+  const list = $("plugin-list");
+  const open = new Set([...list.querySelectorAll("details[open]")].map((d) => d.dataset.plugin));
+  list.replaceChildren(...plugins.map((plugin) => pluginCard(plugin, health.plugins?.[plugin.id], open.has(plugin.id))));
+}
+
+function pluginCard(plugin, health, settingsOpen) {
+  const card = document.createElement("li");
+  card.className = "plugin";
+  card.dataset.plugin = plugin.id;
+  const title = document.createElement("h3");
+  title.append(plugin.name ?? plugin.id, badge(`v${plugin.version}`), badge(plugin.state));
+  title.lastChild.classList.add(`state-${plugin.state}`);
+  const description = document.createElement("p");
+  description.textContent = plugin.description ?? "";
+  const facts = document.createElement("dl");
+  const fact = (term, value) => {
+    if (value === undefined || value === null || value === "") return;
+    facts.append(Object.assign(document.createElement("dt"), { textContent: term }));
+    facts.append(Object.assign(document.createElement("dd"), { textContent: value }));
+  };
+  fact("Id", `${plugin.id} (${plugin.origin})`);
+  const permissions = plugin.permissions ?? [];
+  fact("May", permissions.length ? permissions.map((p) => PERMISSIONS[p] ?? p).join("; ") : "nothing beyond its own hooks");
+  if (health) fact("Health", `${health.status}: ${health.message}`);
+  if (plugin.status) {
+    fact("Calls", `${plugin.status.calls ?? 0} calls, ${plugin.status.faults ?? 0} faults, breaker ${plugin.status.breaker?.state ?? "closed"}`);
+  }
+  fact("Problem", plugin.error ?? plugin.disabled_reason);
+  const buttons = document.createElement("div");
+  buttons.className = "buttons";
+  const action = (label, path, className) => {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.textContent = label;
+    if (className) button.className = className;
+    button.addEventListener("click", () =>
+      guard(async () => {
+        await api("POST", `/api/plugins/${plugin.id}/${path}`);
+        await loadPlugins();
+      }),
+    );
+    buttons.append(button);
+  };
+  if (plugin.state === "enabled") action("Disable", "disable", "danger");
+  else if (plugin.state === "disabled") {
+    // Permissions are listed above, so they are read before enabling.
+    action("Enable", "enable");
+  }
+  if (plugin.state !== "failed") action("Reload", "reload", "link");
+  card.append(title, description, facts, buttons);
+  if (plugin.state !== "failed") card.append(settingsSection(plugin, settingsOpen));
+  return card;
+}
+
+function settingsSection(plugin, open) {
+  const details = document.createElement("details");
+  details.dataset.plugin = plugin.id;
+  const summary = document.createElement("summary");
+  summary.textContent = "Settings";
+  details.append(summary);
+  details.addEventListener("toggle", () => {
+    if (details.open && details.childElementCount === 1) guard(() => fillSettings(plugin, details));
+  });
+  details.open = open;
+  return details;
+}
+
+function isSecret(schema) {
+  return schema.format === "password" || schema.writeOnly === true;
+}
+
+async function fillSettings(plugin, details) {
+  const { settings, schema } = await api("GET", `/api/plugins/${plugin.id}/config`);
+  const properties = schema?.properties ?? {};
+  const form = document.createElement("form");
+  form.className = "settings";
+  form.noValidate = true;
+  const required = new Set(schema?.required ?? []);
+  const formError = Object.assign(document.createElement("p"), { className: "field-error", role: "alert", hidden: true });
+  form.append(formError);
+  if (Object.keys(properties).length === 0) {
+    form.append(Object.assign(document.createElement("p"), { className: "muted", textContent: "This plugin has no settings." }));
+    details.append(form);
+    return;
+  }
+  for (const [name, property] of Object.entries(properties)) {
+    const id = `setting-${plugin.id}-${name}`;
+    const label = document.createElement("label");
+    const caption = `${property.title ?? name}${required.has(name) ? " (required)" : ""}`;
+    const value = settings?.[name];
+    let field;
+    if (property.type === "boolean") {
+      label.className = "check";
+      field = Object.assign(document.createElement("input"), { type: "checkbox", checked: Boolean(value ?? property.default) });
+      label.append(field, caption);
+    } else {
+      if (Array.isArray(property.enum)) {
+        field = document.createElement("select");
+        for (const choice of property.enum) field.append(Object.assign(document.createElement("option"), { value: JSON.stringify(choice), textContent: String(choice) }));
+        field.value = JSON.stringify(value ?? property.default ?? property.enum[0]);
+      } else if (property.type === "integer" || property.type === "number") {
+        field = Object.assign(document.createElement("input"), { type: "number", value: value ?? "" });
+        if (property.minimum !== undefined) field.min = property.minimum;
+        if (property.maximum !== undefined) field.max = property.maximum;
+        if (property.type === "integer") field.step = 1;
+      } else if (property.type === "string") {
+        field = Object.assign(document.createElement("input"), { type: isSecret(property) ? "password" : "text" });
+        field.value = isSecret(property) ? "" : value ?? "";
+        if (isSecret(property)) field.placeholder = "unchanged (never shown)";
+        field.autocomplete = "off";
+      } else {
+        field = document.createElement("textarea");
+        field.value = JSON.stringify(value ?? property.default ?? null, null, 2);
+        field.dataset.json = "true";
+      }
+      if (property.default !== undefined && !isSecret(property) && field.tagName === "INPUT") field.placeholder = String(property.default);
+      label.append(caption, field);
+    }
+    field.id = id;
+    field.name = name;
+    field.dataset.type = property.type ?? "";
+    const help = Object.assign(document.createElement("small"), { className: "muted", textContent: property.description ?? "" });
+    const error = Object.assign(document.createElement("span"), { className: "field-error", hidden: true });
+    error.dataset.for = name;
+    field.setAttribute("aria-describedby", `${id}-error`);
+    error.id = `${id}-error`;
+    label.append(help, error);
+    form.append(label);
+  }
+  const save = Object.assign(document.createElement("button"), { type: "submit", textContent: "Save settings" });
+  const saved = Object.assign(document.createElement("span"), { className: "muted", role: "status" });
+  form.append(save, saved);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    saved.textContent = "";
+    formError.hidden = true;
+    form.querySelectorAll(".field-error[data-for]").forEach((e) => (e.hidden = true));
+    const values = {};
+    for (const field of form.querySelectorAll("[name]")) {
+      const property = properties[field.name];
+      if (field.type === "checkbox") values[field.name] = field.checked;
+      else if (field.tagName === "SELECT") values[field.name] = JSON.parse(field.value);
+      else if (field.dataset.json) {
+        try {
+          values[field.name] = JSON.parse(field.value);
+        } catch {
+          showFieldError(form, field.name, "This is not valid JSON.");
+          return;
+        }
+      } else if (field.type === "number") {
+        if (field.value !== "") values[field.name] = Number(field.value);
+      } else if (isSecret(property)) {
+        if (field.value !== "") values[field.name] = field.value; // left out: kept as it is
+      } else if (field.value !== "" || required.has(field.name)) values[field.name] = field.value;
+    }
+    try {
+      await api("PUT", `/api/plugins/${plugin.id}/config`, values);
+      saved.textContent = "Saved.";
+    } catch (failure) {
+      if (!(failure instanceof ApiError) || failure.violations.length === 0) {
+        formError.textContent = failure.message;
+        formError.hidden = false;
+        return;
+      }
+      for (const violation of failure.violations) {
+        const field = violation.path.replace(/^\//, "").split("/")[0];
+        if (!showFieldError(form, field, `${violation.path}: ${violation.message}`)) {
+          formError.textContent = violation.message;
+          formError.hidden = false;
+        }
+      }
+    }
+  });
+  details.append(form);
+}
+
+function showFieldError(form, name, message) {
+  const error = form.querySelector(`.field-error[data-for="${CSS.escape(name)}"]`);
+  if (!error) return false;
+  error.textContent = error.hidden ? message : `${error.textContent} ${message}`;
+  error.hidden = false;
+  return true;
+}
+
 // ---- Start -----------------------------------------------------------------------
 
 async function start() {
@@ -712,6 +948,7 @@ async function start() {
   $("auth").hidden = true;
   $("studio").hidden = false;
   $("me").textContent = state.user.is_admin ? `${state.user.username} (admin)` : state.user.username;
+  $("open-admin").hidden = !state.user.is_admin;
   newChat();
   await Promise.all([guard(loadConversations), guard(loadModels), guard(loadCommands)]);
 }
