@@ -259,11 +259,17 @@ pub(crate) async fn upload(
             format!("the file is {} bytes; the limit is {}", body.len(), state.config.max_upload_bytes),
         ));
     }
-    let name = headers.get("x-file-name").and_then(|v| v.to_str().ok()).map(str::trim).unwrap_or("");
+    // Percent-encoded UTF-8 is decoded, so names outside ASCII can travel in a header.
+    let name = headers
+        .get("x-file-name")
+        .and_then(|v| v.to_str().ok())
+        .map(|raw| percent_encoding::percent_decode_str(raw.trim()).decode_utf8_lossy().into_owned())
+        .unwrap_or_default();
+    let name = name.as_str();
     if name.is_empty() || name.contains(['/', '\\']) || name.len() > 255 {
         return Err(ApiError::bad_request(
             "invalid_file_name",
-            "send the file name (no slashes) in the X-File-Name header",
+            "send the file name (no slashes; percent-encoded UTF-8 if it is not ASCII) in the X-File-Name header",
         ));
     }
     let media_type =

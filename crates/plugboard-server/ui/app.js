@@ -183,6 +183,7 @@ function newChat() {
   setConversation(null);
   state.messages = [];
   renderMessages();
+  renderAttachments([]);
   $("input").focus();
   document.body.classList.remove("sidebar-open");
 }
@@ -195,7 +196,7 @@ async function openConversation(conversation) {
     const { messages } = await api("GET", `/api/conversations/${conversation.id}/messages`);
     state.messages = messages;
     renderMessages();
-    await loadConversations();
+    await Promise.all([loadConversations(), loadAttachments()]);
   });
 }
 
@@ -640,6 +641,64 @@ function hideCommands() {
   $("commands").hidden = true;
   selectedCommand = 0;
 }
+
+// ---- Attachments -----------------------------------------------------------------
+
+async function loadAttachments() {
+  if (!state.conversation) return renderAttachments([]);
+  const { attachments } = await api("GET", `/api/conversations/${state.conversation.id}/attachments`);
+  renderAttachments(attachments);
+}
+
+function renderAttachments(attachments) {
+  const list = $("attachments");
+  list.replaceChildren(
+    ...attachments.map((file) => {
+      const item = document.createElement("li");
+      const link = document.createElement("a");
+      link.href = `/api/attachments/${file.id}`;
+      link.download = file.file_name;
+      link.textContent = `${file.file_name} (${Math.max(1, Math.round(file.size / 1024))} KB)`;
+      const remove = document.createElement("button");
+      remove.type = "button";
+      remove.className = "icon";
+      remove.textContent = "×";
+      remove.setAttribute("aria-label", `Remove ${file.file_name}`);
+      remove.addEventListener("click", () =>
+        guard(async () => {
+          await api("DELETE", `/api/attachments/${file.id}`);
+          await loadAttachments();
+        }),
+      );
+      item.append(link, remove);
+      return item;
+    }),
+  );
+  list.hidden = attachments.length === 0;
+}
+
+$("attach").addEventListener("change", () =>
+  guard(async () => {
+    const file = $("attach").files[0];
+    $("attach").value = "";
+    if (!file) return;
+    if (!state.conversation) {
+      const { conversation } = await api("POST", "/api/conversations", { title: file.name });
+      setConversation(conversation);
+      await loadConversations();
+    }
+    const response = await fetch(`/api/conversations/${state.conversation.id}/attachments`, {
+      method: "POST",
+      headers: { "x-file-name": encodeURIComponent(file.name), "content-type": file.type || "application/octet-stream" },
+      body: file,
+    });
+    if (!response.ok) {
+      const error = (await response.json().catch(() => ({}))).error ?? {};
+      throw new ApiError(response.status, error.code ?? "error", error.message ?? response.statusText);
+    }
+    await loadAttachments();
+  }),
+);
 
 // ---- Per-conversation plugins and export -----------------------------------------
 

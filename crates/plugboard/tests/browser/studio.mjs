@@ -93,6 +93,14 @@ try {
   assert.equal(await page.evaluate(() => window.injected), undefined, "no markup from messages runs");
   assert.equal(await page.locator(".messages img").count(), 0);
 
+  // A file attached to the conversation is listed and can be downloaded.
+  await page.locator("#attach").setInputFiles({ name: "notes été.txt", mimeType: "text/plain", buffer: Buffer.from("file contents") });
+  const chip = page.locator("#attachments a", { hasText: "notes été.txt" });
+  await chip.waitFor();
+  const [file] = await Promise.all([page.waitForEvent("download"), chip.click()]);
+  assert.equal(readFileSync(await file.path(), "utf8"), "file contents");
+  await shot("attachment");
+
   // Per-conversation plugins: switching the tagger off here leaves the next message as typed.
   await page.locator("#plugins-menu summary").click();
   const tagger = page.getByLabel("Example tagger", { exact: false }).first();
