@@ -38,8 +38,15 @@ fn main() {
             let name = assemble(&source, &release, destination_root);
             if destination_root == &bundled {
                 let folder = bundled.join(&name);
+                let mut files = String::new();
+                for relative in files_under(&folder, &["ui", "docs"]) {
+                    files.push_str(&format!(
+                        "({relative:?}, include_bytes!({:?})), ",
+                        folder.join(&relative).display().to_string()
+                    ));
+                }
                 embedded.push_str(&format!(
-                    "    BundledPlugin {{ name: {name:?}, manifest: include_str!({:?}), wasm: include_bytes!({:?}) }},\n",
+                    "    BundledPlugin {{ name: {name:?}, manifest: include_str!({:?}), wasm: include_bytes!({:?}), files: &[{files}] }},\n",
                     folder.join("plugin.toml").display().to_string(),
                     folder.join("plugin.wasm").display().to_string(),
                 ));
@@ -153,6 +160,29 @@ fn assemble(source: &Path, release: &Path, destination_root: &Path) -> String {
         copy_tree(&source.join(folder), &destination.join(folder));
     }
     name
+}
+
+/// Files under `folders` of `root`, as `/`-separated paths relative to `root`, sorted.
+fn files_under(root: &Path, folders: &[&str]) -> Vec<String> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else if let Ok(relative) = path.strip_prefix(root) {
+                let parts: Vec<String> =
+                    relative.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+                out.push(parts.join("/"));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for folder in folders {
+        walk(root, &root.join(folder), &mut out);
+    }
+    out.sort();
+    out
 }
 
 fn copy_tree(from: &Path, to: &Path) {

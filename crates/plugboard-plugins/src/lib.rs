@@ -13,6 +13,8 @@ pub struct BundledPlugin {
     pub manifest: &'static str,
     /// Its compiled component.
     pub wasm: &'static [u8],
+    /// Its `ui/` and `docs/` files, by `/`-separated path inside the plugin folder.
+    pub files: &'static [(&'static str, &'static [u8])],
 }
 
 include!(concat!(env!("OUT_DIR"), "/paths.rs"));

@@ -36,6 +36,8 @@ pub struct Bundled {
     pub manifest: &'static str,
     /// `plugin.wasm`.
     pub wasm: &'static [u8],
+    /// Its `ui/` and `docs/` files, by `/`-separated path inside the plugin folder.
+    pub files: &'static [(&'static str, &'static [u8])],
 }
 
 /// A plugin read from its origin, ready to load.

@@ -801,6 +801,40 @@ impl Registry {
         Ok(())
     }
 
+    /// A file of a known plugin's folder (its `ui/` or `docs/`), by `/`-separated path:
+    /// `None` when there is no such file or the path leaves the folder (`..`, absolute
+    /// paths, links pointing outside).
+    pub fn plugin_file(&self, id: &PluginId, path: &str) -> Option<Vec<u8>> {
+        let origin = lock(&self.inner.known).get(id).map(|known| known.candidate.origin.clone())?;
+        let parts: Vec<&str> = path.split('/').collect();
+        if parts.iter().any(|part| part.is_empty() || *part == "." || *part == ".." || part.contains('\\')) {
+            return None;
+        }
+        if !matches!(parts.first(), Some(&"ui") | Some(&"docs")) {
+            return None;
+        }
+        match origin {
+            Origin::Bundled => self
+                .inner
+                .config
+                .bundled
+                .iter()
+                .filter(|bundled| {
+                    Candidate::bundled(bundled).is_ok_and(|candidate| &candidate.source.manifest.id == id)
+                })
+                .find_map(|bundled| bundled.files.iter().find(|(name, _)| *name == path))
+                .map(|(_, bytes)| bytes.to_vec()),
+            Origin::Folder(folder) => {
+                let root = folder.canonicalize().ok()?;
+                let file = root.join(parts.join(std::path::MAIN_SEPARATOR_STR)).canonicalize().ok()?;
+                if !file.starts_with(&root) || !file.is_file() {
+                    return None;
+                }
+                std::fs::read(file).ok()
+            }
+        }
+    }
+
     /// The plugin's candidate, read again from its folder (bundled ones are as embedded).
     fn fresh_candidate(&self, id: &PluginId) -> Result<Candidate, RegistryError> {
         let origin = lock(&self.inner.known).get(id).map(|known| known.candidate.clone());

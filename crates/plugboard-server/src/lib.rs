@@ -8,6 +8,7 @@ mod conversations;
 mod error;
 mod manage;
 mod openai;
+mod plugin_http;
 mod plugins;
 mod ui;
 
@@ -16,7 +17,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
-use axum::routing::{delete, get, patch, post};
+use axum::routing::{any, delete, get, patch, post};
 use plugboard_chat::ChatEngine;
 use plugboard_registry::Registry;
 use plugboard_store::Store;
@@ -132,6 +133,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/plugins/{id}/disable", post(manage::disable))
         .route("/api/plugins/{id}/config", get(manage::get_config).put(manage::put_config))
         .route("/api/plugins/{id}/faults", get(manage::faults))
+        .route("/api/plugins/{id}/http/{*path}", any(plugin_http::route))
+        .route("/api/plugins/{id}/ui/{*path}", get(plugin_http::ui_file))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint") })
         .with_state(state)
 }

@@ -27,6 +27,11 @@ fn summary(plugin: &Plugin) -> Value {
         "tools": plugin.tools(),
         "commands": manifest.commands,
         "hooks": plugin.hooks().map(|hook| hook.as_str()).collect::<Vec<_>>(),
+        "ui": manifest.ui.iter().map(|mount| json!({
+            "mount": mount.mount,
+            "entry": mount.entry.to_string_lossy().replace('\\', "/"),
+            "title": mount.title,
+        })).collect::<Vec<_>>(),
     })
 }
 

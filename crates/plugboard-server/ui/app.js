@@ -170,6 +170,7 @@ $("search").addEventListener("input", () => {
 
 function setConversation(conversation) {
   state.conversation = conversation;
+  broadcastConversation();
   $("plugins-menu").hidden = !conversation;
   $("export-menu").hidden = !conversation;
   $("plugins-menu").open = false;
@@ -490,6 +491,10 @@ async function send(text) {
           case "done":
             reply.id = data.message_id;
             reply.status = "complete";
+            for (const frame of frames) postTo(frame, { type: "plugboard:event", name: "message-sent" });
+            broadcastConversation();
+            // Plugins hear of the message a moment later; let widgets look again then.
+            setTimeout(broadcastConversation, 600);
             break;
           case "error":
             showError(data.message);
@@ -580,6 +585,7 @@ input.addEventListener("input", () => {
 
 async function loadCommands() {
   const { plugins } = await api("GET", "/api/plugins");
+  mountWidgets(plugins);
   state.commands = [{ name: "help", usage: "/help", description: "Lists the commands", plugin: "" }];
   for (const plugin of plugins) {
     if (plugin.state !== "enabled") continue;
@@ -994,6 +1000,103 @@ function showFieldError(form, name, message) {
   error.hidden = false;
   return true;
 }
+
+// ---- Plugin UI: sandboxed frames and the postMessage bridge ---------------------
+//
+// A plugin's UI runs in an iframe with `sandbox="allow-scripts"` and no same-origin: it
+// has an opaque origin, cannot read the page, its cookie or other plugins' frames, and
+// reaches Plugboard only through these messages (see docs/plugin-ui.md):
+//   frame → page: plugboard:ready, plugboard:get-conversation,
+//                 plugboard:insert-text {text}, plugboard:call-route {id, method, path, body}
+//   page → frame: plugboard:conversation {conversation}, plugboard:route-response
+//                 {id, ok, status, body}, plugboard:event {name}
+
+const frames = []; // {plugin, element}
+
+function mountWidgets(plugins) {
+  frames.length = 0;
+  const container = $("widgets");
+  container.replaceChildren();
+  for (const plugin of plugins) {
+    if (plugin.state !== "enabled") continue;
+    for (const mount of plugin.ui ?? []) {
+      if (mount.mount !== "sidebar" || !mount.entry.startsWith("ui/")) continue;
+      const section = document.createElement("section");
+      section.className = "widget";
+      const title = document.createElement("h3");
+      title.textContent = mount.title || plugin.name || plugin.id;
+      const frame = document.createElement("iframe");
+      frame.setAttribute("sandbox", "allow-scripts");
+      frame.title = `${title.textContent} (plugin ${plugin.id})`;
+      frame.dataset.plugin = plugin.id;
+      frame.src = `/api/plugins/${encodeURIComponent(plugin.id)}/ui/${mount.entry.slice("ui/".length).split("/").map(encodeURIComponent).join("/")}`;
+      section.append(title, frame);
+      container.append(section);
+      frames.push({ plugin: plugin.id, element: frame });
+    }
+  }
+}
+
+function postTo(frame, message) {
+  // A sandboxed frame's origin is opaque ("null"), so "*" is the only target that
+  // reaches it; the message goes to that one window only.
+  frame.element.contentWindow?.postMessage(message, "*");
+}
+
+function broadcastConversation() {
+  const conversation = state.conversation ? { id: state.conversation.id, title: state.conversation.title } : null;
+  for (const frame of frames) postTo(frame, { type: "plugboard:conversation", conversation });
+}
+
+const ROUTE_METHODS = new Set(["GET", "POST", "PUT", "PATCH", "DELETE"]);
+
+window.addEventListener("message", async (event) => {
+  const frame = frames.find((candidate) => candidate.element.contentWindow === event.source);
+  const data = event.data;
+  if (!frame || typeof data !== "object" || data === null || typeof data.type !== "string") return;
+  switch (data.type) {
+    case "plugboard:ready":
+    case "plugboard:get-conversation":
+      broadcastConversation();
+      break;
+    case "plugboard:insert-text":
+      if (typeof data.text === "string") {
+        input.value += data.text.slice(0, 10000);
+        autosize();
+        input.focus();
+      }
+      break;
+    case "plugboard:call-route": {
+      const method = String(data.method ?? "GET").toUpperCase();
+      const path = String(data.path ?? "");
+      const reply = (fields) => postTo(frame, { type: "plugboard:route-response", id: data.id, ...fields });
+      if (!ROUTE_METHODS.has(method) || !path.startsWith("/") || path.split("/").includes("..")) {
+        reply({ ok: false, status: 400, body: "a route call needs a method and a path starting with /" });
+        break;
+      }
+      try {
+        const options = { method, headers: {} };
+        if (data.body !== undefined && method !== "GET") {
+          options.headers["content-type"] = "application/json";
+          options.body = JSON.stringify(data.body);
+        }
+        // Only the frame's own plugin's routes, with the page's session.
+        const response = await fetch(`/api/plugins/${encodeURIComponent(frame.plugin)}/http${path}`, options);
+        const text = await response.text();
+        let body = text;
+        try {
+          body = JSON.parse(text);
+        } catch {
+          // Not JSON: passed on as text.
+        }
+        reply({ ok: response.ok, status: response.status, body });
+      } catch (failure) {
+        reply({ ok: false, status: 0, body: failure.message });
+      }
+      break;
+    }
+  }
+});
 
 // ---- Start -----------------------------------------------------------------------
 

@@ -88,7 +88,12 @@ impl PluginOptions {
         let runtime = Runtime::new(config, services).context("starting the plugin runtime")?;
         let bundled = plugboard_plugins::BUNDLED
             .iter()
-            .map(|plugin| Bundled { name: plugin.name, manifest: plugin.manifest, wasm: plugin.wasm })
+            .map(|plugin| Bundled {
+                name: plugin.name,
+                manifest: plugin.manifest,
+                wasm: plugin.wasm,
+                files: plugin.files,
+            })
             .collect();
         let enabled_plugins = self.enabled_plugins.as_ref().or(file.enabled_plugins.as_ref()).map(|names| {
             names.iter().map(|name| name.trim().to_owned()).filter(|name| !name.is_empty()).collect::<BTreeSet<_>>()

@@ -84,7 +84,7 @@ async fn a_folder_replaces_the_bundled_plugin_with_the_same_id() {
     setup.edit_manifest("example-tagger", |text| text.replace("version = \"0.1.0\"", "version = \"0.3.0\""));
     let bundled: Vec<Bundled> = plugboard_plugins::BUNDLED
         .iter()
-        .map(|plugin| Bundled { name: plugin.name, manifest: plugin.manifest, wasm: plugin.wasm })
+        .map(|plugin| Bundled { name: plugin.name, manifest: plugin.manifest, wasm: plugin.wasm, files: plugin.files })
         .collect();
     let registry = setup.start_with(RegistryConfig { bundled, ..setup.config() }).await;
 

@@ -54,7 +54,12 @@ async fn removing_a_folder_that_replaced_a_bundled_plugin_brings_the_bundled_one
     let bundled = plugboard_plugins::BUNDLED
         .iter()
         .filter(|plugin| plugin.name == "example-tagger")
-        .map(|plugin| plugboard_registry::Bundled { name: plugin.name, manifest: plugin.manifest, wasm: plugin.wasm })
+        .map(|plugin| plugboard_registry::Bundled {
+            name: plugin.name,
+            manifest: plugin.manifest,
+            wasm: plugin.wasm,
+            files: plugin.files,
+        })
         .collect();
     let registry = setup.start_with(plugboard_registry::RegistryConfig { bundled, ..setup.config() }).await;
     assert_eq!(registry.plugin(&id("example-tagger")).unwrap().version().to_string(), "0.9.0");

@@ -55,6 +55,32 @@ try {
   await page.locator("#send").waitFor({ state: "visible" });
   await shot("chat");
 
+  // The word-stats widget runs in its sandboxed frame and shows this conversation's counts,
+  // fetched through the bridge from the plugin's own route.
+  const widget = page.frameLocator('iframe[data-plugin="word-stats"]');
+  await widget.getByText("Words from you").waitFor();
+  await page.waitForFunction(() => true);
+  const widgetFrame = page.frames().find((frame) => frame.url().includes("/api/plugins/word-stats/ui/"));
+  assert.ok(widgetFrame, "the widget frame is there");
+  await widgetFrame.waitForFunction(() => Number(document.querySelector("tr td:last-child")?.textContent) >= 2);
+  // The frame cannot read the page's cookie, nor its own, nor reach into the page.
+  const probe = await widgetFrame.evaluate(() => {
+    const attempt = (read) => {
+      try {
+        return `read:${read()}`;
+      } catch (error) {
+        return `blocked:${error.name}`;
+      }
+    };
+    return {
+      own: attempt(() => document.cookie),
+      parent: attempt(() => window.parent.document.cookie),
+      storage: attempt(() => window.localStorage.length),
+    };
+  });
+  assert.deepEqual(probe, { own: "blocked:SecurityError", parent: "blocked:SecurityError", storage: "blocked:SecurityError" });
+  await shot("widget");
+
   // The conversation is listed, titled after the message.
   await page.locator(".conversation").first().waitFor();
   assert.match(await page.locator(".conversation").first().textContent(), /Hello/);

@@ -1,0 +1,158 @@
+//! What plugins serve over HTTP: their declared routes at `/api/plugins/{id}/http/…`
+//! (the caller authenticated by the host, credentials stripped, the body capped) and the
+//! files of their web UI at `/api/plugins/{id}/ui/…`, both answered as sandboxed content
+//! so nothing a plugin sends runs with the page's origin.
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use plugboard_host::api::{CallContext, HttpRequest};
+use plugboard_manifest::{PluginId, RouteAuth};
+
+use crate::AppState;
+use crate::auth::AuthUser;
+use crate::error::ApiError;
+
+/// Largest request body passed to a plugin route.
+const MAX_ROUTE_BODY: usize = 1 << 20;
+
+/// Headers a plugin never sees: the caller's credentials.
+const CREDENTIALS: &[&str] = &["cookie", "authorization", "proxy-authorization"];
+
+/// Whatever a plugin answers is sandboxed: no script runs with the server's origin.
+const SANDBOX: &str =
+    "sandbox allow-scripts; default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:";
+
+fn plugin_id(id: &str) -> Result<PluginId, ApiError> {
+    PluginId::parse(id).map_err(|error| ApiError::new(StatusCode::BAD_REQUEST, "invalid_plugin_id", error.to_string()))
+}
+
+fn not_found(what: String) -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "route_not_found", what)
+}
+
+/// Whether `pattern` (`/conversations/{id}`) matches `path`.
+fn matches(pattern: &str, path: &str) -> bool {
+    let pattern: Vec<&str> = pattern.trim_end_matches('/').split('/').collect();
+    let path: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    pattern.len() == path.len()
+        && pattern
+            .iter()
+            .zip(&path)
+            .all(|(want, got)| (want.starts_with('{') && want.ends_with('}') && !got.is_empty()) || want == got)
+}
+
+/// `ANY /api/plugins/{id}/http/{*path}`: a plugin's route.
+pub(crate) async fn route(
+    State(state): State<AppState>,
+    Path((id, path)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+    method: Method,
+    headers: HeaderMap,
+    user: Result<AuthUser, ApiError>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let id = plugin_id(&id)?;
+    let plugin = state.registry.plugin(&id).ok_or_else(|| not_found(format!("no plugin `{id}` is loaded")))?;
+    let path = format!("/{path}");
+    let declared = plugin
+        .manifest()
+        .routes
+        .iter()
+        .find(|route| route.method == method.as_str() && matches(&route.path, &path))
+        .ok_or_else(|| {
+            not_found(format!("plugin `{id}` declares no route {method} {path}; its manifest's [[routes]] lists them"))
+        })?;
+    let user_id = match (declared.auth, user) {
+        (RouteAuth::User, Ok(AuthUser(user))) => user.id,
+        (RouteAuth::User, Err(error)) => return Err(error),
+        (RouteAuth::None, _) => String::new(),
+    };
+    if body.len() > MAX_ROUTE_BODY {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("the body is {} bytes; plugin routes take at most {MAX_ROUTE_BODY}", body.len()),
+        ));
+    }
+    let headers = headers
+        .iter()
+        .filter(|(name, _)| !CREDENTIALS.contains(&name.as_str()))
+        .filter_map(|(name, value)| Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned())))
+        .collect();
+    let uri = match query {
+        Some(query) => format!("{path}?{query}"),
+        None => path,
+    };
+    let request = HttpRequest { method: method.as_str().to_owned(), uri, headers, body: body.to_vec() };
+    let context = CallContext { user_id, ..CallContext::default() };
+    let answer = plugin.handle_http(&context, request).await?;
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_GATEWAY);
+    let mut response = Response::builder().status(status);
+    for (name, value) in &answer.headers {
+        let Ok(name) = HeaderName::try_from(name.as_str()) else { continue };
+        // A plugin cannot set cookies on the server's origin or change how it is framed.
+        if name == header::SET_COOKIE || name == header::CONTENT_SECURITY_POLICY {
+            continue;
+        }
+        if let Ok(value) = HeaderValue::try_from(value.as_str()) {
+            response = response.header(name, value);
+        }
+    }
+    let mut response = response.body(Body::from(answer.body)).map_err(|error| {
+        ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "plugin_error",
+            format!("the plugin's response is not valid HTTP: {error}"),
+        )
+    })?;
+    response.headers_mut().insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(SANDBOX));
+    Ok(response)
+}
+
+/// `GET /api/plugins/{id}/ui/{*path}`: a file of the plugin's `ui/` folder.
+pub(crate) async fn ui_file(
+    State(state): State<AppState>,
+    AuthUser(_): AuthUser,
+    Path((id, path)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let id = plugin_id(&id)?;
+    let file = format!("ui/{path}");
+    let bytes = state.registry.plugin_file(&id, &file).ok_or_else(|| {
+        ApiError::new(StatusCode::NOT_FOUND, "file_not_found", format!("plugin `{id}` has no {file}"))
+    })?;
+    let media_type = match file.rsplit_once('.').map(|(_, extension)| extension) {
+        Some("html") => "text/html; charset=utf-8",
+        Some("js" | "mjs") => "text/javascript; charset=utf-8",
+        Some("css") => "text/css; charset=utf-8",
+        Some("svg") => "image/svg+xml",
+        Some("png") => "image/png",
+        Some("json") => "application/json",
+        _ => "application/octet-stream",
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, media_type),
+            (header::CONTENT_SECURITY_POLICY, SANDBOX),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::matches;
+
+    #[test]
+    fn route_patterns_match_whole_segments() {
+        assert!(matches("/conversations/{id}", "/conversations/abc"));
+        assert!(!matches("/conversations/{id}", "/conversations/"));
+        assert!(!matches("/conversations/{id}", "/conversations/abc/more"));
+        assert!(matches("/webhook", "/webhook"));
+        assert!(!matches("/webhook", "/other"));
+    }
+}
