@@ -8,6 +8,7 @@ mod chat;
 mod conversations;
 mod manage;
 mod openai;
+mod plugin_http;
 mod services;
 
 use std::path::Path;
