@@ -35,6 +35,7 @@ extern crate self as plugboard_sdk;
 mod glue;
 pub mod host;
 mod settings;
+pub mod webhook;
 
 pub use glue::Glue;
 pub use host::{ai, chat, completion, http, kv, log, plugins};

@@ -770,11 +770,15 @@ async function showExports() {
 
 const PERMISSIONS = {
   kv: "keep its own key-value data",
-  http: "make web requests to the hosts it lists",
-  chat: "read and write conversations, messages and files",
+  "messages.read": "read conversations and messages",
+  "messages.write": "write messages into conversations",
+  "channels.read": "read the list of conversations",
+  "channels.write": "create and change conversations",
+  "users.read": "read user names",
+  "files.read": "read attached files",
+  "files.write": "attach files",
+  network: "make web requests to the hosts it lists",
   ai: "ask the models for completions",
-  plugins: "call other plugins' tools",
-  log: "write to the server log",
 };
 
 let events = null;

@@ -89,3 +89,47 @@ async fn ui_files_are_served_sandboxed_and_nothing_outside_ui() {
         reqwest::Client::new().get(server.url("/api/plugins/word-stats/ui/widget.html")).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 }
+
+/// Seed 004's example: GitHub signs the delivery; a valid one posts into the configured
+/// conversation, a forged one is refused and changes nothing.
+#[tokio::test]
+async fn the_github_webhook_posts_new_pull_requests_and_refuses_forged_deliveries() {
+    let server = TestServer::start(&["github-webhook"]).await;
+    let admin = server.signup("admin").await;
+    let conversation = admin.conversation("Repository news").await;
+    let secret = "a webhook secret";
+    let (status, body) = admin
+        .put("/api/plugins/github-webhook/config", json!({"secret": secret, "conversation_id": conversation}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["settings"]["secret"], Value::Null, "the secret is never read back: {body}");
+
+    let delivery = json!({"action": "opened", "pull_request": {"title": "Add tests", "user": {"login": "octocat"}}});
+    let payload = delivery.to_string();
+    let deliver = |signature: String, event: &'static str| {
+        reqwest::Client::new()
+            .post(server.url("/api/plugins/github-webhook/http/github"))
+            .header("content-type", "application/json")
+            .header("x-github-event", event)
+            .header("x-hub-signature-256", signature)
+            .body(payload.clone())
+            .send()
+    };
+
+    let forged = format!("sha256={}", plugboard_sdk::webhook::sign_hmac_sha256(b"not the secret", payload.as_bytes()));
+    let response = deliver(forged, "pull_request").await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let (_, messages) = admin.get(&format!("/api/conversations/{conversation}/messages")).await;
+    assert_eq!(messages["messages"], json!([]), "a forged delivery changes nothing");
+
+    let signed = format!("sha256={}", plugboard_sdk::webhook::sign_hmac_sha256(secret.as_bytes(), payload.as_bytes()));
+    let response = deliver(signed.clone(), "pull_request").await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "{}", response.text().await.unwrap());
+    let (_, messages) = admin.get(&format!("/api/conversations/{conversation}/messages")).await;
+    let posted = &messages["messages"][0];
+    assert_eq!(posted["content"], "New PR: Add tests by octocat");
+    assert_eq!(posted["author"], "plugin:github-webhook");
+
+    let response = deliver(signed, "issues").await.unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED, "other events are ignored");
+}

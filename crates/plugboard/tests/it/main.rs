@@ -38,7 +38,7 @@ fn plugin_run_calls_the_first_tool_without_a_server() {
 
     let output = plugboard(&dir).args(["plugin", "run", "nope", "x"]).output().unwrap();
     let stderr = String::from_utf8(output.stderr).unwrap();
-    assert!(stderr.contains("error: no plugin `nope` is loaded; available: calculator, example-tagger, markdown-export, pii-redactor, word-stats"), "{stderr}");
+    assert!(stderr.contains("error: no plugin `nope` is loaded; available: calculator, example-tagger, github-webhook, markdown-export, pii-redactor, word-stats"), "{stderr}");
 }
 
 #[test]
@@ -128,7 +128,10 @@ async fn the_server_lists_and_executes_plugins() {
 
     let list: Value = client.get(url("/api/plugins")).send().await.unwrap().json().await.unwrap();
     let ids: Vec<&str> = list["plugins"].as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap()).collect();
-    assert_eq!(ids, ["calculator", "example-tagger", "markdown-export", "pii-redactor", "word-stats"]);
+    assert_eq!(
+        ids,
+        ["calculator", "example-tagger", "github-webhook", "markdown-export", "pii-redactor", "word-stats"]
+    );
 
     let details: Value = client.get(url("/api/plugins/pii-redactor")).send().await.unwrap().json().await.unwrap();
     assert_eq!(details["manifest"]["filters"]["on_error"], "closed");

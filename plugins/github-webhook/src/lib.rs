@@ -1,0 +1,65 @@
+//! GitHub webhook: the example of seed 004. An open route (`auth = "none"`) that trusts a
+//! delivery only when its HMAC-SHA256 signature matches the shared secret, then posts a
+//! line about each newly opened pull request into the configured conversation.
+
+use plugboard_sdk::{CallContext, HttpRequest, HttpResponse, Plugin, Settings, chat, export_plugin, webhook};
+use serde_json::{Value, json};
+
+struct GithubWebhook {
+    secret: String,
+    conversation_id: String,
+}
+
+fn answer(status: u16, message: &str) -> HttpResponse {
+    HttpResponse::json(status, &json!({"message": message}))
+}
+
+impl GithubWebhook {
+    fn deliver(&self, request: &HttpRequest) -> HttpResponse {
+        if self.secret.is_empty() {
+            return answer(503, "the webhook has no secret yet; set the plugin's `secret` setting");
+        }
+        let signature = request.header("x-hub-signature-256").unwrap_or_default();
+        if !webhook::verify_hmac_sha256(self.secret.as_bytes(), &request.body, signature) {
+            return answer(401, "the X-Hub-Signature-256 signature does not match the secret");
+        }
+        let payload: Value = match serde_json::from_slice(&request.body) {
+            Ok(payload) => payload,
+            Err(error) => return answer(400, &format!("the body is not JSON: {error}")),
+        };
+        match request.header("x-github-event").unwrap_or_default() {
+            "ping" => answer(200, "pong"),
+            "pull_request" if payload["action"] == "opened" => {
+                if self.conversation_id.is_empty() {
+                    return answer(503, "no conversation is configured; set the plugin's `conversation_id` setting");
+                }
+                let title = payload["pull_request"]["title"].as_str().unwrap_or("(untitled)");
+                let user = payload["pull_request"]["user"]["login"].as_str().unwrap_or("someone");
+                match chat::post_message(&self.conversation_id, &format!("New PR: {title} by {user}")) {
+                    Ok(_) => answer(200, "posted"),
+                    Err(error) => answer(502, &format!("cannot post into the conversation: {}", error.message)),
+                }
+            }
+            other => answer(202, &format!("ignored: {other} event")),
+        }
+    }
+}
+
+impl Plugin for GithubWebhook {
+    fn init(settings: Settings) -> Result<Self, String> {
+        Ok(GithubWebhook {
+            secret: settings.get::<String>("secret").unwrap_or_default(),
+            conversation_id: settings.get::<String>("conversation_id").unwrap_or_default(),
+        })
+    }
+
+    fn handle_http(&mut self, _context: &CallContext, request: HttpRequest) -> HttpResponse {
+        let path = request.uri.split('?').next().unwrap_or_default();
+        match (request.method.as_str(), path) {
+            ("POST", "/github") => self.deliver(&request),
+            (method, path) => answer(404, &format!("no route for {method} {path}")),
+        }
+    }
+}
+
+export_plugin!(GithubWebhook, hooks: [Http]);
