@@ -835,6 +835,52 @@ impl Registry {
         }
     }
 
+    /// The files under `folder` (`ui` or `docs`) of a known plugin, as `/`-separated paths
+    /// inside the plugin folder, sorted.
+    pub fn plugin_files(&self, id: &PluginId, folder: &str) -> Vec<String> {
+        let Some(origin) = lock(&self.inner.known).get(id).map(|known| known.candidate.origin.clone()) else {
+            return Vec::new();
+        };
+        let prefix = format!("{folder}/");
+        let mut files: Vec<String> = match origin {
+            Origin::Bundled => self
+                .inner
+                .config
+                .bundled
+                .iter()
+                .filter(|bundled| {
+                    Candidate::bundled(bundled).is_ok_and(|candidate| &candidate.source.manifest.id == id)
+                })
+                .flat_map(|bundled| bundled.files.iter().map(|(name, _)| (*name).to_owned()))
+                .filter(|name| name.starts_with(&prefix))
+                .collect(),
+            Origin::Folder(root) => {
+                let mut found = Vec::new();
+                let mut pending = vec![root.join(folder)];
+                while let Some(dir) = pending.pop() {
+                    let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+                    for entry in entries.flatten() {
+                        let Ok(kind) = entry.file_type() else { continue };
+                        if kind.is_dir() {
+                            pending.push(entry.path());
+                        } else if kind.is_file()
+                            && let Ok(relative) = entry.path().strip_prefix(&root)
+                        {
+                            let parts: Vec<String> = relative
+                                .components()
+                                .map(|part| part.as_os_str().to_string_lossy().into_owned())
+                                .collect();
+                            found.push(parts.join("/"));
+                        }
+                    }
+                }
+                found
+            }
+        };
+        files.sort();
+        files
+    }
+
     /// The plugin's candidate, read again from its folder (bundled ones are as embedded).
     fn fresh_candidate(&self, id: &PluginId) -> Result<Candidate, RegistryError> {
         let origin = lock(&self.inner.known).get(id).map(|known| known.candidate.clone());

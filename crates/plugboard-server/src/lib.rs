@@ -135,6 +135,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/plugins/{id}/faults", get(manage::faults))
         .route("/api/plugins/{id}/http/{*path}", any(plugin_http::route))
         .route("/api/plugins/{id}/ui/{*path}", get(plugin_http::ui_file))
+        .route("/api/plugins/{id}/docs", get(plugin_http::docs))
+        .route("/api/plugins/{id}/docs/{*path}", get(plugin_http::doc_file))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint") })
         .with_state(state)
 }

@@ -143,6 +143,45 @@ pub(crate) async fn ui_file(
         .into_response())
 }
 
+/// `GET /api/plugins/{id}/docs`: the Markdown files of the plugin's `docs/` folder.
+pub(crate) async fn docs(
+    State(state): State<AppState>,
+    AuthUser(_): AuthUser,
+    Path(id): Path<String>,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    let id = plugin_id(&id)?;
+    if state.registry.plugin(&id).is_none() {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "plugin_not_found", format!("no plugin `{id}` is loaded")));
+    }
+    let files: Vec<String> =
+        state.registry.plugin_files(&id, "docs").into_iter().filter(|file| file.ends_with(".md")).collect();
+    Ok(axum::Json(serde_json::json!({"docs": files})))
+}
+
+/// `GET /api/plugins/{id}/docs/{*path}`: one Markdown file of `docs/`, as text. The web
+/// UI renders it with the same renderer as chat messages (text nodes only, so a plugin's
+/// docs cannot inject markup).
+pub(crate) async fn doc_file(
+    State(state): State<AppState>,
+    AuthUser(_): AuthUser,
+    Path((id, path)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let id = plugin_id(&id)?;
+    let file = format!("docs/{path}");
+    let bytes = state.registry.plugin_file(&id, &file).filter(|_| file.ends_with(".md")).ok_or_else(|| {
+        ApiError::new(StatusCode::NOT_FOUND, "file_not_found", format!("plugin `{id}` has no {file}"))
+    })?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/markdown; charset=utf-8"),
+            (header::CONTENT_SECURITY_POLICY, SANDBOX),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
 #[cfg(test)]
 mod tests {
     use super::matches;

@@ -871,7 +871,7 @@ function pluginCard(plugin, health, settingsOpen) {
   }
   if (plugin.state !== "failed") action("Reload", "reload", "link");
   card.append(title, description, facts, buttons);
-  if (plugin.state !== "failed") card.append(settingsSection(plugin, settingsOpen));
+  if (plugin.state !== "failed") card.append(settingsSection(plugin, settingsOpen), docsSection(plugin));
   return card;
 }
 
@@ -885,6 +885,41 @@ function settingsSection(plugin, open) {
     if (details.open && details.childElementCount === 1) guard(() => fillSettings(plugin, details));
   });
   details.open = open;
+  return details;
+}
+
+function docsSection(plugin) {
+  const details = document.createElement("details");
+  details.className = "docs";
+  const summary = document.createElement("summary");
+  summary.textContent = "Documentation";
+  details.append(summary);
+  details.addEventListener("toggle", () => {
+    if (!details.open || details.childElementCount > 1) return;
+    guard(async () => {
+      const { docs } = await api("GET", `/api/plugins/${plugin.id}/docs`);
+      const view = document.createElement("article");
+      view.className = "doc";
+      if (docs.length === 0) {
+        view.append(Object.assign(document.createElement("p"), { className: "muted", textContent: "This plugin has no documentation." }));
+        details.append(view);
+        return;
+      }
+      const pages = document.createElement("nav");
+      const show = async (file) => {
+        const response = await fetch(`/api/plugins/${plugin.id}/${file.split("/").map(encodeURIComponent).join("/")}`);
+        if (!response.ok) throw new ApiError(response.status, "error", `cannot read ${file}`);
+        view.replaceChildren(render(await response.text()));
+      };
+      for (const file of docs) {
+        const button = Object.assign(document.createElement("button"), { type: "button", className: "link", textContent: file.slice("docs/".length) });
+        button.addEventListener("click", () => guard(() => show(file)));
+        pages.append(button);
+      }
+      details.append(pages, view);
+      await show(docs[0]);
+    });
+  });
   return details;
 }
 

@@ -133,3 +133,22 @@ async fn the_github_webhook_posts_new_pull_requests_and_refuses_forged_deliverie
     let response = deliver(signed, "issues").await.unwrap();
     assert_eq!(response.status(), StatusCode::ACCEPTED, "other events are ignored");
 }
+
+#[tokio::test]
+async fn a_plugins_docs_are_listed_and_served_as_markdown() {
+    let server = TestServer::start(&["github-webhook", "calculator"]).await;
+    let alice = server.signup("alice").await;
+    let (status, body) = alice.get("/api/plugins/github-webhook/docs").await;
+    assert_eq!((status, body["docs"].clone()), (StatusCode::OK, json!(["docs/setup.md"])));
+    let response =
+        alice.request(reqwest::Method::GET, "/api/plugins/github-webhook/docs/setup.md").send().await.unwrap();
+    assert_eq!(response.headers()["content-type"], "text/markdown; charset=utf-8");
+    assert!(response.text().await.unwrap().starts_with("# Setting up the GitHub webhook"));
+    let (_, body) = alice.get("/api/plugins/calculator/docs").await;
+    assert_eq!(body["docs"], json!([]));
+    let (status, _) = alice.get("/api/plugins/nope/docs").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let response =
+        alice.request(reqwest::Method::GET, "/api/plugins/github-webhook/docs/..%2Fplugin.toml").send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+}

@@ -195,6 +195,11 @@ try {
   await page.locator("#plugin-events li", { hasText: "disabled" }).waitFor();
   await page.locator(".plugin", { hasText: "PII redactor" }).getByRole("button", { name: "Enable" }).click();
   await page.locator("#plugin-events li", { hasText: "enabled" }).waitFor();
+  // A plugin's docs, rendered from its Markdown.
+  const webhook = page.locator(".plugin", { has: page.locator("h3", { hasText: "GitHub webhook" }) });
+  await webhook.locator("summary", { hasText: "Documentation" }).click();
+  await webhook.locator(".doc h3", { hasText: "Setting up the GitHub webhook" }).waitFor();
+  assert.equal(await webhook.locator(".doc strong", { hasText: "401" }).count(), 1);
   await shot("admin");
   await page.getByRole("button", { name: "← Back to chat" }).click();
 
