@@ -301,7 +301,14 @@ fn api_role(role: Role) -> ApiRole {
 impl Turn<'_> {
     async fn run(mut self, request: TurnRequest) {
         let conversation_id = request.conversation.id.clone();
+        let started = Instant::now();
         let result = self.run_inner(request).await;
+        let outcome = match &result {
+            Ok(()) => "ok".to_owned(),
+            Err(error) => error.code.clone(),
+        };
+        metrics::counter!("plugboard_chat_turns_total", "outcome" => outcome).increment(1);
+        metrics::histogram!("plugboard_chat_turn_duration_seconds").record(started.elapsed().as_secs_f64());
         if let Some((id, text)) = self.open_reply.take()
             && let Err(error) = self.store().finish_message(&id, &text, None, MessageStatus::Partial).await
         {

@@ -798,7 +798,11 @@ impl Plugin {
         result.map_err(|message| self.error(Hook::Scheduled, CallErrorKind::Plugin { message }))
     }
 
+    /// Every error of a call is made here, and counted as
+    /// `plugboard_plugin_errors_total` (by plugin, hook and error code).
     pub(crate) fn error(&self, hook: Hook, kind: CallErrorKind) -> CallError {
+        metrics::counter!("plugboard_plugin_errors_total", "plugin" => self.id().to_string(), "hook" => hook.as_str(), "code" => kind.code())
+            .increment(1);
         CallError { plugin: self.id().clone(), hook, kind }
     }
 
@@ -915,8 +919,34 @@ impl Plugin {
         self.run(hook, CallContext::default(), sink, true, call).await
     }
 
-    /// The one call path: gatekeeping, an instance, the deadline, fault handling.
+    /// The one call path, measured: `plugboard_plugin_calls_total` and
+    /// `plugboard_plugin_call_duration_seconds` (by plugin and hook).
     async fn run<'c, R: Send>(
+        &self,
+        hook: Hook,
+        context: CallContext,
+        sink: Option<ChunkSender>,
+        charge: bool,
+        call: impl for<'a> FnOnce(
+            &'a mut Store<HostState>,
+            &'a Exports,
+            Scope<'a, 'c>,
+        ) -> BoxFuture<'a, wasmtime::Result<R>>
+        + Send
+        + 'c,
+    ) -> Result<R, CallError> {
+        let started = Instant::now();
+        let result = self.run_unmeasured(hook, context, sink, charge, call).await;
+        let plugin = self.id().to_string();
+        metrics::counter!("plugboard_plugin_calls_total", "plugin" => plugin.clone(), "hook" => hook.as_str())
+            .increment(1);
+        metrics::histogram!("plugboard_plugin_call_duration_seconds", "plugin" => plugin, "hook" => hook.as_str())
+            .record(started.elapsed().as_secs_f64());
+        result
+    }
+
+    /// Gatekeeping, an instance, the deadline, fault handling.
+    async fn run_unmeasured<'c, R: Send>(
         &self,
         hook: Hook,
         context: CallContext,

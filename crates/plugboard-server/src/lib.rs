@@ -10,6 +10,7 @@ mod manage;
 mod openai;
 mod plugin_http;
 mod plugins;
+mod prometheus;
 mod ui;
 
 use std::sync::Arc;
@@ -89,6 +90,7 @@ pub(crate) fn now_ms() -> i64 {
 /// The whole HTTP API.
 pub fn router(state: AppState) -> Router {
     let upload_limit = state.config.max_upload_bytes + 1024;
+    prometheus::install();
     Router::new()
         .route("/", get(ui::index))
         .route("/ui/{file}", get(ui::asset))
@@ -123,6 +125,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/chat/completions", post(openai::chat_completions))
         .route("/api/plugins", get(plugins::list_plugins))
         .route("/api/plugins/health", get(plugins::health))
+        .route("/metrics", get(prometheus::metrics))
         .route("/api/plugins/execute", post(plugins::execute))
         .route("/api/plugins/events", get(manage::events))
         .route("/api/plugins/load", post(manage::load))

@@ -72,3 +72,34 @@ async fn plugin_events_stream_to_administrators() {
     }
     assert!(received.contains(r#""plugin":"calculator""#), "{received}");
 }
+
+#[tokio::test]
+async fn metrics_count_plugin_calls_and_chat_turns_for_prometheus() {
+    let server = TestServer::start(&["example-tagger", "calculator"]).await;
+    let admin = server.signup("admin").await;
+    let user = server.signup("user").await;
+    let (status, _) = admin.post("/api/chat", json!({"message": "hello"})).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = admin.post("/api/plugins/execute", json!({"plugin": "calculator", "data": "1/0"})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    let response = user.request(reqwest::Method::GET, "/metrics").send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN, "administrators only");
+    let response = admin.request(reqwest::Method::GET, "/metrics").send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain; version=0.0.4"));
+    let text = response.text().await.unwrap();
+    // The recorder is process-wide (other tests' servers count too), so look for lines.
+    let has = |needle: &str| text.lines().any(|line| line.starts_with(needle));
+    assert!(has(r#"plugboard_plugin_calls_total{plugin="example-tagger",hook="before-prompt"}"#), "{text}");
+    assert!(has(r#"plugboard_plugin_errors_total{plugin="calculator",hook="tools",code="plugin_error"}"#), "{text}");
+    assert!(
+        has(
+            r#"plugboard_plugin_call_duration_seconds_bucket{plugin="example-tagger",hook="before-prompt",le="0.005"}"#
+        ),
+        "{text}"
+    );
+    assert!(has(r#"plugboard_chat_turns_total{outcome="ok"}"#), "{text}");
+    assert!(has("plugboard_chat_turn_duration_seconds_count"), "{text}");
+    assert!(has(r#"plugboard_plugin_enabled{plugin="calculator"} 1"#), "{text}");
+}

@@ -1,0 +1,59 @@
+//! `GET /metrics`: Prometheus text format. Plugin calls and chat turns are counted where
+//! they happen (the `metrics` facade in the host and the chat core); the plugins' state is
+//! read at each scrape.
+
+use std::sync::OnceLock;
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+use crate::AppState;
+use crate::auth::AdminUser;
+
+/// Latency buckets in seconds, from a warm filter call to a long model reply.
+const BUCKETS: &[f64] = &[0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0, 120.0];
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Installs the process-wide recorder (once; later servers in the same process share it).
+pub(crate) fn install() -> Option<&'static PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets(BUCKETS)
+                .map_err(|error| tracing::warn!("metrics are off: {error}"))
+                .ok()?
+                .build_recorder();
+            let handle = recorder.handle();
+            match metrics::set_global_recorder(recorder) {
+                Ok(()) => Some(handle),
+                Err(error) => {
+                    tracing::warn!("metrics are off: another recorder is installed: {error}");
+                    None
+                }
+            }
+        })
+        .as_ref()
+}
+
+/// `GET /metrics` (administrators; Prometheus can send an admin's API token).
+pub(crate) async fn metrics(State(state): State<AppState>, AdminUser(_): AdminUser) -> impl IntoResponse {
+    for plugin in state.registry.runtime().plugins() {
+        let status = plugin.status();
+        let id = plugin.id().to_string();
+        metrics::gauge!("plugboard_plugin_enabled", "plugin" => id.clone()).set(if status.enabled { 1.0 } else { 0.0 });
+        metrics::gauge!("plugboard_plugin_faults", "plugin" => id.clone()).set(status.faults as f64);
+        let open = matches!(status.breaker.state, plugboard_host::BreakerState::Open);
+        metrics::gauge!("plugboard_plugin_breaker_open", "plugin" => id).set(if open { 1.0 } else { 0.0 });
+    }
+    let body = match install() {
+        Some(handle) => {
+            handle.run_upkeep();
+            handle.render()
+        }
+        None => String::from("# metrics are off: see the server log\n"),
+    };
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body)
+}
