@@ -78,7 +78,7 @@ async fn server(data: &Path, filters: usize, fixture: &FixtureLlm, cache: &Path)
         models.set_default(Some("fixture/fixed".into()));
     }
     let engine = ChatEngine::new(registry.clone(), store.clone(), models, EngineConfig::default());
-    let state = AppState { registry, store, engine, config: Arc::new(ServerConfig::default()) };
+    let state = AppState { registry, store, engine, config: Arc::new(ServerConfig::default()), limits: Arc::default() };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(plugboard_server::serve(listener, state, std::future::pending()));

@@ -21,12 +21,14 @@ pub struct ApiError {
     pub message: String,
     /// For invalid settings: every violation, `{"path", "message"}`.
     pub violations: Option<Vec<serde_json::Value>>,
+    /// For 429 and 503: when to try again, in seconds (the `Retry-After` header).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
     /// An error with `status`, `code` and `message`.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError { status, code, message: message.into(), violations: None }
+        ApiError { status, code, message: message.into(), violations: None, retry_after: None }
     }
 
     /// 400.
@@ -46,7 +48,11 @@ impl IntoResponse for ApiError {
         if let Some(violations) = self.violations {
             error["violations"] = json!(violations);
         }
-        (self.status, Json(json!({"error": error}))).into_response()
+        let mut response = (self.status, Json(json!({"error": error}))).into_response();
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(seconds));
+        }
+        response
     }
 }
 
@@ -79,7 +85,13 @@ impl From<CallError> for ApiError {
             CallErrorKind::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             _ => StatusCode::BAD_GATEWAY,
         };
-        ApiError::new(status, error.kind.code(), error.to_string())
+        let retry_after = match &error.kind {
+            // The bucket refills continuously: one call's worth takes 60 / rate seconds.
+            CallErrorKind::RateLimited { per_minute } => Some(60_u64.div_ceil(u64::from((*per_minute).max(1)))),
+            CallErrorKind::Busy => Some(1),
+            _ => None,
+        };
+        ApiError { retry_after, ..ApiError::new(status, error.kind.code(), error.to_string()) }
     }
 }
 

@@ -6,6 +6,7 @@ mod auth;
 mod chat;
 mod conversations;
 mod error;
+mod limits;
 mod manage;
 mod openai;
 mod plugin_http;
@@ -26,6 +27,7 @@ use serde::Deserialize;
 
 pub use auth::{AdminUser, AuthUser, SESSION_COOKIE};
 pub use error::{ApiError, ApiJson};
+pub use limits::UserLimits;
 
 /// Who may sign up once the first user (the admin) exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -80,6 +82,8 @@ pub struct AppState {
     pub engine: ChatEngine,
     /// The server's settings.
     pub config: Arc<ServerConfig>,
+    /// Per-user rate limits on plugin execution and routes.
+    pub limits: Arc<UserLimits>,
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -136,6 +140,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/plugins/{id}/disable", post(manage::disable))
         .route("/api/plugins/{id}/config", get(manage::get_config).put(manage::put_config))
         .route("/api/plugins/{id}/faults", get(manage::faults))
+        .route("/api/plugins/{id}/self-test", post(manage::self_test))
         .route("/api/plugins/{id}/http/{*path}", any(plugin_http::route))
         .route("/api/plugins/{id}/ui/{*path}", get(plugin_http::ui_file))
         .route("/api/plugins/{id}/docs", get(plugin_http::docs))

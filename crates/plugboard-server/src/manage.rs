@@ -148,3 +148,18 @@ pub(crate) async fn events(
     });
     Sse::new(stream).keep_alive(KeepAlive::default())
 }
+
+/// `POST /api/plugins/{id}/self-test`: runs the plugin's own self-test hook.
+pub(crate) async fn self_test(
+    State(state): State<AppState>,
+    AdminUser(_): AdminUser,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id = plugin_id(&id)?;
+    let plugin = state.registry.plugin(&id).ok_or_else(|| {
+        ApiError::new(StatusCode::NOT_FOUND, "plugin_not_found", format!("no plugin `{id}` is loaded"))
+    })?;
+    let results = plugin.self_test().await?;
+    let passed = results.iter().all(|result| result.passed);
+    Ok(Json(json!({"plugin": id, "passed": passed, "results": results})))
+}

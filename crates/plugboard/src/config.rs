@@ -21,6 +21,8 @@ pub(crate) struct FileConfig {
     pub(crate) dev: Option<bool>,
     pub(crate) signup: Option<plugboard_server::SignupPolicy>,
     pub(crate) max_upload_mb: Option<u64>,
+    /// Calls per minute one user may make to one plugin (execute, plugin routes); 0 = no limit.
+    pub(crate) user_calls_per_minute: Option<u32>,
     #[serde(default)]
     pub(crate) models: ModelsConfig,
 }

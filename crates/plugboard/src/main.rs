@@ -176,7 +176,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     .map_or(10 << 20, |mb| usize::try_from(mb << 20).unwrap_or(usize::MAX)),
                 ..ServerConfig::default()
             };
-            let state = AppState { registry, store: opened.store, engine, config: Arc::new(server_config) };
+            let state = AppState {
+                registry,
+                store: opened.store,
+                engine,
+                config: Arc::new(server_config),
+                limits: Arc::new(plugboard_server::UserLimits::new(file.user_calls_per_minute.unwrap_or(120))),
+            };
             let addr = addr.or(file.addr).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
             let listener =
                 tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;

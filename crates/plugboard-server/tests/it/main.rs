@@ -76,7 +76,13 @@ impl TestServer {
             models.with_plugins(registry.clone());
         }
         let engine = ChatEngine::new(registry.clone(), store.clone(), models, EngineConfig::default());
-        let state = AppState { registry, store, engine, config: Arc::new(config) };
+        let state = AppState {
+            registry,
+            store,
+            engine,
+            config: Arc::new(config),
+            limits: Arc::new(plugboard_server::UserLimits::new(30)),
+        };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -103,3 +103,41 @@ async fn metrics_count_plugin_calls_and_chat_turns_for_prometheus() {
     assert!(has("plugboard_chat_turn_duration_seconds_count"), "{text}");
     assert!(has(r#"plugboard_plugin_enabled{plugin="calculator"} 1"#), "{text}");
 }
+
+#[tokio::test]
+async fn a_plugins_self_test_runs_on_request() {
+    let server = TestServer::start(&["example-tagger", "calculator"]).await;
+    let admin = server.signup("admin").await;
+    let (status, body) = admin.post("/api/plugins/calculator/self-test", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["passed"], true, "{body}");
+    assert_eq!(body["results"][0]["name"], "1 + 2 * 3");
+    let (status, body) = admin.post("/api/plugins/example-tagger/self-test", json!({})).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_implemented")), "{body}");
+}
+
+#[tokio::test]
+async fn one_user_cannot_use_up_a_plugin() {
+    let server = TestServer::start(&["calculator"]).await;
+    let alice = server.signup("alice").await;
+    let bob = server.signup("bob").await;
+    // The test servers allow 30 calls a minute per user and plugin.
+    for n in 0..30 {
+        let (status, body) = alice.post("/api/plugins/execute", json!({"plugin": "calculator", "data": "1+1"})).await;
+        assert_eq!(status, StatusCode::OK, "call {n}: {body}");
+    }
+    let response = alice
+        .request(reqwest::Method::POST, "/api/plugins/execute")
+        .json(&json!({"plugin": "calculator", "data": "1+1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    let wait: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=2).contains(&wait), "{wait}");
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "rate_limited");
+    // Others are not affected.
+    let (status, _) = bob.post("/api/plugins/execute", json!({"plugin": "calculator", "data": "1+1"})).await;
+    assert_eq!(status, StatusCode::OK);
+}
