@@ -64,6 +64,12 @@ enum Command {
         #[command(subcommand)]
         command: ModelCommand,
     },
+    /// Prints a completion script for a shell, for example
+    /// `plugboard completions bash > ~/.local/share/bash-completion/completions/plugboard`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -89,6 +95,29 @@ enum ModelCommand {
 enum PluginCommand {
     /// Lists the plugins found, with their version, hooks and permissions.
     List {
+        #[command(flatten)]
+        plugins: PluginOptions,
+    },
+    /// Shows one plugin: manifest, state, permissions, hooks, tools, commands, routes,
+    /// settings (secrets hidden).
+    Info {
+        /// The plugin id.
+        plugin: String,
+        #[command(flatten)]
+        plugins: PluginOptions,
+    },
+    /// Enables a plugin (kept across restarts). A running server applies it when it next
+    /// starts; use the web UI or the API to change a running one.
+    Enable {
+        /// The plugin id.
+        plugin: String,
+        #[command(flatten)]
+        plugins: PluginOptions,
+    },
+    /// Disables a plugin (kept across restarts); see `enable`.
+    Disable {
+        /// The plugin id.
+        plugin: String,
         #[command(flatten)]
         plugins: PluginOptions,
     },
@@ -221,6 +250,48 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             anyhow::ensure!(failures == 0, "{failures} plugin(s) failed to load (see the log above)");
             Ok(())
         }
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut <Cli as clap::CommandFactory>::command(),
+                "plugboard",
+                &mut std::io::stdout(),
+            );
+            Ok(())
+        }
+        Command::Plugin { command: PluginCommand::Info { plugin, plugins } } => {
+            let registry = plugins.open(&FileConfig::load(plugins.config.as_deref())?, Arc::default()).await?.registry;
+            registry.start().await;
+            let id = plugboard_manifest::PluginId::parse(&plugin)?;
+            let entry = registry.list().await.into_iter().find(|entry| entry.id == id);
+            let result = match (entry, registry.plugin(&id)) {
+                (Some(entry), loaded) => {
+                    let manifest = loaded.as_ref().map(|plugin| plugin.manifest().clone());
+                    let info = serde_json::json!({
+                        "entry": entry,
+                        "manifest": manifest,
+                        "hooks": loaded.as_ref().map(|plugin| plugin.hooks().map(|hook| hook.as_str()).collect::<Vec<_>>()),
+                        "tools": loaded.as_ref().map(|plugin| plugin.tools()),
+                        "settings": registry.settings(&id).await.ok(),
+                    });
+                    println!("{}", serde_json::to_string_pretty(&info)?);
+                    Ok(())
+                }
+                (None, _) => {
+                    let known: Vec<String> =
+                        registry.list().await.into_iter().map(|entry| entry.id.to_string()).collect();
+                    Err(anyhow::anyhow!("no plugin `{id}`; known: {}", known.join(", ")))
+                }
+            };
+            registry.shutdown().await;
+            result
+        }
+        Command::Plugin { command: PluginCommand::Enable { plugin, plugins } } => {
+            set_enabled(&plugin, &plugins, true).await
+        }
+        Command::Plugin { command: PluginCommand::Disable { plugin, plugins } } => {
+            set_enabled(&plugin, &plugins, false).await
+        }
         Command::Model { command: ModelCommand::Pull { repo, file, dirs } } => {
             let path = models::pull(&dirs, &repo, &file).await?;
             println!("{}", path.display());
@@ -244,6 +315,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `plugin enable` / `plugin disable`: the choice saved in the store, as the API makes it.
+async fn set_enabled(plugin: &str, plugins: &PluginOptions, enable: bool) -> anyhow::Result<()> {
+    let registry = plugins.open(&FileConfig::load(plugins.config.as_deref())?, Arc::default()).await?.registry;
+    registry.start().await;
+    let id = plugboard_manifest::PluginId::parse(plugin)?;
+    let result = if enable { registry.enable(&id).await } else { registry.disable(&id).await };
+    registry.shutdown().await;
+    result?;
+    println!("{id} {}", if enable { "enabled" } else { "disabled" });
+    Ok(())
 }
 
 async fn shutdown_signal() {

@@ -316,3 +316,32 @@ async fn without_any_model_chat_says_what_to_configure() {
         .unwrap();
     assert_eq!(turn["reply"]["content"], "2");
 }
+
+#[test]
+fn plugin_info_enable_disable_and_completions_work_without_a_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = plugboard(&dir).args(["plugin", "info", "pii-redactor"]).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let info: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(info["manifest"]["id"], "pii-redactor");
+    assert_eq!(info["entry"]["state"], "enabled");
+    assert_eq!(info["settings"]["email_replacement"], "[email]");
+
+    let output = plugboard(&dir).args(["plugin", "disable", "pii-redactor"]).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(String::from_utf8(output.stdout).unwrap(), "pii-redactor disabled\n");
+    // Kept: the next command (or server) starts it disabled.
+    let output = plugboard(&dir).args(["plugin", "list"]).output().unwrap();
+    assert!(String::from_utf8(output.stdout).unwrap().contains("pii-redactor 0.1.0 [disabled] (bundled)\n"));
+    let output = plugboard(&dir).args(["plugin", "enable", "pii-redactor"]).output().unwrap();
+    assert_eq!(String::from_utf8(output.stdout).unwrap(), "pii-redactor enabled\n");
+
+    let output = plugboard(&dir).args(["plugin", "info", "nope"]).output().unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8(output.stderr).unwrap().contains("no plugin `nope`; known: calculator"));
+
+    let output = plugboard(&dir).args(["completions", "bash"]).output().unwrap();
+    assert!(output.status.success());
+    let script = String::from_utf8(output.stdout).unwrap();
+    assert!(script.contains("plugboard") && script.contains("pull"), "a bash completion script");
+}
