@@ -104,6 +104,12 @@ pub struct StartReport {
     pub failed: Vec<(String, String)>,
 }
 
+/// Where a known plugin's `ui/` and `docs/` files come from.
+enum KnownOrigin {
+    Bundled(&'static [(&'static str, &'static [u8])]),
+    Folder(PathBuf),
+}
+
 #[derive(Debug)]
 struct Known {
     candidate: Candidate,
@@ -801,11 +807,27 @@ impl Registry {
         Ok(())
     }
 
+    /// Where a known plugin's files are: the embedded files of a bundled plugin (found by
+    /// the folder name its candidate was read from, no manifest parsed again), or its folder.
+    fn known_origin(&self, id: &PluginId) -> Option<KnownOrigin> {
+        let (origin, path) = lock(&self.inner.known)
+            .get(id)
+            .map(|known| (known.candidate.origin.clone(), known.candidate.source.component_path.clone()))?;
+        Some(match origin {
+            Origin::Folder(folder) => KnownOrigin::Folder(folder),
+            Origin::Bundled => {
+                let name = path.parent().and_then(Path::file_name).and_then(|name| name.to_str());
+                let bundled = self.inner.config.bundled.iter().find(|bundled| Some(bundled.name) == name)?;
+                KnownOrigin::Bundled(bundled.files)
+            }
+        })
+    }
+
     /// A file of a known plugin's folder (its `ui/` or `docs/`), by `/`-separated path:
     /// `None` when there is no such file or the path leaves the folder (`..`, absolute
     /// paths, links pointing outside).
     pub fn plugin_file(&self, id: &PluginId, path: &str) -> Option<Vec<u8>> {
-        let origin = lock(&self.inner.known).get(id).map(|known| known.candidate.origin.clone())?;
+        let origin = self.known_origin(id)?;
         let parts: Vec<&str> = path.split('/').collect();
         if parts.iter().any(|part| part.is_empty() || *part == "." || *part == ".." || part.contains('\\')) {
             return None;
@@ -814,17 +836,10 @@ impl Registry {
             return None;
         }
         match origin {
-            Origin::Bundled => self
-                .inner
-                .config
-                .bundled
-                .iter()
-                .filter(|bundled| {
-                    Candidate::bundled(bundled).is_ok_and(|candidate| &candidate.source.manifest.id == id)
-                })
-                .find_map(|bundled| bundled.files.iter().find(|(name, _)| *name == path))
-                .map(|(_, bytes)| bytes.to_vec()),
-            Origin::Folder(folder) => {
+            KnownOrigin::Bundled(files) => {
+                files.iter().find(|(name, _)| *name == path).map(|(_, bytes)| bytes.to_vec())
+            }
+            KnownOrigin::Folder(folder) => {
                 let root = folder.canonicalize().ok()?;
                 let file = root.join(parts.join(std::path::MAIN_SEPARATOR_STR)).canonicalize().ok()?;
                 if !file.starts_with(&root) || !file.is_file() {
@@ -838,23 +853,13 @@ impl Registry {
     /// The files under `folder` (`ui` or `docs`) of a known plugin, as `/`-separated paths
     /// inside the plugin folder, sorted.
     pub fn plugin_files(&self, id: &PluginId, folder: &str) -> Vec<String> {
-        let Some(origin) = lock(&self.inner.known).get(id).map(|known| known.candidate.origin.clone()) else {
-            return Vec::new();
-        };
+        let Some(origin) = self.known_origin(id) else { return Vec::new() };
         let prefix = format!("{folder}/");
         let mut files: Vec<String> = match origin {
-            Origin::Bundled => self
-                .inner
-                .config
-                .bundled
-                .iter()
-                .filter(|bundled| {
-                    Candidate::bundled(bundled).is_ok_and(|candidate| &candidate.source.manifest.id == id)
-                })
-                .flat_map(|bundled| bundled.files.iter().map(|(name, _)| (*name).to_owned()))
-                .filter(|name| name.starts_with(&prefix))
-                .collect(),
-            Origin::Folder(root) => {
+            KnownOrigin::Bundled(files) => {
+                files.iter().map(|(name, _)| (*name).to_owned()).filter(|name| name.starts_with(&prefix)).collect()
+            }
+            KnownOrigin::Folder(root) => {
                 let mut found = Vec::new();
                 let mut pending = vec![root.join(folder)];
                 while let Some(dir) = pending.pop() {

@@ -19,7 +19,7 @@ use crate::AppState;
 use crate::auth::AdminUser;
 use crate::error::{ApiError, ApiJson};
 
-fn plugin_id(id: &str) -> Result<PluginId, ApiError> {
+pub(crate) fn plugin_id(id: &str) -> Result<PluginId, ApiError> {
     PluginId::parse(id).map_err(|error| ApiError::bad_request("invalid_plugin_id", error.to_string()))
 }
 

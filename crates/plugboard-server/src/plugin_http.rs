@@ -8,11 +8,12 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use plugboard_host::api::{CallContext, HttpRequest};
-use plugboard_manifest::{PluginId, RouteAuth};
+use plugboard_manifest::RouteAuth;
 
 use crate::AppState;
 use crate::auth::AuthUser;
 use crate::error::ApiError;
+use crate::manage::plugin_id;
 
 /// Largest request body passed to a plugin route.
 const MAX_ROUTE_BODY: usize = 1 << 20;
@@ -23,10 +24,6 @@ const CREDENTIALS: &[&str] = &["cookie", "authorization", "proxy-authorization"]
 /// Whatever a plugin answers is sandboxed: no script runs with the server's origin.
 const SANDBOX: &str =
     "sandbox allow-scripts; default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:";
-
-fn plugin_id(id: &str) -> Result<PluginId, ApiError> {
-    PluginId::parse(id).map_err(|error| ApiError::new(StatusCode::BAD_REQUEST, "invalid_plugin_id", error.to_string()))
-}
 
 fn not_found(what: String) -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "route_not_found", what)
