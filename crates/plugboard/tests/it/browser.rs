@@ -8,7 +8,7 @@ use std::process::Command;
 
 use plugboard_local::tiny::TinyModel;
 
-use super::start_server_with;
+use super::{nowhere_url, start_server_with};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 
@@ -55,9 +55,7 @@ fn the_studio_works_in_a_real_browser() {
     let model = dir.path().join("tiny-chat.gguf");
     // A context long enough for the whole session's conversation.
     TinyModel { context_length: 2048, ..TinyModel::default() }.write(&model).unwrap();
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let nowhere = format!("http://{}/v1", closed.local_addr().unwrap());
-    drop(closed);
+    let nowhere = nowhere_url();
     let server =
         start_server_with(&dir, &[("PLUGBOARD_MODEL", model.to_str().unwrap()), ("PLUGBOARD_OLLAMA_URL", &nowhere)]);
     let screenshots = scripts.join("screenshots");

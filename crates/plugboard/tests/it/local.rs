@@ -7,7 +7,7 @@ use plugboard_fixture_llm::{FixtureHub, HubFile};
 use plugboard_local::tiny::TinyModel;
 use serde_json::{Value, json};
 
-use super::{plugboard, signed_in_client, start_server_with};
+use super::{nowhere_url, plugboard, signed_in_client, start_server_with};
 
 /// Waits until `/api/models` offers `model`.
 async fn wait_for_model(client: &reqwest::Client, base: &str, model: &str) -> Value {
@@ -46,9 +46,7 @@ async fn a_configured_model_file_answers_streamed_chat_by_default() {
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("tiny-chat.gguf");
     TinyModel::default().write(&model).unwrap();
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let nowhere = format!("http://{}/v1", closed.local_addr().unwrap());
-    drop(closed);
+    let nowhere = nowhere_url();
     let server =
         start_server_with(&dir, &[("PLUGBOARD_MODEL", model.to_str().unwrap()), ("PLUGBOARD_OLLAMA_URL", &nowhere)]);
     let client = signed_in_client(&format!("{}/api/auth/signup", server.base), "local").await;
@@ -104,9 +102,7 @@ async fn the_default_model_is_downloaded_on_first_start() {
         "[models.local]\nrepo = \"test/tiny-GGUF\"\nfile = \"tiny-default.gguf\"\n",
     )
     .unwrap();
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let nowhere = format!("http://{}/v1", closed.local_addr().unwrap());
-    drop(closed);
+    let nowhere = nowhere_url();
     let endpoint = hub.endpoint();
     let mut server = start_server_with(
         &dir,

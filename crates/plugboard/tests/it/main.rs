@@ -91,6 +91,13 @@ async fn session_client(url: &str, name: &str, status: u16) -> reqwest::Client {
     reqwest::Client::builder().default_headers(headers).build().unwrap()
 }
 
+/// An OpenAI-compatible base URL where nothing answers (a port that was just free), so a
+/// server under test finds no Ollama.
+fn nowhere_url() -> String {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    format!("http://{}/v1", closed.local_addr().unwrap())
+}
+
 fn start_server(dir: &tempfile::TempDir) -> Server {
     start_server_with(dir, &[])
 }
@@ -285,10 +292,7 @@ async fn an_ollama_server_at_its_address_is_offered_when_nothing_is_configured()
 async fn without_any_model_chat_says_what_to_configure() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().unwrap();
-    // Nothing answers here.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let nowhere = format!("http://{}/v1", closed.local_addr().unwrap());
-    drop(closed);
+    let nowhere = nowhere_url();
     let server = start_server_with(&dir, &[("PLUGBOARD_OLLAMA_URL", &nowhere)]);
     let url = |path: &str| format!("{}{path}", server.base);
     let client = signed_in_client(&url("/api/auth/signup"), "nomodel").await;
