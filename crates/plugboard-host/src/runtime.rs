@@ -231,15 +231,21 @@ impl Runtime {
         self.inner.plugins.read().unwrap_or_else(std::sync::PoisonError::into_inner).keys().cloned().collect()
     }
 
-    /// Compiles (or takes from the cache), links and starts a plugin, with `settings`
-    /// (validated against its schema; `None` for the defaults), without making it visible.
-    /// Use [`Runtime::install`] to make it the active version.
-    pub async fn prepare(
+    /// Checks a plugin's component against its manifest without starting it: the ABI
+    /// and host version the manifest asks for, that the component compiles, exports the
+    /// lifecycle of that ABI and imports only what this host provides. Returns the hook
+    /// interfaces it exports (whether it implements them is known only once started).
+    pub async fn check_component(&self, source: &PluginSource) -> Result<BTreeSet<Hook>, LoadError> {
+        let (_, indices) = self.link(&source.manifest, source.wasm.clone(), &source.component_path).await?;
+        Ok(indices.exported_hooks())
+    }
+
+    async fn link(
         &self,
-        source: PluginSource,
-        settings: Option<serde_json::Value>,
-    ) -> Result<Plugin, LoadError> {
-        let PluginSource { manifest, wasm, component_path } = source;
+        manifest: &Manifest,
+        wasm: Arc<[u8]>,
+        component_path: &Path,
+    ) -> Result<(wasmtime::component::InstancePre<HostState>, ExportIndices), LoadError> {
         let id = manifest.id.clone();
         if !SUPPORTED_ABIS.contains(&manifest.abi) {
             let supported = SUPPORTED_ABIS.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
@@ -251,25 +257,19 @@ impl Runtime {
         {
             return Err(LoadError::HostTooOld { plugin: id, required: required.clone(), host });
         }
-        let settings = manifest
-            .settings
-            .validate(&settings.unwrap_or_else(|| serde_json::json!({})))
-            .map_err(|violations| LoadError::InvalidSettings { plugin: id.clone(), violations })?;
-
-        let config = &self.inner.config;
         let engine = self.inner.engine.clone();
-        let cache_dir = config.cache_dir.clone();
+        let cache_dir = self.inner.config.cache_dir.clone();
         let compiled =
             tokio::task::spawn_blocking(move || crate::cache::load_component(&engine, &wasm, cache_dir.as_deref()))
                 .await
                 .map_err(|error| LoadError::Compile {
                     plugin: id.clone(),
-                    path: component_path.clone(),
+                    path: component_path.to_path_buf(),
                     message: error.to_string(),
                 })?;
         let component = compiled.map_err(|error| LoadError::Compile {
             plugin: id.clone(),
-            path: component_path.clone(),
+            path: component_path.to_path_buf(),
             message: one_line(&format!("{error:#}")),
         })?;
         let abi_mismatch =
@@ -281,14 +281,33 @@ impl Runtime {
                 manifest.abi
             )));
         }
-        warn_about_ungranted_imports(&self.inner.engine, &component, &manifest);
+        warn_about_ungranted_imports(&self.inner.engine, &component, manifest);
         let pre = self
             .inner
             .linker
             .instantiate_pre(&component)
             .map_err(|error| abi_mismatch(format!("it imports something this host does not provide: {error:#}")))?;
         let indices = ExportIndices::new(&pre).map_err(|error| abi_mismatch(format!("{error:#}")))?;
+        Ok((pre, indices))
+    }
+
+    /// Compiles (or takes from the cache), links and starts a plugin, with `settings`
+    /// (validated against its schema; `None` for the defaults), without making it visible.
+    /// Use [`Runtime::install`] to make it the active version.
+    pub async fn prepare(
+        &self,
+        source: PluginSource,
+        settings: Option<serde_json::Value>,
+    ) -> Result<Plugin, LoadError> {
+        let PluginSource { manifest, wasm, component_path } = source;
+        let id = manifest.id.clone();
+        let (pre, indices) = self.link(&manifest, wasm, &component_path).await?;
+        let settings = manifest
+            .settings
+            .validate(&settings.unwrap_or_else(|| serde_json::json!({})))
+            .map_err(|violations| LoadError::InvalidSettings { plugin: id.clone(), violations })?;
         let exported = indices.exported_hooks();
+        let config = &self.inner.config;
 
         let limits = EffectiveLimits {
             memory_bytes: manifest

@@ -93,6 +93,47 @@ pub enum RegistryError {
     /// The database failed.
     #[error(transparent)]
     Store(#[from] plugboard_store::StoreError),
+    /// A package was refused (format, size, paths, links, signature, checksum).
+    #[error(transparent)]
+    Package(#[from] plugboard_package::PackageError),
+    /// A package's component does not do what its manifest declares.
+    #[error(
+        "the package `{plugin}` does not match its component: {message}; rebuild the component and package it again"
+    )]
+    ManifestMismatch {
+        /// The plugin.
+        plugin: PluginId,
+        /// What does not match.
+        message: String,
+    },
+    /// A package older than the installed version.
+    #[error(
+        "plugin `{plugin}` {installed} is installed, newer than the package's {package}; install with force to go back to {package}"
+    )]
+    Downgrade {
+        /// The plugin.
+        plugin: PluginId,
+        /// The installed version.
+        installed: semver::Version,
+        /// The package's version.
+        package: semver::Version,
+    },
+    /// The plugin was not installed from a package, so there is nothing to uninstall.
+    #[error("plugin `{plugin}` was not installed from a package ({origin}); {fix}")]
+    NotInstalled {
+        /// The plugin.
+        plugin: PluginId,
+        /// Where it comes from.
+        origin: String,
+        /// What to do instead.
+        fix: String,
+    },
+    /// Packages cannot be installed: no folder is set for them, or it is unusable.
+    #[error("cannot install packages: {reason}")]
+    InstallFolder {
+        /// Why.
+        reason: String,
+    },
     /// The plugin directories cannot be watched.
     #[error("cannot watch {} for plugin changes: {message}", .path.display())]
     Watch {
@@ -119,6 +160,11 @@ impl RegistryError {
             RegistryError::Hook(_) => "plugin_hook_failed",
             RegistryError::Store(_) => "storage",
             RegistryError::Watch { .. } => "watch",
+            RegistryError::Package(error) => error.code(),
+            RegistryError::ManifestMismatch { .. } => "package_manifest_mismatch",
+            RegistryError::Downgrade { .. } => "package_downgrade",
+            RegistryError::NotInstalled { .. } => "plugin_not_installed",
+            RegistryError::InstallFolder { .. } => "install_folder",
         }
     }
 }

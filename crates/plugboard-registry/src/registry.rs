@@ -28,6 +28,9 @@ pub struct RegistryConfig {
     /// `ENABLED_PLUGINS`: the ids (or folder names) that start enabled, overriding the
     /// saved state; `None` keeps the saved state (every plugin enabled at first).
     pub enabled_plugins: Option<BTreeSet<String>>,
+    /// Where installed packages are unpacked, one sub-folder per plugin id. It should be
+    /// one of `directories`, so installed plugins are found again at start.
+    pub install_dir: Option<PathBuf>,
 }
 
 /// Where a plugin stands.
@@ -807,6 +810,11 @@ impl Registry {
         Ok(())
     }
 
+    /// Where a known plugin was read from (bundled or its folder).
+    pub fn origin(&self, id: &PluginId) -> Option<Origin> {
+        lock(&self.inner.known).get(id).map(|known| known.candidate.origin.clone())
+    }
+
     /// Where a known plugin's files are: the embedded files of a bundled plugin (found by
     /// the folder name its candidate was read from, no manifest parsed again), or its folder.
     fn known_origin(&self, id: &PluginId) -> Option<KnownOrigin> {
@@ -944,7 +952,7 @@ impl Registry {
         (name, message)
     }
 
-    fn unknown(&self, plugin: &str) -> RegistryError {
+    pub(crate) fn unknown(&self, plugin: &str) -> RegistryError {
         RegistryError::UnknownPlugin {
             plugin: plugin.to_owned(),
             known: lock(&self.inner.known).keys().cloned().collect(),

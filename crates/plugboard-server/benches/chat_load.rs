@@ -66,7 +66,7 @@ async fn server(data: &Path, filters: usize, fixture: &FixtureLlm, cache: &Path)
     let registry = Registry::new(
         runtime,
         store.clone(),
-        RegistryConfig { bundled: Vec::new(), directories: vec![plugins], enabled_plugins: None },
+        RegistryConfig { bundled: Vec::new(), directories: vec![plugins], enabled_plugins: None, install_dir: None },
     );
     let report = registry.start().await;
     assert_eq!(report.loaded.len(), filters, "{:?}", report.failed);
@@ -78,7 +78,10 @@ async fn server(data: &Path, filters: usize, fixture: &FixtureLlm, cache: &Path)
         models.set_default(Some("fixture/fixed".into()));
     }
     let engine = ChatEngine::new(registry.clone(), store.clone(), models, EngineConfig::default());
-    let state = AppState { registry, store, engine, config: Arc::new(ServerConfig::default()), limits: Arc::default() };
+    let state = AppState { registry, store, engine, config: Arc::new(ServerConfig::default()),
+        limits: Arc::default(),
+        packages: Arc::default(),
+    };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(plugboard_server::serve(listener, state, std::future::pending()));

@@ -114,12 +114,15 @@ async fn server(model: &LocalModel, data: &std::path::Path) -> (String, String) 
     let registry = Registry::new(
         runtime,
         store.clone(),
-        RegistryConfig { bundled: Vec::new(), directories: Vec::new(), enabled_plugins: None },
+        RegistryConfig { bundled: Vec::new(), directories: Vec::new(), enabled_plugins: None, install_dir: None },
     );
     registry.start().await;
     models.write().await.add(Arc::new(LocalProvider::new(LocalState::Ready(model.clone()))));
     let engine = ChatEngine::new(registry.clone(), store.clone(), models, EngineConfig::default());
-    let state = AppState { registry, store, engine, config: Arc::new(ServerConfig::default()), limits: Arc::default() };
+    let state = AppState { registry, store, engine, config: Arc::new(ServerConfig::default()),
+        limits: Arc::default(),
+        packages: Arc::default(),
+    };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(plugboard_server::serve(listener, state, std::future::pending()));

@@ -107,6 +107,10 @@ impl From<RegistryError> for ApiError {
                     "the server could not read or write its database",
                 );
             }
+            RegistryError::Package(plugboard_package::PackageError::TooLarge { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
+            RegistryError::Package(plugboard_package::PackageError::BadIndex { .. }) => StatusCode::BAD_GATEWAY,
+            RegistryError::InstallFolder { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            RegistryError::Package(_) | RegistryError::ManifestMismatch { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             RegistryError::InvalidSettings { .. }
             | RegistryError::Load(_)
             | RegistryError::Dependency(_)

@@ -9,6 +9,7 @@ mod error;
 mod limits;
 mod manage;
 mod openai;
+mod packages;
 mod plugin_http;
 mod plugins;
 mod prometheus;
@@ -28,6 +29,7 @@ use serde::Deserialize;
 pub use auth::{AdminUser, AuthUser, SESSION_COOKIE};
 pub use error::{ApiError, ApiJson};
 pub use limits::UserLimits;
+pub use packages::PackagesConfig;
 
 /// Who may sign up once the first user (the admin) exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -84,6 +86,8 @@ pub struct AppState {
     pub config: Arc<ServerConfig>,
     /// Per-user rate limits on plugin execution and routes.
     pub limits: Arc<UserLimits>,
+    /// How packages are installed (trust store, policy, limits, index).
+    pub packages: Arc<PackagesConfig>,
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -133,6 +137,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/plugins/execute", post(plugins::execute))
         .route("/api/plugins/events", get(manage::events))
         .route("/api/plugins/load", post(manage::load))
+        .route("/api/plugins/install", post(packages::install))
+        .route("/api/plugins/available", get(packages::available))
+        .route("/api/plugins/{id}/uninstall", post(packages::uninstall))
         .route("/api/plugins/{id}", get(plugins::plugin_details))
         .route("/api/plugins/{id}/unload", post(manage::unload))
         .route("/api/plugins/{id}/reload", post(manage::reload))

@@ -25,6 +25,22 @@ pub(crate) struct FileConfig {
     pub(crate) user_calls_per_minute: Option<u32>,
     #[serde(default)]
     pub(crate) models: ModelsConfig,
+    #[serde(default)]
+    pub(crate) packages: PackagesConfig,
+}
+
+/// `[packages]`: installing plugin packages.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PackagesConfig {
+    /// What a package's signature must be: `require` (default), `warn` or `off`.
+    pub(crate) policy: Option<plugboard_package::Policy>,
+    /// The plugin index: a file path or an http(s) URL of an `index.json`.
+    pub(crate) index: Option<String>,
+    /// The folder of trusted public keys. Default: the data folder's `trusted-keys/`.
+    pub(crate) trusted_keys_dir: Option<PathBuf>,
+    /// The largest package accepted, in MiB. Default: 64.
+    pub(crate) max_package_mb: Option<u64>,
 }
 
 /// `[models]`.

@@ -3,8 +3,10 @@
 
 #![allow(clippy::print_stdout, reason = "the command line prints its results on stdout")]
 
+mod authoring;
 mod config;
 mod models;
+mod plugin_cli;
 mod plugins;
 
 use std::net::SocketAddr;
@@ -57,7 +59,7 @@ enum Command {
     /// Works with plugins.
     Plugin {
         #[command(subcommand)]
-        command: PluginCommand,
+        command: plugin_cli::PluginCommand,
     },
     /// Works with local models.
     Model {
@@ -91,59 +93,21 @@ enum ModelCommand {
     },
 }
 
-#[derive(Debug, Subcommand)]
-enum PluginCommand {
-    /// Lists the plugins found, with their version, hooks and permissions.
-    List {
-        #[command(flatten)]
-        plugins: PluginOptions,
-    },
-    /// Shows one plugin: manifest, state, permissions, hooks, tools, commands, routes,
-    /// settings (secrets hidden).
-    Info {
-        /// The plugin id.
-        plugin: String,
-        #[command(flatten)]
-        plugins: PluginOptions,
-    },
-    /// Enables a plugin (kept across restarts). A running server applies it when it next
-    /// starts; use the web UI or the API to change a running one.
-    Enable {
-        /// The plugin id.
-        plugin: String,
-        #[command(flatten)]
-        plugins: PluginOptions,
-    },
-    /// Disables a plugin (kept across restarts); see `enable`.
-    Disable {
-        /// The plugin id.
-        plugin: String,
-        #[command(flatten)]
-        plugins: PluginOptions,
-    },
-    /// Runs a plugin's first tool with `{"input": <input>}` and prints the result, like
-    /// `/run <plugin> <input>` in chat. No server needed.
-    Run {
-        /// The plugin id.
-        plugin: String,
-        /// The input, as one string (quote it, or pass several words).
-        #[arg(required = true, num_args = 1..)]
-        input: Vec<String>,
-        #[command(flatten)]
-        plugins: PluginOptions,
-    },
-}
-
 fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    // The server logs what it does; one-shot commands print their result and only warn.
+    let default_log = match cli.command {
+        Command::Serve { .. } => "info,cranelift=warn,wasmtime=warn",
+        _ => "warn,cranelift=warn,wasmtime=warn",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("PLUGBOARD_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,cranelift=warn,wasmtime=warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_log)),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let cli = Cli::parse();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -167,6 +131,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let models: SharedModels = Arc::default();
             let opened = plugins.open(&file, models.clone()).await?;
             let registry = opened.registry;
+            let packages = plugboard_server::PackagesConfig {
+                catalogue: opened.packages.index.as_deref().map(plugboard_registry::Catalogue::new).transpose()?,
+                install: opened.packages.install,
+            };
             let report = registry.start().await;
             tracing::info!(loaded = report.loaded.len(), failed = report.failed.len(), "plugins started");
             let _watch =
@@ -211,45 +179,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 engine,
                 config: Arc::new(server_config),
                 limits: Arc::new(plugboard_server::UserLimits::new(file.user_calls_per_minute.unwrap_or(120))),
+                packages: Arc::new(packages),
             };
             let addr = addr.or(file.addr).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
             let listener =
                 tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
             plugboard_server::serve(listener, state, shutdown_signal()).await
         }
-        Command::Plugin { command: PluginCommand::List { plugins } } => {
-            let registry = plugins.open(&FileConfig::load(plugins.config.as_deref())?, Arc::default()).await?.registry;
-            let report = registry.start().await;
-            let mut out = String::new();
-            for entry in registry.list().await {
-                let manifest = registry.plugin(&entry.id).map(|plugin| plugin.manifest().clone());
-                let hooks: Vec<String> = registry
-                    .plugin(&entry.id)
-                    .map(|plugin| plugin.hooks().map(|h| h.to_string()).collect())
-                    .unwrap_or_default();
-                let permissions: Vec<&str> =
-                    manifest.iter().flat_map(|m| m.permissions.iter().map(|p| p.as_str())).collect();
-                let state = serde_json::to_value(entry.state)?;
-                out.push_str(&format!(
-                    "{} {} [{}] ({})\n  {}\n  hooks: {}\n  permissions: {}\n",
-                    entry.id,
-                    entry.version,
-                    state.as_str().unwrap_or_default(),
-                    entry.origin,
-                    entry.description,
-                    if hooks.is_empty() { "none".to_owned() } else { hooks.join(", ") },
-                    if permissions.is_empty() { "none".to_owned() } else { permissions.join(", ") }
-                ));
-                if let Some(error) = entry.error.or(entry.disabled_reason) {
-                    out.push_str(&format!("  problem: {error}\n"));
-                }
-            }
-            print!("{out}");
-            registry.shutdown().await;
-            let failures = report.failed.len();
-            anyhow::ensure!(failures == 0, "{failures} plugin(s) failed to load (see the log above)");
-            Ok(())
-        }
+        Command::Plugin { command } => plugin_cli::run(command).await,
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,
@@ -258,39 +195,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 &mut std::io::stdout(),
             );
             Ok(())
-        }
-        Command::Plugin { command: PluginCommand::Info { plugin, plugins } } => {
-            let registry = plugins.open(&FileConfig::load(plugins.config.as_deref())?, Arc::default()).await?.registry;
-            registry.start().await;
-            let id = plugboard_manifest::PluginId::parse(&plugin)?;
-            let entry = registry.list().await.into_iter().find(|entry| entry.id == id);
-            let result = match (entry, registry.plugin(&id)) {
-                (Some(entry), loaded) => {
-                    let manifest = loaded.as_ref().map(|plugin| plugin.manifest().clone());
-                    let info = serde_json::json!({
-                        "entry": entry,
-                        "manifest": manifest,
-                        "hooks": loaded.as_ref().map(|plugin| plugin.hooks().map(|hook| hook.as_str()).collect::<Vec<_>>()),
-                        "tools": loaded.as_ref().map(|plugin| plugin.tools()),
-                        "settings": registry.settings(&id).await.ok(),
-                    });
-                    println!("{}", serde_json::to_string_pretty(&info)?);
-                    Ok(())
-                }
-                (None, _) => {
-                    let known: Vec<String> =
-                        registry.list().await.into_iter().map(|entry| entry.id.to_string()).collect();
-                    Err(anyhow::anyhow!("no plugin `{id}`; known: {}", known.join(", ")))
-                }
-            };
-            registry.shutdown().await;
-            result
-        }
-        Command::Plugin { command: PluginCommand::Enable { plugin, plugins } } => {
-            set_enabled(&plugin, &plugins, true).await
-        }
-        Command::Plugin { command: PluginCommand::Disable { plugin, plugins } } => {
-            set_enabled(&plugin, &plugins, false).await
         }
         Command::Model { command: ModelCommand::Pull { repo, file, dirs } } => {
             let path = models::pull(&dirs, &repo, &file).await?;
@@ -301,32 +205,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", models::list(&dirs)?);
             Ok(())
         }
-        Command::Plugin { command: PluginCommand::Run { plugin, input, plugins } } => {
-            let registry = plugins.open(&FileConfig::load(plugins.config.as_deref())?, Arc::default()).await?.registry;
-            registry.start().await;
-            let id = plugboard_manifest::PluginId::parse(&plugin)?;
-            let found = registry.plugin(&id).with_context(|| {
-                let known: Vec<String> = registry.runtime().plugin_ids().iter().map(ToString::to_string).collect();
-                format!("no plugin `{id}` is loaded; available: {}", known.join(", "))
-            })?;
-            let output = found.run_with_input(&Default::default(), &input.join(" ")).await;
-            registry.shutdown().await;
-            println!("{}", output?);
-            Ok(())
-        }
     }
-}
-
-/// `plugin enable` / `plugin disable`: the choice saved in the store, as the API makes it.
-async fn set_enabled(plugin: &str, plugins: &PluginOptions, enable: bool) -> anyhow::Result<()> {
-    let registry = plugins.open(&FileConfig::load(plugins.config.as_deref())?, Arc::default()).await?.registry;
-    registry.start().await;
-    let id = plugboard_manifest::PluginId::parse(plugin)?;
-    let result = if enable { registry.enable(&id).await } else { registry.disable(&id).await };
-    registry.shutdown().await;
-    result?;
-    println!("{id} {}", if enable { "enabled" } else { "disabled" });
-    Ok(())
 }
 
 async fn shutdown_signal() {

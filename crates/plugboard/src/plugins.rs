@@ -3,13 +3,14 @@
 //! the bundled plugins and the configured directories.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
 use plugboard_chat::{ModelsAi, SharedModels, StoreChat};
 use plugboard_host::{Runtime, RuntimeConfig, Services};
-use plugboard_registry::{Bundled, Registry, RegistryConfig, StoreKv};
+use plugboard_package::{Limits, TrustStore};
+use plugboard_registry::{Bundled, InstallOptions, Registry, RegistryConfig, StoreKv};
 use plugboard_store::{ChatStore, SqliteStore, Store};
 
 use crate::config::FileConfig;
@@ -38,6 +39,22 @@ pub(crate) struct PluginOptions {
     /// Where compiled plugins are cached between runs. Default: the data folder's `cache/`.
     #[arg(long, env = "PLUGBOARD_CACHE_DIR")]
     cache_dir: Option<PathBuf>,
+    /// What a plugin package's signature must be to install: `require` (signed by a
+    /// trusted key; the default), `warn` (install unsigned or untrusted packages with a
+    /// warning) or `off`.
+    #[arg(long, env = "PLUGBOARD_INSTALL_POLICY")]
+    install_policy: Option<plugboard_package::Policy>,
+    /// The plugin index to browse and install from: a path or an http(s) URL of an
+    /// `index.json` (made by `plugboard plugin index`).
+    #[arg(long, env = "PLUGBOARD_PLUGIN_INDEX")]
+    plugin_index: Option<String>,
+}
+
+/// How packages are installed: the trust store, the policy, size limits, the index.
+#[derive(Debug, Clone)]
+pub(crate) struct PackageSettings {
+    pub(crate) install: InstallOptions,
+    pub(crate) index: Option<String>,
 }
 
 /// The store and the registry over it.
@@ -46,14 +63,14 @@ pub(crate) struct Opened {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) registry: Registry,
     pub(crate) data_dir: PathBuf,
+    pub(crate) packages: PackageSettings,
 }
 
 impl PluginOptions {
     /// Opens the store in the data folder, starts the runtime and makes the registry (not
     /// started yet). Settings left unset here come from `file`, then the defaults.
     pub(crate) async fn open(&self, file: &FileConfig, models: SharedModels) -> anyhow::Result<Opened> {
-        let data_dir =
-            self.data_dir.clone().or_else(|| file.data_dir.clone()).unwrap_or_else(|| "plugboard-data".into());
+        let data_dir = self.data_dir(file);
         std::fs::create_dir_all(&data_dir)
             .with_context(|| format!("cannot create the data folder {}", data_dir.display()))?;
         let configured_dirs = if self.plugins_dirs.is_empty() {
@@ -61,14 +78,13 @@ impl PluginOptions {
         } else {
             self.plugins_dirs.clone()
         };
-        let directories = if configured_dirs.is_empty() {
-            let local = data_dir.join("plugins");
-            std::fs::create_dir_all(&local)
-                .with_context(|| format!("cannot create the plugin folder {}", local.display()))?;
-            vec![local]
-        } else {
-            configured_dirs
-        };
+        // Installed packages are unpacked into the data folder's `plugins/`, which is
+        // always scanned first: a configured directory's plugin replaces an installed one.
+        let install_dir = data_dir.join("plugins");
+        std::fs::create_dir_all(&install_dir)
+            .with_context(|| format!("cannot create the plugin folder {}", install_dir.display()))?;
+        let mut directories = vec![install_dir.clone()];
+        directories.extend(configured_dirs.into_iter().filter(|dir| !same_folder(dir, &install_dir)));
         let sqlite = SqliteStore::open(&data_dir.join("plugboard.db")).await?;
         let interrupted = sqlite.mark_interrupted_messages().await?;
         if interrupted > 0 {
@@ -98,7 +114,43 @@ impl PluginOptions {
         let enabled_plugins = self.enabled_plugins.as_ref().or(file.enabled_plugins.as_ref()).map(|names| {
             names.iter().map(|name| name.trim().to_owned()).filter(|name| !name.is_empty()).collect::<BTreeSet<_>>()
         });
-        let registry = Registry::new(runtime, store.clone(), RegistryConfig { bundled, directories, enabled_plugins });
-        Ok(Opened { store, registry, data_dir })
+        let registry = Registry::new(
+            runtime,
+            store.clone(),
+            RegistryConfig { bundled, directories, enabled_plugins, install_dir: Some(install_dir) },
+        );
+        let packages = self.package_settings(file, &data_dir)?;
+        Ok(Opened { store, registry, data_dir, packages })
+    }
+}
+
+impl PluginOptions {
+    /// The trust store (`<data>/trusted-keys/` unless configured), policy, limits and index.
+    pub(crate) fn package_settings(&self, file: &FileConfig, data_dir: &Path) -> anyhow::Result<PackageSettings> {
+        let config = &file.packages;
+        let trust_dir = config.trusted_keys_dir.clone().unwrap_or_else(|| data_dir.join("trusted-keys"));
+        let trust = TrustStore::from_folder(&trust_dir)?;
+        let mut limits = Limits::default();
+        if let Some(mb) = config.max_package_mb {
+            limits.max_archive_bytes = mb << 20;
+            limits.max_unpacked_bytes = limits.max_unpacked_bytes.max(mb << 22);
+        }
+        let policy = self.install_policy.or(config.policy).unwrap_or_default();
+        Ok(PackageSettings {
+            install: InstallOptions { trust, policy, force: false, limits },
+            index: self.plugin_index.clone().or_else(|| config.index.clone()),
+        })
+    }
+
+    /// The data folder, as `open` chooses it.
+    pub(crate) fn data_dir(&self, file: &FileConfig) -> PathBuf {
+        self.data_dir.clone().or_else(|| file.data_dir.clone()).unwrap_or_else(|| "plugboard-data".into())
+    }
+}
+
+fn same_folder(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
     }
 }

@@ -9,6 +9,7 @@ mod discovery;
 mod events;
 mod hot_reload;
 mod lifecycle;
+mod packages;
 mod persistence;
 mod settings;
 
@@ -61,7 +62,12 @@ impl Setup {
     }
 
     fn config(&self) -> RegistryConfig {
-        RegistryConfig { bundled: Vec::new(), directories: vec![self.plugins.clone()], enabled_plugins: None }
+        RegistryConfig {
+            bundled: Vec::new(),
+            directories: vec![self.plugins.clone()],
+            enabled_plugins: None,
+            install_dir: Some(self.plugins.clone()),
+        }
     }
 
     /// Opens the store and a registry over it, like a server starting, and starts it.

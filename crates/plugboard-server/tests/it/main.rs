@@ -64,7 +64,7 @@ impl TestServer {
         let registry = Registry::new(
             runtime,
             store.clone(),
-            RegistryConfig { bundled: Vec::new(), directories: vec![dir], enabled_plugins: None },
+            RegistryConfig { bundled: Vec::new(), directories: vec![dir], enabled_plugins: None, install_dir: None },
         );
         let report = registry.start().await;
         assert!(report.failed.is_empty(), "{:?}", report.failed);
@@ -82,6 +82,7 @@ impl TestServer {
             engine,
             config: Arc::new(config),
             limits: Arc::new(plugboard_server::UserLimits::new(30)),
+            packages: Arc::default(),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 mod browser;
 mod local;
+mod packages;
 
 fn plugboard(dir: &tempfile::TempDir) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_plugboard"));

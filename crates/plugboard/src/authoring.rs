@@ -1,0 +1,337 @@
+//! The plugin author's commands: `plugin new`, `build`, `test`, `package`, `keygen`,
+//! `sign`, `verify` and `index`. They work on a plugin folder (a Rust crate with a
+//! `plugin.toml`), with no server.
+
+use std::io::BufRead as _;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use plugboard_manifest::{MANIFEST_FILE_NAME, Manifest, PluginId, parse_manifest};
+use plugboard_package::{Index, Package, Policy, PublicKey, SigningKey, TrustStore};
+
+/// Where the SDK's source was when this binary was built; `plugin new` points new
+/// plugins at it unless told otherwise.
+const BUILT_SDK_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../plugboard-sdk");
+
+/// `plugin new <name>`: a plugin folder that builds, tests and packages as it is.
+pub(crate) fn new_plugin(
+    name: &str,
+    parent: &Path,
+    sdk: Option<&Path>,
+    author: Option<&str>,
+) -> anyhow::Result<PathBuf> {
+    let id = PluginId::parse(name).map_err(|error| {
+        anyhow::anyhow!(
+            "`{name}` cannot be a plugin id: {error}; use lowercase letters, digits and dashes, such as `my-plugin`"
+        )
+    })?;
+    let folder = parent.join(id.as_str());
+    if folder.exists() {
+        bail!("{} exists already; choose another name or remove it", folder.display());
+    }
+    let sdk = match sdk {
+        Some(path) => path.to_path_buf(),
+        None => Path::new(BUILT_SDK_PATH).to_path_buf(),
+    };
+    let sdk = sdk.canonicalize().ok().filter(|path| path.join("Cargo.toml").is_file()).with_context(|| {
+        format!(
+            "the plugin SDK is not at {}; pass `--sdk <path to crates/plugboard-sdk>` from a Plugboard checkout",
+            sdk.display()
+        )
+    })?;
+    let title: String = id
+        .as_str()
+        .split('-')
+        .map(|word| {
+            let mut chars = word.chars();
+            chars.next().map(|first| first.to_uppercase().chain(chars).collect::<String>()).unwrap_or_default()
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    let fill = |template: &str| {
+        template
+            .replace("{{id}}", id.as_str())
+            .replace("{{crate}}", &id.as_str().replace('-', "_"))
+            .replace("{{title}}", &title)
+            .replace("{{author}}", author.unwrap_or("Your Name"))
+            .replace("{{sdk}}", &sdk.display().to_string().replace('\\', "/"))
+    };
+    let files: [(&str, &str); 8] = [
+        ("Cargo.toml", include_str!("scaffold/Cargo.toml.tmpl")),
+        (MANIFEST_FILE_NAME, include_str!("scaffold/plugin.toml.tmpl")),
+        ("src/lib.rs", include_str!("scaffold/lib.rs.tmpl")),
+        ("README.md", include_str!("scaffold/README.md.tmpl")),
+        ("docs/usage.md", include_str!("scaffold/usage.md.tmpl")),
+        ("rust-toolchain.toml", include_str!("scaffold/rust-toolchain.toml.tmpl")),
+        (".gitignore", include_str!("scaffold/gitignore.tmpl")),
+        ("ui/.keep", ""),
+    ];
+    for (relative, template) in files {
+        let path = folder.join(relative);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        std::fs::write(&path, fill(template)).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    std::fs::remove_file(folder.join("ui/.keep")).ok();
+    std::fs::remove_dir(folder.join("ui")).ok();
+    Ok(folder)
+}
+
+/// The manifest of the plugin folder, without requiring the component to exist yet.
+fn folder_manifest(folder: &Path) -> anyhow::Result<Manifest> {
+    let path = folder.join(MANIFEST_FILE_NAME);
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}; run this in a plugin folder or pass --path", path.display()))?;
+    Ok(parse_manifest(&text, &path)?)
+}
+
+fn spinner(message: String) -> ProgressBar {
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {elapsed:>4} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    bar.set_message(message);
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
+}
+
+/// `plugin build`: compiles the folder's crate for `wasm32-wasip2` (release) and copies
+/// the component to where the manifest says (`plugin.wasm`). Returns that path.
+pub(crate) fn build(folder: &Path) -> anyhow::Result<PathBuf> {
+    let manifest = folder_manifest(folder)?;
+    if !folder.join("Cargo.toml").is_file() {
+        bail!(
+            "{} has no Cargo.toml: `plugin build` builds Rust plugins; build other languages' components with their own tools and copy the .wasm to `{}`",
+            folder.display(),
+            manifest.component.display()
+        );
+    }
+    let bar = spinner(format!("building {} {}", manifest.id, manifest.version));
+    let mut child = std::process::Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+        .args(["build", "--release", "--target", "wasm32-wasip2", "--message-format=json-render-diagnostics"])
+        .current_dir(folder)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("cannot run cargo; is the Rust toolchain installed?")?;
+    let stderr = child.stderr.take().map(|stderr| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut std::io::BufReader::new(stderr), &mut text).ok();
+            text
+        })
+    });
+    let own_manifest = folder.join("Cargo.toml").canonicalize().ok();
+    let mut artifact: Option<PathBuf> = None;
+    let mut compiled = 0;
+    if let Some(stdout) = child.stdout.take() {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            let Ok(message) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
+            if message["reason"] != "compiler-artifact" {
+                continue;
+            }
+            compiled += 1;
+            let name = message["target"]["name"].as_str().unwrap_or_default();
+            bar.set_message(format!(
+                "building {} {}: compiled {compiled} crates ({name})",
+                manifest.id, manifest.version
+            ));
+            let ours =
+                message["manifest_path"].as_str().and_then(|path| Path::new(path).canonicalize().ok()) == own_manifest;
+            let wasm = message["filenames"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|file| file.as_str())
+                .find(|file| file.ends_with(".wasm"));
+            if let (true, Some(wasm)) = (ours, wasm) {
+                artifact = Some(PathBuf::from(wasm));
+            }
+        }
+    }
+    let status = child.wait().context("cargo did not finish")?;
+    let log = stderr.and_then(|thread| thread.join().ok()).unwrap_or_default();
+    bar.finish_and_clear();
+    if !status.success() {
+        eprint!("{log}");
+        bail!("the build of {} failed (cargo's output is above)", manifest.id);
+    }
+    let artifact = artifact.with_context(|| {
+        format!("cargo built no .wasm for {}; its Cargo.toml needs `[lib] crate-type = [\"cdylib\"]`", manifest.id)
+    })?;
+    let target = folder.join(&manifest.component);
+    std::fs::copy(&artifact, &target)
+        .with_context(|| format!("cannot copy {} to {}", artifact.display(), target.display()))?;
+    Ok(target)
+}
+
+/// `plugin test`: the crate's own tests (native `cargo test`), a build, then the plugin
+/// loaded into a sandbox like the server's: its component checked against its manifest,
+/// started with its default settings, its health asked and its self-test run. Returns
+/// the report; an error when anything failed.
+pub(crate) async fn test(folder: &Path) -> anyhow::Result<String> {
+    let manifest = folder_manifest(folder)?;
+    let bar = spinner(format!("cargo test ({})", manifest.id));
+    let output = std::process::Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+        .args(["test", "--quiet"])
+        .current_dir(folder)
+        .output()
+        .context("cannot run cargo; is the Rust toolchain installed?")?;
+    bar.finish_and_clear();
+    let mut report = String::new();
+    if !output.status.success() {
+        eprint!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        bail!("the unit tests of {} failed (cargo's output is above)", manifest.id);
+    }
+    let passed = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter(|line| line.starts_with("test result:"))
+        .map(str::to_owned)
+        .collect::<Vec<_>>()
+        .join("; ");
+    report.push_str(&format!("unit tests: {}\n", if passed.is_empty() { "none".to_owned() } else { passed }));
+    let wasm = build(folder)?;
+    report.push_str(&format!("built: {}\n", wasm.display()));
+
+    let sandbox = tempfile::tempdir().context("cannot make a temporary folder")?;
+    let registry = sandbox_registry(sandbox.path()).await?;
+    let result = async {
+        let package = Package::pack(folder)?;
+        registry.check_package(&package).await?;
+        let plugin = registry.load_folder(folder).await?;
+        let hooks: Vec<&str> = plugin.hooks().map(|hook| hook.as_str()).collect();
+        report.push_str(&format!("loaded: {} {} (hooks: {})\n", plugin.id(), plugin.version(), hooks.join(", ")));
+        let health = plugin.health().await;
+        report.push_str(&format!("health: {}\n", serde_json::to_string(&health)?));
+        let mut failures = 0;
+        if plugin.implements(plugboard_host::api::Hook::SelfTest) {
+            for case in plugin.self_test().await? {
+                failures += usize::from(!case.passed);
+                report.push_str(&format!(
+                    "self-test {}: {} ({})\n",
+                    if case.passed { "passed" } else { "FAILED" },
+                    case.name,
+                    case.message
+                ));
+            }
+        } else {
+            report.push_str("self-test: none (implement `self_test` to check the plugin in place)\n");
+        }
+        anyhow::ensure!(failures == 0, "{failures} self-test case(s) of {} failed:\n{report}", manifest.id);
+        Ok(())
+    }
+    .await;
+    registry.shutdown().await;
+    result.map(|()| report)
+}
+
+/// A registry with no plugins over a throw-away database, for `plugin test`.
+async fn sandbox_registry(data: &Path) -> anyhow::Result<plugboard_registry::Registry> {
+    let store: Arc<dyn plugboard_store::Store> =
+        Arc::new(plugboard_store::SqliteStore::open(&data.join("plugboard.db")).await?);
+    let services = plugboard_host::Services {
+        kv: Arc::new(plugboard_registry::StoreKv::new(store.clone())),
+        ..plugboard_host::Services::default()
+    };
+    let config = plugboard_host::RuntimeConfig { cache_dir: Some(data.join("cache")), ..Default::default() };
+    let runtime = plugboard_host::Runtime::new(config, services).context("starting the plugin runtime")?;
+    Ok(plugboard_registry::Registry::new(runtime, store, plugboard_registry::RegistryConfig::default()))
+}
+
+/// `plugin package`: the folder's package written to `out` (default
+/// `<id>-<version>.plugboard` in the current folder), signed when a key is given.
+pub(crate) fn package(folder: &Path, out: Option<&Path>, key: Option<&Path>) -> anyhow::Result<(PathBuf, Package)> {
+    let bar = spinner(format!("packing {}", folder.display()));
+    let mut package = Package::pack(folder)?;
+    if let Some(key) = key {
+        package.sign(&SigningKey::read(key)?);
+    }
+    let bytes = package.to_bytes()?;
+    let path = out.map_or_else(|| PathBuf::from(package.file_name()), Path::to_path_buf);
+    std::fs::write(&path, &bytes).with_context(|| format!("cannot write {}", path.display()))?;
+    bar.finish_and_clear();
+    Ok((path, package))
+}
+
+/// One line describing a package file.
+pub(crate) fn describe(path: &Path, package: &Package) -> anyhow::Result<String> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let signer = match package.signature().map(|signature| signature.claimed_key()) {
+        Some(Ok(key)) => {
+            format!("signed by {}{}", key.fingerprint(), key.name().map(|n| format!(" ({n})")).unwrap_or_default())
+        }
+        Some(Err(error)) => format!("with an unreadable signature: {error}"),
+        None => "unsigned".to_owned(),
+    };
+    Ok(format!(
+        "{}: {} {}, {} files, {} bytes, sha256 {}, {signer}",
+        path.display(),
+        package.manifest().id,
+        package.manifest().version,
+        package.files().count(),
+        bytes.len(),
+        plugboard_package::sha256_hex(&bytes)
+    ))
+}
+
+/// Reads a package file with the default limits.
+pub(crate) fn read_package(path: &Path) -> anyhow::Result<Package> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read the package {}", path.display()))?;
+    Package::read(&bytes, &plugboard_package::Limits::default()).with_context(|| format!("{}", path.display()))
+}
+
+/// `plugin sign`: signs the package file in place (or into `out`).
+pub(crate) fn sign(path: &Path, key: &Path, out: Option<&Path>) -> anyhow::Result<PathBuf> {
+    let mut package = read_package(path)?;
+    package.sign(&SigningKey::read(key)?);
+    let target = out.unwrap_or(path).to_path_buf();
+    let temporary = target.with_extension("plugboard-signing");
+    std::fs::write(&temporary, package.to_bytes()?).with_context(|| format!("cannot write {}", temporary.display()))?;
+    std::fs::rename(&temporary, &target).with_context(|| format!("cannot write {}", target.display()))?;
+    Ok(target)
+}
+
+/// `plugin verify`: the signature against the trust store and `extra` keys.
+pub(crate) fn verify(path: &Path, mut trust: TrustStore, extra: &[PathBuf]) -> anyhow::Result<String> {
+    for key in extra {
+        trust.add(PublicKey::read(key)?);
+    }
+    let package = read_package(path)?;
+    let verification = package.verify(&trust, Policy::Require)?;
+    Ok(format!(
+        "{}: good signature by trusted key {}{}",
+        package.label(),
+        verification.signer_fingerprint.unwrap_or_default(),
+        verification.signer.map(|name| format!(" ({name})")).unwrap_or_default()
+    ))
+}
+
+/// `plugin keygen`: a new key pair at `<stem>.key` and `<stem>.pub`.
+pub(crate) fn keygen(stem: &Path, name: Option<String>) -> anyhow::Result<String> {
+    let key = SigningKey::generate(name)?;
+    let (secret, public) = key.write_pair(stem)?;
+    Ok(format!(
+        "key {}\n  secret: {} (keep it private; sign with `plugboard plugin sign <package> --key {}`)\n  public: {} (give it to operators: `plugboard plugin trust {}`)",
+        key.public().fingerprint(),
+        secret.display(),
+        secret.display(),
+        public.display(),
+        public.display()
+    ))
+}
+
+/// `plugin index`: writes `<folder>/index.json` listing the packages in it.
+pub(crate) fn index(folder: &Path, name: &str) -> anyhow::Result<(PathBuf, Index)> {
+    let index = Index::build(folder, name)?;
+    let path = folder.join("index.json");
+    let mut text = serde_json::to_vec_pretty(&index)?;
+    text.push(b'\n');
+    std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok((path, index))
+}
