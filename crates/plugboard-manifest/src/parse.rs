@@ -137,7 +137,7 @@ pub fn read_manifest(folder: &Path) -> Result<Manifest, InvalidManifest> {
     let mut wanted: Vec<(&str, &Path, String)> = vec![(
         "component",
         &manifest.component,
-        "build the plugin (`cargo build --release --target wasm32-wasip2`) and copy its .wasm here".to_owned(),
+        "build the plugin: `plugboard plugin build` (or `cargo build --release --target wasm32-wasip2` and copy its .wasm here)".to_owned(),
     )];
     if let Some(icon) = &manifest.icon {
         wanted.push(("icon", icon, "add the icon file or remove `icon`".to_owned()));

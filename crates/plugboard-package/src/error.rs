@@ -39,7 +39,7 @@ pub enum PackageError {
         reason: String,
     },
     /// The package's `plugin.toml` is invalid.
-    #[error("the package's manifest is invalid: {0}")]
+    #[error(transparent)]
     Manifest(#[from] plugboard_manifest::InvalidManifest),
     /// The package has no signature and the policy requires one.
     #[error(

@@ -281,18 +281,24 @@ async fn install(
     plugins: &PluginOptions,
 ) -> anyhow::Result<()> {
     let file = FileConfig::load(plugins.config.as_deref())?;
+    // A file is read before anything is opened, so a wrong path fails at once.
+    let path = Path::new(package);
+    let from_file = path.is_file() || package.ends_with(&format!(".{}", plugboard_package::PACKAGE_EXTENSION));
+    let bytes = if from_file {
+        anyhow::ensure!(version.is_none(), "--version picks a version from the index; a file has its own");
+        Some(std::fs::read(path).with_context(|| format!("cannot read the package {}", path.display()))?)
+    } else {
+        None
+    };
     let opened = plugins.open(&file, Arc::default()).await?;
     let registry = opened.registry;
     registry.start().await;
     let mut options = opened.packages.install.clone();
     options.force = force;
     let result: anyhow::Result<Installed> = async {
-        let path = Path::new(package);
-        if path.is_file() || package.ends_with(&format!(".{}", plugboard_package::PACKAGE_EXTENSION)) {
-            anyhow::ensure!(version.is_none(), "--version picks a version from the index; a file has its own");
+        if let Some(bytes) = bytes {
             let bar = ProgressBar::new_spinner();
             bar.set_message(format!("installing {package}"));
-            let bytes = std::fs::read(path).with_context(|| format!("cannot read the package {}", path.display()))?;
             let installed = registry.install_package(&bytes, &options).await;
             bar.finish_and_clear();
             Ok(installed?)

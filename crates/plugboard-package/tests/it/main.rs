@@ -209,7 +209,7 @@ fn unsafe_or_broken_archives_are_refused_before_anything_is_written() {
                 file("plugin.wasm"),
             ]),
             "package_invalid_manifest",
-            "id",
+            "plugin.toml: missing field `name`",
         ),
     ];
     for (name, bytes, code, message) in cases {
