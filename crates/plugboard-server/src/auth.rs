@@ -13,9 +13,10 @@ use plugboard_store::User;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
 
 use crate::error::{ApiError, ApiJson};
-use crate::{AppState, SignupPolicy};
+use crate::{AppState, SignupPolicy, openapi};
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "plugboard_session";
@@ -106,9 +107,13 @@ impl FromRequestParts<AppState> for AdminUser {
 }
 
 /// Sign-up and login input.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub(crate) struct Credentials {
+    /// 2 to 40 letters, digits, `-`, `_` or `.`; unique regardless of case.
+    #[schema(example = "alice")]
     username: String,
+    /// At least 8 characters.
+    #[schema(example = "correct horse battery")]
     password: String,
 }
 
@@ -173,8 +178,25 @@ async fn session_response(state: &AppState, user: User, status: StatusCode) -> R
     Ok(response)
 }
 
-/// `POST /api/auth/signup`: the first user becomes admin; later sign-ups follow the
-/// configured policy.
+/// Creates an account and signs it in
+///
+/// The first account administers the server; later sign-ups follow the server's sign-up
+/// policy. The response sets the session cookie.
+#[utoipa::path(
+    post,
+    path = "/api/auth/signup",
+    tag = "auth",
+    operation_id = "signup",
+    security(),
+    request_body = Credentials,
+    responses(
+        (status = 201, description = "Signed up and in", body = openapi::UserResponse,
+         headers(("set-cookie" = String, description = "The session cookie"))),
+        (status = 400, description = "`invalid_username`, `weak_password` or `invalid_json`", body = openapi::ApiError),
+        (status = 403, description = "Sign-up is closed (`signup_closed`)", body = openapi::ApiError),
+        (status = 409, description = "The name is taken (`username_taken`)", body = openapi::ApiError),
+    )
+)]
 pub(crate) async fn signup(
     State(state): State<AppState>,
     ApiJson(credentials): ApiJson<Credentials>,
@@ -199,7 +221,22 @@ pub(crate) async fn signup(
     session_response(&state, user, StatusCode::CREATED).await
 }
 
-/// `POST /api/auth/login`.
+/// Signs in with a name and password
+///
+/// The response sets the session cookie.
+#[utoipa::path(
+    post,
+    path = "/api/auth/login",
+    tag = "auth",
+    operation_id = "login",
+    security(),
+    request_body = Credentials,
+    responses(
+        (status = 200, description = "Signed in", body = openapi::UserResponse,
+         headers(("set-cookie" = String, description = "The session cookie"))),
+        (status = 401, description = "Wrong name or password (`invalid_credentials`)", body = openapi::ApiError),
+    )
+)]
 pub(crate) async fn login(
     State(state): State<AppState>,
     ApiJson(credentials): ApiJson<Credentials>,
@@ -214,7 +251,15 @@ pub(crate) async fn login(
     }
 }
 
-/// `POST /api/auth/logout`: ends the session of the cookie sent.
+/// Signs out: ends the session of the cookie sent
+#[utoipa::path(
+    post,
+    path = "/api/auth/logout",
+    tag = "auth",
+    operation_id = "logout",
+    security(),
+    responses((status = 204, description = "Signed out; the cookie is cleared")),
+)]
 pub(crate) async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     if let Some(session) = cookie_value(&headers, SESSION_COOKIE) {
         state.store.delete_session(&token_hash(session)).await?;
@@ -227,8 +272,17 @@ pub(crate) async fn logout(State(state): State<AppState>, headers: HeaderMap) ->
     Ok(response)
 }
 
-/// `GET /api/session`: the signed-in user, or `null` (never an error: the web page asks
-/// this first, signed in or not).
+/// The signed-in user, or null
+///
+/// Never an error for a missing or ended session: a page asks this first, signed in or not.
+#[utoipa::path(
+    get,
+    path = "/api/session",
+    tag = "auth",
+    operation_id = "session",
+    security((), ("session_cookie" = []), ("bearer_token" = [])),
+    responses((status = 200, description = "The user, `null` when signed out", body = openapi::SessionResponse)),
+)]
 pub(crate) async fn session(user: Result<AuthUser, ApiError>) -> Result<Json<Value>, ApiError> {
     match user {
         Ok(AuthUser(user)) => Ok(Json(json!({"user": user}))),
@@ -237,17 +291,45 @@ pub(crate) async fn session(user: Result<AuthUser, ApiError>) -> Result<Json<Val
     }
 }
 
-/// `GET /api/me`.
+/// The signed-in user
+#[utoipa::path(
+    get,
+    path = "/api/me",
+    tag = "auth",
+    operation_id = "me",
+    responses(
+        (status = 200, description = "The user", body = openapi::UserResponse),
+        (status = 401, description = "Not signed in", body = openapi::ApiError),
+    )
+)]
 pub(crate) async fn me(AuthUser(user): AuthUser) -> Json<Value> {
     Json(json!({"user": user}))
 }
 
-#[derive(Debug, Deserialize)]
+/// A new API token.
+#[derive(Debug, Deserialize, ToSchema)]
 pub(crate) struct NewToken {
+    /// What it is for: 1 to 80 characters.
+    #[schema(example = "my script")]
     name: String,
 }
 
-/// `POST /api/tokens`: the token is shown once.
+/// Creates an API token
+///
+/// The token is in this answer only; the server keeps just its hash. Send it as
+/// `Authorization: Bearer <token>`.
+#[utoipa::path(
+    post,
+    path = "/api/tokens",
+    tag = "auth",
+    operation_id = "create_token",
+    request_body = NewToken,
+    responses(
+        (status = 201, description = "The token", body = openapi::NewTokenResponse),
+        (status = 400, description = "`invalid_name` or `invalid_json`", body = openapi::ApiError),
+        (status = 401, description = "Not signed in", body = openapi::ApiError),
+    )
+)]
 pub(crate) async fn create_token(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -262,7 +344,17 @@ pub(crate) async fn create_token(
     Ok((StatusCode::CREATED, Json(json!({"token": token, "api_token": record}))).into_response())
 }
 
-/// `GET /api/tokens`.
+/// The caller's API tokens (never the tokens themselves)
+#[utoipa::path(
+    get,
+    path = "/api/tokens",
+    tag = "auth",
+    operation_id = "list_tokens",
+    responses(
+        (status = 200, description = "The tokens", body = openapi::TokenList),
+        (status = 401, description = "Not signed in", body = openapi::ApiError),
+    )
+)]
 pub(crate) async fn list_tokens(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -270,7 +362,19 @@ pub(crate) async fn list_tokens(
     Ok(Json(json!({"tokens": state.store.list_api_tokens(&user.id).await?})))
 }
 
-/// `DELETE /api/tokens/{id}`.
+/// Revokes an API token
+#[utoipa::path(
+    delete,
+    path = "/api/tokens/{id}",
+    tag = "auth",
+    operation_id = "delete_token",
+    params(("id" = String, Path, description = "The token's id (not the token)")),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 401, description = "Not signed in", body = openapi::ApiError),
+        (status = 404, description = "No such token of the caller's", body = openapi::ApiError),
+    )
+)]
 pub(crate) async fn delete_token(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,

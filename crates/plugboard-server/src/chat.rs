@@ -14,19 +14,21 @@ use futures_util::{Stream, StreamExt as _};
 use plugboard_chat::{TurnEvent, TurnRequest};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 
-use crate::AppState;
 use crate::auth::AuthUser;
 use crate::conversations::{create_conversation_for, owned};
 use crate::error::{ApiError, ApiJson};
+use crate::{AppState, openapi};
 
 /// A chat turn request.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub(crate) struct ChatRequest {
     /// The conversation; a new one (titled after the message) when absent.
     #[serde(default)]
     conversation_id: Option<String>,
-    /// What the user says.
+    /// What the user says; `/run` and plugins' slash commands are answered by plugins.
+    #[schema(example = "Hello!")]
     message: String,
     /// `provider/model`; the default model when absent.
     #[serde(default)]
@@ -63,8 +65,30 @@ fn error_status(code: &str) -> StatusCode {
     }
 }
 
-/// `POST /api/chat`: runs the turn and answers with both messages, the tool calls made and
-/// whether a plugin replaced the streamed text.
+/// Runs a chat turn and answers when it is over
+///
+/// The answer has both messages, the tool calls made and whether a plugin replaced the
+/// reply. A turn that fails after the user's message was stored answers with the error,
+/// the conversation and that message.
+#[utoipa::path(
+    post,
+    path = "/api/chat",
+    tag = "chat",
+    operation_id = "chat",
+    request_body = ChatRequest,
+    responses(
+        (status = 200, description = "The finished turn", body = openapi::ChatReply),
+        (status = 400, description = "`empty_message` or `invalid_json`; from the turn (with `conversation_id` and \
+                                      `user_message`, as `ChatFailure`): `unknown_model`, `context_length_exceeded`",
+         body = openapi::ApiError),
+        (status = 401, description = "Not signed in", body = openapi::ApiError),
+        (status = 404, description = "No such conversation of the caller's", body = openapi::ApiError),
+        (status = 422, description = "A plugin rejected the message or prompt", body = openapi::ChatFailure),
+        (status = 429, description = "Rate limited (`rate_limited`); see `Retry-After`", body = openapi::ChatFailure),
+        (status = 503, description = "No model, or it is busy or unreachable", body = openapi::ChatFailure),
+        (status = 504, description = "The model or a plugin timed out", body = openapi::ChatFailure),
+    )
+)]
 pub(crate) async fn chat(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -106,7 +130,25 @@ pub(crate) async fn chat(
     Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the chat turn ended without an answer"))
 }
 
-/// `POST /api/chat/stream`: the turn as server-sent events.
+/// Runs a chat turn, streamed as server-sent events
+///
+/// Events: `conversation` (`{"conversation_id"}`, first), `message` (the user's message as
+/// stored), `delta` (`{"text"}`), `tool_call`, `tool_result`, `replace` (a plugin changed
+/// the reply: `{"content"}`), then `done` or `error` (`{"code", "message"}`). Closing the
+/// stream stops the turn; the partial reply is kept.
+#[utoipa::path(
+    post,
+    path = "/api/chat/stream",
+    tag = "chat",
+    operation_id = "chat_stream",
+    request_body = ChatRequest,
+    responses(
+        (status = 200, description = "The turn's events", body = String, content_type = "text/event-stream"),
+        (status = 400, description = "`empty_message` or `invalid_json`", body = openapi::ApiError),
+        (status = 401, description = "Not signed in", body = openapi::ApiError),
+        (status = 404, description = "No such conversation of the caller's", body = openapi::ApiError),
+    )
+)]
 pub(crate) async fn chat_stream(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -136,7 +178,14 @@ pub(crate) async fn chat_stream(
     Ok(Sse::new(start.chain(stream)).keep_alive(KeepAlive::default()))
 }
 
-/// `GET /api/models`.
+/// The models on offer (`provider/model`), the default, and providers that cannot answer
+#[utoipa::path(
+    get,
+    path = "/api/models",
+    tag = "chat",
+    operation_id = "models",
+    responses((status = 200, description = "The models", body = openapi::ModelOverview), (status = 401, description = "Not signed in", body = openapi::ApiError))
+)]
 pub(crate) async fn models(State(state): State<AppState>, AuthUser(_): AuthUser) -> Json<Value> {
     Json(json!(state.engine.models().await.overview().await))
 }

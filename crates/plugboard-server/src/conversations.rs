@@ -11,10 +11,11 @@ use plugboard_host::api::{CallContext, Event, FileInfo};
 use plugboard_store::{Conversation, Message};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
 
-use crate::AppState;
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiJson};
+use crate::{AppState, openapi};
 
 /// The conversation `id` if `user` owns it; someone else's is "not found", as if absent.
 pub(crate) async fn owned(state: &AppState, user: &plugboard_store::User, id: &str) -> Result<Conversation, ApiError> {
@@ -41,9 +42,12 @@ fn context(user: &plugboard_store::User, conversation_id: &str) -> CallContext {
     CallContext { conversation_id: conversation_id.to_owned(), user_id: user.id.clone(), ..CallContext::default() }
 }
 
-#[derive(Debug, Deserialize)]
+/// A new conversation.
+#[derive(Debug, Deserialize, ToSchema)]
 pub(crate) struct NewConversation {
+    /// 1 to 200 characters; "New conversation" when absent.
     #[serde(default)]
+    #[schema(example = "Plans for Saturday")]
     title: Option<String>,
 }
 
@@ -66,7 +70,21 @@ pub(crate) async fn create_conversation_for(
     Ok(conversation)
 }
 
-/// `POST /api/conversations`.
+/// Starts a conversation
+///
+/// The body is optional. Fires the plugins' conversation-started event.
+#[utoipa::path(
+    post,
+    path = "/api/conversations",
+    tag = "conversations",
+    operation_id = "create_conversation",
+    request_body(content = Option<NewConversation>, description = "Nothing, or a title"),
+    responses(
+        (status = 201, description = "The conversation", body = openapi::ConversationResponse),
+        (status = 400, description = "`invalid_title` or `invalid_json`", body = openapi::ApiError),
+        (status = 401, description = "Not signed in", body = openapi::ApiError),
+    )
+)]
 pub(crate) async fn create(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -88,17 +106,33 @@ pub(crate) async fn create(
     Ok((StatusCode::CREATED, Json(json!({"conversation": conversation}))).into_response())
 }
 
-#[derive(Debug, Deserialize)]
+/// Which page of conversations.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct ListQuery {
+    /// Conversations per page, 1 to 200 (default 50).
     #[serde(default)]
     limit: Option<usize>,
+    /// The `next` of the previous page.
     #[serde(default)]
     after: Option<String>,
+    /// Only conversations whose title or messages contain this.
     #[serde(default)]
     search: Option<String>,
 }
 
-/// `GET /api/conversations?limit=&after=&search=`.
+/// The caller's conversations, newest activity first, a page at a time
+#[utoipa::path(
+    get,
+    path = "/api/conversations",
+    tag = "conversations",
+    operation_id = "list_conversations",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page", body = openapi::ConversationPage),
+        (status = 401, description = "Not signed in", body = openapi::ApiError),
+    )
+)]
 pub(crate) async fn list(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -112,7 +146,19 @@ pub(crate) async fn list(
     Ok(Json(json!({"conversations": page.conversations, "next": page.next})))
 }
 
-/// `GET /api/conversations/{id}`.
+/// A conversation and the plugins working in it
+#[utoipa::path(
+    get,
+    path = "/api/conversations/{id}",
+    tag = "conversations",
+    operation_id = "get_conversation",
+    params(("id" = String, Path, description = "The conversation")),
+    responses(
+        (status = 200, description = "The conversation", body = openapi::ConversationDetails),
+        (status = 401, description = "Not signed in", body = openapi::ApiError),
+        (status = 404, description = "No such conversation of the caller's", body = openapi::ApiError),
+    )
+)]
 pub(crate) async fn get(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -122,12 +168,15 @@ pub(crate) async fn get(
     Ok(Json(json!({"conversation": conversation, "plugins": PluginChoice::of(&conversation)})))
 }
 
-#[derive(Debug, Deserialize)]
+/// A change to a conversation; fields left out stay as they are.
+#[derive(Debug, Deserialize, ToSchema)]
 pub(crate) struct ConversationChange {
+    /// A new title, 1 to 200 characters.
     #[serde(default)]
     title: Option<String>,
     /// `{"disabled_filters": [...], "disabled_tools": [...]}`, or `null` for the global set.
     #[serde(default, deserialize_with = "some_value")]
+    #[schema(value_type = Option<openapi::PluginChoice>)]
     plugins: Option<Option<PluginChoice>>,
 }
 
@@ -136,7 +185,21 @@ fn some_value<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Optio
     Ok(Some(Option::deserialize(deserializer)?))
 }
 
-/// `PATCH /api/conversations/{id}`: rename, choose its plugins.
+/// Renames a conversation or chooses its plugins
+#[utoipa::path(
+    patch,
+    path = "/api/conversations/{id}",
+    tag = "conversations",
+    operation_id = "update_conversation",
+    params(("id" = String, Path, description = "The conversation")),
+    request_body = ConversationChange,
+    responses(
+        (status = 200, description = "The conversation as changed", body = openapi::ConversationDetails),
+        (status = 400, description = "`invalid_title` or `invalid_json`", body = openapi::ApiError),
+        (status = 401, description = "Not signed in", body = openapi::ApiError),
+        (status = 404, description = "No such conversation of the caller's", body = openapi::ApiError),
+    )
+)]
 pub(crate) async fn update(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -163,7 +226,17 @@ pub(crate) async fn update(
     Ok(Json(json!({"conversation": conversation, "plugins": PluginChoice::of(&conversation)})))
 }
 
-/// `DELETE /api/conversations/{id}`: fires conversation-ended.
+/// Deletes a conversation with its messages and files
+///
+/// Fires the plugins' conversation-ended event.
+#[utoipa::path(
+    delete,
+    path = "/api/conversations/{id}",
+    tag = "conversations",
+    operation_id = "delete_conversation",
+    params(("id" = String, Path, description = "The conversation")),
+    responses((status = 204, description = "Deleted"), (status = 401, description = "Not signed in", body = openapi::ApiError), (status = 404, description = "No such conversation of the caller's", body = openapi::ApiError))
+)]
 pub(crate) async fn delete(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -176,7 +249,15 @@ pub(crate) async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `GET /api/conversations/{id}/messages`.
+/// A conversation's messages, in order
+#[utoipa::path(
+    get,
+    path = "/api/conversations/{id}/messages",
+    tag = "conversations",
+    operation_id = "list_messages",
+    params(("id" = String, Path, description = "The conversation")),
+    responses((status = 200, description = "The messages", body = openapi::MessageList), (status = 401, description = "Not signed in", body = openapi::ApiError), (status = 404, description = "No such conversation of the caller's", body = openapi::ApiError))
+)]
 pub(crate) async fn messages(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -186,12 +267,30 @@ pub(crate) async fn messages(
     Ok(Json(json!({"messages": state.store.list_messages(&id).await?})))
 }
 
-#[derive(Debug, Deserialize)]
+/// A message's new text.
+#[derive(Debug, Deserialize, ToSchema)]
 pub(crate) struct MessageEdit {
+    /// Not empty.
     content: String,
 }
 
-/// `PATCH /api/messages/{id}`: fires message-edited.
+/// Edits a message's text
+///
+/// Fires the plugins' message-edited event.
+#[utoipa::path(
+    patch,
+    path = "/api/messages/{id}",
+    tag = "conversations",
+    operation_id = "edit_message",
+    params(("id" = String, Path, description = "The message")),
+    request_body = MessageEdit,
+    responses(
+        (status = 200, description = "The message as edited", body = openapi::MessageResponse),
+        (status = 400, description = "`empty_message` or `invalid_json`", body = openapi::ApiError),
+        (status = 401, description = "Not signed in", body = openapi::ApiError),
+        (status = 404, description = "No such message of the caller's", body = openapi::ApiError),
+    )
+)]
 pub(crate) async fn edit_message(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -208,7 +307,21 @@ pub(crate) async fn edit_message(
     Ok(Json(json!({"message": message})))
 }
 
-/// `DELETE /api/messages/{id}`: fires message-deleted.
+/// Deletes a message
+///
+/// Fires the plugins' message-deleted event.
+#[utoipa::path(
+    delete,
+    path = "/api/messages/{id}",
+    tag = "conversations",
+    operation_id = "delete_message",
+    params(("id" = String, Path, description = "The message")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Not signed in", body = openapi::ApiError),
+        (status = 404, description = "No such message of the caller's", body = openapi::ApiError),
+    )
+)]
 pub(crate) async fn delete_message(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -221,7 +334,19 @@ pub(crate) async fn delete_message(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `GET /api/messages/{id}/trace`: which plugins ran for the turn that produced this reply.
+/// Which plugins ran for the turn that produced a reply, and what they changed
+#[utoipa::path(
+    get,
+    path = "/api/messages/{id}/trace",
+    tag = "conversations",
+    operation_id = "message_trace",
+    params(("id" = String, Path, description = "The message")),
+    responses(
+        (status = 200, description = "The trace", body = openapi::TraceResponse),
+        (status = 401, description = "Not signed in", body = openapi::ApiError),
+        (status = 404, description = "No such message of the caller's, or it has no trace", body = openapi::ApiError),
+    )
+)]
 pub(crate) async fn trace(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -232,7 +357,15 @@ pub(crate) async fn trace(
     Ok(Json(json!({"trace": trace})))
 }
 
-/// `GET /api/conversations/{id}/audit`: every turn's trace, oldest first.
+/// Every turn's plugin trace of a conversation, oldest first
+#[utoipa::path(
+    get,
+    path = "/api/conversations/{id}/audit",
+    tag = "conversations",
+    operation_id = "conversation_audit",
+    params(("id" = String, Path, description = "The conversation")),
+    responses((status = 200, description = "The timeline", body = openapi::Audit), (status = 401, description = "Not signed in", body = openapi::ApiError), (status = 404, description = "No such conversation of the caller's", body = openapi::ApiError))
+)]
 pub(crate) async fn audit(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -242,8 +375,28 @@ pub(crate) async fn audit(
     Ok(Json(json!({"conversation_id": id, "timeline": state.store.conversation_traces(&id).await?})))
 }
 
-/// `POST /api/conversations/{id}/attachments`: the body is the file; `Content-Type` its
-/// media type and `X-File-Name` its name.
+/// Attaches a file to a conversation
+///
+/// The body is the file, `Content-Type` its media type. Fires the plugins' file-attached
+/// event.
+#[utoipa::path(
+    post,
+    path = "/api/conversations/{id}/attachments",
+    tag = "conversations",
+    operation_id = "upload_attachment",
+    params(
+        ("id" = String, Path, description = "The conversation"),
+        ("x-file-name" = String, Header, description = "The file's name: no slashes; percent-encoded UTF-8"),
+    ),
+    request_body(content(("application/octet-stream")), description = "The file"),
+    responses(
+        (status = 201, description = "The attachment", body = openapi::AttachmentResponse),
+        (status = 400, description = "No or a bad file name (`invalid_file_name`)", body = openapi::ApiError),
+        (status = 401, description = "Not signed in", body = openapi::ApiError),
+        (status = 404, description = "No such conversation of the caller's", body = openapi::ApiError),
+        (status = 413, description = "Over the server's upload limit (`file_too_large`)", body = openapi::ApiError),
+    )
+)]
 pub(crate) async fn upload(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -279,7 +432,15 @@ pub(crate) async fn upload(
     Ok((StatusCode::CREATED, Json(json!({"attachment": attachment}))).into_response())
 }
 
-/// `GET /api/conversations/{id}/attachments`.
+/// A conversation's files
+#[utoipa::path(
+    get,
+    path = "/api/conversations/{id}/attachments",
+    tag = "conversations",
+    operation_id = "list_attachments",
+    params(("id" = String, Path, description = "The conversation")),
+    responses((status = 200, description = "The files", body = openapi::AttachmentList), (status = 401, description = "Not signed in", body = openapi::ApiError), (status = 404, description = "No such conversation of the caller's", body = openapi::ApiError))
+)]
 pub(crate) async fn attachments(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -289,7 +450,20 @@ pub(crate) async fn attachments(
     Ok(Json(json!({"attachments": state.store.list_attachments(&id).await?})))
 }
 
-/// `GET /api/attachments/{id}`: the file.
+/// Downloads an attached file
+#[utoipa::path(
+    get,
+    path = "/api/attachments/{id}",
+    tag = "conversations",
+    operation_id = "download_attachment",
+    params(("id" = String, Path, description = "The attachment")),
+    responses(
+        (status = 200, description = "The file, with its media type and name (`Content-Disposition`)",
+         content(("application/octet-stream"))),
+        (status = 401, description = "Not signed in", body = openapi::ApiError),
+        (status = 404, description = "No such file of the caller's", body = openapi::ApiError),
+    )
+)]
 pub(crate) async fn download(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -314,7 +488,21 @@ fn file_info(attachment: &plugboard_store::Attachment) -> FileInfo {
     }
 }
 
-/// `DELETE /api/attachments/{id}`: fires file-deleted.
+/// Deletes an attached file
+///
+/// Fires the plugins' file-deleted event.
+#[utoipa::path(
+    delete,
+    path = "/api/attachments/{id}",
+    tag = "conversations",
+    operation_id = "delete_attachment",
+    params(("id" = String, Path, description = "The attachment")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Not signed in", body = openapi::ApiError),
+        (status = 404, description = "No such file of the caller's", body = openapi::ApiError),
+    )
+)]
 pub(crate) async fn delete_attachment(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -330,7 +518,14 @@ pub(crate) async fn delete_attachment(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `GET /api/exports`: every export format the enabled exporter plugins offer.
+/// Every export format the enabled exporter plugins offer
+#[utoipa::path(
+    get,
+    path = "/api/exports",
+    tag = "conversations",
+    operation_id = "export_formats",
+    responses((status = 200, description = "The formats", body = openapi::ExportFormats), (status = 401, description = "Not signed in", body = openapi::ApiError))
+)]
 pub(crate) async fn export_formats(State(state): State<AppState>, AuthUser(_): AuthUser) -> Json<Value> {
     let mut formats = Vec::new();
     for plugin in state.registry.runtime().plugins() {
@@ -344,14 +539,31 @@ pub(crate) async fn export_formats(State(state): State<AppState>, AuthUser(_): A
     Json(json!({"formats": formats}))
 }
 
-#[derive(Debug, Deserialize)]
+/// Which exporter and format.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct ExportQuery {
+    /// The exporter plugin's id.
     plugin: String,
+    /// One of its formats' ids (`GET /api/exports` lists them).
     format: String,
 }
 
-/// `GET /api/conversations/{id}/export?plugin=&format=`: the conversation as a file made
-/// by an exporter plugin.
+/// Exports a conversation as a file made by an exporter plugin
+#[utoipa::path(
+    get,
+    path = "/api/conversations/{id}/export",
+    tag = "conversations",
+    operation_id = "export_conversation",
+    params(("id" = String, Path, description = "The conversation"), ExportQuery),
+    responses(
+        (status = 200, description = "The file, with the format's media type and a file name (`Content-Disposition`)",
+         content(("application/octet-stream"))),
+        (status = 401, description = "Not signed in", body = openapi::ApiError),
+        (status = 404, description = "No such conversation, exporter (`exporter_not_found`) or format                                       (`format_not_found`)", body = openapi::ApiError),
+        (status = 422, description = "The exporter failed (`plugin_error`)", body = openapi::ApiError),
+    )
+)]
 pub(crate) async fn export(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,

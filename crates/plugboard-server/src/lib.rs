@@ -1,6 +1,7 @@
 //! Plugboard's HTTP server (axum): users and auth, conversations, chat turns as JSON and
-//! server-sent events, models, and the plugin endpoints. [`router`] builds the app over an
-//! [`AppState`]; [`serve`] runs it until shutdown, then unloads the plugins.
+//! server-sent events, models, the plugin endpoints, and the API's OpenAPI document and
+//! reference. [`router`] builds the app over an [`AppState`] from the one list of
+//! operations, `operations`; [`serve`] runs it until shutdown, then unloads the plugins.
 
 mod auth;
 mod chat;
@@ -9,6 +10,7 @@ mod error;
 mod limits;
 mod manage;
 mod openai;
+mod openapi;
 mod packages;
 mod plugin_http;
 mod plugins;
@@ -19,8 +21,9 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::StatusCode;
-use axum::routing::{any, delete, get, patch, post};
+use axum::handler::Handler;
+use axum::http::{Method, StatusCode};
+use axum::routing::{self, MethodRouter};
 use plugboard_chat::ChatEngine;
 use plugboard_registry::Registry;
 use plugboard_store::Store;
@@ -95,63 +98,121 @@ pub(crate) fn now_ms() -> i64 {
     i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// The whole HTTP API.
+/// One operation of the HTTP API: a method, a path in axum's syntax, and its handler.
+pub(crate) struct Operation {
+    pub(crate) method: Method,
+    pub(crate) path: &'static str,
+    handler: MethodRouter<AppState>,
+}
+
+impl Operation {
+    fn get<H: Handler<T, AppState>, T: 'static>(path: &'static str, handler: H) -> Operation {
+        Operation { method: Method::GET, path, handler: routing::get(handler) }
+    }
+
+    fn post<H: Handler<T, AppState>, T: 'static>(path: &'static str, handler: H) -> Operation {
+        Operation { method: Method::POST, path, handler: routing::post(handler) }
+    }
+
+    fn put<H: Handler<T, AppState>, T: 'static>(path: &'static str, handler: H) -> Operation {
+        Operation { method: Method::PUT, path, handler: routing::put(handler) }
+    }
+
+    fn patch<H: Handler<T, AppState>, T: 'static>(path: &'static str, handler: H) -> Operation {
+        Operation { method: Method::PATCH, path, handler: routing::patch(handler) }
+    }
+
+    fn delete<H: Handler<T, AppState>, T: 'static>(path: &'static str, handler: H) -> Operation {
+        Operation { method: Method::DELETE, path, handler: routing::delete(handler) }
+    }
+
+    /// Takes bodies up to `bytes` instead of axum's default 2 MiB.
+    fn body_limit(self, bytes: usize) -> Operation {
+        Operation { handler: self.handler.layer(DefaultBodyLimit::max(bytes)), ..self }
+    }
+}
+
+/// Every operation of the API, one line each: the one list of what the server answers.
+/// `router` serves exactly these, and the OpenAPI document lists exactly these: to add an
+/// endpoint, add its line here, put `#[utoipa::path]` on the handler and name it in
+/// `openapi::ApiDoc`. One left out of `ApiDoc` shows in the document as undocumented, which
+/// the tests refuse.
+pub(crate) fn operations(upload_limit: usize) -> Vec<Operation> {
+    vec![
+        Operation::get("/api/openapi.json", openapi::document),
+        Operation::get("/api/docs", ui::api_reference),
+        Operation::post("/api/auth/signup", auth::signup),
+        Operation::post("/api/auth/login", auth::login),
+        Operation::post("/api/auth/logout", auth::logout),
+        Operation::get("/api/me", auth::me),
+        Operation::get("/api/session", auth::session),
+        Operation::get("/api/tokens", auth::list_tokens),
+        Operation::post("/api/tokens", auth::create_token),
+        Operation::delete("/api/tokens/{id}", auth::delete_token),
+        Operation::get("/api/conversations", conversations::list),
+        Operation::post("/api/conversations", conversations::create),
+        Operation::get("/api/conversations/{id}", conversations::get),
+        Operation::patch("/api/conversations/{id}", conversations::update),
+        Operation::delete("/api/conversations/{id}", conversations::delete),
+        Operation::get("/api/conversations/{id}/messages", conversations::messages),
+        Operation::get("/api/conversations/{id}/audit", conversations::audit),
+        Operation::get("/api/conversations/{id}/export", conversations::export),
+        Operation::get("/api/exports", conversations::export_formats),
+        Operation::get("/api/conversations/{id}/attachments", conversations::attachments),
+        Operation::post("/api/conversations/{id}/attachments", conversations::upload).body_limit(upload_limit),
+        Operation::get("/api/attachments/{id}", conversations::download),
+        Operation::delete("/api/attachments/{id}", conversations::delete_attachment),
+        Operation::patch("/api/messages/{id}", conversations::edit_message),
+        Operation::delete("/api/messages/{id}", conversations::delete_message),
+        Operation::get("/api/messages/{id}/trace", conversations::trace),
+        Operation::post("/api/chat", chat::chat),
+        Operation::post("/api/chat/stream", chat::chat_stream),
+        Operation::get("/api/models", chat::models),
+        Operation::get("/v1/models", openai::models),
+        Operation::post("/v1/chat/completions", openai::chat_completions),
+        Operation::get("/api/plugins", plugins::list_plugins),
+        Operation::get("/api/plugins/health", plugins::health),
+        Operation::post("/api/plugins/execute", plugins::execute),
+        Operation::get("/api/plugins/{id}", plugins::plugin_details),
+        Operation::get("/api/plugins/events", manage::events),
+        Operation::post("/api/plugins/load", manage::load),
+        Operation::post("/api/plugins/install", packages::install),
+        Operation::get("/api/plugins/available", packages::available),
+        Operation::post("/api/plugins/{id}/uninstall", packages::uninstall),
+        Operation::post("/api/plugins/{id}/unload", manage::unload),
+        Operation::post("/api/plugins/{id}/reload", manage::reload),
+        Operation::post("/api/plugins/{id}/enable", manage::enable),
+        Operation::post("/api/plugins/{id}/disable", manage::disable),
+        Operation::get("/api/plugins/{id}/config", manage::get_config),
+        Operation::put("/api/plugins/{id}/config", manage::put_config),
+        Operation::get("/api/plugins/{id}/faults", manage::faults),
+        Operation::post("/api/plugins/{id}/self-test", manage::self_test),
+        Operation::get("/api/plugins/{id}/ui/{*path}", plugin_http::ui_file),
+        Operation::get("/api/plugins/{id}/docs", plugin_http::docs),
+        Operation::get("/api/plugins/{id}/docs/{*path}", plugin_http::doc_file),
+        Operation::get("/metrics", prometheus::metrics),
+        // A plugin's routes, with any of the methods a manifest may declare.
+        Operation::get("/api/plugins/{id}/http/{*path}", plugin_http::route),
+        Operation::post("/api/plugins/{id}/http/{*path}", plugin_http::route),
+        Operation::put("/api/plugins/{id}/http/{*path}", plugin_http::route),
+        Operation::patch("/api/plugins/{id}/http/{*path}", plugin_http::route),
+        Operation::delete("/api/plugins/{id}/http/{*path}", plugin_http::route),
+    ]
+}
+
+/// The whole HTTP API: the web interface and every operation of [`operations`].
 pub fn router(state: AppState) -> Router {
     let upload_limit = state.config.max_upload_bytes + 1024;
     prometheus::install();
-    Router::new()
-        .route("/", get(ui::index))
-        .route("/ui/{file}", get(ui::asset))
-        .route("/favicon.ico", get(ui::favicon))
-        .route("/api/auth/signup", post(auth::signup))
-        .route("/api/auth/login", post(auth::login))
-        .route("/api/auth/logout", post(auth::logout))
-        .route("/api/me", get(auth::me))
-        .route("/api/session", get(auth::session))
-        .route("/api/tokens", get(auth::list_tokens).post(auth::create_token))
-        .route("/api/tokens/{id}", delete(auth::delete_token))
-        .route("/api/conversations", get(conversations::list).post(conversations::create))
-        .route(
-            "/api/conversations/{id}",
-            get(conversations::get).patch(conversations::update).delete(conversations::delete),
-        )
-        .route("/api/conversations/{id}/messages", get(conversations::messages))
-        .route("/api/conversations/{id}/audit", get(conversations::audit))
-        .route("/api/conversations/{id}/export", get(conversations::export))
-        .route("/api/exports", get(conversations::export_formats))
-        .route(
-            "/api/conversations/{id}/attachments",
-            get(conversations::attachments).post(conversations::upload).layer(DefaultBodyLimit::max(upload_limit)),
-        )
-        .route("/api/attachments/{id}", get(conversations::download).delete(conversations::delete_attachment))
-        .route("/api/messages/{id}", patch(conversations::edit_message).delete(conversations::delete_message))
-        .route("/api/messages/{id}/trace", get(conversations::trace))
-        .route("/api/chat", post(chat::chat))
-        .route("/api/chat/stream", post(chat::chat_stream))
-        .route("/api/models", get(chat::models))
-        .route("/v1/models", get(openai::models))
-        .route("/v1/chat/completions", post(openai::chat_completions))
-        .route("/api/plugins", get(plugins::list_plugins))
-        .route("/api/plugins/health", get(plugins::health))
-        .route("/metrics", get(prometheus::metrics))
-        .route("/api/plugins/execute", post(plugins::execute))
-        .route("/api/plugins/events", get(manage::events))
-        .route("/api/plugins/load", post(manage::load))
-        .route("/api/plugins/install", post(packages::install))
-        .route("/api/plugins/available", get(packages::available))
-        .route("/api/plugins/{id}/uninstall", post(packages::uninstall))
-        .route("/api/plugins/{id}", get(plugins::plugin_details))
-        .route("/api/plugins/{id}/unload", post(manage::unload))
-        .route("/api/plugins/{id}/reload", post(manage::reload))
-        .route("/api/plugins/{id}/enable", post(manage::enable))
-        .route("/api/plugins/{id}/disable", post(manage::disable))
-        .route("/api/plugins/{id}/config", get(manage::get_config).put(manage::put_config))
-        .route("/api/plugins/{id}/faults", get(manage::faults))
-        .route("/api/plugins/{id}/self-test", post(manage::self_test))
-        .route("/api/plugins/{id}/http/{*path}", any(plugin_http::route))
-        .route("/api/plugins/{id}/ui/{*path}", get(plugin_http::ui_file))
-        .route("/api/plugins/{id}/docs", get(plugin_http::docs))
-        .route("/api/plugins/{id}/docs/{*path}", get(plugin_http::doc_file))
+    let mut router = Router::new()
+        .route("/", routing::get(ui::index))
+        .route("/ui/{file}", routing::get(ui::asset))
+        .route("/favicon.ico", routing::get(ui::favicon));
+    // Operations on one path (GET and POST /api/tokens) merge into one method router.
+    for operation in operations(upload_limit) {
+        router = router.route(operation.path, operation.handler);
+    }
+    router
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint") })
         .with_state(state)
 }

@@ -14,10 +14,11 @@ use plugboard_manifest::PluginId;
 use plugboard_registry::RegistryError;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
 
-use crate::AppState;
 use crate::auth::AdminUser;
 use crate::error::{ApiError, ApiJson};
+use crate::{AppState, openapi};
 
 pub(crate) fn plugin_id(id: &str) -> Result<PluginId, ApiError> {
     PluginId::parse(id).map_err(|error| ApiError::bad_request("invalid_plugin_id", error.to_string()))
@@ -27,13 +28,29 @@ async fn entry(state: &AppState, id: &PluginId) -> Result<Json<Value>, ApiError>
     Ok(Json(json!({"plugin": state.registry.describe(id).await?})))
 }
 
-#[derive(Debug, Deserialize)]
+/// A plugin folder to load.
+#[derive(Debug, Deserialize, ToSchema)]
 pub(crate) struct LoadRequest {
     /// A plugin folder on the server (holding plugin.toml and the component).
+    #[schema(value_type = String, example = "/srv/plugboard/plugins/word-stats")]
     path: PathBuf,
 }
 
-/// `POST /api/plugins/load`: loads the plugin in a folder on the server.
+/// Loads the plugin in a folder on the server
+#[utoipa::path(
+    post,
+    path = "/api/plugins/load",
+    tag = "plugin-management",
+    operation_id = "load_plugin",
+    request_body = LoadRequest,
+    responses(
+        (status = 201, description = "Loaded", body = openapi::PluginEntry),
+        (status = 401, description = "Not signed in", body = openapi::ApiError),
+        (status = 403, description = "Not an administrator (`admin_only`)", body = openapi::ApiError),
+        (status = 409, description = "It is loaded already, or conflicts with a loaded plugin", body = openapi::ApiError),
+        (status = 422, description = "It cannot be loaded: manifest, component or dependencies", body = openapi::ApiError),
+    )
+)]
 pub(crate) async fn load(
     State(state): State<AppState>,
     AdminUser(_): AdminUser,
@@ -43,13 +60,31 @@ pub(crate) async fn load(
     Ok((StatusCode::CREATED, entry(&state, plugin.id()).await?))
 }
 
-#[derive(Debug, Deserialize)]
+/// How to unload.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct UnloadQuery {
+    /// Unload the plugins that depend on it too (first); without it, they make the unload fail.
     #[serde(default)]
     cascade: bool,
 }
 
-/// `POST /api/plugins/{id}/unload[?cascade=true]`.
+/// Unloads a plugin (and with `cascade`, its dependents first)
+#[utoipa::path(
+    post,
+    path = "/api/plugins/{id}/unload",
+    tag = "plugin-management",
+    operation_id = "unload_plugin",
+    params(("id" = String, Path, description = "The plugin's id"), UnloadQuery),
+    responses(
+        (status = 200, description = "The plugins unloaded", body = openapi::Unloaded),
+        (status = 400, description = "Not a plugin id", body = openapi::ApiError),
+        (status = 401, description = "Not signed in", body = openapi::ApiError),
+        (status = 403, description = "Not an administrator (`admin_only`)", body = openapi::ApiError),
+        (status = 404, description = "No such plugin", body = openapi::ApiError),
+        (status = 409, description = "Loaded plugins depend on it; unload them or use `cascade`", body = openapi::ApiError),
+    )
+)]
 pub(crate) async fn unload(
     State(state): State<AppState>,
     AdminUser(_): AdminUser,
@@ -60,7 +95,25 @@ pub(crate) async fn unload(
     Ok(Json(json!({"unloaded": unloaded})))
 }
 
-/// `POST /api/plugins/{id}/reload`.
+/// Reloads a plugin from its folder
+///
+/// The new version replaces the running one atomically, keeping its settings and state;
+/// if it cannot load, the running version stays.
+#[utoipa::path(
+    post,
+    path = "/api/plugins/{id}/reload",
+    tag = "plugin-management",
+    operation_id = "reload_plugin",
+    params(("id" = String, Path, description = "The plugin's id")),
+    responses(
+        (status = 200, description = "Reloaded", body = openapi::PluginEntry),
+        (status = 400, description = "Not a plugin id", body = openapi::ApiError),
+        (status = 401, description = "Not signed in", body = openapi::ApiError),
+        (status = 403, description = "Not an administrator (`admin_only`)", body = openapi::ApiError),
+        (status = 404, description = "No such plugin", body = openapi::ApiError),
+        (status = 422, description = "The new version cannot be loaded; the old one runs on", body = openapi::ApiError),
+    )
+)]
 pub(crate) async fn reload(
     State(state): State<AppState>,
     AdminUser(_): AdminUser,
@@ -71,7 +124,21 @@ pub(crate) async fn reload(
     entry(&state, &id).await
 }
 
-/// `POST /api/plugins/{id}/enable`.
+/// Enables a plugin (and closes its circuit breaker)
+#[utoipa::path(
+    post,
+    path = "/api/plugins/{id}/enable",
+    tag = "plugin-management",
+    operation_id = "enable_plugin",
+    params(("id" = String, Path, description = "The plugin's id")),
+    responses(
+        (status = 200, description = "Enabled", body = openapi::PluginEntry),
+        (status = 400, description = "Not a plugin id", body = openapi::ApiError),
+        (status = 401, description = "Not signed in", body = openapi::ApiError),
+        (status = 403, description = "Not an administrator (`admin_only`)", body = openapi::ApiError),
+        (status = 404, description = "No such plugin", body = openapi::ApiError),
+    )
+)]
 pub(crate) async fn enable(
     State(state): State<AppState>,
     AdminUser(_): AdminUser,
@@ -82,7 +149,21 @@ pub(crate) async fn enable(
     entry(&state, &id).await
 }
 
-/// `POST /api/plugins/{id}/disable`.
+/// Disables a plugin: it stays loaded but is not called
+#[utoipa::path(
+    post,
+    path = "/api/plugins/{id}/disable",
+    tag = "plugin-management",
+    operation_id = "disable_plugin",
+    params(("id" = String, Path, description = "The plugin's id")),
+    responses(
+        (status = 200, description = "Disabled", body = openapi::PluginEntry),
+        (status = 400, description = "Not a plugin id", body = openapi::ApiError),
+        (status = 401, description = "Not signed in", body = openapi::ApiError),
+        (status = 403, description = "Not an administrator (`admin_only`)", body = openapi::ApiError),
+        (status = 404, description = "No such plugin", body = openapi::ApiError),
+    )
+)]
 pub(crate) async fn disable(
     State(state): State<AppState>,
     AdminUser(_): AdminUser,
@@ -93,7 +174,21 @@ pub(crate) async fn disable(
     entry(&state, &id).await
 }
 
-/// `GET /api/plugins/{id}/config`: settings with defaults, secrets as `null`, and the schema.
+/// A plugin's settings (defaults filled in, secrets `null`) and their JSON Schema
+#[utoipa::path(
+    get,
+    path = "/api/plugins/{id}/config",
+    tag = "plugin-management",
+    operation_id = "get_plugin_config",
+    params(("id" = String, Path, description = "The plugin's id")),
+    responses(
+        (status = 200, description = "The settings and schema", body = openapi::PluginConfig),
+        (status = 400, description = "Not a plugin id", body = openapi::ApiError),
+        (status = 401, description = "Not signed in", body = openapi::ApiError),
+        (status = 403, description = "Not an administrator (`admin_only`)", body = openapi::ApiError),
+        (status = 404, description = "No such plugin", body = openapi::ApiError),
+    )
+)]
 pub(crate) async fn get_config(
     State(state): State<AppState>,
     AdminUser(_): AdminUser,
@@ -105,7 +200,26 @@ pub(crate) async fn get_config(
     Ok(Json(json!({"settings": settings, "schema": schema})))
 }
 
-/// `PUT /api/plugins/{id}/config`: every violation listed by path when invalid (422).
+/// Replaces a plugin's settings
+///
+/// Checked against the plugin's schema; secrets left out keep their value. When invalid,
+/// the error lists every violation by path and the settings in force stay.
+#[utoipa::path(
+    put,
+    path = "/api/plugins/{id}/config",
+    tag = "plugin-management",
+    operation_id = "put_plugin_config",
+    params(("id" = String, Path, description = "The plugin's id")),
+    request_body(content = Object, description = "The settings, as the plugin's schema describes them"),
+    responses(
+        (status = 200, description = "The settings now in force", body = openapi::PluginSettings),
+        (status = 400, description = "Not a plugin id, or not JSON", body = openapi::ApiError),
+        (status = 401, description = "Not signed in", body = openapi::ApiError),
+        (status = 403, description = "Not an administrator (`admin_only`)", body = openapi::ApiError),
+        (status = 404, description = "No such plugin", body = openapi::ApiError),
+        (status = 422, description = "Invalid (`invalid_settings`, with `violations`)", body = openapi::ApiError),
+    )
+)]
 pub(crate) async fn put_config(
     State(state): State<AppState>,
     AdminUser(_): AdminUser,
@@ -125,7 +239,21 @@ pub(crate) async fn put_config(
     }
 }
 
-/// `GET /api/plugins/{id}/faults`: the newest faults, kept across restarts.
+/// A plugin's newest faults (traps, timeouts, memory), kept across restarts
+#[utoipa::path(
+    get,
+    path = "/api/plugins/{id}/faults",
+    tag = "plugin-management",
+    operation_id = "plugin_faults",
+    params(("id" = String, Path, description = "The plugin's id")),
+    responses(
+        (status = 200, description = "The faults, newest first", body = openapi::FaultList),
+        (status = 400, description = "Not a plugin id", body = openapi::ApiError),
+        (status = 401, description = "Not signed in", body = openapi::ApiError),
+        (status = 403, description = "Not an administrator (`admin_only`)", body = openapi::ApiError),
+        (status = 404, description = "No such plugin", body = openapi::ApiError),
+    )
+)]
 pub(crate) async fn faults(
     State(state): State<AppState>,
     AdminUser(_): AdminUser,
@@ -134,7 +262,21 @@ pub(crate) async fn faults(
     Ok(Json(json!({"faults": state.registry.faults(&plugin_id(&id)?, 100).await?})))
 }
 
-/// `GET /api/plugins/events`: plugin events as server-sent events, named by their type.
+/// Plugin events as they happen, as server-sent events named by their type
+///
+/// Loaded, unloaded, enabled, disabled, failed, settings changed, fault, breaker opened.
+/// The stream does not end by itself.
+#[utoipa::path(
+    get,
+    path = "/api/plugins/events",
+    tag = "plugin-management",
+    operation_id = "plugin_events",
+    responses(
+        (status = 200, description = "The events", body = String, content_type = "text/event-stream"),
+        (status = 401, description = "Not signed in", body = openapi::ApiError),
+        (status = 403, description = "Not an administrator (`admin_only`)", body = openapi::ApiError),
+    )
+)]
 pub(crate) async fn events(
     State(state): State<AppState>,
     AdminUser(_): AdminUser,
@@ -149,7 +291,21 @@ pub(crate) async fn events(
     Sse::new(stream).keep_alive(KeepAlive::default())
 }
 
-/// `POST /api/plugins/{id}/self-test`: runs the plugin's own self-test hook.
+/// Runs a plugin's own self-test hook
+#[utoipa::path(
+    post,
+    path = "/api/plugins/{id}/self-test",
+    tag = "plugin-management",
+    operation_id = "plugin_self_test",
+    params(("id" = String, Path, description = "The plugin's id")),
+    responses(
+        (status = 200, description = "The checks and whether all passed", body = openapi::SelfTestReport),
+        (status = 400, description = "Not a plugin id", body = openapi::ApiError),
+        (status = 401, description = "Not signed in", body = openapi::ApiError),
+        (status = 403, description = "Not an administrator (`admin_only`)", body = openapi::ApiError),
+        (status = 404, description = "No such plugin is loaded, or it has no self-test", body = openapi::ApiError),
+    )
+)]
 pub(crate) async fn self_test(
     State(state): State<AppState>,
     AdminUser(_): AdminUser,

@@ -20,8 +20,8 @@ use plugboard_host::api::{
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use crate::AppState;
 use crate::auth::AuthUser;
+use crate::{AppState, openapi};
 
 fn openai_error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
     let kind = if status.is_client_error() { "invalid_request_error" } else { "server_error" };
@@ -39,7 +39,17 @@ fn pipeline_error(error: &PipelineError) -> Response {
     openai_error(status, &error.code, error.message.clone())
 }
 
-/// `GET /v1/models`.
+/// The models, OpenAI style
+#[utoipa::path(
+    get,
+    path = "/v1/models",
+    tag = "openai-compatible",
+    operation_id = "openai_models",
+    responses(
+        (status = 200, description = "The models", body = openapi::OpenAiModelList),
+        (status = 401, description = "Not signed in", body = openapi::ApiError),
+    )
+)]
 pub(crate) async fn models(State(state): State<AppState>, AuthUser(_): AuthUser) -> Json<Value> {
     let data: Vec<Value> = state
         .engine
@@ -138,7 +148,28 @@ fn created() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
-/// `POST /v1/chat/completions`.
+/// A chat completion, as OpenAI's API makes it
+///
+/// Takes OpenAI's request (`model`, `messages`, `tools`, `temperature`, `top_p`,
+/// `max_tokens` or `max_completion_tokens`, `stream`, `stream_options.include_usage`)
+/// and runs it through the plugins' filters, stored nowhere. With `"stream": true` the
+/// answer is `chat.completion.chunk` events ending with `[DONE]`.
+#[utoipa::path(
+    post,
+    path = "/v1/chat/completions",
+    tag = "openai-compatible",
+    operation_id = "openai_chat_completions",
+    request_body(content = Object, description = "An OpenAI chat completion request",
+                 example = json!({"model": "local/default", "messages": [{"role": "user", "content": "Hello!"}]})),
+    responses(
+        (status = 200, description = "A `chat.completion`, or with `stream` its chunks as server-sent events",
+         content((Object = "application/json"), (String = "text/event-stream"))),
+        (status = 400, description = "Not a valid request", body = openapi::OpenAiError),
+        (status = 401, description = "Not signed in", body = openapi::ApiError),
+        (status = 404, description = "No such model", body = openapi::OpenAiError),
+        (status = 503, description = "No model, or it is busy or unreachable", body = openapi::OpenAiError),
+    )
+)]
 pub(crate) async fn chat_completions(State(state): State<AppState>, AuthUser(user): AuthUser, body: Bytes) -> Response {
     let body: Value = match serde_json::from_slice(&body) {
         Ok(body) => body,

@@ -11,11 +11,12 @@ use axum::http::{HeaderMap, StatusCode, header};
 use plugboard_registry::{Catalogue, InstallOptions};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
 
-use crate::AppState;
 use crate::auth::{AdminUser, AuthUser};
 use crate::error::ApiError;
 use crate::manage::plugin_id;
+use crate::{AppState, openapi};
 
 /// How the server installs packages.
 #[derive(Debug, Clone, Default)]
@@ -26,7 +27,9 @@ pub struct PackagesConfig {
     pub catalogue: Option<Catalogue>,
 }
 
-#[derive(Debug, Deserialize)]
+/// How to install.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct InstallQuery {
     /// Install even when a newer version is installed.
     #[serde(default)]
@@ -34,16 +37,43 @@ pub(crate) struct InstallQuery {
 }
 
 /// What to install from the index.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct FromIndex {
+    /// The plugin's id.
+    #[schema(example = "word-stats")]
     id: String,
+    /// A version the index offers; its newest when absent.
+    #[schema(value_type = Option<String>)]
     version: Option<semver::Version>,
 }
 
-/// `POST /api/plugins/install[?force=true]`: the body is a package file
-/// (`application/octet-stream`), or `{"id", "version"?}` (`application/json`) to install
-/// from the plugin index. 201 with what was installed and the plugin's entry.
+/// Installs a plugin package, uploaded or from the plugin index
+///
+/// The body is a package file (`application/octet-stream`), or `{"id", "version"?}`
+/// (`application/json`) to install from the plugin index. The package's signature is
+/// checked against the server's trust store and install policy.
+#[utoipa::path(
+    post,
+    path = "/api/plugins/install",
+    tag = "plugin-management",
+    operation_id = "install_plugin",
+    params(InstallQuery),
+    request_body(description = "A package file, or what to install from the index",
+                 content((FromIndex = "application/json"), ("application/octet-stream"))),
+    responses(
+        (status = 201, description = "What was installed, and the plugin's entry", body = openapi::Installed),
+        (status = 400, description = "No body (`empty_body`), or not the JSON expected (`invalid_json`)",
+         body = openapi::ApiError),
+        (status = 401, description = "Not signed in", body = openapi::ApiError),
+        (status = 403, description = "Not an administrator (`admin_only`)", body = openapi::ApiError),
+        (status = 409, description = "No plugin index is configured (`no_plugin_index`), or a newer version is \
+                                      installed (use `force`)", body = openapi::ApiError),
+        (status = 413, description = "Over the package size limit (`package_too_large`)", body = openapi::ApiError),
+        (status = 422, description = "Not a valid or trusted package, or it cannot be loaded", body = openapi::ApiError),
+        (status = 502, description = "The plugin index cannot be read", body = openapi::ApiError),
+    )
+)]
 pub(crate) async fn install(
     State(state): State<AppState>,
     AdminUser(_): AdminUser,
@@ -98,7 +128,26 @@ pub(crate) async fn install(
     Ok((StatusCode::CREATED, Json(json!({"installed": installed, "plugin": plugin}))))
 }
 
-/// `POST /api/plugins/{id}/uninstall`: removes a plugin installed from a package.
+/// Removes a plugin installed from a package
+///
+/// A bundled plugin with the same id may come back in its place: the answer has the
+/// plugin's entry now, if any.
+#[utoipa::path(
+    post,
+    path = "/api/plugins/{id}/uninstall",
+    tag = "plugin-management",
+    operation_id = "uninstall_plugin",
+    params(("id" = String, Path, description = "The plugin's id")),
+    responses(
+        (status = 200, description = "Uninstalled", body = openapi::Uninstalled),
+        (status = 400, description = "Not a plugin id", body = openapi::ApiError),
+        (status = 401, description = "Not signed in", body = openapi::ApiError),
+        (status = 403, description = "Not an administrator (`admin_only`)", body = openapi::ApiError),
+        (status = 404, description = "No such plugin", body = openapi::ApiError),
+        (status = 409, description = "Not installed from a package, or loaded plugins depend on it",
+         body = openapi::ApiError),
+    )
+)]
 pub(crate) async fn uninstall(
     State(state): State<AppState>,
     AdminUser(_): AdminUser,
@@ -111,10 +160,22 @@ pub(crate) async fn uninstall(
     Ok(Json(json!({"uninstalled": id, "plugin": now})))
 }
 
-/// `GET /api/plugins/available`: every plugin known here (bundled, in a plugin folder,
-/// installed from a package) and every plugin the index offers, merged by id, with the
-/// installed and offered versions side by side and whether an update is offered. An index
-/// that cannot be read is reported beside the list, which still has the local plugins.
+/// Every plugin known here and every plugin the index offers, with updates
+///
+/// Bundled plugins, those in a plugin folder and those installed from a package, merged
+/// by id with what the plugin index offers: the installed and offered versions side by
+/// side and whether an update is offered. An index that cannot be read is reported beside
+/// the list, which still has the local plugins.
+#[utoipa::path(
+    get,
+    path = "/api/plugins/available",
+    tag = "plugins",
+    operation_id = "available_plugins",
+    responses(
+        (status = 200, description = "The plugins", body = openapi::AvailablePlugins),
+        (status = 401, description = "Not signed in", body = openapi::ApiError),
+    )
+)]
 pub(crate) async fn available(State(state): State<AppState>, AuthUser(_): AuthUser) -> Json<Value> {
     let registry = &state.registry;
     let mut plugins: BTreeMap<String, Value> = BTreeMap::new();

@@ -10,10 +10,10 @@ use axum::response::{IntoResponse, Response};
 use plugboard_host::api::{CallContext, HttpRequest};
 use plugboard_manifest::RouteAuth;
 
-use crate::AppState;
 use crate::auth::AuthUser;
 use crate::error::ApiError;
 use crate::manage::plugin_id;
+use crate::{AppState, openapi};
 
 /// Largest request body passed to a plugin route.
 const MAX_ROUTE_BODY: usize = 1 << 20;
@@ -40,7 +40,33 @@ fn matches(pattern: &str, path: &str) -> bool {
             .all(|(want, got)| (want.starts_with('{') && want.ends_with('}') && !got.is_empty()) || want == got)
 }
 
-/// `ANY /api/plugins/{id}/http/{*path}`: a plugin's route.
+/// A route a plugin declares
+///
+/// Answered by the plugin's HTTP handler when its manifest declares this method and path;
+/// each loaded plugin's routes are listed under its own tag, at the path they are served
+/// at. `path` may hold slashes. Routes with `auth = "none"` are open (webhooks);
+/// the others need sign-in. The cookie and `Authorization` headers are not passed on, and
+/// the answer is served with `Content-Security-Policy: sandbox`.
+#[utoipa::path(
+    method(get, post, put, patch, delete),
+    path = "/api/plugins/{id}/http/{path}",
+    tag = "plugin-routes",
+    operation_id = "plugin_route",
+    security((), ("session_cookie" = []), ("bearer_token" = [])),
+    params(
+        ("id" = String, Path, description = "The plugin's id"),
+        ("path" = String, Path, allow_reserved, description = "The route's path below the plugin, e.g. `github`"),
+    ),
+    request_body(content(("*/*")), description = "Passed to the plugin as it is (at most 1 MiB)"),
+    responses(
+        (status = "default", description = "The plugin's answer"),
+        (status = 401, description = "Not signed in", body = openapi::ApiError),
+        (status = 404, description = "No such plugin is loaded, or it declares no such route (`route_not_found`)",
+         body = openapi::ApiError),
+        (status = 413, description = "The body is over 1 MiB (`body_too_large`)", body = openapi::ApiError),
+        (status = 429, description = "Too many calls to this plugin; see `Retry-After`", body = openapi::ApiError),
+    )
+)]
 pub(crate) async fn route(
     State(state): State<AppState>,
     Path((id, path)): Path<(String, String)>,
@@ -110,7 +136,22 @@ pub(crate) async fn route(
     Ok(response)
 }
 
-/// `GET /api/plugins/{id}/ui/{*path}`: a file of the plugin's `ui/` folder.
+/// A file of a plugin's `ui/` folder, served sandboxed
+#[utoipa::path(
+    get,
+    path = "/api/plugins/{id}/ui/{path}",
+    tag = "plugin-routes",
+    operation_id = "plugin_ui_file",
+    params(
+        ("id" = String, Path, description = "The plugin's id"),
+        ("path" = String, Path, allow_reserved, description = "The file's path in `ui/`, e.g. `widget.html`"),
+    ),
+    responses(
+        (status = 200, description = "The file", content(("application/octet-stream"))),
+        (status = 401, description = "Not signed in", body = openapi::ApiError),
+        (status = 404, description = "No such file (`file_not_found`)", body = openapi::ApiError),
+    )
+)]
 pub(crate) async fn ui_file(
     State(state): State<AppState>,
     AuthUser(_): AuthUser,
@@ -142,7 +183,19 @@ pub(crate) async fn ui_file(
         .into_response())
 }
 
-/// `GET /api/plugins/{id}/docs`: the Markdown files of the plugin's `docs/` folder.
+/// The Markdown files of a plugin's `docs/` folder
+#[utoipa::path(
+    get,
+    path = "/api/plugins/{id}/docs",
+    tag = "plugin-routes",
+    operation_id = "plugin_docs",
+    params(("id" = String, Path, description = "The plugin's id")),
+    responses(
+        (status = 200, description = "The files", body = openapi::DocList),
+        (status = 401, description = "Not signed in", body = openapi::ApiError),
+        (status = 404, description = "No such plugin is loaded (`plugin_not_found`)", body = openapi::ApiError),
+    )
+)]
 pub(crate) async fn docs(
     State(state): State<AppState>,
     AuthUser(_): AuthUser,
@@ -157,9 +210,25 @@ pub(crate) async fn docs(
     Ok(axum::Json(serde_json::json!({"docs": files})))
 }
 
-/// `GET /api/plugins/{id}/docs/{*path}`: one Markdown file of `docs/`, as text. The web
-/// UI renders it with the same renderer as chat messages (text nodes only, so a plugin's
-/// docs cannot inject markup).
+/// One Markdown file of a plugin's `docs/` folder, as text
+///
+/// The web UI renders it with the same renderer as chat messages (text nodes only, so a
+/// plugin's docs cannot inject markup).
+#[utoipa::path(
+    get,
+    path = "/api/plugins/{id}/docs/{path}",
+    tag = "plugin-routes",
+    operation_id = "plugin_doc_file",
+    params(
+        ("id" = String, Path, description = "The plugin's id"),
+        ("path" = String, Path, allow_reserved, description = "The file's path in `docs/`, e.g. `usage.md`"),
+    ),
+    responses(
+        (status = 200, description = "The Markdown", body = String, content_type = "text/markdown"),
+        (status = 401, description = "Not signed in", body = openapi::ApiError),
+        (status = 404, description = "No such file (`file_not_found`)", body = openapi::ApiError),
+    )
+)]
 pub(crate) async fn doc_file(
     State(state): State<AppState>,
     AuthUser(_): AuthUser,

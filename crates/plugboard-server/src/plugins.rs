@@ -10,10 +10,11 @@ use plugboard_manifest::PluginId;
 use plugboard_registry::Registry;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 
-use crate::AppState;
 use crate::auth::AuthUser;
 use crate::error::ApiError;
+use crate::{AppState, openapi};
 
 fn summary(plugin: &Plugin) -> Value {
     let manifest = plugin.manifest();
@@ -35,8 +36,17 @@ fn summary(plugin: &Plugin) -> Value {
     })
 }
 
-/// Every installed plugin: the loaded ones with their tools and status, the others with
+/// Every installed plugin
+///
+/// The loaded ones with their tools, commands, hooks, UI and status; the others with
 /// their state and error.
+#[utoipa::path(
+    get,
+    path = "/api/plugins",
+    tag = "plugins",
+    operation_id = "list_plugins",
+    responses((status = 200, description = "The plugins", body = openapi::PluginList), (status = 401, description = "Not signed in", body = openapi::ApiError))
+)]
 pub(crate) async fn list_plugins(State(state): State<AppState>, AuthUser(_user): AuthUser) -> Json<Value> {
     let registry = &state.registry;
     let mut plugins = Vec::new();
@@ -66,6 +76,20 @@ fn find(registry: &Registry, id: &str) -> Result<Plugin, ApiError> {
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "plugin_not_found", format!("no plugin `{id}` is loaded")))
 }
 
+/// A loaded plugin: its summary, manifest and settings (secrets left out)
+#[utoipa::path(
+    get,
+    path = "/api/plugins/{id}",
+    tag = "plugins",
+    operation_id = "plugin_details",
+    params(("id" = String, Path, description = "The plugin's id")),
+    responses(
+        (status = 200, description = "The plugin", body = Object),
+        (status = 400, description = "Not a plugin id (`invalid_plugin_id`)", body = openapi::ApiError),
+        (status = 401, description = "Not signed in", body = openapi::ApiError),
+        (status = 404, description = "No such plugin is loaded (`plugin_not_found`)", body = openapi::ApiError),
+    )
+)]
 pub(crate) async fn plugin_details(
     State(state): State<AppState>,
     AuthUser(_user): AuthUser,
@@ -78,6 +102,14 @@ pub(crate) async fn plugin_details(
     Ok(Json(details))
 }
 
+/// The health each loaded plugin reports
+#[utoipa::path(
+    get,
+    path = "/api/plugins/health",
+    tag = "plugins",
+    operation_id = "plugin_health",
+    responses((status = 200, description = "Health by plugin id", body = openapi::PluginHealth), (status = 401, description = "Not signed in", body = openapi::ApiError))
+)]
 pub(crate) async fn health(State(state): State<AppState>, AuthUser(_user): AuthUser) -> Json<Value> {
     let registry = &state.registry;
     let mut plugins = serde_json::Map::new();
@@ -89,23 +121,52 @@ pub(crate) async fn health(State(state): State<AppState>, AuthUser(_user): AuthU
 
 /// Both request shapes of the seeds: `{"plugin", "data"}` (runs the first tool with
 /// `{"input": data}`) and `{"plugin_id", "method", "kwargs"}` (calls tool `method`).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(untagged)]
 enum ExecuteRequest {
+    /// Runs the plugin's first tool with `{"input": data}`.
     Runner {
+        /// The plugin's id.
         plugin: String,
+        /// The input: a string, or JSON passed as its text.
         data: Value,
     },
+    /// Calls the plugin's tool `method` with `kwargs`.
     Method {
+        /// The plugin's id.
         plugin_id: String,
+        /// The tool's name.
         method: String,
+        /// Not supported: tools take named arguments.
         #[serde(default)]
         args: Vec<Value>,
+        /// The tool's arguments.
         #[serde(default)]
+        #[schema(value_type = Object)]
         kwargs: serde_json::Map<String, Value>,
     },
 }
 
+/// Runs a plugin's tool
+///
+/// Counts toward the caller's rate limit for the plugin.
+#[utoipa::path(
+    post,
+    path = "/api/plugins/execute",
+    tag = "plugins",
+    operation_id = "execute_plugin",
+    request_body(content = ExecuteRequest,
+                 example = json!({"plugin_id": "calculator", "method": "calculate", "kwargs": {"expression": "6*7"}})),
+    responses(
+        (status = 200, description = "What the tool returned", body = openapi::ExecuteResult),
+        (status = 400, description = "Neither request shape (`invalid_request`), or not a plugin id", body = openapi::ApiError),
+        (status = 401, description = "Not signed in", body = openapi::ApiError),
+        (status = 404, description = "No such plugin (`plugin_not_found`) or tool (`unknown_method`)", body = openapi::ApiError),
+        (status = 422, description = "The tool failed", body = openapi::ApiError),
+        (status = 429, description = "Rate limited; see `Retry-After`", body = openapi::ApiError),
+        (status = 503, description = "The plugin is disabled, busy or its circuit breaker is open", body = openapi::ApiError),
+    )
+)]
 pub(crate) async fn execute(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,

@@ -9,8 +9,8 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
-use crate::AppState;
 use crate::auth::AdminUser;
+use crate::{AppState, openapi};
 
 /// Latency buckets in seconds, from a warm filter call to a long model reply.
 const BUCKETS: &[f64] = &[0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0, 120.0];
@@ -38,7 +38,20 @@ pub(crate) fn install() -> Option<&'static PrometheusHandle> {
         .as_ref()
 }
 
-/// `GET /metrics` (administrators; Prometheus can send an admin's API token).
+/// Metrics in Prometheus's text format
+///
+/// For administrators: Prometheus can send an admin's API token.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "metrics",
+    operation_id = "metrics",
+    responses(
+        (status = 200, description = "The metrics", body = String, content_type = "text/plain; version=0.0.4"),
+        (status = 401, description = "Not signed in", body = openapi::ApiError),
+        (status = 403, description = "Not an administrator (`admin_only`)", body = openapi::ApiError),
+    )
+)]
 pub(crate) async fn metrics(State(state): State<AppState>, AdminUser(_): AdminUser) -> impl IntoResponse {
     for plugin in state.registry.runtime().plugins() {
         let status = plugin.status();

@@ -1,5 +1,6 @@
 //! The web interface: plain JavaScript modules, HTML and CSS embedded in the binary at
-//! compile time (no build step, nothing fetched at run time), served at `/` and `/ui/*`.
+//! compile time (no build step, nothing fetched at run time), served at `/` and `/ui/*`;
+//! and the interactive API reference at `/api/docs`, made the same way.
 
 use axum::extract::Path;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -12,6 +13,9 @@ const FILES: &[(&str, &str, &[u8])] = &[
     ("markdown.js", "text/javascript; charset=utf-8", include_bytes!("../ui/markdown.js")),
     ("style.css", "text/css; charset=utf-8", include_bytes!("../ui/style.css")),
     ("icon.svg", "image/svg+xml", include_bytes!("../ui/icon.svg")),
+    ("api-docs.html", "text/html; charset=utf-8", include_bytes!("../ui/api-docs.html")),
+    ("api-docs.js", "text/javascript; charset=utf-8", include_bytes!("../ui/api-docs.js")),
+    ("api-docs.css", "text/css; charset=utf-8", include_bytes!("../ui/api-docs.css")),
 ];
 
 /// The page's own policy: its scripts and styles only, no inline script, no framing by
@@ -42,6 +46,22 @@ pub(crate) async fn index() -> Response {
 /// `GET /favicon.ico`: browsers ask for it whatever the page says.
 pub(crate) async fn favicon() -> Response {
     file("icon.svg")
+}
+
+/// The interactive API reference
+///
+/// A page that reads `/api/openapi.json` and lets you try each operation with your session.
+/// Everything it needs is embedded in the server: it works offline.
+#[utoipa::path(
+    get,
+    path = "/api/docs",
+    tag = "reference",
+    operation_id = "api_reference",
+    security(),
+    responses((status = 200, description = "The page", body = String, content_type = "text/html"))
+)]
+pub(crate) async fn api_reference() -> Response {
+    file("api-docs.html")
 }
 
 /// `GET /ui/{file}`.

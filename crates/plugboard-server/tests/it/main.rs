@@ -8,6 +8,7 @@ mod chat;
 mod conversations;
 mod manage;
 mod openai;
+mod openapi;
 mod plugin_http;
 mod services;
 

@@ -1,0 +1,406 @@
+//! The shapes of the JSON bodies the handlers build with `json!`, as OpenAPI schemas. They
+//! are documentation only (never built): the store's and the chat core's types stay free of
+//! `utoipa`, and the tests check real answers against these schemas.
+
+#![allow(dead_code, reason = "types that only describe JSON for the OpenAPI document")]
+
+use serde_json::Value;
+use utoipa::ToSchema;
+
+/// Every error of the API (except the OpenAI-compatible `/v1` ones): a stable,
+/// machine-readable `code` and a message for people.
+#[derive(ToSchema)]
+pub(crate) struct ApiError {
+    pub(crate) error: ApiErrorDetail,
+}
+
+/// What went wrong.
+#[derive(ToSchema)]
+pub(crate) struct ApiErrorDetail {
+    /// Stable code, e.g. `not_found`, `unauthenticated`, `invalid_json`, `rate_limited`.
+    pub(crate) code: String,
+    /// For people: what went wrong and what to do.
+    pub(crate) message: String,
+    /// For invalid plugin settings: every violation.
+    pub(crate) violations: Option<Vec<Violation>>,
+}
+
+/// One violation of a plugin's settings schema.
+#[derive(ToSchema)]
+pub(crate) struct Violation {
+    /// JSON pointer to the offending value.
+    pub(crate) path: String,
+    /// What is wrong there.
+    pub(crate) message: String,
+}
+
+/// An error of the OpenAI-compatible API, in OpenAI's shape.
+#[derive(ToSchema)]
+pub(crate) struct OpenAiError {
+    pub(crate) error: OpenAiErrorDetail,
+}
+
+/// What went wrong, OpenAI style.
+#[derive(ToSchema)]
+pub(crate) struct OpenAiErrorDetail {
+    /// For people.
+    pub(crate) message: String,
+    /// `invalid_request_error` or `server_error`.
+    #[schema(rename = "type")]
+    pub(crate) kind: String,
+    /// Stable code.
+    pub(crate) code: String,
+}
+
+/// A user.
+#[derive(ToSchema)]
+pub(crate) struct User {
+    pub(crate) id: String,
+    /// Unique regardless of case.
+    pub(crate) username: String,
+    /// The first user administers the server.
+    pub(crate) is_admin: bool,
+    /// Milliseconds since the Unix epoch.
+    pub(crate) created_at_ms: i64,
+}
+
+/// `{"user": ...}`.
+#[derive(ToSchema)]
+pub(crate) struct UserResponse {
+    pub(crate) user: User,
+}
+
+/// `{"user": ...}`, `null` when signed out.
+#[derive(ToSchema)]
+pub(crate) struct SessionResponse {
+    pub(crate) user: Option<User>,
+}
+
+/// An API token (the token itself is shown once, when created).
+#[derive(ToSchema)]
+pub(crate) struct ApiToken {
+    pub(crate) id: String,
+    pub(crate) user_id: String,
+    pub(crate) name: String,
+    pub(crate) created_at_ms: i64,
+    /// `null`: never used.
+    pub(crate) last_used_at_ms: Option<i64>,
+}
+
+/// The caller's API tokens.
+#[derive(ToSchema)]
+pub(crate) struct TokenList {
+    pub(crate) tokens: Vec<ApiToken>,
+}
+
+/// A new API token.
+#[derive(ToSchema)]
+pub(crate) struct NewTokenResponse {
+    /// The token, `pb_...`: send it as `Authorization: Bearer <token>`. Shown only now.
+    pub(crate) token: String,
+    pub(crate) api_token: ApiToken,
+}
+
+/// A conversation.
+#[derive(ToSchema)]
+pub(crate) struct Conversation {
+    pub(crate) id: String,
+    pub(crate) user_id: String,
+    pub(crate) title: String,
+    /// The conversation's plugin choice; `null`: the global set.
+    pub(crate) plugins: Option<PluginChoice>,
+    pub(crate) created_at_ms: i64,
+    /// The last activity.
+    pub(crate) updated_at_ms: i64,
+}
+
+/// Which plugins do not work in a conversation.
+#[derive(ToSchema)]
+pub(crate) struct PluginChoice {
+    /// Plugins whose filters do not run.
+    pub(crate) disabled_filters: Vec<String>,
+    /// Plugins whose tools are not offered.
+    pub(crate) disabled_tools: Vec<String>,
+}
+
+/// `{"conversation": ...}`.
+#[derive(ToSchema)]
+pub(crate) struct ConversationResponse {
+    pub(crate) conversation: Conversation,
+}
+
+/// A conversation and the plugins working in it.
+#[derive(ToSchema)]
+pub(crate) struct ConversationDetails {
+    pub(crate) conversation: Conversation,
+    pub(crate) plugins: PluginChoice,
+}
+
+/// A page of conversations, newest activity first.
+#[derive(ToSchema)]
+pub(crate) struct ConversationPage {
+    pub(crate) conversations: Vec<Conversation>,
+    /// Pass back as `after` for the next page; `null`: the last page.
+    pub(crate) next: Option<String>,
+}
+
+/// Who speaks in a message.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub(crate) enum Role {
+    System,
+    User,
+    Assistant,
+    Tool,
+}
+
+/// How far a message got.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub(crate) enum MessageStatus {
+    Complete,
+    Streaming,
+    /// Generation stopped before the end.
+    Partial,
+}
+
+/// A message of a conversation.
+#[derive(ToSchema)]
+pub(crate) struct Message {
+    pub(crate) id: String,
+    pub(crate) conversation_id: String,
+    pub(crate) role: Role,
+    /// `user`, `assistant`, or the id of a plugin that answered.
+    pub(crate) author: String,
+    pub(crate) content: String,
+    /// Tool calls and results: their structured data.
+    pub(crate) data: Option<Value>,
+    pub(crate) status: MessageStatus,
+    pub(crate) created_at_ms: i64,
+    pub(crate) edited_at_ms: Option<i64>,
+    pub(crate) deleted_at_ms: Option<i64>,
+}
+
+/// `{"message": ...}`.
+#[derive(ToSchema)]
+pub(crate) struct MessageResponse {
+    pub(crate) message: Message,
+}
+
+/// A conversation's messages, in order.
+#[derive(ToSchema)]
+pub(crate) struct MessageList {
+    pub(crate) messages: Vec<Message>,
+}
+
+/// A file attached to a conversation.
+#[derive(ToSchema)]
+pub(crate) struct Attachment {
+    pub(crate) id: String,
+    pub(crate) conversation_id: String,
+    pub(crate) message_id: Option<String>,
+    pub(crate) file_name: String,
+    pub(crate) media_type: String,
+    /// Bytes.
+    pub(crate) size: u64,
+    pub(crate) created_at_ms: i64,
+}
+
+/// `{"attachment": ...}`.
+#[derive(ToSchema)]
+pub(crate) struct AttachmentResponse {
+    pub(crate) attachment: Attachment,
+}
+
+/// A conversation's files.
+#[derive(ToSchema)]
+pub(crate) struct AttachmentList {
+    pub(crate) attachments: Vec<Attachment>,
+}
+
+/// The plugin trace of one chat turn: which plugins ran and what they changed.
+#[derive(ToSchema)]
+pub(crate) struct TraceRecord {
+    pub(crate) message_id: String,
+    pub(crate) conversation_id: String,
+    pub(crate) created_at_ms: i64,
+    /// The steps, as the chat engine recorded them.
+    pub(crate) trace: Value,
+}
+
+/// `{"trace": ...}`.
+#[derive(ToSchema)]
+pub(crate) struct TraceResponse {
+    pub(crate) trace: TraceRecord,
+}
+
+/// Every turn's trace of a conversation, oldest first.
+#[derive(ToSchema)]
+pub(crate) struct Audit {
+    pub(crate) conversation_id: String,
+    pub(crate) timeline: Vec<TraceRecord>,
+}
+
+/// An export format an exporter plugin offers.
+#[derive(ToSchema)]
+pub(crate) struct ExportFormat {
+    pub(crate) plugin: String,
+    /// `{"id", "name", "media_type", ...}` as the plugin describes it.
+    pub(crate) format: Value,
+}
+
+/// The export formats of the enabled exporter plugins.
+#[derive(ToSchema)]
+pub(crate) struct ExportFormats {
+    pub(crate) formats: Vec<ExportFormat>,
+}
+
+/// A finished chat turn.
+#[derive(ToSchema)]
+pub(crate) struct ChatReply {
+    pub(crate) conversation_id: String,
+    /// The user's message as stored (after the plugins' filters).
+    pub(crate) user_message: Message,
+    pub(crate) reply: Message,
+    /// `provider/model`.
+    pub(crate) model: String,
+    /// Token counts, when the model reported them.
+    pub(crate) usage: Option<Value>,
+    /// The tool calls and results of the turn, in order.
+    pub(crate) tools: Vec<Value>,
+    /// Whether an after-response filter replaced the streamed text.
+    pub(crate) replaced_by_plugin: bool,
+}
+
+/// A chat turn that failed: the error, and what was stored before it.
+#[derive(ToSchema)]
+pub(crate) struct ChatFailure {
+    pub(crate) error: ApiErrorDetail,
+    pub(crate) conversation_id: String,
+    /// `null` when the message was refused before it was stored.
+    pub(crate) user_message: Option<Message>,
+}
+
+/// The models on offer and the default.
+#[derive(ToSchema)]
+pub(crate) struct ModelOverview {
+    /// `provider/model`.
+    pub(crate) default: Option<String>,
+    /// `{"id", "provider", ...}` for each model.
+    pub(crate) models: Vec<Value>,
+    /// Providers that could not list their models, and why.
+    pub(crate) problems: Vec<Value>,
+}
+
+/// The models, OpenAI style.
+#[derive(ToSchema)]
+pub(crate) struct OpenAiModelList {
+    /// `list`.
+    pub(crate) object: String,
+    /// `{"id", "object": "model", "created", "owned_by"}` for each model.
+    pub(crate) data: Vec<Value>,
+}
+
+/// Every installed plugin.
+#[derive(ToSchema)]
+pub(crate) struct PluginList {
+    /// Loaded plugins with their tools, hooks and status; the others with their state and
+    /// error.
+    pub(crate) plugins: Vec<Value>,
+    /// Plugin folders that could not be read, and why.
+    pub(crate) broken_folders: Vec<Value>,
+}
+
+/// The health each loaded plugin reports, by plugin id.
+#[derive(ToSchema)]
+pub(crate) struct PluginHealth {
+    pub(crate) plugins: Value,
+}
+
+/// What a plugin tool returned.
+#[derive(ToSchema)]
+pub(crate) struct ExecuteResult {
+    pub(crate) plugin: String,
+    /// `success`.
+    pub(crate) status: String,
+    pub(crate) result: Value,
+}
+
+/// `{"plugin": ...}`: the registry's view of one plugin (state, origin, dependencies,
+/// error).
+#[derive(ToSchema)]
+pub(crate) struct PluginEntry {
+    pub(crate) plugin: Value,
+}
+
+/// A package installed.
+#[derive(ToSchema)]
+pub(crate) struct Installed {
+    /// What was installed: plugin, version, signer, folder.
+    pub(crate) installed: Value,
+    /// The registry's view of the plugin now.
+    pub(crate) plugin: Value,
+}
+
+/// A package uninstalled.
+#[derive(ToSchema)]
+pub(crate) struct Uninstalled {
+    pub(crate) uninstalled: String,
+    /// The plugin with this id now (a bundled one may have come back), or `null`.
+    pub(crate) plugin: Option<Value>,
+}
+
+/// The plugins known here and offered by the index.
+#[derive(ToSchema)]
+pub(crate) struct AvailablePlugins {
+    /// The plugin index (`location`, `name`, `error`), `null` when none is configured.
+    pub(crate) index: Option<Value>,
+    /// The install policy for signatures.
+    pub(crate) policy: Value,
+    /// By id: `installed` (version, state, origin, package) and `available` (what the
+    /// index offers), `update_available`.
+    pub(crate) plugins: Vec<Value>,
+    /// Plugin folders that could not be read, and why.
+    pub(crate) broken_folders: Vec<Value>,
+}
+
+/// The plugins unloaded, dependents first.
+#[derive(ToSchema)]
+pub(crate) struct Unloaded {
+    pub(crate) unloaded: Vec<String>,
+}
+
+/// A plugin's settings (defaults filled in, secrets `null`) and their JSON Schema.
+#[derive(ToSchema)]
+pub(crate) struct PluginConfig {
+    pub(crate) settings: Value,
+    /// `null` when the plugin is not loaded.
+    pub(crate) schema: Option<Value>,
+}
+
+/// The settings in force after a change (secrets `null`).
+#[derive(ToSchema)]
+pub(crate) struct PluginSettings {
+    pub(crate) settings: Value,
+}
+
+/// A plugin's newest faults, kept across restarts.
+#[derive(ToSchema)]
+pub(crate) struct FaultList {
+    pub(crate) faults: Vec<Value>,
+}
+
+/// The result of a plugin's self-test hook.
+#[derive(ToSchema)]
+pub(crate) struct SelfTestReport {
+    pub(crate) plugin: String,
+    /// Whether every check passed.
+    pub(crate) passed: bool,
+    pub(crate) results: Vec<Value>,
+}
+
+/// The Markdown files of a plugin's `docs/` folder.
+#[derive(ToSchema)]
+pub(crate) struct DocList {
+    pub(crate) docs: Vec<String>,
+}
