@@ -215,7 +215,7 @@ fn run(
 
     let mut tokens = prompt;
     let mut detokenizer = Detokenizer::default();
-    let mut splitter = ToolCallSplitter::default();
+    let mut splitter = ToolCallSplitter::new(if with_tools { inner.template.tool_format() } else { None });
     let mut text = String::new();
     let mut generated = 0usize;
     let send = |piece: String, text: &mut String| -> bool {
@@ -247,7 +247,7 @@ fn run(
         generated += 1;
         tokens.push(next);
         if let Some(piece) = detokenizer.push(&inner.tokens, next)? {
-            let visible = if with_tools { splitter.push(&piece) } else { piece };
+            let visible = splitter.push(&piece);
             if !send(visible, &mut text) {
                 break FinishReason::Cancelled;
             }

@@ -187,7 +187,7 @@ impl LocalModel {
             file: path.to_owned(),
             architecture,
             context_length,
-            supports_tools: template.supports_tools(),
+            supports_tools: template.tool_format().is_some(),
             requantized_tensors,
             max_concurrent,
         };

@@ -18,11 +18,38 @@ const CHATML: &str = "{% for message in messages %}<|im_start|>{{ message.role }
 pub(crate) const TOOL_CALL_OPEN: &str = "<tool_call>";
 pub(crate) const TOOL_CALL_CLOSE: &str = "</tool_call>";
 
+/// How a model writes tool calls, as its chat template shows them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ToolFormat {
+    /// `<tool_call>{"name": …, "arguments": {…}}</tool_call>` anywhere in the reply
+    /// (Hermes: Qwen 2 and 3, and others).
+    Hermes,
+    /// The whole reply is `{"name": …, "parameters": {…}}` (Llama 3.1 and 3.2), possibly
+    /// several separated by `;`, possibly after Llama's `<|python_tag|>`.
+    JsonObject,
+}
+
+impl ToolFormat {
+    /// The format a template's source renders tool calls in, if any.
+    fn of_template(source: &str) -> Option<ToolFormat> {
+        if !source.contains("tools") {
+            return None;
+        }
+        if source.contains(TOOL_CALL_OPEN) {
+            Some(ToolFormat::Hermes)
+        } else if source.contains("\"parameters\": ") && source.contains("tool_call") {
+            Some(ToolFormat::JsonObject)
+        } else {
+            None
+        }
+    }
+}
+
 pub(crate) struct ChatTemplate {
     env: Environment<'static>,
     bos: String,
     eos: String,
-    supports_tools: bool,
+    tool_format: Option<ToolFormat>,
 }
 
 /// A rendered prompt.
@@ -41,7 +68,7 @@ impl ChatTemplate {
     }
 
     pub(crate) fn new(source: String, bos: String, eos: String) -> Result<ChatTemplate, String> {
-        let supports_tools = source.contains("tools") && source.contains(TOOL_CALL_OPEN);
+        let tool_format = ToolFormat::of_template(&source);
         let mut env = Environment::new();
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         env.add_function("raise_exception", |message: String| -> Result<Value, minijinja::Error> {
@@ -49,11 +76,11 @@ impl ChatTemplate {
         });
         env.add_template_owned("chat", source)
             .map_err(|error| format!("its chat template does not parse: {error:#}"))?;
-        Ok(ChatTemplate { env, bos, eos, supports_tools })
+        Ok(ChatTemplate { env, bos, eos, tool_format })
     }
 
-    pub(crate) fn supports_tools(&self) -> bool {
-        self.supports_tools
+    pub(crate) fn tool_format(&self) -> Option<ToolFormat> {
+        self.tool_format
     }
 
     /// The prompt for `messages`, ending where the assistant's reply starts.
@@ -67,7 +94,7 @@ impl ChatTemplate {
             })
             .collect();
         let template = self.env.get_template("chat").map_err(|error| LocalError::Template(error.to_string()))?;
-        let tools = (!tools.is_empty() && self.supports_tools).then_some(tools);
+        let tools = (!tools.is_empty() && self.tool_format.is_some()).then_some(tools);
         template
             .render(context! {
                 messages => messages,
@@ -107,17 +134,56 @@ fn message_json(message: &CompletionMessage) -> serde_json::Value {
     value
 }
 
-/// Splits generated text into what the user sees and the tool calls, as it streams: text
-/// before a `<tool_call>` goes out at once; anything that might be the start of one is
-/// held back until it is clear.
+/// Splits generated text into what the user sees and the tool calls, as it streams, in
+/// the model's format.
+#[derive(Debug)]
+pub(crate) enum ToolCallSplitter {
+    /// Tools were not offered: everything is text.
+    None,
+    /// See [`HermesSplitter`].
+    Hermes(HermesSplitter),
+    /// See [`JsonObjectSplitter`].
+    JsonObject(JsonObjectSplitter),
+}
+
+impl ToolCallSplitter {
+    pub(crate) fn new(format: Option<ToolFormat>) -> ToolCallSplitter {
+        match format {
+            None => ToolCallSplitter::None,
+            Some(ToolFormat::Hermes) => ToolCallSplitter::Hermes(HermesSplitter::default()),
+            Some(ToolFormat::JsonObject) => ToolCallSplitter::JsonObject(JsonObjectSplitter::default()),
+        }
+    }
+
+    /// Takes more text; returns the part the user can see now.
+    pub(crate) fn push(&mut self, text: &str) -> String {
+        match self {
+            ToolCallSplitter::None => text.to_owned(),
+            ToolCallSplitter::Hermes(splitter) => splitter.push(text),
+            ToolCallSplitter::JsonObject(splitter) => splitter.push(text),
+        }
+    }
+
+    /// Ends the text: what is still held back, and the tool calls found.
+    pub(crate) fn finish(self) -> (String, Vec<ToolCall>) {
+        match self {
+            ToolCallSplitter::None => (String::new(), Vec::new()),
+            ToolCallSplitter::Hermes(splitter) => splitter.finish(),
+            ToolCallSplitter::JsonObject(splitter) => splitter.finish(),
+        }
+    }
+}
+
+/// The Hermes format: text before a `<tool_call>` goes out at once; anything that might
+/// be the start of one is held back until it is clear.
 #[derive(Debug, Default)]
-pub(crate) struct ToolCallSplitter {
+pub(crate) struct HermesSplitter {
     pending: String,
     calls: String,
     in_call: bool,
 }
 
-impl ToolCallSplitter {
+impl HermesSplitter {
     /// Takes more text; returns the part the user can see now.
     pub(crate) fn push(&mut self, text: &str) -> String {
         if self.in_call {
@@ -170,11 +236,62 @@ impl ToolCallSplitter {
     }
 }
 
-/// `{"name": …, "arguments": {…}}` as a tool call.
+/// Llama's marker before a call (a special token, usually not shown as text).
+const PYTHON_TAG: &str = "<|python_tag|>";
+
+/// The JSON-object format: a reply that starts with `{` (after white space or Llama's
+/// `<|python_tag|>`) is held back whole and read as calls when it ends; any other reply
+/// streams as text at once.
+#[derive(Debug, Default)]
+pub(crate) struct JsonObjectSplitter {
+    held: String,
+    /// Decided: `Some(true)` holding a call, `Some(false)` plain text.
+    calls: Option<bool>,
+}
+
+impl JsonObjectSplitter {
+    fn push(&mut self, text: &str) -> String {
+        match self.calls {
+            Some(false) => return text.to_owned(),
+            Some(true) => {
+                self.held.push_str(text);
+                return String::new();
+            }
+            None => self.held.push_str(text),
+        }
+        let start = self.held.trim_start();
+        let start = start.strip_prefix(PYTHON_TAG).map_or(start, str::trim_start);
+        if start.is_empty() || PYTHON_TAG.starts_with(start) {
+            return String::new();
+        }
+        let is_call = start.starts_with('{');
+        self.calls = Some(is_call);
+        if is_call { String::new() } else { std::mem::take(&mut self.held) }
+    }
+
+    fn finish(self) -> (String, Vec<ToolCall>) {
+        if self.calls != Some(true) {
+            return (self.held, Vec::new());
+        }
+        let body = self.held.trim_start();
+        let body = body.strip_prefix(PYTHON_TAG).unwrap_or(body).trim();
+        let mut calls = Vec::new();
+        for (index, part) in body.split(';').map(str::trim).filter(|part| !part.is_empty()).enumerate() {
+            match parse_call(part, index) {
+                Some(call) => calls.push(call),
+                // Not all calls: the reply is text after all.
+                None => return (body.to_owned(), Vec::new()),
+            }
+        }
+        (String::new(), calls)
+    }
+}
+
+/// `{"name": …, "arguments": {…}}` (or `"parameters"`) as a tool call.
 fn parse_call(body: &str, index: usize) -> Option<ToolCall> {
     let value: serde_json::Value = serde_json::from_str(body).ok()?;
     let name = value.get("name")?.as_str()?.to_owned();
-    let arguments = match value.get("arguments") {
+    let arguments = match value.get("arguments").or_else(|| value.get("parameters")) {
         Some(serde_json::Value::String(text)) => text.clone(),
         Some(arguments) => arguments.to_string(),
         None => "{}".into(),
@@ -187,7 +304,11 @@ mod tests {
     use super::*;
 
     fn split(chunks: &[&str]) -> (String, String, Vec<ToolCall>) {
-        let mut splitter = ToolCallSplitter::default();
+        split_as(ToolFormat::Hermes, chunks)
+    }
+
+    fn split_as(format: ToolFormat, chunks: &[&str]) -> (String, String, Vec<ToolCall>) {
+        let mut splitter = ToolCallSplitter::new(Some(format));
         let mut seen = String::new();
         for chunk in chunks {
             seen.push_str(&splitter.push(chunk));
@@ -222,5 +343,48 @@ mod tests {
         assert_eq!(seen, "");
         assert_eq!(rest, "<tool_call>not json</tool_call>");
         assert!(calls.is_empty());
+    }
+
+    #[test]
+    fn a_json_object_reply_is_a_call() {
+        let (seen, rest, calls) =
+            split_as(ToolFormat::JsonObject, &["  {\"name\": \"add\", ", "\"parameters\": {\"a\": 1, \"b\": 2}}"]);
+        assert_eq!(seen, "");
+        assert_eq!(rest, "");
+        assert_eq!(
+            calls,
+            vec![ToolCall { id: "call_0".into(), name: "add".into(), arguments: "{\"a\":1,\"b\":2}".into() }]
+        );
+    }
+
+    #[test]
+    fn several_json_calls_after_the_python_tag() {
+        let (_, rest, calls) = split_as(
+            ToolFormat::JsonObject,
+            &["<|python", "_tag|>{\"name\": \"a\", \"parameters\": {}}; {\"name\": \"b\", \"parameters\": {\"x\": 1}}"],
+        );
+        assert_eq!(rest, "");
+        let names: Vec<&str> = calls.iter().map(|call| call.name.as_str()).collect();
+        assert_eq!(names, ["a", "b"]);
+        assert_eq!(calls[1].id, "call_1");
+    }
+
+    #[test]
+    fn a_text_reply_streams_at_once_and_json_that_is_not_a_call_stays_text() {
+        let (seen, rest, calls) = split_as(ToolFormat::JsonObject, &["", " The", " answer is {4}."]);
+        assert_eq!(seen, " The answer is {4}.");
+        assert_eq!((rest.as_str(), calls.len()), ("", 0));
+        let (seen, rest, calls) = split_as(ToolFormat::JsonObject, &["{\"answer\": 4}"]);
+        assert_eq!(seen, "");
+        assert_eq!(rest, "{\"answer\": 4}");
+        assert!(calls.is_empty());
+    }
+
+    #[test]
+    fn the_format_comes_from_the_template() {
+        assert_eq!(ToolFormat::of_template("{% if tools %}<tool_call>{% endif %}"), Some(ToolFormat::Hermes));
+        let llama = "{%- if tools %}{{ tools | tojson }}{%- endif %}{%- set tool_call = m.tool_calls[0].function %}{{- '\"parameters\": ' }}";
+        assert_eq!(ToolFormat::of_template(llama), Some(ToolFormat::JsonObject));
+        assert_eq!(ToolFormat::of_template("{{ messages }}"), None);
     }
 }

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use plugboard_host::api::{CompletionChunk, CompletionMessage, FinishReason, Role, ToolSpec};
+use plugboard_host::api::{CompletionChunk, CompletionMessage, FinishReason, Role, ToolCall, ToolSpec};
 use plugboard_local::tiny::TinyModel;
 use plugboard_local::{Generation, LocalConfig, LocalError, LocalModel, Sampling};
 use serde_json::json;
@@ -113,6 +113,57 @@ fn the_gguf_template_is_used_and_a_tool_format_is_detected() {
     let broken = write(TinyModel { chat_template: Some("{% for m in messages %}".into()), ..TinyModel::default() });
     let error = LocalModel::load(&broken.path, LocalConfig::default()).expect_err("bad template");
     assert!(error.to_string().contains("chat template does not parse"), "{error}");
+}
+
+/// A template in the style of Llama 3.1/3.2: tools described in the first user turn, calls
+/// written as `{"name": …, "parameters": …}`, results as `ipython` turns.
+const LLAMA_STYLE_TEMPLATE: &str = "{{- bos_token }}\
+{%- for message in messages %}\
+{%- if message.role == 'user' and tools and loop.index <= 2 %}<|start_header_id|>user<|end_header_id|>\n\nCall a function as {\"name\": function name, \"parameters\": arguments}.\n{%- for t in tools %}\n{{ t | tojson }}{%- endfor %}\n\n{{ message.content }}<|eot_id|>\
+{%- elif message.tool_calls %}{%- set tool_call = message.tool_calls[0].function %}<|start_header_id|>assistant<|end_header_id|>\n\n{{- '{\"name\": \"' + tool_call.name + '\", ' }}{{- '\"parameters\": ' }}{{- tool_call.arguments | tojson }}}<|eot_id|>\
+{%- elif message.role == 'tool' %}<|start_header_id|>ipython<|end_header_id|>\n\n{{ message.content }}<|eot_id|>\
+{%- else %}<|start_header_id|>{{ message.role }}<|end_header_id|>\n\n{{ message.content }}<|eot_id|>{%- endif %}\
+{%- endfor %}{%- if add_generation_prompt %}<|start_header_id|>assistant<|end_header_id|>{{ '\\n\\n' }}{%- endif %}";
+
+#[test]
+fn a_llama_style_template_offers_tools_as_json_calls() {
+    let tiny = write(TinyModel {
+        chat_template: Some(LLAMA_STYLE_TEMPLATE.into()),
+        context_length: 2048,
+        ..TinyModel::default()
+    });
+    let model = load(&tiny, LocalConfig::default());
+    assert!(model.summary().supports_tools, "the template writes calls as JSON objects");
+    let tools = [ToolSpec {
+        name: "calculator".into(),
+        description: "evaluates arithmetic".into(),
+        parameters: json!({"type": "object", "properties": {"expression": {"type": "string"}}}),
+    }];
+    let call = ToolCall { id: "call_0".into(), name: "calculator".into(), arguments: r#"{"expression":"2+2"}"#.into() };
+    let conversation = [
+        message(Role::User, "What is 2+2?"),
+        CompletionMessage {
+            role: Role::Assistant,
+            content: String::new(),
+            tool_calls: vec![call],
+            tool_call_id: String::new(),
+        },
+        CompletionMessage {
+            role: Role::Tool,
+            content: "4".into(),
+            tool_calls: Vec::new(),
+            tool_call_id: "call_0".into(),
+        },
+    ];
+    let (prompt, _) = model.prompt(&conversation, &tools, 16).expect("renders");
+    assert!(prompt.text.contains(r#""name":"calculator""#), "the tool is described: {}", prompt.text);
+    assert!(
+        prompt.text.contains(r#"{"name": "calculator", "parameters": {"expression":"2+2"}}"#),
+        "the earlier call is written back in the model's format: {}",
+        prompt.text
+    );
+    assert!(prompt.text.contains("<|start_header_id|>ipython<|end_header_id|>\n\n4<|eot_id|>"), "{}", prompt.text);
+    assert!(prompt.text.ends_with("<|start_header_id|>assistant<|end_header_id|>\n\n"), "{}", prompt.text);
 }
 
 #[tokio::test]
