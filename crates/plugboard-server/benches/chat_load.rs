@@ -78,7 +78,11 @@ async fn server(data: &Path, filters: usize, fixture: &FixtureLlm, cache: &Path)
         models.set_default(Some("fixture/fixed".into()));
     }
     let engine = ChatEngine::new(registry.clone(), store.clone(), models, EngineConfig::default());
-    let state = AppState { registry, store, engine, config: Arc::new(ServerConfig::default()),
+    let state = AppState {
+        registry,
+        store,
+        engine,
+        config: Arc::new(ServerConfig::default()),
         limits: Arc::default(),
         packages: Arc::default(),
     };

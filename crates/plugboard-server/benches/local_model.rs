@@ -119,7 +119,11 @@ async fn server(model: &LocalModel, data: &std::path::Path) -> (String, String) 
     registry.start().await;
     models.write().await.add(Arc::new(LocalProvider::new(LocalState::Ready(model.clone()))));
     let engine = ChatEngine::new(registry.clone(), store.clone(), models, EngineConfig::default());
-    let state = AppState { registry, store, engine, config: Arc::new(ServerConfig::default()),
+    let state = AppState {
+        registry,
+        store,
+        engine,
+        config: Arc::new(ServerConfig::default()),
         limits: Arc::default(),
         packages: Arc::default(),
     };
