@@ -1,9 +1,12 @@
 //! Calculator: seed 002's calculator plugin as a tool. Evaluates arithmetic expressions
 //! with a small recursive-descent parser, never `eval`, and explains bad input precisely.
+//! The same evaluation answers `POST /evaluate`, which its chat-input widget calls.
 
 mod expression;
 
-use plugboard_sdk::{CallContext, HealthReport, Plugin, SelfTestResult, Settings, ToolSpec, export_plugin};
+use plugboard_sdk::{
+    CallContext, HealthReport, HttpRequest, HttpResponse, Plugin, SelfTestResult, Settings, ToolSpec, export_plugin,
+};
 use serde_json::json;
 
 struct Calculator;
@@ -56,6 +59,21 @@ impl Plugin for Calculator {
         }
     }
 
+    fn handle_http(&mut self, _context: &CallContext, request: HttpRequest) -> HttpResponse {
+        let path = request.uri.split('?').next().unwrap_or_default();
+        if (request.method.as_str(), path) != ("POST", "/evaluate") {
+            return HttpResponse::json(404, &json!({"error": format!("no route for {} {path}", request.method)}));
+        }
+        let arguments: serde_json::Value = match serde_json::from_slice(&request.body) {
+            Ok(value) => value,
+            Err(error) => return HttpResponse::json(400, &json!({"error": format!("the body is not JSON: {error}")})),
+        };
+        match expression_argument(&arguments).and_then(|text| evaluate(text).map(|result| (text, result))) {
+            Ok((text, result)) => HttpResponse::json(200, &json!({"expression": text, "result": result})),
+            Err(error) => HttpResponse::json(422, &json!({"error": error})),
+        }
+    }
+
     fn health(&mut self) -> HealthReport {
         HealthReport::healthy("ready")
     }
@@ -77,4 +95,4 @@ impl Plugin for Calculator {
     }
 }
 
-export_plugin!(Calculator, hooks: [Tools, Commands, Health, SelfTest]);
+export_plugin!(Calculator, hooks: [Tools, Commands, Http, Health, SelfTest]);

@@ -1,9 +1,11 @@
 //! Word stats: counts the words of each conversation by author, kept in the plugin's
 //! private key-value store. Several instances may count at once, so every update is a
-//! compare-and-set loop.
+//! compare-and-set loop. Its routes feed its UI: a sidebar widget and a toolbar badge for
+//! the open conversation, a page with every conversation of the caller, and a message
+//! action that counts one message.
 
 use plugboard_sdk::{
-    CallContext, Event, HttpRequest, HttpResponse, Message, Plugin, Role, Settings, ToolSpec, export_plugin, kv,
+    CallContext, Event, HttpRequest, HttpResponse, Message, Plugin, Role, Settings, ToolSpec, chat, export_plugin, kv,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -18,8 +20,28 @@ struct Counts {
 
 struct WordStats;
 
+/// The most conversations the page lists.
+const MAX_LISTED: u32 = 500;
+
 fn key(conversation_id: &str) -> String {
     format!("conversation:{conversation_id}")
+}
+
+/// One key per conversation of a user, so the page can list a user's conversations
+/// without reading everybody's.
+fn owner_key(user_id: &str, conversation_id: &str) -> String {
+    format!("user:{user_id}:{conversation_id}")
+}
+
+fn remember_owner(user_id: &str, conversation_id: &str) -> Result<(), String> {
+    if user_id.is_empty() || conversation_id.is_empty() {
+        return Ok(());
+    }
+    let key = owner_key(user_id, conversation_id);
+    if kv::get(&key).map_err(|e| e.message)?.is_none() {
+        kv::set(&key, b"").map_err(|e| e.message)?;
+    }
+    Ok(())
 }
 
 fn load(conversation_id: &str) -> Result<Counts, String> {
@@ -76,18 +98,62 @@ fn summary(counts: &Counts) -> String {
     )
 }
 
+fn no_route(method: &str, path: &str) -> HttpResponse {
+    HttpResponse::json(404, &json!({"error": format!("no route for {method} {path}")}))
+}
+
+/// `POST /count` with `{"text": "..."}`: the words of one text, counted like the stats.
+fn count_text(body: &[u8]) -> HttpResponse {
+    #[derive(Deserialize)]
+    struct Text {
+        text: String,
+    }
+    match serde_json::from_slice::<Text>(body) {
+        Ok(Text { text }) => {
+            HttpResponse::json(200, &json!({"words": count_words(&text), "characters": text.chars().count()}))
+        }
+        Err(error) => HttpResponse::json(400, &json!({"error": format!("send {{\"text\": \"...\"}}: {error}")})),
+    }
+}
+
+/// `GET /conversations`: the caller's conversations with their counts, most words first,
+/// and the totals. A conversation the host no longer shows the caller is left out.
+fn conversations_of(user_id: &str) -> Result<serde_json::Value, String> {
+    if user_id.is_empty() {
+        return Ok(json!({"conversations": [], "totals": Counts::default()}));
+    }
+    let prefix = owner_key(user_id, "");
+    let mut listed = Vec::new();
+    let mut totals = Counts::default();
+    for owned in kv::list_keys(&prefix, MAX_LISTED).map_err(|e| e.message)? {
+        let Some(id) = owned.strip_prefix(&prefix) else { continue };
+        let Ok(conversation) = chat::get_conversation(id) else { continue };
+        let counts = load(id)?;
+        totals.messages += counts.messages;
+        totals.user_words += counts.user_words;
+        totals.assistant_words += counts.assistant_words;
+        totals.total_words += counts.total_words;
+        listed.push(json!({"id": id, "title": conversation.title, "counts": counts}));
+    }
+    listed.sort_by_key(|item| std::cmp::Reverse(item["counts"]["total_words"].as_u64().unwrap_or(0)));
+    Ok(json!({"conversations": listed, "totals": totals}))
+}
+
 impl Plugin for WordStats {
     fn init(_settings: Settings) -> Result<Self, String> {
         Ok(WordStats)
     }
 
-    fn on_event(&mut self, _context: &CallContext, event: Event) {
+    fn on_event(&mut self, context: &CallContext, event: Event) {
         let result = match &event {
-            Event::MessageReceived(message) | Event::MessageSent(message) => record(message, 1),
-            Event::MessageDeleted(message) => record(message, -1),
-            Event::ConversationEnded(conversation) => {
-                kv::delete(&key(&conversation.id)).map(|_| ()).map_err(|e| e.message)
+            Event::MessageReceived(message) | Event::MessageSent(message) => {
+                record(message, 1).and_then(|()| remember_owner(&context.user_id, &message.conversation_id))
             }
+            Event::MessageDeleted(message) => record(message, -1),
+            Event::ConversationEnded(conversation) => kv::delete(&key(&conversation.id))
+                .and_then(|_| kv::delete(&owner_key(&conversation.user_id, &conversation.id)))
+                .map(|_| ())
+                .map_err(|e| e.message),
             _ => Ok(()),
         };
         if let Err(error) = result {
@@ -126,15 +192,20 @@ impl Plugin for WordStats {
         }
     }
 
-    fn handle_http(&mut self, _context: &CallContext, request: HttpRequest) -> HttpResponse {
+    fn handle_http(&mut self, context: &CallContext, request: HttpRequest) -> HttpResponse {
         let path = request.uri.split('?').next().unwrap_or_default();
-        match (request.method.as_str(), path.strip_prefix("/conversations/")) {
-            ("GET", Some(id)) if !id.is_empty() && !id.contains('/') => match load(id) {
-                Ok(counts) => HttpResponse::json(200, &json!(counts)),
-                Err(error) => HttpResponse::json(500, &json!({"error": error})),
+        let answer = match (request.method.as_str(), path) {
+            ("GET", "/conversations") => conversations_of(&context.user_id).map(|list| HttpResponse::json(200, &list)),
+            ("POST", "/count") => Ok(count_text(&request.body)),
+            ("GET", _) => match path.strip_prefix("/conversations/") {
+                Some(id) if !id.is_empty() && !id.contains('/') => {
+                    load(id).map(|counts| HttpResponse::json(200, &json!(counts)))
+                }
+                _ => Ok(no_route(&request.method, path)),
             },
-            _ => HttpResponse::json(404, &json!({"error": format!("no route for {} {path}", request.method)})),
-        }
+            _ => Ok(no_route(&request.method, path)),
+        };
+        answer.unwrap_or_else(|error| HttpResponse::json(500, &json!({"error": error})))
     }
 }
 

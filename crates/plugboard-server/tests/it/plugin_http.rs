@@ -152,3 +152,40 @@ async fn a_plugins_docs_are_listed_and_served_as_markdown() {
         alice.request(reqwest::Method::GET, "/api/plugins/github-webhook/docs/..%2Fplugin.toml").send().await.unwrap();
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn word_stats_page_lists_only_the_callers_conversations() {
+    let server = TestServer::start(&["word-stats"]).await;
+    let alice = server.signup("alice").await;
+    let bob = server.signup("bob").await;
+    let (_, turn) = alice.post("/api/chat", json!({"message": "three little words"})).await;
+    let conversation = turn["conversation_id"].as_str().unwrap().to_owned();
+    bob.post("/api/chat", json!({"message": "bob's own words"})).await;
+    let listed = crate::eventually("word-stats to count both replies", async || {
+        let (status, listed) = alice.get("/api/plugins/word-stats/http/conversations").await;
+        assert_eq!(status, StatusCode::OK, "{listed}");
+        (listed["totals"]["messages"] == 2).then_some(listed)
+    })
+    .await;
+    let conversations = listed["conversations"].as_array().unwrap();
+    assert_eq!(conversations.len(), 1, "only alice's own: {listed}");
+    assert_eq!(conversations[0]["id"], conversation.as_str());
+    assert_eq!(conversations[0]["title"], "three little words");
+    assert_eq!(conversations[0]["counts"]["user_words"], 3);
+    let (_, bobs) = bob.get("/api/plugins/word-stats/http/conversations").await;
+    assert_eq!(bobs["conversations"].as_array().unwrap().len(), 1);
+    assert_ne!(bobs["conversations"][0]["id"], conversation.as_str());
+
+    let (status, counted) = alice.post("/api/plugins/word-stats/http/count", json!({"text": "Hello, world! --"})).await;
+    assert_eq!((status, counted), (StatusCode::OK, json!({"words": 2, "characters": 16})));
+}
+
+#[tokio::test]
+async fn the_calculator_route_evaluates_and_explains_bad_input() {
+    let server = TestServer::start(&["calculator"]).await;
+    let alice = server.signup("alice").await;
+    let (status, body) = alice.post("/api/plugins/calculator/http/evaluate", json!({"expression": "2^10 / 4"})).await;
+    assert_eq!((status, body), (StatusCode::OK, json!({"expression": "2^10 / 4", "result": "256"})));
+    let (status, body) = alice.post("/api/plugins/calculator/http/evaluate", json!({"expression": "1 / 0"})).await;
+    assert_eq!((status, body), (StatusCode::UNPROCESSABLE_ENTITY, json!({"error": "division by zero at column 3"})));
+}

@@ -49,7 +49,7 @@ fn plugin_list_shows_the_bundled_plugins() {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let stdout = String::from_utf8(output.stdout).unwrap();
     assert!(stdout.contains("word-stats 0.1.0 [enabled] (bundled)\n"), "{stdout}");
-    assert!(stdout.contains("  permissions: kv\n"), "{stdout}");
+    assert!(stdout.contains("  permissions: kv, channels.read\n"), "{stdout}");
     assert!(dir.path().join("plugboard-data/plugboard.db").is_file());
 
     // ENABLED_PLUGINS chooses which start enabled; the others are listed as disabled.
