@@ -105,7 +105,14 @@ $("theme").addEventListener("click", () => {
   const next = dark ? "light" : "dark";
   localStorage.setItem("plugboard-theme", next);
   applyTheme(next);
+  broadcastTheme();
 });
+matchMedia("(prefers-color-scheme: dark)").addEventListener("change", () => broadcastTheme());
+
+// The theme in use, chosen or the system's; plugin frames are told it.
+function currentTheme() {
+  return document.documentElement.dataset.theme ?? (matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light");
+}
 
 // ---- Conversations ---------------------------------------------------------------
 
@@ -181,6 +188,7 @@ function setConversation(conversation) {
 
 function newChat() {
   stopStreaming();
+  showView("chat");
   setConversation(null);
   state.messages = [];
   renderMessages();
@@ -192,6 +200,7 @@ function newChat() {
 async function openConversation(conversation) {
   stopStreaming();
   setConversation(conversation);
+  showView("chat");
   document.body.classList.remove("sidebar-open");
   await guard(async () => {
     const { messages } = await api("GET", `/api/conversations/${conversation.id}/messages`);
@@ -231,6 +240,18 @@ function messageNode(message) {
   node.querySelector(".delete").addEventListener("click", () => deleteMessage(message));
   node.querySelector(".trace").addEventListener("click", () => toggleTrace(message, node));
   if (message.role !== "assistant") node.querySelector(".trace").hidden = true;
+  // Plugins' message actions, for stored messages people wrote or read.
+  if (message.id && (message.role === "user" || message.role === "assistant")) {
+    for (const mount of messageActions) {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "link plugin-action";
+      button.textContent = mount.title;
+      button.title = `${mount.title} (plugin ${mount.plugin})`;
+      button.addEventListener("click", () => openMessageAction(mount, message));
+      node.querySelector(".actions").append(button);
+    }
+  }
   return node;
 }
 
@@ -585,7 +606,7 @@ input.addEventListener("input", () => {
 
 async function loadCommands() {
   const { plugins } = await api("GET", "/api/plugins");
-  mountWidgets(plugins);
+  mountPluginUi(plugins);
   state.commands = [{ name: "help", usage: "/help", description: "Lists the commands", plugin: "" }];
   for (const plugin of plugins) {
     if (plugin.state !== "enabled") continue;
@@ -784,9 +805,9 @@ const PERMISSIONS = {
 let events = null;
 
 function showAdmin(open) {
-  document.querySelector(".chat").hidden = open;
-  $("admin").hidden = !open;
-  document.body.classList.remove("sidebar-open");
+  showView(open ? "admin" : "chat");
+  // Installs, uninstalls and switches may have changed what plugins mount.
+  if (!open) guard(loadCommands);
   if (open) {
     guard(loadPlugins);
     if (!events) {
@@ -1048,32 +1069,170 @@ function showFieldError(form, name, message) {
 //   frame → page: plugboard:ready, plugboard:get-conversation,
 //                 plugboard:insert-text {text}, plugboard:call-route {id, method, path, body}
 //   page → frame: plugboard:conversation {conversation}, plugboard:route-response
-//                 {id, ok, status, body}, plugboard:event {name}
+//                 {id, ok, status, body}, plugboard:event {name},
+//                 plugboard:message {message: {id, role, content}} (message actions),
+//                 plugboard:theme {theme: "light" | "dark"}
+// Mount points: sidebar (a titled frame each), toolbar (a small frame in the top bar),
+// chat-input (a button beside the input opening its frame above it), message-actions (a
+// button on each message opening the plugin's one frame in a dialog) and page (a link in
+// the sidebar opening the frame in the main area).
 
-const frames = []; // {plugin, element}
+const MOUNT_POINTS = ["sidebar", "toolbar", "chat-input", "message-actions", "page"];
+const frames = []; // every mounted frame: {plugin, mount, element, ready, pending}
+const lazyFrames = new Map(); // chat-input and message-actions frames, made on first use
+let mountsSignature = "";
+let messageActions = []; // the message-actions mounts, read by messageNode
+let pageFrame = null;
 
-function mountWidgets(plugins) {
-  frames.length = 0;
-  const container = $("widgets");
-  container.replaceChildren();
+const mountKey = (mount) => `${mount.plugin}\n${mount.mount}\n${mount.entry}`;
+
+function uiUrl(mount) {
+  const file = mount.entry.slice("ui/".length).split("/").map(encodeURIComponent).join("/");
+  return `/api/plugins/${encodeURIComponent(mount.plugin)}/ui/${file}`;
+}
+
+function makeFrame(mount, className) {
+  const element = document.createElement("iframe");
+  element.setAttribute("sandbox", "allow-scripts");
+  element.className = className;
+  element.title = `${mount.title} (plugin ${mount.plugin})`;
+  element.dataset.plugin = mount.plugin;
+  element.dataset.mount = mount.mount;
+  element.src = uiUrl(mount);
+  const frame = { plugin: mount.plugin, mount: mount.mount, element, ready: false, pending: null };
+  frames.push(frame);
+  return frame;
+}
+
+function dropFrame(frame) {
+  frame.element.remove();
+  const at = frames.indexOf(frame);
+  if (at >= 0) frames.splice(at, 1);
+}
+
+// Mounts the UI of the enabled plugins; nothing changes (no frame reloads) when the
+// mounts are the same as last time.
+function mountPluginUi(plugins) {
+  const mounts = [];
   for (const plugin of plugins) {
     if (plugin.state !== "enabled") continue;
     for (const mount of plugin.ui ?? []) {
-      if (mount.mount !== "sidebar" || !mount.entry.startsWith("ui/")) continue;
-      const section = document.createElement("section");
-      section.className = "widget";
-      const title = document.createElement("h3");
-      title.textContent = mount.title || plugin.name || plugin.id;
-      const frame = document.createElement("iframe");
-      frame.setAttribute("sandbox", "allow-scripts");
-      frame.title = `${title.textContent} (plugin ${plugin.id})`;
-      frame.dataset.plugin = plugin.id;
-      frame.src = `/api/plugins/${encodeURIComponent(plugin.id)}/ui/${mount.entry.slice("ui/".length).split("/").map(encodeURIComponent).join("/")}`;
-      section.append(title, frame);
-      container.append(section);
-      frames.push({ plugin: plugin.id, element: frame });
+      if (!MOUNT_POINTS.includes(mount.mount) || typeof mount.entry !== "string" || !mount.entry.startsWith("ui/")) continue;
+      const title = mount.title || plugin.name || plugin.id;
+      mounts.push({ plugin: plugin.id, version: plugin.version, mount: mount.mount, entry: mount.entry, title });
     }
   }
+  const signature = JSON.stringify(mounts);
+  if (signature === mountsSignature) return;
+  mountsSignature = signature;
+  for (const frame of [...frames]) dropFrame(frame);
+  lazyFrames.clear();
+  if (!$("plugin-page").hidden) showView("chat");
+  const at = (point) => mounts.filter((mount) => mount.mount === point);
+
+  $("widgets").replaceChildren(
+    ...at("sidebar").map((mount) => {
+      const section = Object.assign(document.createElement("section"), { className: "widget" });
+      section.append(Object.assign(document.createElement("h3"), { textContent: mount.title }), makeFrame(mount, "widget-frame").element);
+      return section;
+    }),
+  );
+  $("toolbar-mounts").replaceChildren(...at("toolbar").map((mount) => makeFrame(mount, "toolbar-frame").element));
+  $("input-panel").replaceChildren();
+  $("input-panel").hidden = true;
+  $("input-mounts").replaceChildren(
+    ...at("chat-input").map((mount) => {
+      const button = Object.assign(document.createElement("button"), { type: "button", className: "input-mount", textContent: mount.title });
+      button.title = `${mount.title} (plugin ${mount.plugin})`;
+      button.setAttribute("aria-expanded", "false");
+      button.setAttribute("aria-controls", "input-panel");
+      button.addEventListener("click", () => toggleInputPanel(mount, button));
+      return button;
+    }),
+  );
+  messageActions = at("message-actions");
+  const pages = at("page");
+  $("plugin-page-links").replaceChildren(
+    ...pages.map((mount) => {
+      const item = document.createElement("li");
+      const link = Object.assign(document.createElement("button"), { type: "button", className: "link", textContent: mount.title });
+      link.title = `${mount.title} (plugin ${mount.plugin})`;
+      link.addEventListener("click", () => openPluginPage(mount, link));
+      item.append(link);
+      return item;
+    }),
+  );
+  $("plugin-pages").hidden = pages.length === 0;
+  if (!state.streaming) renderMessages();
+}
+
+// A chat-input mount's frame, in the panel above the input; made on first use and kept,
+// so what the user typed in it stays.
+function toggleInputPanel(mount, button) {
+  const panel = $("input-panel");
+  const key = mountKey(mount);
+  const wasOpen = !panel.hidden && panel.dataset.key === key;
+  for (const other of $("input-mounts").children) other.setAttribute("aria-expanded", "false");
+  if (wasOpen) {
+    panel.hidden = true;
+    delete panel.dataset.key;
+    return;
+  }
+  let frame = lazyFrames.get(key);
+  if (!frame) {
+    frame = makeFrame(mount, "input-frame");
+    lazyFrames.set(key, frame);
+    panel.append(frame.element);
+  }
+  for (const child of panel.children) child.hidden = child !== frame.element;
+  panel.dataset.key = key;
+  panel.hidden = false;
+  button.setAttribute("aria-expanded", "true");
+}
+
+// A message action: the plugin's one dialog frame (never one per message) gets the message.
+function openMessageAction(mount, message) {
+  const key = mountKey(mount);
+  let frame = lazyFrames.get(key);
+  if (!frame) {
+    frame = makeFrame(mount, "dialog-frame");
+    lazyFrames.set(key, frame);
+    $("plugin-dialog-body").append(frame.element);
+  }
+  for (const child of $("plugin-dialog-body").children) child.hidden = child !== frame.element;
+  $("plugin-dialog-title").textContent = mount.title;
+  sendWhenReady(frame, { type: "plugboard:message", message: { id: message.id, role: message.role, content: message.content ?? "" } });
+  if (!$("plugin-dialog").open) $("plugin-dialog").showModal();
+}
+
+$("close-dialog").addEventListener("click", () => $("plugin-dialog").close());
+
+// A page mount fills the main area; its frame is made fresh each time it opens.
+function openPluginPage(mount, link) {
+  showView("page");
+  pageFrame = makeFrame(mount, "page-frame");
+  $("plugin-page-title").textContent = mount.title;
+  $("plugin-page-body").replaceChildren(pageFrame.element);
+  link.setAttribute("aria-current", "page");
+  document.title = `${mount.title} · Plugboard`;
+}
+
+function closePluginPage() {
+  if (pageFrame) dropFrame(pageFrame);
+  pageFrame = null;
+  for (const link of $("plugin-page-links").querySelectorAll("[aria-current]")) link.removeAttribute("aria-current");
+}
+
+$("close-page").addEventListener("click", () => showView("chat"));
+
+// The main area shows the chat, the plugin administration or a plugin's page.
+function showView(view) {
+  document.querySelector(".chat").hidden = view !== "chat";
+  $("admin").hidden = view !== "admin";
+  $("plugin-page").hidden = view !== "page";
+  closePluginPage();
+  document.body.classList.remove("sidebar-open");
+  if (view === "chat") document.title = state.conversation ? `${state.conversation.title} · Plugboard` : "Plugboard";
 }
 
 function postTo(frame, message) {
@@ -1082,58 +1241,88 @@ function postTo(frame, message) {
   frame.element.contentWindow?.postMessage(message, "*");
 }
 
+function sendWhenReady(frame, message) {
+  if (frame.ready) postTo(frame, message);
+  else frame.pending = message;
+}
+
+const conversationForFrames = () => (state.conversation ? { id: state.conversation.id, title: state.conversation.title } : null);
+
+function broadcastTheme() {
+  for (const frame of frames) postTo(frame, { type: "plugboard:theme", theme: currentTheme() });
+}
+
 function broadcastConversation() {
-  const conversation = state.conversation ? { id: state.conversation.id, title: state.conversation.title } : null;
-  for (const frame of frames) postTo(frame, { type: "plugboard:conversation", conversation });
+  for (const frame of frames) postTo(frame, { type: "plugboard:conversation", conversation: conversationForFrames() });
+}
+
+// Text from a plugin goes in at the input's cursor (its end when it was never focused).
+function insertText(text) {
+  input.setRangeText(text, input.selectionStart, input.selectionEnd, "end");
+  autosize();
+  input.focus();
 }
 
 const ROUTE_METHODS = new Set(["GET", "POST", "PUT", "PATCH", "DELETE"]);
 
+// Calls one of the frame's own plugin's routes with the page's session, and answers.
+async function callRoute(frame, data) {
+  const reply = (fields) => postTo(frame, { type: "plugboard:route-response", id: data.id, ...fields });
+  const method = typeof data.method === "string" ? data.method.toUpperCase() : "GET";
+  const prefix = `/api/plugins/${encodeURIComponent(frame.plugin)}/http`;
+  let url = null;
+  if (typeof data.path === "string" && data.path.startsWith("/") && data.path.length <= 2048) {
+    // The URL parser resolves dot segments (percent-encoded ones too) and backslashes;
+    // only what still lies under the plugin's routes is called.
+    const candidate = new URL(prefix + data.path, location.origin);
+    if (candidate.origin === location.origin && candidate.pathname.startsWith(`${prefix}/`)) url = candidate;
+  }
+  if (!ROUTE_METHODS.has(method) || !url || !["string", "number"].includes(typeof data.id)) {
+    reply({ ok: false, status: 400, body: "a route call needs an id, a method (GET, POST, PUT, PATCH or DELETE) and a path starting with /" });
+    return;
+  }
+  try {
+    const options = { method, headers: {} };
+    if (data.body !== undefined && method !== "GET") {
+      options.headers["content-type"] = "application/json";
+      options.body = JSON.stringify(data.body);
+    }
+    const response = await fetch(url.pathname + url.search, options);
+    const text = await response.text();
+    let body = text;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      // Not JSON: passed on as text.
+    }
+    reply({ ok: response.ok, status: response.status, body });
+  } catch (failure) {
+    reply({ ok: false, status: 0, body: failure.message });
+  }
+}
+
 window.addEventListener("message", async (event) => {
+  // Only frames this page mounted, known by their window, never by what they say.
   const frame = frames.find((candidate) => candidate.element.contentWindow === event.source);
   const data = event.data;
   if (!frame || typeof data !== "object" || data === null || typeof data.type !== "string") return;
   switch (data.type) {
     case "plugboard:ready":
+      frame.ready = true;
+      postTo(frame, { type: "plugboard:theme", theme: currentTheme() });
+      postTo(frame, { type: "plugboard:conversation", conversation: conversationForFrames() });
+      if (frame.pending) postTo(frame, frame.pending);
+      frame.pending = null;
+      break;
     case "plugboard:get-conversation":
-      broadcastConversation();
+      postTo(frame, { type: "plugboard:conversation", conversation: conversationForFrames() });
       break;
     case "plugboard:insert-text":
-      if (typeof data.text === "string") {
-        input.value += data.text.slice(0, 10000);
-        autosize();
-        input.focus();
-      }
+      if (typeof data.text === "string" && data.text !== "") insertText(data.text.slice(0, 10000));
       break;
-    case "plugboard:call-route": {
-      const method = String(data.method ?? "GET").toUpperCase();
-      const path = String(data.path ?? "");
-      const reply = (fields) => postTo(frame, { type: "plugboard:route-response", id: data.id, ...fields });
-      if (!ROUTE_METHODS.has(method) || !path.startsWith("/") || path.split("/").includes("..")) {
-        reply({ ok: false, status: 400, body: "a route call needs a method and a path starting with /" });
-        break;
-      }
-      try {
-        const options = { method, headers: {} };
-        if (data.body !== undefined && method !== "GET") {
-          options.headers["content-type"] = "application/json";
-          options.body = JSON.stringify(data.body);
-        }
-        // Only the frame's own plugin's routes, with the page's session.
-        const response = await fetch(`/api/plugins/${encodeURIComponent(frame.plugin)}/http${path}`, options);
-        const text = await response.text();
-        let body = text;
-        try {
-          body = JSON.parse(text);
-        } catch {
-          // Not JSON: passed on as text.
-        }
-        reply({ ok: response.ok, status: response.status, body });
-      } catch (failure) {
-        reply({ ok: false, status: 0, body: failure.message });
-      }
+    case "plugboard:call-route":
+      await callRoute(frame, data);
       break;
-    }
   }
 });
 

@@ -1,6 +1,7 @@
 // The chat studio in a real Chromium: sign up, chat with a streamed reply, a command, the
-// trace, a search, a rename, keyboard use, phone width and dark theme. Screenshots go to
-// the folder given. Any console error or failed assertion ends with a non-zero exit.
+// trace, a search, a rename, keyboard use, plugin UI at every mount point, phone width and
+// dark theme. Screenshots go to the folder given. Any console error or failed assertion
+// ends with a non-zero exit.
 //
 // node studio.mjs <base-url> <screenshot-dir>
 
@@ -57,10 +58,9 @@ try {
 
   // The word-stats widget runs in its sandboxed frame and shows this conversation's counts,
   // fetched through the bridge from the plugin's own route.
-  const widget = page.frameLocator('iframe[data-plugin="word-stats"]');
+  const widget = page.frameLocator('iframe[data-plugin="word-stats"][data-mount="sidebar"]');
   await widget.getByText("Words from you").waitFor();
-  await page.waitForFunction(() => true);
-  const widgetFrame = page.frames().find((frame) => frame.url().includes("/api/plugins/word-stats/ui/"));
+  const widgetFrame = page.frames().find((frame) => frame.url().includes("/api/plugins/word-stats/ui/widget.html"));
   assert.ok(widgetFrame, "the widget frame is there");
   await widgetFrame.waitForFunction(() => Number(document.querySelector("tr td:last-child")?.textContent) >= 2);
   // The frame cannot read the page's cookie, nor its own, nor reach into the page.
@@ -80,6 +80,43 @@ try {
   });
   assert.deepEqual(probe, { own: "blocked:SecurityError", parent: "blocked:SecurityError", storage: "blocked:SecurityError" });
   await shot("widget");
+
+  // Toolbar: word-stats' badge in the top bar counts this conversation's words.
+  const badge = page.frameLocator('iframe[data-plugin="word-stats"][data-mount="toolbar"]');
+  await badge.getByText(/^[1-9]\d* words$/).waitFor();
+
+  // Message actions: "Count words" opens word-stats' frame in a dialog with that message.
+  await page.locator(".message.user").first().getByRole("button", { name: "Count words" }).click();
+  const dialog = page.getByRole("dialog", { name: "Count words" });
+  await dialog.waitFor();
+  const counter = page.frameLocator('iframe[data-mount="message-actions"]');
+  // The stored message is "[tagged] Hello **there**": the tagger ran before it was saved.
+  await counter.getByText("3 words", { exact: true }).waitFor();
+  await counter.getByText(/% of the \d+ words of this conversation/).waitFor();
+  await shot("message-action");
+  await page.keyboard.press("Escape");
+  await dialog.waitFor({ state: "hidden" });
+  // The same frame serves the next message: never one frame per message.
+  await page.locator(".message.assistant").first().getByRole("button", { name: "Count words" }).click();
+  await counter.getByText(/characters in this assistant message/).waitFor();
+  assert.equal(await page.locator('iframe[data-mount="message-actions"]').count(), 1);
+  await dialog.getByRole("button", { name: "Close" }).click();
+  await dialog.waitFor({ state: "hidden" });
+
+  // Chat input: the calculator's widget evaluates through its own route and puts the
+  // result into the message being written.
+  const calculatorButton = page.locator("#input-mounts").getByRole("button", { name: "Calculator" });
+  await calculatorButton.click();
+  assert.equal(await calculatorButton.getAttribute("aria-expanded"), "true");
+  const calculator = page.frameLocator('iframe[data-plugin="calculator"][data-mount="chat-input"]');
+  await calculator.getByLabel("Expression").fill("6 * (3 + 4)");
+  await calculator.getByLabel("Expression").press("Enter");
+  await calculator.getByRole("button", { name: "Insert into message" }).click();
+  await page.waitForFunction(() => document.querySelector("#input").value === "42");
+  await shot("chat-input");
+  await calculatorButton.click();
+  await page.locator("#input-panel").waitFor({ state: "hidden" });
+  await input.fill("");
 
   // The conversation is listed, titled after the message.
   await page.locator(".conversation").first().waitFor();
@@ -168,6 +205,19 @@ try {
   await page.locator(".conversation", { hasText: "Tea notes" }).waitFor();
   await page.getByLabel("Search conversations").fill("");
 
+  // A plugin page fills the main area: word-stats lists every conversation of this user.
+  await page.getByRole("navigation", { name: "Plugin pages" }).getByRole("button", { name: "Word stats" }).click();
+  await page.getByRole("heading", { name: "Word stats", level: 2 }).waitFor();
+  const statsPage = page.frameLocator('iframe[data-mount="page"]');
+  await statsPage.getByRole("cell", { name: "Tea notes" }).waitFor();
+  await statsPage.getByRole("cell", { name: /Hello/ }).waitFor();
+  await statsPage.getByRole("cell", { name: "All conversations" }).waitFor();
+  const pageFrame = page.frames().find((frame) => frame.url().includes("/api/plugins/word-stats/ui/page.html"));
+  assert.equal(await pageFrame.evaluate(() => { try { return document.cookie; } catch (error) { return error.name; } }), "SecurityError");
+  await shot("plugin-page");
+  await page.getByRole("button", { name: "← Back to chat" }).click();
+  await page.locator('iframe[data-mount="page"]').waitFor({ state: "detached" });
+
   // Plugin administration: settings generated from the schema, an invalid value refused
   // next to its field, a valid one saved; disabling shows in the live events.
   await page.getByRole("button", { name: "Manage plugins" }).click();
@@ -201,10 +251,14 @@ try {
   await webhook.locator(".doc h3", { hasText: "Setting up the GitHub webhook" }).waitFor();
   assert.equal(await webhook.locator(".doc strong", { hasText: "401" }).count(), 1);
   await shot("admin");
+
   await page.getByRole("button", { name: "← Back to chat" }).click();
 
   // Dark theme, and phone width with the conversation list behind a button.
   await page.getByRole("button", { name: "Switch between light and dark" }).click();
+  // Plugin frames follow the page's theme (plugboard:theme through the bridge).
+  const darkWidget = page.frames().find((frame) => frame.url().includes("/api/plugins/word-stats/ui/widget.html"));
+  await darkWidget.waitForFunction(() => getComputedStyle(document.documentElement).colorScheme === "dark");
   await shot("dark");
   await page.setViewportSize({ width: 390, height: 780 });
   await page.getByRole("button", { name: "Show conversations" }).click();
@@ -214,6 +268,11 @@ try {
   await shot("phone-chat");
 
   assert.deepEqual(errors, [], "no console errors");
+} catch (failure) {
+  // What the page looked like when a check failed, beside the other screenshots.
+  await browser.contexts()[0]?.pages()[0]?.screenshot({ path: path.join(shots, "failure.png") }).catch(() => {});
+  console.error("console errors so far:", errors);
+  throw failure;
 } finally {
   await browser.close();
 }
