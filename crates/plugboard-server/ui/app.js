@@ -26,9 +26,13 @@ class ApiError extends Error {
   }
 }
 
-async function api(method, path, body) {
+// `raw` sends `body` (a File or bytes) as it is, instead of as JSON.
+async function api(method, path, body, { raw = false } = {}) {
   const options = { method, headers: {} };
-  if (body !== undefined) {
+  if (raw) {
+    options.headers["content-type"] = "application/octet-stream";
+    options.body = body;
+  } else if (body !== undefined) {
     options.headers["content-type"] = "application/json";
     options.body = JSON.stringify(body);
   }
@@ -841,13 +845,42 @@ $("open-admin").addEventListener("click", () => showAdmin(true));
 $("close-admin").addEventListener("click", () => showAdmin(false));
 
 async function loadPlugins() {
-  const [{ plugins }, health] = await Promise.all([api("GET", "/api/plugins"), api("GET", "/api/plugins/health")]);
+  const [{ plugins, broken_folders: broken }, health, catalogue] = await Promise.all([
+    api("GET", "/api/plugins"),
+    api("GET", "/api/plugins/health"),
+    api("GET", "/api/plugins/available"),
+  ]);
+  const packages = new Map(catalogue.plugins.map((item) => [item.id, item.installed?.package ?? null]));
   const list = $("plugin-list");
   const open = new Set([...list.querySelectorAll("details[open]")].map((d) => d.dataset.plugin));
-  list.replaceChildren(...plugins.map((plugin) => pluginCard(plugin, health.plugins?.[plugin.id], open.has(plugin.id))));
+  list.replaceChildren(
+    ...plugins.map((plugin) => pluginCard(plugin, health.plugins?.[plugin.id], open.has(plugin.id), packages.get(plugin.id))),
+  );
+  $("broken-folders").replaceChildren(
+    ...(broken ?? []).map((folder) => {
+      const item = Object.assign(document.createElement("li"), { className: "plugin" });
+      const title = Object.assign(document.createElement("h3"), { textContent: folder.folder });
+      title.append(badge("cannot be read"));
+      title.lastChild.classList.add("state-failed");
+      item.append(title, Object.assign(document.createElement("p"), { textContent: folder.error }));
+      return item;
+    }),
+  );
+  $("broken-folders").hidden = !broken?.length;
+  renderPolicy(catalogue.policy);
+  renderIndex(catalogue);
 }
 
-function pluginCard(plugin, health, settingsOpen) {
+const permissionsInWords = (permissions) =>
+  permissions?.length ? permissions.map((p) => PERMISSIONS[p] ?? p).join("; ") : "nothing beyond its own hooks";
+
+function signerInWords(signer, fingerprint, trusted) {
+  if (!fingerprint) return "unsigned";
+  const who = signer ? `${signer} (key ${fingerprint})` : `key ${fingerprint}`;
+  return trusted ? `${who}, a trusted key` : `${who}, a key that is not trusted here`;
+}
+
+function pluginCard(plugin, health, settingsOpen, installedPackage) {
   const card = document.createElement("li");
   card.className = "plugin";
   card.dataset.plugin = plugin.id;
@@ -863,8 +896,12 @@ function pluginCard(plugin, health, settingsOpen) {
     facts.append(Object.assign(document.createElement("dd"), { textContent: value }));
   };
   fact("Id", `${plugin.id} (${plugin.origin})`);
-  const permissions = plugin.permissions ?? [];
-  fact("May", permissions.length ? permissions.map((p) => PERMISSIONS[p] ?? p).join("; ") : "nothing beyond its own hooks");
+  fact("May", permissionsInWords(plugin.permissions));
+  if (installedPackage) {
+    const when = new Date(installedPackage.installed_at * 1000).toLocaleString();
+    fact("Package", `version ${installedPackage.version}, installed ${when}`);
+    fact("Signed by", signerInWords(installedPackage.signer, installedPackage.signer_fingerprint, installedPackage.trusted));
+  }
   if (health) fact("Health", `${health.status}: ${health.message}`);
   if (plugin.status) {
     fact("Calls", `${plugin.status.calls ?? 0} calls, ${plugin.status.faults ?? 0} faults, breaker ${plugin.status.breaker?.state ?? "closed"}`);
@@ -891,8 +928,157 @@ function pluginCard(plugin, health, settingsOpen) {
     action("Enable", "enable");
   }
   if (plugin.state !== "failed") action("Reload", "reload", "link");
+  // Only plugins installed from a package can be uninstalled; the others would be refused.
+  if (installedPackage) {
+    const uninstall = Object.assign(document.createElement("button"), { type: "button", className: "link", textContent: "Uninstall" });
+    uninstall.addEventListener("click", () => {
+      const name = plugin.name ?? plugin.id;
+      if (!confirm(`Uninstall ${name} ${plugin.version}? Its folder is removed; a version bundled with Plugboard, if there is one, takes its place.`)) return;
+      guard(async () => {
+        const { plugin: now } = await api("POST", `/api/plugins/${encodeURIComponent(plugin.id)}/uninstall`);
+        showInstallResult(
+          now ? `Uninstalled ${name} ${plugin.version}; version ${now.version} (${now.origin}) is back.` : `Uninstalled ${name} ${plugin.version}.`,
+        );
+        await loadPlugins();
+      });
+    });
+    buttons.append(uninstall);
+  }
   card.append(title, description, facts, buttons);
   if (plugin.state !== "failed") card.append(settingsSection(plugin, settingsOpen), docsSection(plugin));
+  return card;
+}
+
+// ---- Plugin packages: upload, the plugin index ----------------------------------------
+
+const POLICIES = {
+  require: "Only packages signed by a trusted key install.",
+  warn: "Unsigned packages and unknown keys install with a warning.",
+  off: "Signatures are not checked.",
+};
+
+function renderPolicy(policy) {
+  const intro = $("install-policy");
+  intro.replaceChildren("A ", Object.assign(document.createElement("code"), { textContent: ".plugboard" }), " file made with ");
+  intro.append(Object.assign(document.createElement("code"), { textContent: "plugboard plugin package" }), `. ${POLICIES[policy] ?? ""}`);
+}
+
+// Shows what happened in the install form's result area: text, optionally as a refusal,
+/// with any extra nodes (a list of warnings, a button).
+function showInstallResult(text, { refused = false, extra = [] } = {}) {
+  const line = Object.assign(document.createElement("p"), { className: refused ? "error" : "", textContent: text });
+  if (refused) line.setAttribute("role", "alert");
+  $("install-result").replaceChildren(line, ...extra);
+}
+
+function describeInstalled({ installed, plugin }) {
+  const name = plugin?.name ?? installed.plugin;
+  const replaced = installed.replaced ? ` (replacing ${installed.replaced})` : "";
+  const verification = installed.verification ?? {};
+  const signed = signerInWords(verification.signer, verification.signer_fingerprint, verification.trusted);
+  const text = `Installed ${name} ${installed.version}${replaced}. Signed by: ${signed}.`;
+  const warnings = verification.warnings ?? [];
+  if (warnings.length === 0) return { text, extra: [] };
+  const list = Object.assign(document.createElement("ul"), { className: "warnings" });
+  list.setAttribute("aria-label", "Warnings");
+  list.append(...warnings.map((warning) => Object.assign(document.createElement("li"), { textContent: `Warning: ${warning}` })));
+  return { text, extra: [list] };
+}
+
+// Runs an install (`send(force)`) and reports it; a refused downgrade offers to force it.
+async function install(send, force = false) {
+  try {
+    const result = await send(force);
+    const { text, extra } = describeInstalled(result);
+    showInstallResult(text, { extra });
+    await loadPlugins();
+    return true;
+  } catch (failure) {
+    if (failure instanceof ApiError && failure.status === 401) throw failure;
+    const extra = [];
+    if (failure instanceof ApiError && failure.code === "package_downgrade") {
+      const anyway = Object.assign(document.createElement("button"), { type: "button", className: "danger", textContent: "Install anyway" });
+      anyway.addEventListener("click", () => {
+        if (confirm(`Install the older version anyway? ${failure.message}`)) guard(() => install(send, true));
+      });
+      extra.push(anyway);
+    }
+    showInstallResult(`Not installed: ${failure.message}`, { refused: true, extra });
+    return false;
+  }
+}
+
+$("install-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const file = $("package-file").files[0];
+  if (!file) {
+    showInstallResult("Choose a package file first.", { refused: true });
+    $("package-file").focus();
+    return;
+  }
+  showInstallResult(`Installing ${file.name}…`);
+  guard(async () => {
+    const path = (force) => `/api/plugins/install${force ? "?force=true" : ""}`;
+    if (await install((force) => api("POST", path(force), file, { raw: true }))) $("package-file").value = "";
+  });
+});
+
+function renderIndex({ index, plugins }) {
+  const status = $("index-status");
+  const list = $("index-list");
+  const offered = plugins.filter((item) => item.available);
+  list.replaceChildren();
+  status.classList.toggle("error", Boolean(index?.error));
+  if (!index) {
+    status.replaceChildren("No plugin index configured: set ", Object.assign(document.createElement("code"), { textContent: "PLUGBOARD_PLUGIN_INDEX" }));
+    status.append(" (or ", Object.assign(document.createElement("code"), { textContent: "[packages] index" }), " in plugboard.toml) to an index.json, a file or a URL.");
+    return;
+  }
+  if (index.error) {
+    status.textContent = `The plugin index at ${index.location} cannot be read: ${index.error}`;
+    return;
+  }
+  status.textContent = `${index.name ?? "Plugin index"} (${index.location}): ${offered.length ? `${offered.length} ${offered.length === 1 ? "plugin" : "plugins"}` : "it offers no plugins"}.`;
+  list.append(...offered.map(indexItem));
+}
+
+function indexItem(item) {
+  const { available, installed } = item;
+  const card = Object.assign(document.createElement("li"), { className: "plugin" });
+  card.dataset.plugin = item.id;
+  const title = document.createElement("h3");
+  title.append(available.name ?? item.id, badge(`v${available.version}`));
+  const description = Object.assign(document.createElement("p"), { textContent: available.description ?? "" });
+  const facts = document.createElement("dl");
+  const fact = (term, value) => {
+    facts.append(Object.assign(document.createElement("dt"), { textContent: term }));
+    facts.append(Object.assign(document.createElement("dd"), { textContent: value }));
+  };
+  fact("Id", item.id);
+  // Read before the button: what installing it grants.
+  fact("May", permissionsInWords(available.permissions));
+  fact("Signed by", available.signer ? `${available.signer.name ?? "unnamed"} (key ${available.signer.fingerprint}), as the index says` : "unsigned, as the index says");
+  fact("Here", installed ? `version ${installed.version} (${installed.origin})` : "not installed");
+  const buttons = Object.assign(document.createElement("div"), { className: "buttons" });
+  const label = !installed ? "Install" : item.update_available ? `Update to ${available.version}` : null;
+  if (label) {
+    const button = Object.assign(document.createElement("button"), { type: "button", textContent: label });
+    button.setAttribute("aria-label", `${label}: ${available.name ?? item.id}`);
+    button.addEventListener("click", () => {
+      showInstallResult(`Installing ${available.name ?? item.id} ${available.version} from the index…`);
+      $("install-result").scrollIntoView({ block: "nearest" });
+      button.disabled = true;
+      guard(async () => {
+        const send = (force) => api("POST", `/api/plugins/install${force ? "?force=true" : ""}`, { id: item.id, version: available.version });
+        if (!(await install(send))) button.disabled = false;
+      });
+    });
+    buttons.append(button);
+  } else {
+    const note = installed.version === available.version ? "Up to date" : `Version ${installed.version} is installed`;
+    buttons.append(Object.assign(document.createElement("span"), { className: "muted", textContent: note }));
+  }
+  card.append(title, description, facts, buttons);
   return card;
 }
 

@@ -1,9 +1,9 @@
 // The chat studio in a real Chromium: sign up, chat with a streamed reply, a command, the
-// trace, a search, a rename, keyboard use, plugin UI at every mount point, phone width and
-// dark theme. Screenshots go to the folder given. Any console error or failed assertion
-// ends with a non-zero exit.
+// trace, a search, a rename, keyboard use, plugin UI at every mount point, plugin packages
+// in the admin page, phone width and dark theme. Screenshots go to the folder given. Any
+// console error or failed assertion ends with a non-zero exit.
 //
-// node studio.mjs <base-url> <screenshot-dir>
+// SIGNED_PACKAGE=… OLDER_PACKAGE=… UNSIGNED_PACKAGE=… node studio.mjs <base-url> <screenshot-dir>
 
 import { chromium } from "playwright-core";
 import assert from "node:assert/strict";
@@ -14,13 +14,14 @@ const [base, shots] = process.argv.slice(2);
 const executablePath = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const browser = await chromium.launch({ executablePath, args: ["--no-sandbox"] });
 const errors = [];
-// Chromium logs every 4xx answer as a console error; the one the test provokes on purpose
-// (an invalid setting, refused by the server with 422) is expected while this is set.
+// Chromium logs every 4xx answer as a console error; the ones the test provokes on purpose
+// (an invalid setting and an unsigned package, refused with 422; an older package, refused
+// with 409) are expected while this is set.
 let expectRefusal = false;
 try {
   const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
   page.on("console", (message) => {
-    if (message.type() === "error" && !(expectRefusal && message.text().includes("status of 422"))) {
+    if (message.type() === "error" && !(expectRefusal && /status of (422|409)/.test(message.text()))) {
       errors.push(message.text());
     }
   });
@@ -252,7 +253,48 @@ try {
   assert.equal(await webhook.locator(".doc strong", { hasText: "401" }).count(), 1);
   await shot("admin");
 
+  // Packages: an unsigned upload is refused and says why.
+  const result = page.locator("#install-result");
+  await page.locator("#package-file").setInputFiles(process.env.UNSIGNED_PACKAGE);
+  expectRefusal = true;
+  await page.getByRole("button", { name: "Install", exact: true }).click();
+  await result.locator(".error").waitFor();
+  expectRefusal = false;
+  assert.match(await result.textContent(), /Not installed: the package `word-stats 0.2.0` is not signed; sign it with `plugboard plugin sign`/);
+  // A package signed by the trusted team key installs, replacing the bundled version.
+  await page.locator("#package-file").setInputFiles(process.env.SIGNED_PACKAGE);
+  await page.getByRole("button", { name: "Install", exact: true }).click();
+  await result.getByText(/^Installed Calculator 0\.2\.0 \(replacing 0\.1\.0\)\. Signed by: Team \(key .+\), a trusted key\.$/).waitFor();
+  const calculatorCard = page.locator("#plugin-list .plugin", { has: page.locator("h3", { hasText: "Calculator" }) });
+  await calculatorCard.getByText("v0.2.0").waitFor();
+  assert.match(await calculatorCard.textContent(), /Signed byTeam \(key .+\), a trusted key/);
+  // An older version is refused until the operator confirms.
+  await page.locator("#package-file").setInputFiles(process.env.OLDER_PACKAGE);
+  expectRefusal = true;
+  await page.getByRole("button", { name: "Install", exact: true }).click();
+  await result.getByText(/newer than the package's 0\.1\.5/).waitFor();
+  expectRefusal = false;
+  page.once("dialog", (dialog) => dialog.accept());
+  await result.getByRole("button", { name: "Install anyway" }).click();
+  await result.getByText(/^Installed Calculator 0\.1\.5 \(replacing 0\.2\.0\)/).waitFor();
+  // The index offers word-stats 0.3.0, its permissions in words before the button.
+  const offer = page.locator("#index-list .plugin", { hasText: "word-stats" });
+  await offer.waitFor();
+  assert.match(await page.locator("#index-status").textContent(), /Team plugins/);
+  assert.match(await offer.textContent(), /keep its own key-value data; read the list of conversations/);
+  await offer.getByRole("button", { name: /Update to 0\.3\.0/ }).click();
+  await result.getByText(/^Installed Word stats 0\.3\.0 \(replacing 0\.1\.0\)/).waitFor();
+  await offer.getByText("Up to date").waitFor();
+  await shot("admin-packages");
+  // Uninstalling the calculator package brings the bundled version back.
+  page.once("dialog", (dialog) => dialog.accept());
+  await calculatorCard.getByRole("button", { name: "Uninstall" }).click();
+  await result.getByText("Uninstalled Calculator 0.1.5; version 0.1.0 (bundled) is back.").waitFor();
+  await calculatorCard.getByText("v0.1.0").waitFor();
+  assert.equal(await calculatorCard.getByRole("button", { name: "Uninstall" }).count(), 0);
   await page.getByRole("button", { name: "← Back to chat" }).click();
+  // Back in the chat, the new word-stats version's frames are mounted.
+  await page.frameLocator('iframe[data-plugin="word-stats"][data-mount="toolbar"]').getByText(/ words$/).waitFor();
 
   // Dark theme, and phone width with the conversation list behind a button.
   await page.getByRole("button", { name: "Switch between light and dark" }).click();

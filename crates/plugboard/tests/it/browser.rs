@@ -2,12 +2,15 @@
 //! (`tests/browser/studio.mjs`), against the binary on a real port with a tiny local
 //! model. The test installs what it needs: Chromium with apt-get when it is missing, the
 //! npm package with `npm ci`. Screenshots land in `<target>/tmp/browser/screenshots`.
+//! Plugin packages for the admin page are made first with the real CLI, in the server's
+//! data folder: a trusted team key, signed, unsigned and older packages, and an index.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use plugboard_local::tiny::TinyModel;
 
+use super::packages::{ok, package_bundled, text};
 use super::{nowhere_url, start_server_with};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -55,9 +58,27 @@ fn the_studio_works_in_a_real_browser() {
     let model = dir.path().join("tiny-chat.gguf");
     // A context long enough for the whole session's conversation.
     TinyModel { context_length: 2048, ..TinyModel::default() }.write(&model).unwrap();
+    // The operator trusts the team's key; the index offers word-stats 0.3.0.
+    ok(&dir, &["plugin", "keygen", text(&dir.path().join("team")), "--signer", "Team"]);
+    ok(&dir, &["plugin", "trust", text(&dir.path().join("team.pub"))]);
+    let team = dir.path().join("team.key");
+    let signed = package_bundled(&dir, "calculator", "0.2.0", Some(&team));
+    let older = package_bundled(&dir, "calculator", "0.1.5", Some(&team));
+    let unsigned = package_bundled(&dir, "word-stats", "0.2.0", None);
+    let index_dir = dir.path().join("index");
+    std::fs::create_dir_all(&index_dir).unwrap();
+    let offered = package_bundled(&dir, "word-stats", "0.3.0", Some(&team));
+    std::fs::copy(&offered, index_dir.join("word-stats-0.3.0.plugboard")).unwrap();
+    ok(&dir, &["plugin", "index", text(&index_dir), "--name", "Team plugins"]);
     let nowhere = nowhere_url();
-    let server =
-        start_server_with(&dir, &[("PLUGBOARD_MODEL", model.to_str().unwrap()), ("PLUGBOARD_OLLAMA_URL", &nowhere)]);
+    let server = start_server_with(
+        &dir,
+        &[
+            ("PLUGBOARD_MODEL", model.to_str().unwrap()),
+            ("PLUGBOARD_OLLAMA_URL", &nowhere),
+            ("PLUGBOARD_PLUGIN_INDEX", text(&index_dir.join("index.json"))),
+        ],
+    );
     let screenshots = scripts.join("screenshots");
     std::fs::create_dir_all(&screenshots).unwrap();
     let output = Command::new("node")
@@ -65,6 +86,9 @@ fn the_studio_works_in_a_real_browser() {
         .arg(&server.base)
         .arg(&screenshots)
         .env("CHROMIUM", CHROMIUM)
+        .env("SIGNED_PACKAGE", &signed)
+        .env("OLDER_PACKAGE", &older)
+        .env("UNSIGNED_PACKAGE", &unsigned)
         .output()
         .expect("node is installed");
     assert!(
@@ -73,5 +97,7 @@ fn the_studio_works_in_a_real_browser() {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(screenshots.join("chat.png").is_file());
+    for screen in ["chat", "admin-packages", "plugin-page", "message-action"] {
+        assert!(screenshots.join(format!("{screen}.png")).is_file(), "{screen}.png");
+    }
 }

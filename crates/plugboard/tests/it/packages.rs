@@ -19,7 +19,7 @@ fn run(dir: &tempfile::TempDir, args: &[&str]) -> Output {
 }
 
 /// Runs a command that must succeed; returns its stdout.
-fn ok(dir: &tempfile::TempDir, args: &[&str]) -> String {
+pub(crate) fn ok(dir: &tempfile::TempDir, args: &[&str]) -> String {
     let output = run(dir, args);
     assert!(
         output.status.success(),
@@ -43,7 +43,7 @@ fn fails(dir: &tempfile::TempDir, args: &[&str]) -> String {
     String::from_utf8(output.stderr).unwrap()
 }
 
-fn text(path: &Path) -> &str {
+pub(crate) fn text(path: &Path) -> &str {
     path.to_str().unwrap()
 }
 
@@ -128,7 +128,7 @@ async fn a_new_plugin_is_built_tested_packaged_signed_installed_and_used_in_chat
 }
 
 /// A copy of a bundled plugin's folder at another version, packed with the CLI.
-fn package_bundled(dir: &tempfile::TempDir, plugin: &str, version: &str, key: Option<&Path>) -> PathBuf {
+pub(crate) fn package_bundled(dir: &tempfile::TempDir, plugin: &str, version: &str, key: Option<&Path>) -> PathBuf {
     let folder = dir.path().join("src").join(format!("{plugin}-{version}"));
     plugboard_plugins::copy_plugin_folder(&plugboard_plugins::plugin_dir(plugin), &folder).unwrap();
     let manifest = folder.join("plugin.toml");
