@@ -241,7 +241,8 @@ pub(crate) async fn run(command: PluginCommand) -> anyhow::Result<()> {
         }
         PluginCommand::Index { folder, name } => {
             let (path, index) = authoring::index(&folder, &name)?;
-            println!("wrote {} ({} packages)", path.display(), index.plugins.len());
+            let count = index.plugins.len();
+            println!("wrote {} ({count} package{})", path.display(), if count == 1 { "" } else { "s" });
             Ok(())
         }
     }

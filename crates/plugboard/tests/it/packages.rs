@@ -69,6 +69,8 @@ async fn a_new_plugin_is_built_tested_packaged_signed_installed_and_used_in_chat
     assert!(report.contains("self-test passed: greets by name"), "{report}");
     assert!(report.ends_with("ok\n"), "{report}");
     assert!(folder.join("plugin.wasm").is_file());
+    let built = ok(&dir, &["plugin", "build", "--path", text(&folder)]);
+    assert!(built.starts_with(&format!("built {}", folder.join("plugin.wasm").display())), "{built}");
 
     let package = root.join("hello-world-0.1.0.plugboard");
     let packed = ok(&dir, &["plugin", "package", "--path", text(&folder), "--out", text(&package)]);
@@ -123,6 +125,16 @@ async fn a_new_plugin_is_built_tested_packaged_signed_installed_and_used_in_chat
     assert!(removed.starts_with("uninstalled hello-world"), "{removed}");
     let error = fails(&dir, &["plugin", "run", "hello-world", "Ada"]);
     assert!(error.contains("no plugin `hello-world` is loaded"), "{error}");
+
+    // Again, from a plugin index of the folder with the package.
+    let indexed = ok(&dir, &["plugin", "index", text(root), "--name", "Mine"]);
+    assert!(indexed.contains("(1 package)"), "{indexed}");
+    let index = root.join("index.json");
+    let installed = ok(&dir, &["plugin", "install", "hello-world", "--plugin-index", text(&index)]);
+    assert!(installed.contains("installed hello-world 0.1.0"), "{installed}");
+    assert_eq!(ok(&dir, &["plugin", "run", "hello-world", "Bo"]), "Hello, Bo!\n");
+    let error = fails(&dir, &["plugin", "install", "nothing-here", "--plugin-index", text(&index)]);
+    assert!(error.contains("lists no `nothing-here`; it has: hello-world"), "{error}");
     let error = fails(&dir, &["plugin", "uninstall", "calculator"]);
     assert!(error.contains("bundled with Plugboard") && error.contains("disable it instead"), "{error}");
 }
