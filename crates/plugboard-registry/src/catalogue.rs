@@ -9,11 +9,16 @@ use plugboard_package::{Index, IndexEntry, Limits, PackageError};
 
 use crate::{InstallOptions, Installed, Registry, RegistryError};
 
+/// How long an index read from a URL is reused for listings (installs always fetch it
+/// again): the admin page lists the catalogue after every plugin event.
+const URL_INDEX_TTL: Duration = Duration::from_secs(30);
+
 /// Where an index is.
 #[derive(Debug, Clone)]
 pub struct Catalogue {
     location: Location,
     client: reqwest::Client,
+    recent: std::sync::Arc<std::sync::Mutex<Option<(std::time::Instant, Index)>>>,
 }
 
 #[derive(Debug, Clone)]
@@ -46,7 +51,7 @@ impl Catalogue {
             .timeout(Duration::from_secs(300))
             .build()
             .map_err(|error| catalogue_error("HTTP client", error.to_string()))?;
-        Ok(Catalogue { location, client })
+        Ok(Catalogue { location, client, recent: Default::default() })
     }
 
     /// The index's location, as given.
@@ -57,8 +62,27 @@ impl Catalogue {
         }
     }
 
-    /// Fetches and parses the index.
+    /// The index for a listing: a URL's is reused for a short while; a file is read again.
     pub async fn index(&self) -> Result<Index, RegistryError> {
+        if matches!(self.location, Location::File(_)) {
+            return self.fetch_index().await;
+        }
+        {
+            let recent = self.recent.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some((at, index)) = recent.as_ref()
+                && at.elapsed() < URL_INDEX_TTL
+            {
+                return Ok(index.clone());
+            }
+        }
+        let index = self.fetch_index().await?;
+        *self.recent.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some((std::time::Instant::now(), index.clone()));
+        Ok(index)
+    }
+
+    /// Fetches and parses the index now.
+    pub async fn fetch_index(&self) -> Result<Index, RegistryError> {
         let bytes = match &self.location {
             Location::File(path) => std::fs::read(path)
                 .map_err(|error| catalogue_error(&self.location(), format!("cannot read it: {error}")))?,
@@ -151,7 +175,7 @@ impl Registry {
         options: &InstallOptions,
         progress: &(dyn Fn(u64, Option<u64>) + Send + Sync),
     ) -> Result<Installed, RegistryError> {
-        let index = catalogue.index().await?;
+        let index = catalogue.fetch_index().await?;
         let entry = index.find(id, version).ok_or_else(|| {
             let wanted = version.map_or_else(|| format!("`{id}`"), |version| format!("`{id}` {version}"));
             let known: Vec<String> = index.latest().iter().map(|entry| entry.id.to_string()).collect();

@@ -277,3 +277,66 @@ async fn folders_not_installed_from_packages_are_not_uninstalled() {
     assert!(error.to_string().contains("not managed by installs"), "{error}");
     stop(registry).await;
 }
+
+/// A tiny HTTP server answering GETs for `files` (by path) and counting the requests.
+fn serve_files(files: Vec<(String, Vec<u8>)>) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{BufRead as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = count.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let mut stream = stream.unwrap();
+            let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+            let mut request_line = String::new();
+            reader.read_line(&mut request_line).unwrap();
+            let mut line = String::new();
+            while reader.read_line(&mut line).unwrap() > 2 {
+                line.clear();
+            }
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let path = request_line.split_whitespace().nth(1).unwrap_or("/").to_owned();
+            let found = files.iter().find(|(name, _)| *name == path);
+            let (status, body) = match found {
+                Some((_, body)) => ("200 OK", body.clone()),
+                None => ("404 Not Found", b"not found".to_vec()),
+            };
+            let head = format!("HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", body.len());
+            stream.write_all(head.as_bytes()).unwrap();
+            stream.write_all(&body).unwrap();
+        }
+    });
+    (base, count)
+}
+
+#[tokio::test]
+async fn an_index_at_a_url_is_listed_from_a_short_cache_and_installs_fetch_it_again() {
+    let mut package = package_of("calculator", &[version_edit("calculator", "0.3.0")], |_| {});
+    package.sign(&key("trusted"));
+    let bytes = package.to_bytes().unwrap();
+    let entry = plugboard_package::IndexEntry::describe(&package, &bytes, "packages/calculator-0.3.0.plugboard");
+    let index =
+        plugboard_package::Index { format: "plugboard-index-v1".into(), name: "Served".into(), plugins: vec![entry] };
+    let (base, requests) = serve_files(vec![
+        ("/plugins/index.json".into(), serde_json::to_vec(&index).unwrap()),
+        ("/plugins/packages/calculator-0.3.0.plugboard".into(), bytes),
+    ]);
+    let catalogue = plugboard_registry::Catalogue::new(&format!("{base}/plugins/index.json")).unwrap();
+    assert_eq!(catalogue.index().await.unwrap().name, "Served");
+    assert_eq!(catalogue.index().await.unwrap().plugins.len(), 1);
+    assert_eq!(requests.load(std::sync::atomic::Ordering::SeqCst), 1, "a listing reuses the index for a while");
+
+    let setup = Setup::with(&[]);
+    let registry = setup.start().await;
+    let options = InstallOptions { trust: trust(), ..InstallOptions::default() };
+    let installed = registry.install_from_index(&catalogue, "calculator", None, &options, &|_, _| {}).await.unwrap();
+    assert_eq!(installed.version.to_string(), "0.3.0");
+    // The index again (an install never trusts a cached one) and the package, relative to it.
+    assert_eq!(requests.load(std::sync::atomic::Ordering::SeqCst), 3);
+
+    let missing = plugboard_registry::Catalogue::new(&format!("{base}/nowhere/index.json")).unwrap();
+    let error = missing.index().await.unwrap_err();
+    assert!(error.to_string().contains("cannot download it"), "{error}");
+    stop(registry).await;
+}
