@@ -20,6 +20,10 @@ const errors = [];
 let expectRefusal = false;
 try {
   const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  // The tiny random model writes up to 1024 tokens per reply; on a busy two-core machine
+  // (the other tests build plugins meanwhile) a reply can take longer than Playwright's
+  // default 30 s. The checks are about the page, not speed.
+  page.setDefaultTimeout(120_000);
   page.on("console", (message) => {
     if (message.type() === "error" && !(expectRefusal && /status of (422|409)/.test(message.text()))) {
       errors.push(message.text());
