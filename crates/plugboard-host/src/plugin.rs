@@ -877,11 +877,9 @@ impl Plugin {
         + Send
         + 'c,
     ) -> Result<R, CallError> {
-        // The context is only needed again when this plugin calls another plugin's tool.
-        let context = match context {
-            Some(context) if !self.manifest().dependencies.is_empty() => context.clone(),
-            _ => CallContext::default(),
-        };
+        // The call's context goes with it: host services act for its user (chat data is
+        // limited to theirs) and a call to another plugin's tool passes it on.
+        let context = context.cloned().unwrap_or_default();
         self.run(hook, context, None, true, call).await
     }
 
