@@ -44,6 +44,17 @@ fn remember_owner(user_id: &str, conversation_id: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether the caller may see `conversation_id`'s counts: the conversation of the call
+/// itself (a turn's tool call or command), one the caller wrote in (recorded from the
+/// message events), or one the chat service shows the caller (their own; needs
+/// `channels.read`). Another user's conversation is "not found", like the API does.
+fn may_read(context: &CallContext, conversation_id: &str) -> bool {
+    conversation_id == context.conversation_id
+        || (!context.user_id.is_empty()
+            && kv::get(&owner_key(&context.user_id, conversation_id)).ok().flatten().is_some())
+        || chat::get_conversation(conversation_id).is_ok()
+}
+
 fn load(conversation_id: &str) -> Result<Counts, String> {
     Ok(kv::get_json::<Counts>(&key(conversation_id)).map_err(|e| e.message)?.unwrap_or_default())
 }
@@ -181,6 +192,9 @@ impl Plugin for WordStats {
         if conversation.is_empty() {
             return Err("pass `conversation_id`".to_owned());
         }
+        if !may_read(context, conversation) {
+            return Err(format!("no conversation `{conversation}` of yours"));
+        }
         serde_json::to_string(&load(conversation)?).map_err(|e| e.to_string())
     }
 
@@ -198,8 +212,11 @@ impl Plugin for WordStats {
             ("GET", "/conversations") => conversations_of(&context.user_id).map(|list| HttpResponse::json(200, &list)),
             ("POST", "/count") => Ok(count_text(&request.body)),
             ("GET", _) => match path.strip_prefix("/conversations/") {
-                Some(id) if !id.is_empty() && !id.contains('/') => {
+                Some(id) if !id.is_empty() && !id.contains('/') && may_read(context, id) => {
                     load(id).map(|counts| HttpResponse::json(200, &json!(counts)))
+                }
+                Some(id) if !id.is_empty() && !id.contains('/') => {
+                    Ok(HttpResponse::json(404, &json!({"error": format!("no conversation `{id}` of yours")})))
                 }
                 _ => Ok(no_route(&request.method, path)),
             },

@@ -172,9 +172,19 @@ async fn word_stats_page_lists_only_the_callers_conversations() {
     assert_eq!(conversations[0]["id"], conversation.as_str());
     assert_eq!(conversations[0]["title"], "three little words");
     assert_eq!(conversations[0]["counts"]["user_words"], 3);
-    let (_, bobs) = bob.get("/api/plugins/word-stats/http/conversations").await;
-    assert_eq!(bobs["conversations"].as_array().unwrap().len(), 1);
+    // Bob's counts arrive with his own reply's events, on their own time.
+    let bobs = crate::eventually("word-stats to count bob's conversation", async || {
+        let (_, bobs) = bob.get("/api/plugins/word-stats/http/conversations").await;
+        (bobs["conversations"].as_array().is_some_and(|list| list.len() == 1)).then_some(bobs)
+    })
+    .await;
     assert_ne!(bobs["conversations"][0]["id"], conversation.as_str());
+    // One conversation's counts: its owner sees them, anyone else gets "not found".
+    let (status, counts) = alice.get(&format!("/api/plugins/word-stats/http/conversations/{conversation}")).await;
+    assert_eq!((status, counts["user_words"].clone()), (StatusCode::OK, json!(3)));
+    let (status, refused) = bob.get(&format!("/api/plugins/word-stats/http/conversations/{conversation}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{refused}");
+    assert!(refused["error"].as_str().unwrap().contains("of yours"), "{refused}");
 
     let (status, counted) = alice.post("/api/plugins/word-stats/http/count", json!({"text": "Hello, world! --"})).await;
     assert_eq!((status, counted), (StatusCode::OK, json!({"words": 2, "characters": 16})));
