@@ -10,7 +10,7 @@ use plugboard_host::api::CallContext;
 use plugboard_manifest::{Manifest, PluginId, parse_manifest};
 use plugboard_registry::{PluginState, RegistryError, resolve};
 
-use crate::{Setup, id, ids, stop};
+use crate::{Setup, check_expected, id, ids, stop};
 
 fn render_case(case: &Path) -> String {
     let mut manifests: BTreeMap<PluginId, Manifest> = BTreeMap::new();
@@ -36,23 +36,13 @@ fn render_case(case: &Path) -> String {
 #[test]
 fn dependency_cases() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/dependencies");
-    let bless = std::env::var_os("BLESS").is_some();
     let mut cases: Vec<_> = std::fs::read_dir(&root).unwrap().map(|entry| entry.unwrap().path()).collect();
     cases.sort();
     assert!(cases.len() >= 8, "the dependency cases are missing from {}", root.display());
     let mut failures = Vec::new();
     for case in cases {
         let actual = render_case(&case);
-        let expected_path = case.join("expected.txt");
-        if bless {
-            std::fs::write(&expected_path, &actual).unwrap();
-            continue;
-        }
-        let expected = std::fs::read_to_string(&expected_path)
-            .unwrap_or_else(|_| panic!("{} has no expected.txt; run with BLESS=1", case.display()));
-        if expected != actual {
-            failures.push(format!("{}:\n--- expected\n{expected}--- actual\n{actual}", case.display()));
-        }
+        check_expected(&case, &actual, &mut failures);
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

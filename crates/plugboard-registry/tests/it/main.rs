@@ -149,3 +149,18 @@ async fn kv_text(registry: &Registry, plugin: &str, key: &str) -> Option<String>
 fn enabled_set(names: &[&str]) -> Option<BTreeSet<String>> {
     Some(names.iter().map(|name| (*name).to_owned()).collect())
 }
+
+/// Compares a data-driven case's `actual` outcome with its `expected.txt` (or, with
+/// `BLESS` set, writes it there); a mismatch is added to `failures`.
+fn check_expected(case: &Path, actual: &str, failures: &mut Vec<String>) {
+    let expected_path = case.join("expected.txt");
+    if std::env::var_os("BLESS").is_some() {
+        std::fs::write(&expected_path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&expected_path)
+        .unwrap_or_else(|_| panic!("{} has no expected.txt; run with BLESS=1", case.display()));
+    if expected != actual {
+        failures.push(format!("{}:\n--- expected\n{expected}--- actual\n{actual}", case.display()));
+    }
+}

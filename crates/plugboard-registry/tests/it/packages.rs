@@ -11,7 +11,7 @@ use plugboard_plugins::{copy_plugin_folder, plugin_dir};
 use plugboard_registry::{InstallOptions, Registry};
 use serde::Deserialize;
 
-use crate::{Setup, id, stop};
+use crate::{Setup, check_expected, id, stop};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -205,7 +205,6 @@ fn describe_state(registry: &Registry, plugin: &str, plugins: &Path, out: &mut S
 #[tokio::test]
 async fn package_cases() {
     let root = packages_root();
-    let bless = std::env::var_os("BLESS").is_some();
     let mut cases: Vec<_> = std::fs::read_dir(&root)
         .unwrap()
         .map(|entry| entry.unwrap().path())
@@ -216,16 +215,7 @@ async fn package_cases() {
     let mut failures = Vec::new();
     for case in cases {
         let actual = run_case(&case).await;
-        let expected_path = case.join("expected.txt");
-        if bless {
-            std::fs::write(&expected_path, &actual).unwrap();
-            continue;
-        }
-        let expected = std::fs::read_to_string(&expected_path)
-            .unwrap_or_else(|_| panic!("{} has no expected.txt; run with BLESS=1", case.display()));
-        if expected != actual {
-            failures.push(format!("{}:\n--- expected\n{expected}--- actual\n{actual}", case.display()));
-        }
+        check_expected(&case, &actual, &mut failures);
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
