@@ -90,6 +90,11 @@ fn folder_manifest(folder: &Path) -> anyhow::Result<Manifest> {
     Ok(parse_manifest(&text, &path)?)
 }
 
+/// Cargo: the one running this build when there is one, else the one on the PATH.
+fn cargo() -> std::process::Command {
+    std::process::Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+}
+
 fn spinner(message: String) -> ProgressBar {
     let bar = ProgressBar::new_spinner();
     bar.set_style(
@@ -113,7 +118,7 @@ pub(crate) fn build(folder: &Path) -> anyhow::Result<PathBuf> {
         );
     }
     let bar = spinner(format!("building {} {}", manifest.id, manifest.version));
-    let mut child = std::process::Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+    let mut child = cargo()
         .args(["build", "--release", "--target", "wasm32-wasip2", "--message-format=json-render-diagnostics"])
         .current_dir(folder)
         .stdout(Stdio::piped())
@@ -178,7 +183,7 @@ pub(crate) fn build(folder: &Path) -> anyhow::Result<PathBuf> {
 pub(crate) async fn test(folder: &Path) -> anyhow::Result<String> {
     let manifest = folder_manifest(folder)?;
     let bar = spinner(format!("cargo test ({})", manifest.id));
-    let output = std::process::Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+    let output = cargo()
         .args(["test", "--quiet"])
         .current_dir(folder)
         .output()

@@ -383,8 +383,7 @@ async fn list(plugins: &PluginOptions) -> anyhow::Result<()> {
 
 /// `plugin info`: everything known about one plugin, as JSON.
 async fn info(plugin: &str, plugins: &PluginOptions) -> anyhow::Result<()> {
-    let registry = plugins.open(&FileConfig::load(plugins.config.as_deref())?, Arc::default()).await?.registry;
-    registry.start().await;
+    let registry = open_started(plugins).await?;
     let id = plugboard_manifest::PluginId::parse(plugin)?;
     let entry = registry.list().await.into_iter().find(|entry| entry.id == id);
     let result = match (entry, registry.plugin(&id)) {
@@ -412,8 +411,7 @@ async fn info(plugin: &str, plugins: &PluginOptions) -> anyhow::Result<()> {
 
 /// `plugin run`: the plugin's first tool with the input, in-process.
 async fn run_tool(plugin: &str, input: &str, plugins: &PluginOptions) -> anyhow::Result<()> {
-    let registry = plugins.open(&FileConfig::load(plugins.config.as_deref())?, Arc::default()).await?.registry;
-    registry.start().await;
+    let registry = open_started(plugins).await?;
     let id = plugboard_manifest::PluginId::parse(plugin)?;
     let found = registry.plugin(&id).with_context(|| {
         let known: Vec<String> = registry.runtime().plugin_ids().iter().map(ToString::to_string).collect();
@@ -427,8 +425,7 @@ async fn run_tool(plugin: &str, input: &str, plugins: &PluginOptions) -> anyhow:
 
 /// `plugin enable` / `plugin disable`: the choice saved in the store, as the API makes it.
 async fn set_enabled(plugin: &str, plugins: &PluginOptions, enable: bool) -> anyhow::Result<()> {
-    let registry = plugins.open(&FileConfig::load(plugins.config.as_deref())?, Arc::default()).await?.registry;
-    registry.start().await;
+    let registry = open_started(plugins).await?;
     let id = plugboard_manifest::PluginId::parse(plugin)?;
     let result = if enable { registry.enable(&id).await } else { registry.disable(&id).await };
     registry.shutdown().await;
