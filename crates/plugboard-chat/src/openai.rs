@@ -67,14 +67,7 @@ pub struct OpenAiProvider {
 impl OpenAiProvider {
     /// A provider for `config`.
     pub fn new(config: OpenAiConfig) -> Result<OpenAiProvider, ProviderError> {
-        // The TLS crypto is chosen here (ring), not left to a process-wide default.
-        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-        let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
-        let tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|error| ProviderError::Protocol(format!("cannot set up TLS: {error}")))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+        let tls = plugboard_host::tls_config().map_err(ProviderError::Protocol)?;
         let client = reqwest::Client::builder()
             .use_preconfigured_tls(tls)
             .connect_timeout(Duration::from_secs(10))

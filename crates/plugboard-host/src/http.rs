@@ -15,6 +15,20 @@ use crate::services::{ServiceError, ServiceErrorKind};
 /// Headers a plugin may not set: the client manages them.
 const MANAGED_HEADERS: &[&str] = &["host", "content-length", "transfer-encoding", "connection"];
 
+/// The TLS settings of every outbound HTTP client (plugins' requests, model providers,
+/// plugin indexes): ring as the crypto provider, chosen here rather than left to a
+/// process-wide default, and the Mozilla root certificates compiled in. For
+/// `reqwest::ClientBuilder::use_preconfigured_tls`.
+pub fn tls_config() -> Result<rustls::ClientConfig, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|error| format!("cannot configure TLS: {error}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
 #[derive(Debug)]
 pub(crate) struct OutboundHttp {
     client: reqwest::Client,
@@ -23,15 +37,8 @@ pub(crate) struct OutboundHttp {
 
 impl OutboundHttp {
     pub(crate) fn new(config: HttpConfig) -> Result<OutboundHttp, String> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
-        let tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|error| format!("cannot configure TLS: {error}"))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
         let client = reqwest::Client::builder()
-            .use_preconfigured_tls(tls)
+            .use_preconfigured_tls(tls_config()?)
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("plugboard/", env!("CARGO_PKG_VERSION")))
             .build()

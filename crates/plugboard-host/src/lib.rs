@@ -33,6 +33,7 @@ pub use chain::{
 };
 pub use config::{BreakerConfig, HttpConfig, RuntimeConfig};
 pub use error::{CallError, CallErrorKind, LoadError};
+pub use http::tls_config;
 pub use plugin::{EffectiveLimits, Plugin, PluginStatus, SettingsError};
 pub use runtime::{HOST_VERSION, PluginSource, Runtime, RuntimeError, RuntimeEvent};
 pub use services::Services;

@@ -38,13 +38,7 @@ impl Catalogue {
             ),
             _ => Location::File(PathBuf::from(location)),
         };
-        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-        let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
-        let tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|error| catalogue_error("TLS", error.to_string()))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+        let tls = plugboard_host::tls_config().map_err(|error| catalogue_error("TLS", error))?;
         let client = reqwest::Client::builder()
             .use_preconfigured_tls(tls)
             .connect_timeout(Duration::from_secs(10))
