@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use candle_core::{Device, Tensor};
 use candle_transformers::generation::{LogitsProcessor, Sampling as Mode};
 use plugboard_host::api::{CompletionChunk, CompletionMessage, FinishReason, Role, ToolCall, ToolSpec, Usage};
 use serde::Serialize;
@@ -180,8 +181,13 @@ impl LocalModel {
     }
 }
 
-fn inference(error: candle_core::Error) -> LocalError {
+fn inference(error: impl std::fmt::Display) -> LocalError {
     LocalError::Inference(error.to_string())
+}
+
+/// The logits as a tensor, for the sampler.
+fn tensor(logits: &[f32]) -> Result<Tensor, LocalError> {
+    Tensor::from_slice(logits, logits.len(), &Device::Cpu).map_err(inference)
 }
 
 /// The token loop.
@@ -206,11 +212,11 @@ fn run(
     let prompt_tokens = prompt.len();
 
     let mut logits = None;
-    for (index, chunk) in prompt.chunks(PREFILL_CHUNK).enumerate() {
+    for chunk in prompt.chunks(PREFILL_CHUNK) {
         if cancel.load(Ordering::SeqCst) {
             break;
         }
-        logits = Some(sequence.forward(chunk, index * PREFILL_CHUNK).map_err(inference)?);
+        logits = Some(tensor(sequence.forward(chunk).map_err(inference)?)?);
     }
 
     let mut tokens = prompt;
@@ -252,7 +258,7 @@ fn run(
                 break FinishReason::Cancelled;
             }
         }
-        logits = Some(sequence.forward(&[next], tokens.len() - 1).map_err(inference)?);
+        logits = Some(tensor(sequence.forward(&[next]).map_err(inference)?)?);
     };
     let (rest, tool_calls) = splitter.finish();
     send(rest, &mut text);

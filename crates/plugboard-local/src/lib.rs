@@ -1,5 +1,5 @@
 //! Plugboard's embedded local model: GGUF language models run inside the Plugboard
-//! process, on the CPU, with candle, so a fresh install can chat with no other software.
+//! process, on the CPU, in pure Rust, so a fresh install can chat with no other software.
 //!
 //! - [`LocalModel`] is one loaded model: weights shared by every conversation, a KV cache
 //!   per sequence, a bounded queue in front of a fixed number of concurrent sequences.
@@ -8,6 +8,7 @@
 //! - [`hub`] fetches models from the Hugging Face hub into a cache, resumably.
 //! - [`tiny`] writes a tiny random model, for tests and benchmarks.
 
+mod engine;
 mod error;
 pub mod fixtures;
 mod generate;

@@ -114,11 +114,12 @@ impl TinyModel {
         ));
         for block in 0..BLOCKS {
             let name = |part: &str| format!("blk.{block}.{part}.weight");
-            // Q4_1 where the real SmolLM2 file has it, so loading re-encodes them.
+            // Q4_1 where the real SmolLM2 file has it; the attention output in F16, which
+            // loading re-encodes as Q8_0.
             tensors.push((name("attn_q"), rng.tensor(WIDTH, WIDTH, 0.3, GgmlDType::Q4_1)?));
             tensors.push((name("attn_k"), rng.tensor(kv_width, WIDTH, 0.3, GgmlDType::Q4_1)?));
             tensors.push((name("attn_v"), rng.tensor(kv_width, WIDTH, 0.3, GgmlDType::Q8_0)?));
-            tensors.push((name("attn_output"), rng.tensor(WIDTH, WIDTH, 0.3, GgmlDType::Q8_0)?));
+            tensors.push((name("attn_output"), rng.tensor(WIDTH, WIDTH, 0.3, GgmlDType::F16)?));
             tensors.push((name("ffn_gate"), rng.tensor(FEED_FORWARD, WIDTH, 0.3, GgmlDType::Q4_1)?));
             tensors.push((name("ffn_up"), rng.tensor(FEED_FORWARD, WIDTH, 0.3, GgmlDType::Q8_0)?));
             tensors.push((name("ffn_down"), rng.tensor(WIDTH, FEED_FORWARD, 0.3, GgmlDType::Q8_0)?));

@@ -78,6 +78,8 @@ pub(crate) struct LocalFileConfig {
     pub(crate) max_queued: Option<usize>,
     /// Upper bound of the context, in tokens.
     pub(crate) context: Option<usize>,
+    /// Threads each forward pass is split between (default: one per core).
+    pub(crate) threads: Option<usize>,
 }
 
 /// `[models.openai]`.

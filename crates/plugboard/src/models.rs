@@ -72,7 +72,7 @@ pub(crate) fn start_local(
         max_queued: settings.max_queued.unwrap_or(defaults.max_queued),
         max_context: settings.context.unwrap_or(defaults.max_context),
         system_prompt: file.models.system_prompt.clone().unwrap_or(defaults.system_prompt),
-        requantize: defaults.requantize,
+        threads: settings.threads.unwrap_or(defaults.threads),
     };
     let cache = models_dir(options.models_dir.as_deref(), file, data_dir);
     let repo = settings.repo.clone().unwrap_or_else(|| hub::DEFAULT_REPO.to_owned());
