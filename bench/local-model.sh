@@ -70,7 +70,7 @@ model="$CARGO_TARGET_DIR/tmp/models/SmolLM2-135M-Instruct.Q4_1.gguf"
 echo "== building the llama.cpp harness (target $harness_target)" >&2
 (cd "$root/bench/llama-cpp" && CARGO_TARGET_DIR="$harness_target" cargo build --release --quiet)
 
-echo "== embedded engine (candle): cargo bench -p plugboard-server --bench local_model -- ${args[*]}"
+echo "== embedded engine: cargo bench -p plugboard-server --bench local_model -- ${args[*]}"
 (cd "$root" && cargo bench -p plugboard-server --bench local_model -- "${args[@]}")
 
 if [[ ! -f "$model" ]]; then

@@ -197,32 +197,34 @@ impl Matrix {
         (*first, rows)
     }
 
-    /// `out[r] = row r · x` for `rows` starting at `first`.
-    fn rows_into(&self, first: usize, x: &Activations, out: &mut [f32]) {
+    /// Row `row`'s dot product with each of `xs`, into `out[t * stride]`.
+    fn row_dots(&self, row: usize, xs: &[Activations], out: &mut [f32], stride: usize) {
         let blocks = self.columns / BLOCK;
         let simd = simd();
-        let mut row = first;
-        let end = first + out.len();
-        while row < end {
-            let index = self.parts.partition_point(|(start, _)| *start <= row) - 1;
-            let (start, part) = &self.parts[index];
-            let part_end = self.parts.get(index + 1).map_or(self.rows, |(next, _)| *next).min(end);
-            for r in row..part_end {
-                let block = (r - start) * blocks;
-                out[r - first] = match part {
-                    Rows::Q4 { d, m, q } => dot_q4(
-                        simd,
-                        &d[block..block + blocks],
-                        &m[block..block + blocks],
-                        &q[block * BLOCK / 2..(block + blocks) * BLOCK / 2],
-                        x,
-                    ),
-                    Rows::Q8 { d, q } => {
-                        dot_q8(simd, &d[block..block + blocks], &q[block * BLOCK..(block + blocks) * BLOCK], x)
-                    }
-                };
+        let (first, part) = self.part(row);
+        let block = (row - first) * blocks;
+        match part {
+            Rows::Q4 { d, m, q } => {
+                let (d, m) = (&d[block..block + blocks], &m[block..block + blocks]);
+                let q = &q[block * BLOCK / 2..(block + blocks) * BLOCK / 2];
+                for (t, x) in xs.iter().enumerate() {
+                    out[t * stride] = dot_q4(simd, d, m, q, x);
+                }
             }
-            row = part_end;
+            Rows::Q8 { d, q } => {
+                let d = &d[block..block + blocks];
+                let q = &q[block * BLOCK..(block + blocks) * BLOCK];
+                for (t, x) in xs.iter().enumerate() {
+                    out[t * stride] = dot_q8(simd, d, q, x);
+                }
+            }
+        }
+    }
+
+    /// `out[r] = row r · x` for `rows` starting at `first`.
+    fn rows_into(&self, first: usize, x: &Activations, out: &mut [f32]) {
+        for (r, out) in out.iter_mut().enumerate() {
+            self.row_dots(first + r, std::slice::from_ref(x), std::slice::from_mut(out), 1);
         }
     }
 
@@ -251,13 +253,8 @@ impl Matrix {
         scratch.resize(self.rows * tokens, 0.0);
         let chunk = self.chunk_rows(tokens);
         let tile = |index: usize, tile: &mut [f32]| {
-            let first = index * chunk;
-            let mut row = [0f32; 1];
-            for r in 0..tile.len() / tokens {
-                for (t, x) in xs.iter().enumerate() {
-                    self.rows_into(first + r, x, &mut row);
-                    tile[r * tokens + t] = row[0];
-                }
+            for (r, out) in tile.chunks_exact_mut(tokens).enumerate() {
+                self.row_dots(index * chunk + r, xs, out, 1);
             }
         };
         if chunk >= self.rows {
@@ -368,28 +365,56 @@ mod avx2 {
         _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)))
     }
 
+    /// One Q4 block's integer products with its activations, scaled.
+    ///
+    /// # Safety
+    /// `bytes` points at 16 readable bytes and `acts` at 32.
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn q4_block(bytes: *const u8, acts: *const i8, scale: f32, total: __m256) -> __m256 {
+        // SAFETY: by the function's contract.
+        let (packed, a) = unsafe { (_mm_loadu_si128(bytes.cast()), _mm256_loadu_si256(acts.cast())) };
+        let low = _mm_set1_epi8(0x0f);
+        let weights = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16::<4>(packed), low), _mm_and_si128(packed, low));
+        _mm256_fmadd_ps(products_u8(weights, a), _mm256_set1_ps(scale), total)
+    }
+
+    /// One Q8 block's integer products with its activations, scaled.
+    ///
+    /// # Safety
+    /// `weights` and `acts` point at 32 readable bytes each.
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn q8_block(weights: *const i8, acts: *const i8, scale: f32, total: __m256) -> __m256 {
+        // SAFETY: by the function's contract.
+        let (w, a) = unsafe { (_mm256_loadu_si256(weights.cast()), _mm256_loadu_si256(acts.cast())) };
+        // maddubs multiplies unsigned by signed bytes: move the weights' signs onto the
+        // activations. Quants are within ±127, so |w| fits.
+        let products = products_u8(_mm256_sign_epi8(w, w), _mm256_sign_epi8(a, w));
+        _mm256_fmadd_ps(products, _mm256_set1_ps(scale), total)
+    }
+
     /// # Safety
     /// `q` holds 16 bytes per block of `d`; `m` as many offsets; `x` at least as many blocks.
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn dot_q4(d: &[f32], m: &[f32], q: &[u8], x: &Activations) -> f32 {
         let blocks = d.len();
         debug_assert!(m.len() == blocks && q.len() == blocks * 16 && x.d.len() >= blocks);
-        let low = _mm_set1_epi8(0x0f);
-        let mut total = _mm256_setzero_ps();
-        let mut offsets = 0f32;
-        let acts = x.q.as_ptr();
-        let bytes = q.as_ptr();
-        for block in 0..blocks {
-            // SAFETY: in bounds by the function's contract.
-            let (packed, a) = unsafe {
-                (_mm_loadu_si128(bytes.add(block * 16).cast()), _mm256_loadu_si256(acts.add(block * BLOCK).cast()))
-            };
-            let weights = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16::<4>(packed), low), _mm_and_si128(packed, low));
-            let scale = _mm256_set1_ps(d[block] * x.d[block]);
-            total = _mm256_fmadd_ps(products_u8(weights, a), scale, total);
-            offsets += m[block] * x.s[block];
+        let (bytes, acts) = (q.as_ptr(), x.q.as_ptr());
+        // Two accumulators, so consecutive blocks do not wait on each other's addition.
+        let (mut even, mut odd) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+        let mut block = 0;
+        // SAFETY (every block call below): `block < blocks`, so its 16 quant bytes and 32
+        // activations are in bounds by the function's contract.
+        while block + 1 < blocks {
+            even = unsafe { q4_block(bytes.add(block * 16), acts.add(block * BLOCK), d[block] * x.d[block], even) };
+            let next = block + 1;
+            odd = unsafe { q4_block(bytes.add(next * 16), acts.add(next * BLOCK), d[next] * x.d[next], odd) };
+            block += 2;
         }
-        sum(total) + offsets
+        if block < blocks {
+            even = unsafe { q4_block(bytes.add(block * 16), acts.add(block * BLOCK), d[block] * x.d[block], even) };
+        }
+        let offsets: f32 = m.iter().zip(&x.s[..blocks]).map(|(m, s)| m * s).sum();
+        sum(_mm256_add_ps(even, odd)) + offsets
     }
 
     /// # Safety
@@ -398,23 +423,23 @@ mod avx2 {
     pub(super) unsafe fn dot_q8(d: &[f32], q: &[i8], x: &Activations) -> f32 {
         let blocks = d.len();
         debug_assert!(q.len() == blocks * BLOCK && x.d.len() >= blocks);
-        let mut total = _mm256_setzero_ps();
-        let acts = x.q.as_ptr();
-        let weights = q.as_ptr();
-        for block in 0..blocks {
-            // SAFETY: in bounds by the function's contract.
-            let (w, a) = unsafe {
-                (
-                    _mm256_loadu_si256(weights.add(block * BLOCK).cast()),
-                    _mm256_loadu_si256(acts.add(block * BLOCK).cast()),
-                )
-            };
-            // maddubs multiplies unsigned by signed bytes: move the weights' signs onto the
-            // activations. Quants are within ±127, so |w| fits.
-            let products = products_u8(_mm256_sign_epi8(w, w), _mm256_sign_epi8(a, w));
-            total = _mm256_fmadd_ps(products, _mm256_set1_ps(d[block] * x.d[block]), total);
+        let (weights, acts) = (q.as_ptr(), x.q.as_ptr());
+        let (mut even, mut odd) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+        let mut block = 0;
+        // SAFETY (every block call below): `block < blocks`, so its 32 quants and 32
+        // activations are in bounds by the function's contract.
+        while block + 1 < blocks {
+            let next = block + 1;
+            even =
+                unsafe { q8_block(weights.add(block * BLOCK), acts.add(block * BLOCK), d[block] * x.d[block], even) };
+            odd = unsafe { q8_block(weights.add(next * BLOCK), acts.add(next * BLOCK), d[next] * x.d[next], odd) };
+            block += 2;
         }
-        sum(total)
+        if block < blocks {
+            even =
+                unsafe { q8_block(weights.add(block * BLOCK), acts.add(block * BLOCK), d[block] * x.d[block], even) };
+        }
+        sum(_mm256_add_ps(even, odd))
     }
 }
 
@@ -512,7 +537,8 @@ mod tests {
     #[test]
     fn q4_0_and_q8_0_rows_stack_and_match_a_float_product() {
         use candle_core::quantized::GgmlDType;
-        let columns = 64;
+        // An odd number of blocks per row, for the kernels' last block.
+        let columns = 96;
         let first = values(40 * columns, 3);
         let bytes = q4_raw(&first, false);
         let q4 = Matrix::from_raw(&RawTensor { dtype: GgmlDType::Q4_0, rows: 40, columns, bytes: &bytes }).unwrap();
