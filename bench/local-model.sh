@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# The embedded local model against llama.cpp, one after the other, on the same GGUF file
-# (SmolLM2-135M-Instruct Q4_1), prompt, greedy decoding and number of generated tokens.
+# The embedded local model against llama.cpp on the same GGUF file (SmolLM2-135M-Instruct
+# Q4_1), prompt, greedy decoding and number of generated tokens.
 #
 #   bench/local-model.sh [--rounds 5] [--tokens 128] [--threads N]
 #
-# First the Rust bench (`cargo bench -p plugboard-server --bench local_model`, which fetches
-# the model into its target directory), then the llama.cpp harness in `bench/llama-cpp` on
-# that same file. `--threads` is for llama.cpp only (default: all cores, as the embedded
-# engine uses). CARGO_TARGET_DIR defaults to ~/.cache/plugboard/target; the harness builds
+# First the Rust bench in full (`cargo bench -p plugboard-server --bench local_model`: raw,
+# through the server, concurrent replies; it fetches the model into its target directory),
+# then the engine raw and the llama.cpp harness in `bench/llama-cpp` alternating round by
+# round, with the ratio of their median generation speeds. `--threads` is for llama.cpp
+# only (default: all cores, as the embedded engine uses). CARGO_TARGET_DIR defaults to ~/.cache/plugboard/target; the harness builds
 # in its own `$CARGO_TARGET_DIR/llama-cpp`, since it is compiled for the native CPU.
 set -euo pipefail
 
@@ -70,6 +71,8 @@ model="$CARGO_TARGET_DIR/tmp/models/SmolLM2-135M-Instruct.Q4_1.gguf"
 echo "== building the llama.cpp harness (target $harness_target)" >&2
 (cd "$root/bench/llama-cpp" && CARGO_TARGET_DIR="$harness_target" cargo build --release --quiet)
 
+# The embedded engine in full first (raw, through the server, concurrent replies); it also
+# fetches the model.
 echo "== embedded engine: cargo bench -p plugboard-server --bench local_model -- ${args[*]}"
 (cd "$root" && cargo bench -p plugboard-server --bench local_model -- "${args[@]}")
 
@@ -77,6 +80,22 @@ if [[ ! -f "$model" ]]; then
     echo "the Rust bench left no model at $model" >&2
     exit 1
 fi
-echo "== llama.cpp: --model $model --tokens $tokens --rounds $rounds --threads $threads"
-"$harness_target/release/plugboard-bench-llama-cpp" \
-    --model "$model" --tokens "$tokens" --rounds "$rounds" --threads "$threads"
+
+# Then the two engines alternating, one round each at a time, so that a busy moment on a
+# shared machine hits both alike; the ratio is of the medians.
+echo "== alternating: embedded engine raw and llama.cpp, $rounds rounds of $tokens tokens, llama.cpp on $threads threads"
+ours=()
+theirs=()
+for ((round = 1; round <= rounds; round++)); do
+    line="$(cd "$root" && cargo bench --quiet -p plugboard-server --bench local_model -- --raw-only --rounds 1 --tokens "$tokens" 2>/dev/null | grep '^raw median')"
+    ours+=("$(sed -E 's/.*generation ([0-9.]+) tok.*/\1/' <<<"$line")")
+    ours_prompt="$(sed -E 's/.*prompt ([0-9.]+) tok.*/\1/' <<<"$line")"
+    line="$("$harness_target/release/plugboard-bench-llama-cpp" --model "$model" --tokens "$tokens" --rounds 1 --threads "$threads" | grep '^llama.cpp median')"
+    theirs+=("$(sed -E 's/.*generation ([0-9.]+) tok.*/\1/' <<<"$line")")
+    theirs_prompt="$(sed -E 's/.*prompt ([0-9.]+) tok.*/\1/' <<<"$line")"
+    echo "round $round: embedded prompt $ours_prompt tok/s, generation ${ours[-1]} tok/s | llama.cpp prompt $theirs_prompt tok/s, generation ${theirs[-1]} tok/s"
+done
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+ours_median="$(median "${ours[@]}")"
+theirs_median="$(median "${theirs[@]}")"
+echo "median generation: embedded $ours_median tok/s, llama.cpp $theirs_median tok/s, ratio $(awk -v a="$ours_median" -v b="$theirs_median" 'BEGIN { printf "%.2f", a / b }')"

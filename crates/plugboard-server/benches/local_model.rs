@@ -4,7 +4,8 @@
 //! on a shared machine hits both alike; then aggregate generation speed with 1, 2 and 4
 //! conversations at once. Medians of the rounds are printed.
 //!
-//! `cargo bench -p plugboard-server --bench local_model` (`-- --rounds 5 --tokens 128`).
+//! `cargo bench -p plugboard-server --bench local_model` (`-- --rounds 5 --tokens 128`;
+//! `--raw-only` for the engine alone).
 
 #![allow(clippy::unwrap_used, clippy::print_stdout, reason = "a benchmark program")]
 
@@ -29,11 +30,15 @@ const PROMPT: &str = "Write a long story about a lighthouse keeper who finds a m
 struct Options {
     rounds: usize,
     tokens: usize,
+    /// Only the engine called directly (for `bench/local-model.sh`, which alternates it
+    /// with llama.cpp).
+    raw_only: bool,
 }
 
 fn options() -> Options {
-    let mut options = Options { rounds: 5, tokens: 128 };
+    let mut options = Options { rounds: 5, tokens: 128, raw_only: false };
     let args: Vec<String> = std::env::args().collect();
+    options.raw_only = args.iter().any(|arg| arg == "--raw-only");
     for pair in args.windows(2) {
         match pair[0].as_str() {
             "--rounds" => options.rounds = pair[1].parse().unwrap(),
@@ -232,6 +237,24 @@ async fn main() {
     let loading = Instant::now();
     let model = LocalModel::load(&path, LocalConfig { max_concurrent: 4, ..LocalConfig::default() }).unwrap();
     println!("loaded {} in {:.2} s", path.display(), loading.elapsed().as_secs_f64());
+    if options.raw_only {
+        raw(&model, 8).await;
+        let (mut prompt, mut decode) = (vec![], vec![]);
+        for round in 1..=options.rounds {
+            let speed = raw(&model, options.tokens).await;
+            println!(
+                "round {round}: raw {} prompt tokens at {:.0} tok/s, {} generated at {:.1} tok/s",
+                speed.prompt_tokens,
+                speed.prompt_rate(),
+                speed.generated,
+                speed.decode_rate()
+            );
+            prompt.push(speed.prompt_rate());
+            decode.push(speed.decode_rate());
+        }
+        println!("raw median: prompt {:.0} tok/s, generation {:.1} tok/s", median(&mut prompt), median(&mut decode));
+        return;
+    }
     let data = tempfile::tempdir().unwrap();
     let (base, token) = server(&model, data.path()).await;
     let model_id = format!("local/{}", model.summary().name);
