@@ -207,14 +207,31 @@ impl Matrix {
             Rows::Q4 { d, m, q } => {
                 let (d, m) = (&d[block..block + blocks], &m[block..block + blocks]);
                 let q = &q[block * BLOCK / 2..(block + blocks) * BLOCK / 2];
-                for (t, x) in xs.iter().enumerate() {
+                let mut t = 0;
+                // Four vectors at a time share each block's unpacking.
+                while t + 4 <= xs.len() {
+                    let dots = dot_q4_four(simd, d, m, q, [&xs[t], &xs[t + 1], &xs[t + 2], &xs[t + 3]]);
+                    for (i, dot) in dots.into_iter().enumerate() {
+                        out[(t + i) * stride] = dot;
+                    }
+                    t += 4;
+                }
+                for (t, x) in xs.iter().enumerate().skip(t) {
                     out[t * stride] = dot_q4(simd, d, m, q, x);
                 }
             }
             Rows::Q8 { d, q } => {
                 let d = &d[block..block + blocks];
                 let q = &q[block * BLOCK..(block + blocks) * BLOCK];
-                for (t, x) in xs.iter().enumerate() {
+                let mut t = 0;
+                while t + 4 <= xs.len() {
+                    let dots = dot_q8_four(simd, d, q, [&xs[t], &xs[t + 1], &xs[t + 2], &xs[t + 3]]);
+                    for (i, dot) in dots.into_iter().enumerate() {
+                        out[(t + i) * stride] = dot;
+                    }
+                    t += 4;
+                }
+                for (t, x) in xs.iter().enumerate().skip(t) {
                     out[t * stride] = dot_q8(simd, d, q, x);
                 }
             }
@@ -341,6 +358,28 @@ fn dot_q8(simd: bool, d: &[f32], q: &[i8], x: &Activations) -> f32 {
     sum
 }
 
+/// [`dot_q4`] of one row with four vectors.
+#[allow(unsafe_code)]
+fn dot_q4_four(simd: bool, d: &[f32], m: &[f32], q: &[u8], xs: [&Activations; 4]) -> [f32; 4] {
+    #[cfg(target_arch = "x86_64")]
+    if simd {
+        // SAFETY: as in `dot_q4`, for each of the four vectors.
+        return unsafe { avx2::dot_q4_four(d, m, q, xs) };
+    }
+    xs.map(|x| dot_q4(simd, d, m, q, x))
+}
+
+/// [`dot_q8`] of one row with four vectors.
+#[allow(unsafe_code)]
+fn dot_q8_four(simd: bool, d: &[f32], q: &[i8], xs: [&Activations; 4]) -> [f32; 4] {
+    #[cfg(target_arch = "x86_64")]
+    if simd {
+        // SAFETY: as in `dot_q8`, for each of the four vectors.
+        return unsafe { avx2::dot_q8_four(d, q, xs) };
+    }
+    xs.map(|x| dot_q8(simd, d, q, x))
+}
+
 /// The AVX2 kernels: `unsafe` for the intrinsics' raw loads, the one place this crate
 /// allows it.
 #[cfg(target_arch = "x86_64")]
@@ -417,6 +456,60 @@ mod avx2 {
         sum(_mm256_add_ps(even, odd)) + offsets
     }
 
+    /// [`dot_q4`] with four vectors: each block's weights unpacked once.
+    ///
+    /// # Safety
+    /// As [`dot_q4`], for every vector of `xs`.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn dot_q4_four(d: &[f32], m: &[f32], q: &[u8], xs: [&Activations; 4]) -> [f32; 4] {
+        let blocks = d.len();
+        debug_assert!(m.len() == blocks && q.len() == blocks * 16 && xs.iter().all(|x| x.d.len() >= blocks));
+        let low = _mm_set1_epi8(0x0f);
+        let mut totals = [_mm256_setzero_ps(); 4];
+        for block in 0..blocks {
+            // SAFETY: `block < blocks`: its 16 quant bytes are in bounds by the contract.
+            let packed = unsafe { _mm_loadu_si128(q.as_ptr().add(block * 16).cast()) };
+            let weights = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16::<4>(packed), low), _mm_and_si128(packed, low));
+            for (total, x) in totals.iter_mut().zip(xs) {
+                // SAFETY: and so are each vector's 32 activations of the block.
+                let a = unsafe { _mm256_loadu_si256(x.q.as_ptr().add(block * BLOCK).cast()) };
+                *total = _mm256_fmadd_ps(products_u8(weights, a), _mm256_set1_ps(d[block] * x.d[block]), *total);
+            }
+        }
+        let mut dots = [0f32; 4];
+        for ((dot, total), x) in dots.iter_mut().zip(totals).zip(xs) {
+            *dot = sum(total) + m.iter().zip(&x.s[..blocks]).map(|(m, s)| m * s).sum::<f32>();
+        }
+        dots
+    }
+
+    /// [`dot_q8`] with four vectors: each block's weights loaded once.
+    ///
+    /// # Safety
+    /// As [`dot_q8`], for every vector of `xs`.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn dot_q8_four(d: &[f32], q: &[i8], xs: [&Activations; 4]) -> [f32; 4] {
+        let blocks = d.len();
+        debug_assert!(q.len() == blocks * BLOCK && xs.iter().all(|x| x.d.len() >= blocks));
+        let mut totals = [_mm256_setzero_ps(); 4];
+        for block in 0..blocks {
+            // SAFETY: `block < blocks`: its 32 quants are in bounds by the contract.
+            let w = unsafe { _mm256_loadu_si256(q.as_ptr().add(block * BLOCK).cast()) };
+            let magnitudes = _mm256_sign_epi8(w, w);
+            for (total, x) in totals.iter_mut().zip(xs) {
+                // SAFETY: and so are each vector's 32 activations of the block.
+                let a = unsafe { _mm256_loadu_si256(x.q.as_ptr().add(block * BLOCK).cast()) };
+                let products = products_u8(magnitudes, _mm256_sign_epi8(a, w));
+                *total = _mm256_fmadd_ps(products, _mm256_set1_ps(d[block] * x.d[block]), *total);
+            }
+        }
+        let mut dots = [0f32; 4];
+        for (dot, total) in dots.iter_mut().zip(totals) {
+            *dot = sum(total);
+        }
+        dots
+    }
+
     /// # Safety
     /// `q` holds 32 quants per block of `d`; `x` at least as many blocks.
     #[target_feature(enable = "avx2,fma")]
@@ -488,7 +581,8 @@ mod tests {
 
     fn check(matrix: &Matrix, weights: &[f32], columns: usize, tolerance: f32) {
         let rows = weights.len() / columns;
-        let inputs: Vec<Vec<f32>> = (0..3).map(|seed| values(columns, 100 + seed)).collect();
+        // Six vectors: a group of four for the batched kernels, and two after it.
+        let inputs: Vec<Vec<f32>> = (0..6).map(|seed| values(columns, 100 + seed)).collect();
         let mut acts: Vec<Activations> = Vec::new();
         for x in &inputs {
             let mut a = Activations::default();
@@ -497,9 +591,11 @@ mod tests {
         }
         let mut one = vec![0f32; rows];
         matrix.matvec(&acts[0], &mut one);
-        let mut many = vec![0f32; rows * 3];
+        let mut many = vec![0f32; rows * inputs.len()];
         matrix.matmul(&acts, &mut many, &mut Vec::new());
-        assert_eq!(&many[..rows], &one[..], "one vector alone and in a batch give the same result");
+        for (alone, batched) in one.iter().zip(&many[..rows]) {
+            assert!((alone - batched).abs() < 1e-4, "one vector alone and in a batch: {alone} against {batched}");
+        }
         for (t, x) in acts.iter().enumerate() {
             // Against the dequantised operands only the order of the additions differs.
             let expected = reference(weights, columns, &x.dequantized());
@@ -516,6 +612,17 @@ mod tests {
                 Rows::Q8 { d, q } => dot_q8(kernel, &d[..columns / BLOCK], &q[..columns], &acts[0]),
             };
             assert!((first - one[0]).abs() < 1e-3, "kernel {t}: {first} against {}", one[0]);
+            let group = [&acts[0], &acts[1], &acts[2], &acts[3]];
+            let four = match &matrix.parts[0].1 {
+                Rows::Q4 { d, m, q } => {
+                    dot_q4_four(kernel, &d[..columns / BLOCK], &m[..columns / BLOCK], &q[..columns / 2], group)
+                }
+                Rows::Q8 { d, q } => dot_q8_four(kernel, &d[..columns / BLOCK], &q[..columns], group),
+            };
+            for (v, dot) in four.iter().enumerate() {
+                let batched = many[v * rows];
+                assert!((dot - batched).abs() < 1e-3, "kernel {t}, vector {v}: {dot} against {batched}");
+            }
         }
     }
 
