@@ -118,7 +118,7 @@ impl<R: Read + Seek> Loader<'_, R> {
         if dims != [rows, columns] {
             return Err(format!("tensor `{name}` has shape {dims:?} where [{rows}, {columns}] was expected"));
         }
-        if columns % BLOCK != 0 {
+        if !columns.is_multiple_of(BLOCK) {
             return Err(format!("tensor `{name}` is {columns} wide, not a multiple of {BLOCK}"));
         }
         let bytes = tensor.data().map_err(|error| format!("cannot read tensor `{name}`: {error}"))?;
@@ -164,7 +164,7 @@ impl Weights {
             return Err(format!("{heads} attention heads cannot share {kv_heads} key/value heads"));
         }
         let rope_width = metadata_u32(content, &key("rope.dimension_count")).unwrap_or(head_width);
-        if rope_width > head_width || rope_width % 2 != 0 {
+        if rope_width > head_width || !rope_width.is_multiple_of(2) {
             return Err(format!("rotary embeddings over {rope_width} of {head_width} dimensions are not supported"));
         }
         let feed_forward = required("feed_forward_length")?;
@@ -556,37 +556,38 @@ mod tests {
         all
     }
 
-    /// The same through candle-transformers' implementation of the architecture.
+    /// candle-transformers' implementation of each architecture.
+    enum Reference {
+        Llama(quantized_llama::ModelWeights),
+        Qwen2(quantized_qwen2::ModelWeights),
+        Qwen3(quantized_qwen3::ModelWeights),
+    }
+
+    impl Reference {
+        fn step(&mut self, tokens: &[u32], position: usize) -> Vec<f32> {
+            let input = Tensor::new(tokens, &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+            let logits = match self {
+                Reference::Llama(model) => model.forward(&input, position),
+                Reference::Qwen2(model) => model.forward(&input, position),
+                Reference::Qwen3(model) => model.forward(&input, position),
+            };
+            logits.unwrap().flatten_all().unwrap().to_vec1().unwrap()
+        }
+    }
+
+    /// The same logits through candle-transformers.
     fn candle(architecture: &str, path: &std::path::Path) -> Vec<Vec<f32>> {
         let mut file = File::open(path).unwrap();
         let content = Content::read(&mut file).unwrap();
         let device = Device::Cpu;
-        let mut step: Box<dyn FnMut(&[u32], usize) -> Vec<f32>> = match architecture {
-            "qwen2" => {
-                let mut model = quantized_qwen2::ModelWeights::from_gguf(content, &mut file, &device).unwrap();
-                Box::new(move |tokens, position| {
-                    let input = Tensor::new(tokens, &Device::Cpu).unwrap().unsqueeze(0).unwrap();
-                    model.forward(&input, position).unwrap().flatten_all().unwrap().to_vec1().unwrap()
-                })
-            }
-            "qwen3" => {
-                let mut model = quantized_qwen3::ModelWeights::from_gguf(content, &mut file, &device).unwrap();
-                Box::new(move |tokens, position| {
-                    let input = Tensor::new(tokens, &Device::Cpu).unwrap().unsqueeze(0).unwrap();
-                    model.forward(&input, position).unwrap().flatten_all().unwrap().to_vec1().unwrap()
-                })
-            }
-            _ => {
-                let mut model = quantized_llama::ModelWeights::from_gguf(content, &mut file, &device).unwrap();
-                Box::new(move |tokens, position| {
-                    let input = Tensor::new(tokens, &Device::Cpu).unwrap().unsqueeze(0).unwrap();
-                    model.forward(&input, position).unwrap().flatten_all().unwrap().to_vec1().unwrap()
-                })
-            }
+        let mut model = match architecture {
+            "qwen2" => Reference::Qwen2(quantized_qwen2::ModelWeights::from_gguf(content, &mut file, &device).unwrap()),
+            "qwen3" => Reference::Qwen3(quantized_qwen3::ModelWeights::from_gguf(content, &mut file, &device).unwrap()),
+            _ => Reference::Llama(quantized_llama::ModelWeights::from_gguf(content, &mut file, &device).unwrap()),
         };
-        let mut all = vec![step(&PROMPT, 0)];
+        let mut all = vec![model.step(&PROMPT, 0)];
         for (index, token) in NEXT.iter().enumerate() {
-            all.push(step(&[*token], PROMPT.len() + index));
+            all.push(model.step(&[*token], PROMPT.len() + index));
         }
         all
     }

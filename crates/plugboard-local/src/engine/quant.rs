@@ -100,7 +100,7 @@ impl Matrix {
     /// A matrix in its stored format when it has a kernel (Q4_0, Q4_1, Q8_0), or `None`.
     pub(crate) fn from_raw(tensor: &RawTensor<'_>) -> Option<Matrix> {
         use candle_core::quantized::GgmlDType;
-        if tensor.columns % BLOCK != 0 {
+        if !tensor.columns.is_multiple_of(BLOCK) {
             return None;
         }
         let blocks = tensor.rows * tensor.columns / BLOCK;
@@ -466,14 +466,14 @@ mod avx2 {
         debug_assert!(m.len() == blocks && q.len() == blocks * 16 && xs.iter().all(|x| x.d.len() >= blocks));
         let low = _mm_set1_epi8(0x0f);
         let mut totals = [_mm256_setzero_ps(); 4];
-        for block in 0..blocks {
+        for (block, &scale) in d.iter().enumerate() {
             // SAFETY: `block < blocks`: its 16 quant bytes are in bounds by the contract.
             let packed = unsafe { _mm_loadu_si128(q.as_ptr().add(block * 16).cast()) };
             let weights = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16::<4>(packed), low), _mm_and_si128(packed, low));
             for (total, x) in totals.iter_mut().zip(xs) {
                 // SAFETY: and so are each vector's 32 activations of the block.
                 let a = unsafe { _mm256_loadu_si256(x.q.as_ptr().add(block * BLOCK).cast()) };
-                *total = _mm256_fmadd_ps(products_u8(weights, a), _mm256_set1_ps(d[block] * x.d[block]), *total);
+                *total = _mm256_fmadd_ps(products_u8(weights, a), _mm256_set1_ps(scale * x.d[block]), *total);
             }
         }
         let mut dots = [0f32; 4];
@@ -492,7 +492,7 @@ mod avx2 {
         let blocks = d.len();
         debug_assert!(q.len() == blocks * BLOCK && xs.iter().all(|x| x.d.len() >= blocks));
         let mut totals = [_mm256_setzero_ps(); 4];
-        for block in 0..blocks {
+        for (block, &scale) in d.iter().enumerate() {
             // SAFETY: `block < blocks`: its 32 quants are in bounds by the contract.
             let w = unsafe { _mm256_loadu_si256(q.as_ptr().add(block * BLOCK).cast()) };
             let magnitudes = _mm256_sign_epi8(w, w);
@@ -500,7 +500,7 @@ mod avx2 {
                 // SAFETY: and so are each vector's 32 activations of the block.
                 let a = unsafe { _mm256_loadu_si256(x.q.as_ptr().add(block * BLOCK).cast()) };
                 let products = products_u8(magnitudes, _mm256_sign_epi8(a, w));
-                *total = _mm256_fmadd_ps(products, _mm256_set1_ps(d[block] * x.d[block]), *total);
+                *total = _mm256_fmadd_ps(products, _mm256_set1_ps(scale * x.d[block]), *total);
             }
         }
         let mut dots = [0f32; 4];
