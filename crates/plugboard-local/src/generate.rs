@@ -69,6 +69,9 @@ pub struct Generation {
     pub usage: Usage,
     /// Oldest messages left out so the prompt fits the context.
     pub trimmed_messages: usize,
+    /// Prompt tokens whose keys and values came from an earlier reply (a conversation's
+    /// previous turn) instead of being run again.
+    pub cached_prompt_tokens: usize,
 }
 
 /// Frees a queue place when dropped.
@@ -207,16 +210,18 @@ fn run(
         Mode::All { temperature: sampling.temperature }
     };
     let mut sampler = LogitsProcessor::from_sampling(sampling.seed, mode);
-    let mut sequence = inner.weights.sequence();
+    let weights = &inner.weights;
+    let mut sequence = inner.prefixes.take(weights, &prompt);
+    let cached_prompt_tokens = sequence.len();
     let limit = inner.summary.context_length;
     let prompt_tokens = prompt.len();
 
     let mut logits = None;
-    for chunk in prompt.chunks(PREFILL_CHUNK) {
+    for chunk in prompt[cached_prompt_tokens..].chunks(PREFILL_CHUNK) {
         if cancel.load(Ordering::SeqCst) {
             break;
         }
-        logits = Some(tensor(sequence.forward(chunk).map_err(inference)?)?);
+        logits = Some(tensor(sequence.forward(weights, chunk).map_err(inference)?)?);
     }
 
     let mut tokens = prompt;
@@ -258,8 +263,10 @@ fn run(
                 break FinishReason::Cancelled;
             }
         }
-        logits = Some(tensor(sequence.forward(&[next]).map_err(inference)?)?);
+        logits = Some(tensor(sequence.forward(weights, &[next]).map_err(inference)?)?);
     };
+    // Every token in `tokens` has run (a cancelled prompt only partly: `put` keeps what did).
+    inner.prefixes.put(tokens, sequence);
     let (rest, tool_calls) = splitter.finish();
     send(rest, &mut text);
     for call in &tool_calls {
@@ -276,5 +283,6 @@ fn run(
         finish_reason,
         usage: Usage { prompt_tokens: prompt_tokens as u32, completion_tokens: generated as u32 },
         trimmed_messages: 0,
+        cached_prompt_tokens,
     })
 }

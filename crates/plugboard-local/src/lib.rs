@@ -14,6 +14,7 @@ pub mod fixtures;
 mod generate;
 pub mod hub;
 mod model;
+mod prefix;
 mod provider;
 mod template;
 pub mod tiny;

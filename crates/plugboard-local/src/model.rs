@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::engine::Weights;
 use crate::error::{LocalError, SUPPORTED};
+use crate::prefix::Prefixes;
 use crate::template::ChatTemplate;
 use crate::tokens::Tokens;
 
@@ -27,6 +28,9 @@ pub struct LocalConfig {
     pub system_prompt: String,
     /// Threads each forward pass is split between (0: one per core).
     pub threads: usize,
+    /// Memory for the KV caches of finished replies, which the next turn of their
+    /// conversation continues instead of running the whole conversation again (0: none).
+    pub prefix_cache_mb: usize,
 }
 
 impl Default for LocalConfig {
@@ -37,6 +41,7 @@ impl Default for LocalConfig {
             max_context: 4096,
             system_prompt: "You are a helpful assistant.".into(),
             threads: 0,
+            prefix_cache_mb: 256,
         }
     }
 }
@@ -81,6 +86,7 @@ pub(crate) struct Inner {
     pub(crate) tokens: Tokens,
     pub(crate) template: ChatTemplate,
     pub(crate) config: LocalConfig,
+    pub(crate) prefixes: Prefixes,
     pub(crate) slots: Arc<tokio::sync::Semaphore>,
     pub(crate) waiting: AtomicUsize,
 }
@@ -131,6 +137,7 @@ impl LocalModel {
                 weights,
                 tokens,
                 template,
+                prefixes: Prefixes::new(config.prefix_cache_mb << 20),
                 config,
                 slots: Arc::new(tokio::sync::Semaphore::new(max_concurrent)),
                 waiting: AtomicUsize::new(0),

@@ -80,6 +80,8 @@ pub(crate) struct LocalFileConfig {
     pub(crate) context: Option<usize>,
     /// Threads each forward pass is split between (default: one per core).
     pub(crate) threads: Option<usize>,
+    /// Memory for finished replies' KV caches, continued by the next turn (0: none).
+    pub(crate) prefix_cache_mb: Option<usize>,
 }
 
 /// `[models.openai]`.

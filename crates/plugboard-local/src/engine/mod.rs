@@ -277,11 +277,11 @@ impl Weights {
         })
     }
 
-    /// A new sequence: an empty KV cache over these weights.
-    pub(crate) fn sequence(&self) -> Sequence<'_> {
+    /// A new sequence: an empty KV cache for these weights.
+    pub(crate) fn sequence(&self) -> Sequence {
         Sequence {
-            weights: self,
             cache: (0..self.shape.layers).map(|_| Cache::default()).collect(),
+            kv_width: self.shape.kv_heads * self.shape.head_width,
             length: 0,
             buffers: Buffers::default(),
         }
@@ -311,12 +311,18 @@ struct Buffers {
     logits: Vec<f32>,
 }
 
-/// One sequence: its own KV cache over the shared weights.
-pub(crate) struct Sequence<'a> {
-    weights: &'a Weights,
+/// One sequence: its own KV cache for the shared weights (those it was made by).
+pub(crate) struct Sequence {
     cache: Vec<Cache>,
+    kv_width: usize,
     length: usize,
     buffers: Buffers,
+}
+
+impl std::fmt::Debug for Sequence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sequence").field("length", &self.length).finish_non_exhaustive()
+    }
 }
 
 fn rms_norm(x: &[f32], weight: &[f32], epsilon: f32, out: &mut [f32]) {
@@ -343,16 +349,36 @@ fn quantize_rows(values: &[f32], width: usize, activations: &mut Vec<Activations
     }
 }
 
-impl Sequence<'_> {
+impl Sequence {
     /// Tokens in the cache.
-    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.length
     }
 
-    /// Runs `tokens` (at positions `len()..`) and gives the logits after the last one.
-    pub(crate) fn forward(&mut self, tokens: &[u32]) -> Result<&[f32], String> {
-        let weights = self.weights;
+    /// A new sequence holding this one's first `length` positions.
+    pub(crate) fn prefix(&self, length: usize) -> Sequence {
+        let length = length.min(self.length);
+        let width = length * self.kv_width;
+        Sequence {
+            cache: self
+                .cache
+                .iter()
+                .map(|cache| Cache { keys: cache.keys[..width].to_vec(), values: cache.values[..width].to_vec() })
+                .collect(),
+            kv_width: self.kv_width,
+            length,
+            buffers: Buffers::default(),
+        }
+    }
+
+    /// Memory held by the KV cache, in bytes.
+    pub(crate) fn cache_bytes(&self) -> usize {
+        self.cache.iter().map(|cache| (cache.keys.capacity() + cache.values.capacity()) * size_of::<f32>()).sum()
+    }
+
+    /// Runs `tokens` (at positions `len()..`) through `weights` (the ones this sequence
+    /// was made by) and gives the logits after the last one.
+    pub(crate) fn forward(&mut self, weights: &Weights, tokens: &[u32]) -> Result<&[f32], String> {
         let shape = &weights.shape;
         if tokens.is_empty() {
             return Err("no tokens to run".into());
@@ -368,12 +394,11 @@ impl Sequence<'_> {
         if let Some(&token) = tokens.iter().find(|&&token| token as usize >= shape.vocabulary) {
             return Err(format!("token {token} is outside the vocabulary of {}", shape.vocabulary));
         }
-        weights.pool.install(|| self.run(tokens));
+        weights.pool.install(|| self.run(weights, tokens));
         Ok(&self.buffers.logits)
     }
 
-    fn run(&mut self, tokens: &[u32]) {
-        let weights = self.weights;
+    fn run(&mut self, weights: &Weights, tokens: &[u32]) {
         let shape = &weights.shape;
         let count = tokens.len();
         let width = shape.width;
@@ -548,9 +573,9 @@ mod tests {
 
     fn ours(weights: &Weights) -> Vec<Vec<f32>> {
         let mut sequence = weights.sequence();
-        let mut all = vec![sequence.forward(&PROMPT).expect("prompt").to_vec()];
+        let mut all = vec![sequence.forward(weights, &PROMPT).expect("prompt").to_vec()];
         for token in NEXT {
-            all.push(sequence.forward(&[token]).expect("token").to_vec());
+            all.push(sequence.forward(weights, &[token]).expect("token").to_vec());
         }
         assert_eq!(sequence.len(), PROMPT.len() + NEXT.len());
         all
@@ -631,13 +656,38 @@ mod tests {
         let weights = Weights::load("llama", &content, &mut file, 4096, 1).unwrap();
         assert_eq!(weights.shape.context, 8);
         let mut sequence = weights.sequence();
-        assert!(sequence.forward(&[]).is_err());
-        let error = sequence.forward(&[70_000]).unwrap_err();
+        assert!(sequence.forward(&weights, &[]).is_err());
+        let error = sequence.forward(&weights, &[70_000]).unwrap_err();
         assert!(error.contains("outside the vocabulary"), "{error}");
-        sequence.forward(&[1, 2, 3, 4, 5, 6]).unwrap();
-        let error = sequence.forward(&[1, 2, 3]).unwrap_err();
+        sequence.forward(&weights, &[1, 2, 3, 4, 5, 6]).unwrap();
+        let error = sequence.forward(&weights, &[1, 2, 3]).unwrap_err();
         assert!(error.contains("do not fit the context of 8"), "{error}");
-        sequence.forward(&[1, 2]).unwrap();
+        sequence.forward(&weights, &[1, 2]).unwrap();
         assert_eq!(sequence.len(), 8);
+    }
+
+    #[test]
+    fn a_token_gives_the_same_logits_alone_in_a_batch_or_after_a_copied_prefix() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tiny.gguf");
+        TinyModel::default().write(&path).unwrap();
+        let mut file = File::open(&path).unwrap();
+        let content = Content::read(&mut file).unwrap();
+        let weights = Weights::load("llama", &content, &mut file, 256, 2).unwrap();
+        let tokens: Vec<u32> = (0..23).map(|i| 3 + i * 7).collect();
+
+        let mut batch = weights.sequence();
+        assert_eq!(batch.cache_bytes(), 0);
+        let expected = batch.forward(&weights, &tokens).unwrap().to_vec();
+        let mut one_by_one = weights.sequence();
+        for token in &tokens[..tokens.len() - 1] {
+            one_by_one.forward(&weights, &[*token]).unwrap();
+        }
+        assert_eq!(one_by_one.forward(&weights, &tokens[22..]).unwrap(), &expected[..], "token by token");
+
+        let mut copied = batch.prefix(10);
+        assert_eq!(copied.len(), 10);
+        assert_eq!(copied.forward(&weights, &tokens[10..]).unwrap(), &expected[..], "after a copied prefix");
+        assert!(batch.cache_bytes() >= 23 * 2 * 32 * 4 * 2, "two layers of 32-wide keys and values");
     }
 }

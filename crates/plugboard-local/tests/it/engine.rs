@@ -321,3 +321,44 @@ async fn qwen2_and_qwen3_models_run_too() {
         assert_eq!(second.0.usage.completion_tokens, 10);
     }
 }
+
+/// A reply to a whole conversation.
+async fn reply(model: &LocalModel, messages: &[CompletionMessage]) -> Generation {
+    let (sink, _chunks) = mpsc::channel(1024);
+    model.generate(messages, &[], greedy(12), sink).await.expect("generates")
+}
+
+#[tokio::test]
+async fn the_next_turn_continues_the_previous_replys_cache_and_answers_the_same() {
+    let tiny = write(TinyModel::default());
+    let cached = load(&tiny, LocalConfig::default());
+    let uncached = load(&tiny, LocalConfig { prefix_cache_mb: 0, ..LocalConfig::default() });
+
+    let mut alice = vec![message(Role::User, "hello there")];
+    let first = reply(&cached, &alice).await;
+    assert_eq!(first.cached_prompt_tokens, 0, "nothing to continue yet");
+    // Another conversation with the same system prompt in between: it copies the shared
+    // part and leaves alice's cache where it was.
+    let bob = reply(&cached, &[message(Role::User, "something else entirely")]).await;
+    assert!(bob.cached_prompt_tokens > 0, "the system prompt is shared");
+    assert!(bob.cached_prompt_tokens < first.usage.prompt_tokens as usize);
+
+    alice.push(message(Role::Assistant, &first.text));
+    alice.push(message(Role::User, "and now?"));
+    let second = reply(&cached, &alice).await;
+    assert!(
+        second.cached_prompt_tokens >= first.usage.prompt_tokens as usize,
+        "the whole first prompt ({} tokens) is continued, not run again ({} were)",
+        first.usage.prompt_tokens,
+        second.cached_prompt_tokens
+    );
+    assert!(second.cached_prompt_tokens < second.usage.prompt_tokens as usize);
+    let fresh = reply(&uncached, &alice).await;
+    assert_eq!(fresh.cached_prompt_tokens, 0, "no cache kept with a budget of 0");
+    assert_eq!(second.text, fresh.text, "a continued cache answers exactly as running everything again");
+
+    // Asking the same again reuses all but the last prompt token (it must run for logits).
+    let again = reply(&cached, &alice).await;
+    assert_eq!(again.cached_prompt_tokens, again.usage.prompt_tokens as usize - 1);
+    assert_eq!(again.text, fresh.text);
+}
