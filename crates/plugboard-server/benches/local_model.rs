@@ -235,7 +235,10 @@ async fn main() {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("models");
     let path = plugboard_local::fixtures::smollm2(&dir).unwrap();
     let loading = Instant::now();
-    let model = LocalModel::load(&path, LocalConfig { max_concurrent: 4, ..LocalConfig::default() }).unwrap();
+    // Every round asks the same: without the prefix cache off, later rounds would continue
+    // the first one's KV cache instead of running the prompt.
+    let config = LocalConfig { max_concurrent: 4, prefix_cache_mb: 0, ..LocalConfig::default() };
+    let model = LocalModel::load(&path, config).unwrap();
     println!("loaded {} in {:.2} s", path.display(), loading.elapsed().as_secs_f64());
     if options.raw_only {
         raw(&model, 8).await;
