@@ -10,7 +10,7 @@ use plugboard_manifest::PluginId;
 use serde::Serialize;
 
 use crate::api::{CallContext, Event, FilterOutcome, Hook, Message};
-use crate::plugin::Plugin;
+use crate::plugin::{AbiContext, AbiEvent, Plugin};
 
 /// Which text filter a chain runs.
 #[derive(Debug, Clone)]
@@ -111,12 +111,18 @@ pub fn filter_order(plugins: &[Plugin], hook: Hook) -> Vec<Plugin> {
 /// hook and lists the event in its manifest (or lists none), all at once. A failing
 /// listener is a fault of that plugin, recorded by the runtime; events are notifications.
 pub async fn deliver_event(plugins: &[Plugin], context: &CallContext, event: &Event) {
-    let calls = plugins
+    let listeners: Vec<&Plugin> = plugins
         .iter()
         .filter(|plugin| {
             plugin.implements(Hook::Events) && plugin.is_enabled() && plugin.manifest().wants_event(event.name())
         })
-        .map(|plugin| plugin.on_event(context, event.clone()));
+        .collect();
+    if listeners.is_empty() {
+        return;
+    }
+    // Converted for the ABI once, not once per listener.
+    let (abi_context, abi_event) = (AbiContext::new(context), AbiEvent::new(event.clone()));
+    let calls = listeners.into_iter().map(|plugin| plugin.on_event_with(context, &abi_context, &abi_event));
     futures_util::future::join_all(calls).await;
 }
 
@@ -130,14 +136,20 @@ pub async fn run_text_filters(
     let hook = filter.hook();
     let mut current = text.to_owned();
     let mut steps = Vec::new();
-    for plugin in filter_order(plugins, hook) {
+    let chain = filter_order(plugins, hook);
+    if chain.is_empty() {
+        return ChainResult { text: current, rejection: None, steps };
+    }
+    // Converted for the ABI once, not once per filter.
+    let abi_context = AbiContext::new(context);
+    for plugin in chain {
         let started = Instant::now();
         let result = match filter {
-            TextFilter::BeforePrompt => plugin.before_prompt(context, &current).await,
-            TextFilter::AfterResponse => plugin.after_response(context, &current).await,
+            TextFilter::BeforePrompt => plugin.before_prompt_with(context, &abi_context, &current).await,
+            TextFilter::AfterResponse => plugin.after_response_with(context, &abi_context, &current).await,
             TextFilter::MessageWillBePosted(message) => {
                 let message = Message { content: current.clone(), ..message.clone() };
-                plugin.message_will_be_posted(context, message).await
+                plugin.message_will_be_posted_with(context, &abi_context, message).await
             }
         };
         let elapsed = started.elapsed();

@@ -44,6 +44,25 @@ type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// the type), so hook closures can capture references instead of copying their inputs.
 type Scope<'a, 'c> = PhantomData<&'a &'c ()>;
 
+/// A call context in the ABI's form, converted once for a chain or an event delivery
+/// that passes it to many plugins.
+pub(crate) struct AbiContext(wit::CallContext);
+
+impl AbiContext {
+    pub(crate) fn new(context: &CallContext) -> AbiContext {
+        AbiContext(wit::CallContext::from(context))
+    }
+}
+
+/// An event in the ABI's form, converted once for all its listeners.
+pub(crate) struct AbiEvent(events::Event);
+
+impl AbiEvent {
+    pub(crate) fn new(event: Event) -> AbiEvent {
+        AbiEvent(events::Event::from(event))
+    }
+}
+
 /// What instances of one plugin share, reachable from their store data.
 #[derive(Debug)]
 pub(crate) struct PluginShared {
@@ -269,6 +288,25 @@ struct HookMetrics {
     recorder: usize,
     calls: metrics::Counter,
     duration: metrics::Histogram,
+}
+
+/// Makes `target` a copy of `source` (empty when none), reusing `target`'s strings.
+fn set_context(target: &mut CallContext, source: Option<&CallContext>) {
+    let CallContext { conversation_id, user_id, model, request_id } = target;
+    match source {
+        Some(source) => {
+            conversation_id.clone_from(&source.conversation_id);
+            user_id.clone_from(&source.user_id);
+            model.clone_from(&source.model);
+            request_id.clone_from(&source.request_id);
+        }
+        None => {
+            conversation_id.clear();
+            user_id.clear();
+            model.clear();
+            request_id.clear();
+        }
+    }
 }
 
 /// Identifies the recorder in force (the process-wide one, or a thread's local one).
@@ -599,10 +637,20 @@ impl Plugin {
 
     /// `filters.before-prompt`.
     pub async fn before_prompt(&self, context: &CallContext, prompt: &str) -> Result<FilterOutcome, CallError> {
-        let wctx = wit::CallContext::from(context);
+        self.before_prompt_with(context, &AbiContext::new(context), prompt).await
+    }
+
+    /// `filters.before-prompt` with the context already converted (a chain converts it once).
+    pub(crate) async fn before_prompt_with(
+        &self,
+        context: &CallContext,
+        abi_context: &AbiContext,
+        prompt: &str,
+    ) -> Result<FilterOutcome, CallError> {
+        let wctx = &abi_context.0;
         let outcome = self
             .invoke(Hook::BeforePrompt, Some(context), |store, exports, _| {
-                Box::pin(async move { exports.filters()?.call_before_prompt(store, &wctx, prompt).await })
+                Box::pin(async move { exports.filters()?.call_before_prompt(store, wctx, prompt).await })
             })
             .await?;
         self.check_filter_output(Hook::BeforePrompt, outcome.into())
@@ -610,10 +658,20 @@ impl Plugin {
 
     /// `filters.after-response`.
     pub async fn after_response(&self, context: &CallContext, response: &str) -> Result<FilterOutcome, CallError> {
-        let wctx = wit::CallContext::from(context);
+        self.after_response_with(context, &AbiContext::new(context), response).await
+    }
+
+    /// `filters.after-response` with the context already converted.
+    pub(crate) async fn after_response_with(
+        &self,
+        context: &CallContext,
+        abi_context: &AbiContext,
+        response: &str,
+    ) -> Result<FilterOutcome, CallError> {
+        let wctx = &abi_context.0;
         let outcome = self
             .invoke(Hook::AfterResponse, Some(context), |store, exports, _| {
-                Box::pin(async move { exports.filters()?.call_after_response(store, &wctx, response).await })
+                Box::pin(async move { exports.filters()?.call_after_response(store, wctx, response).await })
             })
             .await?;
         self.check_filter_output(Hook::AfterResponse, outcome.into())
@@ -666,10 +724,20 @@ impl Plugin {
 
     /// `events.on-event`.
     pub async fn on_event(&self, context: &CallContext, event: Event) -> Result<(), CallError> {
-        let wctx = wit::CallContext::from(context);
-        let event = events::Event::from(event);
+        self.on_event_with(context, &AbiContext::new(context), &AbiEvent::new(event)).await
+    }
+
+    /// `events.on-event` with the context and event already converted (a delivery to
+    /// many plugins converts them once).
+    pub(crate) async fn on_event_with(
+        &self,
+        context: &CallContext,
+        abi_context: &AbiContext,
+        event: &AbiEvent,
+    ) -> Result<(), CallError> {
+        let (wctx, event) = (&abi_context.0, &event.0);
         self.invoke(Hook::Events, Some(context), |store, exports, _| {
-            Box::pin(async move { exports.events()?.call_on_event(store, &wctx, &event).await })
+            Box::pin(async move { exports.events()?.call_on_event(store, wctx, event).await })
         })
         .await
     }
@@ -680,11 +748,21 @@ impl Plugin {
         context: &CallContext,
         message: Message,
     ) -> Result<FilterOutcome, CallError> {
-        let wctx = wit::CallContext::from(context);
+        self.message_will_be_posted_with(context, &AbiContext::new(context), message).await
+    }
+
+    /// `events.message-will-be-posted` with the context already converted.
+    pub(crate) async fn message_will_be_posted_with(
+        &self,
+        context: &CallContext,
+        abi_context: &AbiContext,
+        message: Message,
+    ) -> Result<FilterOutcome, CallError> {
+        let wctx = &abi_context.0;
         let message = wit::Message::from(message);
         let outcome = self
             .invoke(Hook::MessageWillBePosted, Some(context), |store, exports, _| {
-                Box::pin(async move { exports.events()?.call_message_will_be_posted(store, &wctx, &message).await })
+                Box::pin(async move { exports.events()?.call_message_will_be_posted(store, wctx, &message).await })
             })
             .await?;
         self.check_filter_output(Hook::MessageWillBePosted, outcome.into())
@@ -896,9 +974,6 @@ impl Plugin {
         + Send
         + 'c,
     ) -> Result<R, CallError> {
-        // The call's context goes with it: host services act for its user (chat data is
-        // limited to theirs) and a call to another plugin's tool passes it on.
-        let context = context.cloned().unwrap_or_default();
         self.run(hook, context, None, true, call).await
     }
 
@@ -915,7 +990,7 @@ impl Plugin {
         + Send
         + 'c,
     ) -> Result<R, CallError> {
-        self.run(hook, CallContext::default(), None, false, call).await
+        self.run(hook, None, None, false, call).await
     }
 
     async fn invoke_with_sink<'c, R: Send>(
@@ -933,7 +1008,7 @@ impl Plugin {
         if !self.implements(hook) {
             return Err(self.error(hook, CallErrorKind::NotImplemented));
         }
-        self.run(hook, CallContext::default(), sink, true, call).await
+        self.run(hook, None, sink, true, call).await
     }
 
     /// The one call path, measured: `plugboard_plugin_calls_total` and
@@ -941,7 +1016,7 @@ impl Plugin {
     async fn run<'c, R: Send>(
         &self,
         hook: Hook,
-        context: CallContext,
+        context: Option<&CallContext>,
         sink: Option<ChunkSender>,
         charge: bool,
         call: impl for<'a> FnOnce(
@@ -981,7 +1056,7 @@ impl Plugin {
     async fn run_unmeasured<'c, R: Send>(
         &self,
         hook: Hook,
-        context: CallContext,
+        context: Option<&CallContext>,
         sink: Option<ChunkSender>,
         charge: bool,
         call: impl for<'a> FnOnce(
@@ -1028,7 +1103,9 @@ impl Plugin {
         let generation = self.inner.settings_generation.load(Ordering::Acquire);
         let mut instance = match self.take_idle(generation) {
             Some(instance) => instance,
-            None => match self.new_start(hook).await {
+            // Boxed: the cold path's future (instantiation, `init`) is several times the
+            // size of a warm call's, and every call's future would otherwise carry it.
+            None => match Box::pin(self.new_start(hook)).await {
                 Ok(instance) => instance,
                 Err(kind) => {
                     let error = self.error(hook, kind);
@@ -1044,7 +1121,10 @@ impl Plugin {
         {
             let state = instance.store.data_mut();
             state.deadline = deadline;
-            state.context = context;
+            // The call's context goes with it: host services act for its user (chat data
+            // is limited to theirs) and a call to another plugin's tool passes it on.
+            // Copied into the instance's own strings, which keep their capacity.
+            set_context(&mut state.context, context);
             state.sink = sink;
             state.streamed_bytes = 0;
             state.stderr.clear_tail();
