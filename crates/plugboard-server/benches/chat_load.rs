@@ -4,7 +4,9 @@
 //! both alike; the medians of the rounds and their ratio are printed.
 //!
 //! `cargo bench -p plugboard-server --bench chat_load` (`-- --rounds 5 --seconds 5
-//! --clients 8` to change the defaults).
+//! --clients 8` to change the defaults). `-- --only 10` runs one server alone (one
+//! warm-up second, then one round) and prints its process id when the round starts, for
+//! `perf stat -p` or `perf record -p` on that server's load alone.
 
 #![allow(clippy::unwrap_used, clippy::print_stdout, reason = "a benchmark program")]
 
@@ -25,16 +27,19 @@ struct Options {
     rounds: usize,
     seconds: u64,
     clients: usize,
+    /// Run only a server with this many filters, for profiling.
+    only: Option<usize>,
 }
 
 fn options() -> Options {
-    let mut options = Options { rounds: 5, seconds: 5, clients: 8 };
+    let mut options = Options { rounds: 5, seconds: 5, clients: 8, only: None };
     let args: Vec<String> = std::env::args().collect();
     for pair in args.windows(2) {
         match pair[0].as_str() {
             "--rounds" => options.rounds = pair[1].parse().unwrap(),
             "--seconds" => options.seconds = pair[1].parse().unwrap(),
             "--clients" => options.clients = pair[1].parse().unwrap(),
+            "--only" => options.only = Some(pair[1].parse().unwrap()),
             _ => {}
         }
     }
@@ -144,6 +149,15 @@ async fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let fixture = FixtureLlm::start().await.unwrap();
     let cache = tempfile::tempdir().unwrap();
+    if let Some(filters) = options.only {
+        let dir = tempfile::tempdir().unwrap();
+        let (base, cookie) = server(dir.path(), filters, &fixture, cache.path()).await;
+        round(&base, &cookie, options.clients, 1).await;
+        println!("round starts: pid {}", std::process::id());
+        let rate = round(&base, &cookie, options.clients, options.seconds).await;
+        println!("round over: {filters} filters {rate:.0} req/s");
+        return;
+    }
     let (plain_dir, filtered_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let plain = server(plain_dir.path(), 0, &fixture, cache.path()).await;
     let filtered = server(filtered_dir.path(), 10, &fixture, cache.path()).await;
