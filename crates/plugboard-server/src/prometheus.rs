@@ -15,6 +15,9 @@ use crate::{AppState, openapi};
 /// Latency buckets in seconds, from a warm filter call to a long model reply.
 const BUCKETS: &[f64] = &[0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0, 120.0];
 
+/// How often histogram samples are folded into their buckets between scrapes.
+const UPKEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
 /// Installs the process-wide recorder (once; later servers in the same process share it).
@@ -28,7 +31,21 @@ pub(crate) fn install() -> Option<&'static PrometheusHandle> {
                 .build_recorder();
             let handle = recorder.handle();
             match metrics::set_global_recorder(recorder) {
-                Ok(()) => Some(handle),
+                Ok(()) => {
+                    // Histogram samples wait in the recorder until an upkeep folds them into
+                    // their buckets; a server nobody scrapes would otherwise keep every one.
+                    let upkeep = handle.clone();
+                    let started = std::thread::Builder::new().name("plugboard-metrics".into()).spawn(move || {
+                        loop {
+                            std::thread::sleep(UPKEEP_INTERVAL);
+                            upkeep.run_upkeep();
+                        }
+                    });
+                    if let Err(error) = started {
+                        tracing::warn!("metrics upkeep did not start ({error}); samples are folded only when scraped");
+                    }
+                    Some(handle)
+                }
                 Err(error) => {
                     tracing::warn!("metrics are off: another recorder is installed: {error}");
                     None
