@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use candle_core::{Device, Tensor};
 use candle_transformers::generation::{LogitsProcessor, Sampling as Mode};
@@ -193,6 +194,43 @@ fn tensor(logits: &[f32]) -> Result<Tensor, LocalError> {
     Tensor::from_slice(logits, logits.len(), &Device::Cpu).map_err(inference)
 }
 
+/// Streamed text on its way to the sink. Pieces that come faster than `interval` after
+/// the last send wait and go together with the next one, so a fast model sends a few
+/// tokens per chunk instead of waking the whole streaming path (pipeline, stream filters,
+/// server-sent event, socket, client) for every token; a slow one still sends each token
+/// as it comes. The first piece goes at once.
+struct Outbox<'a> {
+    sink: &'a mpsc::Sender<CompletionChunk>,
+    interval: Duration,
+    pending: String,
+    sent: Option<Instant>,
+}
+
+impl<'a> Outbox<'a> {
+    fn new(sink: &'a mpsc::Sender<CompletionChunk>, interval: Duration) -> Outbox<'a> {
+        Outbox { sink, interval, pending: String::new(), sent: None }
+    }
+
+    /// Adds `piece`, sending what waits when the interval has passed; false when the
+    /// receiver is gone.
+    fn push(&mut self, piece: &str) -> bool {
+        self.pending.push_str(piece);
+        if self.sent.is_some_and(|sent| sent.elapsed() < self.interval) {
+            return true;
+        }
+        self.flush()
+    }
+
+    /// Sends what waits; false when the receiver is gone.
+    fn flush(&mut self) -> bool {
+        if self.pending.is_empty() {
+            return !self.sink.is_closed();
+        }
+        self.sent = Some(Instant::now());
+        self.sink.blocking_send(CompletionChunk::Delta(std::mem::take(&mut self.pending))).is_ok()
+    }
+}
+
 /// The token loop.
 fn run(
     inner: &Inner,
@@ -229,13 +267,7 @@ fn run(
     let mut splitter = ToolCallSplitter::new(if with_tools { inner.template.tool_format() } else { None });
     let mut text = String::new();
     let mut generated = 0usize;
-    let send = |piece: String, text: &mut String| -> bool {
-        if piece.is_empty() {
-            return true;
-        }
-        text.push_str(&piece);
-        sink.blocking_send(CompletionChunk::Delta(piece)).is_ok()
-    };
+    let mut outbox = Outbox::new(sink, Duration::from_millis(inner.config.stream_interval_ms));
     let finish_reason = loop {
         let Some(current) = logits.take() else { break FinishReason::Cancelled };
         if cancel.load(Ordering::SeqCst) || sink.is_closed() {
@@ -259,7 +291,8 @@ fn run(
         tokens.push(next);
         if let Some(piece) = detokenizer.push(&inner.tokens, next)? {
             let visible = splitter.push(&piece);
-            if !send(visible, &mut text) {
+            text.push_str(&visible);
+            if !outbox.push(&visible) {
                 break FinishReason::Cancelled;
             }
         }
@@ -268,7 +301,9 @@ fn run(
     // Every token in `tokens` has run (a cancelled prompt only partly: `put` keeps what did).
     inner.prefixes.put(tokens, sequence);
     let (rest, tool_calls) = splitter.finish();
-    send(rest, &mut text);
+    text.push_str(&rest);
+    outbox.push(&rest);
+    outbox.flush();
     for call in &tool_calls {
         let _ = sink.blocking_send(CompletionChunk::ToolCall(call.clone()));
     }

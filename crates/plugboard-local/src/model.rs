@@ -31,6 +31,9 @@ pub struct LocalConfig {
     /// Memory for the KV caches of finished replies, which the next turn of their
     /// conversation continues instead of running the whole conversation again (0: none).
     pub prefix_cache_mb: usize,
+    /// Streamed text is sent at most this often: tokens that come faster go together in one
+    /// piece (0: every token alone).
+    pub stream_interval_ms: u64,
 }
 
 impl Default for LocalConfig {
@@ -42,6 +45,7 @@ impl Default for LocalConfig {
             system_prompt: "You are a helpful assistant.".into(),
             threads: 0,
             prefix_cache_mb: 256,
+            stream_interval_ms: 25,
         }
     }
 }

@@ -5,7 +5,8 @@
 //! conversations at once. Medians of the rounds are printed.
 //!
 //! `cargo bench -p plugboard-server --bench local_model` (`-- --rounds 5 --tokens 128`;
-//! `--raw-only` for the engine alone).
+//! `--raw-only` for the engine alone, `--server-only` for the server alone; both print the
+//! process id when the rounds start, for `perf stat -p`).
 
 #![allow(clippy::unwrap_used, clippy::print_stdout, reason = "a benchmark program")]
 
@@ -33,12 +34,15 @@ struct Options {
     /// Only the engine called directly (for `bench/local-model.sh`, which alternates it
     /// with llama.cpp).
     raw_only: bool,
+    /// Only the server, for `perf stat -p` on the server path alone.
+    server_only: bool,
 }
 
 fn options() -> Options {
-    let mut options = Options { rounds: 5, tokens: 128, raw_only: false };
+    let mut options = Options { rounds: 5, tokens: 128, raw_only: false, server_only: false };
     let args: Vec<String> = std::env::args().collect();
     options.raw_only = args.iter().any(|arg| arg == "--raw-only");
+    options.server_only = args.iter().any(|arg| arg == "--server-only");
     for pair in args.windows(2) {
         match pair[0].as_str() {
             "--rounds" => options.rounds = pair[1].parse().unwrap(),
@@ -240,13 +244,26 @@ async fn main() {
     let config = LocalConfig { max_concurrent: 4, prefix_cache_mb: 0, ..LocalConfig::default() };
     let model = LocalModel::load(&path, config).unwrap();
     println!("loaded {} in {:.2} s", path.display(), loading.elapsed().as_secs_f64());
-    if options.raw_only {
-        raw(&model, 8).await;
+    let data = tempfile::tempdir().unwrap();
+    if options.raw_only || options.server_only {
+        // One path alone: for `bench/local-model.sh`, and for `perf stat -p` on one path.
+        let (name, served_at) = if options.raw_only {
+            ("raw", None)
+        } else {
+            let (base, token) = server(&model, data.path()).await;
+            ("server", Some((base, token, format!("local/{}", model.summary().name))))
+        };
+        let run = async |tokens| match &served_at {
+            None => raw(&model, tokens).await,
+            Some((base, token, model_id)) => served(base, token, model_id, tokens).await,
+        };
+        run(8).await;
+        println!("rounds start: pid {}", std::process::id());
         let (mut prompt, mut decode) = (vec![], vec![]);
         for round in 1..=options.rounds {
-            let speed = raw(&model, options.tokens).await;
+            let speed = run(options.tokens).await;
             println!(
-                "round {round}: raw {} prompt tokens at {:.0} tok/s, {} generated at {:.1} tok/s",
+                "round {round}: {name} {} prompt tokens at {:.0} tok/s, {} generated at {:.1} tok/s",
                 speed.prompt_tokens,
                 speed.prompt_rate(),
                 speed.generated,
@@ -255,10 +272,9 @@ async fn main() {
             prompt.push(speed.prompt_rate());
             decode.push(speed.decode_rate());
         }
-        println!("raw median: prompt {:.0} tok/s, generation {:.1} tok/s", median(&mut prompt), median(&mut decode));
+        println!("{name} median: prompt {:.0} tok/s, generation {:.1} tok/s", median(&mut prompt), median(&mut decode));
         return;
     }
-    let data = tempfile::tempdir().unwrap();
     let (base, token) = server(&model, data.path()).await;
     let model_id = format!("local/{}", model.summary().name);
 

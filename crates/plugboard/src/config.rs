@@ -82,6 +82,8 @@ pub(crate) struct LocalFileConfig {
     pub(crate) threads: Option<usize>,
     /// Memory for finished replies' KV caches, continued by the next turn (0: none).
     pub(crate) prefix_cache_mb: Option<usize>,
+    /// Streamed text is sent at most this often; faster tokens go together (0: each alone).
+    pub(crate) stream_interval_ms: Option<u64>,
 }
 
 /// `[models.openai]`.

@@ -74,6 +74,7 @@ pub(crate) fn start_local(
         system_prompt: file.models.system_prompt.clone().unwrap_or(defaults.system_prompt),
         threads: settings.threads.unwrap_or(defaults.threads),
         prefix_cache_mb: settings.prefix_cache_mb.unwrap_or(defaults.prefix_cache_mb),
+        stream_interval_ms: settings.stream_interval_ms.unwrap_or(defaults.stream_interval_ms),
     };
     let cache = models_dir(options.models_dir.as_deref(), file, data_dir);
     let repo = settings.repo.clone().unwrap_or_else(|| hub::DEFAULT_REPO.to_owned());

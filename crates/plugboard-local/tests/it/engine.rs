@@ -167,7 +167,7 @@ fn a_llama_style_template_offers_tools_as_json_calls() {
 #[tokio::test]
 async fn replies_stream_and_stop_at_the_token_limit() {
     let tiny = write(TinyModel::default());
-    let model = load(&tiny, LocalConfig::default());
+    let model = load(&tiny, LocalConfig { stream_interval_ms: 0, ..LocalConfig::default() });
     let (generation, streamed) = generate(&model, "hello", greedy(12)).await;
     assert_eq!(generation.finish_reason, FinishReason::Length);
     assert_eq!(generation.usage.completion_tokens, 12);
@@ -175,6 +175,20 @@ async fn replies_stream_and_stop_at_the_token_limit() {
     assert!(!generation.text.is_empty());
     assert_eq!(streamed.concat(), generation.text, "what was streamed is the reply");
     assert!(streamed.len() > 1, "the reply came in pieces: {streamed:?}");
+}
+
+#[tokio::test]
+async fn tokens_faster_than_the_stream_interval_are_sent_together_the_first_at_once() {
+    let tiny = write(TinyModel::default());
+    let each = load(&tiny, LocalConfig { stream_interval_ms: 0, ..LocalConfig::default() });
+    let (_, alone) = generate(&each, "hello", greedy(12)).await;
+    let together = load(&tiny, LocalConfig { stream_interval_ms: 60_000, ..LocalConfig::default() });
+    let (generation, streamed) = generate(&together, "hello", greedy(12)).await;
+    assert_eq!(streamed.concat(), generation.text, "nothing is lost or repeated");
+    assert_eq!(streamed.concat(), alone.concat(), "the same reply either way");
+    assert!(alone.len() > 2, "sent alone, the reply comes token by token: {alone:?}");
+    assert_eq!(streamed.first(), alone.first(), "the first piece is not held back");
+    assert_eq!(streamed.len(), 2, "the rest waited for the interval, so it came at the end in one piece: {streamed:?}");
 }
 
 #[tokio::test]
