@@ -4,7 +4,8 @@
 //! on a shared machine hits both alike; then aggregate generation speed with 1, 2 and 4
 //! conversations at once. Medians of the rounds are printed.
 //!
-//! `cargo bench -p plugboard-server --bench local_model` (`-- --rounds 5 --tokens 128`;
+//! `cargo bench -p plugboard-server --bench local_model` (`-- --rounds 5 --tokens 128`,
+//! `--stream-interval-ms 0` to send every token alone;
 //! `--raw-only` for the engine alone, `--server-only` for the server alone; both print the
 //! process id when the rounds start, for `perf stat -p`).
 
@@ -36,10 +37,12 @@ struct Options {
     raw_only: bool,
     /// Only the server, for `perf stat -p` on the server path alone.
     server_only: bool,
+    /// `[models.local] stream_interval_ms` (the default when not given).
+    stream_interval_ms: Option<u64>,
 }
 
 fn options() -> Options {
-    let mut options = Options { rounds: 5, tokens: 128, raw_only: false, server_only: false };
+    let mut options = Options { rounds: 5, tokens: 128, raw_only: false, server_only: false, stream_interval_ms: None };
     let args: Vec<String> = std::env::args().collect();
     options.raw_only = args.iter().any(|arg| arg == "--raw-only");
     options.server_only = args.iter().any(|arg| arg == "--server-only");
@@ -47,6 +50,7 @@ fn options() -> Options {
         match pair[0].as_str() {
             "--rounds" => options.rounds = pair[1].parse().unwrap(),
             "--tokens" => options.tokens = pair[1].parse().unwrap(),
+            "--stream-interval-ms" => options.stream_interval_ms = Some(pair[1].parse().unwrap()),
             _ => {}
         }
     }
@@ -241,7 +245,14 @@ async fn main() {
     let loading = Instant::now();
     // Every round asks the same: without the prefix cache off, later rounds would continue
     // the first one's KV cache instead of running the prompt.
-    let config = LocalConfig { max_concurrent: 4, prefix_cache_mb: 0, ..LocalConfig::default() };
+    let defaults = LocalConfig::default();
+    let config = LocalConfig {
+        max_concurrent: 4,
+        prefix_cache_mb: 0,
+        stream_interval_ms: options.stream_interval_ms.unwrap_or(defaults.stream_interval_ms),
+        ..defaults
+    };
+    println!("stream interval {} ms", config.stream_interval_ms);
     let model = LocalModel::load(&path, config).unwrap();
     println!("loaded {} in {:.2} s", path.display(), loading.elapsed().as_secs_f64());
     let data = tempfile::tempdir().unwrap();

@@ -235,7 +235,9 @@ async fn concurrent_sequences_do_not_disturb_each_other() {
 #[tokio::test]
 async fn a_full_queue_answers_busy_and_a_closed_stream_frees_its_slot() {
     let tiny = write(TinyModel::default());
-    let model = load(&tiny, LocalConfig { max_concurrent: 1, max_queued: 1, ..LocalConfig::default() });
+    // Every token its own piece, so a stream nobody reads holds generation up at once.
+    let config = LocalConfig { max_concurrent: 1, max_queued: 1, stream_interval_ms: 0, ..LocalConfig::default() };
+    let model = load(&tiny, config);
 
     // The first request holds the only slot: its stream has room for one piece and nobody
     // reads it, so generation waits.
@@ -271,7 +273,7 @@ async fn a_full_queue_answers_busy_and_a_closed_stream_frees_its_slot() {
 #[tokio::test]
 async fn dropping_the_request_cancels_generation() {
     let tiny = write(TinyModel::default());
-    let model = load(&tiny, LocalConfig { max_concurrent: 1, ..LocalConfig::default() });
+    let model = load(&tiny, LocalConfig { max_concurrent: 1, stream_interval_ms: 0, ..LocalConfig::default() });
     let (sink, mut chunks) = mpsc::channel(1);
     let messages = [message(Role::User, "go")];
     let request = model.generate(&messages, &[], greedy(200), sink);
