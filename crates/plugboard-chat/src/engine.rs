@@ -191,23 +191,51 @@ impl From<plugboard_store::StoreError> for PipelineError {
     }
 }
 
-/// The trace of one turn: every plugin step, in order.
-#[derive(Debug, Default, Serialize)]
+/// The trace of one turn: every plugin step, in order, written as JSON as it comes (a
+/// turn through ten filters has thirty steps; building a `Value` tree of them first cost
+/// more than the text).
+#[derive(Debug, Default)]
 struct Trace {
-    steps: Vec<Value>,
+    /// The steps so far, comma-separated.
+    steps: Vec<u8>,
+}
+
+/// A filter step as the trace stores it: the chain's stage, then the step.
+#[derive(Serialize)]
+struct StagedStep<'a> {
+    stage: &'a str,
+    #[serde(flatten)]
+    step: &'a FilterStep,
 }
 
 impl Trace {
     fn filters(&mut self, stage: &str, steps: &[FilterStep]) {
         for step in steps {
-            let mut value = json!(step);
-            value["stage"] = json!(stage);
-            self.steps.push(value);
+            self.append(&StagedStep { stage, step });
         }
     }
 
     fn push(&mut self, value: Value) {
-        self.steps.push(value);
+        self.append(&value);
+    }
+
+    fn append(&mut self, step: &impl Serialize) {
+        let len = self.steps.len();
+        if len > 0 {
+            self.steps.push(b',');
+        }
+        if let Err(error) = serde_json::to_writer(&mut self.steps, step) {
+            tracing::warn!("a step left out of the plugin trace: {error}");
+            self.steps.truncate(len);
+        }
+    }
+
+    /// `{"steps": [...]}` as JSON text; the trace is empty afterwards.
+    fn take_json(&mut self) -> String {
+        let steps = String::from_utf8_lossy(&self.steps);
+        let json = format!("{{\"steps\":[{steps}]}}");
+        self.steps.clear();
+        json
     }
 }
 
@@ -586,7 +614,7 @@ impl Turn<'_> {
     }
 
     async fn save_trace(&mut self, reply: &Message) {
-        let trace = json!({"steps": std::mem::take(&mut self.trace.steps)});
+        let trace = self.trace.take_json();
         if let Err(error) = self.store().add_trace(&reply.id, &reply.conversation_id, &trace).await {
             tracing::warn!("cannot store the plugin trace: {error}");
         }

@@ -299,15 +299,11 @@ pub trait ChatStore: Send + Sync + std::fmt::Debug {
     /// Deletes an attachment; returns what was deleted, `None` if absent.
     async fn delete_attachment(&self, id: &str) -> Result<Option<Attachment>, StoreError>;
 
-    /// Records the plugin trace of the turn that produced `message_id`, replacing any
+    /// Records the plugin trace of the turn that produced `message_id` (`trace_json`, a
+    /// JSON document as text: the engine writes it as the turn goes), replacing any
     /// earlier trace of that message. [`StoreError::NotFound`] when the message does not
-    /// exist in that conversation.
-    async fn add_trace(
-        &self,
-        message_id: &str,
-        conversation_id: &str,
-        trace: &serde_json::Value,
-    ) -> Result<(), StoreError>;
+    /// exist in that conversation; [`StoreError::Invalid`] when `trace_json` is not JSON.
+    async fn add_trace(&self, message_id: &str, conversation_id: &str, trace_json: &str) -> Result<(), StoreError>;
 
     /// The trace of the turn that produced `message_id`.
     async fn trace(&self, message_id: &str) -> Result<Option<TraceRecord>, StoreError>;

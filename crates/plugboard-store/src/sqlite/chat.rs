@@ -757,13 +757,15 @@ impl ChatStore for SqliteStore {
         row.map(|row| read_attachment(&row, OPERATION)).transpose()
     }
 
-    async fn add_trace(
-        &self,
-        message_id: &str,
-        conversation_id: &str,
-        trace: &serde_json::Value,
-    ) -> Result<(), StoreError> {
+    async fn add_trace(&self, message_id: &str, conversation_id: &str, trace_json: &str) -> Result<(), StoreError> {
         const OPERATION: &str = "record the trace";
+        // Checked without building it: reading it back must not fail.
+        if let Err(error) = serde_json::from_str::<serde::de::IgnoredAny>(trace_json) {
+            return Err(StoreError::InvalidInput {
+                what: "trace",
+                message: format!("it is not JSON ({error}); pass the trace as a JSON document"),
+            });
+        }
         // (SQLite needs the WHERE to tell the upsert's ON from a join's.)
         let inserted = sqlx::query(
             "INSERT INTO traces (message_id, conversation_id, trace, created_at_ms)
@@ -772,7 +774,7 @@ impl ChatStore for SqliteStore {
         )
         .bind(message_id)
         .bind(conversation_id)
-        .bind(trace.to_string())
+        .bind(trace_json)
         .bind(now_ms())
         .execute(&self.pool)
         .await

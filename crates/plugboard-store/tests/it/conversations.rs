@@ -153,7 +153,7 @@ async fn deleting_a_conversation_deletes_its_messages_attachments_and_traces() {
         let attachment =
             store.add_attachment(&conversation.id, Some(&question.id), "a.txt", "text/plain", b"bytes").await.unwrap();
         let loose = store.add_attachment(&conversation.id, None, "b.txt", "text/plain", b"more").await.unwrap();
-        store.add_trace(&answer.id, &conversation.id, &json!({"steps": []})).await.unwrap();
+        store.add_trace(&answer.id, &conversation.id, &json!({"steps": []}).to_string()).await.unwrap();
         (question, answer, attachment, loose)
     };
     let (question, answer, attachment, loose) = fill(&doomed).await;

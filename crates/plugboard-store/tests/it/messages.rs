@@ -223,7 +223,7 @@ async fn chat_data_survives_closing_and_reopening() {
         .add_attachment(&conversation.id, Some(&message.id), "x.bin", "application/octet-stream", &[0, 1, 2])
         .await
         .unwrap();
-    store.add_trace(&message.id, &conversation.id, &json!({"filters": ["pii-redactor"]})).await.unwrap();
+    store.add_trace(&message.id, &conversation.id, &json!({"filters": ["pii-redactor"]}).to_string()).await.unwrap();
     store.close().await;
 
     let store = SqliteStore::open(&path).await.unwrap();

@@ -18,11 +18,14 @@ async fn traces_are_kept_per_message_and_listed_per_conversation_oldest_first() 
             .add_message(&new_message(&conversation.id, Role::Assistant, &format!("answer {index}")))
             .await
             .unwrap();
-        store.add_trace(&answer.id, &conversation.id, &json!({"turn": index, "plugins": ["tagger"]})).await.unwrap();
+        store
+            .add_trace(&answer.id, &conversation.id, &json!({"turn": index, "plugins": ["tagger"]}).to_string())
+            .await
+            .unwrap();
         answers.push(answer);
     }
     let other_answer = store.add_message(&new_message(&other.id, Role::Assistant, "elsewhere")).await.unwrap();
-    store.add_trace(&other_answer.id, &other.id, &json!({"turn": "other"})).await.unwrap();
+    store.add_trace(&other_answer.id, &other.id, &json!({"turn": "other"}).to_string()).await.unwrap();
 
     let trace = store.trace(&answers[2].id).await.unwrap().unwrap();
     assert_eq!(
@@ -44,7 +47,7 @@ async fn traces_are_kept_per_message_and_listed_per_conversation_oldest_first() 
 
     // Recording a message's trace again replaces it (a later trace: last in the timeline).
     tokio::time::sleep(std::time::Duration::from_millis(2)).await;
-    store.add_trace(&answers[0].id, &conversation.id, &json!({"turn": "redone"})).await.unwrap();
+    store.add_trace(&answers[0].id, &conversation.id, &json!({"turn": "redone"}).to_string()).await.unwrap();
     assert_eq!(store.trace(&answers[0].id).await.unwrap().unwrap().trace, json!({"turn": "redone"}));
     let timeline = store.conversation_traces(&conversation.id).await.unwrap();
     assert_eq!(timeline.len(), 5);
@@ -58,11 +61,30 @@ async fn a_trace_needs_a_message_of_its_conversation() {
     let other = store.create_conversation(&user.id, "Other").await.unwrap();
     let elsewhere = store.add_message(&new_message(&other.id, Role::Assistant, "elsewhere")).await.unwrap();
 
-    let error = store.add_trace(&elsewhere.id, &conversation.id, &json!({})).await.expect_err("wrong conversation");
+    let error =
+        store.add_trace(&elsewhere.id, &conversation.id, &json!({}).to_string()).await.expect_err("wrong conversation");
     assert!(matches!(&error, StoreError::NotFound { what: "message", id } if *id == elsewhere.id), "{error:?}");
-    let error = store.add_trace("no-such-message", &conversation.id, &json!({})).await.expect_err("no message");
+    let error =
+        store.add_trace("no-such-message", &conversation.id, &json!({}).to_string()).await.expect_err("no message");
     assert!(matches!(error, StoreError::NotFound { what: "message", .. }), "{error:?}");
-    let error = store.add_trace(&elsewhere.id, "no-such-conversation", &json!({})).await.expect_err("no conversation");
+    let error = store
+        .add_trace(&elsewhere.id, "no-such-conversation", &json!({}).to_string())
+        .await
+        .expect_err("no conversation");
     assert!(matches!(error, StoreError::NotFound { what: "conversation", .. }), "{error:?}");
     assert_eq!(store.conversation_traces(&conversation.id).await.unwrap(), []);
+}
+
+#[tokio::test]
+async fn a_trace_that_is_not_json_is_refused_and_the_stored_one_kept() {
+    let (_dir, store) = open_temp_store().await;
+    let (_user, conversation) = user_and_conversation(&store).await;
+    let answer = store.add_message(&new_message(&conversation.id, Role::Assistant, "answer")).await.unwrap();
+    store.add_trace(&answer.id, &conversation.id, r#"{"steps": [{"stage": "model"}]}"#).await.unwrap();
+
+    let error = store.add_trace(&answer.id, &conversation.id, r#"{"steps": [{"stage": "#).await.expect_err("not JSON");
+    assert!(matches!(&error, StoreError::InvalidInput { what: "trace", .. }), "{error:?}");
+    assert!(error.to_string().contains("not JSON"), "{error}");
+    let kept = store.trace(&answer.id).await.unwrap().expect("the first trace");
+    assert_eq!(kept.trace, json!({"steps": [{"stage": "model"}]}));
 }
