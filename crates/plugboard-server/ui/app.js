@@ -852,9 +852,12 @@ async function loadPlugins() {
   ]);
   const packages = new Map(catalogue.plugins.map((item) => [item.id, item.installed?.package ?? null]));
   const list = $("plugin-list");
-  const open = new Set([...list.querySelectorAll("details[open]")].map((d) => d.dataset.plugin));
+  // A refresh (after an action, or a plugin event) keeps the sections the admin opened.
+  const open = new Set([...list.querySelectorAll("details[open][data-plugin]")].map((d) => `${d.dataset.section}:${d.dataset.plugin}`));
   list.replaceChildren(
-    ...plugins.map((plugin) => pluginCard(plugin, health.plugins?.[plugin.id], open.has(plugin.id), packages.get(plugin.id))),
+    ...plugins.map((plugin) =>
+      pluginCard(plugin, health.plugins?.[plugin.id], { settings: open.has(`settings:${plugin.id}`), docs: open.has(`docs:${plugin.id}`) }, packages.get(plugin.id)),
+    ),
   );
   $("broken-folders").replaceChildren(
     ...(broken ?? []).map((folder) => {
@@ -880,7 +883,7 @@ function signerInWords(signer, fingerprint, trusted) {
   return trusted ? `${who}, a trusted key` : `${who}, a key that is not trusted here`;
 }
 
-function pluginCard(plugin, health, settingsOpen, installedPackage) {
+function pluginCard(plugin, health, opened, installedPackage) {
   const card = document.createElement("li");
   card.className = "plugin";
   card.dataset.plugin = plugin.id;
@@ -945,7 +948,7 @@ function pluginCard(plugin, health, settingsOpen, installedPackage) {
     buttons.append(uninstall);
   }
   card.append(title, description, facts, buttons);
-  if (plugin.state !== "failed") card.append(settingsSection(plugin, settingsOpen), docsSection(plugin));
+  if (plugin.state !== "failed") card.append(settingsSection(plugin, opened.settings), docsSection(plugin, opened.docs));
   return card;
 }
 
@@ -1084,6 +1087,7 @@ function indexItem(item) {
 
 function settingsSection(plugin, open) {
   const details = document.createElement("details");
+  details.dataset.section = "settings";
   details.dataset.plugin = plugin.id;
   const summary = document.createElement("summary");
   summary.textContent = "Settings";
@@ -1095,9 +1099,11 @@ function settingsSection(plugin, open) {
   return details;
 }
 
-function docsSection(plugin) {
+function docsSection(plugin, open) {
   const details = document.createElement("details");
   details.className = "docs";
+  details.dataset.section = "docs";
+  details.dataset.plugin = plugin.id;
   const summary = document.createElement("summary");
   summary.textContent = "Documentation";
   details.append(summary);
@@ -1127,6 +1133,7 @@ function docsSection(plugin) {
       await show(docs[0]);
     });
   });
+  details.open = open;
   return details;
 }
 

@@ -255,6 +255,12 @@ try {
   await webhook.locator("summary", { hasText: "Documentation" }).click();
   await webhook.locator(".doc h3", { hasText: "Setting up the GitHub webhook" }).waitFor();
   assert.equal(await webhook.locator(".doc strong", { hasText: "401" }).count(), 1);
+  // The list is drawn again after every action and plugin event; what was open stays open.
+  const redrawn = page.waitForResponse((r) => new URL(r.url()).pathname === "/api/plugins" && r.request().method() === "GET");
+  await page.locator(".plugin", { hasText: "PII redactor" }).getByRole("button", { name: "Reload" }).click();
+  await redrawn;
+  await webhook.locator(".doc h3", { hasText: "Setting up the GitHub webhook" }).waitFor();
+  assert.ok(await webhook.locator("details.docs").evaluate((d) => d.open), "the docs are still open");
   await shot("admin");
 
   // Packages: an unsigned upload is refused and says why.
