@@ -15,7 +15,7 @@ use plugboard_host::api::{
     CallContext, CompletionChunk, CompletionMessage, CompletionRequest, Event, Role as ApiRole, ToolCall, ToolSpec,
     Usage,
 };
-use plugboard_host::{FilterStep, Hook, Plugin, TextFilter, deliver_event, run_stream_filters, run_text_filters};
+use plugboard_host::{Hook, Plugin, TextFilter, deliver_event, run_stream_filters, run_text_filters};
 use plugboard_registry::Registry;
 use plugboard_store::{Conversation, Message, MessageStatus, NewMessage, Role, Store, User};
 use serde::{Deserialize, Serialize};
@@ -24,6 +24,7 @@ use tokio::sync::mpsc;
 
 use crate::provider::Models;
 use crate::services::SharedModels;
+use crate::trace::Trace;
 
 /// How often the text of a reply being streamed is written to the store.
 const SAVE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
@@ -188,54 +189,6 @@ impl From<plugboard_store::StoreError> for PipelineError {
     fn from(error: plugboard_store::StoreError) -> PipelineError {
         tracing::error!("storage failed during a chat turn: {error}");
         PipelineError::new("storage", "the server could not store the conversation; try again")
-    }
-}
-
-/// The trace of one turn: every plugin step, in order, written as JSON as it comes (a
-/// turn through ten filters has thirty steps; building a `Value` tree of them first cost
-/// more than the text).
-#[derive(Debug, Default)]
-struct Trace {
-    /// The steps so far, comma-separated.
-    steps: Vec<u8>,
-}
-
-/// A filter step as the trace stores it: the chain's stage, then the step.
-#[derive(Serialize)]
-struct StagedStep<'a> {
-    stage: &'a str,
-    #[serde(flatten)]
-    step: &'a FilterStep,
-}
-
-impl Trace {
-    fn filters(&mut self, stage: &str, steps: &[FilterStep]) {
-        for step in steps {
-            self.append(&StagedStep { stage, step });
-        }
-    }
-
-    fn push(&mut self, value: Value) {
-        self.append(&value);
-    }
-
-    fn append(&mut self, step: &impl Serialize) {
-        let len = self.steps.len();
-        if len > 0 {
-            self.steps.push(b',');
-        }
-        if let Err(error) = serde_json::to_writer(&mut self.steps, step) {
-            tracing::warn!("a step left out of the plugin trace: {error}");
-            self.steps.truncate(len);
-        }
-    }
-
-    /// `{"steps": [...]}` as JSON text; the trace is empty afterwards.
-    fn take_json(&mut self) -> String {
-        let steps = String::from_utf8_lossy(&self.steps);
-        let json = format!("{{\"steps\":[{steps}]}}");
-        self.steps.clear();
-        json
     }
 }
 

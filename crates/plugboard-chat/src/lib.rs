@@ -7,6 +7,7 @@ mod openai;
 mod provider;
 mod services;
 mod stateless;
+pub mod trace;
 
 pub use engine::{
     ChatEngine, EngineConfig, PipelineError, PluginChoice, TurnEvent, TurnRequest, api_conversation, api_message,

@@ -353,7 +353,8 @@ pub(crate) async fn trace(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     owned_message(&state, &user, &id).await?;
-    let trace = state.store.trace(&id).await?.ok_or_else(|| ApiError::not_found("trace of message", &id))?;
+    let mut trace = state.store.trace(&id).await?.ok_or_else(|| ApiError::not_found("trace of message", &id))?;
+    plugboard_chat::trace::expand(&mut trace.trace);
     Ok(Json(json!({"trace": trace})))
 }
 
@@ -372,7 +373,11 @@ pub(crate) async fn audit(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     owned(&state, &user, &id).await?;
-    Ok(Json(json!({"conversation_id": id, "timeline": state.store.conversation_traces(&id).await?})))
+    let mut timeline = state.store.conversation_traces(&id).await?;
+    for record in &mut timeline {
+        plugboard_chat::trace::expand(&mut record.trace);
+    }
+    Ok(Json(json!({"conversation_id": id, "timeline": timeline})))
 }
 
 /// Attaches a file to a conversation

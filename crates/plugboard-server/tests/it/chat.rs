@@ -75,6 +75,35 @@ async fn a_turn_runs_the_filters_and_stores_the_tagged_prompt_and_reply() {
 }
 
 #[tokio::test]
+async fn the_trace_shows_what_each_filter_of_a_chain_had_and_made() {
+    let server = TestServer::start(&["example-tagger", "pii-redactor"]).await;
+    let alice = server.signup("alice").await;
+    let (status, turn) = alice.post("/api/chat", json!({"message": "mail me at ann@example.org"})).await;
+    assert_eq!(status, StatusCode::OK, "{turn}");
+    let reply_id = turn["reply"]["id"].as_str().unwrap();
+    let conversation = turn["conversation_id"].as_str().unwrap();
+    let (_, trace) = alice.get(&format!("/api/messages/{reply_id}/trace")).await;
+    let (_, audit) = alice.get(&format!("/api/conversations/{conversation}/audit")).await;
+    assert_eq!(audit["timeline"][0]["trace"], trace["trace"]["trace"]);
+    let prompt: Vec<(&str, &str, &str)> = trace["trace"]["trace"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|step| step["stage"] == "before-prompt")
+        .map(|step| {
+            (step["plugin"].as_str().unwrap(), step["before"].as_str().unwrap(), step["after"].as_str().unwrap())
+        })
+        .collect();
+    assert_eq!(
+        prompt,
+        [
+            ("pii-redactor", "mail me at ann@example.org", "mail me at [email]"),
+            ("example-tagger", "mail me at [email]", "[tagged] mail me at [email]"),
+        ]
+    );
+}
+
+#[tokio::test]
 async fn a_streamed_turn_sends_deltas_then_the_replacement_then_done() {
     let server = TestServer::start(&["example-tagger"]).await;
     let alice = server.signup("alice").await;
