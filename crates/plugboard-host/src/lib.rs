@@ -23,6 +23,7 @@ mod plugin;
 mod runtime;
 pub mod services;
 mod state;
+mod stats;
 mod stdio;
 
 pub use api::Hook;
@@ -37,3 +38,4 @@ pub use http::tls_config;
 pub use plugin::{EffectiveLimits, Plugin, PluginStatus, SettingsError};
 pub use runtime::{HOST_VERSION, PluginSource, Runtime, RuntimeError, RuntimeEvent};
 pub use services::Services;
+pub use stats::{CALL_DURATION_BUCKETS, HookCallStats};

@@ -33,6 +33,7 @@ use crate::http::OutboundHttp;
 use crate::runtime::{RuntimeEvent, RuntimeInner};
 use crate::services::Services;
 use crate::state::{ChunkSender, DeadlineExceeded, HostState, MemoryLimitExceeded};
+use crate::stats::CallStats;
 
 fn mask(hooks: &BTreeSet<Hook>) -> u32 {
     hooks.iter().fold(0, |mask, hook| mask | hook.bit())
@@ -275,19 +276,7 @@ pub(crate) struct PluginInner {
     faults: AtomicU64,
     loaded_at: std::time::SystemTime,
     epoch_tick: Duration,
-    metrics: Mutex<[Option<HookMetrics>; Hook::ALL.len()]>,
-}
-
-/// The metric handles of one hook of one plugin. Looking a labelled metric up in the
-/// recorder on every call (allocating its labels, hashing the key, searching the
-/// registry's maps, cold under load) was a measurable share of a warm call, so the
-/// handles are kept. `recorder` says which recorder they came from: a recorder installed
-/// after the plugin loaded (the server installs its own when it starts) is picked up at
-/// the next call.
-struct HookMetrics {
-    recorder: usize,
-    calls: metrics::Counter,
-    duration: metrics::Histogram,
+    stats: Arc<CallStats>,
 }
 
 /// Makes `target` a copy of `source` (empty when none), reusing `target`'s strings.
@@ -309,11 +298,6 @@ fn set_context(target: &mut CallContext, source: Option<&CallContext>) {
     }
 }
 
-/// Identifies the recorder in force (the process-wide one, or a thread's local one).
-fn recorder_identity() -> usize {
-    metrics::with_recorder(|recorder| std::ptr::from_ref(recorder).cast::<()>() as usize)
-}
-
 /// What `Plugin::new` needs.
 pub(crate) struct PluginParts {
     pub(crate) shared: Arc<PluginShared>,
@@ -325,6 +309,7 @@ pub(crate) struct PluginParts {
     pub(crate) max_idle: usize,
     pub(crate) max_concurrency: u32,
     pub(crate) epoch_tick: Duration,
+    pub(crate) stats: Arc<CallStats>,
 }
 
 /// A loaded plugin version. Cheap to clone; calls made through a clone keep that version
@@ -402,7 +387,7 @@ impl Plugin {
                 faults: AtomicU64::new(0),
                 loaded_at: std::time::SystemTime::now(),
                 epoch_tick: parts.epoch_tick,
-                metrics: Mutex::new(std::array::from_fn(|_| None)),
+                stats: parts.stats,
             }),
         }
     }
@@ -1011,8 +996,8 @@ impl Plugin {
         self.run(hook, None, sink, true, call).await
     }
 
-    /// The one call path, measured: `plugboard_plugin_calls_total` and
-    /// `plugboard_plugin_call_duration_seconds` (by plugin and hook).
+    /// The one call path, counted and timed in the plugin's call statistics
+    /// ([`crate::Runtime::call_stats`]).
     async fn run<'c, R: Send>(
         &self,
         hook: Hook,
@@ -1029,27 +1014,8 @@ impl Plugin {
     ) -> Result<R, CallError> {
         let started = Instant::now();
         let result = self.run_unmeasured(hook, context, sink, charge, call).await;
-        self.measure(hook, started.elapsed());
+        self.inner.stats.record(hook, started.elapsed());
         result
-    }
-
-    fn measure(&self, hook: Hook, elapsed: Duration) {
-        let recorder = recorder_identity();
-        let mut handles = self.inner.metrics.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let slot = &mut handles[hook as usize];
-        let handles = match slot {
-            Some(handles) if handles.recorder == recorder => handles,
-            _ => {
-                let plugin = self.id().to_string();
-                slot.insert(HookMetrics {
-                    recorder,
-                    calls: metrics::counter!("plugboard_plugin_calls_total", "plugin" => plugin.clone(), "hook" => hook.as_str()),
-                    duration: metrics::histogram!("plugboard_plugin_call_duration_seconds", "plugin" => plugin, "hook" => hook.as_str()),
-                })
-            }
-        };
-        handles.calls.increment(1);
-        handles.duration.record(elapsed.as_secs_f64());
     }
 
     /// Gatekeeping, an instance, the deadline, fault handling.

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use plugboard_manifest::{Manifest, Permission, PluginId, read_manifest};
@@ -22,6 +22,7 @@ use crate::http::OutboundHttp;
 use crate::plugin::{EffectiveLimits, ExportIndices, Plugin, PluginParts, PluginShared};
 use crate::services::Services;
 use crate::state::HostState;
+use crate::stats::{CallStats, HookCallStats};
 
 /// The version of this host, checked against manifests' `min_plugboard_version`.
 pub const HOST_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -120,6 +121,8 @@ pub(crate) struct RuntimeInner {
     services: Services,
     http: Arc<OutboundHttp>,
     plugins: RwLock<BTreeMap<PluginId, Plugin>>,
+    /// Call statistics by plugin id, shared by the id's versions.
+    stats: Mutex<BTreeMap<PluginId, Arc<CallStats>>>,
     events: broadcast::Sender<RuntimeEvent>,
     stop_ticker: Arc<AtomicBool>,
 }
@@ -194,6 +197,7 @@ impl Runtime {
                 services,
                 http,
                 plugins: RwLock::new(BTreeMap::new()),
+                stats: Mutex::default(),
                 events,
                 stop_ticker,
             }),
@@ -219,6 +223,13 @@ impl Runtime {
     /// The loaded plugin `id`.
     pub fn plugin(&self, id: &PluginId) -> Option<Plugin> {
         self.inner.plugin(id)
+    }
+
+    /// Every plugin's calls since the runtime started, by plugin id and hook (a plugin's
+    /// versions count together; a plugin that was removed keeps its counts).
+    pub fn call_stats(&self) -> Vec<(PluginId, Vec<HookCallStats>)> {
+        let stats = self.inner.stats.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        stats.iter().map(|(id, stats)| (id.clone(), stats.snapshot())).collect()
     }
 
     /// Every loaded plugin, by id.
@@ -336,6 +347,14 @@ impl Runtime {
             max_idle: config.max_idle_per_plugin,
             max_concurrency: config.max_concurrency_per_plugin,
             epoch_tick: config.epoch_tick,
+            stats: self
+                .inner
+                .stats
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .entry(id.clone())
+                .or_default()
+                .clone(),
         };
         let plugin = Plugin::new(parts, BTreeSet::from([Hook::Init]));
         let declared = plugin.start().await.map_err(|source| LoadError::Start { plugin: id.clone(), source })?;

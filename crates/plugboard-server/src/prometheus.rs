@@ -1,7 +1,9 @@
-//! `GET /metrics`: Prometheus text format. Plugin calls and chat turns are counted where
-//! they happen (the `metrics` facade in the host and the chat core); the plugins' state is
-//! read at each scrape.
+//! `GET /metrics`: Prometheus text format. Chat turns and plugin errors are counted where
+//! they happen (the `metrics` facade in the host and the chat core); plugin calls are
+//! counted by the runtime in plain atomics, and they and the plugins' state are read at
+//! each scrape.
 
+use std::fmt::Write as _;
 use std::sync::OnceLock;
 
 use axum::extract::State;
@@ -9,11 +11,15 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
+use plugboard_host::HookCallStats;
+use plugboard_manifest::PluginId;
+
 use crate::auth::AdminUser;
 use crate::{AppState, openapi};
 
-/// Latency buckets in seconds, from a warm filter call to a long model reply.
-const BUCKETS: &[f64] = &[0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0, 120.0];
+/// Latency buckets in seconds, from a warm filter call to a long model reply: the same
+/// as the plugin calls'.
+const BUCKETS: &[f64] = &plugboard_host::CALL_DURATION_BUCKETS;
 
 /// How often histogram samples are folded into their buckets between scrapes.
 const UPKEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
@@ -78,12 +84,41 @@ pub(crate) async fn metrics(State(state): State<AppState>, AdminUser(_): AdminUs
         let open = matches!(status.breaker.state, plugboard_host::BreakerState::Open);
         metrics::gauge!("plugboard_plugin_breaker_open", "plugin" => id).set(if open { 1.0 } else { 0.0 });
     }
-    let body = match install() {
+    let mut body = match install() {
         Some(handle) => {
             handle.run_upkeep();
             handle.render()
         }
         None => String::from("# metrics are off: see the server log\n"),
     };
+    render_plugin_calls(&mut body, &state.registry.runtime().call_stats());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body)
+}
+
+/// Appends `plugboard_plugin_calls_total` and `plugboard_plugin_call_duration_seconds`
+/// (by plugin and hook) in Prometheus's text format.
+fn render_plugin_calls(out: &mut String, stats: &[(PluginId, Vec<HookCallStats>)]) {
+    if stats.iter().all(|(_, hooks)| hooks.is_empty()) {
+        return;
+    }
+    let series = || stats.iter().flat_map(|(id, hooks)| hooks.iter().map(move |hook| (id, hook)));
+    let _ = writeln!(out, "# TYPE plugboard_plugin_calls_total counter");
+    for (id, hook) in series() {
+        let _ = writeln!(
+            out,
+            "plugboard_plugin_calls_total{{plugin=\"{id}\",hook=\"{}\"}} {}",
+            hook.hook.as_str(),
+            hook.calls
+        );
+    }
+    let _ = writeln!(out, "\n# TYPE plugboard_plugin_call_duration_seconds histogram");
+    for (id, hook) in series() {
+        let labels = format!("plugin=\"{id}\",hook=\"{}\"", hook.hook.as_str());
+        for (bound, count) in BUCKETS.iter().zip(hook.buckets) {
+            let _ = writeln!(out, "plugboard_plugin_call_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {count}");
+        }
+        let _ = writeln!(out, "plugboard_plugin_call_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}", hook.calls);
+        let _ = writeln!(out, "plugboard_plugin_call_duration_seconds_sum{{{labels}}} {}", hook.seconds);
+        let _ = writeln!(out, "plugboard_plugin_call_duration_seconds_count{{{labels}}} {}", hook.calls);
+    }
 }

@@ -91,7 +91,20 @@ async fn metrics_count_plugin_calls_and_chat_turns_for_prometheus() {
     let text = response.text().await.unwrap();
     // The recorder is process-wide (other tests' servers count too), so look for lines.
     let has = |needle: &str| text.lines().any(|line| line.starts_with(needle));
-    assert!(has(r#"plugboard_plugin_calls_total{plugin="example-tagger",hook="before-prompt"}"#), "{text}");
+    // Plugin calls are this server's own: one turn, one before-prompt call; the
+    // calculator listed its tools at load, then ran once.
+    assert!(has(r#"plugboard_plugin_calls_total{plugin="example-tagger",hook="before-prompt"} 1"#), "{text}");
+    assert!(has(r#"plugboard_plugin_calls_total{plugin="calculator",hook="tools"} 2"#), "{text}");
+    assert!(
+        has(
+            r#"plugboard_plugin_call_duration_seconds_bucket{plugin="example-tagger",hook="before-prompt",le="+Inf"} 1"#
+        ),
+        "{text}"
+    );
+    assert!(
+        has(r#"plugboard_plugin_call_duration_seconds_count{plugin="example-tagger",hook="before-prompt"} 1"#),
+        "{text}"
+    );
     assert!(has(r#"plugboard_plugin_errors_total{plugin="calculator",hook="tools",code="plugin_error"}"#), "{text}");
     assert!(
         has(
