@@ -450,6 +450,10 @@ fn engine_config(config: &RuntimeConfig) -> Config {
         .max_memory_size(usize::try_from(config.max_memory_bytes).unwrap_or(usize::MAX))
         .max_unused_warm_slots(instances / 4);
     wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    // Names the plugins' compiled functions for `perf` (docs/writing-plugins.md).
+    if std::env::var_os("PLUGBOARD_PERF_MAP").is_some() {
+        wasm.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     wasm
 }
 
