@@ -104,8 +104,9 @@ async fn server(data: &Path, filters: usize, fixture: &FixtureLlm, cache: &Path)
     (base, cookie)
 }
 
-/// Runs `clients` loops of `POST /api/chat` for `seconds`; returns requests per second.
-async fn round(base: &str, cookie: &str, clients: usize, seconds: u64) -> f64 {
+/// Runs `clients` loops of `POST /api/chat` for `seconds`; returns requests per second
+/// and each request's latency.
+async fn round(base: &str, cookie: &str, clients: usize, seconds: u64) -> (f64, Vec<Duration>) {
     let stop = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicU64::new(0));
     let client = reqwest::Client::new();
@@ -114,7 +115,9 @@ async fn round(base: &str, cookie: &str, clients: usize, seconds: u64) -> f64 {
         let (client, url, cookie, stop, done) =
             (client.clone(), format!("{base}/api/chat"), cookie.to_owned(), stop.clone(), done.clone());
         tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
             while !stop.load(Ordering::Relaxed) {
+                let sent = Instant::now();
                 let response = client
                     .post(&url)
                     .header("cookie", &cookie)
@@ -124,18 +127,28 @@ async fn round(base: &str, cookie: &str, clients: usize, seconds: u64) -> f64 {
                     .unwrap();
                 assert!(response.status().is_success(), "{}", response.text().await.unwrap());
                 response.bytes().await.unwrap();
+                latencies.push(sent.elapsed());
                 done.fetch_add(1, Ordering::Relaxed);
             }
+            latencies
         }));
     }
     let started = Instant::now();
     tokio::time::sleep(Duration::from_secs(seconds)).await;
     stop.store(true, Ordering::Relaxed);
     let elapsed = started.elapsed();
+    let mut latencies = Vec::new();
     for task in tasks {
-        task.await.unwrap();
+        latencies.extend(task.await.unwrap());
     }
-    done.load(Ordering::Relaxed) as f64 / elapsed.as_secs_f64()
+    (done.load(Ordering::Relaxed) as f64 / elapsed.as_secs_f64(), latencies)
+}
+
+/// `p50 … p99 … max` of `latencies`, in milliseconds.
+fn percentiles(latencies: &mut [Duration]) -> String {
+    latencies.sort();
+    let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize].as_secs_f64() * 1000.0;
+    format!("p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms", at(0.5), at(0.99), at(1.0))
 }
 
 fn median(values: &mut [f64]) -> f64 {
@@ -154,8 +167,8 @@ async fn main() {
         let (base, cookie) = server(dir.path(), filters, &fixture, cache.path()).await;
         round(&base, &cookie, options.clients, 1).await;
         println!("round starts: pid {}", std::process::id());
-        let rate = round(&base, &cookie, options.clients, options.seconds).await;
-        println!("round over: {filters} filters {rate:.0} req/s");
+        let (rate, mut latencies) = round(&base, &cookie, options.clients, options.seconds).await;
+        println!("round over: {filters} filters {rate:.0} req/s, {}", percentiles(&mut latencies));
         return;
     }
     let (plain_dir, filtered_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
@@ -165,13 +178,18 @@ async fn main() {
     round(&plain.0, &plain.1, options.clients, 1).await;
     round(&filtered.0, &filtered.1, options.clients, 1).await;
     let (mut zero, mut ten) = (Vec::new(), Vec::new());
+    let (mut zero_latencies, mut ten_latencies) = (Vec::new(), Vec::new());
     for n in 0..options.rounds {
-        let a = round(&plain.0, &plain.1, options.clients, options.seconds).await;
-        let b = round(&filtered.0, &filtered.1, options.clients, options.seconds).await;
+        let (a, latencies) = round(&plain.0, &plain.1, options.clients, options.seconds).await;
+        zero_latencies.extend(latencies);
+        let (b, latencies) = round(&filtered.0, &filtered.1, options.clients, options.seconds).await;
+        ten_latencies.extend(latencies);
         println!("round {}: 0 filters {a:.0} req/s, 10 filters {b:.0} req/s", n + 1);
         zero.push(a);
         ten.push(b);
     }
+    println!("latency, 0 filters: {}", percentiles(&mut zero_latencies));
+    println!("latency, 10 filters: {}", percentiles(&mut ten_latencies));
     // Each round's ratio pairs two measurements taken seconds apart, so drift on a shared
     // machine cancels out of it; their median is the steadier figure.
     let mut ratios: Vec<f64> = zero.iter().zip(&ten).map(|(a, b)| b / a).collect();
