@@ -1,7 +1,8 @@
 //! Load benchmark of `POST /api/chat`: requests per second with no filter plugin and with
 //! ten (copies of `example-tagger`, each with its own id), against the fixture model, in
 //! one run. Rounds alternate between the two servers so drift on a shared machine hits
-//! both alike; the medians of the rounds and their ratio are printed.
+//! both alike; the medians of the rounds and their ratio are printed, with each server's
+//! request latency and the process's CPU time per request.
 //!
 //! `cargo bench -p plugboard-server --bench chat_load` (`-- --rounds 5 --seconds 5
 //! --clients 8` to change the defaults). `-- --only 10` runs one server alone (one
@@ -151,6 +152,23 @@ fn percentiles(latencies: &mut [Duration]) -> String {
     format!("p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms", at(0.5), at(0.99), at(1.0))
 }
 
+/// CPU time of this process so far (every thread: both servers, the fixture model and
+/// the load generator), from `/proc/self/stat` in Linux's 100 Hz clock ticks; `None`
+/// elsewhere.
+fn process_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may hold spaces) start at the state, field 3;
+    // user and system time are fields 14 and 15.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
+}
+
+/// CPU milliseconds per request of a round that served `requests` and used `cpu`.
+fn cpu_per_request(cpu: Option<Duration>, requests: usize) -> Option<f64> {
+    Some(cpu?.as_secs_f64() * 1000.0 / requests.max(1) as f64)
+}
+
 fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
@@ -179,10 +197,15 @@ async fn main() {
     round(&filtered.0, &filtered.1, options.clients, 1).await;
     let (mut zero, mut ten) = (Vec::new(), Vec::new());
     let (mut zero_latencies, mut ten_latencies) = (Vec::new(), Vec::new());
+    let (mut zero_cpu, mut ten_cpu) = (Vec::new(), Vec::new());
     for n in 0..options.rounds {
+        let before = process_cpu();
         let (a, latencies) = round(&plain.0, &plain.1, options.clients, options.seconds).await;
+        let between = process_cpu();
+        zero_cpu.extend(cpu_per_request(between.zip(before).map(|(b, a)| b - a), latencies.len()));
         zero_latencies.extend(latencies);
         let (b, latencies) = round(&filtered.0, &filtered.1, options.clients, options.seconds).await;
+        ten_cpu.extend(cpu_per_request(process_cpu().zip(between).map(|(b, a)| b - a), latencies.len()));
         ten_latencies.extend(latencies);
         println!("round {}: 0 filters {a:.0} req/s, 10 filters {b:.0} req/s", n + 1);
         zero.push(a);
@@ -190,6 +213,15 @@ async fn main() {
     }
     println!("latency, 0 filters: {}", percentiles(&mut zero_latencies));
     println!("latency, 10 filters: {}", percentiles(&mut ten_latencies));
+    // CPU per request is the cost itself, whether or not the machine's cores were the
+    // limit (the whole process: the fixture model and the load generator count in both).
+    if !zero_cpu.is_empty() && !ten_cpu.is_empty() {
+        let (zero_cpu, ten_cpu) = (median(&mut zero_cpu), median(&mut ten_cpu));
+        println!(
+            "CPU per request (median of rounds): 0 filters {zero_cpu:.2} ms, 10 filters {ten_cpu:.2} ms, ratio {:.3}",
+            zero_cpu / ten_cpu
+        );
+    }
     // Each round's ratio pairs two measurements taken seconds apart, so drift on a shared
     // machine cancels out of it; their median is the steadier figure.
     let mut ratios: Vec<f64> = zero.iter().zip(&ten).map(|(a, b)| b / a).collect();
