@@ -13,7 +13,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use plugboard_chat::{ChatEngine, EngineConfig, ModelsAi, OpenAiConfig, OpenAiProvider, SharedModels, StoreChat};
@@ -109,12 +109,10 @@ async fn server(data: &Path, filters: usize, fixture: &FixtureLlm, cache: &Path)
 /// and each request's latency.
 async fn round(base: &str, cookie: &str, clients: usize, seconds: u64) -> (f64, Vec<Duration>) {
     let stop = Arc::new(AtomicBool::new(false));
-    let done = Arc::new(AtomicU64::new(0));
     let client = reqwest::Client::new();
     let mut tasks = Vec::new();
     for _ in 0..clients {
-        let (client, url, cookie, stop, done) =
-            (client.clone(), format!("{base}/api/chat"), cookie.to_owned(), stop.clone(), done.clone());
+        let (client, url, cookie, stop) = (client.clone(), format!("{base}/api/chat"), cookie.to_owned(), stop.clone());
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             while !stop.load(Ordering::Relaxed) {
@@ -129,7 +127,6 @@ async fn round(base: &str, cookie: &str, clients: usize, seconds: u64) -> (f64, 
                 assert!(response.status().is_success(), "{}", response.text().await.unwrap());
                 response.bytes().await.unwrap();
                 latencies.push(sent.elapsed());
-                done.fetch_add(1, Ordering::Relaxed);
             }
             latencies
         }));
@@ -142,7 +139,7 @@ async fn round(base: &str, cookie: &str, clients: usize, seconds: u64) -> (f64, 
     for task in tasks {
         latencies.extend(task.await.unwrap());
     }
-    (done.load(Ordering::Relaxed) as f64 / elapsed.as_secs_f64(), latencies)
+    (latencies.len() as f64 / elapsed.as_secs_f64(), latencies)
 }
 
 /// `p50 … p99 … max` of `latencies`, in milliseconds.
