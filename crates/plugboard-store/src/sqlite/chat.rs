@@ -385,27 +385,20 @@ impl ChatStore for SqliteStore {
 
     async fn api_token_user(&self, token_hash: &str) -> Result<Option<User>, StoreError> {
         const OPERATION: &str = "authenticate the API token";
-        let error = || query_error(OPERATION, None);
-        let mut transaction = self.begin_write().await.map_err(error())?;
+        // Two statements, not a transaction: the write lock is held only while the update
+        // runs, never across the round trip to the caller. A user deleted in between takes
+        // the token with them (ON DELETE CASCADE), and the read below finds no one.
         let token = sqlx::query("UPDATE api_tokens SET last_used_at_ms = ?2 WHERE token_hash = ?1 RETURNING user_id")
             .bind(token_hash)
             .bind(now_ms())
-            .fetch_optional(&mut *transaction)
+            .fetch_optional(&self.pool)
             .await
-            .map_err(error())?;
+            .map_err(query_error(OPERATION, None))?;
         let Some(token) = token else {
-            transaction.rollback().await.map_err(error())?;
             return Ok(None);
         };
         let user_id: String = column(&token, "user_id", OPERATION)?;
-        let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))
-            .bind(&user_id)
-            .fetch_optional(&mut *transaction)
-            .await
-            .map_err(error())?;
-        let user = row.map(|row| read_user(&row, OPERATION)).transpose()?;
-        transaction.commit().await.map_err(error())?;
-        Ok(user)
+        self.user(&user_id).await
     }
 
     async fn list_api_tokens(&self, user_id: &str) -> Result<Vec<ApiToken>, StoreError> {
@@ -556,32 +549,19 @@ impl ChatStore for SqliteStore {
 
     async fn add_message(&self, message: &NewMessage) -> Result<Message, StoreError> {
         const OPERATION: &str = "add the message";
-        let error = || query_error(OPERATION, None);
-        let now = now_ms();
-        let mut transaction = self.begin_write().await.map_err(error())?;
-        // Never backwards (the clock may step back): updated_at_ms stays at or after the
-        // creation of every message of the conversation.
-        let bumped = sqlx::query(
-            "UPDATE conversations SET updated_at_ms = CASE WHEN updated_at_ms > ?2 THEN updated_at_ms ELSE ?2 END
-             WHERE id = ?1",
-        )
-        .bind(&message.conversation_id)
-        .bind(now)
-        .execute(&mut *transaction)
-        .await
-        .map_err(error())?
-        .rows_affected();
-        if bumped == 0 {
-            return Err(StoreError::NotFound { what: "conversation", id: message.conversation_id.clone() });
-        }
+        // One statement (with the trigger `messages_touch_conversation`, which moves the
+        // conversation's updated_at_ms up): the write lock is held only while it runs.
         // created_at_ms is never before the conversation's newest message, so ordering by
         // (created_at_ms, seq) is the order of adding even across a clock step back; seq
-        // (the rowid, filled in by SQLite) breaks ties within a millisecond.
+        // (the rowid, filled in by SQLite) breaks ties within a millisecond. Selecting from
+        // the conversation inserts nothing when it does not exist.
         let row = sqlx::query(&format!(
             "INSERT INTO messages (id, conversation_id, role, author, content, data, status, created_at_ms)
-             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7,
-                    CASE WHEN MAX(created_at_ms) > ?8 THEN MAX(created_at_ms) ELSE ?8 END
-             FROM messages WHERE conversation_id = ?2
+             SELECT ?1, conversations.id, ?3, ?4, ?5, ?6, ?7,
+                    CASE WHEN newest.created_at_ms > ?8 THEN newest.created_at_ms ELSE ?8 END
+             FROM conversations,
+                  (SELECT MAX(created_at_ms) AS created_at_ms FROM messages WHERE conversation_id = ?2) AS newest
+             WHERE conversations.id = ?2
              RETURNING {MESSAGE_COLUMNS}"
         ))
         .bind(new_id())
@@ -591,13 +571,13 @@ impl ChatStore for SqliteStore {
         .bind(&message.content)
         .bind(message.data.as_ref().map(Value::to_string))
         .bind(status_name(message.status))
-        .bind(now)
-        .fetch_one(&mut *transaction)
+        .bind(now_ms())
+        .fetch_optional(&self.pool)
         .await
-        .map_err(error())?;
-        let added = read_message(&row, OPERATION)?;
-        transaction.commit().await.map_err(error())?;
-        Ok(added)
+        .map_err(query_error(OPERATION, None))?;
+        let row =
+            row.ok_or_else(|| StoreError::NotFound { what: "conversation", id: message.conversation_id.clone() })?;
+        read_message(&row, OPERATION)
     }
 
     async fn message(&self, id: &str) -> Result<Option<Message>, StoreError> {
