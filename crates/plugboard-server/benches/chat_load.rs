@@ -28,18 +28,21 @@ struct Options {
     rounds: usize,
     seconds: u64,
     clients: usize,
+    /// Turns per conversation: each client starts a new conversation after this many.
+    turns: usize,
     /// Run only a server with this many filters, for profiling.
     only: Option<usize>,
 }
 
 fn options() -> Options {
-    let mut options = Options { rounds: 5, seconds: 5, clients: 8, only: None };
+    let mut options = Options { rounds: 5, seconds: 5, clients: 8, turns: 1, only: None };
     let args: Vec<String> = std::env::args().collect();
     for pair in args.windows(2) {
         match pair[0].as_str() {
             "--rounds" => options.rounds = pair[1].parse().unwrap(),
             "--seconds" => options.seconds = pair[1].parse().unwrap(),
             "--clients" => options.clients = pair[1].parse().unwrap(),
+            "--turns" => options.turns = pair[1].parse::<usize>().unwrap().max(1),
             "--only" => options.only = Some(pair[1].parse().unwrap()),
             _ => {}
         }
@@ -105,9 +108,10 @@ async fn server(data: &Path, filters: usize, fixture: &FixtureLlm, cache: &Path)
     (base, cookie)
 }
 
-/// Runs `clients` loops of `POST /api/chat` for `seconds`; returns requests per second
+/// Runs `clients` loops of `POST /api/chat` for `seconds`, each going on with its
+/// conversation for `turns` turns before it starts a new one; returns requests per second
 /// and each request's latency.
-async fn round(base: &str, cookie: &str, clients: usize, seconds: u64) -> (f64, Vec<Duration>) {
+async fn round(base: &str, cookie: &str, clients: usize, turns: usize, seconds: u64) -> (f64, Vec<Duration>) {
     let stop = Arc::new(AtomicBool::new(false));
     let client = reqwest::Client::new();
     let mut tasks = Vec::new();
@@ -115,18 +119,23 @@ async fn round(base: &str, cookie: &str, clients: usize, seconds: u64) -> (f64, 
         let (client, url, cookie, stop) = (client.clone(), format!("{base}/api/chat"), cookie.to_owned(), stop.clone());
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
+            let mut conversation: Option<String> = None;
             while !stop.load(Ordering::Relaxed) {
+                if latencies.len() % turns == 0 {
+                    conversation = None;
+                }
                 let sent = Instant::now();
                 let response = client
                     .post(&url)
                     .header("cookie", &cookie)
-                    .json(&json!({"message": "a short benchmark prompt"}))
+                    .json(&json!({"conversation_id": conversation, "message": "a short benchmark prompt"}))
                     .send()
                     .await
                     .unwrap();
                 assert!(response.status().is_success(), "{}", response.text().await.unwrap());
-                response.bytes().await.unwrap();
+                let body: serde_json::Value = response.json().await.unwrap();
                 latencies.push(sent.elapsed());
+                conversation = body["conversation_id"].as_str().map(str::to_owned);
             }
             latencies
         }));
@@ -180,9 +189,9 @@ async fn main() {
     if let Some(filters) = options.only {
         let dir = tempfile::tempdir().unwrap();
         let (base, cookie) = server(dir.path(), filters, &fixture, cache.path()).await;
-        round(&base, &cookie, options.clients, 1).await;
+        round(&base, &cookie, options.clients, options.turns, 1).await;
         println!("round starts: pid {}", std::process::id());
-        let (rate, mut latencies) = round(&base, &cookie, options.clients, options.seconds).await;
+        let (rate, mut latencies) = round(&base, &cookie, options.clients, options.turns, options.seconds).await;
         println!("round over: {filters} filters {rate:.0} req/s, {}", percentiles(&mut latencies));
         return;
     }
@@ -190,18 +199,18 @@ async fn main() {
     let plain = server(plain_dir.path(), 0, &fixture, cache.path()).await;
     let filtered = server(filtered_dir.path(), 10, &fixture, cache.path()).await;
     // Warm both (instances, connections, the database).
-    round(&plain.0, &plain.1, options.clients, 1).await;
-    round(&filtered.0, &filtered.1, options.clients, 1).await;
+    round(&plain.0, &plain.1, options.clients, options.turns, 1).await;
+    round(&filtered.0, &filtered.1, options.clients, options.turns, 1).await;
     let (mut zero, mut ten) = (Vec::new(), Vec::new());
     let (mut zero_latencies, mut ten_latencies) = (Vec::new(), Vec::new());
     let (mut zero_cpu, mut ten_cpu) = (Vec::new(), Vec::new());
     for n in 0..options.rounds {
         let before = process_cpu();
-        let (a, latencies) = round(&plain.0, &plain.1, options.clients, options.seconds).await;
+        let (a, latencies) = round(&plain.0, &plain.1, options.clients, options.turns, options.seconds).await;
         let between = process_cpu();
         zero_cpu.extend(cpu_per_request(between.zip(before).map(|(b, a)| b - a), latencies.len()));
         zero_latencies.extend(latencies);
-        let (b, latencies) = round(&filtered.0, &filtered.1, options.clients, options.seconds).await;
+        let (b, latencies) = round(&filtered.0, &filtered.1, options.clients, options.turns, options.seconds).await;
         ten_cpu.extend(cpu_per_request(process_cpu().zip(between).map(|(b, a)| b - a), latencies.len()));
         ten_latencies.extend(latencies);
         println!("round {}: 0 filters {a:.0} req/s, 10 filters {b:.0} req/s", n + 1);
@@ -224,8 +233,9 @@ async fn main() {
     let mut ratios: Vec<f64> = zero.iter().zip(&ten).map(|(a, b)| b / a).collect();
     let (zero, ten) = (median(&mut zero), median(&mut ten));
     println!(
-        "POST /api/chat, {} clients, fixture model: median 0 filters {zero:.0} req/s, 10 filters {ten:.0} req/s, ratio {:.3}; median of the rounds' ratios {:.3}",
+        "POST /api/chat, {} clients, {} turn(s) per conversation, fixture model: median 0 filters {zero:.0} req/s, 10 filters {ten:.0} req/s, ratio {:.3}; median of the rounds' ratios {:.3}",
         options.clients,
+        options.turns,
         ten / zero,
         median(&mut ratios)
     );

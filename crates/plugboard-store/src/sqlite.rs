@@ -2,29 +2,39 @@
 //! (in `sqlite/chat.rs`) in a SQLite database (a file in WAL mode, or a private in-memory
 //! database), through sqlx with runtime-checked queries.
 //!
+//! A file database has one writing connection, on a thread of its own (`sqlite/writer.rs`),
+//! through which every write goes, and a pool of read-only connections beside it (WAL lets
+//! them read while it writes). A private in-memory database has one connection for both.
+//!
 //! Compare-and-set is one conditional statement per case, never a read followed by a
-//! write, so it stays atomic with several pool connections: SQLite runs each statement
-//! under its single write lock, and the connection waits (busy timeout) for that lock.
+//! write, so it stays atomic whatever else writes: SQLite runs each statement under its
+//! single write lock, and a connection waits (busy timeout) for that lock when another
+//! process holds it.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use sqlx::Row;
+use futures_util::future::BoxFuture;
 use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
+use sqlx::{ConnectOptions, Connection, Row, SqliteConnection};
 
 use crate::{FAULT_HISTORY_LIMIT, FaultEntry, PluginRecord, PluginStore, StoreError};
 
 mod chat;
+mod writer;
+
+use writer::Writer;
 
 /// The schema, embedded at build time from `migrations/` (see `build.rs`).
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
-/// Connections of a file database. SQLite has one writer at a time; a few connections let
-/// reads go on beside it without tying up many of sqlx's per-connection worker threads.
+/// Reading connections of a file database, beside its one writer: a few let reads go on
+/// in parallel without tying up many of sqlx's per-connection worker threads.
 const FILE_POOL_CONNECTIONS: u32 = 4;
 
 /// How long a statement waits for another connection's (or process's) write lock.
@@ -37,7 +47,10 @@ const IN_MEMORY_PATH: &str = ":memory:";
 /// [`Store`](crate::Store)). Cloning is cheap and shares the connection pool.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
+    /// Reads (and, in memory, writes too).
     pool: SqlitePool,
+    /// Writes of a file database; `None` in memory.
+    writer: Option<Arc<Writer>>,
 }
 
 impl SqliteStore {
@@ -56,17 +69,31 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT);
-        // `connect_with` opens one connection (running the pragmas) before it returns, so a
-        // path that cannot be opened fails here rather than at the first query.
+        // The writing connection opens first (so a path that cannot be opened fails here)
+        // and brings the schema up to date before any reader opens.
+        let mut connection = options.connect().await.map_err(|error| open_error(path, error))?;
+        if let Err(error) = MIGRATOR.run(&mut connection).await {
+            let _ = connection.close().await;
+            return Err(migrate_error(path, error));
+        }
+        let writer = Writer::start(connection)
+            .map_err(|error| StoreError::Open { path: path.to_owned(), source: error.into() })?;
+        // `query_only`: a write that missed the writer fails at once instead of contending
+        // with it for the lock.
         let pool = SqlitePoolOptions::new()
             .max_connections(FILE_POOL_CONNECTIONS)
-            .connect_with(options)
-            .await
-            .map_err(|error| open_error(path, error))?;
-        let store = SqliteStore { pool };
-        store.migrate(path).await?;
+            .connect_with(options.pragma("query_only", "ON"))
+            .await;
+        let writer = Arc::new(writer);
+        let pool = match pool {
+            Ok(pool) => pool,
+            Err(error) => {
+                writer.close().await;
+                return Err(open_error(path, error));
+            }
+        };
         tracing::debug!(path = %path.display(), "opened the plugin store");
-        Ok(store)
+        Ok(SqliteStore { pool, writer: Some(writer) })
     }
 
     /// Opens a private in-memory database (one connection, never recycled, so its data
@@ -83,34 +110,51 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(|error| open_error(path, error))?;
-        let store = SqliteStore { pool };
-        store.migrate(path).await?;
-        Ok(store)
+        if let Err(error) = MIGRATOR.run(&pool).await {
+            pool.close().await;
+            return Err(migrate_error(path, error));
+        }
+        Ok(SqliteStore { pool, writer: None })
     }
 
-    /// Closes every connection, waiting for queries in flight. A file database is
-    /// checkpointed, and its `-wal` file removed, when its last connection closes. Any use
-    /// of the store (or a clone of it) afterwards fails.
+    /// Closes every connection, waiting for queries in flight and queued writes. A file
+    /// database is checkpointed, and its `-wal` file removed, when its last connection (the
+    /// writer, closed last) closes. Any use of the store (or a clone of it) afterwards fails.
     pub async fn close(&self) {
         self.pool.close().await;
+        if let Some(writer) = &self.writer {
+            writer.close().await;
+        }
     }
 
-    async fn migrate(&self, path: &Path) -> Result<(), StoreError> {
-        let result = MIGRATOR.run(&self.pool).await;
-        let error = match result {
-            Ok(()) => return Ok(()),
-            Err(error) => error,
-        };
-        self.pool.close().await;
-        let supported = MIGRATOR.iter().map(|migration| migration.version).max().unwrap_or(0);
-        Err(match error {
-            // sqlx refuses a database with a migration it does not know; a version beyond
-            // ours means a newer Plugboard has been here.
-            MigrateError::VersionMissing(found) if found > supported => {
-                StoreError::NewerSchema { path: path.to_owned(), found, supported }
+    /// Runs `job` with the writing connection: on the writer thread after the writes queued
+    /// before it, or on the in-memory database's connection. A job runs to its end even if
+    /// the caller stops waiting; its statements should be `'static` (owning their values)
+    /// for it to take them along.
+    async fn write<T: Send + 'static>(
+        &self,
+        job: impl for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T, sqlx::Error>> + Send + 'static,
+    ) -> Result<T, sqlx::Error> {
+        match &self.writer {
+            Some(writer) => writer.run(job).await?,
+            None => {
+                let mut connection = self.pool.acquire().await?;
+                job(&mut connection).await
             }
-            error => StoreError::Migrate { path: path.to_owned(), source: error.into() },
-        })
+        }
+    }
+}
+
+/// Why the schema of the database at `path` could not be brought up to date.
+fn migrate_error(path: &Path, error: MigrateError) -> StoreError {
+    let supported = MIGRATOR.iter().map(|migration| migration.version).max().unwrap_or(0);
+    match error {
+        // sqlx refuses a database with a migration it does not know; a version beyond ours
+        // means a newer Plugboard has been here.
+        MigrateError::VersionMissing(found) if found > supported => {
+            StoreError::NewerSchema { path: path.to_owned(), found, supported }
+        }
+        error => StoreError::Migrate { path: path.to_owned(), source: error.into() },
     }
 }
 
@@ -181,7 +225,11 @@ fn query_error(operation: &'static str, plugin: Option<&str>) -> impl FnOnce(sql
     move |error| StoreError::Query { operation, plugin: plugin.map(str::to_owned), source: error.into() }
 }
 
-const PLUGIN_RECORD_COLUMNS: &str = "plugin, enabled, disabled_reason, settings, fail_mode, updated_at_ms";
+macro_rules! plugin_record_columns {
+    () => {
+        "plugin, enabled, disabled_reason, settings, fail_mode, updated_at_ms"
+    };
+}
 
 fn parse_plugin_record(row: &SqliteRow, operation: &'static str) -> Result<PluginRecord, StoreError> {
     let plugin: String = row.try_get("plugin").map_err(query_error(operation, None))?;
@@ -213,7 +261,7 @@ fn parse_fault(row: &SqliteRow) -> Result<FaultEntry, sqlx::Error> {
 impl PluginStore for SqliteStore {
     async fn plugin_records(&self) -> Result<Vec<PluginRecord>, StoreError> {
         const OPERATION: &str = "read the plugin records";
-        let rows = sqlx::query(&format!("SELECT {PLUGIN_RECORD_COLUMNS} FROM plugin_state ORDER BY plugin"))
+        let rows = sqlx::query(concat!("SELECT ", plugin_record_columns!(), " FROM plugin_state ORDER BY plugin"))
             .fetch_all(&self.pool)
             .await
             .map_err(query_error(OPERATION, None))?;
@@ -222,7 +270,7 @@ impl PluginStore for SqliteStore {
 
     async fn plugin_record(&self, plugin: &str) -> Result<Option<PluginRecord>, StoreError> {
         const OPERATION: &str = "read the plugin record";
-        let row = sqlx::query(&format!("SELECT {PLUGIN_RECORD_COLUMNS} FROM plugin_state WHERE plugin = ?1"))
+        let row = sqlx::query(concat!("SELECT ", plugin_record_columns!(), " FROM plugin_state WHERE plugin = ?1"))
             .bind(plugin)
             .fetch_optional(&self.pool)
             .await
@@ -231,7 +279,7 @@ impl PluginStore for SqliteStore {
     }
 
     async fn save_plugin_record(&self, record: &PluginRecord) -> Result<(), StoreError> {
-        sqlx::query(
+        let query = sqlx::query(
             "INSERT INTO plugin_state (plugin, enabled, disabled_reason, settings, fail_mode, updated_at_ms)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)
              ON CONFLICT (plugin) DO UPDATE SET
@@ -241,42 +289,43 @@ impl PluginStore for SqliteStore {
                  fail_mode = excluded.fail_mode,
                  updated_at_ms = excluded.updated_at_ms",
         )
-        .bind(&record.plugin)
+        .bind(record.plugin.clone())
         .bind(record.enabled)
-        .bind(&record.disabled_reason)
+        .bind(record.disabled_reason.clone())
         .bind(record.settings.as_ref().map(serde_json::Value::to_string))
-        .bind(&record.fail_mode)
-        .bind(record.updated_at_ms)
-        .execute(&self.pool)
-        .await
-        .map_err(query_error("save the plugin record", Some(&record.plugin)))?;
+        .bind(record.fail_mode.clone())
+        .bind(record.updated_at_ms);
+        self.write(move |connection| Box::pin(query.execute(connection)))
+            .await
+            .map_err(query_error("save the plugin record", Some(&record.plugin)))?;
         Ok(())
     }
 
     async fn record_fault(&self, fault: &FaultEntry) -> Result<(), StoreError> {
-        let error = || query_error("record the fault", Some(&fault.plugin));
-        let mut transaction = self.pool.begin().await.map_err(error())?;
-        sqlx::query("INSERT INTO plugin_faults (plugin, version, at_ms, error) VALUES (?1, ?2, ?3, ?4)")
-            .bind(&fault.plugin)
-            .bind(&fault.version)
+        let insert = sqlx::query("INSERT INTO plugin_faults (plugin, version, at_ms, error) VALUES (?1, ?2, ?3, ?4)")
+            .bind(fault.plugin.clone())
+            .bind(fault.version.clone())
             .bind(fault.at_ms)
-            .bind(&fault.error)
-            .execute(&mut *transaction)
-            .await
-            .map_err(error())?;
+            .bind(fault.error.clone());
         // Same order as `faults`: everything after the newest FAULT_HISTORY_LIMIT goes.
-        sqlx::query(
+        let trim = sqlx::query(
             "DELETE FROM plugin_faults WHERE id IN (
                  SELECT id FROM plugin_faults WHERE plugin = ?1
                  ORDER BY at_ms DESC, id DESC LIMIT -1 OFFSET ?2
              )",
         )
-        .bind(&fault.plugin)
-        .bind(sql_limit(FAULT_HISTORY_LIMIT))
-        .execute(&mut *transaction)
+        .bind(fault.plugin.clone())
+        .bind(sql_limit(FAULT_HISTORY_LIMIT));
+        self.write(move |connection| {
+            Box::pin(async move {
+                let mut transaction = connection.begin().await?;
+                insert.execute(&mut *transaction).await?;
+                trim.execute(&mut *transaction).await?;
+                transaction.commit().await
+            })
+        })
         .await
-        .map_err(error())?;
-        transaction.commit().await.map_err(error())
+        .map_err(query_error("record the fault", Some(&fault.plugin)))
     }
 
     async fn faults(&self, plugin: &str, limit: usize) -> Result<Vec<FaultEntry>, StoreError> {
@@ -309,17 +358,17 @@ impl PluginStore for SqliteStore {
     }
 
     async fn kv_set(&self, plugin: &str, key: &str, value: &[u8], ttl: Option<Duration>) -> Result<(), StoreError> {
-        sqlx::query(
+        let query = sqlx::query(
             "INSERT INTO plugin_kv (plugin, key, value, expires_at_ms) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (plugin, key) DO UPDATE SET value = excluded.value, expires_at_ms = excluded.expires_at_ms",
         )
-        .bind(plugin)
-        .bind(key)
-        .bind(value)
-        .bind(expires_at_ms(now_ms(), ttl))
-        .execute(&self.pool)
-        .await
-        .map_err(query_error("write a key-value entry", Some(plugin)))?;
+        .bind(plugin.to_owned())
+        .bind(key.to_owned())
+        .bind(value.to_vec())
+        .bind(expires_at_ms(now_ms(), ttl));
+        self.write(move |connection| Box::pin(query.execute(connection)))
+            .await
+            .map_err(query_error("write a key-value entry", Some(plugin)))?;
         Ok(())
     }
 
@@ -327,12 +376,10 @@ impl PluginStore for SqliteStore {
         let error = || query_error("delete a key-value entry", Some(plugin));
         // An expired entry is removed too, but reported as not having existed.
         let now = now_ms();
-        let row = sqlx::query("DELETE FROM plugin_kv WHERE plugin = ?1 AND key = ?2 RETURNING expires_at_ms")
-            .bind(plugin)
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(error())?;
+        let query = sqlx::query("DELETE FROM plugin_kv WHERE plugin = ?1 AND key = ?2 RETURNING expires_at_ms")
+            .bind(plugin.to_owned())
+            .bind(key.to_owned());
+        let row = self.write(move |connection| Box::pin(query.fetch_optional(connection))).await.map_err(error())?;
         let Some(row) = row else { return Ok(false) };
         let expires_at_ms: Option<i64> = row.try_get("expires_at_ms").map_err(error())?;
         Ok(is_live(expires_at_ms, now))
@@ -393,53 +440,59 @@ impl PluginStore for SqliteStore {
                      SET value = excluded.value, expires_at_ms = excluded.expires_at_ms
                      WHERE plugin_kv.expires_at_ms IS NOT NULL AND plugin_kv.expires_at_ms <= ?5",
             )
-            .bind(plugin)
-            .bind(key)
-            .bind(new)
+            .bind(plugin.to_owned())
+            .bind(key.to_owned())
+            .bind(new.to_vec())
             .bind(expires_at_ms(now, ttl))
             .bind(now),
             (Some(expected), Some(new)) => sqlx::query(
                 "UPDATE plugin_kv SET value = ?3, expires_at_ms = ?4
                  WHERE plugin = ?1 AND key = ?2 AND value = ?5 AND (expires_at_ms IS NULL OR expires_at_ms > ?6)",
             )
-            .bind(plugin)
-            .bind(key)
-            .bind(new)
+            .bind(plugin.to_owned())
+            .bind(key.to_owned())
+            .bind(new.to_vec())
             .bind(expires_at_ms(now, ttl))
-            .bind(expected)
+            .bind(expected.to_vec())
             .bind(now),
             (Some(expected), None) => sqlx::query(
                 "DELETE FROM plugin_kv
                  WHERE plugin = ?1 AND key = ?2 AND value = ?3 AND (expires_at_ms IS NULL OR expires_at_ms > ?4)",
             )
-            .bind(plugin)
-            .bind(key)
-            .bind(expected)
+            .bind(plugin.to_owned())
+            .bind(key.to_owned())
+            .bind(expected.to_vec())
             .bind(now),
         };
-        let result = query.execute(&self.pool).await.map_err(error())?;
+        let result = self.write(move |connection| Box::pin(query.execute(connection))).await.map_err(error())?;
         Ok(result.rows_affected() == 1)
     }
 
     async fn purge_expired(&self) -> Result<u64, StoreError> {
-        let result = sqlx::query("DELETE FROM plugin_kv WHERE expires_at_ms <= ?1")
-            .bind(now_ms())
-            .execute(&self.pool)
+        let query = sqlx::query("DELETE FROM plugin_kv WHERE expires_at_ms <= ?1").bind(now_ms());
+        let result = self
+            .write(move |connection| Box::pin(query.execute(connection)))
             .await
             .map_err(query_error("purge expired key-value entries", None))?;
         Ok(result.rows_affected())
     }
 
     async fn delete_plugin_data(&self, plugin: &str) -> Result<(), StoreError> {
-        let error = || query_error("delete the plugin's data", Some(plugin));
-        let mut transaction = self.pool.begin().await.map_err(error())?;
-        for statement in [
-            "DELETE FROM plugin_state WHERE plugin = ?1",
-            "DELETE FROM plugin_faults WHERE plugin = ?1",
-            "DELETE FROM plugin_kv WHERE plugin = ?1",
-        ] {
-            sqlx::query(statement).bind(plugin).execute(&mut *transaction).await.map_err(error())?;
-        }
-        transaction.commit().await.map_err(error())
+        let owned = plugin.to_owned();
+        self.write(move |connection| {
+            Box::pin(async move {
+                let mut transaction = connection.begin().await?;
+                for statement in [
+                    "DELETE FROM plugin_state WHERE plugin = ?1",
+                    "DELETE FROM plugin_faults WHERE plugin = ?1",
+                    "DELETE FROM plugin_kv WHERE plugin = ?1",
+                ] {
+                    sqlx::query(statement).bind(&owned).execute(&mut *transaction).await?;
+                }
+                transaction.commit().await
+            })
+        })
+        .await
+        .map_err(query_error("delete the plugin's data", Some(plugin)))
     }
 }

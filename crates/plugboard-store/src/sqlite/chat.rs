@@ -4,9 +4,11 @@
 //! for a PostgreSQL backend; what is SQLite's own stays in Rust: `BEGIN IMMEDIATE`, and the
 //! rowid `messages.seq`, which the inserts leave for the database to fill in.
 //!
-//! Writes that read first run in a `BEGIN IMMEDIATE` transaction, which takes SQLite's write
-//! lock at the start (waiting for it up to the busy timeout): a deferred transaction that
-//! read before another connection wrote could not write afterwards at all.
+//! Every write goes to the writer (`SqliteStore::write`) as a statement that owns its
+//! values. A transaction of several statements runs as one job there, begun `IMMEDIATE` so
+//! that it takes SQLite's write lock at its start (waiting for another process's up to the
+//! busy timeout): a deferred transaction that read before another connection wrote could
+//! not write afterwards at all.
 //!
 //! Creating something under a parent checks for the parent in the insert itself
 //! (`INSERT ... SELECT ... WHERE EXISTS`), so a missing parent is a [`StoreError::NotFound`]
@@ -15,7 +17,7 @@
 use async_trait::async_trait;
 use serde_json::Value;
 use sqlx::sqlite::{Sqlite, SqliteRow};
-use sqlx::{QueryBuilder, Row, Transaction};
+use sqlx::{Connection, QueryBuilder, Row};
 use uuid::Uuid;
 
 use super::{SqliteStore, now_ms, query_error, sql_limit};
@@ -24,21 +26,41 @@ use crate::{
     StoreError, TraceRecord, User,
 };
 
-const USER_COLUMNS: &str = "id, username, is_admin, created_at_ms";
-const TOKEN_COLUMNS: &str = "id, user_id, name, created_at_ms, last_used_at_ms";
-const CONVERSATION_COLUMNS: &str = "id, user_id, title, plugins, created_at_ms, updated_at_ms";
-const MESSAGE_COLUMNS: &str =
-    "id, conversation_id, role, author, content, data, status, created_at_ms, edited_at_ms, deleted_at_ms";
+// The columns each record is read from, as macros so that `concat!` builds every
+// statement's text at compile time (a `&'static str`, which a write can take to the writer).
+macro_rules! user_columns {
+    () => {
+        "id, username, is_admin, created_at_ms"
+    };
+}
+macro_rules! token_columns {
+    () => {
+        "id, user_id, name, created_at_ms, last_used_at_ms"
+    };
+}
+macro_rules! conversation_columns {
+    () => {
+        "id, user_id, title, plugins, created_at_ms, updated_at_ms"
+    };
+}
+macro_rules! message_columns {
+    () => {
+        "id, conversation_id, role, author, content, data, status, created_at_ms, edited_at_ms, deleted_at_ms"
+    };
+}
 /// Everything but the bytes, which only [`ChatStore::attachment`] reads.
-const ATTACHMENT_COLUMNS: &str = "id, conversation_id, message_id, file_name, media_type, size, created_at_ms";
-const TRACE_COLUMNS: &str = "message_id, conversation_id, created_at_ms, trace";
+macro_rules! attachment_columns {
+    () => {
+        "id, conversation_id, message_id, file_name, media_type, size, created_at_ms"
+    };
+}
+macro_rules! trace_columns {
+    () => {
+        "message_id, conversation_id, created_at_ms, trace"
+    };
+}
 
 impl SqliteStore {
-    /// Begins a transaction that holds the write lock from its first statement.
-    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
-        self.pool.begin_with("BEGIN IMMEDIATE").await
-    }
-
     /// Which parent is missing when an insert under `conversation_id` (and, when given, one
     /// of its messages) inserted nothing.
     async fn missing_parent(
@@ -254,38 +276,33 @@ fn is_unique_violation(error: &sqlx::Error) -> bool {
 impl ChatStore for SqliteStore {
     async fn create_user(&self, username: &str, password_hash: &str) -> Result<User, StoreError> {
         const OPERATION: &str = "create the user";
-        let error = || query_error(OPERATION, None);
-        let conflict = |error: sqlx::Error| {
+        // One statement, which holds the write lock from its start: no other sign-up can
+        // insert between its check for existing users and its insert, so exactly one first
+        // user is admin.
+        let query = sqlx::query(concat!(
+            "INSERT INTO users (id, username, username_key, password_hash, is_admin, created_at_ms)
+             SELECT ?1, ?2, ?3, ?4, NOT EXISTS (SELECT 1 FROM users), ?5
+             RETURNING ",
+            user_columns!()
+        ))
+        .bind(new_id())
+        .bind(username.to_owned())
+        .bind(fold_case(username))
+        .bind(password_hash.to_owned())
+        .bind(now_ms());
+        let row = self.write(move |connection| Box::pin(query.fetch_one(connection))).await.map_err(|error| {
             if is_unique_violation(&error) {
                 StoreError::Conflict { what: "username", value: username.to_owned() }
             } else {
                 query_error(OPERATION, None)(error)
             }
-        };
-        // The write lock is held from the start, so no other sign-up can insert between the
-        // check for existing users and this insert: exactly one first user is admin.
-        let mut transaction = self.begin_write().await.map_err(error())?;
-        let row = sqlx::query(&format!(
-            "INSERT INTO users (id, username, username_key, password_hash, is_admin, created_at_ms)
-             SELECT ?1, ?2, ?3, ?4, NOT EXISTS (SELECT 1 FROM users), ?5
-             RETURNING {USER_COLUMNS}"
-        ))
-        .bind(new_id())
-        .bind(username)
-        .bind(fold_case(username))
-        .bind(password_hash)
-        .bind(now_ms())
-        .fetch_one(&mut *transaction)
-        .await
-        .map_err(conflict)?;
-        let user = read_user(&row, OPERATION)?;
-        transaction.commit().await.map_err(conflict)?;
-        Ok(user)
+        })?;
+        read_user(&row, OPERATION)
     }
 
     async fn user(&self, id: &str) -> Result<Option<User>, StoreError> {
         const OPERATION: &str = "read the user";
-        let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))
+        let row = sqlx::query(concat!("SELECT ", user_columns!(), " FROM users WHERE id = ?1"))
             .bind(id)
             .fetch_optional(&self.pool)
             .await
@@ -295,11 +312,12 @@ impl ChatStore for SqliteStore {
 
     async fn user_by_name(&self, username: &str) -> Result<Option<(User, String)>, StoreError> {
         const OPERATION: &str = "find the user by name";
-        let row = sqlx::query(&format!("SELECT {USER_COLUMNS}, password_hash FROM users WHERE username_key = ?1"))
-            .bind(fold_case(username))
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(query_error(OPERATION, None))?;
+        let row =
+            sqlx::query(concat!("SELECT ", user_columns!(), ", password_hash FROM users WHERE username_key = ?1"))
+                .bind(fold_case(username))
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(query_error(OPERATION, None))?;
         row.map(|row| Ok((read_user(&row, OPERATION)?, column(&row, "password_hash", OPERATION)?))).transpose()
     }
 
@@ -314,37 +332,38 @@ impl ChatStore for SqliteStore {
     }
 
     async fn create_session(&self, user_id: &str, token_hash: &str, expires_at_ms: i64) -> Result<(), StoreError> {
-        let error = || query_error("create the session", None);
         let now = now_ms();
-        let mut transaction = self.begin_write().await.map_err(error())?;
         // Sessions that are over are of no use to anyone; sweep them as new ones start.
-        sqlx::query("DELETE FROM sessions WHERE expires_at_ms <= ?1")
-            .bind(now)
-            .execute(&mut *transaction)
-            .await
-            .map_err(error())?;
-        let inserted = sqlx::query(
+        let sweep = sqlx::query("DELETE FROM sessions WHERE expires_at_ms <= ?1").bind(now);
+        let insert = sqlx::query(
             "INSERT INTO sessions (token_hash, user_id, created_at_ms, expires_at_ms)
              SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (SELECT 1 FROM users WHERE id = ?2)",
         )
-        .bind(token_hash)
-        .bind(user_id)
+        .bind(token_hash.to_owned())
+        .bind(user_id.to_owned())
         .bind(now)
-        .bind(expires_at_ms)
-        .execute(&mut *transaction)
-        .await
-        .map_err(error())?
-        .rows_affected();
+        .bind(expires_at_ms);
+        let inserted = self
+            .write(move |connection| {
+                Box::pin(async move {
+                    sweep.execute(&mut *connection).await?;
+                    Ok(insert.execute(connection).await?.rows_affected())
+                })
+            })
+            .await
+            .map_err(query_error("create the session", None))?;
         if inserted == 0 {
             return Err(StoreError::NotFound { what: "user", id: user_id.to_owned() });
         }
-        transaction.commit().await.map_err(error())
+        Ok(())
     }
 
     async fn session_user(&self, token_hash: &str) -> Result<Option<User>, StoreError> {
         const OPERATION: &str = "read the session";
-        let row = sqlx::query(&format!(
-            "SELECT {USER_COLUMNS} FROM users
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users
              WHERE id = (SELECT user_id FROM sessions WHERE token_hash = ?1 AND expires_at_ms > ?2)"
         ))
         .bind(token_hash)
@@ -356,9 +375,8 @@ impl ChatStore for SqliteStore {
     }
 
     async fn delete_session(&self, token_hash: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM sessions WHERE token_hash = ?1")
-            .bind(token_hash)
-            .execute(&self.pool)
+        let query = sqlx::query("DELETE FROM sessions WHERE token_hash = ?1").bind(token_hash.to_owned());
+        self.write(move |connection| Box::pin(query.execute(connection)))
             .await
             .map_err(query_error("delete the session", None))?;
         Ok(())
@@ -366,19 +384,21 @@ impl ChatStore for SqliteStore {
 
     async fn create_api_token(&self, user_id: &str, name: &str, token_hash: &str) -> Result<ApiToken, StoreError> {
         const OPERATION: &str = "create the API token";
-        let row = sqlx::query(&format!(
+        let query = sqlx::query(concat!(
             "INSERT INTO api_tokens (id, user_id, name, token_hash, created_at_ms)
              SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM users WHERE id = ?2)
-             RETURNING {TOKEN_COLUMNS}"
+             RETURNING ",
+            token_columns!()
         ))
         .bind(new_id())
-        .bind(user_id)
-        .bind(name)
-        .bind(token_hash)
-        .bind(now_ms())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(query_error(OPERATION, None))?;
+        .bind(user_id.to_owned())
+        .bind(name.to_owned())
+        .bind(token_hash.to_owned())
+        .bind(now_ms());
+        let row = self
+            .write(move |connection| Box::pin(query.fetch_optional(connection)))
+            .await
+            .map_err(query_error(OPERATION, None))?;
         let row = row.ok_or_else(|| StoreError::NotFound { what: "user", id: user_id.to_owned() })?;
         read_token(&row, OPERATION)
     }
@@ -388,10 +408,11 @@ impl ChatStore for SqliteStore {
         // Two statements, not a transaction: the write lock is held only while the update
         // runs, never across the round trip to the caller. A user deleted in between takes
         // the token with them (ON DELETE CASCADE), and the read below finds no one.
-        let token = sqlx::query("UPDATE api_tokens SET last_used_at_ms = ?2 WHERE token_hash = ?1 RETURNING user_id")
-            .bind(token_hash)
-            .bind(now_ms())
-            .fetch_optional(&self.pool)
+        let query = sqlx::query("UPDATE api_tokens SET last_used_at_ms = ?2 WHERE token_hash = ?1 RETURNING user_id")
+            .bind(token_hash.to_owned())
+            .bind(now_ms());
+        let token = self
+            .write(move |connection| Box::pin(query.fetch_optional(connection)))
             .await
             .map_err(query_error(OPERATION, None))?;
         let Some(token) = token else {
@@ -403,8 +424,10 @@ impl ChatStore for SqliteStore {
 
     async fn list_api_tokens(&self, user_id: &str) -> Result<Vec<ApiToken>, StoreError> {
         const OPERATION: &str = "list the API tokens";
-        let rows = sqlx::query(&format!(
-            "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE user_id = ?1 ORDER BY created_at_ms, id"
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            token_columns!(),
+            " FROM api_tokens WHERE user_id = ?1 ORDER BY created_at_ms, id"
         ))
         .bind(user_id)
         .fetch_all(&self.pool)
@@ -414,10 +437,11 @@ impl ChatStore for SqliteStore {
     }
 
     async fn delete_api_token(&self, user_id: &str, token_id: &str) -> Result<bool, StoreError> {
-        let result = sqlx::query("DELETE FROM api_tokens WHERE id = ?1 AND user_id = ?2")
-            .bind(token_id)
-            .bind(user_id)
-            .execute(&self.pool)
+        let query = sqlx::query("DELETE FROM api_tokens WHERE id = ?1 AND user_id = ?2")
+            .bind(token_id.to_owned())
+            .bind(user_id.to_owned());
+        let result = self
+            .write(move |connection| Box::pin(query.execute(connection)))
             .await
             .map_err(query_error("delete the API token", None))?;
         Ok(result.rows_affected() > 0)
@@ -426,26 +450,28 @@ impl ChatStore for SqliteStore {
     async fn create_conversation(&self, user_id: &str, title: &str) -> Result<Conversation, StoreError> {
         const OPERATION: &str = "create the conversation";
         let now = now_ms();
-        let row = sqlx::query(&format!(
+        let query = sqlx::query(concat!(
             "INSERT INTO conversations (id, user_id, title, title_key, created_at_ms, updated_at_ms)
              SELECT ?1, ?2, ?3, ?4, ?5, ?5 WHERE EXISTS (SELECT 1 FROM users WHERE id = ?2)
-             RETURNING {CONVERSATION_COLUMNS}"
+             RETURNING ",
+            conversation_columns!()
         ))
         .bind(new_id())
-        .bind(user_id)
-        .bind(title)
+        .bind(user_id.to_owned())
+        .bind(title.to_owned())
         .bind(fold_case(title))
-        .bind(now)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(query_error(OPERATION, None))?;
+        .bind(now);
+        let row = self
+            .write(move |connection| Box::pin(query.fetch_optional(connection)))
+            .await
+            .map_err(query_error(OPERATION, None))?;
         let row = row.ok_or_else(|| StoreError::NotFound { what: "user", id: user_id.to_owned() })?;
         read_conversation(&row, OPERATION)
     }
 
     async fn conversation(&self, id: &str) -> Result<Option<Conversation>, StoreError> {
         const OPERATION: &str = "read the conversation";
-        let row = sqlx::query(&format!("SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE id = ?1"))
+        let row = sqlx::query(concat!("SELECT ", conversation_columns!(), " FROM conversations WHERE id = ?1"))
             .bind(id)
             .fetch_optional(&self.pool)
             .await
@@ -468,7 +494,7 @@ impl ChatStore for SqliteStore {
             });
         }
         let after = after.map(decode_cursor).transpose()?;
-        let mut query = QueryBuilder::<Sqlite>::new(format!("SELECT {CONVERSATION_COLUMNS} FROM conversations"));
+        let mut query = QueryBuilder::<Sqlite>::new(concat!("SELECT ", conversation_columns!(), " FROM conversations"));
         query.push(" WHERE user_id = ").push_bind(user_id);
         if let Some(search) = search {
             query.push(" AND title_key LIKE ").push_bind(contains_pattern(&fold_case(search))).push(" ESCAPE '\\'");
@@ -495,15 +521,17 @@ impl ChatStore for SqliteStore {
 
     async fn rename_conversation(&self, id: &str, title: &str) -> Result<Option<Conversation>, StoreError> {
         const OPERATION: &str = "rename the conversation";
-        let row = sqlx::query(&format!(
-            "UPDATE conversations SET title = ?2, title_key = ?3 WHERE id = ?1 RETURNING {CONVERSATION_COLUMNS}"
+        let query = sqlx::query(concat!(
+            "UPDATE conversations SET title = ?2, title_key = ?3 WHERE id = ?1 RETURNING ",
+            conversation_columns!()
         ))
-        .bind(id)
-        .bind(title)
-        .bind(fold_case(title))
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(query_error(OPERATION, None))?;
+        .bind(id.to_owned())
+        .bind(title.to_owned())
+        .bind(fold_case(title));
+        let row = self
+            .write(move |connection| Box::pin(query.fetch_optional(connection)))
+            .await
+            .map_err(query_error(OPERATION, None))?;
         row.map(|row| read_conversation(&row, OPERATION)).transpose()
     }
 
@@ -513,38 +541,49 @@ impl ChatStore for SqliteStore {
         plugins: Option<&serde_json::Value>,
     ) -> Result<Option<Conversation>, StoreError> {
         const OPERATION: &str = "set the conversation's plugins";
-        let row = sqlx::query(&format!(
-            "UPDATE conversations SET plugins = ?2 WHERE id = ?1 RETURNING {CONVERSATION_COLUMNS}"
+        let query = sqlx::query(concat!(
+            "UPDATE conversations SET plugins = ?2 WHERE id = ?1 RETURNING ",
+            conversation_columns!()
         ))
-        .bind(id)
-        .bind(plugins.map(Value::to_string))
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(query_error(OPERATION, None))?;
+        .bind(id.to_owned())
+        .bind(plugins.map(Value::to_string));
+        let row = self
+            .write(move |connection| Box::pin(query.fetch_optional(connection)))
+            .await
+            .map_err(query_error(OPERATION, None))?;
         row.map(|row| read_conversation(&row, OPERATION)).transpose()
     }
 
     async fn delete_conversation(&self, id: &str) -> Result<Option<Conversation>, StoreError> {
         const OPERATION: &str = "delete the conversation";
-        let error = || query_error(OPERATION, None);
-        let mut transaction = self.begin_write().await.map_err(error())?;
-        // The foreign keys cascade too; deleting explicitly does not depend on them being
-        // enforced. Children first: traces and attachments refer to messages.
-        for statement in [
-            "DELETE FROM traces WHERE conversation_id = ?1",
-            "DELETE FROM attachments WHERE conversation_id = ?1",
-            "DELETE FROM messages WHERE conversation_id = ?1",
-        ] {
-            sqlx::query(statement).bind(id).execute(&mut *transaction).await.map_err(error())?;
-        }
-        let row = sqlx::query(&format!("DELETE FROM conversations WHERE id = ?1 RETURNING {CONVERSATION_COLUMNS}"))
-            .bind(id)
-            .fetch_optional(&mut *transaction)
+        let owned = id.to_owned();
+        let row = self
+            .write(move |connection| {
+                Box::pin(async move {
+                    let mut transaction = connection.begin_with("BEGIN IMMEDIATE").await?;
+                    // The foreign keys cascade too; deleting explicitly does not depend on them
+                    // being enforced. Children first: traces and attachments refer to messages.
+                    for statement in [
+                        "DELETE FROM traces WHERE conversation_id = ?1",
+                        "DELETE FROM attachments WHERE conversation_id = ?1",
+                        "DELETE FROM messages WHERE conversation_id = ?1",
+                    ] {
+                        sqlx::query(statement).bind(&owned).execute(&mut *transaction).await?;
+                    }
+                    let row = sqlx::query(concat!(
+                        "DELETE FROM conversations WHERE id = ?1 RETURNING ",
+                        conversation_columns!()
+                    ))
+                    .bind(&owned)
+                    .fetch_optional(&mut *transaction)
+                    .await?;
+                    transaction.commit().await?;
+                    Ok(row)
+                })
+            })
             .await
-            .map_err(error())?;
-        let conversation = row.map(|row| read_conversation(&row, OPERATION)).transpose()?;
-        transaction.commit().await.map_err(error())?;
-        Ok(conversation)
+            .map_err(query_error(OPERATION, None))?;
+        row.map(|row| read_conversation(&row, OPERATION)).transpose()
     }
 
     async fn add_message(&self, message: &NewMessage) -> Result<Message, StoreError> {
@@ -555,26 +594,28 @@ impl ChatStore for SqliteStore {
         // (created_at_ms, seq) is the order of adding even across a clock step back; seq
         // (the rowid, filled in by SQLite) breaks ties within a millisecond. Selecting from
         // the conversation inserts nothing when it does not exist.
-        let row = sqlx::query(&format!(
+        let query = sqlx::query(concat!(
             "INSERT INTO messages (id, conversation_id, role, author, content, data, status, created_at_ms)
              SELECT ?1, conversations.id, ?3, ?4, ?5, ?6, ?7,
                     CASE WHEN newest.created_at_ms > ?8 THEN newest.created_at_ms ELSE ?8 END
              FROM conversations,
                   (SELECT MAX(created_at_ms) AS created_at_ms FROM messages WHERE conversation_id = ?2) AS newest
              WHERE conversations.id = ?2
-             RETURNING {MESSAGE_COLUMNS}"
+             RETURNING ",
+            message_columns!()
         ))
         .bind(new_id())
-        .bind(&message.conversation_id)
+        .bind(message.conversation_id.clone())
         .bind(role_name(message.role))
-        .bind(&message.author)
-        .bind(&message.content)
+        .bind(message.author.clone())
+        .bind(message.content.clone())
         .bind(message.data.as_ref().map(Value::to_string))
         .bind(status_name(message.status))
-        .bind(now_ms())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(query_error(OPERATION, None))?;
+        .bind(now_ms());
+        let row = self
+            .write(move |connection| Box::pin(query.fetch_optional(connection)))
+            .await
+            .map_err(query_error(OPERATION, None))?;
         let row =
             row.ok_or_else(|| StoreError::NotFound { what: "conversation", id: message.conversation_id.clone() })?;
         read_message(&row, OPERATION)
@@ -582,7 +623,7 @@ impl ChatStore for SqliteStore {
 
     async fn message(&self, id: &str) -> Result<Option<Message>, StoreError> {
         const OPERATION: &str = "read the message";
-        let row = sqlx::query(&format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1"))
+        let row = sqlx::query(concat!("SELECT ", message_columns!(), " FROM messages WHERE id = ?1"))
             .bind(id)
             .fetch_optional(&self.pool)
             .await
@@ -592,8 +633,10 @@ impl ChatStore for SqliteStore {
 
     async fn list_messages(&self, conversation_id: &str) -> Result<Vec<Message>, StoreError> {
         const OPERATION: &str = "list the messages";
-        let rows = sqlx::query(&format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ?1 AND deleted_at_ms IS NULL
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM messages WHERE conversation_id = ?1 AND deleted_at_ms IS NULL
              ORDER BY created_at_ms, seq"
         ))
         .bind(conversation_id)
@@ -611,45 +654,51 @@ impl ChatStore for SqliteStore {
         status: MessageStatus,
     ) -> Result<Option<Message>, StoreError> {
         const OPERATION: &str = "finish the message";
-        let row = sqlx::query(&format!(
-            "UPDATE messages SET content = ?2, data = ?3, status = ?4 WHERE id = ?1 RETURNING {MESSAGE_COLUMNS}"
+        let query = sqlx::query(concat!(
+            "UPDATE messages SET content = ?2, data = ?3, status = ?4 WHERE id = ?1 RETURNING ",
+            message_columns!()
         ))
-        .bind(id)
-        .bind(content)
+        .bind(id.to_owned())
+        .bind(content.to_owned())
         .bind(data.map(Value::to_string))
-        .bind(status_name(status))
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(query_error(OPERATION, None))?;
+        .bind(status_name(status));
+        let row = self
+            .write(move |connection| Box::pin(query.fetch_optional(connection)))
+            .await
+            .map_err(query_error(OPERATION, None))?;
         row.map(|row| read_message(&row, OPERATION)).transpose()
     }
 
     async fn edit_message(&self, id: &str, content: &str) -> Result<Option<Message>, StoreError> {
         const OPERATION: &str = "edit the message";
-        let row = sqlx::query(&format!(
+        let query = sqlx::query(concat!(
             "UPDATE messages SET content = ?2, edited_at_ms = ?3 WHERE id = ?1 AND deleted_at_ms IS NULL
-             RETURNING {MESSAGE_COLUMNS}"
+             RETURNING ",
+            message_columns!()
         ))
-        .bind(id)
-        .bind(content)
-        .bind(now_ms())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(query_error(OPERATION, None))?;
+        .bind(id.to_owned())
+        .bind(content.to_owned())
+        .bind(now_ms());
+        let row = self
+            .write(move |connection| Box::pin(query.fetch_optional(connection)))
+            .await
+            .map_err(query_error(OPERATION, None))?;
         row.map(|row| read_message(&row, OPERATION)).transpose()
     }
 
     async fn delete_message(&self, id: &str) -> Result<Option<Message>, StoreError> {
         const OPERATION: &str = "delete the message";
-        let row = sqlx::query(&format!(
+        let query = sqlx::query(concat!(
             "UPDATE messages SET deleted_at_ms = ?2 WHERE id = ?1 AND deleted_at_ms IS NULL
-             RETURNING {MESSAGE_COLUMNS}"
+             RETURNING ",
+            message_columns!()
         ))
-        .bind(id)
-        .bind(now_ms())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(query_error(OPERATION, None))?;
+        .bind(id.to_owned())
+        .bind(now_ms());
+        let row = self
+            .write(move |connection| Box::pin(query.fetch_optional(connection)))
+            .await
+            .map_err(query_error(OPERATION, None))?;
         let deleted = row.map(|row| read_message(&row, OPERATION)).transpose()?;
         // RETURNING gives the row after the update; before it, it was not deleted.
         Ok(deleted.map(|message| Message { deleted_at_ms: None, ..message }))
@@ -657,8 +706,9 @@ impl ChatStore for SqliteStore {
 
     async fn mark_interrupted_messages(&self) -> Result<u64, StoreError> {
         // Literal values: the partial index `messages_streaming` serves only `= 'streaming'`.
-        let result = sqlx::query("UPDATE messages SET status = 'partial' WHERE status = 'streaming'")
-            .execute(&self.pool)
+        let query = sqlx::query("UPDATE messages SET status = 'partial' WHERE status = 'streaming'");
+        let result = self
+            .write(move |connection| Box::pin(query.execute(connection)))
             .await
             .map_err(query_error("mark interrupted messages as partial", None))?;
         Ok(result.rows_affected())
@@ -677,28 +727,26 @@ impl ChatStore for SqliteStore {
             what: "attachment",
             message: format!("{} bytes is more than a database can hold; attach a smaller file", bytes.len()),
         })?;
-        let message_exists = if message_id.is_some() {
-            " AND EXISTS (SELECT 1 FROM messages WHERE id = ?3 AND conversation_id = ?2)"
-        } else {
-            ""
-        };
-        let row = sqlx::query(&format!(
+        let query = sqlx::query(concat!(
             "INSERT INTO attachments (id, conversation_id, message_id, file_name, media_type, size, created_at_ms, bytes)
              SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8
-             WHERE EXISTS (SELECT 1 FROM conversations WHERE id = ?2){message_exists}
-             RETURNING {ATTACHMENT_COLUMNS}"
+             WHERE EXISTS (SELECT 1 FROM conversations WHERE id = ?2)
+               AND (?3 IS NULL OR EXISTS (SELECT 1 FROM messages WHERE id = ?3 AND conversation_id = ?2))
+             RETURNING ",
+            attachment_columns!()
         ))
         .bind(new_id())
-        .bind(conversation_id)
-        .bind(message_id)
-        .bind(file_name)
-        .bind(media_type)
+        .bind(conversation_id.to_owned())
+        .bind(message_id.map(str::to_owned))
+        .bind(file_name.to_owned())
+        .bind(media_type.to_owned())
         .bind(size)
         .bind(now_ms())
-        .bind(bytes)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(query_error(OPERATION, None))?;
+        .bind(bytes.to_vec());
+        let row = self
+            .write(move |connection| Box::pin(query.fetch_optional(connection)))
+            .await
+            .map_err(query_error(OPERATION, None))?;
         match row {
             Some(row) => read_attachment(&row, OPERATION),
             None => Err(self.missing_parent(conversation_id, message_id, OPERATION).await?),
@@ -707,7 +755,7 @@ impl ChatStore for SqliteStore {
 
     async fn attachment(&self, id: &str) -> Result<Option<(Attachment, Vec<u8>)>, StoreError> {
         const OPERATION: &str = "read the attachment";
-        let row = sqlx::query(&format!("SELECT {ATTACHMENT_COLUMNS}, bytes FROM attachments WHERE id = ?1"))
+        let row = sqlx::query(concat!("SELECT ", attachment_columns!(), ", bytes FROM attachments WHERE id = ?1"))
             .bind(id)
             .fetch_optional(&self.pool)
             .await
@@ -717,8 +765,10 @@ impl ChatStore for SqliteStore {
 
     async fn list_attachments(&self, conversation_id: &str) -> Result<Vec<Attachment>, StoreError> {
         const OPERATION: &str = "list the attachments";
-        let rows = sqlx::query(&format!(
-            "SELECT {ATTACHMENT_COLUMNS} FROM attachments WHERE conversation_id = ?1 ORDER BY created_at_ms, id"
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            attachment_columns!(),
+            " FROM attachments WHERE conversation_id = ?1 ORDER BY created_at_ms, id"
         ))
         .bind(conversation_id)
         .fetch_all(&self.pool)
@@ -729,9 +779,10 @@ impl ChatStore for SqliteStore {
 
     async fn delete_attachment(&self, id: &str) -> Result<Option<Attachment>, StoreError> {
         const OPERATION: &str = "delete the attachment";
-        let row = sqlx::query(&format!("DELETE FROM attachments WHERE id = ?1 RETURNING {ATTACHMENT_COLUMNS}"))
-            .bind(id)
-            .fetch_optional(&self.pool)
+        let query = sqlx::query(concat!("DELETE FROM attachments WHERE id = ?1 RETURNING ", attachment_columns!()))
+            .bind(id.to_owned());
+        let row = self
+            .write(move |connection| Box::pin(query.fetch_optional(connection)))
             .await
             .map_err(query_error(OPERATION, None))?;
         row.map(|row| read_attachment(&row, OPERATION)).transpose()
@@ -747,19 +798,20 @@ impl ChatStore for SqliteStore {
             });
         }
         // (SQLite needs the WHERE to tell the upsert's ON from a join's.)
-        let inserted = sqlx::query(
+        let query = sqlx::query(
             "INSERT INTO traces (message_id, conversation_id, trace, created_at_ms)
              SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (SELECT 1 FROM messages WHERE id = ?1 AND conversation_id = ?2)
              ON CONFLICT (message_id) DO UPDATE SET trace = excluded.trace, created_at_ms = excluded.created_at_ms",
         )
-        .bind(message_id)
-        .bind(conversation_id)
-        .bind(trace_json)
-        .bind(now_ms())
-        .execute(&self.pool)
-        .await
-        .map_err(query_error(OPERATION, None))?
-        .rows_affected();
+        .bind(message_id.to_owned())
+        .bind(conversation_id.to_owned())
+        .bind(trace_json.to_owned())
+        .bind(now_ms());
+        let inserted = self
+            .write(move |connection| Box::pin(query.execute(connection)))
+            .await
+            .map_err(query_error(OPERATION, None))?
+            .rows_affected();
         if inserted == 0 {
             return Err(self.missing_parent(conversation_id, Some(message_id), OPERATION).await?);
         }
@@ -768,7 +820,7 @@ impl ChatStore for SqliteStore {
 
     async fn trace(&self, message_id: &str) -> Result<Option<TraceRecord>, StoreError> {
         const OPERATION: &str = "read the trace";
-        let row = sqlx::query(&format!("SELECT {TRACE_COLUMNS} FROM traces WHERE message_id = ?1"))
+        let row = sqlx::query(concat!("SELECT ", trace_columns!(), " FROM traces WHERE message_id = ?1"))
             .bind(message_id)
             .fetch_optional(&self.pool)
             .await

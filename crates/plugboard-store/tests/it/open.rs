@@ -129,6 +129,43 @@ async fn a_closed_store_fails_with_a_query_error_naming_the_plugin() {
 }
 
 #[tokio::test]
+async fn a_closed_store_refuses_writes_too_and_loses_none_made_before() {
+    let (dir, store) = open_temp_store().await;
+    store.kv_set("tagger", "kept", b"v", None).await.unwrap();
+    store.close().await;
+    let error = store.kv_set("tagger", "k", b"v", None).await.expect_err("the store is closed");
+    assert!(matches!(&error, StoreError::Query { plugin: Some(plugin), .. } if plugin == "tagger"), "{error:?}");
+    assert!(error.to_string().starts_with("cannot write a key-value entry of plugin `tagger`: "), "{error}");
+    // The last connection to close checkpointed the journal into the database file.
+    assert!(!dir.path().join("plugboard.db-wal").exists(), "the -wal file outlived the store");
+    let reopened = SqliteStore::open(&dir.path().join("plugboard.db")).await.unwrap();
+    assert_eq!(reopened.kv_get("tagger", "kept").await.unwrap(), Some(b"v".to_vec()));
+}
+
+#[tokio::test]
+async fn writes_from_many_tasks_at_once_all_land_and_are_read_back_at_once() {
+    let (_dir, store) = open_temp_store().await;
+    let store = std::sync::Arc::new(store);
+    let tasks: Vec<_> = (0..64)
+        .map(|task| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for write in 0..8 {
+                    let key = format!("{task}-{write}");
+                    store.kv_set("p", &key, key.as_bytes(), None).await.unwrap();
+                    // A read right after a write sees it, though another connection reads.
+                    assert_eq!(store.kv_get("p", &key).await.unwrap(), Some(key.into_bytes()));
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_eq!(store.kv_list("p", "", 1000).await.unwrap().len(), 64 * 8);
+}
+
+#[tokio::test]
 async fn in_memory_stores_work_and_are_private() {
     let first = SqliteStore::open_in_memory().await.unwrap();
     let second = SqliteStore::open_in_memory().await.unwrap();
