@@ -5,7 +5,9 @@
 //! request latency and the process's CPU time per request.
 //!
 //! `cargo bench -p plugboard-server --bench chat_load` (`-- --rounds 5 --seconds 5
-//! --clients 8` to change the defaults). `-- --only 10` runs one server alone (one
+//! --clients 8 --turns 1` to change the defaults; `--turns N` has each client go on with
+//! its conversation for N turns before it starts a new one, so a turn also sends the
+//! history so far, and conversation starts are fewer). `-- --only 10` runs one server alone (one
 //! warm-up second, then one round) and prints its process id when the round starts, for
 //! `perf stat -p` or `perf record -p` on that server's load alone.
 
