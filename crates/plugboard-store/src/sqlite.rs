@@ -128,9 +128,9 @@ impl SqliteStore {
     }
 
     /// Runs `job` with the writing connection: on the writer thread after the writes queued
-    /// before it, or on the in-memory database's connection. A job runs to its end even if
-    /// the caller stops waiting; its statements should be `'static` (owning their values)
-    /// for it to take them along.
+    /// before it (where it runs to its end even if the caller stops waiting), or on the
+    /// in-memory database's connection. Its statements own their values (`'static`) so that
+    /// it can take them along.
     async fn write<T: Send + 'static>(
         &self,
         job: impl for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T, sqlx::Error>> + Send + 'static,

@@ -13,6 +13,9 @@
 //! A job is a closure given the connection; the caller awaits its result. A caller that
 //! stops waiting does not stop its job: a write that was queued finishes (or fails) whole.
 
+use std::panic::AssertUnwindSafe;
+
+use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use sqlx::Connection;
 use sqlx::SqliteConnection;
@@ -44,7 +47,14 @@ impl Writer {
             runtime.block_on(async move {
                 while let Some(command) = queue.recv().await {
                     match command {
-                        Command::Run(job) => job(&mut connection).await,
+                        Command::Run(job) => {
+                            // A job that panics fails alone (its caller gets an error), not
+                            // every write after it; a transaction it left open is rolled
+                            // back by sqlx before the connection's next use.
+                            if AssertUnwindSafe(job(&mut connection)).catch_unwind().await.is_err() {
+                                tracing::error!("a write to the database panicked; it was not made");
+                            }
+                        }
                         Command::Close(done) => {
                             queue.close();
                             if let Err(error) = connection.close().await {
@@ -65,7 +75,9 @@ impl Writer {
     }
 
     /// Runs `job` on the writing connection after the writes queued before it, and returns
-    /// what it returns; [`sqlx::Error::PoolClosed`] once the writer is closed.
+    /// what it returns; [`sqlx::Error::PoolClosed`] once the writer is closed, and
+    /// [`sqlx::Error::WorkerCrashed`] if the job panicked (or the writer closed after it was
+    /// queued).
     pub(super) async fn run<T: Send + 'static>(
         &self,
         job: impl for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, T> + Send + 'static,
@@ -77,8 +89,7 @@ impl Writer {
             })
         });
         self.commands.send(Command::Run(job)).map_err(|_| sqlx::Error::PoolClosed)?;
-        // The job is dropped unrun only when the writer closed after it was queued.
-        answered.await.map_err(|_| sqlx::Error::PoolClosed)
+        answered.await.map_err(|_| sqlx::Error::WorkerCrashed)
     }
 
     /// Lets the writes already queued finish, closes the connection and stops the thread.
@@ -88,5 +99,70 @@ impl Writer {
         if self.commands.send(Command::Close(done)).is_ok() {
             let _ = closed.await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use std::future::Future;
+    use std::task::{Context, Waker};
+
+    use sqlx::{Connection, Row, SqliteConnection};
+
+    use super::Writer;
+
+    async fn writer() -> Writer {
+        let mut connection = SqliteConnection::connect("sqlite::memory:").await.unwrap();
+        sqlx::query("CREATE TABLE t (n INTEGER NOT NULL)").execute(&mut connection).await.unwrap();
+        Writer::start(connection).unwrap()
+    }
+
+    async fn count(writer: &Writer) -> i64 {
+        let row = writer
+            .run(|connection| Box::pin(sqlx::query("SELECT COUNT(*) AS n FROM t").fetch_one(connection)))
+            .await
+            .unwrap()
+            .unwrap();
+        row.get("n")
+    }
+
+    #[tokio::test]
+    async fn a_write_whose_caller_stops_waiting_is_still_made_before_later_ones() {
+        let writer = writer().await;
+        {
+            let insert = writer.run(|connection| Box::pin(sqlx::query("INSERT INTO t VALUES (1)").execute(connection)));
+            let mut insert = std::pin::pin!(insert);
+            // Polled once (which queues the job), then dropped at the end of this block.
+            let mut context = Context::from_waker(Waker::noop());
+            assert!(insert.as_mut().poll(&mut context).is_pending());
+        }
+        assert_eq!(count(&writer).await, 1);
+    }
+
+    #[tokio::test]
+    async fn a_job_that_panics_fails_alone() {
+        let writer = writer().await;
+        let panicked = writer
+            .run(|connection| {
+                Box::pin(async move {
+                    sqlx::query("INSERT INTO t VALUES (1)").execute(&mut *connection).await.unwrap();
+                    panic!("a bug in a write");
+                })
+            })
+            .await;
+        assert!(matches!(panicked, Err(sqlx::Error::WorkerCrashed)), "{panicked:?}");
+        // The writer goes on (the statement before the panic was made: it was not in a
+        // transaction).
+        assert_eq!(count(&writer).await, 1);
+    }
+
+    #[tokio::test]
+    async fn a_closed_writer_refuses_jobs() {
+        let writer = writer().await;
+        writer.close().await;
+        let refused = writer.run(|connection| Box::pin(sqlx::query("SELECT 1").execute(connection))).await;
+        assert!(matches!(refused, Err(sqlx::Error::PoolClosed)), "{refused:?}");
     }
 }
