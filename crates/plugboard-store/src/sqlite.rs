@@ -19,7 +19,8 @@ use async_trait::async_trait;
 use futures_util::future::BoxFuture;
 use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+    Sqlite, SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteQueryResult,
+    SqliteRow, SqliteSynchronous,
 };
 use sqlx::{ConnectOptions, Connection, Row, SqliteConnection};
 
@@ -143,7 +144,25 @@ impl SqliteStore {
             }
         }
     }
+
+    /// Runs one statement on the writing connection ([`SqliteStore::write`]).
+    async fn write_execute(&self, query: OwnedQuery) -> Result<SqliteQueryResult, sqlx::Error> {
+        self.write(move |connection| Box::pin(query.execute(connection))).await
+    }
+
+    /// Runs one statement on the writing connection; the first row it returns, if any.
+    async fn write_optional(&self, query: OwnedQuery) -> Result<Option<SqliteRow>, sqlx::Error> {
+        self.write(move |connection| Box::pin(query.fetch_optional(connection))).await
+    }
+
+    /// Runs one statement on the writing connection; the row it returns.
+    async fn write_one(&self, query: OwnedQuery) -> Result<SqliteRow, sqlx::Error> {
+        self.write(move |connection| Box::pin(query.fetch_one(connection))).await
+    }
 }
+
+/// A statement that owns its values, so that a write job can take it along.
+type OwnedQuery = sqlx::query::Query<'static, Sqlite, SqliteArguments<'static>>;
 
 /// Why the schema of the database at `path` could not be brought up to date.
 fn migrate_error(path: &Path, error: MigrateError) -> StoreError {
@@ -295,9 +314,7 @@ impl PluginStore for SqliteStore {
         .bind(record.settings.as_ref().map(serde_json::Value::to_string))
         .bind(record.fail_mode.clone())
         .bind(record.updated_at_ms);
-        self.write(move |connection| Box::pin(query.execute(connection)))
-            .await
-            .map_err(query_error("save the plugin record", Some(&record.plugin)))?;
+        self.write_execute(query).await.map_err(query_error("save the plugin record", Some(&record.plugin)))?;
         Ok(())
     }
 
@@ -366,9 +383,7 @@ impl PluginStore for SqliteStore {
         .bind(key.to_owned())
         .bind(value.to_vec())
         .bind(expires_at_ms(now_ms(), ttl));
-        self.write(move |connection| Box::pin(query.execute(connection)))
-            .await
-            .map_err(query_error("write a key-value entry", Some(plugin)))?;
+        self.write_execute(query).await.map_err(query_error("write a key-value entry", Some(plugin)))?;
         Ok(())
     }
 
@@ -379,7 +394,7 @@ impl PluginStore for SqliteStore {
         let query = sqlx::query("DELETE FROM plugin_kv WHERE plugin = ?1 AND key = ?2 RETURNING expires_at_ms")
             .bind(plugin.to_owned())
             .bind(key.to_owned());
-        let row = self.write(move |connection| Box::pin(query.fetch_optional(connection))).await.map_err(error())?;
+        let row = self.write_optional(query).await.map_err(error())?;
         let Some(row) = row else { return Ok(false) };
         let expires_at_ms: Option<i64> = row.try_get("expires_at_ms").map_err(error())?;
         Ok(is_live(expires_at_ms, now))
@@ -464,16 +479,13 @@ impl PluginStore for SqliteStore {
             .bind(expected.to_vec())
             .bind(now),
         };
-        let result = self.write(move |connection| Box::pin(query.execute(connection))).await.map_err(error())?;
+        let result = self.write_execute(query).await.map_err(error())?;
         Ok(result.rows_affected() == 1)
     }
 
     async fn purge_expired(&self) -> Result<u64, StoreError> {
         let query = sqlx::query("DELETE FROM plugin_kv WHERE expires_at_ms <= ?1").bind(now_ms());
-        let result = self
-            .write(move |connection| Box::pin(query.execute(connection)))
-            .await
-            .map_err(query_error("purge expired key-value entries", None))?;
+        let result = self.write_execute(query).await.map_err(query_error("purge expired key-value entries", None))?;
         Ok(result.rows_affected())
     }
 

@@ -290,7 +290,7 @@ impl ChatStore for SqliteStore {
         .bind(fold_case(username))
         .bind(password_hash.to_owned())
         .bind(now_ms());
-        let row = self.write(move |connection| Box::pin(query.fetch_one(connection))).await.map_err(|error| {
+        let row = self.write_one(query).await.map_err(|error| {
             if is_unique_violation(&error) {
                 StoreError::Conflict { what: "username", value: username.to_owned() }
             } else {
@@ -376,9 +376,7 @@ impl ChatStore for SqliteStore {
 
     async fn delete_session(&self, token_hash: &str) -> Result<(), StoreError> {
         let query = sqlx::query("DELETE FROM sessions WHERE token_hash = ?1").bind(token_hash.to_owned());
-        self.write(move |connection| Box::pin(query.execute(connection)))
-            .await
-            .map_err(query_error("delete the session", None))?;
+        self.write_execute(query).await.map_err(query_error("delete the session", None))?;
         Ok(())
     }
 
@@ -395,10 +393,7 @@ impl ChatStore for SqliteStore {
         .bind(name.to_owned())
         .bind(token_hash.to_owned())
         .bind(now_ms());
-        let row = self
-            .write(move |connection| Box::pin(query.fetch_optional(connection)))
-            .await
-            .map_err(query_error(OPERATION, None))?;
+        let row = self.write_optional(query).await.map_err(query_error(OPERATION, None))?;
         let row = row.ok_or_else(|| StoreError::NotFound { what: "user", id: user_id.to_owned() })?;
         read_token(&row, OPERATION)
     }
@@ -411,10 +406,7 @@ impl ChatStore for SqliteStore {
         let query = sqlx::query("UPDATE api_tokens SET last_used_at_ms = ?2 WHERE token_hash = ?1 RETURNING user_id")
             .bind(token_hash.to_owned())
             .bind(now_ms());
-        let token = self
-            .write(move |connection| Box::pin(query.fetch_optional(connection)))
-            .await
-            .map_err(query_error(OPERATION, None))?;
+        let token = self.write_optional(query).await.map_err(query_error(OPERATION, None))?;
         let Some(token) = token else {
             return Ok(None);
         };
@@ -440,10 +432,7 @@ impl ChatStore for SqliteStore {
         let query = sqlx::query("DELETE FROM api_tokens WHERE id = ?1 AND user_id = ?2")
             .bind(token_id.to_owned())
             .bind(user_id.to_owned());
-        let result = self
-            .write(move |connection| Box::pin(query.execute(connection)))
-            .await
-            .map_err(query_error("delete the API token", None))?;
+        let result = self.write_execute(query).await.map_err(query_error("delete the API token", None))?;
         Ok(result.rows_affected() > 0)
     }
 
@@ -461,10 +450,7 @@ impl ChatStore for SqliteStore {
         .bind(title.to_owned())
         .bind(fold_case(title))
         .bind(now);
-        let row = self
-            .write(move |connection| Box::pin(query.fetch_optional(connection)))
-            .await
-            .map_err(query_error(OPERATION, None))?;
+        let row = self.write_optional(query).await.map_err(query_error(OPERATION, None))?;
         let row = row.ok_or_else(|| StoreError::NotFound { what: "user", id: user_id.to_owned() })?;
         read_conversation(&row, OPERATION)
     }
@@ -528,10 +514,7 @@ impl ChatStore for SqliteStore {
         .bind(id.to_owned())
         .bind(title.to_owned())
         .bind(fold_case(title));
-        let row = self
-            .write(move |connection| Box::pin(query.fetch_optional(connection)))
-            .await
-            .map_err(query_error(OPERATION, None))?;
+        let row = self.write_optional(query).await.map_err(query_error(OPERATION, None))?;
         row.map(|row| read_conversation(&row, OPERATION)).transpose()
     }
 
@@ -547,10 +530,7 @@ impl ChatStore for SqliteStore {
         ))
         .bind(id.to_owned())
         .bind(plugins.map(Value::to_string));
-        let row = self
-            .write(move |connection| Box::pin(query.fetch_optional(connection)))
-            .await
-            .map_err(query_error(OPERATION, None))?;
+        let row = self.write_optional(query).await.map_err(query_error(OPERATION, None))?;
         row.map(|row| read_conversation(&row, OPERATION)).transpose()
     }
 
@@ -612,10 +592,7 @@ impl ChatStore for SqliteStore {
         .bind(message.data.as_ref().map(Value::to_string))
         .bind(status_name(message.status))
         .bind(now_ms());
-        let row = self
-            .write(move |connection| Box::pin(query.fetch_optional(connection)))
-            .await
-            .map_err(query_error(OPERATION, None))?;
+        let row = self.write_optional(query).await.map_err(query_error(OPERATION, None))?;
         let row =
             row.ok_or_else(|| StoreError::NotFound { what: "conversation", id: message.conversation_id.clone() })?;
         read_message(&row, OPERATION)
@@ -662,10 +639,7 @@ impl ChatStore for SqliteStore {
         .bind(content.to_owned())
         .bind(data.map(Value::to_string))
         .bind(status_name(status));
-        let row = self
-            .write(move |connection| Box::pin(query.fetch_optional(connection)))
-            .await
-            .map_err(query_error(OPERATION, None))?;
+        let row = self.write_optional(query).await.map_err(query_error(OPERATION, None))?;
         row.map(|row| read_message(&row, OPERATION)).transpose()
     }
 
@@ -679,10 +653,7 @@ impl ChatStore for SqliteStore {
         .bind(id.to_owned())
         .bind(content.to_owned())
         .bind(now_ms());
-        let row = self
-            .write(move |connection| Box::pin(query.fetch_optional(connection)))
-            .await
-            .map_err(query_error(OPERATION, None))?;
+        let row = self.write_optional(query).await.map_err(query_error(OPERATION, None))?;
         row.map(|row| read_message(&row, OPERATION)).transpose()
     }
 
@@ -695,10 +666,7 @@ impl ChatStore for SqliteStore {
         ))
         .bind(id.to_owned())
         .bind(now_ms());
-        let row = self
-            .write(move |connection| Box::pin(query.fetch_optional(connection)))
-            .await
-            .map_err(query_error(OPERATION, None))?;
+        let row = self.write_optional(query).await.map_err(query_error(OPERATION, None))?;
         let deleted = row.map(|row| read_message(&row, OPERATION)).transpose()?;
         // RETURNING gives the row after the update; before it, it was not deleted.
         Ok(deleted.map(|message| Message { deleted_at_ms: None, ..message }))
@@ -707,10 +675,8 @@ impl ChatStore for SqliteStore {
     async fn mark_interrupted_messages(&self) -> Result<u64, StoreError> {
         // Literal values: the partial index `messages_streaming` serves only `= 'streaming'`.
         let query = sqlx::query("UPDATE messages SET status = 'partial' WHERE status = 'streaming'");
-        let result = self
-            .write(move |connection| Box::pin(query.execute(connection)))
-            .await
-            .map_err(query_error("mark interrupted messages as partial", None))?;
+        let result =
+            self.write_execute(query).await.map_err(query_error("mark interrupted messages as partial", None))?;
         Ok(result.rows_affected())
     }
 
@@ -743,10 +709,7 @@ impl ChatStore for SqliteStore {
         .bind(size)
         .bind(now_ms())
         .bind(bytes.to_vec());
-        let row = self
-            .write(move |connection| Box::pin(query.fetch_optional(connection)))
-            .await
-            .map_err(query_error(OPERATION, None))?;
+        let row = self.write_optional(query).await.map_err(query_error(OPERATION, None))?;
         match row {
             Some(row) => read_attachment(&row, OPERATION),
             None => Err(self.missing_parent(conversation_id, message_id, OPERATION).await?),
@@ -781,10 +744,7 @@ impl ChatStore for SqliteStore {
         const OPERATION: &str = "delete the attachment";
         let query = sqlx::query(concat!("DELETE FROM attachments WHERE id = ?1 RETURNING ", attachment_columns!()))
             .bind(id.to_owned());
-        let row = self
-            .write(move |connection| Box::pin(query.fetch_optional(connection)))
-            .await
-            .map_err(query_error(OPERATION, None))?;
+        let row = self.write_optional(query).await.map_err(query_error(OPERATION, None))?;
         row.map(|row| read_attachment(&row, OPERATION)).transpose()
     }
 
@@ -807,11 +767,7 @@ impl ChatStore for SqliteStore {
         .bind(conversation_id.to_owned())
         .bind(trace_json.to_owned())
         .bind(now_ms());
-        let inserted = self
-            .write(move |connection| Box::pin(query.execute(connection)))
-            .await
-            .map_err(query_error(OPERATION, None))?
-            .rows_affected();
+        let inserted = self.write_execute(query).await.map_err(query_error(OPERATION, None))?.rows_affected();
         if inserted == 0 {
             return Err(self.missing_parent(conversation_id, Some(message_id), OPERATION).await?);
         }
