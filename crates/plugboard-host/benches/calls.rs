@@ -1,8 +1,11 @@
 //! Call-path benchmarks of the plugin host with real plugins: a warm filter call, a call
-//! that instantiates, a chain of ten filters, and the cost of one host-service call.
-//! Results and the command that produced them are in BENCHMARKS.md.
+//! that instantiates, a chain of ten filters (with warm caches, and as in a server, where
+//! the rest of a turn has pushed the plugins out of the CPU caches), and the cost of one
+//! host-service call. Results and the command that produced them are in BENCHMARKS.md.
 
 #![allow(clippy::unwrap_used, missing_docs, reason = "benchmark harness")]
+
+use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use plugboard_host::api::{CallContext, FilterOutcome};
@@ -65,6 +68,32 @@ fn benches(c: &mut Criterion) {
         })
     });
 
+    // In a server, the rest of a turn (HTTP, SQLite, the model's client, other requests)
+    // runs between two calls of a plugin and evicts its code and data from the caches.
+    // These two time only the calls, each run after writing through a buffer larger than
+    // a core's L2 and half this machine's L3: ten different plugins once each, and one
+    // plugin ten times (whose code and instance are cold for the first call only).
+    let mut group = c.benchmark_group("after_cache_flush");
+    group.sample_size(30).measurement_time(Duration::from_secs(4));
+    group.bench_function("chain_of_10_before_prompt_filters_1KiB", |b| {
+        b.to_async(&rt).iter_custom(|iters| {
+            after_cache_flush(iters, || async {
+                let result = run_text_filters(&chain, &TextFilter::BeforePrompt, &context, &prompt).await;
+                assert_eq!(result.steps.len(), 10);
+            })
+        })
+    });
+    group.bench_function("same_plugin_10_before_prompt_calls_1KiB", |b| {
+        b.to_async(&rt).iter_custom(|iters| {
+            after_cache_flush(iters, || async {
+                for _ in 0..10 {
+                    chain[0].before_prompt(&context, &prompt).await.unwrap();
+                }
+            })
+        })
+    });
+    group.finish();
+
     let probe_runtime = runtime(RuntimeConfig::default());
     let probe = load(&rt, &probe_runtime, source("host-probe", |m| m));
     for count in [0u64, 100] {
@@ -73,6 +102,23 @@ fn benches(c: &mut Criterion) {
                 .iter(|| async { probe.call_tool(&context, "kv_get_many", json!({"count": count})).await.unwrap() })
         });
     }
+}
+
+/// Runs `routine` `iters` times, each after writing one byte of every cache line of a
+/// 16 MiB buffer, and returns the time spent in `routine` alone.
+async fn after_cache_flush<F: Future<Output = ()>>(iters: u64, mut routine: impl FnMut() -> F) -> Duration {
+    let mut buffer = vec![0u8; 16 << 20];
+    let mut total = Duration::ZERO;
+    for iter in 0..iters {
+        for byte in buffer.iter_mut().step_by(64) {
+            *byte = byte.wrapping_add(iter as u8);
+        }
+        std::hint::black_box(&mut buffer);
+        let started = Instant::now();
+        routine().await;
+        total += started.elapsed();
+    }
+    total
 }
 
 criterion_group!(calls, benches);
