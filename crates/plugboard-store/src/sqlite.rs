@@ -159,6 +159,20 @@ impl SqliteStore {
     async fn write_one(&self, query: OwnedQuery) -> Result<SqliteRow, sqlx::Error> {
         self.write(move |connection| Box::pin(query.fetch_one(connection))).await
     }
+
+    /// Runs `statements`, in order, as one transaction on the writing connection.
+    async fn write_transaction(&self, statements: Vec<OwnedQuery>) -> Result<(), sqlx::Error> {
+        self.write(move |connection| {
+            Box::pin(async move {
+                let mut transaction = connection.begin().await?;
+                for statement in statements {
+                    statement.execute(&mut *transaction).await?;
+                }
+                transaction.commit().await
+            })
+        })
+        .await
+    }
 }
 
 /// A statement that owns its values, so that a write job can take it along.
@@ -333,16 +347,7 @@ impl PluginStore for SqliteStore {
         )
         .bind(fault.plugin.clone())
         .bind(sql_limit(FAULT_HISTORY_LIMIT));
-        self.write(move |connection| {
-            Box::pin(async move {
-                let mut transaction = connection.begin().await?;
-                insert.execute(&mut *transaction).await?;
-                trim.execute(&mut *transaction).await?;
-                transaction.commit().await
-            })
-        })
-        .await
-        .map_err(query_error("record the fault", Some(&fault.plugin)))
+        self.write_transaction(vec![insert, trim]).await.map_err(query_error("record the fault", Some(&fault.plugin)))
     }
 
     async fn faults(&self, plugin: &str, limit: usize) -> Result<Vec<FaultEntry>, StoreError> {
@@ -490,21 +495,12 @@ impl PluginStore for SqliteStore {
     }
 
     async fn delete_plugin_data(&self, plugin: &str) -> Result<(), StoreError> {
-        let owned = plugin.to_owned();
-        self.write(move |connection| {
-            Box::pin(async move {
-                let mut transaction = connection.begin().await?;
-                for statement in [
-                    "DELETE FROM plugin_state WHERE plugin = ?1",
-                    "DELETE FROM plugin_faults WHERE plugin = ?1",
-                    "DELETE FROM plugin_kv WHERE plugin = ?1",
-                ] {
-                    sqlx::query(statement).bind(&owned).execute(&mut *transaction).await?;
-                }
-                transaction.commit().await
-            })
-        })
-        .await
-        .map_err(query_error("delete the plugin's data", Some(plugin)))
+        let statements = [
+            "DELETE FROM plugin_state WHERE plugin = ?1",
+            "DELETE FROM plugin_faults WHERE plugin = ?1",
+            "DELETE FROM plugin_kv WHERE plugin = ?1",
+        ]
+        .map(|statement| sqlx::query(statement).bind(plugin.to_owned()));
+        self.write_transaction(statements.into()).await.map_err(query_error("delete the plugin's data", Some(plugin)))
     }
 }

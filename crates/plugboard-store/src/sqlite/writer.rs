@@ -57,18 +57,14 @@ impl Writer {
                         }
                         Command::Close(done) => {
                             queue.close();
-                            if let Err(error) = connection.close().await {
-                                tracing::warn!("closing the database's writing connection: {error}");
-                            }
+                            close(connection).await;
                             let _ = done.send(());
                             return;
                         }
                     }
                 }
                 // Every handle is gone: the store was dropped without `close`.
-                if let Err(error) = connection.close().await {
-                    tracing::warn!("closing the database's writing connection: {error}");
-                }
+                close(connection).await;
             });
         })?;
         Ok(Writer { commands })
@@ -99,6 +95,13 @@ impl Writer {
         if self.commands.send(Command::Close(done)).is_ok() {
             let _ = closed.await;
         }
+    }
+}
+
+/// Closes the writing connection (checkpointing the journal if it is the last one).
+async fn close(connection: SqliteConnection) {
+    if let Err(error) = connection.close().await {
+        tracing::warn!("closing the database's writing connection: {error}");
     }
 }
 
