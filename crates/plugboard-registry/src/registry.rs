@@ -273,10 +273,7 @@ impl Registry {
                 None => record.is_none_or(|record| record.enabled),
             };
             match self.activate(candidate.clone(), record, enabled, None).await {
-                Ok(_) => {
-                    report.loaded.push(id);
-                    self.remember(candidate, None);
-                }
+                Ok(_) => report.loaded.push(id),
                 Err(error) => {
                     report.failed.push((id.to_string(), self.failed(id.as_str(), &error)));
                     self.remember(candidate, Some(error.to_string()));
@@ -403,12 +400,9 @@ impl Registry {
             self.activate(candidate.clone(), record.as_ref(), enabled, None).await
         }
         .await;
-        match &result {
-            Ok(_) => self.remember(candidate, None),
-            Err(error) => {
-                self.failed(id.as_str(), error);
-                self.remember(candidate, Some(error.to_string()));
-            }
+        if let Err(error) = &result {
+            self.failed(id.as_str(), error);
+            self.remember(candidate, Some(error.to_string()));
         }
         result
     }
@@ -466,13 +460,13 @@ impl Registry {
         let record = self.inner.store.plugin_record(id.as_str()).await?;
         let enabled = !current.is_disabled_by_operator();
         let fail_mode = Some(if current.fails_closed() { FailMode::Closed } else { FailMode::Open });
-        let plugin = self.activate(candidate.clone(), record.as_ref(), enabled, fail_mode).await?;
-        self.remember(candidate, None);
-        Ok(plugin)
+        self.activate(candidate, record.as_ref(), enabled, fail_mode).await
     }
 
     /// Prepares a candidate with its saved settings, applies the saved state and installs
-    /// it; a version it replaces is shut down once the new one serves.
+    /// it, and records it as the plugin's known files at that same moment, so no reader
+    /// sees the new version with the old origin; a version it replaces is shut down once
+    /// the new one serves.
     async fn activate(
         &self,
         candidate: Candidate,
@@ -481,7 +475,7 @@ impl Registry {
         fail_mode: Option<FailMode>,
     ) -> Result<Plugin, RegistryError> {
         let settings = record.and_then(|record| record.settings.clone());
-        let plugin = self.inner.runtime.prepare(candidate.source, settings).await?;
+        let plugin = self.inner.runtime.prepare(candidate.source.clone(), settings).await?;
         let saved_mode = record.and_then(|record| record.fail_mode.as_deref()).and_then(parse_fail_mode);
         if let Some(mode) = fail_mode.or(saved_mode) {
             plugin.set_fail_mode(mode);
@@ -489,7 +483,9 @@ impl Registry {
         if !enabled {
             plugin.restore_disabled();
         }
-        if let Some(previous) = self.inner.runtime.install(plugin.clone())
+        let previous = self.inner.runtime.install(plugin.clone());
+        self.remember(candidate, None);
+        if let Some(previous) = previous
             && let Err(error) = previous.shutdown().await
         {
             tracing::warn!(plugin = %previous.id(), "shutdown of the replaced version failed: {error}");

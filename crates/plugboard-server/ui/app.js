@@ -844,12 +844,18 @@ function logEvent(name, data) {
 $("open-admin").addEventListener("click", () => showAdmin(true));
 $("close-admin").addEventListener("click", () => showAdmin(false));
 
+// Refreshes come from actions and from plugin events, so several can be in flight; only
+// the one started last draws, so an answer that arrives late never hides a newer state.
+let pluginLoads = 0;
+
 async function loadPlugins() {
+  const load = ++pluginLoads;
   const [{ plugins, broken_folders: broken }, health, catalogue] = await Promise.all([
     api("GET", "/api/plugins"),
     api("GET", "/api/plugins/health"),
     api("GET", "/api/plugins/available"),
   ]);
+  if (load !== pluginLoads) return;
   const packages = new Map(catalogue.plugins.map((item) => [item.id, item.installed?.package ?? null]));
   const list = $("plugin-list");
   // A refresh (after an action, or a plugin event) keeps the sections the admin opened.
