@@ -88,3 +88,47 @@ async fn removing_a_folder_that_replaced_a_bundled_plugin_brings_the_bundled_one
     assert_eq!(registry.entry(&id("example-tagger")).unwrap().origin, setup.folder("tagger-dev").display().to_string());
     stop(registry).await;
 }
+
+// Two threads: the list is read while the replaced version's shutdown hook runs on the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folder_replacing_a_bundled_plugin_is_listed_from_its_folder_as_soon_as_it_serves() {
+    // The looper's shutdown hook spins until its 200 ms deadline, so the bundled version it
+    // replaces takes that long to stop; the list must not show the new version as bundled
+    // (and without its install record) meanwhile.
+    let looper = plugboard_plugins::plugin_dir("looper");
+    let leak_text = |path: std::path::PathBuf| &*std::fs::read_to_string(path).unwrap().leak();
+    let bundled = plugboard_registry::Bundled {
+        name: "looper",
+        manifest: leak_text(looper.join("plugin.toml")),
+        wasm: std::fs::read(looper.join("plugin.wasm")).unwrap().leak(),
+        files: &[],
+    };
+    let setup = Setup::with(&[]);
+    let registry =
+        setup.start_with(plugboard_registry::RegistryConfig { bundled: vec![bundled], ..setup.config() }).await;
+    assert_eq!(registry.entry(&id("looper")).unwrap().origin, "bundled");
+
+    let staging = setup.plugins.with_file_name("staging");
+    copy_plugin_folder(&looper, &staging).unwrap();
+    let manifest = std::fs::read_to_string(staging.join("plugin.toml")).unwrap();
+    std::fs::write(staging.join("plugin.toml"), manifest.replace("version = \"0.1.0\"", "version = \"0.2.0\""))
+        .unwrap();
+    let folder = setup.folder("looper-dev");
+    std::fs::rename(&staging, &folder).unwrap();
+    let sync = tokio::spawn({
+        let (registry, folder) = (registry.clone(), folder.clone());
+        async move { registry.sync_folder(&folder).await }
+    });
+    let seen = loop {
+        let entry = registry.entry(&id("looper")).unwrap();
+        if entry.version.to_string() == "0.2.0" {
+            break entry;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    };
+    assert!(!sync.is_finished(), "the bundled version's shutdown hook is still running");
+    assert_eq!(seen.origin, folder.display().to_string());
+    assert!(sync.await.unwrap().is_ok());
+    assert_eq!(registry.entry(&id("looper")).unwrap().origin, folder.display().to_string());
+    stop(registry).await;
+}

@@ -1,4 +1,5 @@
-//! Test fixture: spins forever, to show the host's CPU deadline stops it.
+//! Test fixture: spins forever, to show the host's CPU deadline stops it: in before-prompt,
+//! in its `spin` tool and in its shutdown hook (so replacing it takes that deadline).
 
 use plugboard_sdk::{CallContext, FilterOutcome, Plugin, Settings, ToolSpec, export_plugin};
 
@@ -14,6 +15,9 @@ fn spin() -> ! {
 impl Plugin for Looper {
     fn init(_settings: Settings) -> Result<Self, String> {
         Ok(Looper)
+    }
+    fn shutdown(&mut self) {
+        spin()
     }
     fn before_prompt(&mut self, _context: &CallContext, _prompt: String) -> FilterOutcome {
         spin()
