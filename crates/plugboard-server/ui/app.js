@@ -118,12 +118,27 @@ function currentTheme() {
   return document.documentElement.dataset.theme ?? (matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light");
 }
 
+// A list refreshed by actions, events and typing can have several loads in flight; only
+// the one started last may draw, so an answer that arrives late never hides a newer state.
+// `newestOnly()` gives a function that starts a load and returns its "still newest?" check.
+function newestOnly() {
+  let latest = 0;
+  return () => {
+    const mine = ++latest;
+    return () => mine === latest;
+  };
+}
+
 // ---- Conversations ---------------------------------------------------------------
 
+const conversationLoads = newestOnly();
+
 async function loadConversations() {
+  const current = conversationLoads();
   const search = $("search").value.trim();
   const query = search ? `?search=${encodeURIComponent(search)}` : "";
   const { conversations } = await api("GET", `/api/conversations${query}`);
+  if (!current()) return;
   const list = $("conversations");
   list.replaceChildren();
   if (conversations.length === 0) {
@@ -208,6 +223,8 @@ async function openConversation(conversation) {
   document.body.classList.remove("sidebar-open");
   await guard(async () => {
     const { messages } = await api("GET", `/api/conversations/${conversation.id}/messages`);
+    // Another conversation was opened while these were on their way: they are not shown.
+    if (state.conversation?.id !== conversation.id) return;
     state.messages = messages;
     renderMessages();
     await Promise.all([loadConversations(), loadAttachments()]);
@@ -675,10 +692,13 @@ function hideCommands() {
 
 // ---- Attachments -----------------------------------------------------------------
 
+const attachmentLoads = newestOnly();
+
 async function loadAttachments() {
+  const current = attachmentLoads();
   if (!state.conversation) return renderAttachments([]);
   const { attachments } = await api("GET", `/api/conversations/${state.conversation.id}/attachments`);
-  renderAttachments(attachments);
+  if (current()) renderAttachments(attachments);
 }
 
 function renderAttachments(attachments) {
@@ -844,18 +864,16 @@ function logEvent(name, data) {
 $("open-admin").addEventListener("click", () => showAdmin(true));
 $("close-admin").addEventListener("click", () => showAdmin(false));
 
-// Refreshes come from actions and from plugin events, so several can be in flight; only
-// the one started last draws, so an answer that arrives late never hides a newer state.
-let pluginLoads = 0;
+const pluginLoads = newestOnly();
 
 async function loadPlugins() {
-  const load = ++pluginLoads;
+  const current = pluginLoads();
   const [{ plugins, broken_folders: broken }, health, catalogue] = await Promise.all([
     api("GET", "/api/plugins"),
     api("GET", "/api/plugins/health"),
     api("GET", "/api/plugins/available"),
   ]);
-  if (load !== pluginLoads) return;
+  if (!current()) return;
   const packages = new Map(catalogue.plugins.map((item) => [item.id, item.installed?.package ?? null]));
   const list = $("plugin-list");
   // A refresh (after an action, or a plugin event) keeps the sections the admin opened.

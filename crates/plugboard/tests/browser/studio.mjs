@@ -1,7 +1,8 @@
 // The chat studio in a real Chromium: sign up, chat with a streamed reply, a command, the
-// trace, a search, a rename, keyboard use, plugin UI at every mount point, plugin packages
-// in the admin page, phone width and dark theme. Screenshots go to the folder given. Any
-// console error or failed assertion ends with a non-zero exit.
+// trace, a search, a rename, late answers never drawn over newer ones, keyboard use, plugin
+// UI at every mount point, plugin packages in the admin page, phone width and dark theme.
+// Screenshots go to the folder given. Any console error or failed assertion ends with a
+// non-zero exit.
 //
 // SIGNED_PACKAGE=… OLDER_PACKAGE=… UNSIGNED_PACKAGE=… node studio.mjs <base-url> <screenshot-dir>
 
@@ -208,7 +209,45 @@ try {
   page.once("dialog", (dialog) => dialog.accept("Tea notes"));
   await page.getByRole("button", { name: /^Rename/ }).first().click();
   await page.locator(".conversation", { hasText: "Tea notes" }).waitFor();
-  await page.getByLabel("Search conversations").fill("");
+  // An older search answering late does not draw over a newer one.
+  const search = page.getByLabel("Search conversations");
+  const lateSearch = /\/api\/conversations\?search=te$/;
+  await page.route(lateSearch, async (route) => {
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    await route.continue();
+  });
+  const lateAnswer = page.waitForResponse(lateSearch);
+  const lateAsked = page.waitForRequest(lateSearch);
+  await search.fill("te");
+  await lateAsked;
+  await search.fill("no such title");
+  await page.getByText("No conversation matches.").waitFor();
+  await lateAnswer;
+  // The late answer's body is read and dropped within a few tasks of its arrival.
+  await page.evaluate(() => new Promise((resolve) => setTimeout(resolve, 200)));
+  assert.equal(await page.locator(".conversation").count(), 0, "the late answer to `te` was not drawn");
+  await page.unroute(lateSearch);
+  await search.fill("");
+  // Opening another conversation while the first one's messages are on their way shows
+  // the second one's messages only.
+  const lateMessages = /\/api\/conversations\/[^/]+\/messages$/;
+  let delayed = false;
+  let lateSent;
+  const lateHistory = new Promise((resolve) => (lateSent = resolve));
+  await page.route(lateMessages, async (route) => {
+    if (delayed) return route.continue();
+    delayed = true;
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    await route.continue();
+    lateSent(route.request());
+  });
+  await page.locator(".conversation", { hasNotText: "Tea notes" }).click();
+  await page.locator(".conversation", { hasText: "Tea notes" }).click();
+  await page.locator(".message.user", { hasText: "A second conversation about tea" }).waitFor();
+  await (await lateHistory).response();
+  await page.evaluate(() => new Promise((resolve) => setTimeout(resolve, 200)));
+  assert.equal(await page.locator(".message.user").count(), 1, "only the tea conversation's messages are shown");
+  await page.unroute(lateMessages);
 
   // A plugin page fills the main area: word-stats lists every conversation of this user.
   await page.getByRole("navigation", { name: "Plugin pages" }).getByRole("button", { name: "Word stats" }).click();
