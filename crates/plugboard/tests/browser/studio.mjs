@@ -341,7 +341,8 @@ try {
   await calculatorCard.getByRole("button", { name: "Uninstall" }).click();
   await result.getByText("Uninstalled Calculator 0.1.5; version 0.1.0 (bundled) is back.").waitFor();
   await calculatorCard.getByText("v0.1.0").waitFor();
-  assert.equal(await calculatorCard.getByRole("button", { name: "Uninstall" }).count(), 0);
+  await calculatorCard.getByText(/^calculator \(bundled\)$/).waitFor();
+  assert.equal(await calculatorCard.getByRole("button", { name: "Uninstall" }).count(), 0, "a bundled plugin offers no Uninstall");
   await page.getByRole("button", { name: "← Back to chat" }).click();
   // Back in the chat, the new word-stats version's frames are mounted.
   await page.frameLocator('iframe[data-plugin="word-stats"][data-mount="toolbar"]').getByText(/ words$/).waitFor();
