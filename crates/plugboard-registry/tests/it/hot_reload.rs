@@ -110,13 +110,10 @@ async fn a_folder_replacing_a_bundled_plugin_is_listed_from_its_folder_as_soon_a
         setup.start_with(plugboard_registry::RegistryConfig { bundled: vec![bundled], ..setup.config() }).await;
     assert_eq!(registry.entry(&id("looper")).unwrap().origin, "bundled");
 
-    let staging = setup.plugins.with_file_name("staging");
-    copy_plugin_folder(&looper, &staging).unwrap();
-    let manifest = std::fs::read_to_string(staging.join("plugin.toml")).unwrap();
-    std::fs::write(staging.join("plugin.toml"), manifest.replace("version = \"0.1.0\"", "version = \"0.2.0\""))
-        .unwrap();
+    // No watcher runs: the folder is reconciled below, once it is complete.
     let folder = setup.folder("looper-dev");
-    std::fs::rename(&staging, &folder).unwrap();
+    copy_plugin_folder(&looper, &folder).unwrap();
+    setup.edit_manifest("looper-dev", |text| text.replace("version = \"0.1.0\"", "version = \"0.2.0\""));
     let sync = tokio::spawn({
         let (registry, folder) = (registry.clone(), folder.clone());
         async move { registry.sync_folder(&folder).await }

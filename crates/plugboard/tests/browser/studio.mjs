@@ -19,6 +19,34 @@ const errors = [];
 // (an invalid setting and an unsigned package, refused with 422; an older package, refused
 // with 409) are expected while this is set.
 let expectRefusal = false;
+
+// Holds back the answer to the first request matching `pattern` for a second. `held`
+// resolves once that request is held; `settled()` waits until its answer has reached the
+// page and the page has had time to draw or drop it, then stops holding requests back.
+async function holdFirstAnswer(page, pattern) {
+  let hold, release;
+  const held = new Promise((resolve) => (hold = resolve));
+  const answered = new Promise((resolve) => (release = resolve));
+  let first = true;
+  await page.route(pattern, async (route) => {
+    if (!first) return route.continue();
+    first = false;
+    hold();
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    await route.continue();
+    release(route.request());
+  });
+  return {
+    held,
+    settled: async () => {
+      await (await answered).response();
+      // The answer's body is read and used or dropped within a few tasks of its arrival.
+      await page.evaluate(() => new Promise((resolve) => setTimeout(resolve, 200)));
+      await page.unroute(pattern);
+    },
+  };
+}
+
 try {
   const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
   // The tiny random model writes up to 1024 tokens per reply; on a busy two-core machine
@@ -211,43 +239,22 @@ try {
   await page.locator(".conversation", { hasText: "Tea notes" }).waitFor();
   // An older search answering late does not draw over a newer one.
   const search = page.getByLabel("Search conversations");
-  const lateSearch = /\/api\/conversations\?search=te$/;
-  await page.route(lateSearch, async (route) => {
-    await new Promise((resolve) => setTimeout(resolve, 1000));
-    await route.continue();
-  });
-  const lateAnswer = page.waitForResponse(lateSearch);
-  const lateAsked = page.waitForRequest(lateSearch);
+  const lateSearch = await holdFirstAnswer(page, /\/api\/conversations\?search=te$/);
   await search.fill("te");
-  await lateAsked;
+  await lateSearch.held;
   await search.fill("no such title");
   await page.getByText("No conversation matches.").waitFor();
-  await lateAnswer;
-  // The late answer's body is read and dropped within a few tasks of its arrival.
-  await page.evaluate(() => new Promise((resolve) => setTimeout(resolve, 200)));
+  await lateSearch.settled();
   assert.equal(await page.locator(".conversation").count(), 0, "the late answer to `te` was not drawn");
-  await page.unroute(lateSearch);
   await search.fill("");
   // Opening another conversation while the first one's messages are on their way shows
   // the second one's messages only.
-  const lateMessages = /\/api\/conversations\/[^/]+\/messages$/;
-  let delayed = false;
-  let lateSent;
-  const lateHistory = new Promise((resolve) => (lateSent = resolve));
-  await page.route(lateMessages, async (route) => {
-    if (delayed) return route.continue();
-    delayed = true;
-    await new Promise((resolve) => setTimeout(resolve, 1000));
-    await route.continue();
-    lateSent(route.request());
-  });
+  const lateHistory = await holdFirstAnswer(page, /\/api\/conversations\/[^/]+\/messages$/);
   await page.locator(".conversation", { hasNotText: "Tea notes" }).click();
   await page.locator(".conversation", { hasText: "Tea notes" }).click();
   await page.locator(".message.user", { hasText: "A second conversation about tea" }).waitFor();
-  await (await lateHistory).response();
-  await page.evaluate(() => new Promise((resolve) => setTimeout(resolve, 200)));
+  await lateHistory.settled();
   assert.equal(await page.locator(".message.user").count(), 1, "only the tea conversation's messages are shown");
-  await page.unroute(lateMessages);
 
   // A plugin page fills the main area: word-stats lists every conversation of this user.
   await page.getByRole("navigation", { name: "Plugin pages" }).getByRole("button", { name: "Word stats" }).click();
