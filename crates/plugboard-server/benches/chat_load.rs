@@ -7,7 +7,8 @@
 //! `cargo bench -p plugboard-server --bench chat_load` (`-- --rounds 5 --seconds 5
 //! --clients 8 --turns 1` to change the defaults; `--turns N` has each client go on with
 //! its conversation for N turns before it starts a new one, so a turn also sends the
-//! history so far, and conversation starts are fewer). `-- --only 10` runs one server alone (one
+//! history so far, and conversation starts are fewer; `--plugin pii-redactor` copies another
+//! bundled plugin ten times instead of the tagger). `-- --only 10` runs one server alone (one
 //! warm-up second, then one round) and prints its process id when the round starts, for
 //! `perf stat -p` or `perf record -p` on that server's load alone.
 
@@ -34,10 +35,13 @@ struct Options {
     turns: usize,
     /// Run only a server with this many filters, for profiling.
     only: Option<usize>,
+    /// The bundled plugin the filtered server runs copies of.
+    plugin: String,
 }
 
 fn options() -> Options {
-    let mut options = Options { rounds: 5, seconds: 5, clients: 8, turns: 1, only: None };
+    let mut options =
+        Options { rounds: 5, seconds: 5, clients: 8, turns: 1, only: None, plugin: "example-tagger".into() };
     let args: Vec<String> = std::env::args().collect();
     for pair in args.windows(2) {
         match pair[0].as_str() {
@@ -46,22 +50,25 @@ fn options() -> Options {
             "--clients" => options.clients = pair[1].parse().unwrap(),
             "--turns" => options.turns = pair[1].parse::<usize>().unwrap().max(1),
             "--only" => options.only = Some(pair[1].parse().unwrap()),
+            "--plugin" => options.plugin = pair[1].clone(),
             _ => {}
         }
     }
     options
 }
 
-/// Starts a server with `filters` copies of example-tagger; returns its base URL and a
-/// session cookie.
-async fn server(data: &Path, filters: usize, fixture: &FixtureLlm, cache: &Path) -> (String, String) {
+/// Starts a server with `filters` copies of the bundled plugin `plugin`, each with its own
+/// id; returns its base URL and a session cookie.
+async fn server(data: &Path, plugin: &str, filters: usize, fixture: &FixtureLlm, cache: &Path) -> (String, String) {
     let plugins = data.join("plugins");
     std::fs::create_dir_all(&plugins).unwrap();
     for n in 0..filters {
-        let folder = plugins.join(format!("tagger-{n:02}"));
-        plugboard_plugins::copy_plugin_folder(&plugboard_plugins::plugin_dir("example-tagger"), &folder).unwrap();
+        let folder = plugins.join(format!("{plugin}-{n:02}"));
+        plugboard_plugins::copy_plugin_folder(&plugboard_plugins::plugin_dir(plugin), &folder).unwrap();
         let manifest = std::fs::read_to_string(folder.join("plugin.toml")).unwrap();
-        let manifest = manifest.replace("id = \"example-tagger\"", &format!("id = \"tagger-{n:02}\""));
+        let id = format!("id = \"{plugin}\"");
+        assert!(manifest.contains(&id), "{plugin}'s manifest has no line `{id}`");
+        let manifest = manifest.replace(&id, &format!("id = \"{plugin}-{n:02}\""));
         std::fs::write(folder.join("plugin.toml"), manifest).unwrap();
     }
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&data.join("plugboard.db")).await.unwrap());
@@ -190,7 +197,7 @@ async fn main() {
     let cache = tempfile::tempdir().unwrap();
     if let Some(filters) = options.only {
         let dir = tempfile::tempdir().unwrap();
-        let (base, cookie) = server(dir.path(), filters, &fixture, cache.path()).await;
+        let (base, cookie) = server(dir.path(), &options.plugin, filters, &fixture, cache.path()).await;
         round(&base, &cookie, options.clients, options.turns, 1).await;
         println!("round starts: pid {}", std::process::id());
         let (rate, mut latencies) = round(&base, &cookie, options.clients, options.turns, options.seconds).await;
@@ -198,8 +205,8 @@ async fn main() {
         return;
     }
     let (plain_dir, filtered_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let plain = server(plain_dir.path(), 0, &fixture, cache.path()).await;
-    let filtered = server(filtered_dir.path(), 10, &fixture, cache.path()).await;
+    let plain = server(plain_dir.path(), &options.plugin, 0, &fixture, cache.path()).await;
+    let filtered = server(filtered_dir.path(), &options.plugin, 10, &fixture, cache.path()).await;
     // Warm both (instances, connections, the database).
     round(&plain.0, &plain.1, options.clients, options.turns, 1).await;
     round(&filtered.0, &filtered.1, options.clients, options.turns, 1).await;
@@ -235,9 +242,10 @@ async fn main() {
     let mut ratios: Vec<f64> = zero.iter().zip(&ten).map(|(a, b)| b / a).collect();
     let (zero, ten) = (median(&mut zero), median(&mut ten));
     println!(
-        "POST /api/chat, {} clients, {} turn(s) per conversation, fixture model: median 0 filters {zero:.0} req/s, 10 filters {ten:.0} req/s, ratio {:.3}; median of the rounds' ratios {:.3}",
+        "POST /api/chat, {} clients, {} turn(s) per conversation, fixture model, copies of {}: median 0 filters {zero:.0} req/s, 10 filters {ten:.0} req/s, ratio {:.3}; median of the rounds' ratios {:.3}",
         options.clients,
         options.turns,
+        options.plugin,
         ten / zero,
         median(&mut ratios)
     );
