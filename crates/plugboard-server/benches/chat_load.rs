@@ -11,6 +11,10 @@
 //! bundled plugin ten times instead of the tagger). `-- --only 10` runs one server alone (one
 //! warm-up second, then one round) and prints its process id when the round starts, for
 //! `perf stat -p` or `perf record -p` on that server's load alone.
+//!
+//! `cargo test` runs it too, without `--bench`: one short round of each server, so the
+//! test command checks that the benchmark still starts its servers, that every filter
+//! of the filtered one runs on a turn, and that both serve requests.
 
 #![allow(clippy::unwrap_used, clippy::print_stdout, reason = "a benchmark program")]
 
@@ -40,9 +44,13 @@ struct Options {
 }
 
 fn options() -> Options {
+    let args: Vec<String> = std::env::args().collect();
     let mut options =
         Options { rounds: 5, seconds: 5, clients: 8, turns: 1, only: None, plugin: "example-tagger".into() };
-    let args: Vec<String> = std::env::args().collect();
+    if !args.iter().any(|arg| arg == "--bench") {
+        // Run by `cargo test`: a check that the benchmark works, not a measurement.
+        (options.rounds, options.seconds, options.clients) = (1, 1, 2);
+    }
     for pair in args.windows(2) {
         match pair[0].as_str() {
             "--rounds" => options.rounds = pair[1].parse().unwrap(),
@@ -115,6 +123,42 @@ async fn server(data: &Path, plugin: &str, filters: usize, fixture: &FixtureLlm,
         .unwrap();
     let cookie = signup.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
     (base, cookie)
+}
+
+/// Makes one chat turn and checks from its trace that `filters` different plugins saw
+/// the prompt, so the figures are never those of a server whose plugins did not run.
+async fn check_filters_run(base: &str, cookie: &str, filters: usize) {
+    let client = reqwest::Client::new();
+    let turn: serde_json::Value = client
+        .post(format!("{base}/api/chat"))
+        .header("cookie", cookie)
+        .json(&json!({"message": "a short benchmark prompt"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let reply = turn["reply"]["id"].as_str().unwrap_or_else(|| panic!("no reply: {turn}"));
+    let trace: serde_json::Value = client
+        .get(format!("{base}/api/messages/{reply}/trace"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let no_steps = Vec::new();
+    let steps = trace["trace"]["trace"]["steps"].as_array().unwrap_or(&no_steps);
+    let mut plugins: Vec<&str> = steps
+        .iter()
+        .filter(|step| step["stage"] == "before-prompt")
+        .filter_map(|step| step["plugin"].as_str())
+        .collect();
+    plugins.sort_unstable();
+    plugins.dedup();
+    assert_eq!(plugins.len(), filters, "the prompt passed through {plugins:?}: {trace}");
 }
 
 /// Runs `clients` loops of `POST /api/chat` for `seconds`, each going on with its
@@ -198,6 +242,7 @@ async fn main() {
     if let Some(filters) = options.only {
         let dir = tempfile::tempdir().unwrap();
         let (base, cookie) = server(dir.path(), &options.plugin, filters, &fixture, cache.path()).await;
+        check_filters_run(&base, &cookie, filters).await;
         round(&base, &cookie, options.clients, options.turns, 1).await;
         println!("round starts: pid {}", std::process::id());
         let (rate, mut latencies) = round(&base, &cookie, options.clients, options.turns, options.seconds).await;
@@ -207,6 +252,8 @@ async fn main() {
     let (plain_dir, filtered_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let plain = server(plain_dir.path(), &options.plugin, 0, &fixture, cache.path()).await;
     let filtered = server(filtered_dir.path(), &options.plugin, 10, &fixture, cache.path()).await;
+    check_filters_run(&plain.0, &plain.1, 0).await;
+    check_filters_run(&filtered.0, &filtered.1, 10).await;
     // Warm both (instances, connections, the database).
     round(&plain.0, &plain.1, options.clients, options.turns, 1).await;
     round(&filtered.0, &filtered.1, options.clients, options.turns, 1).await;
@@ -223,6 +270,7 @@ async fn main() {
         ten_cpu.extend(cpu_per_request(process_cpu().zip(between).map(|(b, a)| b - a), latencies.len()));
         ten_latencies.extend(latencies);
         println!("round {}: 0 filters {a:.0} req/s, 10 filters {b:.0} req/s", n + 1);
+        assert!(a > 0.0 && b > 0.0, "a server answered no request in {} s", options.seconds);
         zero.push(a);
         ten.push(b);
     }
