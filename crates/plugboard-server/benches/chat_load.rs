@@ -129,26 +129,10 @@ async fn server(data: &Path, plugin: &str, filters: usize, fixture: &FixtureLlm,
 /// the prompt, so the figures are never those of a server whose plugins did not run.
 async fn check_filters_run(base: &str, cookie: &str, filters: usize) {
     let client = reqwest::Client::new();
-    let turn: serde_json::Value = client
-        .post(format!("{base}/api/chat"))
-        .header("cookie", cookie)
-        .json(&json!({"message": "a short benchmark prompt"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let prompt = json!({"message": "a short benchmark prompt"});
+    let turn = answer(client.post(format!("{base}/api/chat")).json(&prompt), cookie).await;
     let reply = turn["reply"]["id"].as_str().unwrap_or_else(|| panic!("no reply: {turn}"));
-    let trace: serde_json::Value = client
-        .get(format!("{base}/api/messages/{reply}/trace"))
-        .header("cookie", cookie)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let trace = answer(client.get(format!("{base}/api/messages/{reply}/trace")), cookie).await;
     let no_steps = Vec::new();
     let steps = trace["trace"]["trace"]["steps"].as_array().unwrap_or(&no_steps);
     let mut plugins: Vec<&str> = steps
@@ -159,6 +143,11 @@ async fn check_filters_run(base: &str, cookie: &str, filters: usize) {
     plugins.sort_unstable();
     plugins.dedup();
     assert_eq!(plugins.len(), filters, "the prompt passed through {plugins:?}: {trace}");
+}
+
+/// Sends `request` as the user of session `cookie`; returns the JSON answer.
+async fn answer(request: reqwest::RequestBuilder, cookie: &str) -> serde_json::Value {
+    request.header("cookie", cookie).send().await.unwrap().json().await.unwrap()
 }
 
 /// Runs `clients` loops of `POST /api/chat` for `seconds`, each going on with its
