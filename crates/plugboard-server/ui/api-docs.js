@@ -4,23 +4,11 @@
 // nothing from anywhere else. Everything the document says reaches the page as text
 // (textContent, text nodes): never as markup.
 
+import { $, el } from "/ui/dom.js";
 import { render } from "/ui/markdown.js";
+import { setupThemeToggle } from "/ui/theme.js";
 
-const $ = (id) => document.getElementById(id);
 const METHODS = ["get", "post", "put", "patch", "delete", "head", "options", "trace"];
-
-/** An element with properties (`text` sets its text) and children (strings become text). */
-function el(tag, props = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(props)) {
-    if (value === undefined || value === null) continue;
-    if (key === "class") node.className = value;
-    else if (key === "text") node.textContent = value;
-    else node[key] = value;
-  }
-  for (const child of children) if (child !== undefined && child !== null && child !== false) node.append(child);
-  return node;
-}
 
 /** Markdown of a description: single line breaks are the source's wrapping, not breaks. */
 function prose(text, className = "description") {
@@ -30,19 +18,7 @@ function prose(text, className = "description") {
 
 // ---- Theme (the chat page's choice) ----------------------------------------------
 
-function applyTheme(theme) {
-  if (theme) document.documentElement.dataset.theme = theme;
-  else delete document.documentElement.dataset.theme;
-}
-applyTheme(localStorage.getItem("plugboard-theme"));
-$("theme").addEventListener("click", () => {
-  const dark = document.documentElement.dataset.theme
-    ? document.documentElement.dataset.theme === "dark"
-    : matchMedia("(prefers-color-scheme: dark)").matches;
-  const next = dark ? "light" : "dark";
-  localStorage.setItem("plugboard-theme", next);
-  applyTheme(next);
-});
+setupThemeToggle();
 
 // ---- Schemas ---------------------------------------------------------------------
 
