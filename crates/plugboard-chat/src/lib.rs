@@ -1,18 +1,25 @@
-//! Plugboard's chat core: the [`Provider`] seam to models (with the OpenAI-compatible
-//! provider) and the [`ChatEngine`] that runs a chat turn through the plugin pipeline and
-//! keeps both sides, and the plugin trace, in the store.
+//! Plugboard's chat core: the [`ChatEngine`] that runs a chat turn through the plugin
+//! pipeline and keeps both sides, and the plugin trace, in the store; the model list
+//! ([`Models`]) over every [`Provider`]; and the seams it sees the rest through: the
+//! plugins as a `PluginSet` (implemented by the registry), tools as [`ToolSource`]s,
+//! changing providers as a [`ProviderSource`]. It never sees the registry itself.
 
+mod convert;
 mod engine;
-mod openai;
+mod error;
 mod provider;
 mod services;
 mod stateless;
+mod tools;
 pub mod trace;
 
-pub use engine::{
-    ChatEngine, EngineConfig, PipelineError, PluginChoice, TurnEvent, TurnRequest, api_conversation, api_message,
+pub use convert::{api_conversation, api_file_info, api_message};
+pub use engine::{ChatEngine, EngineConfig, PluginChoice, TurnEvent, TurnRequest};
+pub use error::{ChatError, Refused};
+pub use plugboard_types::{Provider, ProviderError};
+pub use provider::{
+    ModelEntry, ModelOverview, Models, PluginProvider, PluginProviders, ProviderProblem, ProviderSource,
 };
-pub use openai::{OpenAiConfig, OpenAiProvider};
-pub use provider::{ModelEntry, ModelOverview, Models, PluginProvider, Provider, ProviderError, ProviderProblem};
 pub use services::{ModelsAi, SharedModels, StoreChat};
 pub use stateless::StatelessOutcome;
+pub use tools::{OfferedTool, PluginTools, ToolSource};

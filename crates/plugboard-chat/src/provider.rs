@@ -1,102 +1,15 @@
-//! The seam to the models: a [`Provider`] lists models and streams completions; the
-//! [`Models`] registry merges every provider into one list with stable ids
-//! `<provider>/<model>`.
+//! The model list: [`Models`] merges every [`Provider`] into one list with stable ids
+//! `<provider>/<model>`: the configured ones, and those a [`ProviderSource`] offers now
+//! (the enabled provider plugins, through [`PluginProviders`]).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use plugboard_host::api::{Completion, CompletionChunk, CompletionRequest, ModelInfo};
+use plugboard_host::{Hook, PluginSet};
+use plugboard_types::{Completion, CompletionChunk, CompletionRequest, ModelInfo, Provider, ProviderError};
 use serde::Serialize;
 use tokio::sync::mpsc;
-
-/// Why a provider could not answer.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ProviderError {
-    /// The model server could not be reached.
-    #[error("cannot reach the model server at {url}: {message}; check that it runs and the base URL is right")]
-    Unreachable {
-        /// Where.
-        url: String,
-        /// Why.
-        message: String,
-    },
-    /// The model server answered with an error.
-    #[error("the model server answered {status}: {message}")]
-    Status {
-        /// HTTP status.
-        status: u16,
-        /// Its message.
-        message: String,
-    },
-    /// The model server's answer did not follow the protocol.
-    #[error("the model server sent something unexpected: {0}")]
-    Protocol(String),
-    /// It took too long.
-    #[error("the model did not answer within {seconds} s")]
-    Timeout {
-        /// The limit.
-        seconds: u64,
-    },
-    /// No such model.
-    #[error("no model `{model}`; available: {}", .available.join(", "))]
-    UnknownModel {
-        /// Asked for.
-        model: String,
-        /// What there is.
-        available: Vec<String>,
-    },
-    /// No model is configured or reachable at all.
-    #[error("no model is available: {0}")]
-    NoModel(String),
-    /// The provider is a plugin and its call failed (the call error, as text).
-    #[error("{0}")]
-    Plugin(String),
-    /// The model is serving as many requests as it can; try again shortly.
-    #[error("{0}")]
-    Busy(String),
-    /// The conversation does not fit the model's context.
-    #[error("{0}")]
-    ContextLength(String),
-    /// The model failed while generating.
-    #[error("{0}")]
-    Failed(String),
-}
-
-impl ProviderError {
-    /// A stable code for API errors.
-    pub fn code(&self) -> &'static str {
-        match self {
-            ProviderError::Unreachable { .. } => "model_unreachable",
-            ProviderError::Status { .. } => "model_error",
-            ProviderError::Protocol(_) => "model_protocol",
-            ProviderError::Timeout { .. } => "model_timeout",
-            ProviderError::UnknownModel { .. } => "unknown_model",
-            ProviderError::NoModel(_) => "no_model",
-            ProviderError::Plugin(_) => "model_plugin_failed",
-            ProviderError::Busy(_) => "model_busy",
-            ProviderError::ContextLength(_) => "context_length_exceeded",
-            ProviderError::Failed(_) => "model_failed",
-        }
-    }
-}
-
-/// Something that serves models.
-#[async_trait]
-pub trait Provider: Send + Sync + std::fmt::Debug {
-    /// The provider's id, the first part of its models' ids (`openai`, `local`, a plugin id).
-    fn id(&self) -> &str;
-    /// Its models.
-    async fn models(&self) -> Result<Vec<ModelInfo>, ProviderError>;
-    /// Streams a completion: text and tool calls go to `sink` as they come, and the
-    /// finished completion is returned. Dropping the future cancels generation; a closed
-    /// `sink` should stop it too.
-    async fn complete(
-        &self,
-        request: CompletionRequest,
-        sink: mpsc::Sender<CompletionChunk>,
-    ) -> Result<Completion, ProviderError>;
-}
 
 /// A model of the merged list.
 #[derive(Debug, Clone, Serialize)]
@@ -131,13 +44,45 @@ pub struct ProviderProblem {
     pub message: String,
 }
 
-/// Every provider, by id: the configured ones, and the loaded plugins that implement the
-/// provider hook (looked up at each use, so plugins come and go with the registry).
+/// Providers that come and go: asked at each use of the model list.
+pub trait ProviderSource: Send + Sync + std::fmt::Debug {
+    /// The providers offered now.
+    fn providers(&self) -> Vec<Arc<dyn Provider>>;
+}
+
+/// The enabled plugins that implement the provider hook, as providers.
+#[derive(Debug, Clone)]
+pub struct PluginProviders {
+    plugins: Arc<dyn PluginSet>,
+}
+
+impl PluginProviders {
+    /// The provider plugins of `plugins`. The model list sits behind the plugins' own `ai`
+    /// service, so give it a set that does not keep the runtime alive
+    /// (`Runtime::weak_plugins`).
+    pub fn new(plugins: Arc<dyn PluginSet>) -> PluginProviders {
+        PluginProviders { plugins }
+    }
+}
+
+impl ProviderSource for PluginProviders {
+    fn providers(&self) -> Vec<Arc<dyn Provider>> {
+        self.plugins
+            .plugins()
+            .into_iter()
+            .filter(|plugin| plugin.implements(Hook::Provider) && plugin.is_enabled())
+            .map(|plugin| Arc::new(PluginProvider::new(plugin)) as Arc<dyn Provider>)
+            .collect()
+    }
+}
+
+/// Every provider, by id: the configured ones, then those of the [`ProviderSource`]
+/// (looked up at each use, so provider plugins come and go with the registry).
 #[derive(Debug, Clone, Default)]
 pub struct Models {
     providers: BTreeMap<String, Arc<dyn Provider>>,
     default_model: Option<String>,
-    plugins: Option<plugboard_registry::Registry>,
+    source: Option<Arc<dyn ProviderSource>>,
 }
 
 /// A plugin implementing the provider hook, as a [`Provider`] (its id is the plugin id).
@@ -183,21 +128,17 @@ impl Models {
         self.providers.insert(provider.id().to_owned(), provider);
     }
 
-    /// Offers the models of the registry's enabled provider plugins too.
-    pub fn with_plugins(&mut self, registry: plugboard_registry::Registry) {
-        self.plugins = Some(registry);
+    /// Offers the providers of `source` too (a configured provider wins over one of the
+    /// source with the same id).
+    pub fn with_source(&mut self, source: Arc<dyn ProviderSource>) {
+        self.source = Some(source);
     }
 
-    /// Every provider now: the configured ones, then the enabled provider plugins.
+    /// Every provider now: the configured ones, then the source's.
     fn providers(&self) -> BTreeMap<String, Arc<dyn Provider>> {
         let mut providers = self.providers.clone();
-        if let Some(registry) = &self.plugins {
-            for plugin in registry.runtime().plugins() {
-                if plugin.implements(plugboard_host::Hook::Provider) && plugin.is_enabled() {
-                    let provider: Arc<dyn Provider> = Arc::new(PluginProvider::new(plugin));
-                    providers.entry(provider.id().to_owned()).or_insert(provider);
-                }
-            }
+        for provider in self.source.iter().flat_map(|source| source.providers()) {
+            providers.entry(provider.id().to_owned()).or_insert(provider);
         }
         providers
     }

@@ -5,13 +5,13 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use plugboard_host::api::{Completion, CompletionRequest, Conversation, File, Message, User};
 use plugboard_host::services::{AiService, ChatService, ServiceError, ServiceErrorKind};
 use plugboard_manifest::PluginId;
 use plugboard_store::{ChatStore, MessageStatus, NewMessage, Role, StoreError};
+use plugboard_types::{Completion, CompletionRequest, Conversation, File, Message, User};
 use tokio::sync::{RwLock, mpsc};
 
-use crate::engine::{api_conversation, api_message};
+use crate::convert::{api_conversation, api_message};
 use crate::provider::Models;
 
 /// The model registry shared by the chat engine and the plugins' `ai` service.
@@ -171,7 +171,7 @@ impl ChatService for StoreChat {
 
     async fn get_user(&self, id: &str) -> Result<User, ServiceError> {
         let user = self.store.user(id).await.map_err(storage)?.ok_or_else(|| not_found("user", id))?;
-        Ok(User { id: user.id, display_name: user.username, is_admin: user.is_admin })
+        Ok(User { id: user.id.into(), display_name: user.username, is_admin: user.is_admin })
     }
 
     async fn read_file(&self, user: Option<&str>, id: &str) -> Result<File, ServiceError> {
@@ -180,7 +180,7 @@ impl ChatService for StoreChat {
         self.conversation(user, &attachment.conversation_id).await.map_err(|_| not_found("file", id))?;
         Ok(File {
             id: attachment.id,
-            conversation_id: attachment.conversation_id,
+            conversation_id: attachment.conversation_id.into(),
             name: attachment.file_name,
             media_type: attachment.media_type,
             data,

@@ -4,12 +4,13 @@
 //! filters, the final text the after-response filters. The client's own tools pass
 //! through to the model and their calls back to the client.
 
-use plugboard_host::api::{CallContext, Completion, CompletionChunk, CompletionRequest, Role as ApiRole};
 use plugboard_host::{Plugin, TextFilter, run_stream_filters, run_text_filters};
 use plugboard_store::User;
+use plugboard_types::{CallContext, Completion, CompletionChunk, CompletionRequest, Role as ApiRole};
 use tokio::sync::mpsc;
 
-use crate::engine::{ChatEngine, PipelineError};
+use crate::engine::ChatEngine;
+use crate::error::{ChatError, Refused};
 
 /// The end of a stateless completion.
 #[derive(Debug, Clone)]
@@ -32,17 +33,13 @@ impl ChatEngine {
         user: &User,
         mut request: CompletionRequest,
         sink: mpsc::Sender<CompletionChunk>,
-    ) -> Result<StatelessOutcome, PipelineError> {
-        let filters: Vec<Plugin> = self.registry().runtime().plugins();
+    ) -> Result<StatelessOutcome, ChatError> {
+        let filters: Vec<Plugin> = self.plugin_set().plugins();
         let wanted = (!request.model.is_empty()).then(|| request.model.clone());
-        let (provider, model) = self
-            .models()
-            .await
-            .resolve(wanted.as_deref())
-            .await
-            .map_err(|error| PipelineError::new(error.code(), error.to_string()))?;
+        let (provider, model) = self.models().await.resolve(wanted.as_deref()).await?;
         let model_id = format!("{}/{model}", provider.id());
-        let context = CallContext { user_id: user.id.clone(), model: model_id.clone(), ..CallContext::default() };
+        let context =
+            CallContext { user_id: user.id.as_str().into(), model: model_id.clone(), ..CallContext::default() };
         // The client sends the whole history each time, unfiltered: every user message
         // passes the prompt filters (a privacy filter must see them all), and the newest
         // the will-be-posted hooks too.
@@ -53,9 +50,9 @@ impl ChatEngine {
             }
             let mut text = message.content.clone();
             if Some(index) == last_user {
-                let draft = plugboard_host::api::Message {
-                    id: String::new(),
-                    conversation_id: String::new(),
+                let draft = plugboard_types::Message {
+                    id: Default::default(),
+                    conversation_id: Default::default(),
                     role: ApiRole::User,
                     author: format!("user:{}", user.id),
                     content: text.clone(),
@@ -63,13 +60,13 @@ impl ChatEngine {
                 };
                 let posted = run_text_filters(&filters, &TextFilter::MessageWillBePosted(draft), &context, &text).await;
                 if let Some(rejection) = posted.rejection {
-                    return Err(PipelineError::refused("prompt_rejected", "prompt", &rejection));
+                    return Err(ChatError::refused(Refused::Prompt, &rejection));
                 }
                 text = posted.text;
             }
             let prompt = run_text_filters(&filters, &TextFilter::BeforePrompt, &context, &text).await;
             if let Some(rejection) = prompt.rejection {
-                return Err(PipelineError::refused("prompt_rejected", "prompt", &rejection));
+                return Err(ChatError::refused(Refused::Prompt, &rejection));
             }
             message.content = prompt.text;
         }
@@ -88,13 +85,11 @@ impl ChatEngine {
             };
             if sink.send(piece).await.is_err() {
                 running.abort();
-                return Err(PipelineError::new("cancelled", "the client went away"));
+                return Err(ChatError::Cancelled);
             }
         }
-        let mut completion = running
-            .await
-            .map_err(|error| PipelineError::new("model_failed", error.to_string()))?
-            .map_err(|error| PipelineError::new(error.code(), error.to_string()))?;
+        let mut completion =
+            running.await.map_err(|error| ChatError::Internal(format!("the model task failed: {error}")))??;
         completion.content = streamed.clone();
         let after = run_text_filters(&filters, &TextFilter::AfterResponse, &context, &streamed).await;
         if let Some(rejection) = after.rejection {

@@ -56,8 +56,8 @@ impl From<api::Role> for wit::Role {
 impl From<api::Message> for wit::Message {
     fn from(m: api::Message) -> Self {
         wit::Message {
-            id: m.id,
-            conversation_id: m.conversation_id,
+            id: m.id.into(),
+            conversation_id: m.conversation_id.into(),
             role: m.role.into(),
             author: m.author,
             content: m.content,
@@ -68,15 +68,15 @@ impl From<api::Message> for wit::Message {
 
 impl From<api::Conversation> for wit::Conversation {
     fn from(c: api::Conversation) -> Self {
-        wit::Conversation { id: c.id, title: c.title, user_id: c.user_id, created_at_ms: c.created_at_ms }
+        wit::Conversation { id: c.id.into(), title: c.title, user_id: c.user_id.into(), created_at_ms: c.created_at_ms }
     }
 }
 
 impl From<&api::CallContext> for wit::CallContext {
     fn from(c: &api::CallContext) -> Self {
         wit::CallContext {
-            conversation_id: c.conversation_id.clone(),
-            user_id: c.user_id.clone(),
+            conversation_id: c.conversation_id.to_string(),
+            user_id: c.user_id.to_string(),
             model: c.model.clone(),
             request_id: c.request_id.clone(),
         }
@@ -274,7 +274,7 @@ impl From<ServiceError> for wit::HostError {
 
 impl From<api::User> for imports::chat::User {
     fn from(u: api::User) -> Self {
-        imports::chat::User { id: u.id, display_name: u.display_name, is_admin: u.is_admin }
+        imports::chat::User { id: u.id.into(), display_name: u.display_name, is_admin: u.is_admin }
     }
 }
 
@@ -282,7 +282,7 @@ impl From<api::File> for imports::chat::File {
     fn from(f: api::File) -> Self {
         imports::chat::File {
             id: f.id,
-            conversation_id: f.conversation_id,
+            conversation_id: f.conversation_id.into(),
             name: f.name,
             media_type: f.media_type,
             data: f.data,
@@ -389,7 +389,7 @@ impl From<api::FileInfo> for events::FileInfo {
     fn from(file: api::FileInfo) -> Self {
         events::FileInfo {
             id: file.id,
-            conversation_id: file.conversation_id,
+            conversation_id: file.conversation_id.into(),
             name: file.name,
             media_type: file.media_type,
             size: file.size,

@@ -157,7 +157,7 @@ impl Drop for RuntimeInner {
 /// The plugin host. Cheap to clone.
 #[derive(Clone)]
 pub struct Runtime {
-    inner: Arc<RuntimeInner>,
+    pub(crate) inner: Arc<RuntimeInner>,
 }
 
 impl std::fmt::Debug for Runtime {

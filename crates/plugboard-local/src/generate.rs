@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use candle_core::{Device, Tensor};
 use candle_transformers::generation::{LogitsProcessor, Sampling as Mode};
-use plugboard_host::api::{CompletionChunk, CompletionMessage, FinishReason, Role, ToolCall, ToolSpec, Usage};
+use plugboard_types::{CompletionChunk, CompletionMessage, FinishReason, Role, ToolCall, ToolSpec, Usage};
 use serde::Serialize;
 use tokio::sync::mpsc;
 

@@ -3,8 +3,8 @@
 use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
-use plugboard_chat::{Provider, ProviderError};
-use plugboard_host::api::{Completion, CompletionChunk, CompletionRequest, ModelInfo};
+use plugboard_types::{Completion, CompletionChunk, CompletionRequest, ModelInfo};
+use plugboard_types::{Provider, ProviderError};
 use tokio::sync::mpsc;
 
 use crate::error::LocalError;

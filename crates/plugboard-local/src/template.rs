@@ -3,7 +3,7 @@
 
 use candle_core::quantized::gguf_file::Content;
 use minijinja::{Environment, ErrorKind, Value, context};
-use plugboard_host::api::{CompletionMessage, Role, ToolCall, ToolSpec};
+use plugboard_types::{CompletionMessage, Role, ToolCall, ToolSpec};
 use serde::Serialize;
 use serde_json::json;
 

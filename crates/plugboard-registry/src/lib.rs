@@ -27,6 +27,8 @@ pub use discover::{Bundled, Candidate, Origin, plugin_folders};
 pub use error::RegistryError;
 pub use install::{INSTALL_RECORD_FILE, InstallOptions, InstallRecord, Installed};
 pub use kv::StoreKv;
-pub use registry::{BrokenFolder, PluginEntry, PluginState, Registry, RegistryConfig, StartReport, SyncOutcome};
+pub use registry::{
+    BrokenFolder, PluginEntry, PluginState, Registry, RegistryConfig, StartReport, SyncOutcome, WeakRegistry,
+};
 pub use resolve::{DependencyError, Resolution, resolve};
 pub use watch::HotReload;

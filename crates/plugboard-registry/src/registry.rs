@@ -149,6 +149,26 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// A [`Registry`] that may be gone.
+#[derive(Debug, Clone)]
+pub struct WeakRegistry {
+    inner: Weak<Inner>,
+}
+
+impl WeakRegistry {
+    /// The registry, if something still holds it.
+    pub fn upgrade(&self) -> Option<Registry> {
+        self.inner.upgrade().map(|inner| Registry { inner })
+    }
+}
+
+/// The chat core and the model list see the registry only as the plugins now loaded.
+impl plugboard_host::PluginSet for Registry {
+    fn plugins(&self) -> Vec<Plugin> {
+        self.inner.runtime.plugins()
+    }
+}
+
 /// The set of plugins. Cheap to clone; clones share everything.
 #[derive(Debug, Clone)]
 pub struct Registry {
@@ -181,6 +201,12 @@ impl Registry {
     /// The runtime that runs the plugins.
     pub fn runtime(&self) -> &Runtime {
         &self.inner.runtime
+    }
+
+    /// A handle that does not keep the registry alive (for tests that check everything is
+    /// released, and for holders the registry itself reaches).
+    pub fn downgrade(&self) -> WeakRegistry {
+        WeakRegistry { inner: Arc::downgrade(&self.inner) }
     }
 
     /// The store the registry persists to.

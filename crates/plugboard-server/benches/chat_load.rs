@@ -23,11 +23,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use plugboard_chat::{ChatEngine, EngineConfig, ModelsAi, OpenAiConfig, OpenAiProvider, SharedModels, StoreChat};
 use plugboard_fixture_llm::FixtureLlm;
-use plugboard_host::{Runtime, RuntimeConfig, Services};
-use plugboard_registry::{Registry, RegistryConfig, StoreKv};
-use plugboard_server::{AppState, ServerConfig};
+use plugboard_host::RuntimeConfig;
+use plugboard_openai::{OpenAiConfig, OpenAiProvider};
+use plugboard_registry::RegistryConfig;
+use plugboard_server::AppBuilder;
 use plugboard_store::{SqliteStore, Store};
 use serde_json::json;
 
@@ -80,38 +80,20 @@ async fn server(data: &Path, plugin: &str, filters: usize, fixture: &FixtureLlm,
         std::fs::write(folder.join("plugin.toml"), manifest).unwrap();
     }
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&data.join("plugboard.db")).await.unwrap());
-    let models: SharedModels = Arc::default();
-    let services = Services {
-        kv: Arc::new(StoreKv::new(store.clone())),
-        chat: Arc::new(StoreChat::new(store.clone())),
-        ai: Arc::new(ModelsAi::new(models.clone())),
-    };
-    let runtime =
-        Runtime::new(RuntimeConfig { cache_dir: Some(cache.to_owned()), ..RuntimeConfig::default() }, services)
-            .unwrap();
-    let registry = Registry::new(
-        runtime,
-        store.clone(),
-        RegistryConfig { bundled: Vec::new(), directories: vec![plugins], enabled_plugins: None, install_dir: None },
-    );
-    let report = registry.start().await;
-    assert_eq!(report.loaded.len(), filters, "{:?}", report.failed);
-    {
-        let mut models = models.write().await;
-        models.add(Arc::new(OpenAiProvider::new(OpenAiConfig::new("fixture", fixture.base_url())).unwrap()));
+    let tls = plugboard_host::tls_config().unwrap();
+    let model = OpenAiProvider::new(OpenAiConfig::new("fixture", fixture.base_url()), tls).unwrap();
+    let state = AppBuilder::new(store)
+        .runtime_config(RuntimeConfig { cache_dir: Some(cache.to_owned()), ..RuntimeConfig::default() })
+        .registry_config(RegistryConfig { directories: vec![plugins], ..RegistryConfig::default() })
+        .provider(Arc::new(model))
         // The same short reply whatever the prompt: the filters' rewrites do not change the
         // model's work, so the difference between the servers is the plugins' cost.
-        models.set_default(Some("fixture/fixed".into()));
-    }
-    let engine = ChatEngine::new(registry.clone(), store.clone(), models, EngineConfig::default());
-    let state = AppState {
-        registry,
-        store,
-        engine,
-        config: Arc::new(ServerConfig::default()),
-        limits: Arc::default(),
-        packages: Arc::default(),
-    };
+        .default_model(Some("fixture/fixed".into()))
+        .build()
+        .await
+        .unwrap();
+    let report = state.registry.start().await;
+    assert_eq!(report.loaded.len(), filters, "{:?}", report.failed);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(plugboard_server::serve(listener, state, std::future::pending()));

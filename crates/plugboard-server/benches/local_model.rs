@@ -16,13 +16,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use plugboard_chat::{ChatEngine, EngineConfig, ModelsAi, SharedModels, StoreChat};
-use plugboard_host::api::{CompletionChunk, CompletionMessage, Role};
-use plugboard_host::{Runtime, RuntimeConfig, Services};
 use plugboard_local::{LocalConfig, LocalModel, LocalProvider, LocalState, Sampling};
-use plugboard_registry::{Registry, RegistryConfig, StoreKv};
-use plugboard_server::{AppState, ServerConfig};
+use plugboard_server::AppBuilder;
 use plugboard_store::{SqliteStore, Store};
+use plugboard_types::{CompletionChunk, CompletionMessage, Role};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
@@ -117,29 +114,12 @@ async fn raw(model: &LocalModel, tokens: usize) -> Speed {
 /// A server with no plugins whose only model is `model`; returns its base URL and a token.
 async fn server(model: &LocalModel, data: &std::path::Path) -> (String, String) {
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&data.join("plugboard.db")).await.unwrap());
-    let models: SharedModels = Arc::default();
-    let services = Services {
-        kv: Arc::new(StoreKv::new(store.clone())),
-        chat: Arc::new(StoreChat::new(store.clone())),
-        ai: Arc::new(ModelsAi::new(models.clone())),
-    };
-    let runtime = Runtime::new(RuntimeConfig::default(), services).unwrap();
-    let registry = Registry::new(
-        runtime,
-        store.clone(),
-        RegistryConfig { bundled: Vec::new(), directories: Vec::new(), enabled_plugins: None, install_dir: None },
-    );
-    registry.start().await;
-    models.write().await.add(Arc::new(LocalProvider::new(LocalState::Ready(model.clone()))));
-    let engine = ChatEngine::new(registry.clone(), store.clone(), models, EngineConfig::default());
-    let state = AppState {
-        registry,
-        store,
-        engine,
-        config: Arc::new(ServerConfig::default()),
-        limits: Arc::default(),
-        packages: Arc::default(),
-    };
+    let state = AppBuilder::new(store)
+        .provider(Arc::new(LocalProvider::new(LocalState::Ready(model.clone()))))
+        .build()
+        .await
+        .unwrap();
+    state.registry.start().await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(plugboard_server::serve(listener, state, std::future::pending()));

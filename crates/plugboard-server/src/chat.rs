@@ -49,22 +49,6 @@ async fn prepare(state: &AppState, user: plugboard_store::User, request: ChatReq
     Ok(TurnRequest { user, conversation, content: request.message, model: request.model })
 }
 
-fn error_status(code: &str) -> StatusCode {
-    match code {
-        "message_rejected" | "prompt_rejected" => StatusCode::UNPROCESSABLE_ENTITY,
-        "empty_message" | "unknown_plugin" | "unknown_model" | "context_length_exceeded" => StatusCode::BAD_REQUEST,
-        "message_too_large" => StatusCode::PAYLOAD_TOO_LARGE,
-        "no_model" | "model_unreachable" | "disabled" | "breaker_open" | "busy" | "model_busy" => {
-            StatusCode::SERVICE_UNAVAILABLE
-        }
-        "rate_limited" => StatusCode::TOO_MANY_REQUESTS,
-        "not_implemented" | "plugin_error" => StatusCode::UNPROCESSABLE_ENTITY,
-        "model_timeout" | "deadline" => StatusCode::GATEWAY_TIMEOUT,
-        "storage" => StatusCode::INTERNAL_SERVER_ERROR,
-        _ => StatusCode::BAD_GATEWAY,
-    }
-}
-
 /// Runs a chat turn and answers when it is over
 ///
 /// The answer has both messages, the tool calls made and whether a plugin replaced the
@@ -79,13 +63,16 @@ fn error_status(code: &str) -> StatusCode {
     responses(
         (status = 200, description = "The finished turn", body = openapi::ChatReply),
         (status = 400, description = "`empty_message` or `invalid_json`; from the turn (with `conversation_id` and \
-                                      `user_message`, as `ChatFailure`): `unknown_model`, `context_length_exceeded`",
+                                      `user_message`, as `ChatFailure`): `unknown_plugin`, `context_length_exceeded`",
          body = openapi::ApiError),
         (status = 401, description = "Not signed in", body = openapi::ApiError),
-        (status = 404, description = "No such conversation of the caller's", body = openapi::ApiError),
-        (status = 422, description = "A plugin rejected the message or prompt", body = openapi::ChatFailure),
+        (status = 404, description = "No such conversation of the caller's; from the turn: `unknown_model`, or a \
+                                      `/run` plugin without tools (`not_implemented`)", body = openapi::ApiError),
+        (status = 422, description = "A plugin rejected the message or prompt, or a command's plugin failed \
+                                      (`plugin_error`)", body = openapi::ChatFailure),
         (status = 429, description = "Rate limited (`rate_limited`); see `Retry-After`", body = openapi::ChatFailure),
         (status = 503, description = "No model, or it is busy or unreachable", body = openapi::ChatFailure),
+        (status = 502, description = "The model or a plugin failed (`model_error`, `trap`, ...)", body = openapi::ChatFailure),
         (status = 504, description = "The model or a plugin timed out", body = openapi::ChatFailure),
     )
 )]
@@ -106,8 +93,7 @@ pub(crate) async fn chat(
             TurnEvent::ToolCall { .. } | TurnEvent::ToolResult { .. } => tools.push(json!(event)),
             TurnEvent::Replace { .. } => replaced = true,
             TurnEvent::Delta { .. } => {}
-            TurnEvent::Done { message_id, model, usage, .. } => {
-                let reply = state.store.message(&message_id).await?;
+            TurnEvent::Done { model, usage, reply, .. } => {
                 return Ok(Json(json!({
                     "conversation_id": conversation_id,
                     "user_message": user_message,
@@ -119,11 +105,15 @@ pub(crate) async fn chat(
                 }))
                 .into_response());
             }
-            TurnEvent::Error { code, message } => {
-                let status = error_status(&code);
-                let body = json!({"error": {"code": code, "message": message}, "conversation_id": conversation_id,
-                                  "user_message": user_message});
-                return Ok((status, Json(body)).into_response());
+            TurnEvent::Error(error) => {
+                let error = ApiError::from(error);
+                let body = json!({"error": {"code": error.code, "message": error.message},
+                                  "conversation_id": conversation_id, "user_message": user_message});
+                let mut response = (error.status, Json(body)).into_response();
+                if let Some(seconds) = error.retry_after {
+                    response.headers_mut().insert(axum::http::header::RETRY_AFTER, seconds.into());
+                }
+                return Ok(response);
             }
         }
     }
@@ -171,7 +161,7 @@ pub(crate) async fn chat_stream(
             TurnEvent::ToolResult { .. } => "tool_result",
             TurnEvent::Replace { .. } => "replace",
             TurnEvent::Done { .. } => "done",
-            TurnEvent::Error { .. } => "error",
+            TurnEvent::Error(_) => "error",
         };
         Ok(SseEvent::default().event(name).json_data(&event).unwrap_or_default())
     });

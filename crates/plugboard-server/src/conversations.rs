@@ -7,7 +7,6 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use plugboard_chat::{PluginChoice, api_conversation, api_message};
-use plugboard_host::api::{CallContext, Event, FileInfo};
 use plugboard_store::{Conversation, Message};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -38,10 +37,6 @@ async fn owned_message(
     Ok((message, conversation))
 }
 
-fn context(user: &plugboard_store::User, conversation_id: &str) -> CallContext {
-    CallContext { conversation_id: conversation_id.to_owned(), user_id: user.id.clone(), ..CallContext::default() }
-}
-
 /// A new conversation.
 #[derive(Debug, Deserialize, ToSchema)]
 pub(crate) struct NewConversation {
@@ -66,7 +61,7 @@ pub(crate) async fn create_conversation_for(
     title: &str,
 ) -> Result<Conversation, ApiError> {
     let conversation = state.store.create_conversation(&user.id, title).await?;
-    state.engine.fire(context(user, &conversation.id), Event::ConversationStarted(api_conversation(&conversation)));
+    state.engine.conversation_started(user, &conversation);
     Ok(conversation)
 }
 
@@ -244,7 +239,7 @@ pub(crate) async fn delete(
 ) -> Result<StatusCode, ApiError> {
     owned(&state, &user, &id).await?;
     if let Some(conversation) = state.store.delete_conversation(&id).await? {
-        state.engine.fire(context(&user, &id), Event::ConversationEnded(api_conversation(&conversation)));
+        state.engine.conversation_ended(&user, &conversation);
     }
     Ok(StatusCode::NO_CONTENT)
 }
@@ -297,13 +292,13 @@ pub(crate) async fn edit_message(
     Path(id): Path<String>,
     ApiJson(edit): ApiJson<MessageEdit>,
 ) -> Result<Json<Value>, ApiError> {
-    let (_, conversation) = owned_message(&state, &user, &id).await?;
+    owned_message(&state, &user, &id).await?;
     if edit.content.trim().is_empty() {
         return Err(ApiError::bad_request("empty_message", "a message cannot be empty; delete it instead"));
     }
     let message =
         state.store.edit_message(&id, &edit.content).await?.ok_or_else(|| ApiError::not_found("message", &id))?;
-    state.engine.fire(context(&user, &conversation.id), Event::MessageEdited(api_message(&message)));
+    state.engine.message_edited(&user, &message);
     Ok(Json(json!({"message": message})))
 }
 
@@ -327,9 +322,9 @@ pub(crate) async fn delete_message(
     AuthUser(user): AuthUser,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let (_, conversation) = owned_message(&state, &user, &id).await?;
+    owned_message(&state, &user, &id).await?;
     if let Some(message) = state.store.delete_message(&id).await? {
-        state.engine.fire(context(&user, &conversation.id), Event::MessageDeleted(api_message(&message)));
+        state.engine.message_deleted(&user, &message);
     }
     Ok(StatusCode::NO_CONTENT)
 }
@@ -433,7 +428,7 @@ pub(crate) async fn upload(
     let media_type =
         headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/octet-stream");
     let attachment = state.store.add_attachment(&id, None, name, media_type, &body).await?;
-    state.engine.fire(context(&user, &id), Event::FileAttached(file_info(&attachment)));
+    state.engine.file_attached(&user, &attachment);
     Ok((StatusCode::CREATED, Json(json!({"attachment": attachment}))).into_response())
 }
 
@@ -483,16 +478,6 @@ pub(crate) async fn download(
         .into_response())
 }
 
-fn file_info(attachment: &plugboard_store::Attachment) -> FileInfo {
-    FileInfo {
-        id: attachment.id.clone(),
-        conversation_id: attachment.conversation_id.clone(),
-        name: attachment.file_name.clone(),
-        media_type: attachment.media_type.clone(),
-        size: attachment.size,
-    }
-}
-
 /// Deletes an attached file
 ///
 /// Fires the plugins' file-deleted event.
@@ -518,7 +503,7 @@ pub(crate) async fn delete_attachment(
     };
     owned(&state, &user, &attachment.conversation_id).await.map_err(|_| ApiError::not_found("attachment", &id))?;
     if let Some(deleted) = state.store.delete_attachment(&id).await? {
-        state.engine.fire(context(&user, &deleted.conversation_id), Event::FileDeleted(file_info(&deleted)));
+        state.engine.file_deleted(&user, &deleted);
     }
     Ok(StatusCode::NO_CONTENT)
 }
@@ -595,9 +580,7 @@ pub(crate) async fn export(
         ));
     }
     let messages: Vec<_> = state.store.list_messages(&id).await?.iter().map(api_message).collect();
-    let file = plugin.export(&query.format, api_conversation(&conversation), messages).await.map_err(|error| {
-        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "plugin_error", format!("the export failed: {error}"))
-    })?;
+    let file = plugin.export(&query.format, api_conversation(&conversation), messages).await?;
     let disposition = format!("attachment; filename=\"{}\"", file.file_name.replace(['"', '\r', '\n'], "'"));
     Ok(([(header::CONTENT_TYPE, file.media_type), (header::CONTENT_DISPOSITION, disposition)], file.data)
         .into_response())

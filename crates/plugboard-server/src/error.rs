@@ -1,14 +1,74 @@
 //! The API's one error type: an HTTP status, a stable machine-readable `code` and a message
 //! for people, sent as `{"error": {"code", "message"}}`. Internal details are logged, not
 //! sent.
+//!
+//! [`chat_status`] is the one table from a turn's or a plugin call's error ([`ChatError`],
+//! which wraps the host's `CallError` and the models' `ProviderError`) to an HTTP status:
+//! `/api/chat`, `/api/plugins/execute`, plugin routes, exports and the OpenAI-compatible
+//! `/v1` all answer the same error with the same status and code.
 
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use plugboard_chat::{ChatError, ProviderError};
 use plugboard_host::{CallError, CallErrorKind};
 use plugboard_registry::RegistryError;
 use plugboard_store::StoreError;
 use serde_json::json;
+
+/// The status of each error a turn or a plugin call can end with.
+pub fn chat_status(error: &ChatError) -> StatusCode {
+    match error {
+        ChatError::EmptyMessage | ChatError::UnknownPlugin { .. } => StatusCode::BAD_REQUEST,
+        ChatError::MessageTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        ChatError::Refused { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        ChatError::Model(error) => match error {
+            // As OpenAI answers it (its clients raise `NotFoundError`), on every endpoint.
+            ProviderError::UnknownModel { .. } => StatusCode::NOT_FOUND,
+            ProviderError::ContextLength(_) => StatusCode::BAD_REQUEST,
+            ProviderError::NoModel(_) | ProviderError::Unreachable { .. } | ProviderError::Busy(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            ProviderError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            ProviderError::Status { .. }
+            | ProviderError::Protocol(_)
+            | ProviderError::Plugin(_)
+            | ProviderError::Failed(_) => StatusCode::BAD_GATEWAY,
+        },
+        ChatError::Plugin(error) => match error.kind {
+            CallErrorKind::NotImplemented => StatusCode::NOT_FOUND,
+            CallErrorKind::Plugin { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            CallErrorKind::Disabled | CallErrorKind::BreakerOpen { .. } | CallErrorKind::Busy => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            CallErrorKind::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            CallErrorKind::Deadline { .. } => StatusCode::GATEWAY_TIMEOUT,
+            CallErrorKind::MemoryLimit { .. }
+            | CallErrorKind::StackOverflow
+            | CallErrorKind::Panic { .. }
+            | CallErrorKind::Trap { .. }
+            | CallErrorKind::OutputTooLarge { .. }
+            | CallErrorKind::InvalidOutput { .. }
+            | CallErrorKind::Instantiate { .. }
+            | CallErrorKind::InitRefused { .. } => StatusCode::BAD_GATEWAY,
+        },
+        // The client is gone; nobody reads this status.
+        ChatError::Cancelled => StatusCode::BAD_REQUEST,
+        ChatError::Storage | ChatError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// For 429 and 503 of a plugin call: when to try again, in seconds.
+fn chat_retry_after(error: &ChatError) -> Option<u64> {
+    match error {
+        // The bucket refills continuously: one call's worth takes 60 / rate seconds.
+        ChatError::Plugin(CallError { kind: CallErrorKind::RateLimited { per_minute }, .. }) => {
+            Some(60_u64.div_ceil(u64::from((*per_minute).max(1))))
+        }
+        ChatError::Plugin(CallError { kind: CallErrorKind::Busy, .. }) => Some(1),
+        _ => None,
+    }
+}
 
 /// An API error.
 #[derive(Debug)]
@@ -74,24 +134,24 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<ChatError> for ApiError {
+    fn from(error: ChatError) -> ApiError {
+        ApiError {
+            retry_after: chat_retry_after(&error),
+            ..ApiError::new(chat_status(&error), error.code(), error.to_string())
+        }
+    }
+}
+
 impl From<CallError> for ApiError {
     fn from(error: CallError) -> ApiError {
-        let status = match error.kind {
-            CallErrorKind::NotImplemented => StatusCode::NOT_FOUND,
-            CallErrorKind::Plugin { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            CallErrorKind::Disabled | CallErrorKind::BreakerOpen { .. } | CallErrorKind::Busy => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
-            CallErrorKind::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            _ => StatusCode::BAD_GATEWAY,
-        };
-        let retry_after = match &error.kind {
-            // The bucket refills continuously: one call's worth takes 60 / rate seconds.
-            CallErrorKind::RateLimited { per_minute } => Some(60_u64.div_ceil(u64::from((*per_minute).max(1)))),
-            CallErrorKind::Busy => Some(1),
-            _ => None,
-        };
-        ApiError { retry_after, ..ApiError::new(status, error.kind.code(), error.to_string()) }
+        ApiError::from(ChatError::Plugin(error))
+    }
+}
+
+impl From<ProviderError> for ApiError {
+    fn from(error: ProviderError) -> ApiError {
+        ApiError::from(ChatError::Model(error))
     }
 }
 

@@ -3,6 +3,7 @@
 //! reference. [`router`] builds the app over an [`AppState`] from the one list of
 //! operations, `operations`; [`serve`] runs it until shutdown, then unloads the plugins.
 
+mod app;
 mod auth;
 mod chat;
 mod conversations;
@@ -29,8 +30,9 @@ use plugboard_registry::Registry;
 use plugboard_store::Store;
 use serde::Deserialize;
 
+pub use app::AppBuilder;
 pub use auth::{AdminUser, AuthUser, SESSION_COOKIE};
-pub use error::{ApiError, ApiJson};
+pub use error::{ApiError, ApiJson, chat_status};
 pub use limits::UserLimits;
 pub use packages::PackagesConfig;
 

@@ -13,30 +13,31 @@ use axum::http::StatusCode;
 use axum::response::sse::{Event as SseEvent, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt as _;
-use plugboard_chat::{PipelineError, StatelessOutcome};
-use plugboard_host::api::{
-    CompletionChunk, CompletionMessage, CompletionRequest, FinishReason, Role, ToolCall, ToolSpec,
+use plugboard_chat::{ChatError, StatelessOutcome};
+use plugboard_types::openai::{
+    ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatMessage, ChatRole, Choice, ChunkChoice, Delta,
+    ErrorDetail, ErrorResponse, FunctionDelta, MessageContent, ModelList, ModelObject, ToolCallDelta, WireToolCall,
+    WireUsage, finish_reason_name,
 };
-use serde_json::{Value, json};
+use plugboard_types::{CompletionChunk, Usage};
 use tokio::sync::mpsc;
 
 use crate::auth::AuthUser;
+use crate::error::chat_status;
 use crate::{AppState, openapi};
 
-fn openai_error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+fn error_detail(status: StatusCode, code: &str, message: impl Into<String>) -> ErrorDetail {
     let kind = if status.is_client_error() { "invalid_request_error" } else { "server_error" };
-    (status, Json(json!({"error": {"message": message.into(), "type": kind, "code": code}}))).into_response()
+    ErrorDetail { message: message.into(), kind: kind.to_owned(), code: code.into() }
 }
 
-fn pipeline_error(error: &PipelineError) -> Response {
-    let status = match error.code.as_str() {
-        "prompt_rejected" | "context_length_exceeded" => StatusCode::BAD_REQUEST,
-        "unknown_model" => StatusCode::NOT_FOUND,
-        "no_model" | "model_unreachable" | "model_busy" => StatusCode::SERVICE_UNAVAILABLE,
-        "model_timeout" => StatusCode::GATEWAY_TIMEOUT,
-        _ => StatusCode::BAD_GATEWAY,
-    };
-    openai_error(status, &error.code, error.message.clone())
+fn openai_error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+    (status, Json(ErrorResponse { error: error_detail(status, code, message) })).into_response()
+}
+
+/// A turn's error in OpenAI's shape, with the status every endpoint gives it.
+fn pipeline_error(error: &ChatError) -> Response {
+    openai_error(chat_status(error), error.code(), error.to_string())
 }
 
 /// The models, OpenAI style
@@ -50,98 +51,17 @@ fn pipeline_error(error: &PipelineError) -> Response {
         (status = 401, description = "Not signed in", body = openapi::ApiError),
     )
 )]
-pub(crate) async fn models(State(state): State<AppState>, AuthUser(_): AuthUser) -> Json<Value> {
-    let data: Vec<Value> = state
+pub(crate) async fn models(State(state): State<AppState>, AuthUser(_): AuthUser) -> Json<ModelList> {
+    let data = state
         .engine
         .models()
         .await
         .list()
         .await
         .into_iter()
-        .map(|model| json!({"id": model.id, "object": "model", "created": 0, "owned_by": model.provider}))
+        .map(|model| ModelObject { id: model.id, object: "model".into(), created: 0, owned_by: model.provider })
         .collect();
-    Json(json!({"object": "list", "data": data}))
-}
-
-/// A message's text: a string, or the text parts of a content array.
-fn content_text(content: &Value) -> String {
-    match content {
-        Value::String(text) => text.clone(),
-        Value::Array(parts) => parts.iter().filter_map(|part| part["text"].as_str()).collect::<Vec<_>>().join(""),
-        _ => String::new(),
-    }
-}
-
-/// Reads an OpenAI request body into a completion request; says what is wrong otherwise.
-fn parse_request(body: &Value) -> Result<(CompletionRequest, bool), String> {
-    let messages = body["messages"].as_array().ok_or("`messages` must be an array of messages")?;
-    if messages.is_empty() {
-        return Err("`messages` is empty; send at least one message".into());
-    }
-    let mut parsed = Vec::new();
-    for (index, message) in messages.iter().enumerate() {
-        let role = match message["role"].as_str() {
-            Some("system" | "developer") => Role::System,
-            Some("user") => Role::User,
-            Some("assistant") => Role::Assistant,
-            Some("tool") => Role::Tool,
-            other => return Err(format!("`messages[{index}].role` is {other:?}; use system, user, assistant or tool")),
-        };
-        let tool_calls: Vec<ToolCall> = message["tool_calls"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|call| ToolCall {
-                id: call["id"].as_str().unwrap_or_default().to_owned(),
-                name: call["function"]["name"].as_str().unwrap_or_default().to_owned(),
-                arguments: call["function"]["arguments"].as_str().unwrap_or("{}").to_owned(),
-            })
-            .collect();
-        parsed.push(CompletionMessage {
-            role,
-            content: content_text(&message["content"]),
-            tool_calls,
-            tool_call_id: message["tool_call_id"].as_str().unwrap_or_default().to_owned(),
-        });
-    }
-    let tools = body["tools"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|tool| {
-            let function = &tool["function"];
-            Some(ToolSpec {
-                name: function["name"].as_str()?.to_owned(),
-                description: function["description"].as_str().unwrap_or_default().to_owned(),
-                parameters: function.get("parameters").cloned().unwrap_or_else(|| json!({"type": "object"})),
-            })
-        })
-        .collect();
-    let number = |name: &str| body[name].as_f64().map(|value| value as f32);
-    let request = CompletionRequest {
-        model: body["model"].as_str().unwrap_or_default().to_owned(),
-        messages: parsed,
-        tools,
-        temperature: number("temperature"),
-        top_p: number("top_p"),
-        max_tokens: body["max_completion_tokens"].as_u64().or(body["max_tokens"].as_u64()).map(|v| v as u32),
-    };
-    Ok((request, body["stream"].as_bool().unwrap_or(false)))
-}
-
-fn finish_reason(reason: FinishReason) -> &'static str {
-    match reason {
-        FinishReason::Length => "length",
-        FinishReason::ToolCalls => "tool_calls",
-        _ => "stop",
-    }
-}
-
-fn tool_calls_json(calls: &[ToolCall]) -> Value {
-    calls
-        .iter()
-        .map(|call| json!({"id": call.id, "type": "function", "function": {"name": call.name, "arguments": call.arguments}}))
-        .collect()
+    Json(ModelList { object: "list".into(), data })
 }
 
 fn created() -> u64 {
@@ -171,16 +91,23 @@ fn created() -> u64 {
     )
 )]
 pub(crate) async fn chat_completions(State(state): State<AppState>, AuthUser(user): AuthUser, body: Bytes) -> Response {
-    let body: Value = match serde_json::from_slice(&body) {
+    let body: ChatCompletionRequest = match serde_json::from_slice(&body) {
         Ok(body) => body,
-        Err(error) => {
+        Err(error) if error.is_syntax() || error.is_eof() => {
             return openai_error(StatusCode::BAD_REQUEST, "invalid_json", format!("the body is not JSON: {error}"));
         }
+        Err(error) => {
+            let message = format!("not a chat completion request: {error}");
+            return openai_error(StatusCode::BAD_REQUEST, "invalid_request", message);
+        }
     };
-    let (request, stream) = match parse_request(&body) {
-        Ok(parsed) => parsed,
-        Err(message) => return openai_error(StatusCode::BAD_REQUEST, "invalid_request", message),
-    };
+    if body.messages.is_empty() {
+        let message = "`messages` is empty; send at least one message";
+        return openai_error(StatusCode::BAD_REQUEST, "invalid_request", message);
+    }
+    let stream = body.is_streamed();
+    let include_usage = body.stream_options.is_some_and(|options| options.include_usage);
+    let request = body.into_completion_request();
     let requested = request.model.clone();
     let id = format!("chatcmpl-{}", crate::auth::new_token("").unwrap_or_default().get(..24).unwrap_or("0"));
     let (sink, mut pieces) = mpsc::channel(64);
@@ -190,23 +117,30 @@ pub(crate) async fn chat_completions(State(state): State<AppState>, AuthUser(use
         while pieces.recv().await.is_some() {}
         return match running.await {
             Ok(Ok(StatelessOutcome { completion, model, .. })) => {
-                let mut message = json!({"role": "assistant", "content": completion.content});
-                if !completion.tool_calls.is_empty() {
-                    message["tool_calls"] = tool_calls_json(&completion.tool_calls);
-                }
-                Json(json!({
-                    "id": id, "object": "chat.completion", "created": created(), "model": model,
-                    "choices": [{"index": 0, "message": message, "finish_reason": finish_reason(completion.finish_reason)}],
-                    "usage": {"prompt_tokens": completion.usage.prompt_tokens, "completion_tokens": completion.usage.completion_tokens,
-                              "total_tokens": completion.usage.prompt_tokens + completion.usage.completion_tokens}
-                }))
+                let message = ChatMessage {
+                    role: ChatRole::Assistant,
+                    content: Some(MessageContent::Text(completion.content)),
+                    tool_calls: completion.tool_calls.iter().map(WireToolCall::from).collect(),
+                    tool_call_id: None,
+                };
+                Json(ChatCompletion {
+                    id,
+                    object: "chat.completion".into(),
+                    created: created(),
+                    model,
+                    choices: vec![Choice {
+                        index: 0,
+                        message,
+                        finish_reason: Some(finish_reason_name(completion.finish_reason).into()),
+                    }],
+                    usage: Some(completion.usage.into()),
+                })
                 .into_response()
             }
             Ok(Err(error)) => pipeline_error(&error),
             Err(error) => openai_error(StatusCode::INTERNAL_SERVER_ERROR, "internal", error.to_string()),
         };
     }
-    let include_usage = body["stream_options"]["include_usage"].as_bool().unwrap_or(false);
     let head = StreamHead { id, requested_model: requested, include_usage };
     // Errors before the first piece (a refused prompt, an unknown model) are plain errors.
     // The channel closing means the pipeline is returning: wait for its answer.
@@ -221,7 +155,7 @@ pub(crate) async fn chat_completions(State(state): State<AppState>, AuthUser(use
     stream_response(head, first, pieces, None, Some(running))
 }
 
-type Running = tokio::task::JoinHandle<Result<StatelessOutcome, PipelineError>>;
+type Running = tokio::task::JoinHandle<Result<StatelessOutcome, ChatError>>;
 
 /// What every chunk of one streamed answer shares.
 struct StreamHead {
@@ -231,69 +165,101 @@ struct StreamHead {
     include_usage: bool,
 }
 
+impl StreamHead {
+    /// A chunk of this answer.
+    fn chunk(
+        &self,
+        created: u64,
+        model: &str,
+        choices: Vec<ChunkChoice>,
+        usage: Option<WireUsage>,
+    ) -> ChatCompletionChunk {
+        ChatCompletionChunk {
+            id: self.id.clone(),
+            object: "chat.completion.chunk".into(),
+            created,
+            model: model.to_owned(),
+            choices,
+            usage,
+            error: None,
+        }
+    }
+}
+
+/// One choice's delta.
+fn delta_choice(delta: Delta, finish_reason: Option<String>) -> Vec<ChunkChoice> {
+    vec![ChunkChoice { index: 0, delta, finish_reason }]
+}
+
+fn sse(chunk: &impl serde::Serialize) -> Result<SseEvent, Infallible> {
+    Ok(SseEvent::default().data(serde_json::to_string(chunk).unwrap_or_default()))
+}
+
 /// The streamed answer: the pieces as chunks (the role in the first only, as OpenAI does),
 /// then the finish reason, the usage when asked for, then `[DONE]`.
 fn stream_response(
     head: StreamHead,
     first: Option<CompletionChunk>,
     pieces: mpsc::Receiver<CompletionChunk>,
-    done: Option<Result<StatelessOutcome, PipelineError>>,
+    done: Option<Result<StatelessOutcome, ChatError>>,
     running: Option<Running>,
 ) -> Response {
-    let StreamHead { id, requested_model, include_usage } = head;
+    let head = std::sync::Arc::new(head);
     let created = created();
-    let chunk = {
-        let id = id.clone();
-        move |delta: Value, finish: Option<&str>, model: &str| {
-            json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model,
-                   "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
-        }
-    };
-    let to_event = |value: Value| Ok::<_, Infallible>(SseEvent::default().data(value.to_string()));
     let pieces_in = futures_util::stream::iter(first).chain(tokio_stream::wrappers::ReceiverStream::new(pieces));
-    let body_chunk = chunk.clone();
-    let mut call_index = 0usize;
+    let mut call_index = 0u32;
     let mut first_chunk = true;
+    let body_head = head.clone();
     let pieces = pieces_in.map(move |piece| {
         let mut delta = match piece {
-            CompletionChunk::Delta(text) => json!({"content": text}),
+            CompletionChunk::Delta(text) => Delta { content: Some(text), ..Delta::default() },
             CompletionChunk::ToolCall(call) => {
                 let index = call_index;
                 call_index += 1;
-                json!({"tool_calls": [{"index": index, "id": call.id, "type": "function",
-                                       "function": {"name": call.name, "arguments": call.arguments}}]})
+                let call = ToolCallDelta {
+                    index,
+                    id: Some(call.id),
+                    kind: Some("function".into()),
+                    function: Some(FunctionDelta { name: Some(call.name), arguments: Some(call.arguments) }),
+                };
+                Delta { tool_calls: vec![call], ..Delta::default() }
             }
         };
         if std::mem::take(&mut first_chunk) {
-            delta["role"] = json!("assistant");
+            delta.role = Some(ChatRole::Assistant);
         }
-        to_event(body_chunk(delta, None, &requested_model))
+        sse(&body_head.chunk(created, &body_head.requested_model, delta_choice(delta, None), None))
     });
     let tail = futures_util::stream::once(async move {
         let outcome = match (done, running) {
             (Some(outcome), _) => outcome,
-            (None, Some(running)) => running.await.unwrap_or_else(|error| {
-                Err(PipelineError { code: "internal".into(), message: error.to_string() })
-            }),
-            (None, None) => Err(PipelineError { code: "internal".into(), message: "no completion".into() }),
+            (None, Some(running)) => running
+                .await
+                .unwrap_or_else(|error| Err(ChatError::Internal(format!("the completion task failed: {error}")))),
+            (None, None) => Err(ChatError::Internal("no completion".into())),
         };
         let mut events = Vec::new();
         match outcome {
             Ok(StatelessOutcome { completion, model, appended }) => {
                 if let Some(appended) = appended {
-                    events.push(chunk(json!({"content": appended}), None, &model));
+                    let delta = Delta { content: Some(appended), ..Delta::default() };
+                    events.push(sse(&head.chunk(created, &model, delta_choice(delta, None), None)));
                 }
-                events.push(chunk(json!({}), Some(finish_reason(completion.finish_reason)), &model));
-                if include_usage {
-                    events.push(json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model, "choices": [],
-                                   "usage": {"prompt_tokens": completion.usage.prompt_tokens,
-                                             "completion_tokens": completion.usage.completion_tokens,
-                                             "total_tokens": completion.usage.prompt_tokens + completion.usage.completion_tokens}}));
+                let finish = Some(finish_reason_name(completion.finish_reason).to_owned());
+                events.push(sse(&head.chunk(created, &model, delta_choice(Delta::default(), finish), None)));
+                if head.include_usage {
+                    let usage: Usage = completion.usage;
+                    events.push(sse(&head.chunk(created, &model, Vec::new(), Some(usage.into()))));
                 }
             }
-            Err(error) => events.push(json!({"error": {"message": error.message, "type": "server_error", "code": error.code}})),
+            Err(error) => events.push(sse(&ErrorResponse {
+                error: ErrorDetail {
+                    kind: "server_error".into(),
+                    ..error_detail(chat_status(&error), error.code(), error.to_string())
+                },
+            })),
         }
-        futures_util::stream::iter(events.into_iter().map(to_event))
+        futures_util::stream::iter(events)
     })
     .flatten();
     let done = futures_util::stream::once(async { Ok::<_, Infallible>(SseEvent::default().data("[DONE]")) });

@@ -7,8 +7,8 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use plugboard_host::api::{CallContext, HttpRequest};
 use plugboard_manifest::RouteAuth;
+use plugboard_types::{CallContext, HttpRequest};
 
 use crate::auth::AuthUser;
 use crate::error::ApiError;
@@ -111,7 +111,7 @@ pub(crate) async fn route(
         None => path,
     };
     let request = HttpRequest { method: method.as_str().to_owned(), uri, headers, body: body.to_vec() };
-    let context = CallContext { user_id, ..CallContext::default() };
+    let context = CallContext { user_id: user_id.into(), ..CallContext::default() };
     let answer = plugin.handle_http(&context, request).await?;
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_GATEWAY);
     let mut response = Response::builder().status(status);

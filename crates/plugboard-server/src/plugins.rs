@@ -180,7 +180,7 @@ pub(crate) async fn execute(
             "send {\"plugin\": <id>, \"data\": <input>} or {\"plugin_id\": <id>, \"method\": <tool>, \"kwargs\": {...}}",
         )
     })?;
-    let context = plugboard_host::api::CallContext { user_id: user.id.clone(), ..Default::default() };
+    let context = plugboard_types::CallContext { user_id: user.id.as_str().into(), ..Default::default() };
     let (plugin, result) = match request {
         ExecuteRequest::Runner { plugin, data } => {
             let plugin = find(registry, &plugin)?;

@@ -17,8 +17,10 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use config::FileConfig;
 use models::{LocalOptions, ModelDirOptions};
-use plugboard_chat::{ChatEngine, EngineConfig, Models, OpenAiConfig, OpenAiProvider, SharedModels};
-use plugboard_server::{AppState, ServerConfig, SignupPolicy};
+use plugboard_chat::EngineConfig;
+use plugboard_openai::{OpenAiConfig, OpenAiProvider};
+use plugboard_server::{ServerConfig, SignupPolicy};
+use plugboard_types::Provider;
 use plugins::PluginOptions;
 
 #[derive(Debug, Parser)]
@@ -128,27 +130,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { addr, dev, signup, openai_base_url, openai_api_key, default_model, plugins, local } => {
             let file = FileConfig::load(plugins.config.as_deref())?;
-            let models: SharedModels = Arc::default();
-            let opened = plugins.open(&file, models.clone()).await?;
-            let registry = opened.registry;
+            let opened = plugins.open(&file).await?;
             let packages = plugboard_server::PackagesConfig {
                 catalogue: opened.packages.index.as_deref().map(plugboard_registry::Catalogue::new).transpose()?,
                 install: opened.packages.install,
             };
-            let report = registry.start().await;
-            tracing::info!(loaded = report.loaded.len(), failed = report.failed.len(), "plugins started");
-            let _watch =
-                if dev || file.dev == Some(true) { Some(registry.watch(Duration::from_millis(300))?) } else { None };
-            let mut configured = Models::new();
+            let mut app = opened.app.packages(packages);
             let openai_file = file.models.openai.as_ref();
             let remote =
                 if let Some(base_url) = openai_base_url.or_else(|| openai_file.and_then(|o| o.base_url.clone())) {
                     let mut config = OpenAiConfig::new("openai", base_url);
                     config.api_key = openai_api_key.or_else(|| openai_file.and_then(|o| o.api_key.clone()));
-                    configured.add(Arc::new(OpenAiProvider::new(config)?));
+                    let tls = plugboard_host::tls_config().map_err(anyhow::Error::msg)?;
+                    app = app.provider(Arc::new(OpenAiProvider::new(config, tls)?));
                     true
                 } else if let Some(ollama) = local_ollama().await {
-                    configured.add(ollama);
+                    app = app.provider(ollama);
                     true
                 } else {
                     false
@@ -156,16 +153,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             // The embedded model: the default when no other model server is there
             // (downloaded on first start), else only when a file is configured.
             let (local, local_model) = models::start_local(&local, &file, &opened.data_dir, remote);
-            configured.add(Arc::new(local));
             let default_model = default_model.or(file.models.default.clone());
-            configured.set_default(default_model.or(if remote { None } else { local_model }));
-            configured.with_plugins(registry.clone());
-            *models.write().await = configured;
             let mut engine_config = EngineConfig::default();
             if let Some(prompt) = file.models.system_prompt.clone() {
                 engine_config.system_prompt = prompt;
             }
-            let engine = ChatEngine::new(registry.clone(), opened.store.clone(), models, engine_config);
             let server_config = ServerConfig {
                 signup: signup.or(file.signup).unwrap_or_default(),
                 max_upload_bytes: file
@@ -173,13 +165,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     .map_or(10 << 20, |mb| usize::try_from(mb << 20).unwrap_or(usize::MAX)),
                 ..ServerConfig::default()
             };
-            let state = AppState {
-                registry,
-                store: opened.store,
-                engine,
-                config: Arc::new(server_config),
-                limits: Arc::new(plugboard_server::UserLimits::new(file.user_calls_per_minute.unwrap_or(120))),
-                packages: Arc::new(packages),
+            let state = app
+                .provider(Arc::new(local))
+                .default_model(default_model.or(if remote { None } else { local_model }))
+                .engine_config(engine_config)
+                .server_config(server_config)
+                .user_calls_per_minute(file.user_calls_per_minute.unwrap_or(120))
+                .build()
+                .await
+                .context("starting the plugin runtime")?;
+            let report = state.registry.start().await;
+            tracing::info!(loaded = report.loaded.len(), failed = report.failed.len(), "plugins started");
+            let _watch = if dev || file.dev == Some(true) {
+                Some(state.registry.watch(Duration::from_millis(300))?)
+            } else {
+                None
             };
             let addr = addr.or(file.addr).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
             let listener =
@@ -234,12 +234,12 @@ const OLLAMA_URL: &str = "http://127.0.0.1:11434/v1";
 
 /// Ollama at its default address (or `PLUGBOARD_OLLAMA_URL`), when it answers (checked
 /// once, briefly, at start-up).
-async fn local_ollama() -> Option<Arc<dyn plugboard_chat::Provider>> {
+async fn local_ollama() -> Option<Arc<dyn Provider>> {
     let url = std::env::var("PLUGBOARD_OLLAMA_URL").unwrap_or_else(|_| OLLAMA_URL.to_owned());
     let mut config = OpenAiConfig::new("ollama", url.clone());
     config.attempts = 1;
-    let provider = OpenAiProvider::new(config).ok()?;
-    let found = tokio::time::timeout(Duration::from_secs(2), plugboard_chat::Provider::models(&provider)).await;
+    let provider = OpenAiProvider::new(config, plugboard_host::tls_config().ok()?).ok()?;
+    let found = tokio::time::timeout(Duration::from_secs(2), provider.models()).await;
     match found {
         Ok(Ok(models)) => {
             tracing::info!(models = models.len(), "found Ollama at {url}; its models are offered");

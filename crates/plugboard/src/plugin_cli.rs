@@ -3,7 +3,6 @@
 //! (new, build, test, package, keygen, sign, verify, index). None needs a server.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Subcommand;
@@ -249,7 +248,7 @@ pub(crate) async fn run(command: PluginCommand) -> anyhow::Result<()> {
 }
 
 async fn open_started(plugins: &PluginOptions) -> anyhow::Result<plugboard_registry::Registry> {
-    let registry = plugins.open(&FileConfig::load(plugins.config.as_deref())?, Arc::default()).await?.registry;
+    let registry = plugins.open(&FileConfig::load(plugins.config.as_deref())?).await?.registry().await?;
     registry.start().await;
     Ok(registry)
 }
@@ -291,10 +290,11 @@ async fn install(
     } else {
         None
     };
-    let opened = plugins.open(&file, Arc::default()).await?;
-    let registry = opened.registry;
-    registry.start().await;
+    let opened = plugins.open(&file).await?;
     let mut options = opened.packages.install.clone();
+    let index = opened.packages.index.clone();
+    let registry = opened.registry().await?;
+    registry.start().await;
     options.force = force;
     let result: anyhow::Result<Installed> = async {
         if let Some(bytes) = bytes {
@@ -304,7 +304,7 @@ async fn install(
             bar.finish_and_clear();
             Ok(installed?)
         } else {
-            let location = opened.packages.index.clone().context(
+            let location = index.context(
                 "no plugin index is configured: give a package file, or set --plugin-index / PLUGBOARD_PLUGIN_INDEX / [packages] index",
             )?;
             let catalogue = Catalogue::new(&location)?;
@@ -349,7 +349,7 @@ async fn install(
 
 /// `plugin list`.
 async fn list(plugins: &PluginOptions) -> anyhow::Result<()> {
-    let registry = plugins.open(&FileConfig::load(plugins.config.as_deref())?, Arc::default()).await?.registry;
+    let registry = plugins.open(&FileConfig::load(plugins.config.as_deref())?).await?.registry().await?;
     let report = registry.start().await;
     let mut out = String::new();
     for entry in registry.list().await {

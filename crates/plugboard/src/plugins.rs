@@ -1,16 +1,17 @@
-//! Opening the plugin registry for a command: the data folder (database, compiled-plugin
-//! cache, the local plugin folder), the store, the runtime over it, and the registry with
-//! the bundled plugins and the configured directories.
+//! Opening the app for a command: the data folder (database, compiled-plugin cache, the
+//! local plugin folder), the store, and an `AppBuilder` set up with the bundled plugins
+//! and the configured directories; `serve` adds the models, the plugin commands build it
+//! for its registry.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
-use plugboard_chat::{ModelsAi, SharedModels, StoreChat};
-use plugboard_host::{Runtime, RuntimeConfig, Services};
+use plugboard_host::RuntimeConfig;
 use plugboard_package::{Limits, TrustStore};
-use plugboard_registry::{Bundled, InstallOptions, Registry, RegistryConfig, StoreKv};
+use plugboard_registry::{Bundled, InstallOptions, Registry, RegistryConfig};
+use plugboard_server::AppBuilder;
 use plugboard_store::{ChatStore, SqliteStore, Store};
 
 use crate::config::FileConfig;
@@ -57,19 +58,25 @@ pub(crate) struct PackageSettings {
     pub(crate) index: Option<String>,
 }
 
-/// The store and the registry over it.
+/// The app, ready to build, and where its data lives.
 #[derive(Debug)]
 pub(crate) struct Opened {
-    pub(crate) store: Arc<dyn Store>,
-    pub(crate) registry: Registry,
+    pub(crate) app: AppBuilder,
     pub(crate) data_dir: PathBuf,
     pub(crate) packages: PackageSettings,
 }
 
+impl Opened {
+    /// The registry of the app built as opened (its plugins not loaded yet).
+    pub(crate) async fn registry(self) -> anyhow::Result<Registry> {
+        Ok(self.app.build().await.context("starting the plugin runtime")?.registry)
+    }
+}
+
 impl PluginOptions {
-    /// Opens the store in the data folder, starts the runtime and makes the registry (not
-    /// started yet). Settings left unset here come from `file`, then the defaults.
-    pub(crate) async fn open(&self, file: &FileConfig, models: SharedModels) -> anyhow::Result<Opened> {
+    /// Opens the store in the data folder and sets up the app over it (not built yet).
+    /// Settings left unset here come from `file`, then the defaults.
+    pub(crate) async fn open(&self, file: &FileConfig) -> anyhow::Result<Opened> {
         let data_dir = self.data_dir(file);
         std::fs::create_dir_all(&data_dir)
             .with_context(|| format!("cannot create the data folder {}", data_dir.display()))?;
@@ -93,15 +100,9 @@ impl PluginOptions {
             );
         }
         let store: Arc<dyn Store> = Arc::new(sqlite);
-        let services = Services {
-            kv: Arc::new(StoreKv::new(store.clone())),
-            chat: Arc::new(StoreChat::new(store.clone())),
-            ai: Arc::new(ModelsAi::new(models)),
-        };
         let cache_dir =
             self.cache_dir.clone().or_else(|| file.cache_dir.clone()).unwrap_or_else(|| data_dir.join("cache"));
-        let config = RuntimeConfig { cache_dir: Some(cache_dir), ..RuntimeConfig::default() };
-        let runtime = Runtime::new(config, services).context("starting the plugin runtime")?;
+        let runtime = RuntimeConfig { cache_dir: Some(cache_dir), ..RuntimeConfig::default() };
         let bundled = plugboard_plugins::BUNDLED
             .iter()
             .map(|plugin| Bundled {
@@ -114,13 +115,10 @@ impl PluginOptions {
         let enabled_plugins = self.enabled_plugins.as_ref().or(file.enabled_plugins.as_ref()).map(|names| {
             names.iter().map(|name| name.trim().to_owned()).filter(|name| !name.is_empty()).collect::<BTreeSet<_>>()
         });
-        let registry = Registry::new(
-            runtime,
-            store.clone(),
-            RegistryConfig { bundled, directories, enabled_plugins, install_dir: Some(install_dir) },
-        );
+        let registry = RegistryConfig { bundled, directories, enabled_plugins, install_dir: Some(install_dir) };
+        let app = AppBuilder::new(store).runtime_config(runtime).registry_config(registry);
         let packages = self.package_settings(file, &data_dir)?;
-        Ok(Opened { store, registry, data_dir, packages })
+        Ok(Opened { app, data_dir, packages })
     }
 }
 

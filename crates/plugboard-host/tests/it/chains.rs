@@ -112,7 +112,7 @@ async fn will_be_posted_and_stream_chains() {
     let runtime = runtime();
     let plugins = vec![load(&runtime, "all-hooks").await, load(&runtime, "example-tagger").await];
     let message = Message {
-        id: String::new(),
+        id: Default::default(),
         conversation_id: "c1".into(),
         role: Role::User,
         author: "user:u1".into(),

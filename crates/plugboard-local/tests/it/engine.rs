@@ -4,9 +4,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use plugboard_host::api::{CompletionChunk, CompletionMessage, FinishReason, Role, ToolCall, ToolSpec};
 use plugboard_local::tiny::TinyModel;
 use plugboard_local::{Generation, LocalConfig, LocalError, LocalModel, Sampling};
+use plugboard_types::{CompletionChunk, CompletionMessage, FinishReason, Role, ToolCall, ToolSpec};
 use serde_json::json;
 use tokio::sync::mpsc;
 

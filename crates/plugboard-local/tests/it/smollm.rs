@@ -3,8 +3,8 @@
 
 use std::path::PathBuf;
 
-use plugboard_host::api::{CompletionChunk, CompletionMessage, FinishReason, Role};
 use plugboard_local::{LocalConfig, LocalModel, Sampling};
+use plugboard_types::{CompletionChunk, CompletionMessage, FinishReason, Role};
 use tokio::sync::mpsc;
 
 fn smollm2() -> LocalModel {

@@ -6,11 +6,22 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use plugboard_chat::{Models, OpenAiConfig, OpenAiProvider, Provider, ProviderError};
 use plugboard_fixture_llm::FixtureLlm;
-use plugboard_host::api::{CompletionChunk, CompletionMessage, CompletionRequest, FinishReason, Role, ToolSpec};
+use plugboard_openai::{OpenAiConfig, OpenAiProvider};
+use plugboard_types::{
+    CompletionChunk, CompletionMessage, CompletionRequest, FinishReason, Provider, ProviderError, Role, ToolSpec,
+};
 use serde_json::json;
 use tokio::sync::mpsc;
+
+/// TLS settings for a client that talks plain HTTP to the fixture only.
+fn tls() -> rustls::ClientConfig {
+    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth()
+}
 
 fn request(model: &str, text: &str, tools: Vec<ToolSpec>) -> CompletionRequest {
     CompletionRequest {
@@ -30,7 +41,7 @@ fn request(model: &str, text: &str, tools: Vec<ToolSpec>) -> CompletionRequest {
 
 async fn provider() -> (FixtureLlm, OpenAiProvider) {
     let fixture = FixtureLlm::start().await.unwrap();
-    let provider = OpenAiProvider::new(OpenAiConfig::new("fixture", fixture.base_url())).unwrap();
+    let provider = OpenAiProvider::new(OpenAiConfig::new("fixture", fixture.base_url()), tls()).unwrap();
     (fixture, provider)
 }
 
@@ -108,24 +119,8 @@ async fn an_unreachable_server_is_named_in_the_error() {
     drop(listener);
     let mut config = OpenAiConfig::new("gone", url.clone());
     config.backoff = Duration::from_millis(1);
-    let provider = OpenAiProvider::new(config).unwrap();
+    let provider = OpenAiProvider::new(config, tls()).unwrap();
     let error = provider.models().await.unwrap_err();
     assert_eq!(error.code(), "model_unreachable");
     assert!(error.to_string().contains(&url), "{error}");
-}
-
-#[tokio::test]
-async fn the_model_list_merges_providers_under_their_ids() {
-    let (_fixture, provider) = provider().await;
-    let mut models = Models::new();
-    models.add(Arc::new(provider));
-    let ids: Vec<String> = models.list().await.into_iter().map(|entry| entry.id).collect();
-    assert_eq!(
-        ids,
-        ["fixture/echo", "fixture/fixed", "fixture/slow", "fixture/broken", "fixture/flaky", "fixture/dies"]
-    );
-    let (provider, model) = models.resolve(None).await.unwrap();
-    assert_eq!((provider.id(), model.as_str()), ("fixture", "echo"));
-    let error = models.resolve(Some("other/x")).await.unwrap_err();
-    assert_eq!(error.code(), "unknown_model");
 }

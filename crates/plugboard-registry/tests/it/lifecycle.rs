@@ -125,7 +125,7 @@ async fn concurrent_calls_never_fail_during_repeated_reloads() {
         callers.push(tokio::spawn(async move {
             let mut failures = Vec::new();
             let mut versions = std::collections::BTreeSet::new();
-            let context = CallContext { conversation_id: format!("caller-{caller}"), ..CallContext::default() };
+            let context = CallContext { conversation_id: format!("caller-{caller}").into(), ..CallContext::default() };
             while !stop_calls.load(Ordering::Relaxed) {
                 let plugin = registry.plugin(&plugin_id).expect("the plugin is always loaded during a reload");
                 versions.insert(plugin.version().to_string());

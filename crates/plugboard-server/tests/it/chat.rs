@@ -256,7 +256,7 @@ async fn model_errors_are_reported_and_the_user_message_is_kept() {
     assert_eq!(messages["messages"][0]["content"], "hi");
 
     let (status, error) = alice.post("/api/chat", json!({"message": "hi", "model": "nowhere/x"})).await;
-    assert_eq!((status, error["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("unknown_model")));
+    assert_eq!((status, error["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("unknown_model")));
     assert!(error["error"]["message"].as_str().unwrap().contains("fixture/echo"), "{error}");
 }
 

@@ -3,9 +3,11 @@
 
 #![allow(clippy::unwrap_used, reason = "test helpers may unwrap like the tests they serve")]
 
+mod app;
 mod auth;
 mod chat;
 mod conversations;
+mod errors;
 mod manage;
 mod openai;
 mod openapi;
@@ -15,14 +17,19 @@ mod services;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
-use plugboard_chat::{ChatEngine, EngineConfig, ModelsAi, OpenAiConfig, OpenAiProvider, SharedModels, StoreChat};
 use plugboard_fixture_llm::FixtureLlm;
-use plugboard_host::{Runtime, RuntimeConfig, Services};
-use plugboard_registry::{Registry, RegistryConfig, StoreKv};
-use plugboard_server::{AppState, ServerConfig};
+use plugboard_host::RuntimeConfig;
+use plugboard_openai::{OpenAiConfig, OpenAiProvider};
+use plugboard_registry::RegistryConfig;
+use plugboard_server::{AppBuilder, AppState, ServerConfig};
 use plugboard_store::{SqliteStore, Store};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+
+/// The TLS settings every outbound client of the server uses.
+fn tls() -> rustls::ClientConfig {
+    plugboard_host::tls_config().unwrap()
+}
 
 fn shared_cache_dir() -> &'static Path {
     static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
@@ -53,38 +60,23 @@ impl TestServer {
             plugboard_plugins::copy_plugin_folder(&plugboard_plugins::plugin_dir(name), &dir.join(name)).unwrap();
         }
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&data.path().join("plugboard.db")).await.unwrap());
-        let models: SharedModels = Arc::default();
-        let services = Services {
-            kv: Arc::new(StoreKv::new(store.clone())),
-            chat: Arc::new(StoreChat::new(store.clone())),
-            ai: Arc::new(ModelsAi::new(models.clone())),
-        };
-        let runtime_config =
-            RuntimeConfig { cache_dir: Some(shared_cache_dir().to_owned()), ..RuntimeConfig::default() };
-        let runtime = Runtime::new(runtime_config, services).unwrap();
-        let registry = Registry::new(
-            runtime,
-            store.clone(),
-            RegistryConfig { bundled: Vec::new(), directories: vec![dir], enabled_plugins: None, install_dir: None },
-        );
-        let report = registry.start().await;
-        assert!(report.failed.is_empty(), "{:?}", report.failed);
         let fixture = FixtureLlm::start().await.unwrap();
-        {
-            let mut models = models.write().await;
-            models.add(Arc::new(OpenAiProvider::new(OpenAiConfig::new("fixture", fixture.base_url())).unwrap()));
-            models.set_default(Some("fixture/echo".into()));
-            models.with_plugins(registry.clone());
-        }
-        let engine = ChatEngine::new(registry.clone(), store.clone(), models, EngineConfig::default());
-        let state = AppState {
-            registry,
-            store,
-            engine,
-            config: Arc::new(config),
-            limits: Arc::new(plugboard_server::UserLimits::new(30)),
-            packages: Arc::default(),
-        };
+        let model = OpenAiProvider::new(OpenAiConfig::new("fixture", fixture.base_url()), tls()).unwrap();
+        let state = AppBuilder::new(store)
+            .runtime_config(RuntimeConfig {
+                cache_dir: Some(shared_cache_dir().to_owned()),
+                ..RuntimeConfig::default()
+            })
+            .registry_config(RegistryConfig { directories: vec![dir], ..RegistryConfig::default() })
+            .provider(Arc::new(model))
+            .default_model(Some("fixture/echo".into()))
+            .server_config(config)
+            .user_calls_per_minute(30)
+            .build()
+            .await
+            .unwrap();
+        let report = state.registry.start().await;
+        assert!(report.failed.is_empty(), "{:?}", report.failed);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -14,7 +14,7 @@ async fn probe(server: &TestServer, tool: &str, kwargs: Value) -> Value {
 /// Calls a host-probe tool acting for `user_id`.
 async fn probe_as(server: &TestServer, user_id: &str, tool: &str, kwargs: Value) -> Value {
     let plugin = server.state.registry.plugin(&plugboard_manifest::PluginId::parse("host-probe").unwrap()).unwrap();
-    let context = plugboard_host::api::CallContext { user_id: user_id.to_owned(), ..Default::default() };
+    let context = plugboard_host::api::CallContext { user_id: user_id.into(), ..Default::default() };
     let result = plugin.call_tool(&context, tool, kwargs).await.unwrap();
     serde_json::from_str(&result).unwrap()
 }

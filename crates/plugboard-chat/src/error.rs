@@ -1,0 +1,115 @@
+//! [`ChatError`]: why a chat turn, a stateless completion or a plugin call made for a
+//! person stopped early. One enum for all of them, each variant with a stable code; the
+//! HTTP layer maps the variants to statuses in one place, so the same error reads the
+//! same on every endpoint.
+
+use plugboard_host::{CallError, Rejection};
+use plugboard_types::ProviderError;
+use serde::ser::SerializeStruct as _;
+
+/// What a plugin refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// The message (a will-be-posted hook).
+    Message,
+    /// The prompt (a before-prompt filter).
+    Prompt,
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Refused::Message => "message",
+            Refused::Prompt => "prompt",
+        })
+    }
+}
+
+/// Why a turn (or a plugin call made for a person) stopped.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ChatError {
+    /// Nothing to send.
+    #[error("the message is empty; write something")]
+    EmptyMessage,
+    /// Longer than the configured limit.
+    #[error("the message is {bytes} bytes; the limit is {limit}")]
+    MessageTooLarge {
+        /// Its size.
+        bytes: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// A plugin's filter refused it.
+    #[error("plugin `{plugin}` refused the {what}: {reason}")]
+    Refused {
+        /// What was refused.
+        what: Refused,
+        /// The plugin.
+        plugin: String,
+        /// Its reason, for the user.
+        reason: String,
+    },
+    /// `/run` named a plugin that is not loaded.
+    #[error("no plugin `{plugin}` to run; usage: /run <plugin> <input>; plugins with tools: {}", .available.join(", "))]
+    UnknownPlugin {
+        /// Asked for.
+        plugin: String,
+        /// The plugins with tools.
+        available: Vec<String>,
+    },
+    /// The model could not answer.
+    #[error(transparent)]
+    Model(#[from] ProviderError),
+    /// A plugin call failed (a command, a tool run directly, an export).
+    #[error(transparent)]
+    Plugin(#[from] CallError),
+    /// The client went away before the answer was complete.
+    #[error("the client went away")]
+    Cancelled,
+    /// The database failed (the details are logged).
+    #[error("the server could not store the conversation; try again")]
+    Storage,
+    /// Something that should not happen did.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl ChatError {
+    /// A filter's refusal of `what`.
+    pub fn refused(what: Refused, rejection: &Rejection) -> ChatError {
+        ChatError::Refused { what, plugin: rejection.plugin.to_string(), reason: rejection.reason.clone() }
+    }
+
+    /// The stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ChatError::EmptyMessage => "empty_message",
+            ChatError::MessageTooLarge { .. } => "message_too_large",
+            ChatError::Refused { what: Refused::Message, .. } => "message_rejected",
+            ChatError::Refused { what: Refused::Prompt, .. } => "prompt_rejected",
+            ChatError::UnknownPlugin { .. } => "unknown_plugin",
+            ChatError::Model(error) => error.code(),
+            ChatError::Plugin(error) => error.kind.code(),
+            ChatError::Cancelled => "cancelled",
+            ChatError::Storage => "storage",
+            ChatError::Internal(_) => "internal",
+        }
+    }
+}
+
+impl From<plugboard_store::StoreError> for ChatError {
+    fn from(error: plugboard_store::StoreError) -> ChatError {
+        tracing::error!("storage failed during a chat turn: {error}");
+        ChatError::Storage
+    }
+}
+
+/// On the wire (a turn's `error` event): `{"code", "message"}`.
+impl serde::Serialize for ChatError {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut error = serializer.serialize_struct("ChatError", 2)?;
+        error.serialize_field("code", self.code())?;
+        error.serialize_field("message", &self.to_string())?;
+        error.end()
+    }
+}

@@ -1,0 +1,41 @@
+//! The model list over real providers: the OpenAI-compatible client against the fixture
+//! model server, which speaks the real protocol.
+
+#![allow(clippy::unwrap_used, reason = "tests")]
+
+use std::sync::Arc;
+
+use plugboard_chat::Models;
+use plugboard_fixture_llm::FixtureLlm;
+use plugboard_openai::{OpenAiConfig, OpenAiProvider};
+
+/// TLS settings for a client that talks plain HTTP to the fixture only.
+fn tls() -> rustls::ClientConfig {
+    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth()
+}
+
+async fn provider() -> (FixtureLlm, OpenAiProvider) {
+    let fixture = FixtureLlm::start().await.unwrap();
+    let provider = OpenAiProvider::new(OpenAiConfig::new("fixture", fixture.base_url()), tls()).unwrap();
+    (fixture, provider)
+}
+
+#[tokio::test]
+async fn the_model_list_merges_providers_under_their_ids() {
+    let (_fixture, provider) = provider().await;
+    let mut models = Models::new();
+    models.add(Arc::new(provider));
+    let ids: Vec<String> = models.list().await.into_iter().map(|entry| entry.id).collect();
+    assert_eq!(
+        ids,
+        ["fixture/echo", "fixture/fixed", "fixture/slow", "fixture/broken", "fixture/flaky", "fixture/dies"]
+    );
+    let (provider, model) = models.resolve(None).await.unwrap();
+    assert_eq!((provider.id(), model.as_str()), ("fixture", "echo"));
+    let error = models.resolve(Some("other/x")).await.unwrap_err();
+    assert_eq!(error.code(), "unknown_model");
+}

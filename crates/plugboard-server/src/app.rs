@@ -1,0 +1,122 @@
+//! [`AppBuilder`]: the one place the application is wired: the store's services for the
+//! plugins (key-value data, chat data, the model list), the plugin runtime over them, the
+//! registry, the model list (configured providers and the provider plugins), the chat
+//! engine and the server's state. The binary, the tests and the benchmarks all build the
+//! app here, so none of them can wire it differently.
+//!
+//! Nothing the runtime holds reaches back to it strongly: the model list behind the
+//! plugins' `ai` service sees the provider plugins through `Runtime::weak_plugins`, so
+//! dropping the last [`AppState`] drops the registry and runs its clean-up.
+
+use std::sync::Arc;
+
+use plugboard_chat::{ChatEngine, EngineConfig, Models, ModelsAi, PluginProviders, Provider, SharedModels, StoreChat};
+use plugboard_host::{Runtime, RuntimeConfig, RuntimeError, Services};
+use plugboard_registry::{Registry, RegistryConfig, StoreKv};
+use plugboard_store::Store;
+
+use crate::{AppState, PackagesConfig, ServerConfig, UserLimits};
+
+/// Builds an [`AppState`]: every part has a default but the store.
+#[derive(Debug)]
+pub struct AppBuilder {
+    store: Arc<dyn Store>,
+    runtime: RuntimeConfig,
+    registry: RegistryConfig,
+    providers: Vec<Arc<dyn Provider>>,
+    default_model: Option<String>,
+    engine: EngineConfig,
+    server: ServerConfig,
+    user_calls_per_minute: u32,
+    packages: PackagesConfig,
+}
+
+impl AppBuilder {
+    /// An app over `store` with the default settings, no plugin folders and no model.
+    pub fn new(store: Arc<dyn Store>) -> AppBuilder {
+        AppBuilder {
+            store,
+            runtime: RuntimeConfig::default(),
+            registry: RegistryConfig::default(),
+            providers: Vec::new(),
+            default_model: None,
+            engine: EngineConfig::default(),
+            server: ServerConfig::default(),
+            user_calls_per_minute: 120,
+            packages: PackagesConfig::default(),
+        }
+    }
+
+    /// How plugins run (limits, compiled-component cache, outbound HTTP).
+    pub fn runtime_config(self, runtime: RuntimeConfig) -> AppBuilder {
+        AppBuilder { runtime, ..self }
+    }
+
+    /// Which plugins there are (bundled, folders, which start enabled, where packages go).
+    pub fn registry_config(self, registry: RegistryConfig) -> AppBuilder {
+        AppBuilder { registry, ..self }
+    }
+
+    /// Offers the models of `provider` (a later one with the same id replaces it).
+    pub fn provider(mut self, provider: Arc<dyn Provider>) -> AppBuilder {
+        self.providers.push(provider);
+        self
+    }
+
+    /// The model used when a request names none (`provider/model`).
+    pub fn default_model(self, default_model: Option<String>) -> AppBuilder {
+        AppBuilder { default_model, ..self }
+    }
+
+    /// How chat turns run.
+    pub fn engine_config(self, engine: EngineConfig) -> AppBuilder {
+        AppBuilder { engine, ..self }
+    }
+
+    /// The server's own settings.
+    pub fn server_config(self, server: ServerConfig) -> AppBuilder {
+        AppBuilder { server, ..self }
+    }
+
+    /// Plugin calls per user and plugin a minute (0: no limit).
+    pub fn user_calls_per_minute(self, user_calls_per_minute: u32) -> AppBuilder {
+        AppBuilder { user_calls_per_minute, ..self }
+    }
+
+    /// How packages are installed.
+    pub fn packages(self, packages: PackagesConfig) -> AppBuilder {
+        AppBuilder { packages, ..self }
+    }
+
+    /// Starts the runtime and makes the registry (its plugins not loaded yet: call
+    /// `Registry::start`), the model list and the engine. Needs a tokio runtime.
+    pub async fn build(self) -> Result<AppState, RuntimeError> {
+        let store = self.store;
+        let models: SharedModels = Arc::default();
+        let services = Services {
+            kv: Arc::new(StoreKv::new(store.clone())),
+            chat: Arc::new(StoreChat::new(store.clone())),
+            ai: Arc::new(ModelsAi::new(models.clone())),
+        };
+        let runtime = Runtime::new(self.runtime, services)?;
+        {
+            let mut list = Models::new();
+            for provider in self.providers {
+                list.add(provider);
+            }
+            list.set_default(self.default_model);
+            list.with_source(Arc::new(PluginProviders::new(Arc::new(runtime.weak_plugins()))));
+            *models.write().await = list;
+        }
+        let registry = Registry::new(runtime, store.clone(), self.registry);
+        let engine = ChatEngine::new(Arc::new(registry.clone()), store.clone(), models, self.engine);
+        Ok(AppState {
+            registry,
+            store,
+            engine,
+            config: Arc::new(self.server),
+            limits: Arc::new(UserLimits::new(self.user_calls_per_minute)),
+            packages: Arc::new(self.packages),
+        })
+    }
+}
