@@ -1,0 +1,350 @@
+//! The lifecycle operations, run one at a time: discovering and loading every plugin at
+//! start, loading, reloading (an atomic swap), unloading (with or without its
+//! dependents), enabling, disabling, the filter failure mode, and shutdown.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use plugboard_host::{Plugin, RuntimeEvent};
+use plugboard_manifest::{FailMode, Manifest, PluginId};
+use plugboard_store::PluginRecord;
+
+use super::{Registry, StartReport, lock};
+use crate::discover::{Candidate, Origin, folder_name, plugin_folders};
+use crate::error::RegistryError;
+use crate::resolve::resolve;
+
+impl Registry {
+    /// Discovers every plugin (bundled, then each directory in order), resolves their
+    /// dependencies and loads them in dependency order with their saved settings and
+    /// state. A plugin that cannot load is reported and skipped; the others load.
+    pub async fn start(&self) -> StartReport {
+        let _operation = self.inner.operations.lock().await;
+        let mut report = StartReport::default();
+        let mut candidates: BTreeMap<PluginId, Candidate> = BTreeMap::new();
+        let found = |candidate: Candidate, candidates: &mut BTreeMap<PluginId, Candidate>| {
+            let id = candidate.source.manifest.id.clone();
+            if let Some(replaced) = candidates.get(&id) {
+                tracing::info!(plugin = %id, "{} replaces the plugin from {}", candidate.origin, replaced.origin);
+            }
+            candidates.insert(id, candidate);
+        };
+        for bundled in &self.inner.config.bundled {
+            match Candidate::bundled(bundled) {
+                Ok(candidate) => found(candidate, &mut candidates),
+                Err(error) => report.failed.push(self.folder_failed(Path::new(bundled.name), &error)),
+            }
+        }
+        for directory in &self.inner.config.directories {
+            let folders = match plugin_folders(directory) {
+                Ok(folders) => folders,
+                Err(error) => {
+                    tracing::warn!(
+                        "cannot read plugin directory {}: {error}; create it or remove it from PLUGINS_DIRS",
+                        directory.display()
+                    );
+                    continue;
+                }
+            };
+            for folder in folders {
+                match Candidate::from_folder(&folder) {
+                    Ok(candidate) => found(candidate, &mut candidates),
+                    Err(error) => report.failed.push(self.folder_failed(&folder, &error)),
+                }
+            }
+        }
+
+        let manifests: BTreeMap<PluginId, &Manifest> =
+            candidates.iter().map(|(id, candidate)| (id.clone(), &candidate.source.manifest)).collect();
+        let resolution = resolve(&manifests, &self.loaded_versions());
+        let records: BTreeMap<String, PluginRecord> = match self.inner.store.plugin_records().await {
+            Ok(records) => records.into_iter().map(|record| (record.plugin.clone(), record)).collect(),
+            Err(error) => {
+                tracing::error!("cannot read the saved plugin state, starting every plugin with defaults: {error}");
+                BTreeMap::new()
+            }
+        };
+        for (id, error) in &resolution.refused {
+            if let Some(candidate) = candidates.get(id) {
+                self.remember(candidate.clone(), Some(error.to_string()));
+            }
+            report.failed.push((id.to_string(), self.failed(id.as_str(), error)));
+        }
+        for id in resolution.order {
+            let Some(candidate) = candidates.remove(&id) else { continue };
+            // A dependency that passed resolution may still have failed to start.
+            if let Err(error) = self.check_dependencies(&candidate.source.manifest) {
+                report.failed.push((id.to_string(), self.failed(id.as_str(), &error)));
+                self.remember(candidate, Some(error.to_string()));
+                continue;
+            }
+            let record = records.get(id.as_str());
+            let enabled = match &self.inner.config.enabled_plugins {
+                Some(listed) => listed.contains(id.as_str()) || folder_listed(listed, &candidate.origin),
+                None => record.is_none_or(|record| record.enabled),
+            };
+            match self.activate(candidate.clone(), record, enabled, None).await {
+                Ok(_) => report.loaded.push(id),
+                Err(error) => {
+                    report.failed.push((id.to_string(), self.failed(id.as_str(), &error)));
+                    self.remember(candidate, Some(error.to_string()));
+                }
+            }
+        }
+        report
+    }
+
+    /// Loads an installed plugin that is not loaded (unloaded by an operator, or failed),
+    /// reading its folder again so a fixed version is picked up.
+    pub async fn load(&self, id: &PluginId) -> Result<Plugin, RegistryError> {
+        let _operation = self.inner.operations.lock().await;
+        if let Some(plugin) = self.inner.runtime.plugin(id) {
+            return Err(RegistryError::AlreadyLoaded { plugin: id.clone(), version: plugin.version().clone() });
+        }
+        let candidate = self.fresh_candidate(id)?;
+        self.load_new(candidate).await
+    }
+
+    /// Loads the plugin in `folder` (outside the plugin directories, or new in one).
+    pub async fn load_folder(&self, folder: &Path) -> Result<Plugin, RegistryError> {
+        let _operation = self.inner.operations.lock().await;
+        let candidate = Candidate::from_folder(folder).inspect_err(|error| {
+            self.folder_failed(folder, error);
+        })?;
+        lock(&self.inner.broken).remove(folder);
+        let id = candidate.source.manifest.id.clone();
+        if let Some(plugin) = self.inner.runtime.plugin(&id) {
+            return Err(RegistryError::AlreadyLoaded { plugin: id, version: plugin.version().clone() });
+        }
+        self.load_new(candidate).await
+    }
+
+    pub(super) async fn load_new(&self, candidate: Candidate) -> Result<Plugin, RegistryError> {
+        self.load_candidate(candidate, None).await
+    }
+
+    /// Loads a candidate, enabled as saved unless `enabled` says otherwise.
+    async fn load_candidate(&self, candidate: Candidate, enabled: Option<bool>) -> Result<Plugin, RegistryError> {
+        let id = candidate.source.manifest.id.clone();
+        let result = async {
+            self.check_dependencies(&candidate.source.manifest)?;
+            let record = self.inner.store.plugin_record(id.as_str()).await?;
+            let enabled = enabled.unwrap_or_else(|| record.as_ref().is_none_or(|record| record.enabled));
+            self.activate(candidate.clone(), record.as_ref(), enabled, None).await
+        }
+        .await;
+        if let Err(error) = &result {
+            self.failed(id.as_str(), error);
+            self.remember(candidate, Some(error.to_string()));
+        }
+        result
+    }
+
+    /// Reads plugin `id` from its folder again and swaps the new version in atomically:
+    /// calls already running finish on the old version, new calls get the new one, and no
+    /// call fails because of the swap. The new version keeps the plugin's settings and
+    /// enabled state. On any error the old version keeps running and the error is
+    /// returned (and published as a `failed` event).
+    pub async fn reload(&self, id: &PluginId) -> Result<Plugin, RegistryError> {
+        let _operation = self.inner.operations.lock().await;
+        let Some(current) = self.inner.runtime.plugin(id) else {
+            let candidate = self.fresh_candidate(id)?;
+            return self.load_new(candidate).await;
+        };
+        let result = async {
+            let candidate = self.fresh_candidate(id)?;
+            self.swap(current, candidate).await
+        }
+        .await;
+        if let Err(error) = &result {
+            let message = self.failed(id.as_str(), error);
+            self.note_error(id, message);
+            tracing::warn!(plugin = %id, "reload failed, the running version {} stays", self.version_of(id));
+        }
+        result
+    }
+
+    pub(super) async fn swap(&self, current: Plugin, candidate: Candidate) -> Result<Plugin, RegistryError> {
+        let id = current.id().clone();
+        let manifest = &candidate.source.manifest;
+        let mut others = self.loaded_versions();
+        others.remove(&id);
+        let single = BTreeMap::from([(id.clone(), manifest)]);
+        if let Some(error) = resolve(&single, &others).refused.remove(&id) {
+            return Err(error.into());
+        }
+        let broken: Vec<(PluginId, semver::VersionReq)> = self
+            .inner
+            .runtime
+            .plugins()
+            .iter()
+            .filter_map(|plugin| {
+                let req = plugin.manifest().dependencies.get(&id)?;
+                (!req.matches(&manifest.version)).then(|| (plugin.id().clone(), req.clone()))
+            })
+            .collect();
+        if !broken.is_empty() {
+            return Err(RegistryError::BreaksDependents {
+                plugin: id,
+                version: manifest.version.clone(),
+                dependents: broken,
+            });
+        }
+        let record = self.inner.store.plugin_record(id.as_str()).await?;
+        let enabled = !current.is_disabled_by_operator();
+        let fail_mode = Some(if current.fails_closed() { FailMode::Closed } else { FailMode::Open });
+        self.activate(candidate, record.as_ref(), enabled, fail_mode).await
+    }
+
+    /// Prepares a candidate with its saved settings, applies the saved state and installs
+    /// it, and records it as the plugin's known files at that same moment, so no reader
+    /// sees the new version with the old origin; a version it replaces is shut down once
+    /// the new one serves.
+    async fn activate(
+        &self,
+        candidate: Candidate,
+        record: Option<&PluginRecord>,
+        enabled: bool,
+        fail_mode: Option<FailMode>,
+    ) -> Result<Plugin, RegistryError> {
+        let settings = record.and_then(|record| record.settings.clone());
+        let plugin = self.inner.runtime.prepare(candidate.source.clone(), settings).await?;
+        let saved_mode = record.and_then(|record| record.fail_mode.as_deref()).and_then(parse_fail_mode);
+        if let Some(mode) = fail_mode.or(saved_mode) {
+            plugin.set_fail_mode(mode);
+        }
+        if !enabled {
+            plugin.restore_disabled();
+        }
+        let previous = self.inner.runtime.install(plugin.clone());
+        self.remember(candidate, None);
+        if let Some(previous) = previous
+            && let Err(error) = previous.shutdown().await
+        {
+            tracing::warn!(plugin = %previous.id(), "shutdown of the replaced version failed: {error}");
+        }
+        Ok(plugin)
+    }
+
+    /// Unloads plugin `id` (calling its shutdown hook). When other loaded plugins depend
+    /// on it, this is refused, unless `cascade` is set: then they are unloaded first,
+    /// dependents before their dependencies. Returns every plugin unloaded, in order.
+    pub async fn unload(&self, id: &PluginId, cascade: bool) -> Result<Vec<PluginId>, RegistryError> {
+        let _operation = self.inner.operations.lock().await;
+        self.unload_locked(id, cascade).await
+    }
+
+    pub(super) async fn unload_locked(&self, id: &PluginId, cascade: bool) -> Result<Vec<PluginId>, RegistryError> {
+        if self.inner.runtime.plugin(id).is_none() {
+            return Err(self.not_loaded_or_unknown(id));
+        }
+        let mut order = Vec::new();
+        self.dependents_first(id, &mut order);
+        let dependents: Vec<PluginId> = order.iter().filter(|other| *other != id).cloned().collect();
+        if !dependents.is_empty() && !cascade {
+            return Err(RegistryError::HasDependents { plugin: id.clone(), dependents });
+        }
+        for plugin in &order {
+            self.inner.runtime.unload(plugin).await;
+        }
+        Ok(order)
+    }
+
+    /// Post-order over loaded dependents: every plugin after those that need it.
+    fn dependents_first(&self, id: &PluginId, order: &mut Vec<PluginId>) {
+        if order.contains(id) {
+            return;
+        }
+        for dependent in self.loaded_dependents(id) {
+            self.dependents_first(&dependent, order);
+        }
+        if !order.contains(id) {
+            order.push(id.clone());
+        }
+    }
+
+    /// Enables plugin `id`: loads it if it is not loaded, resets its circuit breaker,
+    /// calls `on-enable`, and remembers the choice across restarts.
+    pub async fn enable(&self, id: &PluginId) -> Result<(), RegistryError> {
+        let _operation = self.inner.operations.lock().await;
+        let plugin = match self.inner.runtime.plugin(id) {
+            Some(plugin) => plugin,
+            None => {
+                let candidate = self.fresh_candidate(id)?;
+                // Saved as enabled only once it loaded (below).
+                self.load_candidate(candidate, Some(true)).await?
+            }
+        };
+        plugin.enable().await?;
+        self.save_record(id, |record| {
+            record.enabled = true;
+            record.disabled_reason = None;
+        })
+        .await?;
+        tracing::info!(plugin = %id, "plugin enabled");
+        self.inner.runtime.publish(RuntimeEvent::Enabled { plugin: id.clone() });
+        Ok(())
+    }
+
+    /// Disables plugin `id`: calls `on-disable`, stops routing calls to it (calls already
+    /// running finish) and remembers the choice across restarts. Plugins that depend on it
+    /// stay loaded; their calls to it fail with a clear error.
+    pub async fn disable(&self, id: &PluginId) -> Result<(), RegistryError> {
+        let _operation = self.inner.operations.lock().await;
+        if !lock(&self.inner.known).contains_key(id) {
+            return Err(self.unknown(id.as_str()));
+        }
+        let result = match self.inner.runtime.plugin(id) {
+            Some(plugin) => plugin.disable().await,
+            None => Ok(()),
+        };
+        self.save_record(id, |record| record.enabled = false).await?;
+        let dependents = self.loaded_dependents(id);
+        if !dependents.is_empty() {
+            tracing::warn!(plugin = %id, ?dependents, "disabled a plugin others depend on; their calls to it will fail");
+        }
+        tracing::info!(plugin = %id, "plugin disabled");
+        self.inner.runtime.publish(RuntimeEvent::Disabled { plugin: id.clone(), reason: None });
+        // The plugin is disabled even when its `on-disable` hook failed.
+        result.map_err(RegistryError::from)
+    }
+
+    /// Overrides whether a failing filter of plugin `id` refuses the request, and
+    /// remembers it.
+    pub async fn set_fail_mode(&self, id: &PluginId, mode: FailMode) -> Result<(), RegistryError> {
+        let _operation = self.inner.operations.lock().await;
+        let plugin = self.inner.runtime.plugin(id).ok_or_else(|| self.not_loaded_or_unknown(id))?;
+        plugin.set_fail_mode(mode);
+        let text = if mode == FailMode::Closed { "closed" } else { "open" };
+        self.save_record(id, |record| record.fail_mode = Some(text.to_owned())).await?;
+        Ok(())
+    }
+
+    /// Unloads every plugin, dependents before their dependencies, calling each shutdown
+    /// hook. The saved state is untouched: they load again at the next start.
+    pub async fn shutdown(&self) {
+        let _operation = self.inner.operations.lock().await;
+        let mut order = Vec::new();
+        for id in self.inner.runtime.plugin_ids() {
+            self.dependents_first(&id, &mut order);
+        }
+        for id in order {
+            self.inner.runtime.unload(&id).await;
+        }
+    }
+}
+
+fn folder_listed(listed: &BTreeSet<String>, origin: &Origin) -> bool {
+    match origin {
+        Origin::Folder(folder) => listed.contains(&folder_name(folder)),
+        Origin::Bundled => false,
+    }
+}
+
+fn parse_fail_mode(text: &str) -> Option<FailMode> {
+    match text {
+        "open" => Some(FailMode::Open),
+        "closed" => Some(FailMode::Closed),
+        _ => None,
+    }
+}
