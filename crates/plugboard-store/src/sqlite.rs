@@ -13,10 +13,11 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use futures_util::future::BoxFuture;
+use plugboard_types::{Clock, SystemClock};
 use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::sqlite::{
     Sqlite, SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteQueryResult,
@@ -52,9 +53,21 @@ pub struct SqliteStore {
     pool: SqlitePool,
     /// Writes of a file database; `None` in memory.
     writer: Option<Arc<Writer>>,
+    /// Where the times it stores come from.
+    clock: Arc<dyn Clock>,
 }
 
 impl SqliteStore {
+    /// The store with its times taken from `clock` (a test's, to move time forward).
+    pub fn with_clock(self, clock: Arc<dyn Clock>) -> SqliteStore {
+        SqliteStore { clock, ..self }
+    }
+
+    /// Milliseconds since the Unix epoch, by the store's clock.
+    pub(crate) fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
     /// Opens the database file at `path`, creating it and its parent directory if needed,
     /// with a WAL journal, `synchronous = NORMAL`, foreign keys on and a 5 s busy timeout,
     /// and brings its schema up to date.
@@ -94,7 +107,7 @@ impl SqliteStore {
             }
         };
         tracing::debug!(path = %path.display(), "opened the plugin store");
-        Ok(SqliteStore { pool, writer: Some(writer) })
+        Ok(SqliteStore { pool, writer: Some(writer), clock: Arc::new(SystemClock) })
     }
 
     /// Opens a private in-memory database (one connection, never recycled, so its data
@@ -115,7 +128,7 @@ impl SqliteStore {
             pool.close().await;
             return Err(migrate_error(path, error));
         }
-        Ok(SqliteStore { pool, writer: None })
+        Ok(SqliteStore { pool, writer: None, clock: Arc::new(SystemClock) })
     }
 
     /// Closes every connection, waiting for queries in flight and queued writes. A file
@@ -206,14 +219,6 @@ fn open_error(path: &Path, error: sqlx::Error) -> StoreError {
     } else {
         StoreError::Open { path, source: error.into() }
     }
-}
-
-/// Milliseconds since the Unix epoch (0 for a clock set before 1970).
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|since_epoch| i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 /// When an entry stored at `now_ms` with `ttl` expires. A part of a millisecond counts as
@@ -372,7 +377,7 @@ impl PluginStore for SqliteStore {
         )
         .bind(plugin)
         .bind(key)
-        .bind(now_ms())
+        .bind(self.now_ms())
         .fetch_optional(&self.pool)
         .await
         .map_err(error())?;
@@ -387,7 +392,7 @@ impl PluginStore for SqliteStore {
         .bind(plugin.to_owned())
         .bind(key.to_owned())
         .bind(value.to_vec())
-        .bind(expires_at_ms(now_ms(), ttl));
+        .bind(expires_at_ms(self.now_ms(), ttl));
         self.write_execute(query).await.map_err(query_error("write a key-value entry", Some(plugin)))?;
         Ok(())
     }
@@ -395,7 +400,7 @@ impl PluginStore for SqliteStore {
     async fn kv_delete(&self, plugin: &str, key: &str) -> Result<bool, StoreError> {
         let error = || query_error("delete a key-value entry", Some(plugin));
         // An expired entry is removed too, but reported as not having existed.
-        let now = now_ms();
+        let now = self.now_ms();
         let query = sqlx::query("DELETE FROM plugin_kv WHERE plugin = ?1 AND key = ?2 RETURNING expires_at_ms")
             .bind(plugin.to_owned())
             .bind(key.to_owned());
@@ -417,7 +422,7 @@ impl PluginStore for SqliteStore {
              WHERE plugin = ?1 AND key >= ?2 AND (expires_at_ms IS NULL OR expires_at_ms > ?3)
              ORDER BY key LIMIT ?4"
         };
-        let mut query = sqlx::query(sql).bind(plugin).bind(prefix).bind(now_ms()).bind(sql_limit(limit));
+        let mut query = sqlx::query(sql).bind(plugin).bind(prefix).bind(self.now_ms()).bind(sql_limit(limit));
         if let Some(upper_bound) = upper_bound {
             query = query.bind(upper_bound);
         }
@@ -434,7 +439,7 @@ impl PluginStore for SqliteStore {
         ttl: Option<Duration>,
     ) -> Result<bool, StoreError> {
         let error = || query_error("compare-and-set a key-value entry", Some(plugin));
-        let now = now_ms();
+        let now = self.now_ms();
         // Each case is one statement whose condition is the comparison, so no other
         // connection can write between the compare and the set.
         let query = match (expected, new) {
@@ -489,7 +494,7 @@ impl PluginStore for SqliteStore {
     }
 
     async fn purge_expired(&self) -> Result<u64, StoreError> {
-        let query = sqlx::query("DELETE FROM plugin_kv WHERE expires_at_ms <= ?1").bind(now_ms());
+        let query = sqlx::query("DELETE FROM plugin_kv WHERE expires_at_ms <= ?1").bind(self.now_ms());
         let result = self.write_execute(query).await.map_err(query_error("purge expired key-value entries", None))?;
         Ok(result.rows_affected())
     }

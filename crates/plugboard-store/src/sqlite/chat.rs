@@ -20,7 +20,7 @@ use sqlx::sqlite::{Sqlite, SqliteRow};
 use sqlx::{Connection, QueryBuilder, Row};
 use uuid::Uuid;
 
-use super::{SqliteStore, now_ms, query_error, sql_limit};
+use super::{SqliteStore, query_error, sql_limit};
 use crate::{
     ApiToken, Attachment, ChatStore, Conversation, ConversationPage, Message, MessageStatus, NewMessage, Role,
     StoreError, TraceRecord, User,
@@ -289,7 +289,7 @@ impl ChatStore for SqliteStore {
         .bind(username.to_owned())
         .bind(fold_case(username))
         .bind(password_hash.to_owned())
-        .bind(now_ms());
+        .bind(self.now_ms());
         let row = self.write_one(query).await.map_err(|error| {
             if is_unique_violation(&error) {
                 StoreError::Conflict { what: "username", value: username.to_owned() }
@@ -332,7 +332,7 @@ impl ChatStore for SqliteStore {
     }
 
     async fn create_session(&self, user_id: &str, token_hash: &str, expires_at_ms: i64) -> Result<(), StoreError> {
-        let now = now_ms();
+        let now = self.now_ms();
         // Sessions that are over are of no use to anyone; sweep them as new ones start.
         let sweep = sqlx::query("DELETE FROM sessions WHERE expires_at_ms <= ?1").bind(now);
         let insert = sqlx::query(
@@ -367,7 +367,7 @@ impl ChatStore for SqliteStore {
              WHERE id = (SELECT user_id FROM sessions WHERE token_hash = ?1 AND expires_at_ms > ?2)"
         ))
         .bind(token_hash)
-        .bind(now_ms())
+        .bind(self.now_ms())
         .fetch_optional(&self.pool)
         .await
         .map_err(query_error(OPERATION, None))?;
@@ -392,7 +392,7 @@ impl ChatStore for SqliteStore {
         .bind(user_id.to_owned())
         .bind(name.to_owned())
         .bind(token_hash.to_owned())
-        .bind(now_ms());
+        .bind(self.now_ms());
         let row = self.write_optional(query).await.map_err(query_error(OPERATION, None))?;
         let row = row.ok_or_else(|| StoreError::NotFound { what: "user", id: user_id.to_owned() })?;
         read_token(&row, OPERATION)
@@ -405,7 +405,7 @@ impl ChatStore for SqliteStore {
         // the token with them (ON DELETE CASCADE), and the read below finds no one.
         let query = sqlx::query("UPDATE api_tokens SET last_used_at_ms = ?2 WHERE token_hash = ?1 RETURNING user_id")
             .bind(token_hash.to_owned())
-            .bind(now_ms());
+            .bind(self.now_ms());
         let token = self.write_optional(query).await.map_err(query_error(OPERATION, None))?;
         let Some(token) = token else {
             return Ok(None);
@@ -438,7 +438,7 @@ impl ChatStore for SqliteStore {
 
     async fn create_conversation(&self, user_id: &str, title: &str) -> Result<Conversation, StoreError> {
         const OPERATION: &str = "create the conversation";
-        let now = now_ms();
+        let now = self.now_ms();
         let query = sqlx::query(concat!(
             "INSERT INTO conversations (id, user_id, title, title_key, created_at_ms, updated_at_ms)
              SELECT ?1, ?2, ?3, ?4, ?5, ?5 WHERE EXISTS (SELECT 1 FROM users WHERE id = ?2)
@@ -591,7 +591,7 @@ impl ChatStore for SqliteStore {
         .bind(message.content.clone())
         .bind(message.data.as_ref().map(Value::to_string))
         .bind(status_name(message.status))
-        .bind(now_ms());
+        .bind(self.now_ms());
         let row = self.write_optional(query).await.map_err(query_error(OPERATION, None))?;
         let row =
             row.ok_or_else(|| StoreError::NotFound { what: "conversation", id: message.conversation_id.clone() })?;
@@ -652,7 +652,7 @@ impl ChatStore for SqliteStore {
         ))
         .bind(id.to_owned())
         .bind(content.to_owned())
-        .bind(now_ms());
+        .bind(self.now_ms());
         let row = self.write_optional(query).await.map_err(query_error(OPERATION, None))?;
         row.map(|row| read_message(&row, OPERATION)).transpose()
     }
@@ -665,7 +665,7 @@ impl ChatStore for SqliteStore {
             message_columns!()
         ))
         .bind(id.to_owned())
-        .bind(now_ms());
+        .bind(self.now_ms());
         let row = self.write_optional(query).await.map_err(query_error(OPERATION, None))?;
         let deleted = row.map(|row| read_message(&row, OPERATION)).transpose()?;
         // RETURNING gives the row after the update; before it, it was not deleted.
@@ -707,7 +707,7 @@ impl ChatStore for SqliteStore {
         .bind(file_name.to_owned())
         .bind(media_type.to_owned())
         .bind(size)
-        .bind(now_ms())
+        .bind(self.now_ms())
         .bind(bytes.to_vec());
         let row = self.write_optional(query).await.map_err(query_error(OPERATION, None))?;
         match row {
@@ -766,7 +766,7 @@ impl ChatStore for SqliteStore {
         .bind(message_id.to_owned())
         .bind(conversation_id.to_owned())
         .bind(trace_json.to_owned())
-        .bind(now_ms());
+        .bind(self.now_ms());
         let inserted = self.write_execute(query).await.map_err(query_error(OPERATION, None))?.rows_affected();
         if inserted == 0 {
             return Err(self.missing_parent(conversation_id, Some(message_id), OPERATION).await?);

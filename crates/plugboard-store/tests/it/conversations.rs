@@ -37,7 +37,7 @@ fn ids(conversations: &[Conversation]) -> Vec<&str> {
 
 #[tokio::test]
 async fn pages_are_newest_activity_first_in_a_stable_order() {
-    let (_dir, store) = open_temp_store().await;
+    let (_dir, store, clock) = crate::open_temp_store_with_clock().await;
     let alice = store.create_user("alice", "hash").await.unwrap();
     let bob = store.create_user("bob", "hash").await.unwrap();
     let mut created = Vec::new();
@@ -55,7 +55,7 @@ async fn pages_are_newest_activity_first_in_a_stable_order() {
 
     // A message to the oldest conversation brings it to the front.
     let oldest = expected.last().unwrap().clone();
-    tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    clock.advance(std::time::Duration::from_millis(2));
     store.add_message(&new_message(&oldest.id, Role::User, "hello again")).await.unwrap();
     let first_page = store.list_conversations(&alice.id, None, None, 3).await.unwrap();
     assert_eq!(first_page.conversations[0].id, oldest.id);

@@ -17,6 +17,7 @@ mod users;
 use std::path::PathBuf;
 
 use plugboard_store::{ChatStore, Conversation, MessageStatus, NewMessage, Role, SqliteStore, User};
+use plugboard_types::ManualClock;
 use tempfile::TempDir;
 
 /// A temporary directory and the path of a database file inside it (not yet created).
@@ -31,6 +32,13 @@ async fn open_temp_store() -> (TempDir, SqliteStore) {
     let (dir, path) = temp_db_path();
     let store = SqliteStore::open(&path).await.expect("open the store");
     (dir, store)
+}
+
+/// A store in a fresh database file whose time moves only when the test says.
+async fn open_temp_store_with_clock() -> (TempDir, SqliteStore, ManualClock) {
+    let (dir, store) = open_temp_store().await;
+    let clock = ManualClock::new();
+    (dir, store.with_clock(std::sync::Arc::new(clock.clone())), clock)
 }
 
 /// Milliseconds since the Unix epoch, as the store counts them.

@@ -46,9 +46,9 @@ async fn a_message_added_after_the_clock_stepped_back_still_comes_last() {
 
 #[tokio::test]
 async fn adding_a_message_returns_it_and_bumps_the_conversation() {
-    let (_dir, store) = open_temp_store().await;
+    let (_dir, store, clock) = crate::open_temp_store_with_clock().await;
     let (_user, conversation) = user_and_conversation(&store).await;
-    tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    clock.advance(std::time::Duration::from_millis(2));
     let new = NewMessage {
         conversation_id: conversation.id.clone(),
         role: Role::Tool,

@@ -8,7 +8,7 @@ use crate::{new_message, open_temp_store, user_and_conversation};
 
 #[tokio::test]
 async fn traces_are_kept_per_message_and_listed_per_conversation_oldest_first() {
-    let (_dir, store) = open_temp_store().await;
+    let (_dir, store, clock) = crate::open_temp_store_with_clock().await;
     let (user, conversation) = user_and_conversation(&store).await;
     let other = store.create_conversation(&user.id, "Other").await.unwrap();
     let mut answers = Vec::new();
@@ -46,7 +46,7 @@ async fn traces_are_kept_per_message_and_listed_per_conversation_oldest_first() 
     assert_eq!(store.conversation_traces(&other.id).await.unwrap().len(), 1);
 
     // Recording a message's trace again replaces it (a later trace: last in the timeline).
-    tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    clock.advance(std::time::Duration::from_millis(2));
     store.add_trace(&answers[0].id, &conversation.id, &json!({"turn": "redone"}).to_string()).await.unwrap();
     assert_eq!(store.trace(&answers[0].id).await.unwrap().unwrap().trace, json!({"turn": "redone"}));
     let timeline = store.conversation_traces(&conversation.id).await.unwrap();

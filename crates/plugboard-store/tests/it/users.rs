@@ -93,11 +93,11 @@ async fn sessions_live_until_they_expire_or_are_deleted() {
 
 #[tokio::test]
 async fn a_session_that_expires_while_in_use_ends() {
-    let (_dir, store) = open_temp_store().await;
+    let (_dir, store, clock) = crate::open_temp_store_with_clock().await;
     let user = store.create_user("alice", "hash").await.unwrap();
-    store.create_session(&user.id, "short-hash", now_ms() + 50).await.unwrap();
+    store.create_session(&user.id, "short-hash", plugboard_types::Clock::now_ms(&clock) + 50).await.unwrap();
     assert!(store.session_user("short-hash").await.unwrap().is_some());
-    tokio::time::sleep(std::time::Duration::from_millis(120)).await;
+    clock.advance(std::time::Duration::from_millis(50));
     assert_eq!(store.session_user("short-hash").await.unwrap(), None);
 }
 
