@@ -12,15 +12,15 @@ mod commands;
 mod history;
 mod turn;
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use plugboard_host::{PluginSet, deliver_event};
 use plugboard_store::{Attachment, Conversation, Message, Store, User};
 use plugboard_types::{CallContext, Event, Usage};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tokio::sync::mpsc;
 
+use crate::choice::PluginChoice;
 use crate::convert::{api_conversation, api_file_info, api_message};
 use crate::error::ChatError;
 use crate::provider::Models;
@@ -45,24 +45,6 @@ impl Default for EngineConfig {
             max_tool_steps: 5,
             max_message_bytes: 64 * 1024,
         }
-    }
-}
-
-/// Which of the globally enabled plugins a conversation switches off.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PluginChoice {
-    /// Plugins whose filters do not run in this conversation.
-    #[serde(default)]
-    pub disabled_filters: BTreeSet<String>,
-    /// Plugins whose tools are not offered in this conversation.
-    #[serde(default)]
-    pub disabled_tools: BTreeSet<String>,
-}
-
-impl PluginChoice {
-    /// The conversation's choice (the global set when it has none).
-    pub fn of(conversation: &Conversation) -> PluginChoice {
-        conversation.plugins.clone().and_then(|value| serde_json::from_value(value).ok()).unwrap_or_default()
     }
 }
 

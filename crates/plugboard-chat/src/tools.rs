@@ -9,7 +9,7 @@ use plugboard_host::{Hook, PluginSet};
 use plugboard_types::{CallContext, ToolSpec};
 use serde_json::Value;
 
-use crate::engine::PluginChoice;
+use crate::choice::PluginChoice;
 
 /// A tool offered to the model.
 #[derive(Debug, Clone)]

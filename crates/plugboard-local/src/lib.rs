@@ -12,6 +12,7 @@ mod engine;
 mod error;
 pub mod fixtures;
 mod generate;
+mod gguf;
 pub mod hub;
 mod model;
 mod prefix;

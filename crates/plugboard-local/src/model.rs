@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::engine::Weights;
 use crate::error::{LocalError, SUPPORTED};
+use crate::gguf::metadata_string;
 use crate::prefix::Prefixes;
 use crate::template::ChatTemplate;
 use crate::tokens::Tokens;
@@ -163,12 +164,4 @@ impl LocalModel {
     pub fn detokenize(&self, ids: &[u32]) -> Result<String, LocalError> {
         self.inner.tokens.decode(ids)
     }
-}
-
-pub(crate) fn metadata_string(content: &Content, key: &str) -> Option<String> {
-    content.metadata.get(key).and_then(|value| value.to_string().ok()).cloned()
-}
-
-pub(crate) fn metadata_u32(content: &Content, key: &str) -> Option<u32> {
-    content.metadata.get(key).and_then(|value| value.to_u32().ok())
 }

@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::error::LocalError;
-use crate::model::metadata_string;
+use crate::gguf::metadata_string;
 use crate::tokens::Tokens;
 
 /// ChatML, for models whose GGUF carries no template.

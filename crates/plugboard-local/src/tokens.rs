@@ -9,7 +9,7 @@ use tokenizers::pre_tokenizers::digits::Digits;
 use tokenizers::pre_tokenizers::sequence::Sequence;
 
 use crate::error::LocalError;
-use crate::model::{metadata_string, metadata_u32};
+use crate::gguf::{metadata_string, metadata_u32};
 
 /// End-of-turn tokens of the common chat formats; any that the vocabulary has stop generation.
 const END_TOKENS: &[&str] =

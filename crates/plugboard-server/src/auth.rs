@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 use crate::error::{ApiError, ApiJson};
-use crate::{AppState, SignupPolicy, openapi};
+use crate::{AppState, SignupPolicy, schemas};
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "plugboard_session";
@@ -190,11 +190,11 @@ async fn session_response(state: &AppState, user: User, status: StatusCode) -> R
     security(),
     request_body = Credentials,
     responses(
-        (status = 201, description = "Signed up and in", body = openapi::UserResponse,
+        (status = 201, description = "Signed up and in", body = schemas::UserResponse,
          headers(("set-cookie" = String, description = "The session cookie"))),
-        (status = 400, description = "`invalid_username`, `weak_password` or `invalid_json`", body = openapi::ApiError),
-        (status = 403, description = "Sign-up is closed (`signup_closed`)", body = openapi::ApiError),
-        (status = 409, description = "The name is taken (`username_taken`)", body = openapi::ApiError),
+        (status = 400, description = "`invalid_username`, `weak_password` or `invalid_json`", body = schemas::ApiError),
+        (status = 403, description = "Sign-up is closed (`signup_closed`)", body = schemas::ApiError),
+        (status = 409, description = "The name is taken (`username_taken`)", body = schemas::ApiError),
     )
 )]
 pub(crate) async fn signup(
@@ -232,9 +232,9 @@ pub(crate) async fn signup(
     security(),
     request_body = Credentials,
     responses(
-        (status = 200, description = "Signed in", body = openapi::UserResponse,
+        (status = 200, description = "Signed in", body = schemas::UserResponse,
          headers(("set-cookie" = String, description = "The session cookie"))),
-        (status = 401, description = "Wrong name or password (`invalid_credentials`)", body = openapi::ApiError),
+        (status = 401, description = "Wrong name or password (`invalid_credentials`)", body = schemas::ApiError),
     )
 )]
 pub(crate) async fn login(
@@ -281,7 +281,7 @@ pub(crate) async fn logout(State(state): State<AppState>, headers: HeaderMap) ->
     tag = "auth",
     operation_id = "session",
     security((), ("session_cookie" = []), ("bearer_token" = [])),
-    responses((status = 200, description = "The user, `null` when signed out", body = openapi::SessionResponse)),
+    responses((status = 200, description = "The user, `null` when signed out", body = schemas::SessionResponse)),
 )]
 pub(crate) async fn session(user: Result<AuthUser, ApiError>) -> Result<Json<Value>, ApiError> {
     match user {
@@ -298,8 +298,8 @@ pub(crate) async fn session(user: Result<AuthUser, ApiError>) -> Result<Json<Val
     tag = "auth",
     operation_id = "me",
     responses(
-        (status = 200, description = "The user", body = openapi::UserResponse),
-        (status = 401, description = "Not signed in", body = openapi::ApiError),
+        (status = 200, description = "The user", body = schemas::UserResponse),
+        (status = 401, description = "Not signed in", body = schemas::ApiError),
     )
 )]
 pub(crate) async fn me(AuthUser(user): AuthUser) -> Json<Value> {
@@ -325,9 +325,9 @@ pub(crate) struct NewToken {
     operation_id = "create_token",
     request_body = NewToken,
     responses(
-        (status = 201, description = "The token", body = openapi::NewTokenResponse),
-        (status = 400, description = "`invalid_name` or `invalid_json`", body = openapi::ApiError),
-        (status = 401, description = "Not signed in", body = openapi::ApiError),
+        (status = 201, description = "The token", body = schemas::NewTokenResponse),
+        (status = 400, description = "`invalid_name` or `invalid_json`", body = schemas::ApiError),
+        (status = 401, description = "Not signed in", body = schemas::ApiError),
     )
 )]
 pub(crate) async fn create_token(
@@ -351,8 +351,8 @@ pub(crate) async fn create_token(
     tag = "auth",
     operation_id = "list_tokens",
     responses(
-        (status = 200, description = "The tokens", body = openapi::TokenList),
-        (status = 401, description = "Not signed in", body = openapi::ApiError),
+        (status = 200, description = "The tokens", body = schemas::TokenList),
+        (status = 401, description = "Not signed in", body = schemas::ApiError),
     )
 )]
 pub(crate) async fn list_tokens(
@@ -371,8 +371,8 @@ pub(crate) async fn list_tokens(
     params(("id" = String, Path, description = "The token's id (not the token)")),
     responses(
         (status = 204, description = "Revoked"),
-        (status = 401, description = "Not signed in", body = openapi::ApiError),
-        (status = 404, description = "No such token of the caller's", body = openapi::ApiError),
+        (status = 401, description = "Not signed in", body = schemas::ApiError),
+        (status = 404, description = "No such token of the caller's", body = schemas::ApiError),
     )
 )]
 pub(crate) async fn delete_token(

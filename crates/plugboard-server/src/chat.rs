@@ -19,7 +19,7 @@ use utoipa::ToSchema;
 use crate::auth::AuthUser;
 use crate::conversations::{create_conversation_for, owned};
 use crate::error::{ApiError, ApiJson};
-use crate::{AppState, openapi};
+use crate::{AppState, schemas};
 
 /// A chat turn request.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -61,19 +61,19 @@ async fn prepare(state: &AppState, user: plugboard_store::User, request: ChatReq
     operation_id = "chat",
     request_body = ChatRequest,
     responses(
-        (status = 200, description = "The finished turn", body = openapi::ChatReply),
+        (status = 200, description = "The finished turn", body = schemas::ChatReply),
         (status = 400, description = "`empty_message` or `invalid_json`; from the turn (with `conversation_id` and \
                                       `user_message`, as `ChatFailure`): `unknown_plugin`, `context_length_exceeded`",
-         body = openapi::ApiError),
-        (status = 401, description = "Not signed in", body = openapi::ApiError),
+         body = schemas::ApiError),
+        (status = 401, description = "Not signed in", body = schemas::ApiError),
         (status = 404, description = "No such conversation of the caller's; from the turn: `unknown_model`, or a \
-                                      `/run` plugin without tools (`not_implemented`)", body = openapi::ApiError),
+                                      `/run` plugin without tools (`not_implemented`)", body = schemas::ApiError),
         (status = 422, description = "A plugin rejected the message or prompt, or a command's plugin failed \
-                                      (`plugin_error`)", body = openapi::ChatFailure),
-        (status = 429, description = "Rate limited (`rate_limited`); see `Retry-After`", body = openapi::ChatFailure),
-        (status = 503, description = "No model, or it is busy or unreachable", body = openapi::ChatFailure),
-        (status = 502, description = "The model or a plugin failed (`model_error`, `trap`, ...)", body = openapi::ChatFailure),
-        (status = 504, description = "The model or a plugin timed out", body = openapi::ChatFailure),
+                                      (`plugin_error`)", body = schemas::ChatFailure),
+        (status = 429, description = "Rate limited (`rate_limited`); see `Retry-After`", body = schemas::ChatFailure),
+        (status = 503, description = "No model, or it is busy or unreachable", body = schemas::ChatFailure),
+        (status = 502, description = "The model or a plugin failed (`model_error`, `trap`, ...)", body = schemas::ChatFailure),
+        (status = 504, description = "The model or a plugin timed out", body = schemas::ChatFailure),
     )
 )]
 pub(crate) async fn chat(
@@ -134,9 +134,9 @@ pub(crate) async fn chat(
     request_body = ChatRequest,
     responses(
         (status = 200, description = "The turn's events", body = String, content_type = "text/event-stream"),
-        (status = 400, description = "`empty_message` or `invalid_json`", body = openapi::ApiError),
-        (status = 401, description = "Not signed in", body = openapi::ApiError),
-        (status = 404, description = "No such conversation of the caller's", body = openapi::ApiError),
+        (status = 400, description = "`empty_message` or `invalid_json`", body = schemas::ApiError),
+        (status = 401, description = "Not signed in", body = schemas::ApiError),
+        (status = 404, description = "No such conversation of the caller's", body = schemas::ApiError),
     )
 )]
 pub(crate) async fn chat_stream(
@@ -174,7 +174,7 @@ pub(crate) async fn chat_stream(
     path = "/api/models",
     tag = "chat",
     operation_id = "models",
-    responses((status = 200, description = "The models", body = openapi::ModelOverview), (status = 401, description = "Not signed in", body = openapi::ApiError))
+    responses((status = 200, description = "The models", body = schemas::ModelOverview), (status = 401, description = "Not signed in", body = schemas::ApiError))
 )]
 pub(crate) async fn models(State(state): State<AppState>, AuthUser(_): AuthUser) -> Json<Value> {
     Json(json!(state.engine.models().await.overview().await))

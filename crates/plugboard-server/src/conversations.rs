@@ -14,7 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiJson};
-use crate::{AppState, openapi};
+use crate::{AppState, schemas};
 
 /// The conversation `id` if `user` owns it; someone else's is "not found", as if absent.
 pub(crate) async fn owned(state: &AppState, user: &plugboard_store::User, id: &str) -> Result<Conversation, ApiError> {
@@ -75,9 +75,9 @@ pub(crate) async fn create_conversation_for(
     operation_id = "create_conversation",
     request_body(content = Option<NewConversation>, description = "Nothing, or a title"),
     responses(
-        (status = 201, description = "The conversation", body = openapi::ConversationResponse),
-        (status = 400, description = "`invalid_title` or `invalid_json`", body = openapi::ApiError),
-        (status = 401, description = "Not signed in", body = openapi::ApiError),
+        (status = 201, description = "The conversation", body = schemas::ConversationResponse),
+        (status = 400, description = "`invalid_title` or `invalid_json`", body = schemas::ApiError),
+        (status = 401, description = "Not signed in", body = schemas::ApiError),
     )
 )]
 pub(crate) async fn create(
@@ -124,8 +124,8 @@ pub(crate) struct ListQuery {
     operation_id = "list_conversations",
     params(ListQuery),
     responses(
-        (status = 200, description = "A page", body = openapi::ConversationPage),
-        (status = 401, description = "Not signed in", body = openapi::ApiError),
+        (status = 200, description = "A page", body = schemas::ConversationPage),
+        (status = 401, description = "Not signed in", body = schemas::ApiError),
     )
 )]
 pub(crate) async fn list(
@@ -149,9 +149,9 @@ pub(crate) async fn list(
     operation_id = "get_conversation",
     params(("id" = String, Path, description = "The conversation")),
     responses(
-        (status = 200, description = "The conversation", body = openapi::ConversationDetails),
-        (status = 401, description = "Not signed in", body = openapi::ApiError),
-        (status = 404, description = "No such conversation of the caller's", body = openapi::ApiError),
+        (status = 200, description = "The conversation", body = schemas::ConversationDetails),
+        (status = 401, description = "Not signed in", body = schemas::ApiError),
+        (status = 404, description = "No such conversation of the caller's", body = schemas::ApiError),
     )
 )]
 pub(crate) async fn get(
@@ -171,7 +171,7 @@ pub(crate) struct ConversationChange {
     title: Option<String>,
     /// `{"disabled_filters": [...], "disabled_tools": [...]}`, or `null` for the global set.
     #[serde(default, deserialize_with = "some_value")]
-    #[schema(value_type = Option<openapi::PluginChoice>)]
+    #[schema(value_type = Option<schemas::PluginChoice>)]
     plugins: Option<Option<PluginChoice>>,
 }
 
@@ -189,10 +189,10 @@ fn some_value<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Optio
     params(("id" = String, Path, description = "The conversation")),
     request_body = ConversationChange,
     responses(
-        (status = 200, description = "The conversation as changed", body = openapi::ConversationDetails),
-        (status = 400, description = "`invalid_title` or `invalid_json`", body = openapi::ApiError),
-        (status = 401, description = "Not signed in", body = openapi::ApiError),
-        (status = 404, description = "No such conversation of the caller's", body = openapi::ApiError),
+        (status = 200, description = "The conversation as changed", body = schemas::ConversationDetails),
+        (status = 400, description = "`invalid_title` or `invalid_json`", body = schemas::ApiError),
+        (status = 401, description = "Not signed in", body = schemas::ApiError),
+        (status = 404, description = "No such conversation of the caller's", body = schemas::ApiError),
     )
 )]
 pub(crate) async fn update(
@@ -230,7 +230,7 @@ pub(crate) async fn update(
     tag = "conversations",
     operation_id = "delete_conversation",
     params(("id" = String, Path, description = "The conversation")),
-    responses((status = 204, description = "Deleted"), (status = 401, description = "Not signed in", body = openapi::ApiError), (status = 404, description = "No such conversation of the caller's", body = openapi::ApiError))
+    responses((status = 204, description = "Deleted"), (status = 401, description = "Not signed in", body = schemas::ApiError), (status = 404, description = "No such conversation of the caller's", body = schemas::ApiError))
 )]
 pub(crate) async fn delete(
     State(state): State<AppState>,
@@ -251,7 +251,7 @@ pub(crate) async fn delete(
     tag = "conversations",
     operation_id = "list_messages",
     params(("id" = String, Path, description = "The conversation")),
-    responses((status = 200, description = "The messages", body = openapi::MessageList), (status = 401, description = "Not signed in", body = openapi::ApiError), (status = 404, description = "No such conversation of the caller's", body = openapi::ApiError))
+    responses((status = 200, description = "The messages", body = schemas::MessageList), (status = 401, description = "Not signed in", body = schemas::ApiError), (status = 404, description = "No such conversation of the caller's", body = schemas::ApiError))
 )]
 pub(crate) async fn messages(
     State(state): State<AppState>,
@@ -280,10 +280,10 @@ pub(crate) struct MessageEdit {
     params(("id" = String, Path, description = "The message")),
     request_body = MessageEdit,
     responses(
-        (status = 200, description = "The message as edited", body = openapi::MessageResponse),
-        (status = 400, description = "`empty_message` or `invalid_json`", body = openapi::ApiError),
-        (status = 401, description = "Not signed in", body = openapi::ApiError),
-        (status = 404, description = "No such message of the caller's", body = openapi::ApiError),
+        (status = 200, description = "The message as edited", body = schemas::MessageResponse),
+        (status = 400, description = "`empty_message` or `invalid_json`", body = schemas::ApiError),
+        (status = 401, description = "Not signed in", body = schemas::ApiError),
+        (status = 404, description = "No such message of the caller's", body = schemas::ApiError),
     )
 )]
 pub(crate) async fn edit_message(
@@ -313,8 +313,8 @@ pub(crate) async fn edit_message(
     params(("id" = String, Path, description = "The message")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, description = "Not signed in", body = openapi::ApiError),
-        (status = 404, description = "No such message of the caller's", body = openapi::ApiError),
+        (status = 401, description = "Not signed in", body = schemas::ApiError),
+        (status = 404, description = "No such message of the caller's", body = schemas::ApiError),
     )
 )]
 pub(crate) async fn delete_message(
@@ -337,9 +337,9 @@ pub(crate) async fn delete_message(
     operation_id = "message_trace",
     params(("id" = String, Path, description = "The message")),
     responses(
-        (status = 200, description = "The trace", body = openapi::TraceResponse),
-        (status = 401, description = "Not signed in", body = openapi::ApiError),
-        (status = 404, description = "No such message of the caller's, or it has no trace", body = openapi::ApiError),
+        (status = 200, description = "The trace", body = schemas::TraceResponse),
+        (status = 401, description = "Not signed in", body = schemas::ApiError),
+        (status = 404, description = "No such message of the caller's, or it has no trace", body = schemas::ApiError),
     )
 )]
 pub(crate) async fn trace(
@@ -360,7 +360,7 @@ pub(crate) async fn trace(
     tag = "conversations",
     operation_id = "conversation_audit",
     params(("id" = String, Path, description = "The conversation")),
-    responses((status = 200, description = "The timeline", body = openapi::Audit), (status = 401, description = "Not signed in", body = openapi::ApiError), (status = 404, description = "No such conversation of the caller's", body = openapi::ApiError))
+    responses((status = 200, description = "The timeline", body = schemas::Audit), (status = 401, description = "Not signed in", body = schemas::ApiError), (status = 404, description = "No such conversation of the caller's", body = schemas::ApiError))
 )]
 pub(crate) async fn audit(
     State(state): State<AppState>,
@@ -390,11 +390,11 @@ pub(crate) async fn audit(
     ),
     request_body(content(("application/octet-stream")), description = "The file"),
     responses(
-        (status = 201, description = "The attachment", body = openapi::AttachmentResponse),
-        (status = 400, description = "No or a bad file name (`invalid_file_name`)", body = openapi::ApiError),
-        (status = 401, description = "Not signed in", body = openapi::ApiError),
-        (status = 404, description = "No such conversation of the caller's", body = openapi::ApiError),
-        (status = 413, description = "Over the server's upload limit (`file_too_large`)", body = openapi::ApiError),
+        (status = 201, description = "The attachment", body = schemas::AttachmentResponse),
+        (status = 400, description = "No or a bad file name (`invalid_file_name`)", body = schemas::ApiError),
+        (status = 401, description = "Not signed in", body = schemas::ApiError),
+        (status = 404, description = "No such conversation of the caller's", body = schemas::ApiError),
+        (status = 413, description = "Over the server's upload limit (`file_too_large`)", body = schemas::ApiError),
     )
 )]
 pub(crate) async fn upload(
@@ -439,7 +439,7 @@ pub(crate) async fn upload(
     tag = "conversations",
     operation_id = "list_attachments",
     params(("id" = String, Path, description = "The conversation")),
-    responses((status = 200, description = "The files", body = openapi::AttachmentList), (status = 401, description = "Not signed in", body = openapi::ApiError), (status = 404, description = "No such conversation of the caller's", body = openapi::ApiError))
+    responses((status = 200, description = "The files", body = schemas::AttachmentList), (status = 401, description = "Not signed in", body = schemas::ApiError), (status = 404, description = "No such conversation of the caller's", body = schemas::ApiError))
 )]
 pub(crate) async fn attachments(
     State(state): State<AppState>,
@@ -460,8 +460,8 @@ pub(crate) async fn attachments(
     responses(
         (status = 200, description = "The file, with its media type and name (`Content-Disposition`)",
          content(("application/octet-stream"))),
-        (status = 401, description = "Not signed in", body = openapi::ApiError),
-        (status = 404, description = "No such file of the caller's", body = openapi::ApiError),
+        (status = 401, description = "Not signed in", body = schemas::ApiError),
+        (status = 404, description = "No such file of the caller's", body = schemas::ApiError),
     )
 )]
 pub(crate) async fn download(
@@ -489,8 +489,8 @@ pub(crate) async fn download(
     params(("id" = String, Path, description = "The attachment")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, description = "Not signed in", body = openapi::ApiError),
-        (status = 404, description = "No such file of the caller's", body = openapi::ApiError),
+        (status = 401, description = "Not signed in", body = schemas::ApiError),
+        (status = 404, description = "No such file of the caller's", body = schemas::ApiError),
     )
 )]
 pub(crate) async fn delete_attachment(
@@ -514,7 +514,7 @@ pub(crate) async fn delete_attachment(
     path = "/api/exports",
     tag = "conversations",
     operation_id = "export_formats",
-    responses((status = 200, description = "The formats", body = openapi::ExportFormats), (status = 401, description = "Not signed in", body = openapi::ApiError))
+    responses((status = 200, description = "The formats", body = schemas::ExportFormats), (status = 401, description = "Not signed in", body = schemas::ApiError))
 )]
 pub(crate) async fn export_formats(State(state): State<AppState>, AuthUser(_): AuthUser) -> Json<Value> {
     let mut formats = Vec::new();
@@ -549,9 +549,9 @@ pub(crate) struct ExportQuery {
     responses(
         (status = 200, description = "The file, with the format's media type and a file name (`Content-Disposition`)",
          content(("application/octet-stream"))),
-        (status = 401, description = "Not signed in", body = openapi::ApiError),
-        (status = 404, description = "No such conversation, exporter (`exporter_not_found`) or format                                       (`format_not_found`)", body = openapi::ApiError),
-        (status = 422, description = "The exporter failed (`plugin_error`)", body = openapi::ApiError),
+        (status = 401, description = "Not signed in", body = schemas::ApiError),
+        (status = 404, description = "No such conversation, exporter (`exporter_not_found`) or format                                       (`format_not_found`)", body = schemas::ApiError),
+        (status = 422, description = "The exporter failed (`plugin_error`)", body = schemas::ApiError),
     )
 )]
 pub(crate) async fn export(

@@ -16,6 +16,7 @@ mod packages;
 mod plugin_http;
 mod plugins;
 mod prometheus;
+mod schemas;
 mod ui;
 
 use std::sync::Arc;

@@ -18,7 +18,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::AdminUser;
 use crate::error::{ApiError, ApiJson};
-use crate::{AppState, openapi};
+use crate::{AppState, schemas};
 
 pub(crate) fn plugin_id(id: &str) -> Result<PluginId, ApiError> {
     PluginId::parse(id).map_err(|error| ApiError::bad_request("invalid_plugin_id", error.to_string()))
@@ -44,11 +44,11 @@ pub(crate) struct LoadRequest {
     operation_id = "load_plugin",
     request_body = LoadRequest,
     responses(
-        (status = 201, description = "Loaded", body = openapi::PluginEntry),
-        (status = 401, description = "Not signed in", body = openapi::ApiError),
-        (status = 403, description = "Not an administrator (`admin_only`)", body = openapi::ApiError),
-        (status = 409, description = "It is loaded already, or conflicts with a loaded plugin", body = openapi::ApiError),
-        (status = 422, description = "It cannot be loaded: manifest, component or dependencies", body = openapi::ApiError),
+        (status = 201, description = "Loaded", body = schemas::PluginEntry),
+        (status = 401, description = "Not signed in", body = schemas::ApiError),
+        (status = 403, description = "Not an administrator (`admin_only`)", body = schemas::ApiError),
+        (status = 409, description = "It is loaded already, or conflicts with a loaded plugin", body = schemas::ApiError),
+        (status = 422, description = "It cannot be loaded: manifest, component or dependencies", body = schemas::ApiError),
     )
 )]
 pub(crate) async fn load(
@@ -77,12 +77,12 @@ pub(crate) struct UnloadQuery {
     operation_id = "unload_plugin",
     params(("id" = String, Path, description = "The plugin's id"), UnloadQuery),
     responses(
-        (status = 200, description = "The plugins unloaded", body = openapi::Unloaded),
-        (status = 400, description = "Not a plugin id", body = openapi::ApiError),
-        (status = 401, description = "Not signed in", body = openapi::ApiError),
-        (status = 403, description = "Not an administrator (`admin_only`)", body = openapi::ApiError),
-        (status = 404, description = "No such plugin", body = openapi::ApiError),
-        (status = 409, description = "Loaded plugins depend on it; unload them or use `cascade`", body = openapi::ApiError),
+        (status = 200, description = "The plugins unloaded", body = schemas::Unloaded),
+        (status = 400, description = "Not a plugin id", body = schemas::ApiError),
+        (status = 401, description = "Not signed in", body = schemas::ApiError),
+        (status = 403, description = "Not an administrator (`admin_only`)", body = schemas::ApiError),
+        (status = 404, description = "No such plugin", body = schemas::ApiError),
+        (status = 409, description = "Loaded plugins depend on it; unload them or use `cascade`", body = schemas::ApiError),
     )
 )]
 pub(crate) async fn unload(
@@ -106,12 +106,12 @@ pub(crate) async fn unload(
     operation_id = "reload_plugin",
     params(("id" = String, Path, description = "The plugin's id")),
     responses(
-        (status = 200, description = "Reloaded", body = openapi::PluginEntry),
-        (status = 400, description = "Not a plugin id", body = openapi::ApiError),
-        (status = 401, description = "Not signed in", body = openapi::ApiError),
-        (status = 403, description = "Not an administrator (`admin_only`)", body = openapi::ApiError),
-        (status = 404, description = "No such plugin", body = openapi::ApiError),
-        (status = 422, description = "The new version cannot be loaded; the old one runs on", body = openapi::ApiError),
+        (status = 200, description = "Reloaded", body = schemas::PluginEntry),
+        (status = 400, description = "Not a plugin id", body = schemas::ApiError),
+        (status = 401, description = "Not signed in", body = schemas::ApiError),
+        (status = 403, description = "Not an administrator (`admin_only`)", body = schemas::ApiError),
+        (status = 404, description = "No such plugin", body = schemas::ApiError),
+        (status = 422, description = "The new version cannot be loaded; the old one runs on", body = schemas::ApiError),
     )
 )]
 pub(crate) async fn reload(
@@ -132,11 +132,11 @@ pub(crate) async fn reload(
     operation_id = "enable_plugin",
     params(("id" = String, Path, description = "The plugin's id")),
     responses(
-        (status = 200, description = "Enabled", body = openapi::PluginEntry),
-        (status = 400, description = "Not a plugin id", body = openapi::ApiError),
-        (status = 401, description = "Not signed in", body = openapi::ApiError),
-        (status = 403, description = "Not an administrator (`admin_only`)", body = openapi::ApiError),
-        (status = 404, description = "No such plugin", body = openapi::ApiError),
+        (status = 200, description = "Enabled", body = schemas::PluginEntry),
+        (status = 400, description = "Not a plugin id", body = schemas::ApiError),
+        (status = 401, description = "Not signed in", body = schemas::ApiError),
+        (status = 403, description = "Not an administrator (`admin_only`)", body = schemas::ApiError),
+        (status = 404, description = "No such plugin", body = schemas::ApiError),
     )
 )]
 pub(crate) async fn enable(
@@ -157,11 +157,11 @@ pub(crate) async fn enable(
     operation_id = "disable_plugin",
     params(("id" = String, Path, description = "The plugin's id")),
     responses(
-        (status = 200, description = "Disabled", body = openapi::PluginEntry),
-        (status = 400, description = "Not a plugin id", body = openapi::ApiError),
-        (status = 401, description = "Not signed in", body = openapi::ApiError),
-        (status = 403, description = "Not an administrator (`admin_only`)", body = openapi::ApiError),
-        (status = 404, description = "No such plugin", body = openapi::ApiError),
+        (status = 200, description = "Disabled", body = schemas::PluginEntry),
+        (status = 400, description = "Not a plugin id", body = schemas::ApiError),
+        (status = 401, description = "Not signed in", body = schemas::ApiError),
+        (status = 403, description = "Not an administrator (`admin_only`)", body = schemas::ApiError),
+        (status = 404, description = "No such plugin", body = schemas::ApiError),
     )
 )]
 pub(crate) async fn disable(
@@ -182,11 +182,11 @@ pub(crate) async fn disable(
     operation_id = "get_plugin_config",
     params(("id" = String, Path, description = "The plugin's id")),
     responses(
-        (status = 200, description = "The settings and schema", body = openapi::PluginConfig),
-        (status = 400, description = "Not a plugin id", body = openapi::ApiError),
-        (status = 401, description = "Not signed in", body = openapi::ApiError),
-        (status = 403, description = "Not an administrator (`admin_only`)", body = openapi::ApiError),
-        (status = 404, description = "No such plugin", body = openapi::ApiError),
+        (status = 200, description = "The settings and schema", body = schemas::PluginConfig),
+        (status = 400, description = "Not a plugin id", body = schemas::ApiError),
+        (status = 401, description = "Not signed in", body = schemas::ApiError),
+        (status = 403, description = "Not an administrator (`admin_only`)", body = schemas::ApiError),
+        (status = 404, description = "No such plugin", body = schemas::ApiError),
     )
 )]
 pub(crate) async fn get_config(
@@ -212,12 +212,12 @@ pub(crate) async fn get_config(
     params(("id" = String, Path, description = "The plugin's id")),
     request_body(content = Object, description = "The settings, as the plugin's schema describes them"),
     responses(
-        (status = 200, description = "The settings now in force", body = openapi::PluginSettings),
-        (status = 400, description = "Not a plugin id, or not JSON", body = openapi::ApiError),
-        (status = 401, description = "Not signed in", body = openapi::ApiError),
-        (status = 403, description = "Not an administrator (`admin_only`)", body = openapi::ApiError),
-        (status = 404, description = "No such plugin", body = openapi::ApiError),
-        (status = 422, description = "Invalid (`invalid_settings`, with `violations`)", body = openapi::ApiError),
+        (status = 200, description = "The settings now in force", body = schemas::PluginSettings),
+        (status = 400, description = "Not a plugin id, or not JSON", body = schemas::ApiError),
+        (status = 401, description = "Not signed in", body = schemas::ApiError),
+        (status = 403, description = "Not an administrator (`admin_only`)", body = schemas::ApiError),
+        (status = 404, description = "No such plugin", body = schemas::ApiError),
+        (status = 422, description = "Invalid (`invalid_settings`, with `violations`)", body = schemas::ApiError),
     )
 )]
 pub(crate) async fn put_config(
@@ -247,11 +247,11 @@ pub(crate) async fn put_config(
     operation_id = "plugin_faults",
     params(("id" = String, Path, description = "The plugin's id")),
     responses(
-        (status = 200, description = "The faults, newest first", body = openapi::FaultList),
-        (status = 400, description = "Not a plugin id", body = openapi::ApiError),
-        (status = 401, description = "Not signed in", body = openapi::ApiError),
-        (status = 403, description = "Not an administrator (`admin_only`)", body = openapi::ApiError),
-        (status = 404, description = "No such plugin", body = openapi::ApiError),
+        (status = 200, description = "The faults, newest first", body = schemas::FaultList),
+        (status = 400, description = "Not a plugin id", body = schemas::ApiError),
+        (status = 401, description = "Not signed in", body = schemas::ApiError),
+        (status = 403, description = "Not an administrator (`admin_only`)", body = schemas::ApiError),
+        (status = 404, description = "No such plugin", body = schemas::ApiError),
     )
 )]
 pub(crate) async fn faults(
@@ -273,8 +273,8 @@ pub(crate) async fn faults(
     operation_id = "plugin_events",
     responses(
         (status = 200, description = "The events", body = String, content_type = "text/event-stream"),
-        (status = 401, description = "Not signed in", body = openapi::ApiError),
-        (status = 403, description = "Not an administrator (`admin_only`)", body = openapi::ApiError),
+        (status = 401, description = "Not signed in", body = schemas::ApiError),
+        (status = 403, description = "Not an administrator (`admin_only`)", body = schemas::ApiError),
     )
 )]
 pub(crate) async fn events(
@@ -299,11 +299,11 @@ pub(crate) async fn events(
     operation_id = "plugin_self_test",
     params(("id" = String, Path, description = "The plugin's id")),
     responses(
-        (status = 200, description = "The checks and whether all passed", body = openapi::SelfTestReport),
-        (status = 400, description = "Not a plugin id", body = openapi::ApiError),
-        (status = 401, description = "Not signed in", body = openapi::ApiError),
-        (status = 403, description = "Not an administrator (`admin_only`)", body = openapi::ApiError),
-        (status = 404, description = "No such plugin is loaded, or it has no self-test", body = openapi::ApiError),
+        (status = 200, description = "The checks and whether all passed", body = schemas::SelfTestReport),
+        (status = 400, description = "Not a plugin id", body = schemas::ApiError),
+        (status = 401, description = "Not signed in", body = schemas::ApiError),
+        (status = 403, description = "Not an administrator (`admin_only`)", body = schemas::ApiError),
+        (status = 404, description = "No such plugin is loaded, or it has no self-test", body = schemas::ApiError),
     )
 )]
 pub(crate) async fn self_test(

@@ -24,7 +24,7 @@ use tokio::sync::mpsc;
 
 use crate::auth::AuthUser;
 use crate::error::chat_status;
-use crate::{AppState, openapi};
+use crate::{AppState, schemas};
 
 fn error_detail(status: StatusCode, code: &str, message: impl Into<String>) -> ErrorDetail {
     let kind = if status.is_client_error() { "invalid_request_error" } else { "server_error" };
@@ -47,8 +47,8 @@ fn pipeline_error(error: &ChatError) -> Response {
     tag = "openai-compatible",
     operation_id = "openai_models",
     responses(
-        (status = 200, description = "The models", body = openapi::OpenAiModelList),
-        (status = 401, description = "Not signed in", body = openapi::ApiError),
+        (status = 200, description = "The models", body = schemas::OpenAiModelList),
+        (status = 401, description = "Not signed in", body = schemas::ApiError),
     )
 )]
 pub(crate) async fn models(State(state): State<AppState>, AuthUser(_): AuthUser) -> Json<ModelList> {
@@ -84,10 +84,10 @@ fn created() -> u64 {
     responses(
         (status = 200, description = "A `chat.completion`, or with `stream` its chunks as server-sent events",
          content((Object = "application/json"), (String = "text/event-stream"))),
-        (status = 400, description = "Not a valid request", body = openapi::OpenAiError),
-        (status = 401, description = "Not signed in", body = openapi::ApiError),
-        (status = 404, description = "No such model", body = openapi::OpenAiError),
-        (status = 503, description = "No model, or it is busy or unreachable", body = openapi::OpenAiError),
+        (status = 400, description = "Not a valid request", body = schemas::OpenAiError),
+        (status = 401, description = "Not signed in", body = schemas::ApiError),
+        (status = 404, description = "No such model", body = schemas::OpenAiError),
+        (status = 503, description = "No model, or it is busy or unreachable", body = schemas::OpenAiError),
     )
 )]
 pub(crate) async fn chat_completions(State(state): State<AppState>, AuthUser(user): AuthUser, body: Bytes) -> Response {

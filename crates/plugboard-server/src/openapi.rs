@@ -4,8 +4,6 @@
 //! manifests are added, as the concrete paths they are served at. The interactive
 //! reference that reads it is `ui/api-docs.js`, served at `GET /api/docs`.
 
-mod schemas;
-
 use std::collections::BTreeSet;
 use std::sync::OnceLock;
 
@@ -20,7 +18,7 @@ use utoipa::{Modify, OpenApi};
 use crate::auth::SESSION_COOKIE;
 use crate::{AppState, auth, chat, conversations, manage, openai, packages, plugin_http, plugins, prometheus, ui};
 
-pub(crate) use schemas::*;
+pub(crate) use crate::schemas::*;
 
 /// The security scheme of the session cookie, as named in the document.
 pub(crate) const SESSION: &str = "session_cookie";

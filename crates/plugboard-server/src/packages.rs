@@ -16,7 +16,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::auth::{AdminUser, AuthUser};
 use crate::error::ApiError;
 use crate::manage::plugin_id;
-use crate::{AppState, openapi};
+use crate::{AppState, schemas};
 
 /// How the server installs packages.
 #[derive(Debug, Clone, Default)]
@@ -62,16 +62,16 @@ struct FromIndex {
     request_body(description = "A package file, or what to install from the index",
                  content((FromIndex = "application/json"), ("application/octet-stream"))),
     responses(
-        (status = 201, description = "What was installed, and the plugin's entry", body = openapi::Installed),
+        (status = 201, description = "What was installed, and the plugin's entry", body = schemas::Installed),
         (status = 400, description = "No body (`empty_body`), or not the JSON expected (`invalid_json`)",
-         body = openapi::ApiError),
-        (status = 401, description = "Not signed in", body = openapi::ApiError),
-        (status = 403, description = "Not an administrator (`admin_only`)", body = openapi::ApiError),
+         body = schemas::ApiError),
+        (status = 401, description = "Not signed in", body = schemas::ApiError),
+        (status = 403, description = "Not an administrator (`admin_only`)", body = schemas::ApiError),
         (status = 409, description = "No plugin index is configured (`no_plugin_index`), or a newer version is \
-                                      installed (use `force`)", body = openapi::ApiError),
-        (status = 413, description = "Over the package size limit (`package_too_large`)", body = openapi::ApiError),
-        (status = 422, description = "Not a valid or trusted package, or it cannot be loaded", body = openapi::ApiError),
-        (status = 502, description = "The plugin index cannot be read", body = openapi::ApiError),
+                                      installed (use `force`)", body = schemas::ApiError),
+        (status = 413, description = "Over the package size limit (`package_too_large`)", body = schemas::ApiError),
+        (status = 422, description = "Not a valid or trusted package, or it cannot be loaded", body = schemas::ApiError),
+        (status = 502, description = "The plugin index cannot be read", body = schemas::ApiError),
     )
 )]
 pub(crate) async fn install(
@@ -139,13 +139,13 @@ pub(crate) async fn install(
     operation_id = "uninstall_plugin",
     params(("id" = String, Path, description = "The plugin's id")),
     responses(
-        (status = 200, description = "Uninstalled", body = openapi::Uninstalled),
-        (status = 400, description = "Not a plugin id", body = openapi::ApiError),
-        (status = 401, description = "Not signed in", body = openapi::ApiError),
-        (status = 403, description = "Not an administrator (`admin_only`)", body = openapi::ApiError),
-        (status = 404, description = "No such plugin", body = openapi::ApiError),
+        (status = 200, description = "Uninstalled", body = schemas::Uninstalled),
+        (status = 400, description = "Not a plugin id", body = schemas::ApiError),
+        (status = 401, description = "Not signed in", body = schemas::ApiError),
+        (status = 403, description = "Not an administrator (`admin_only`)", body = schemas::ApiError),
+        (status = 404, description = "No such plugin", body = schemas::ApiError),
         (status = 409, description = "Not installed from a package, or loaded plugins depend on it",
-         body = openapi::ApiError),
+         body = schemas::ApiError),
     )
 )]
 pub(crate) async fn uninstall(
@@ -172,8 +172,8 @@ pub(crate) async fn uninstall(
     tag = "plugins",
     operation_id = "available_plugins",
     responses(
-        (status = 200, description = "The plugins", body = openapi::AvailablePlugins),
-        (status = 401, description = "Not signed in", body = openapi::ApiError),
+        (status = 200, description = "The plugins", body = schemas::AvailablePlugins),
+        (status = 401, description = "Not signed in", body = schemas::ApiError),
     )
 )]
 pub(crate) async fn available(State(state): State<AppState>, AuthUser(_): AuthUser) -> Json<Value> {

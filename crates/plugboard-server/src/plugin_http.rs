@@ -13,7 +13,7 @@ use plugboard_types::{CallContext, HttpRequest};
 use crate::auth::AuthUser;
 use crate::error::ApiError;
 use crate::manage::plugin_id;
-use crate::{AppState, openapi};
+use crate::{AppState, schemas};
 
 /// Largest request body passed to a plugin route.
 const MAX_ROUTE_BODY: usize = 1 << 20;
@@ -60,11 +60,11 @@ fn matches(pattern: &str, path: &str) -> bool {
     request_body(content(("*/*")), description = "Passed to the plugin as it is (at most 1 MiB)"),
     responses(
         (status = "default", description = "The plugin's answer"),
-        (status = 401, description = "Not signed in", body = openapi::ApiError),
+        (status = 401, description = "Not signed in", body = schemas::ApiError),
         (status = 404, description = "No such plugin is loaded, or it declares no such route (`route_not_found`)",
-         body = openapi::ApiError),
-        (status = 413, description = "The body is over 1 MiB (`body_too_large`)", body = openapi::ApiError),
-        (status = 429, description = "Too many calls to this plugin; see `Retry-After`", body = openapi::ApiError),
+         body = schemas::ApiError),
+        (status = 413, description = "The body is over 1 MiB (`body_too_large`)", body = schemas::ApiError),
+        (status = 429, description = "Too many calls to this plugin; see `Retry-After`", body = schemas::ApiError),
     )
 )]
 pub(crate) async fn route(
@@ -148,8 +148,8 @@ pub(crate) async fn route(
     ),
     responses(
         (status = 200, description = "The file", content(("application/octet-stream"))),
-        (status = 401, description = "Not signed in", body = openapi::ApiError),
-        (status = 404, description = "No such file (`file_not_found`)", body = openapi::ApiError),
+        (status = 401, description = "Not signed in", body = schemas::ApiError),
+        (status = 404, description = "No such file (`file_not_found`)", body = schemas::ApiError),
     )
 )]
 pub(crate) async fn ui_file(
@@ -191,9 +191,9 @@ pub(crate) async fn ui_file(
     operation_id = "plugin_docs",
     params(("id" = String, Path, description = "The plugin's id")),
     responses(
-        (status = 200, description = "The files", body = openapi::DocList),
-        (status = 401, description = "Not signed in", body = openapi::ApiError),
-        (status = 404, description = "No such plugin is loaded (`plugin_not_found`)", body = openapi::ApiError),
+        (status = 200, description = "The files", body = schemas::DocList),
+        (status = 401, description = "Not signed in", body = schemas::ApiError),
+        (status = 404, description = "No such plugin is loaded (`plugin_not_found`)", body = schemas::ApiError),
     )
 )]
 pub(crate) async fn docs(
@@ -225,8 +225,8 @@ pub(crate) async fn docs(
     ),
     responses(
         (status = 200, description = "The Markdown", body = String, content_type = "text/markdown"),
-        (status = 401, description = "Not signed in", body = openapi::ApiError),
-        (status = 404, description = "No such file (`file_not_found`)", body = openapi::ApiError),
+        (status = 401, description = "Not signed in", body = schemas::ApiError),
+        (status = 404, description = "No such file (`file_not_found`)", body = schemas::ApiError),
     )
 )]
 pub(crate) async fn doc_file(

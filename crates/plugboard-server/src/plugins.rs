@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 
 use crate::auth::AuthUser;
 use crate::error::ApiError;
-use crate::{AppState, openapi};
+use crate::{AppState, schemas};
 
 fn summary(plugin: &Plugin) -> Value {
     let manifest = plugin.manifest();
@@ -45,7 +45,7 @@ fn summary(plugin: &Plugin) -> Value {
     path = "/api/plugins",
     tag = "plugins",
     operation_id = "list_plugins",
-    responses((status = 200, description = "The plugins", body = openapi::PluginList), (status = 401, description = "Not signed in", body = openapi::ApiError))
+    responses((status = 200, description = "The plugins", body = schemas::PluginList), (status = 401, description = "Not signed in", body = schemas::ApiError))
 )]
 pub(crate) async fn list_plugins(State(state): State<AppState>, AuthUser(_user): AuthUser) -> Json<Value> {
     let registry = &state.registry;
@@ -85,9 +85,9 @@ fn find(registry: &Registry, id: &str) -> Result<Plugin, ApiError> {
     params(("id" = String, Path, description = "The plugin's id")),
     responses(
         (status = 200, description = "The plugin", body = Object),
-        (status = 400, description = "Not a plugin id (`invalid_plugin_id`)", body = openapi::ApiError),
-        (status = 401, description = "Not signed in", body = openapi::ApiError),
-        (status = 404, description = "No such plugin is loaded (`plugin_not_found`)", body = openapi::ApiError),
+        (status = 400, description = "Not a plugin id (`invalid_plugin_id`)", body = schemas::ApiError),
+        (status = 401, description = "Not signed in", body = schemas::ApiError),
+        (status = 404, description = "No such plugin is loaded (`plugin_not_found`)", body = schemas::ApiError),
     )
 )]
 pub(crate) async fn plugin_details(
@@ -108,7 +108,7 @@ pub(crate) async fn plugin_details(
     path = "/api/plugins/health",
     tag = "plugins",
     operation_id = "plugin_health",
-    responses((status = 200, description = "Health by plugin id", body = openapi::PluginHealth), (status = 401, description = "Not signed in", body = openapi::ApiError))
+    responses((status = 200, description = "Health by plugin id", body = schemas::PluginHealth), (status = 401, description = "Not signed in", body = schemas::ApiError))
 )]
 pub(crate) async fn health(State(state): State<AppState>, AuthUser(_user): AuthUser) -> Json<Value> {
     let registry = &state.registry;
@@ -158,13 +158,13 @@ enum ExecuteRequest {
     request_body(content = ExecuteRequest,
                  example = json!({"plugin_id": "calculator", "method": "calculate", "kwargs": {"expression": "6*7"}})),
     responses(
-        (status = 200, description = "What the tool returned", body = openapi::ExecuteResult),
-        (status = 400, description = "Neither request shape (`invalid_request`), or not a plugin id", body = openapi::ApiError),
-        (status = 401, description = "Not signed in", body = openapi::ApiError),
-        (status = 404, description = "No such plugin (`plugin_not_found`) or tool (`unknown_method`)", body = openapi::ApiError),
-        (status = 422, description = "The tool failed", body = openapi::ApiError),
-        (status = 429, description = "Rate limited; see `Retry-After`", body = openapi::ApiError),
-        (status = 503, description = "The plugin is disabled, busy or its circuit breaker is open", body = openapi::ApiError),
+        (status = 200, description = "What the tool returned", body = schemas::ExecuteResult),
+        (status = 400, description = "Neither request shape (`invalid_request`), or not a plugin id", body = schemas::ApiError),
+        (status = 401, description = "Not signed in", body = schemas::ApiError),
+        (status = 404, description = "No such plugin (`plugin_not_found`) or tool (`unknown_method`)", body = schemas::ApiError),
+        (status = 422, description = "The tool failed", body = schemas::ApiError),
+        (status = 429, description = "Rate limited; see `Retry-After`", body = schemas::ApiError),
+        (status = 503, description = "The plugin is disabled, busy or its circuit breaker is open", body = schemas::ApiError),
     )
 )]
 pub(crate) async fn execute(

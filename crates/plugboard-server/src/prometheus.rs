@@ -15,7 +15,7 @@ use plugboard_host::HookCallStats;
 use plugboard_manifest::PluginId;
 
 use crate::auth::AdminUser;
-use crate::{AppState, openapi};
+use crate::{AppState, schemas};
 
 /// Latency buckets in seconds, from a warm filter call to a long model reply: the same
 /// as the plugin calls'.
@@ -71,8 +71,8 @@ pub(crate) fn install() -> Option<&'static PrometheusHandle> {
     operation_id = "metrics",
     responses(
         (status = 200, description = "The metrics", body = String, content_type = "text/plain; version=0.0.4"),
-        (status = 401, description = "Not signed in", body = openapi::ApiError),
-        (status = 403, description = "Not an administrator (`admin_only`)", body = openapi::ApiError),
+        (status = 401, description = "Not signed in", body = schemas::ApiError),
+        (status = 403, description = "Not an administrator (`admin_only`)", body = schemas::ApiError),
     )
 )]
 pub(crate) async fn metrics(State(state): State<AppState>, AdminUser(_): AdminUser) -> impl IntoResponse {

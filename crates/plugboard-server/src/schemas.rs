@@ -34,6 +34,34 @@ pub(crate) struct Violation {
     pub(crate) message: String,
 }
 
+/// Why a chat turn or a plugin call stopped (`plugboard_chat::ChatError`).
+#[derive(ToSchema)]
+pub(crate) struct ChatErrorDetail {
+    /// Stable code: one of a turn's own, a model's or a plugin call's.
+    #[schema(schema_with = chat_error_code)]
+    pub(crate) code: String,
+    /// For people: what went wrong and what to do.
+    pub(crate) message: String,
+}
+
+/// The codes of `ChatError`, from the type itself.
+fn chat_error_code() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(plugboard_chat::ChatError::codes()))
+        .build()
+}
+
+/// The codes `/v1` answers with: a turn's, or a request it could not read.
+fn openai_error_code() -> utoipa::openapi::Object {
+    let mut codes = plugboard_chat::ChatError::codes();
+    codes.extend(["invalid_json", "invalid_request"]);
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(codes))
+        .build()
+}
+
 /// An error of the OpenAI-compatible API, in OpenAI's shape.
 #[derive(ToSchema)]
 pub(crate) struct OpenAiError {
@@ -49,6 +77,7 @@ pub(crate) struct OpenAiErrorDetail {
     #[schema(rename = "type")]
     pub(crate) kind: String,
     /// Stable code.
+    #[schema(schema_with = openai_error_code)]
     pub(crate) code: String,
 }
 
@@ -275,7 +304,7 @@ pub(crate) struct ChatReply {
 /// A chat turn that failed: the error, and what was stored before it.
 #[derive(ToSchema)]
 pub(crate) struct ChatFailure {
-    pub(crate) error: ApiErrorDetail,
+    pub(crate) error: ChatErrorDetail,
     pub(crate) conversation_id: String,
     /// `null` when the message was refused before it was stored.
     pub(crate) user_message: Option<Message>,

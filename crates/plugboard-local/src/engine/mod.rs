@@ -76,7 +76,7 @@ pub(crate) struct Weights {
 }
 
 fn metadata_u32(content: &Content, key: &str) -> Option<usize> {
-    crate::model::metadata_u32(content, key).map(|value| value as usize)
+    crate::gguf::metadata_u32(content, key).map(|value| value as usize)
 }
 
 fn metadata_f32(content: &Content, key: &str) -> Option<f32> {
