@@ -80,6 +80,22 @@ impl ChatError {
         ChatError::Refused { what, plugin: rejection.plugin.to_string(), reason: rejection.reason.clone() }
     }
 
+    /// Every code [`ChatError::code`] gives (its own, the models' and the plugin calls'),
+    /// for the API's documentation.
+    pub fn codes() -> Vec<&'static str> {
+        let own = [
+            "empty_message",
+            "message_too_large",
+            "message_rejected",
+            "prompt_rejected",
+            "unknown_plugin",
+            "cancelled",
+            "storage",
+            "internal",
+        ];
+        own.into_iter().chain(ProviderError::CODES).chain(plugboard_host::CallErrorKind::CODES).collect()
+    }
+
     /// The stable machine-readable code.
     pub fn code(&self) -> &'static str {
         match self {
@@ -111,5 +127,54 @@ impl serde::Serialize for ChatError {
         error.serialize_field("code", self.code())?;
         error.serialize_field("message", &self.to_string())?;
         error.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use plugboard_host::CallErrorKind;
+    use plugboard_types::ProviderError;
+
+    use super::{ChatError, Refused};
+
+    #[test]
+    fn every_code_is_listed() {
+        let codes = ChatError::codes();
+        let errors = [
+            ChatError::EmptyMessage,
+            ChatError::MessageTooLarge { bytes: 2, limit: 1 },
+            ChatError::Refused { what: Refused::Message, plugin: "p".into(), reason: "r".into() },
+            ChatError::Refused { what: Refused::Prompt, plugin: "p".into(), reason: "r".into() },
+            ChatError::UnknownPlugin { plugin: "p".into(), available: Vec::new() },
+            ChatError::Cancelled,
+            ChatError::Storage,
+            ChatError::Internal("x".into()),
+        ];
+        for error in errors {
+            assert!(codes.contains(&error.code()), "{} is not listed", error.code());
+        }
+        let provider = [
+            ProviderError::Unreachable { url: String::new(), message: String::new() },
+            ProviderError::Status { status: 500, message: String::new() },
+            ProviderError::Protocol(String::new()),
+            ProviderError::Timeout { seconds: 1 },
+            ProviderError::UnknownModel { model: String::new(), available: Vec::new() },
+            ProviderError::NoModel(String::new()),
+            ProviderError::Plugin(String::new()),
+            ProviderError::Busy(String::new()),
+            ProviderError::ContextLength(String::new()),
+            ProviderError::Failed(String::new()),
+        ];
+        for error in provider {
+            assert!(codes.contains(&error.code()), "{} is not listed", error.code());
+        }
+        let calls = [CallErrorKind::NotImplemented, CallErrorKind::Disabled, CallErrorKind::Busy];
+        for kind in calls {
+            assert!(codes.contains(&kind.code()), "{} is not listed", kind.code());
+        }
+        let mut unique = codes.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), codes.len(), "no code is listed twice");
     }
 }

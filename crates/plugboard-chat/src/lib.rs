@@ -4,6 +4,7 @@
 //! plugins as a `PluginSet` (implemented by the registry), tools as [`ToolSource`]s,
 //! changing providers as a [`ProviderSource`]. It never sees the registry itself.
 
+mod choice;
 mod convert;
 mod engine;
 mod error;
@@ -13,8 +14,9 @@ mod stateless;
 mod tools;
 pub mod trace;
 
+pub use choice::PluginChoice;
 pub use convert::{api_conversation, api_file_info, api_message};
-pub use engine::{ChatEngine, EngineConfig, PluginChoice, TurnEvent, TurnRequest};
+pub use engine::{ChatEngine, EngineConfig, TurnEvent, TurnRequest};
 pub use error::{ChatError, Refused};
 pub use plugboard_types::{Provider, ProviderError};
 pub use provider::{

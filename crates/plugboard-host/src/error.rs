@@ -204,6 +204,25 @@ impl CallErrorKind {
         )
     }
 
+    /// Every code [`CallErrorKind::code`] gives, for the API's documentation.
+    pub const CODES: [&'static str; 15] = [
+        "deadline",
+        "memory_limit",
+        "stack_overflow",
+        "panic",
+        "trap",
+        "output_too_large",
+        "invalid_output",
+        "not_implemented",
+        "disabled",
+        "breaker_open",
+        "rate_limited",
+        "busy",
+        "instantiate",
+        "init_refused",
+        "plugin_error",
+    ];
+
     /// A short stable code for APIs and logs, such as `deadline` or `panic`.
     pub fn code(&self) -> &'static str {
         match self {

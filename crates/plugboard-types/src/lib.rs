@@ -10,6 +10,7 @@
 //! pulling in the plugin host.
 
 pub mod chat;
+pub mod clock;
 pub mod completion;
 pub mod http;
 pub mod ids;
@@ -18,6 +19,7 @@ pub mod plugin;
 pub mod provider;
 
 pub use chat::{CallContext, Conversation, Event, File, FileInfo, FilterOutcome, Message, Role, User};
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use completion::{
     Completion, CompletionChunk, CompletionMessage, CompletionRequest, FinishReason, ModelInfo, ToolCall, ToolSpec,
     Usage,

@@ -61,6 +61,20 @@ pub enum ProviderError {
 }
 
 impl ProviderError {
+    /// Every code [`ProviderError::code`] gives, for the API's documentation.
+    pub const CODES: [&'static str; 10] = [
+        "model_unreachable",
+        "model_error",
+        "model_protocol",
+        "model_timeout",
+        "unknown_model",
+        "no_model",
+        "model_plugin_failed",
+        "model_busy",
+        "context_length_exceeded",
+        "model_failed",
+    ];
+
     /// A stable code for API errors.
     pub fn code(&self) -> &'static str {
         match self {
