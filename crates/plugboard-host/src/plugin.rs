@@ -26,7 +26,7 @@ pub use self::settings::SettingsError;
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use plugboard_manifest::{FailMode, Manifest, PluginId};
 use serde::Serialize;
@@ -94,7 +94,7 @@ pub(crate) struct PluginInner {
     breaker_open: AtomicBool,
     enabled: AtomicBool,
     fail_closed: AtomicBool,
-    rate: Option<Mutex<RateLimit>>,
+    rate: Option<RateLimit>,
     tools: RwLock<Vec<ToolSpec>>,
     export_formats: RwLock<Vec<ExportFormat>>,
     calls: AtomicU64,
@@ -163,9 +163,7 @@ impl Plugin {
         let settings_json: Arc<str> = parts.settings.to_string().into();
         let manifest = &parts.shared.manifest;
         let fail_closed = manifest.filters.on_error == FailMode::Closed;
-        let rate = parts.limits.max_calls_per_minute.map(|per_minute| {
-            Mutex::new(RateLimit { per_minute, tokens: f64::from(per_minute), refilled: Instant::now() })
-        });
+        let rate = parts.limits.max_calls_per_minute.and_then(RateLimit::new);
         Plugin {
             inner: Arc::new(PluginInner {
                 hooks: AtomicU32::new(mask(&declared_hooks)),

@@ -25,27 +25,30 @@ pub(super) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// the type), so hook closures can capture references instead of copying their inputs.
 pub(super) type Scope<'a, 'c> = PhantomData<&'a &'c ()>;
 
-/// A token bucket: `per_minute` calls, refilled continuously.
-#[derive(Debug)]
+/// A plugin's own limit, `per_minute` calls with bursts of as many, refilled continuously:
+/// governor's GCRA (the server limits users with the same crate), lock-free.
 pub(super) struct RateLimit {
-    pub(super) per_minute: u32,
-    pub(super) tokens: f64,
-    pub(super) refilled: Instant,
+    per_minute: u32,
+    limiter: governor::DefaultDirectRateLimiter,
+}
+
+impl std::fmt::Debug for RateLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RateLimit").field("per_minute", &self.per_minute).finish_non_exhaustive()
+    }
 }
 
 impl RateLimit {
-    fn try_take(&mut self) -> bool {
-        let now = Instant::now();
-        let per_second = f64::from(self.per_minute) / 60.0;
-        self.tokens = (self.tokens + now.duration_since(self.refilled).as_secs_f64() * per_second)
-            .min(f64::from(self.per_minute));
-        self.refilled = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
+    /// `per_minute` calls a minute; `None` for 0 (no call at all would pass, which the
+    /// manifest's validation already refuses).
+    pub(super) fn new(per_minute: u32) -> Option<RateLimit> {
+        let rate = std::num::NonZeroU32::new(per_minute)?;
+        let limiter = governor::RateLimiter::direct(governor::Quota::per_minute(rate));
+        Some(RateLimit { per_minute, limiter })
+    }
+
+    fn try_take(&self) -> bool {
+        self.limiter.check().is_ok()
     }
 }
 
@@ -238,11 +241,10 @@ impl Plugin {
                 return Err(self.error(hook, kind));
             }
         }
-        if let Some(rate) = self.inner.rate.as_ref().filter(|_| charge && !lifecycle) {
-            let mut rate = rate.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            if !rate.try_take() {
-                return Err(self.error(hook, CallErrorKind::RateLimited { per_minute: rate.per_minute }));
-            }
+        if let Some(rate) = self.inner.rate.as_ref().filter(|_| charge && !lifecycle)
+            && !rate.try_take()
+        {
+            return Err(self.error(hook, CallErrorKind::RateLimited { per_minute: rate.per_minute }));
         }
         self.inner.calls.fetch_add(1, Ordering::Relaxed);
         let timeout = self.inner.limits.timeout;
