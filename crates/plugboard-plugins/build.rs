@@ -1,10 +1,12 @@
-//! Builds every plugin in `plugins/` (bundled) and `plugins/testing/` (test fixtures) for
-//! `wasm32-wasip2`, assembles each into an installed-style folder (`plugin.toml`,
-//! `plugin.wasm`, `ui/`, `docs/`, `README.md`) that tests load, and generates the table
-//! that embeds the bundled plugins in the binary.
+//! Builds one set of the plugins of `plugins/` for `wasm32-wasip2` and assembles each into
+//! an installed-style folder (`plugin.toml`, `plugin.wasm`, `ui/`, `docs/`, `README.md`):
+//! for `plugboard-plugins` the bundled plugins (`plugins/*`), with the table that embeds
+//! them in the binary; for `plugboard-test-plugins`, whose manifest points its build
+//! script here, the test fixtures (`plugins/testing/*`). The product's build never
+//! compiles the fixtures.
 //!
 //! The plugins are their own Cargo workspace, built by a nested cargo with its own
-//! target directory (the outer build holds a lock on the outer one).
+//! target directory (the outer build holds a lock on the outer one), shared by both sets.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -12,11 +14,17 @@ use std::process::{Command, Stdio};
 const WASM_TARGET: &str = "wasm32-wasip2";
 
 fn main() {
+    let fixtures = std::env::var("CARGO_PKG_NAME").is_ok_and(|name| name == "plugboard-test-plugins");
     let manifest_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let root = manifest_dir.join("../..").canonicalize().expect("the workspace root exists");
     let plugins = root.join("plugins");
-    for watched in ["plugins", "crates/plugboard-sdk", "wit"] {
+    let source_root = if fixtures { plugins.join("testing") } else { plugins.clone() };
+    let sources = plugin_folders(&source_root);
+    for watched in ["crates/plugboard-sdk", "wit", "plugins/Cargo.toml", "plugins/Cargo.lock"] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
+    }
+    for source in &sources {
+        println!("cargo:rerun-if-changed={}", source.display());
     }
 
     let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
@@ -25,50 +33,44 @@ fn main() {
     let target_dir = out_dir.ancestors().nth(4).unwrap_or(&out_dir).join("plugboard-plugins");
 
     ensure_wasm_target();
-    build_plugins(&plugins, &target_dir);
+    build_plugins(&plugins, &target_dir, &sources);
 
     let release = target_dir.join(WASM_TARGET).join("release");
-    let bundled = target_dir.join("assembled/bundled");
-    let testing = target_dir.join("assembled/testing");
+    let assembled = target_dir.join(if fixtures { "assembled/testing" } else { "assembled/bundled" });
     let mut names = Vec::new();
     let mut embedded =
         String::from("/// The bundled plugins, embedded in the binary.\npub const BUNDLED: &[BundledPlugin] = &[\n");
-    for (source_root, destination_root) in [(plugins.clone(), &bundled), (plugins.join("testing"), &testing)] {
-        for source in plugin_folders(&source_root) {
-            let name = assemble(&source, &release, destination_root);
-            if destination_root == &bundled {
-                let folder = bundled.join(&name);
-                let mut files = String::new();
-                for relative in files_under(&folder, &["ui", "docs"]) {
-                    files.push_str(&format!(
-                        "({relative:?}, include_bytes!({:?})), ",
-                        folder.join(&relative).display().to_string()
-                    ));
-                }
-                embedded.push_str(&format!(
-                    "    BundledPlugin {{ name: {name:?}, manifest: include_str!({:?}), wasm: include_bytes!({:?}), files: &[{files}] }},\n",
-                    folder.join("plugin.toml").display().to_string(),
-                    folder.join("plugin.wasm").display().to_string(),
-                ));
-            }
-            names.push(name);
+    for source in &sources {
+        let name = assemble(source, &release, &assembled);
+        let folder = assembled.join(&name);
+        let mut files = String::new();
+        for relative in files_under(&folder, &["ui", "docs"]) {
+            files.push_str(&format!(
+                "({relative:?}, include_bytes!({:?})), ",
+                folder.join(&relative).display().to_string()
+            ));
         }
+        embedded.push_str(&format!(
+            "    BundledPlugin {{ name: {name:?}, manifest: include_str!({:?}), wasm: include_bytes!({:?}), files: &[{files}] }},\n",
+            folder.join("plugin.toml").display().to_string(),
+            folder.join("plugin.wasm").display().to_string(),
+        ));
+        names.push(name);
     }
     embedded.push_str("];\n");
     names.sort();
 
     let generated = format!(
-        "/// Folder holding the assembled bundled plugins (one folder per plugin).\n\
-         pub const BUNDLED_PLUGINS_DIR: &str = {bundled:?};\n\
-         /// Folder holding the assembled test-fixture plugins.\n\
-         pub const TEST_PLUGINS_DIR: &str = {testing:?};\n\
-         /// Every assembled plugin, bundled and test fixtures, by folder name.\n\
-         pub const ALL_PLUGINS: &[&str] = &{names:?};\n",
-        bundled = bundled.display().to_string(),
-        testing = testing.display().to_string(),
+        "/// Folder holding the assembled plugins of this set (one folder per plugin).\n\
+         pub const PLUGINS_DIR: &str = {assembled:?};\n\
+         /// The assembled plugins of this set, by folder name.\n\
+         pub const NAMES: &[&str] = &{names:?};\n",
+        assembled = assembled.display().to_string(),
     );
     std::fs::write(out_dir.join("paths.rs"), generated).expect("OUT_DIR is writable");
-    std::fs::write(out_dir.join("bundled.rs"), embedded).expect("OUT_DIR is writable");
+    if !fixtures {
+        std::fs::write(out_dir.join("bundled.rs"), embedded).expect("OUT_DIR is writable");
+    }
 }
 
 /// Installs the wasm target through rustup when the toolchain lacks it (rustup adds the
@@ -99,13 +101,18 @@ fn ensure_wasm_target() {
     }
 }
 
-fn build_plugins(plugins: &Path, target_dir: &Path) {
+/// Builds the packages of `sources` in the plugins' workspace.
+fn build_plugins(plugins: &Path, target_dir: &Path, sources: &[PathBuf]) {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut command = Command::new(cargo);
     command
         .current_dir(plugins)
         .args(["build", "--release", "--locked", "--target", WASM_TARGET, "--target-dir"])
-        .arg(target_dir)
+        .arg(target_dir);
+    for source in sources {
+        command.args(["--package", &package_name(source)]);
+    }
+    command
         // Cargo reads build script stdout as directives: send the child's output to stderr.
         .stdout(Stdio::from(std::io::stderr()));
     // The outer build's settings (clippy's wrapper, host RUSTFLAGS, profile overrides) are
@@ -141,11 +148,7 @@ fn plugin_folders(root: &Path) -> Vec<PathBuf> {
 /// Copies one plugin into `<destination_root>/<folder name>/` and returns the folder name.
 fn assemble(source: &Path, release: &Path, destination_root: &Path) -> String {
     let name = source.file_name().expect("a plugin folder has a name").to_string_lossy().into_owned();
-    let cargo_toml = std::fs::read_to_string(source.join("Cargo.toml")).expect("Cargo.toml is readable");
-    let package = cargo_toml
-        .lines()
-        .find_map(|line| line.trim().strip_prefix("name = \"").and_then(|rest| rest.strip_suffix('"')))
-        .unwrap_or_else(|| panic!("{}/Cargo.toml has no package name", source.display()));
+    let package = package_name(source);
     let wasm = release.join(format!("{}.wasm", package.replace('-', "_")));
     let destination = destination_root.join(&name);
     let _ = std::fs::remove_dir_all(&destination);
@@ -160,6 +163,16 @@ fn assemble(source: &Path, release: &Path, destination_root: &Path) -> String {
         copy_tree(&source.join(folder), &destination.join(folder));
     }
     name
+}
+
+/// The package name in a plugin's `Cargo.toml`.
+fn package_name(source: &Path) -> String {
+    let cargo_toml = std::fs::read_to_string(source.join("Cargo.toml")).expect("Cargo.toml is readable");
+    cargo_toml
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("name = \"").and_then(|rest| rest.strip_suffix('"')))
+        .unwrap_or_else(|| panic!("{}/Cargo.toml has no package name", source.display()))
+        .to_owned()
 }
 
 /// Files under `folders` of `root`, as `/`-separated paths relative to `root`, sorted.

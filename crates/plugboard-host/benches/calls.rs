@@ -11,7 +11,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use plugboard_host::api::{CallContext, FilterOutcome};
 use plugboard_host::{Plugin, PluginSource, Runtime, RuntimeConfig, Services, TextFilter, run_text_filters};
 use plugboard_manifest::parse_manifest;
-use plugboard_plugins::plugin_dir;
+use plugboard_test_plugins::plugin_dir;
 use serde_json::json;
 
 fn source(name: &str, edit: impl FnOnce(String) -> String) -> PluginSource {

@@ -75,8 +75,8 @@ impl From<api::Conversation> for wit::Conversation {
 impl From<&api::CallContext> for wit::CallContext {
     fn from(c: &api::CallContext) -> Self {
         wit::CallContext {
-            conversation_id: c.conversation_id.to_string(),
-            user_id: c.user_id.to_string(),
+            conversation_id: c.conversation_id.as_str().to_owned(),
+            user_id: c.user_id.as_str().to_owned(),
             model: c.model.clone(),
             request_id: c.request_id.clone(),
         }

@@ -72,7 +72,7 @@ async fn server(data: &Path, plugin: &str, filters: usize, fixture: &FixtureLlm,
     std::fs::create_dir_all(&plugins).unwrap();
     for n in 0..filters {
         let folder = plugins.join(format!("{plugin}-{n:02}"));
-        plugboard_plugins::copy_plugin_folder(&plugboard_plugins::plugin_dir(plugin), &folder).unwrap();
+        plugboard_test_plugins::copy_plugin_folder(&plugboard_test_plugins::plugin_dir(plugin), &folder).unwrap();
         let manifest = std::fs::read_to_string(folder.join("plugin.toml")).unwrap();
         let id = format!("id = \"{plugin}\"");
         assert!(manifest.contains(&id), "{plugin}'s manifest has no line `{id}`");

@@ -11,9 +11,21 @@ use serde::{Deserialize, Serialize};
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[derive(Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         #[serde(transparent)]
         pub struct $name(String);
+
+        // By hand, for `clone_from`: a call context reused call after call keeps its
+        // allocations (the derived one would allocate a new string each time).
+        impl Clone for $name {
+            fn clone(&self) -> $name {
+                $name(self.0.clone())
+            }
+
+            fn clone_from(&mut self, source: &$name) {
+                self.0.clone_from(&source.0);
+            }
+        }
 
         impl $name {
             /// The id `id`.

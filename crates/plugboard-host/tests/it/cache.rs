@@ -1,7 +1,7 @@
 //! The compiled-component cache survives restarts and shrugs off corrupted files.
 
 use plugboard_host::{RuntimeConfig, Services};
-use plugboard_plugins::plugin_dir;
+use plugboard_test_plugins::plugin_dir;
 
 use super::{context, runtime_with, test_config};
 

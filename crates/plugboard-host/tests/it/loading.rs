@@ -3,7 +3,7 @@
 
 use plugboard_host::api::FilterOutcome;
 use plugboard_host::{CallErrorKind, LoadError, PluginSource, RuntimeEvent};
-use plugboard_plugins::plugin_dir;
+use plugboard_test_plugins::plugin_dir;
 
 use super::{context, load, load_with, runtime, source_with};
 

@@ -17,7 +17,7 @@ use std::sync::{Arc, OnceLock};
 use plugboard_host::services::{KvStore, MemoryKvStore};
 use plugboard_host::{Plugin, PluginSource, Runtime, RuntimeConfig, Services};
 use plugboard_manifest::parse_manifest;
-use plugboard_plugins::plugin_dir;
+use plugboard_test_plugins::plugin_dir;
 
 /// One compiled-component cache for the whole test binary: each plugin compiles once.
 fn shared_cache_dir() -> &'static Path {

@@ -4,7 +4,7 @@
 use plugboard_host::api::CallContext;
 use plugboard_registry::{Bundled, PluginState, RegistryConfig};
 
-use plugboard_plugins::copy_plugin_folder;
+use plugboard_test_plugins::copy_plugin_folder;
 
 use crate::{Setup, enabled_set, id, ids, stop};
 
@@ -82,7 +82,7 @@ async fn enabled_plugins_chooses_which_start_enabled() {
 async fn a_folder_replaces_the_bundled_plugin_with_the_same_id() {
     let setup = Setup::with(&["example-tagger"]);
     setup.edit_manifest("example-tagger", |text| text.replace("version = \"0.1.0\"", "version = \"0.3.0\""));
-    let bundled: Vec<Bundled> = plugboard_plugins::BUNDLED
+    let bundled: Vec<Bundled> = plugboard_test_plugins::BUNDLED
         .iter()
         .map(|plugin| Bundled { name: plugin.name, manifest: plugin.manifest, wasm: plugin.wasm, files: plugin.files })
         .collect();

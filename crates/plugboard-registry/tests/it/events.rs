@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use plugboard_plugins::copy_plugin_folder;
+use plugboard_test_plugins::copy_plugin_folder;
 
 use crate::{Setup, eventually, id, kv_text, stop, wait_for_event};
 

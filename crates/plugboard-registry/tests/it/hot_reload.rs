@@ -6,7 +6,7 @@ use std::time::Duration;
 use plugboard_host::RuntimeEvent;
 use plugboard_host::api::{CallContext, FilterOutcome};
 
-use plugboard_plugins::copy_plugin_folder;
+use plugboard_test_plugins::copy_plugin_folder;
 
 use crate::{Setup, id, stop, wait_for_event};
 
@@ -37,7 +37,7 @@ async fn watched_folders_reload_on_change_and_keep_the_old_version_when_broken()
     assert_eq!(outcome, FilterOutcome::Rewrite("[tagged] still here".into()));
 
     // A new plugin folder appears, then goes away.
-    copy_plugin_folder(&plugboard_plugins::plugin_dir("calculator"), &setup.folder("calculator")).unwrap();
+    copy_plugin_folder(&plugboard_test_plugins::plugin_dir("calculator"), &setup.folder("calculator")).unwrap();
     let loaded = wait_for_event(&mut events, |event| matches!(event, RuntimeEvent::Loaded { .. })).await;
     assert!(matches!(&loaded, RuntimeEvent::Loaded { plugin, .. } if plugin.as_str() == "calculator"), "{loaded:?}");
     std::fs::remove_dir_all(setup.folder("calculator")).unwrap();
@@ -51,7 +51,7 @@ async fn watched_folders_reload_on_change_and_keep_the_old_version_when_broken()
 async fn removing_a_folder_that_replaced_a_bundled_plugin_brings_the_bundled_one_back() {
     let setup = Setup::with(&["example-tagger"]);
     setup.edit_manifest("example-tagger", |text| text.replace("version = \"0.1.0\"", "version = \"0.9.0\""));
-    let bundled = plugboard_plugins::BUNDLED
+    let bundled = plugboard_test_plugins::BUNDLED
         .iter()
         .filter(|plugin| plugin.name == "example-tagger")
         .map(|plugin| plugboard_registry::Bundled {
@@ -75,7 +75,7 @@ async fn removing_a_folder_that_replaced_a_bundled_plugin_brings_the_bundled_one
     // A development copy appearing while the server runs replaces the bundled plugin.
     // Made outside the watched directory and moved in whole, as an installer would.
     let staging = setup.plugins.with_file_name("staging");
-    copy_plugin_folder(&plugboard_plugins::plugin_dir("example-tagger"), &staging).unwrap();
+    copy_plugin_folder(&plugboard_test_plugins::plugin_dir("example-tagger"), &staging).unwrap();
     let manifest = std::fs::read_to_string(staging.join("plugin.toml")).unwrap();
     std::fs::write(staging.join("plugin.toml"), manifest.replace("version = \"0.1.0\"", "version = \"0.9.1\""))
         .unwrap();
@@ -95,7 +95,7 @@ async fn a_folder_replacing_a_bundled_plugin_is_listed_from_its_folder_as_soon_a
     // The looper's shutdown hook spins until its deadline (2 s in the bundled copy, a window
     // wide enough for a busy machine), so the bundled version takes that long to stop; the
     // list must not show the new version as bundled (and without its install record) meanwhile.
-    let looper = plugboard_plugins::plugin_dir("looper");
+    let looper = plugboard_test_plugins::plugin_dir("looper");
     let bundled = plugboard_registry::Bundled {
         name: "looper",
         manifest: std::fs::read_to_string(looper.join("plugin.toml"))

@@ -20,9 +20,9 @@ use std::time::Duration;
 
 use plugboard_host::{Runtime, RuntimeConfig, RuntimeEvent, Services};
 use plugboard_manifest::PluginId;
-use plugboard_plugins::{copy_plugin_folder, plugin_dir};
 use plugboard_registry::{Registry, RegistryConfig, StoreKv};
 use plugboard_store::{PluginStore, SqliteStore};
+use plugboard_test_plugins::{copy_plugin_folder, plugin_dir};
 use tokio::sync::broadcast;
 
 /// One compiled-component cache for the whole test binary: each plugin compiles once.

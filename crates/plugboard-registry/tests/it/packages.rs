@@ -7,8 +7,8 @@ use std::path::Path;
 
 use plugboard_package::testing::{RawEntry, entries_of, raw_archive};
 use plugboard_package::{Limits, Package, Policy, SigningKey, TrustStore};
-use plugboard_plugins::{copy_plugin_folder, plugin_dir};
 use plugboard_registry::{InstallOptions, Registry};
+use plugboard_test_plugins::{copy_plugin_folder, plugin_dir};
 use serde::Deserialize;
 
 use crate::{Setup, check_expected, id, stop};

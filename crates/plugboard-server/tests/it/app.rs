@@ -16,7 +16,7 @@ async fn dropping_a_served_app_runs_the_registrys_clean_up() {
     let dir = data.path().join("plugins");
     std::fs::create_dir_all(&dir).unwrap();
     for name in ["example-tagger", "calculator"] {
-        plugboard_plugins::copy_plugin_folder(&plugboard_plugins::plugin_dir(name), &dir.join(name)).unwrap();
+        plugboard_test_plugins::copy_plugin_folder(&plugboard_test_plugins::plugin_dir(name), &dir.join(name)).unwrap();
     }
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&data.path().join("plugboard.db")).await.unwrap());
     let state = AppBuilder::new(store)

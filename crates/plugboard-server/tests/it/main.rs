@@ -57,7 +57,8 @@ impl TestServer {
         let dir = data.path().join("plugins");
         std::fs::create_dir_all(&dir).unwrap();
         for name in plugins {
-            plugboard_plugins::copy_plugin_folder(&plugboard_plugins::plugin_dir(name), &dir.join(name)).unwrap();
+            plugboard_test_plugins::copy_plugin_folder(&plugboard_test_plugins::plugin_dir(name), &dir.join(name))
+                .unwrap();
         }
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&data.path().join("plugboard.db")).await.unwrap());
         let fixture = FixtureLlm::start().await.unwrap();

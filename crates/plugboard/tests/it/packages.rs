@@ -142,7 +142,7 @@ async fn a_new_plugin_is_built_tested_packaged_signed_installed_and_used_in_chat
 /// A copy of a bundled plugin's folder at another version, packed with the CLI.
 pub(crate) fn package_bundled(dir: &tempfile::TempDir, plugin: &str, version: &str, key: Option<&Path>) -> PathBuf {
     let folder = dir.path().join("src").join(format!("{plugin}-{version}"));
-    plugboard_plugins::copy_plugin_folder(&plugboard_plugins::plugin_dir(plugin), &folder).unwrap();
+    plugboard_test_plugins::copy_plugin_folder(&plugboard_test_plugins::plugin_dir(plugin), &folder).unwrap();
     let manifest = folder.join("plugin.toml");
     let text_now = std::fs::read_to_string(&manifest).unwrap();
     std::fs::write(&manifest, text_now.replace("version = \"0.1.0\"", &format!("version = \"{version}\""))).unwrap();
