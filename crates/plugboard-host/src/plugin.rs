@@ -25,7 +25,7 @@ pub use self::settings::SettingsError;
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use plugboard_manifest::{FailMode, Manifest, PluginId};
@@ -38,25 +38,12 @@ use self::pool::Instance;
 use self::settings::SettingsState;
 use crate::api::{ExportFormat, Hook, ToolSpec};
 use crate::breaker::{Breaker, BreakerStatus};
-use crate::http::OutboundHttp;
-use crate::runtime::RuntimeInner;
-use crate::services::Services;
+use crate::shared::PluginShared;
 use crate::state::HostState;
 use crate::stats::CallStats;
 
 fn mask(hooks: &BTreeSet<Hook>) -> u32 {
     hooks.iter().fold(0, |mask, hook| mask | hook.bit())
-}
-
-/// What instances of one plugin share, reachable from their store data.
-#[derive(Debug)]
-pub(crate) struct PluginShared {
-    pub(crate) id: PluginId,
-    pub(crate) manifest: Manifest,
-    pub(crate) services: Services,
-    pub(crate) http: Arc<OutboundHttp>,
-    pub(crate) runtime: Weak<RuntimeInner>,
-    pub(crate) max_output_bytes: usize,
 }
 
 /// The resource limits in force for a plugin: its manifest's, capped by the operator.
@@ -268,5 +255,21 @@ impl Plugin {
             idle_instances: self.idle().len(),
             loaded_at: self.inner.loaded_at,
         }
+    }
+}
+
+/// A plugin is called by the plugins that depend on it through the runtime's link.
+impl crate::link::Dependency for Plugin {
+    fn version(&self) -> &semver::Version {
+        Plugin::version(self)
+    }
+
+    fn call_tool<'a>(
+        &'a self,
+        context: &'a crate::api::CallContext,
+        tool: &'a str,
+        arguments: serde_json::Value,
+    ) -> futures_util::future::BoxFuture<'a, Result<String, crate::error::CallError>> {
+        Box::pin(Plugin::call_tool(self, context, tool, arguments))
     }
 }

@@ -9,7 +9,6 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use plugboard_manifest::{Manifest, Permission, PluginId, read_manifest};
-use serde::Serialize;
 use tokio::sync::broadcast;
 use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
@@ -18,76 +17,17 @@ use crate::abi::{self, SUPPORTED_ABIS};
 use crate::api::Hook;
 use crate::config::RuntimeConfig;
 use crate::error::LoadError;
+pub use crate::events::RuntimeEvent;
 use crate::http::OutboundHttp;
-use crate::plugin::{EffectiveLimits, ExportIndices, Plugin, PluginParts, PluginShared};
+use crate::link::{Dependency, RuntimeLink};
+use crate::plugin::{EffectiveLimits, ExportIndices, Plugin, PluginParts};
 use crate::services::Services;
+use crate::shared::PluginShared;
 use crate::state::HostState;
 use crate::stats::{CallStats, HookCallStats};
 
 /// The version of this host, checked against manifests' `min_plugboard_version`.
 pub const HOST_VERSION: &str = env!("CARGO_PKG_VERSION");
-
-/// Something that happened to a plugin, for subscribers (the HTTP API streams these, the
-/// registry delivers them to plugins that implement the event hook).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "type", rename_all = "kebab-case")]
-pub enum RuntimeEvent {
-    /// A plugin version was loaded, or replaced another (`previous`).
-    Loaded {
-        /// The plugin.
-        plugin: PluginId,
-        /// Its version.
-        version: String,
-        /// The version it replaced, for a reload.
-        previous: Option<String>,
-    },
-    /// A plugin was unloaded.
-    Unloaded {
-        /// The plugin.
-        plugin: PluginId,
-    },
-    /// An operator enabled a plugin.
-    Enabled {
-        /// The plugin.
-        plugin: PluginId,
-    },
-    /// A plugin was disabled: by an operator, or by the host (`reason`).
-    Disabled {
-        /// The plugin.
-        plugin: PluginId,
-        /// Why, when the host did it.
-        reason: Option<String>,
-    },
-    /// A plugin could not be loaded or reloaded. `plugin` is its id, or its folder's name
-    /// when the manifest could not be read.
-    Failed {
-        /// The plugin.
-        plugin: String,
-        /// What went wrong and what to do.
-        error: String,
-    },
-    /// A plugin's settings changed.
-    SettingsChanged {
-        /// The plugin.
-        plugin: PluginId,
-    },
-    /// A call faulted.
-    Fault {
-        /// The plugin.
-        plugin: PluginId,
-        /// The version that faulted.
-        version: String,
-        /// The error.
-        error: String,
-    },
-    /// Too many faults: the plugin's circuit breaker opened and it is disabled.
-    BreakerOpened {
-        /// The plugin.
-        plugin: PluginId,
-        /// The last fault.
-        last_error: String,
-    },
-}
 
 /// A plugin ready to load: its manifest and component bytes.
 #[derive(Debug, Clone)]
@@ -145,6 +85,20 @@ impl RuntimeInner {
     pub(crate) fn emit(&self, event: RuntimeEvent) {
         // No subscriber is fine.
         let _ = self.events.send(event);
+    }
+}
+
+impl RuntimeLink for RuntimeInner {
+    fn emit(&self, event: RuntimeEvent) {
+        RuntimeInner::emit(self, event);
+    }
+
+    fn drop_idle_instances(&self) {
+        RuntimeInner::drop_idle_instances(self);
+    }
+
+    fn dependency(&self, id: &PluginId) -> Option<Arc<dyn Dependency>> {
+        self.plugin(id).map(|plugin| Arc::new(plugin) as Arc<dyn Dependency>)
     }
 }
 
@@ -334,7 +288,7 @@ impl Runtime {
             manifest,
             services: self.inner.services.clone(),
             http: self.inner.http.clone(),
-            runtime: Arc::downgrade(&self.inner),
+            runtime: Arc::downgrade(&self.inner) as std::sync::Weak<dyn RuntimeLink>,
             max_output_bytes: config.max_output_bytes,
         });
         let parts = PluginParts {

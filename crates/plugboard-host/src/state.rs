@@ -12,8 +12,8 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::abi::imports::{ai, chat, completion_sink, http_client, kv, log, plugins, settings, types as wit};
 use crate::api;
-use crate::plugin::PluginShared;
 use crate::services::{ServiceError, ServiceErrorKind};
+use crate::shared::PluginShared;
 use crate::stdio::{LogStream, StreamName};
 
 const MAX_KEY_BYTES: usize = 512;
@@ -377,7 +377,7 @@ impl plugins::Host for HostState {
             .into());
         }
         let runtime = self.plugin.runtime.upgrade().ok_or_else(|| ServiceError::unavailable("the plugin runtime"))?;
-        let target = runtime.plugin(&target_id).ok_or_else(|| {
+        let target = runtime.dependency(&target_id).ok_or_else(|| {
             ServiceError::new(ServiceErrorKind::NotFound, format!("dependency `{target_id}` is not loaded"))
         })?;
         if !requirement.matches(target.version()) {

@@ -16,7 +16,7 @@ use super::exports::Exports;
 use super::pool::Instance;
 use crate::api::{CallContext, FilterOutcome, Hook};
 use crate::error::{CallError, CallErrorKind};
-use crate::runtime::RuntimeEvent;
+use crate::events::RuntimeEvent;
 use crate::state::{ChunkSender, DeadlineExceeded, HostState, MemoryLimitExceeded};
 
 pub(super) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
