@@ -14,12 +14,12 @@ use axum::response::sse::{Event as SseEvent, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt as _;
 use plugboard_chat::{ChatError, StatelessOutcome};
+use plugboard_types::CompletionChunk;
 use plugboard_types::openai::{
     ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatMessage, ChatRole, Choice, ChunkChoice, Delta,
     ErrorDetail, ErrorResponse, FunctionDelta, MessageContent, ModelList, ModelObject, ToolCallDelta, WireToolCall,
     WireUsage, finish_reason_name,
 };
-use plugboard_types::{CompletionChunk, Usage};
 use tokio::sync::mpsc;
 
 use crate::auth::AuthUser;
@@ -248,8 +248,8 @@ fn stream_response(
                 let finish = Some(finish_reason_name(completion.finish_reason).to_owned());
                 events.push(sse(&head.chunk(created, &model, delta_choice(Delta::default(), finish), None)));
                 if head.include_usage {
-                    let usage: Usage = completion.usage;
-                    events.push(sse(&head.chunk(created, &model, Vec::new(), Some(usage.into()))));
+                    let usage = WireUsage::from(completion.usage);
+                    events.push(sse(&head.chunk(created, &model, Vec::new(), Some(usage))));
                 }
             }
             Err(error) => events.push(sse(&ErrorResponse {

@@ -44,22 +44,24 @@ pub(crate) struct ChatErrorDetail {
     pub(crate) message: String,
 }
 
-/// The codes of `ChatError`, from the type itself.
-fn chat_error_code() -> utoipa::openapi::Object {
+/// A string that is one of `codes`.
+fn one_of(codes: Vec<&'static str>) -> utoipa::openapi::Object {
     utoipa::openapi::ObjectBuilder::new()
         .schema_type(utoipa::openapi::schema::Type::String)
-        .enum_values(Some(plugboard_chat::ChatError::codes()))
+        .enum_values(Some(codes))
         .build()
+}
+
+/// The codes of `ChatError`, from the type itself.
+fn chat_error_code() -> utoipa::openapi::Object {
+    one_of(plugboard_chat::ChatError::codes())
 }
 
 /// The codes `/v1` answers with: a turn's, or a request it could not read.
 fn openai_error_code() -> utoipa::openapi::Object {
     let mut codes = plugboard_chat::ChatError::codes();
     codes.extend(["invalid_json", "invalid_request"]);
-    utoipa::openapi::ObjectBuilder::new()
-        .schema_type(utoipa::openapi::schema::Type::String)
-        .enum_values(Some(codes))
-        .build()
+    one_of(codes)
 }
 
 /// An error of the OpenAI-compatible API, in OpenAI's shape.

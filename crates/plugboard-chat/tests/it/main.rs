@@ -9,18 +9,11 @@ use plugboard_chat::Models;
 use plugboard_fixture_llm::FixtureLlm;
 use plugboard_openai::{OpenAiConfig, OpenAiProvider};
 
-/// TLS settings for a client that talks plain HTTP to the fixture only.
-fn tls() -> rustls::ClientConfig {
-    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(rustls::RootCertStore::empty())
-        .with_no_client_auth()
-}
-
 async fn provider() -> (FixtureLlm, OpenAiProvider) {
     let fixture = FixtureLlm::start().await.unwrap();
-    let provider = OpenAiProvider::new(OpenAiConfig::new("fixture", fixture.base_url()), tls()).unwrap();
+    let provider =
+        OpenAiProvider::new(OpenAiConfig::new("fixture", fixture.base_url()), plugboard_host::tls_config().unwrap())
+            .unwrap();
     (fixture, provider)
 }
 
