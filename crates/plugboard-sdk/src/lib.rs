@@ -35,6 +35,9 @@ extern crate self as plugboard_sdk;
 mod glue;
 pub mod host;
 mod settings;
+mod sys;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod testing;
 pub mod webhook;
 
 pub use glue::Glue;

@@ -8,6 +8,11 @@ use serde::de::DeserializeOwned;
 pub struct Settings(serde_json::Map<String, serde_json::Value>);
 
 impl Settings {
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(crate) fn from_map(map: serde_json::Map<String, serde_json::Value>) -> Settings {
+        Settings(map)
+    }
+
     pub(crate) fn parse(json: &str) -> Result<Settings, String> {
         match serde_json::from_str(json) {
             Ok(serde_json::Value::Object(map)) => Ok(Settings(map)),
@@ -16,9 +21,11 @@ impl Settings {
         }
     }
 
-    /// The current settings of this plugin, fetched from the host.
+    /// The current settings of this plugin, fetched from the host (in a native test, from
+    /// the installed [`FakeHost`](crate::testing::FakeHost); without one this panics,
+    /// saying so).
     pub fn current() -> Settings {
-        let json = crate::bindings::plugboard::plugin::settings::get();
+        let json = crate::sys::settings_get();
         Settings::parse(&json).unwrap_or_default()
     }
 
