@@ -63,3 +63,77 @@ impl Plugin for GithubWebhook {
 }
 
 export_plugin!(GithubWebhook, hooks: [Http]);
+
+#[cfg(test)]
+mod tests {
+    use super::GithubWebhook;
+    use plugboard_sdk::testing::{FakeHost, FakeHostGuard, context};
+    use plugboard_sdk::{HttpRequest, Plugin, Role, webhook};
+    use serde_json::json;
+
+    const SECRET: &str = "s3cret";
+
+    /// The host as an operator sets the plugin up: its permission, its settings, and the
+    /// conversation the announcements go to.
+    fn host() -> FakeHostGuard {
+        FakeHost::new()
+            .plugin_id("github-webhook")
+            .permissions(["messages.write"])
+            .settings(json!({"secret": SECRET, "conversation_id": "team"}))
+            .user("ada", "Ada")
+            .conversation("team", "ada", "Team")
+            .install()
+    }
+
+    fn delivery(event: &str, body: &[u8], signature: &str) -> HttpRequest {
+        HttpRequest {
+            method: "POST".into(),
+            uri: "/github".into(),
+            headers: vec![("X-GitHub-Event".into(), event.into()), ("X-Hub-Signature-256".into(), signature.into())],
+            body: body.to_vec(),
+        }
+    }
+
+    #[test]
+    fn a_signed_pull_request_delivery_posts_into_the_conversation() {
+        let host = host();
+        let mut plugin = host.init::<GithubWebhook>().unwrap();
+        let body = json!({"action": "opened", "pull_request": {"title": "Fix the build", "user": {"login": "octo"}}})
+            .to_string();
+        let signature = webhook::sign_hmac_sha256(SECRET.as_bytes(), body.as_bytes());
+
+        let response = plugin.handle_http(&context("", ""), delivery("pull_request", body.as_bytes(), &signature));
+        assert_eq!(response.status, 200);
+        let posted = host.posted();
+        assert_eq!(posted.len(), 1);
+        assert_eq!(posted[0].content, "New PR: Fix the build by octo");
+        assert_eq!((posted[0].conversation_id.as_str(), posted[0].role), ("team", Role::Assistant));
+        assert_eq!(posted[0].author, "plugin:github-webhook");
+    }
+
+    #[test]
+    fn a_forged_delivery_is_refused_and_posts_nothing() {
+        let host = host();
+        let mut plugin = host.init::<GithubWebhook>().unwrap();
+        let body = br#"{"action": "opened", "pull_request": {"title": "Evil"}}"#;
+        let forged = webhook::sign_hmac_sha256(b"guessed", body);
+
+        let response = plugin.handle_http(&context("", ""), delivery("pull_request", body, &forged));
+        assert_eq!(response.status, 401);
+        assert!(host.posted().is_empty());
+    }
+
+    #[test]
+    fn a_conversation_that_is_gone_is_a_bad_gateway_with_the_hosts_reason() {
+        let host = host();
+        host.set_settings(json!({"secret": SECRET, "conversation_id": "deleted"}));
+        let mut plugin = host.init::<GithubWebhook>().unwrap();
+        let body = br#"{"action": "opened", "pull_request": {"title": "T", "user": {"login": "u"}}}"#;
+        let signature = webhook::sign_hmac_sha256(SECRET.as_bytes(), body);
+
+        let response = plugin.handle_http(&context("", ""), delivery("pull_request", body, &signature));
+        assert_eq!(response.status, 502);
+        let text = String::from_utf8(response.body).unwrap();
+        assert!(text.contains("no conversation `deleted`"), "{text}");
+    }
+}

@@ -230,9 +230,121 @@ export_plugin!(WordStats, hooks: [Events, Tools, Commands, Http]);
 
 #[cfg(test)]
 mod tests {
+    use super::{Counts, WordStats};
+    use plugboard_sdk::log::Level;
+    use plugboard_sdk::testing::{FakeHost, FakeHostGuard, context};
+    use plugboard_sdk::{Conversation, Event, HttpRequest, Message, Plugin, Role};
+    use serde_json::{Value, json};
+
     #[test]
     fn counts_words_not_punctuation() {
         assert_eq!(super::count_words("Hello, world! -- 42 times"), 4);
         assert_eq!(super::count_words("   "), 0);
+    }
+
+    /// The host as the server sets it up for this plugin: its permissions, Ada's and Bo's
+    /// conversations, and the call acting for Ada.
+    fn host() -> FakeHostGuard {
+        FakeHost::new()
+            .plugin_id("word-stats")
+            .permissions(["kv", "channels.read"])
+            .user("ada", "Ada")
+            .user("bo", "Bo")
+            .conversation("plans", "ada", "Plans")
+            .conversation("recipes", "ada", "Recipes")
+            .conversation("secret", "bo", "Bo's")
+            .acting_user("ada")
+            .install()
+    }
+
+    fn message(conversation_id: &str, role: Role, content: &str) -> Message {
+        Message {
+            id: format!("m-{content}"),
+            conversation_id: conversation_id.to_owned(),
+            role,
+            author: "ada".to_owned(),
+            content: content.to_owned(),
+            created_at_ms: 0,
+        }
+    }
+
+    fn get(plugin: &mut WordStats, user: &str, path: &str) -> (u16, Value) {
+        let request = HttpRequest { method: "GET".into(), uri: path.into(), headers: Vec::new(), body: Vec::new() };
+        let response = plugin.handle_http(&context(user, ""), request);
+        (response.status, serde_json::from_slice(&response.body).unwrap())
+    }
+
+    #[test]
+    fn message_events_are_counted_by_author_in_the_store_and_stats_shows_them() {
+        let host = host();
+        let mut plugin = host.init::<WordStats>().unwrap();
+        let ada = context("ada", "plans");
+        plugin.on_event(&ada, Event::MessageReceived(message("plans", Role::User, "Hello there, world!")));
+        plugin.on_event(&ada, Event::MessageSent(message("plans", Role::Assistant, "Hi.")));
+
+        let stored: Counts = host.kv_json("conversation:plans").unwrap();
+        assert_eq!(stored, Counts { messages: 2, user_words: 3, assistant_words: 1, total_words: 4 });
+        assert!(host.kv("user:ada:plans").is_some(), "the owner is remembered for the page");
+        assert_eq!(
+            plugin.run_command(&ada, "stats", ""),
+            Ok("2 messages, 4 words (3 from you, 1 from the assistant)".to_owned())
+        );
+
+        plugin.on_event(&ada, Event::MessageDeleted(message("plans", Role::Assistant, "Hi.")));
+        assert_eq!(host.kv_json::<Counts>("conversation:plans").unwrap().total_words, 3);
+        let ended = Conversation { id: "plans".into(), title: "Plans".into(), user_id: "ada".into(), created_at_ms: 0 };
+        plugin.on_event(&ada, Event::ConversationEnded(ended));
+        assert!(host.kv_keys().is_empty(), "{:?}", host.kv_keys());
+    }
+
+    #[test]
+    fn counts_stored_by_another_instance_are_added_to() {
+        let host = host();
+        let mut plugin = host.init::<WordStats>().unwrap();
+        let other = Counts { messages: 1, user_words: 5, assistant_words: 0, total_words: 5 };
+        host.set_kv("conversation:plans", serde_json::to_vec(&other).unwrap());
+        plugin.on_event(&context("ada", "plans"), Event::MessageReceived(message("plans", Role::User, "two words")));
+        assert_eq!(host.kv_json::<Counts>("conversation:plans").unwrap().total_words, 7);
+    }
+
+    #[test]
+    fn the_tool_answers_only_for_the_callers_conversations() {
+        let host = host();
+        let mut plugin = host.init::<WordStats>().unwrap();
+        plugin.on_event(&context("bo", "secret"), Event::MessageReceived(message("secret", Role::User, "private")));
+
+        let ada = context("ada", "plans");
+        let asked =
+            |plugin: &mut WordStats, id: &str| plugin.call_tool(&ada, "word_counts", json!({"conversation_id": id}));
+        assert_eq!(asked(&mut plugin, "secret"), Err("no conversation `secret` of yours".to_owned()));
+        let counts: Counts = serde_json::from_str(&asked(&mut plugin, "recipes").unwrap()).unwrap();
+        assert_eq!(counts, Counts::default());
+        let (status, body) = get(&mut plugin, "ada", "/conversations/secret");
+        assert_eq!((status, body["error"].as_str()), (404, Some("no conversation `secret` of yours")));
+    }
+
+    #[test]
+    fn the_page_lists_the_callers_conversations_most_words_first() {
+        let host = host();
+        let mut plugin = host.init::<WordStats>().unwrap();
+        let ada = context("ada", "");
+        plugin.on_event(&ada, Event::MessageReceived(message("plans", Role::User, "one")));
+        plugin.on_event(&ada, Event::MessageReceived(message("recipes", Role::User, "one two three")));
+        plugin.on_event(&ada, Event::MessageReceived(message("gone", Role::User, "no longer shown")));
+
+        let (status, body) = get(&mut plugin, "ada", "/conversations");
+        assert_eq!(status, 200);
+        let titles: Vec<&str> =
+            body["conversations"].as_array().unwrap().iter().filter_map(|c| c["title"].as_str()).collect();
+        assert_eq!(titles, ["Recipes", "Plans"], "a conversation the host does not show is left out");
+        assert_eq!(body["totals"]["total_words"], 4);
+    }
+
+    #[test]
+    fn without_its_store_an_event_is_logged_as_an_error_not_lost_silently() {
+        let host = FakeHost::new().plugin_id("word-stats").permissions(["channels.read"]).install();
+        let mut plugin = host.init::<WordStats>().unwrap();
+        plugin.on_event(&context("ada", "plans"), Event::MessageReceived(message("plans", Role::User, "hi")));
+        assert!(host.logged(Level::Error, "could not update word counts: plugin `word-stats` needs permission `kv`"));
     }
 }
