@@ -27,6 +27,11 @@
 //! model, other plugins' tools) are in the modules [`log`], [`kv`], [`chat`], [`http`],
 //! [`ai`] and [`plugins`]; each needs the permission its documentation names in the
 //! plugin's `plugin.toml`, and fails with a [`HostError`] naming it otherwise.
+//!
+//! A plugin's unit tests run natively (`cargo test`) and call its hooks directly; the
+//! module `testing` (in native builds only) is the host they need: an in-memory fake of
+//! every service, installed per test, that records what the plugin did. Without it, a
+//! host call in a native build fails with an error saying to install it.
 
 #![deny(missing_docs)]
 
