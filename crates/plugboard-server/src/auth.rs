@@ -63,34 +63,66 @@ fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, value)| value)
 }
 
+/// The caller as the request middleware resolved it, kept in the request's extensions so
+/// the handler's [`AuthUser`] does not look the token up a second time.
+#[derive(Debug, Clone)]
+pub(crate) struct ResolvedCaller(Result<User, (StatusCode, &'static str, String)>);
+
+impl ResolvedCaller {
+    /// Looks the caller of `headers` up once; [`AuthUser`] answers from the result.
+    pub(crate) async fn resolve(headers: &HeaderMap, state: &AppState) -> ResolvedCaller {
+        ResolvedCaller(
+            caller(headers, state).await.map(|AuthUser(user)| user).map_err(|e| (e.status, e.code, e.message)),
+        )
+    }
+
+    /// The verified user's id, when the request authenticated.
+    pub(crate) fn user_id(&self) -> Option<&str> {
+        self.0.as_ref().ok().map(|user| user.id.as_str())
+    }
+
+    fn to_result(&self) -> Result<AuthUser, ApiError> {
+        match &self.0 {
+            Ok(user) => Ok(AuthUser(user.clone())),
+            Err((status, code, message)) => Err(ApiError::new(*status, code, message.clone())),
+        }
+    }
+}
+
 impl FromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<AuthUser, ApiError> {
-        if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
-            let token = value.to_str().ok().and_then(|value| value.strip_prefix("Bearer ")).ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "invalid_token",
-                    "the Authorization header must be `Bearer <API token>`",
-                )
-            })?;
-            return match state.store.api_token_user(&token_hash(token.trim())).await? {
-                Some(user) => Ok(AuthUser(user)),
-                None => Err(ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "invalid_token",
-                    "this API token is unknown or was revoked; create a new one",
-                )),
-            };
+        match parts.extensions.get::<ResolvedCaller>() {
+            Some(resolved) => resolved.to_result(),
+            None => caller(&parts.headers, state).await,
         }
-        let Some(session) = cookie_value(&parts.headers, SESSION_COOKIE) else { return Err(unauthenticated()) };
-        match state.store.session_user(&token_hash(session)).await? {
+    }
+}
+
+/// The user of the session cookie or Bearer token of `headers`.
+async fn caller(headers: &HeaderMap, state: &AppState) -> Result<AuthUser, ApiError> {
+    if let Some(value) = headers.get(header::AUTHORIZATION) {
+        let token = value.to_str().ok().and_then(|value| value.strip_prefix("Bearer ")).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                "the Authorization header must be `Bearer <API token>`",
+            )
+        })?;
+        return match state.store.api_token_user(&token_hash(token.trim())).await? {
             Some(user) => Ok(AuthUser(user)),
-            None => {
-                Err(ApiError::new(StatusCode::UNAUTHORIZED, "session_expired", "your session has ended; log in again"))
-            }
-        }
+            None => Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                "this API token is unknown or was revoked; create a new one",
+            )),
+        };
+    }
+    let Some(session) = cookie_value(headers, SESSION_COOKIE) else { return Err(unauthenticated()) };
+    match state.store.session_user(&token_hash(session)).await? {
+        Some(user) => Ok(AuthUser(user)),
+        None => Err(ApiError::new(StatusCode::UNAUTHORIZED, "session_expired", "your session has ended; log in again")),
     }
 }
 

@@ -10,6 +10,7 @@ mod conversations;
 mod error;
 mod limits;
 mod manage;
+mod middleware;
 mod openai;
 mod openapi;
 mod packages;
@@ -217,6 +218,8 @@ pub fn router(state: AppState) -> Router {
     }
     router
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint") })
+        // Around every route and the fallback; it lets through all but the API itself.
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::run))
         .with_state(state)
 }
 
@@ -236,7 +239,9 @@ pub async fn serve(
             tracing::debug!("cannot set TCP_NODELAY: {error}");
         }
     });
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await?;
+    // The peer's address reaches the request middleware (`x-plugboard-client-ip`).
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
     registry.shutdown().await;
     Ok(())
 }

@@ -9,6 +9,7 @@ mod chat;
 mod conversations;
 mod errors;
 mod manage;
+mod middleware;
 mod openai;
 mod openapi;
 mod plugin_http;
