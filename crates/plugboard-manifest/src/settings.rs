@@ -92,7 +92,9 @@ impl SettingsSchema {
     }
 
     /// Applies defaults to `settings` and validates the result. Returns the settings the
-    /// plugin should get, or every violation with its path.
+    /// plugin should get, or every violation with its path. A violation's message never
+    /// quotes a secret's value (it says `[secret]` instead), so errors can be shown and
+    /// logged.
     pub fn validate(&self, settings: &Value) -> Result<Value, Vec<SettingsViolation>> {
         let Some(given) = settings.as_object() else {
             return Err(vec![SettingsViolation {
@@ -106,12 +108,13 @@ impl SettingsSchema {
                 merged.insert(name.clone(), value.clone());
             }
         }
+        let secrets = self.secret_texts(&merged);
         let violations: Vec<SettingsViolation> = self
             .validator
             .iter_errors(&merged)
             .map(|error| SettingsViolation {
                 path: error.instance_path.as_str().to_owned(),
-                message: error.to_string(),
+                message: hide_secrets(error.to_string(), &secrets),
             })
             .collect();
         if violations.is_empty() { Ok(merged) } else { Err(violations) }
@@ -127,6 +130,24 @@ impl SettingsSchema {
             })
             .map(|(name, _)| name.as_str())
             .collect()
+    }
+
+    /// How the secrets' values in `settings` may show in a validator's message: as JSON,
+    /// and strings of four characters or more as they are; longest first.
+    fn secret_texts(&self, settings: &Value) -> Vec<String> {
+        let mut texts = Vec::new();
+        for name in self.secret_names() {
+            let Some(value) = settings.get(name) else { continue };
+            if value.is_null() || value.as_str() == Some("") {
+                continue;
+            }
+            texts.push(value.to_string());
+            if let Some(text) = value.as_str().filter(|text| text.chars().count() >= 4) {
+                texts.push(text.to_owned());
+            }
+        }
+        texts.sort_by_key(|text| std::cmp::Reverse(text.len()));
+        texts
     }
 
     /// `settings` with every secret that has a value replaced by `null`, for display.
@@ -157,6 +178,16 @@ impl SettingsSchema {
         }
         Ok(())
     }
+}
+
+/// `message` with each of `secrets` replaced by `[secret]`.
+fn hide_secrets(mut message: String, secrets: &[String]) -> String {
+    for secret in secrets {
+        if message.contains(secret.as_str()) {
+            message = message.replace(secret.as_str(), "[secret]");
+        }
+    }
+    message
 }
 
 fn pointer_or_root(pointer: &str) -> &str {
@@ -193,6 +224,27 @@ mod tests {
         assert!(paths.contains(&"/limit"), "{errors:?}");
         assert!(errors.iter().any(|v| v.message.contains("token")), "{errors:?}");
         assert!(errors.iter().any(|v| v.message.contains("extra")), "{errors:?}");
+    }
+
+    #[test]
+    fn violations_never_quote_a_secret() {
+        let schema = SettingsSchema::new(json!({
+            "type": "object",
+            "properties": {
+                "token": {"type": "string", "format": "password", "maxLength": 4},
+                "hook": {"type": "integer", "writeOnly": true}
+            },
+            "minProperties": 9
+        }))
+        .unwrap();
+        let errors = schema.validate(&json!({"token": "hunter2-long", "hook": "not-a-number"})).unwrap_err();
+        let paths: Vec<&str> = errors.iter().map(|v| v.path.as_str()).collect();
+        assert!(paths.contains(&"/token") && paths.contains(&"/hook") && paths.contains(&""), "{errors:?}");
+        for violation in &errors {
+            assert!(!violation.message.contains("hunter2"), "{violation}");
+            assert!(!violation.message.contains("not-a-number"), "{violation}");
+        }
+        assert!(errors.iter().any(|v| v.path == "/token" && v.message.contains("[secret]")), "{errors:?}");
     }
 
     #[test]

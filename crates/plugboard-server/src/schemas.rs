@@ -364,6 +364,15 @@ pub(crate) struct PluginEntry {
     pub(crate) plugin: Value,
 }
 
+/// A plugin loaded: the registry's view of it and its settings in force.
+#[derive(ToSchema)]
+pub(crate) struct LoadedPlugin {
+    /// As in `{"plugin": ...}` elsewhere.
+    pub(crate) plugin: Value,
+    /// Its settings with defaults filled in; every secret is `null`, never its value.
+    pub(crate) settings: Value,
+}
+
 /// A package installed.
 #[derive(ToSchema)]
 pub(crate) struct Installed {

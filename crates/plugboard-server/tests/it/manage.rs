@@ -154,3 +154,180 @@ async fn one_user_cannot_use_up_a_plugin() {
     let (status, _) = bob.post("/api/plugins/execute", json!({"plugin": "calculator", "data": "1+1"})).await;
     assert_eq!(status, StatusCode::OK);
 }
+
+/// A plugin folder as the plugin-system document of the project describes one: id
+/// `my-plugin`, an `api_key` it needs (a secret), a `timeout` and `features`. Its code is
+/// the GitHub webhook's, which ignores settings it does not know.
+fn seed_plugin(parent: &std::path::Path, id: &str, settings: &str) -> std::path::PathBuf {
+    let folder = parent.join(id);
+    plugboard_test_plugins::copy_plugin_folder(&plugboard_test_plugins::plugin_dir("github-webhook"), &folder).unwrap();
+    let manifest = format!(
+        "id = \"{id}\"\nname = \"My Custom Plugin\"\nversion = \"1.0.0\"\ndescription = \"Plugin description\"\n\
+         abi = \"0.1\"\npermissions = [\"messages.write\"]\n\n[[routes]]\nmethod = \"POST\"\npath = \"/github\"\n\
+         summary = \"A webhook\"\nauth = \"none\"\n\n{settings}"
+    );
+    std::fs::write(folder.join("plugin.toml"), manifest).unwrap();
+    folder
+}
+
+/// Where plugin `id` stands, as the plugin list says.
+async fn state_of(admin: &crate::Session, id: &str) -> String {
+    let (_, list) = admin.get("/api/plugins").await;
+    let plugin = list["plugins"].as_array().unwrap().iter().find(|plugin| plugin["id"] == id);
+    plugin.unwrap_or_else(|| panic!("{id} is not listed: {list}"))["state"].as_str().unwrap().to_owned()
+}
+
+const SEED_SETTINGS: &str = r#"[settings]
+type = "object"
+required = ["api_key"]
+additionalProperties = false
+[settings.properties.api_key]
+type = "string"
+format = "password"
+description = "API key"
+[settings.properties.timeout]
+type = "integer"
+default = 30
+minimum = 1
+maximum = 300
+description = "Request timeout in seconds"
+[settings.properties.features]
+type = "array"
+items = { type = "string" }
+description = "List of enabled features"
+"#;
+
+#[tokio::test]
+async fn seed_001s_load_and_config_bodies_work_as_written_and_never_echo_secrets() {
+    let server = TestServer::start(&[]).await;
+    let admin = server.signup("admin").await;
+    let folders = tempfile::tempdir().unwrap();
+    let folder = seed_plugin(folders.path(), "my-plugin", SEED_SETTINGS);
+    // Loaded from its folder without settings, it cannot start: it needs its api_key.
+    let (status, body) = admin.post("/api/plugins/load", json!({"path": folder})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(state_of(&admin, "my-plugin").await, "failed");
+
+    // Settings are checked first: refused ones load nothing and list every violation.
+    let (status, refused) = admin
+        .post(
+            "/api/plugins/load",
+            json!({"plugin_id": "my-plugin", "config": {"api_key": ["top-secret-value"], "timeout": 0, "features": [1]}}),
+        )
+        .await;
+    assert_eq!(
+        (status, refused["error"]["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_settings"))
+    );
+    let mut paths: Vec<&str> =
+        refused["error"]["violations"].as_array().unwrap().iter().map(|v| v["path"].as_str().unwrap()).collect();
+    paths.sort_unstable();
+    assert_eq!(paths, ["/api_key", "/features/0", "/timeout"], "{refused}");
+    assert!(!refused.to_string().contains("top-secret-value"), "an error never quotes a secret: {refused}");
+    let (status, missing) = admin.post("/api/plugins/load", json!({"plugin_id": "my-plugin", "config": {}})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(missing["error"]["violations"][0]["message"].as_str().unwrap().contains("api_key"), "{missing}");
+    assert_eq!(state_of(&admin, "my-plugin").await, "failed", "nothing was loaded");
+
+    // The seed's body, exactly.
+    let (status, loaded) =
+        admin.post("/api/plugins/load", json!({"plugin_id": "my-plugin", "config": {"api_key": "secret"}})).await;
+    assert_eq!(status, StatusCode::CREATED, "{loaded}");
+    assert_eq!(loaded["plugin"]["state"], "enabled");
+    assert_eq!(loaded["settings"], json!({"api_key": null, "timeout": 30}), "secrets are never echoed");
+    let record = server.state.store.plugin_record("my-plugin").await.unwrap().unwrap();
+    assert_eq!(record.settings.unwrap()["api_key"], "secret");
+    let (status, again) =
+        admin.post("/api/plugins/load", json!({"plugin_id": "my-plugin", "config": {"api_key": "x"}})).await;
+    assert_eq!((status, again["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("plugin_already_loaded")));
+    assert!(again["error"]["message"].as_str().unwrap().contains("PUT /api/plugins/my-plugin/config"), "{again}");
+
+    // The seed's config body, exactly: the settings inside `config`.
+    let (status, saved) =
+        admin.put("/api/plugins/my-plugin/config", json!({"config": {"api_key": "new-secret"}})).await;
+    assert_eq!(
+        (status, saved["settings"].clone()),
+        (StatusCode::OK, json!({"api_key": null, "timeout": 30})),
+        "{saved}"
+    );
+    let record = server.state.store.plugin_record("my-plugin").await.unwrap().unwrap();
+    assert_eq!(record.settings.unwrap()["api_key"], "new-secret");
+    // This API's own body: the settings themselves; the secret left out keeps its value.
+    let (status, saved) = admin.put("/api/plugins/my-plugin/config", json!({"timeout": 60})).await;
+    assert_eq!(
+        (status, saved["settings"].clone()),
+        (StatusCode::OK, json!({"api_key": null, "timeout": 60})),
+        "{saved}"
+    );
+    let (_, config) = admin.get("/api/plugins/my-plugin/config").await;
+    assert_eq!(config["settings"], json!({"api_key": null, "timeout": 60}));
+    assert!(!config.to_string().contains("new-secret"), "{config}");
+    let (status, refused) =
+        admin.put("/api/plugins/my-plugin/config", json!({"config": {"api_key": 7, "timeout": 0}})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let mut paths: Vec<&str> =
+        refused["error"]["violations"].as_array().unwrap().iter().map(|v| v["path"].as_str().unwrap()).collect();
+    paths.sort_unstable();
+    assert_eq!(paths, ["/api_key", "/timeout"], "the wrapped settings are checked: {refused}");
+
+    // What to load must be said once.
+    for body in [json!({}), json!({"path": folder, "plugin_id": "my-plugin"}), json!({"path": folder, "config": {}})] {
+        let (status, refused) = admin.post("/api/plugins/load", body.clone()).await;
+        assert_eq!(
+            (status, refused["error"]["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_load_request")),
+            "{body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_plugin_with_its_own_config_setting_takes_config_bodies_as_its_settings() {
+    let server = TestServer::start(&[]).await;
+    let admin = server.signup("admin").await;
+    let folders = tempfile::tempdir().unwrap();
+    let own_config = r#"[settings]
+type = "object"
+additionalProperties = false
+[settings.properties.config]
+type = "object"
+default = {}
+[settings.properties.verbose]
+type = "boolean"
+default = false
+"#;
+    let folder = seed_plugin(folders.path(), "nested-config", own_config);
+    let (status, body) = admin.post("/api/plugins/load", json!({"path": folder})).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    // `{"config": {...}}` is its own `config` setting, never a wrapper.
+    let (status, saved) = admin.put("/api/plugins/nested-config/config", json!({"config": {"depth": 2}})).await;
+    assert_eq!(
+        (status, saved["settings"].clone()),
+        (StatusCode::OK, json!({"config": {"depth": 2}, "verbose": false})),
+        "{saved}"
+    );
+    let (status, saved) = admin.put("/api/plugins/nested-config/config", json!({"config": {}, "verbose": true})).await;
+    assert_eq!(
+        (status, saved["settings"].clone()),
+        (StatusCode::OK, json!({"config": {}, "verbose": true})),
+        "{saved}"
+    );
+}
+
+#[tokio::test]
+async fn settings_a_plugin_refuses_at_load_leave_its_saved_ones() {
+    let server = TestServer::start(&["all-hooks"]).await;
+    let admin = server.signup("admin").await;
+    let (status, _) = admin.put("/api/plugins/all-hooks/config", json!({"suffix": "?"})).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = admin.post("/api/plugins/all-hooks/unload", json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    // Valid by the schema, but the plugin's `init` refuses this suffix.
+    let (status, refused) =
+        admin.post("/api/plugins/load", json!({"plugin_id": "all-hooks", "config": {"suffix": "refuse"}})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    let record = server.state.store.plugin_record("all-hooks").await.unwrap().unwrap();
+    assert_eq!(record.settings.unwrap()["suffix"], "?", "the saved settings are put back");
+    let (status, loaded) = admin.post("/api/plugins/load", json!({"plugin_id": "all-hooks"})).await;
+    assert_eq!((status, loaded["settings"].clone()), (StatusCode::CREATED, json!({"suffix": "?"})), "{loaded}");
+}
