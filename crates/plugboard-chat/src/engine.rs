@@ -3,26 +3,33 @@
 //! (`history`) and the offered tools (a bounded function-calling loop), stream and
 //! after-response filters, the reply stored, the trace kept), and tells plugins what
 //! happens to conversations, messages and files (the event methods below), so the HTTP
-//! layer never builds a plugin call context itself.
+//! layer never builds a plugin call context itself. The same methods tell the owner's
+//! open pages through the live feed ([`ChatEngine::subscribe_live`]); messages plugins
+//! post go through the same pipeline (`post`).
 //!
 //! A turn runs in its own task and reports through a channel; dropping the receiver (a
 //! client that went away) stops generation, and the partial reply is stored as such.
 
 mod commands;
 mod history;
+mod post;
 mod turn;
 
-use std::sync::Arc;
+pub(crate) use post::{MAX_POST_DEPTH, post_depth};
+
+use std::sync::{Arc, Weak};
 
 use plugboard_host::{PluginSet, deliver_event};
+use plugboard_manifest::PluginId;
 use plugboard_store::{Attachment, Conversation, Message, Store, User};
 use plugboard_types::{CallContext, Event, Usage};
 use serde::Serialize;
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 
 use crate::choice::PluginChoice;
 use crate::convert::{api_conversation, api_file_info, api_message};
 use crate::error::ChatError;
+use crate::live::{LiveEvent, LiveFeed};
 use crate::provider::Models;
 use crate::services::SharedModels;
 use crate::tools::{PluginTools, ToolSource};
@@ -136,7 +143,33 @@ struct EngineInner {
     models: SharedModels,
     config: EngineConfig,
     /// Events for plugins, delivered in order by one background task.
-    events: mpsc::Sender<(CallContext, Event)>,
+    events: mpsc::Sender<QueuedEvent>,
+    /// What changes in each person's conversations, for their open pages.
+    live: LiveFeed,
+}
+
+/// An event waiting for delivery to plugins.
+#[derive(Debug)]
+struct QueuedEvent {
+    context: CallContext,
+    event: Event,
+    /// The post depth its listeners run at (`post`): one more than that of the plugin
+    /// whose action caused it, 0 for a person's.
+    depth: u8,
+    /// The plugin whose action caused it, not told of it.
+    author: Option<PluginId>,
+}
+
+/// The engine held without keeping it alive: for the plugins' chat service, which the
+/// engine's own plugins hold (a strong reference would be a cycle).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct WeakEngine(Weak<EngineInner>);
+
+impl WeakEngine {
+    /// The engine, unless it was dropped.
+    pub(crate) fn upgrade(&self) -> Option<ChatEngine> {
+        self.0.upgrade().map(|inner| ChatEngine { inner })
+    }
 }
 
 /// Events waiting for delivery at most; past that, new ones are dropped (and logged).
@@ -171,7 +204,12 @@ impl ChatEngine {
         tokio::spawn(deliver_events(plugins.clone(), queue));
         let mut tools: Vec<Arc<dyn ToolSource>> = vec![Arc::new(PluginTools::new(plugins.clone()))];
         tools.extend(more_tools);
-        ChatEngine { inner: Arc::new(EngineInner { plugins, tools, store, models, config, events }) }
+        let live = LiveFeed::default();
+        ChatEngine { inner: Arc::new(EngineInner { plugins, tools, store, models, config, events, live }) }
+    }
+
+    pub(crate) fn downgrade(&self) -> WeakEngine {
+        WeakEngine(Arc::downgrade(&self.inner))
     }
 
     /// The plugins the engine works with.
@@ -193,29 +231,98 @@ impl ChatEngine {
     /// notifications: they are queued and delivered in the order fired, by one background
     /// task, so a slow plugin delays no request.
     pub(crate) fn fire(&self, context: CallContext, event: Event) {
-        if let Err(error) = self.inner.events.try_send((context, event)) {
+        self.queue(QueuedEvent { context, event, depth: post::post_depth(), author: None });
+    }
+
+    /// [`ChatEngine::fire`] for what `plugin` did: it is not told, and the listeners run
+    /// one post level deeper.
+    pub(crate) fn fire_for_plugin(&self, plugin: &PluginId, context: CallContext, event: Event) {
+        let depth = post::post_depth().saturating_add(1);
+        self.queue(QueuedEvent { context, event, depth, author: Some(plugin.clone()) });
+    }
+
+    fn queue(&self, event: QueuedEvent) {
+        if let Err(error) = self.inner.events.try_send(event) {
             tracing::warn!("plugin event queue is full; an event was dropped: {error}");
         }
+    }
+
+    /// Tells `user_id`'s open pages of `event`.
+    pub(crate) fn publish(&self, user_id: &str, event: LiveEvent) {
+        self.inner.live.publish(user_id, event);
+    }
+
+    /// What changes in `user_id`'s conversations from now on: conversations created,
+    /// changed and deleted, messages posted (by anyone: the person, the model, plugins),
+    /// edited and deleted. Only that person's; a listener that falls behind by more than
+    /// a few hundred events gets `Lagged` and should read the conversations again.
+    pub fn subscribe_live(&self, user_id: &str) -> broadcast::Receiver<LiveEvent> {
+        self.inner.live.subscribe(user_id)
     }
 
     /// Tells plugins `user` started `conversation`.
     pub fn conversation_started(&self, user: &User, conversation: &Conversation) {
         self.fire(context(&user.id, &conversation.id), Event::ConversationStarted(api_conversation(conversation)));
+        self.publish(&user.id, LiveEvent::ConversationCreated { conversation: conversation.clone() });
+    }
+
+    /// Tells `user`'s pages that `conversation` was renamed or its plugin choice changed
+    /// (plugins have no event for it).
+    pub fn conversation_changed(&self, user: &User, conversation: &Conversation) {
+        self.publish(&user.id, LiveEvent::ConversationChanged { conversation: conversation.clone() });
     }
 
     /// Tells plugins `user` deleted `conversation`.
     pub fn conversation_ended(&self, user: &User, conversation: &Conversation) {
         self.fire(context(&user.id, &conversation.id), Event::ConversationEnded(api_conversation(conversation)));
+        self.publish(&user.id, LiveEvent::ConversationDeleted { conversation_id: conversation.id.clone() });
     }
 
     /// Tells plugins `user` edited `message`.
     pub fn message_edited(&self, user: &User, message: &Message) {
         self.fire(context(&user.id, &message.conversation_id), Event::MessageEdited(api_message(message)));
+        self.publish(&user.id, LiveEvent::MessageEdited { message: message.clone() });
     }
 
     /// Tells plugins `user` deleted `message`.
     pub fn message_deleted(&self, user: &User, message: &Message) {
         self.fire(context(&user.id, &message.conversation_id), Event::MessageDeleted(api_message(message)));
+        self.publish(
+            &user.id,
+            LiveEvent::MessageDeleted {
+                message_id: message.id.clone(),
+                conversation_id: message.conversation_id.clone(),
+            },
+        );
+    }
+
+    /// Tells the other plugins and `owner`'s pages that `plugin` created `conversation`
+    /// for `owner`.
+    pub(crate) fn conversation_started_by_plugin(&self, plugin: &PluginId, conversation: &Conversation) {
+        let owner = &conversation.user_id;
+        let event = Event::ConversationStarted(api_conversation(conversation));
+        self.fire_for_plugin(plugin, context(owner, &conversation.id), event);
+        self.publish(owner, LiveEvent::ConversationCreated { conversation: conversation.clone() });
+    }
+
+    /// Tells the other plugins and `owner`'s pages that `plugin` edited its `message`.
+    pub(crate) fn message_edited_by_plugin(&self, plugin: &PluginId, owner: &str, message: &Message) {
+        let event = Event::MessageEdited(api_message(message));
+        self.fire_for_plugin(plugin, context(owner, &message.conversation_id), event);
+        self.publish(owner, LiveEvent::MessageEdited { message: message.clone() });
+    }
+
+    /// Tells the other plugins and `owner`'s pages that `plugin` deleted its `message`.
+    pub(crate) fn message_deleted_by_plugin(&self, plugin: &PluginId, owner: &str, message: &Message) {
+        let event = Event::MessageDeleted(api_message(message));
+        self.fire_for_plugin(plugin, context(owner, &message.conversation_id), event);
+        self.publish(
+            owner,
+            LiveEvent::MessageDeleted {
+                message_id: message.id.clone(),
+                conversation_id: message.conversation_id.clone(),
+            },
+        );
     }
 
     /// Tells plugins `user` attached `file`.
@@ -239,9 +346,13 @@ impl ChatEngine {
 }
 
 /// Delivers queued events in order: each to every enabled plugin with the event hook at
-/// once, the next event when they are done.
-async fn deliver_events(plugins: Arc<dyn PluginSet>, mut queue: mpsc::Receiver<(CallContext, Event)>) {
-    while let Some((context, event)) = queue.recv().await {
-        deliver_event(&plugins.plugins(), &context, &event).await;
+/// once (but the plugin that caused it), the next event when they are done.
+async fn deliver_events(plugins: Arc<dyn PluginSet>, mut queue: mpsc::Receiver<QueuedEvent>) {
+    while let Some(QueuedEvent { context, event, depth, author }) = queue.recv().await {
+        let mut listeners = plugins.plugins();
+        if let Some(author) = &author {
+            listeners.retain(|plugin| plugin.id() != author);
+        }
+        post::at_post_depth(depth, deliver_event(&listeners, &context, &event)).await;
     }
 }

@@ -8,6 +8,7 @@ mod choice;
 mod convert;
 mod engine;
 mod error;
+mod live;
 mod provider;
 mod services;
 mod stateless;
@@ -18,6 +19,7 @@ pub use choice::PluginChoice;
 pub use convert::{api_conversation, api_file_info, api_message};
 pub use engine::{ChatEngine, EngineConfig, TurnEvent, TurnRequest};
 pub use error::{ChatError, Refused};
+pub use live::LiveEvent;
 pub use plugboard_types::{Provider, ProviderError};
 pub use provider::{
     ModelEntry, ModelOverview, Models, PluginProvider, PluginProviders, ProviderProblem, ProviderSource,

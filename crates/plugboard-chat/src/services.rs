@@ -1,33 +1,71 @@
 //! The host services plugins reach through their permissions, backed by the chat server:
 //! conversations, messages, users and files from the store ([`StoreChat`]), and the model
-//! ([`ModelsAi`]). The host checks the permission before any of these runs.
+//! ([`ModelsAi`]). The host checks the permission before any of these runs. What plugins
+//! change goes through the chat engine once it is attached: their posts pass the other
+//! plugins' will-be-posted hooks, and every change fires the plugins' events and reaches
+//! the owner's open pages.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use plugboard_host::services::{AiService, ChatService, ServiceError, ServiceErrorKind};
 use plugboard_manifest::PluginId;
-use plugboard_store::{ChatStore, MessageStatus, NewMessage, Role, StoreError};
+use plugboard_store::{ChatStore, StoreError};
 use plugboard_types::{Completion, CompletionRequest, Conversation, File, Message, User};
 use tokio::sync::{RwLock, mpsc};
 
 use crate::convert::{api_conversation, api_message};
+use crate::engine::{ChatEngine, MAX_POST_DEPTH, WeakEngine, post_depth};
+use crate::error::ChatError;
 use crate::provider::Models;
 
 /// The model registry shared by the chat engine and the plugins' `ai` service.
 pub type SharedModels = Arc<RwLock<Models>>;
 
-/// Plugins' access to the chat data in the store.
+/// Plugins' access to the chat data in the store. Clones share the engine they are
+/// attached to.
 #[derive(Debug, Clone)]
 pub struct StoreChat {
     store: Arc<dyn ChatStore>,
+    /// Set once by [`StoreChat::attach`]; held weakly, since the engine's plugins hold
+    /// this service.
+    engine: Arc<OnceLock<WeakEngine>>,
 }
 
 impl StoreChat {
-    /// The chat service over `store`.
+    /// The chat service over `store`; posting needs [`StoreChat::attach`] too.
     pub fn new(store: Arc<dyn ChatStore>) -> StoreChat {
-        StoreChat { store }
+        StoreChat { store, engine: Arc::default() }
     }
+
+    /// Sends what plugins change through `engine` (built after the runtime this service
+    /// is given to): the will-be-posted hooks, the events and the live feed. Once only;
+    /// a second call changes nothing.
+    pub fn attach(&self, engine: &ChatEngine) {
+        if self.engine.set(engine.downgrade()).is_err() {
+            tracing::warn!("the chat service is attached to an engine already; kept that one");
+        }
+    }
+
+    /// The engine, or why plugins cannot change chat data now.
+    fn engine(&self) -> Result<ChatEngine, ServiceError> {
+        self.engine.get().and_then(WeakEngine::upgrade).ok_or_else(|| {
+            ServiceError::new(ServiceErrorKind::Unavailable, "the chat engine is not running (the server is stopping)")
+        })
+    }
+}
+
+/// What a plugin hears when the engine refused its post.
+fn post_failed(error: ChatError) -> ServiceError {
+    match error {
+        ChatError::Refused { .. } => ServiceError::new(ServiceErrorKind::InvalidInput, error.to_string()),
+        ChatError::Storage => storage_failed(),
+        other => ServiceError::new(ServiceErrorKind::Internal, other.to_string()),
+    }
+}
+
+fn storage_failed() -> ServiceError {
+    ServiceError::new(ServiceErrorKind::Internal, "the server's database failed; the log has the details")
 }
 
 fn storage(error: StoreError) -> ServiceError {
@@ -36,7 +74,7 @@ fn storage(error: StoreError) -> ServiceError {
         StoreError::InvalidInput { .. } => ServiceError::new(ServiceErrorKind::InvalidInput, error.to_string()),
         other => {
             tracing::error!("chat service storage: {other}");
-            ServiceError::new(ServiceErrorKind::Internal, "the server's database failed; the log has the details")
+            storage_failed()
         }
     }
 }
@@ -99,8 +137,10 @@ impl ChatService for StoreChat {
             ));
         }
         self.store.user(user_id).await.map_err(storage)?.ok_or_else(|| not_found("user", user_id))?;
+        let engine = self.engine()?;
         let conversation = self.store.create_conversation(user_id, title).await.map_err(storage)?;
         tracing::info!(plugin = %plugin, conversation = %conversation.id, "plugin created a conversation");
+        engine.conversation_started_by_plugin(plugin, &conversation);
         Ok(api_conversation(&conversation))
     }
 
@@ -123,19 +163,19 @@ impl ChatService for StoreChat {
         conversation_id: &str,
         content: &str,
     ) -> Result<Message, ServiceError> {
-        self.conversation(user, conversation_id).await?;
-        let message = self
-            .store
-            .add_message(&NewMessage {
-                conversation_id: conversation_id.to_owned(),
-                role: Role::Assistant,
-                author: format!("plugin:{plugin}"),
-                content: content.to_owned(),
-                data: None,
-                status: MessageStatus::Complete,
-            })
-            .await
-            .map_err(storage)?;
+        let conversation = self.conversation(user, conversation_id).await?;
+        let depth = post_depth();
+        if depth >= MAX_POST_DEPTH {
+            return Err(ServiceError::new(
+                ServiceErrorKind::LimitExceeded,
+                format!(
+                    "plugin `{plugin}` cannot post here now: this post would react to {depth} plugin posts, each \
+                     made in reaction to the one before; at most {MAX_POST_DEPTH} may be chained, so a plugin \
+                     reacting to plugins' posts should not post in turn"
+                ),
+            ));
+        }
+        let message = self.engine()?.post_for_plugin(plugin, &conversation, content).await.map_err(post_failed)?;
         Ok(api_message(&message))
     }
 
@@ -148,12 +188,15 @@ impl ChatService for StoreChat {
     ) -> Result<Message, ServiceError> {
         let message = self.live_message(user, message_id).await?;
         StoreChat::own_message(plugin, &message, "edit")?;
+        let engine = self.engine()?;
+        let owner = self.conversation(None, &message.conversation_id).await?.user_id;
         let edited = self
             .store
             .edit_message(message_id, content)
             .await
             .map_err(storage)?
             .ok_or_else(|| not_found("message", message_id))?;
+        engine.message_edited_by_plugin(plugin, &owner, &edited);
         Ok(api_message(&edited))
     }
 
@@ -165,7 +208,11 @@ impl ChatService for StoreChat {
     ) -> Result<(), ServiceError> {
         let message = self.live_message(user, message_id).await?;
         StoreChat::own_message(plugin, &message, "delete")?;
-        self.store.delete_message(message_id).await.map_err(storage)?;
+        let engine = self.engine()?;
+        let owner = self.conversation(None, &message.conversation_id).await?.user_id;
+        if let Some(deleted) = self.store.delete_message(message_id).await.map_err(storage)? {
+            engine.message_deleted_by_plugin(plugin, &owner, &deleted);
+        }
         Ok(())
     }
 

@@ -5,8 +5,9 @@
 //! app here, so none of them can wire it differently.
 //!
 //! Nothing the runtime holds reaches back to it strongly: the model list behind the
-//! plugins' `ai` service sees the provider plugins through `Runtime::weak_plugins`, so
-//! dropping the last [`AppState`] drops the registry and runs its clean-up.
+//! plugins' `ai` service sees the provider plugins through `Runtime::weak_plugins`, and
+//! the plugins' `chat` service reaches the engine weakly, so dropping the last
+//! [`AppState`] drops the registry and runs its clean-up.
 
 use std::sync::Arc;
 
@@ -93,9 +94,10 @@ impl AppBuilder {
     pub async fn build(self) -> Result<AppState, RuntimeError> {
         let store = self.store;
         let models: SharedModels = Arc::default();
+        let chat = StoreChat::new(store.clone());
         let services = Services {
             kv: Arc::new(StoreKv::new(store.clone())),
-            chat: Arc::new(StoreChat::new(store.clone())),
+            chat: Arc::new(chat.clone()),
             ai: Arc::new(ModelsAi::new(models.clone())),
         };
         let runtime = Runtime::new(self.runtime, services)?;
@@ -110,6 +112,8 @@ impl AppBuilder {
         }
         let registry = Registry::new(runtime, store.clone(), self.registry);
         let engine = ChatEngine::new(Arc::new(registry.clone()), store.clone(), models, self.engine);
+        // What plugins post and change goes through the engine (held weakly there).
+        chat.attach(&engine);
         Ok(AppState {
             registry,
             store,

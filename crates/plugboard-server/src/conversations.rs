@@ -218,6 +218,7 @@ pub(crate) async fn update(
             .await?
             .ok_or_else(|| ApiError::not_found("conversation", &id))?;
     }
+    state.engine.conversation_changed(&user, &conversation);
     Ok(Json(json!({"conversation": conversation, "plugins": PluginChoice::of(&conversation)})))
 }
 

@@ -9,6 +9,7 @@ mod chat;
 mod conversations;
 mod error;
 mod limits;
+mod live;
 mod manage;
 mod middleware;
 mod openai;
@@ -159,6 +160,7 @@ pub(crate) fn operations(upload_limit: usize) -> Vec<Operation> {
         Operation::patch("/api/conversations/{id}", conversations::update),
         Operation::delete("/api/conversations/{id}", conversations::delete),
         Operation::get("/api/conversations/{id}/messages", conversations::messages),
+        Operation::get("/api/events", live::events),
         Operation::get("/api/conversations/{id}/audit", conversations::audit),
         Operation::get("/api/conversations/{id}/export", conversations::export),
         Operation::get("/api/exports", conversations::export_formats),

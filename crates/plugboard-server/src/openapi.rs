@@ -16,7 +16,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 
 use crate::auth::SESSION_COOKIE;
-use crate::{AppState, auth, chat, conversations, manage, openai, packages, plugin_http, plugins, prometheus, ui};
+use crate::{AppState, auth, chat, conversations, live, manage, openai, packages, plugin_http, plugins, prometheus, ui};
 
 pub(crate) use crate::schemas::*;
 
@@ -55,6 +55,7 @@ pub(crate) const BEARER: &str = "bearer_token";
         conversations::update,
         conversations::delete,
         conversations::messages,
+        live::events,
         conversations::audit,
         conversations::export,
         conversations::export_formats,

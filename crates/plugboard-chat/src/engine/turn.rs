@@ -3,6 +3,7 @@
 //! conversation's history and the offered tools (a bounded function-calling loop, stream
 //! filters on every chunk, one stored row per model step), after-response filters see the
 //! whole reply, the reply is stored and message events fired, and the plugin trace kept.
+//! Every row stored is told to the owner's open pages (the live feed) once it is final.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,6 +22,7 @@ use super::history::history;
 use super::{ChatEngine, PluginChoice, TurnEvent, TurnRequest};
 use crate::convert::api_message;
 use crate::error::{ChatError, Refused};
+use crate::live::LiveEvent;
 use crate::tools::{OfferedTool, ToolSource};
 use crate::trace::Trace;
 
@@ -30,7 +32,8 @@ const SAVE_INTERVAL: Duration = Duration::from_millis(500);
 /// Runs `request`, reporting on `events`; a failure ends with an `error` event, and a
 /// reply row left open is kept as partial.
 pub(super) async fn run(engine: &ChatEngine, events: &mpsc::Sender<TurnEvent>, request: TurnRequest) {
-    let mut turn = Turn { engine, events, trace: Trace::default(), open_reply: None };
+    let owner = request.user.id.clone();
+    let mut turn = Turn { engine, events, owner, trace: Trace::default(), open_reply: None };
     let conversation_id = request.conversation.id.clone();
     let started = Instant::now();
     let result = turn.run(request).await;
@@ -40,10 +43,12 @@ pub(super) async fn run(engine: &ChatEngine, events: &mpsc::Sender<TurnEvent>, r
     };
     metrics::counter!("plugboard_chat_turns_total", "outcome" => outcome).increment(1);
     metrics::histogram!("plugboard_chat_turn_duration_seconds").record(started.elapsed().as_secs_f64());
-    if let Some((id, text)) = turn.open_reply.take()
-        && let Err(error) = turn.store().finish_message(&id, &text, None, MessageStatus::Partial).await
-    {
-        tracing::error!("cannot mark the cut-off reply {id} partial: {error}");
+    if let Some((id, text)) = turn.open_reply.take() {
+        match turn.store().finish_message(&id, &text, None, MessageStatus::Partial).await {
+            Ok(Some(partial)) => turn.posted(&partial),
+            Ok(None) => {}
+            Err(error) => tracing::error!("cannot mark the cut-off reply {id} partial: {error}"),
+        }
     }
     if let Err(error) = result {
         tracing::debug!(conversation = %conversation_id, code = error.code(), "turn failed: {error}");
@@ -56,6 +61,8 @@ pub(super) async fn run(engine: &ChatEngine, events: &mpsc::Sender<TurnEvent>, r
 struct Turn<'a> {
     engine: &'a ChatEngine,
     events: &'a mpsc::Sender<TurnEvent>,
+    /// Who speaks: the conversation's owner, whose pages hear of each stored row.
+    owner: String,
     trace: Trace,
     /// The reply row being streamed and its text so far: on any error it is kept as
     /// `partial`, never left `streaming`.
@@ -85,6 +92,11 @@ impl Turn<'_> {
 
     async fn send(&self, event: TurnEvent) -> bool {
         self.events.send(event).await.is_ok()
+    }
+
+    /// Tells the owner's open pages that `message` is stored as it will stay.
+    fn posted(&self, message: &Message) {
+        self.engine.publish(&self.owner, LiveEvent::MessagePosted { message: message.clone() });
     }
 
     async fn run(&mut self, request: TurnRequest) -> Result<(), ChatError> {
@@ -124,6 +136,7 @@ impl Turn<'_> {
             })
             .await?;
         self.engine.fire(context.clone(), Event::MessageReceived(api_message(&user_message)));
+        self.posted(&user_message);
         if !self.send(TurnEvent::Message { message: user_message.clone() }).await {
             return Ok(());
         }
@@ -187,6 +200,7 @@ impl Turn<'_> {
                 status: MessageStatus::Complete,
             })
             .await?;
+        self.posted(&reply_message);
         self.send(TurnEvent::Delta { text: reply }).await;
         self.finish(context, user_message, reply_message, String::new(), Usage::default()).await
     }
@@ -377,6 +391,9 @@ impl Turn<'_> {
     ) -> Result<Option<Message>, ChatError> {
         let closed = self.store().finish_message(id, content, data, status).await?;
         self.open_reply = None;
+        if let Some(message) = &closed {
+            self.posted(message);
+        }
         Ok(closed)
     }
 
@@ -423,7 +440,8 @@ impl Turn<'_> {
         };
         self.trace.push(json!({"stage": "tool", "plugin": source, "tool": offered.tool, "arguments": call.arguments,
                                "result": content, "is_error": is_error, "elapsed_us": started.elapsed().as_micros() as u64}));
-        self.store()
+        let stored = self
+            .store()
             .add_message(&NewMessage {
                 conversation_id: conversation_id.to_owned(),
                 role: Role::Tool,
@@ -433,6 +451,7 @@ impl Turn<'_> {
                 status: MessageStatus::Complete,
             })
             .await?;
+        self.posted(&stored);
         self.send(TurnEvent::ToolResult {
             id: call.id.clone(),
             plugin: source,

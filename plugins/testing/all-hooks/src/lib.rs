@@ -3,7 +3,7 @@
 use plugboard_sdk::{
     CallContext, Completion, CompletionRequest, Conversation, Event, ExportFile, ExportFormat, FilterOutcome,
     FinishReason, HealthReport, HttpRequest, HttpResponse, Message, ModelInfo, Plugin, RequestOutcome, ResponseOutcome,
-    SelfTestResult, Settings, ToolSpec, Usage, completion, export_plugin, kv,
+    SelfTestResult, Settings, ToolSpec, Usage, chat, completion, export_plugin, kv,
 };
 use serde_json::json;
 
@@ -82,7 +82,18 @@ impl Plugin for AllHooks {
             Event::ConversationStarted(c) => format!("conversation-started {}", c.id),
             Event::ConversationEnded(c) => format!("conversation-ended {}", c.id),
             Event::MessageReceived(m) => format!("message-received {}", m.id),
-            Event::MessageSent(m) => format!("message-sent {}", m.id),
+            Event::MessageSent(m) => {
+                // Relays a message that asks for it, so tests see what a plugin's post
+                // sets off: the relay asks again, so copies of this plugin relay each
+                // other's posts until the host refuses the chain.
+                if m.content.contains("please relay") {
+                    let relayed = format!("relayed: {}", m.content);
+                    if let Err(error) = chat::post_message(&m.conversation_id, &relayed) {
+                        remember("relay-error", &error.message);
+                    }
+                }
+                format!("message-sent {}", m.id)
+            }
             Event::MessageEdited(m) => format!("message-edited {}", m.id),
             Event::MessageDeleted(m) => format!("message-deleted {}", m.id),
             Event::PluginLoaded(id) => format!("plugin-loaded {id}"),
