@@ -107,7 +107,8 @@ fn spinner(message: String) -> ProgressBar {
 }
 
 /// `plugin build`: compiles the folder's crate for `wasm32-wasip2` (release) and copies
-/// the component to where the manifest says (`plugin.wasm`). Returns that path.
+/// the component to where the manifest says (`plugin.wasm`). Returns that path. Cargo's
+/// own progress, warnings and errors go straight to the user's terminal (stderr).
 pub(crate) fn build(folder: &Path) -> anyhow::Result<PathBuf> {
     let manifest = folder_manifest(folder)?;
     if !folder.join("Cargo.toml").is_file() {
@@ -117,36 +118,24 @@ pub(crate) fn build(folder: &Path) -> anyhow::Result<PathBuf> {
             manifest.component.display()
         );
     }
-    let bar = spinner(format!("building {} {}", manifest.id, manifest.version));
+    eprintln!("building {} {} for wasm32-wasip2 (cargo build --release)", manifest.id, manifest.version);
+    // Cargo writes its progress and the rendered diagnostics to stderr, which the user
+    // sees as it happens; stdout carries the JSON messages that name the built file.
     let mut child = cargo()
         .args(["build", "--release", "--target", "wasm32-wasip2", "--message-format=json-render-diagnostics"])
         .current_dir(folder)
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::inherit())
         .spawn()
         .context("cannot run cargo; is the Rust toolchain installed?")?;
-    let stderr = child.stderr.take().map(|stderr| {
-        std::thread::spawn(move || {
-            let mut text = String::new();
-            std::io::Read::read_to_string(&mut std::io::BufReader::new(stderr), &mut text).ok();
-            text
-        })
-    });
     let own_manifest = folder.join("Cargo.toml").canonicalize().ok();
     let mut artifact: Option<PathBuf> = None;
-    let mut compiled = 0;
     if let Some(stdout) = child.stdout.take() {
         for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
             let Ok(message) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
             if message["reason"] != "compiler-artifact" {
                 continue;
             }
-            compiled += 1;
-            let name = message["target"]["name"].as_str().unwrap_or_default();
-            bar.set_message(format!(
-                "building {} {}: compiled {compiled} crates ({name})",
-                manifest.id, manifest.version
-            ));
             let ours =
                 message["manifest_path"].as_str().and_then(|path| Path::new(path).canonicalize().ok()) == own_manifest;
             let wasm = message["filenames"]
@@ -161,10 +150,7 @@ pub(crate) fn build(folder: &Path) -> anyhow::Result<PathBuf> {
         }
     }
     let status = child.wait().context("cargo did not finish")?;
-    let log = stderr.and_then(|thread| thread.join().ok()).unwrap_or_default();
-    bar.finish_and_clear();
     if !status.success() {
-        eprint!("{log}");
         bail!("the build of {} failed (cargo's output is above)", manifest.id);
     }
     let artifact = artifact.with_context(|| {
@@ -176,22 +162,25 @@ pub(crate) fn build(folder: &Path) -> anyhow::Result<PathBuf> {
     Ok(target)
 }
 
-/// `plugin test`: the crate's own tests (native `cargo test`), a build, then the plugin
-/// loaded into a sandbox like the server's: its component checked against its manifest,
-/// started with its default settings, its health asked and its self-test run. Returns
-/// the report; an error when anything failed.
+/// `plugin test`: the crate's own tests (native `cargo test`, cargo's progress shown as
+/// it goes), a build, then the plugin loaded into a sandbox like the server's: its
+/// component checked against its manifest, started with its default settings, its health
+/// asked and its self-test run. Returns the report; an error when anything failed.
 pub(crate) async fn test(folder: &Path) -> anyhow::Result<String> {
     let manifest = folder_manifest(folder)?;
-    let bar = spinner(format!("cargo test ({})", manifest.id));
+    eprintln!("testing {} {} natively (cargo test)", manifest.id, manifest.version);
+    // Cargo's progress and compiler messages (stderr) go to the user as they come; the
+    // tests' own output (stdout) is kept for the report, and shown whole on a failure.
     let output = cargo()
-        .args(["test", "--quiet"])
+        .args(["test"])
         .current_dir(folder)
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
         .output()
         .context("cannot run cargo; is the Rust toolchain installed?")?;
-    bar.finish_and_clear();
     let mut report = String::new();
     if !output.status.success() {
-        eprint!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        eprint!("{}", String::from_utf8_lossy(&output.stdout));
         bail!("the unit tests of {} failed (cargo's output is above)", manifest.id);
     }
     let passed = String::from_utf8_lossy(&output.stdout)
@@ -204,6 +193,7 @@ pub(crate) async fn test(folder: &Path) -> anyhow::Result<String> {
     let wasm = build(folder)?;
     report.push_str(&format!("built: {}\n", wasm.display()));
 
+    let bar = spinner(format!("loading {} in a sandbox", manifest.id));
     let sandbox = tempfile::tempdir().context("cannot make a temporary folder")?;
     let registry = sandbox_registry(sandbox.path()).await?;
     let result = async {
@@ -233,6 +223,7 @@ pub(crate) async fn test(folder: &Path) -> anyhow::Result<String> {
     }
     .await;
     registry.shutdown().await;
+    bar.finish_and_clear();
     result.map(|()| report)
 }
 
@@ -339,4 +330,37 @@ pub(crate) fn index(folder: &Path, name: &str) -> anyhow::Result<(PathBuf, Index
     text.push(b'\n');
     std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
     Ok((path, index))
+}
+
+#[cfg(test)]
+mod tests {
+    use plugboard_manifest::{Permission, parse_manifest};
+
+    /// The plugin folder `plugin new` writes for `id`, in a temporary folder.
+    fn scaffold(id: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+        let parent = tempfile::tempdir().unwrap();
+        let folder = super::new_plugin(id, parent.path(), None, Some("Ada")).unwrap();
+        (parent, folder)
+    }
+
+    #[test]
+    fn the_template_manifest_names_real_permissions_and_lists_them_all() {
+        let (_parent, folder) = scaffold("perm-check");
+        let path = folder.join("plugin.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let manifest = parse_manifest(&text, &path).unwrap();
+        assert!(manifest.grants(Permission::Kv), "the template keeps its counts in kv");
+        assert!(!manifest.grants(Permission::Network), "the template needs no network");
+
+        // The comment above `permissions` lists every permission by its real name
+        // (`network`, not `http`), so an author can copy from it.
+        let listed: Vec<&str> = text
+            .split_once("All permissions:")
+            .and_then(|(_, rest)| rest.split_once("\npermissions ="))
+            .map(|(list, _)| list.split('`').skip(1).step_by(2).collect())
+            .unwrap_or_default();
+        let real: Vec<&str> = Permission::ALL.iter().map(|permission| permission.as_str()).collect();
+        assert_eq!(listed, real, "{text}");
+        assert!(!text.contains("`http`"), "{text}");
+    }
 }

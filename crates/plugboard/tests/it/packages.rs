@@ -13,6 +13,8 @@ fn run(dir: &tempfile::TempDir, args: &[&str]) -> Output {
     plugboard(dir)
         // Scaffolded plugins share one build folder across test runs.
         .env("CARGO_TARGET_DIR", Path::new(env!("CARGO_TARGET_TMPDIR")).join("scaffolded-plugins"))
+        // Cargo's progress, which `plugin build` and `plugin test` pass on, in plain text.
+        .env("CARGO_TERM_COLOR", "never")
         .args(args)
         .output()
         .unwrap()
@@ -62,15 +64,28 @@ async fn a_new_plugin_is_built_tested_packaged_signed_installed_and_used_in_chat
     let error = fails(&dir, &["plugin", "new", "Hello World"]);
     assert!(error.contains("cannot be a plugin id"), "{error}");
 
-    // `test` runs the unit tests, builds, loads the component in a sandbox, self-tests.
-    let report = ok(&dir, &["plugin", "test", "--path", text(&folder)]);
-    assert!(report.contains("unit tests: test result: ok. 2 passed"), "{report}");
+    // The template asks for the permission it uses, by its real name.
+    let manifest = std::fs::read_to_string(folder.join("plugin.toml")).unwrap();
+    assert!(manifest.contains("\npermissions = [\"kv\"]\n"), "{manifest}");
+
+    // `test` runs the unit tests (the template's call its hooks against the SDK's fake
+    // host), builds, loads the component in a sandbox, self-tests; cargo's own progress
+    // reaches the user as it goes.
+    let tested = run(&dir, &["plugin", "test", "--path", text(&folder)]);
+    let (report, progress) = (String::from_utf8_lossy(&tested.stdout), String::from_utf8_lossy(&tested.stderr));
+    assert!(tested.status.success(), "{report}\n{progress}");
+    assert!(report.contains("unit tests: test result: ok. 5 passed"), "{report}");
     assert!(report.contains("loaded: hello-world 0.1.0"), "{report}");
     assert!(report.contains("self-test passed: greets by name"), "{report}");
     assert!(report.ends_with("ok\n"), "{report}");
+    assert!(progress.contains("Finished `test` profile") && progress.contains("Running unittests"), "{progress}");
+    assert!(progress.contains("Finished `release` profile"), "{progress}");
     assert!(folder.join("plugin.wasm").is_file());
-    let built = ok(&dir, &["plugin", "build", "--path", text(&folder)]);
-    assert!(built.starts_with(&format!("built {}", folder.join("plugin.wasm").display())), "{built}");
+    let built = run(&dir, &["plugin", "build", "--path", text(&folder)]);
+    let (stdout, progress) = (String::from_utf8_lossy(&built.stdout), String::from_utf8_lossy(&built.stderr));
+    assert!(built.status.success(), "{stdout}\n{progress}");
+    assert!(stdout.starts_with(&format!("built {}", folder.join("plugin.wasm").display())), "{stdout}");
+    assert!(progress.contains("Finished `release` profile"), "{progress}");
 
     let package = root.join("hello-world-0.1.0.plugboard");
     let packed = ok(&dir, &["plugin", "package", "--path", text(&folder), "--out", text(&package)]);
@@ -102,6 +117,8 @@ async fn a_new_plugin_is_built_tested_packaged_signed_installed_and_used_in_chat
         "{installed}"
     );
     assert_eq!(ok(&dir, &["plugin", "run", "hello-world", "Ada"]), "Hello, Ada!\n");
+    // Its count lives in the server's key-value store, from one run to the next.
+    assert_eq!(ok(&dir, &["plugin", "run", "hello-world", "Ada"]), "Hello again, Ada! (2 greetings)\n");
     let info: Value = serde_json::from_str(&ok(&dir, &["plugin", "info", "hello-world"])).unwrap();
     assert_eq!(info["installed_from_package"]["signer"], "Test Author");
 
