@@ -1,5 +1,6 @@
-//! Plugboard's persistent state behind two traits: [`PluginStore`] (the plugin registry's
-//! records, the plugins' fault history and their private key-value stores) and
+//! Plugboard's persistent state behind three traits: [`PluginStore`] (the plugin registry's
+//! records, the plugins' fault history and their private key-value stores), [`TaskStore`]
+//! (scheduled tasks: their due times, claims and runs; every plugin store is one) and
 //! [`ChatStore`] (the chat server's users, sessions, API tokens, conversations, messages,
 //! attachments and plugin traces). [`Store`] is both, for callers that hold one
 //! `Arc<dyn Store>` (it upcasts to `Arc<dyn PluginStore>` or `Arc<dyn ChatStore>`).
@@ -17,6 +18,7 @@
 mod chat;
 mod error;
 mod sqlite;
+mod tasks;
 
 use std::time::Duration;
 
@@ -29,6 +31,7 @@ pub use chat::{
 };
 pub use error::StoreError;
 pub use sqlite::SqliteStore;
+pub use tasks::{Claim, RunOutcome, RunTrigger, TASK_RUN_HISTORY_LIMIT, TaskRun, TaskState, TaskStore};
 
 /// How many faults [`PluginStore::record_fault`] keeps per plugin; older ones are dropped.
 pub const FAULT_HISTORY_LIMIT: usize = 100;
@@ -72,7 +75,7 @@ pub struct FaultEntry {
 /// behaves as absent everywhere (get, list, the return of delete, compare-and-set) whether
 /// or not [`purge_expired`](PluginStore::purge_expired) has removed it yet.
 #[async_trait]
-pub trait PluginStore: Send + Sync + std::fmt::Debug {
+pub trait PluginStore: TaskStore + Send + Sync + std::fmt::Debug {
     /// Every plugin record, ordered by plugin id.
     async fn plugin_records(&self) -> Result<Vec<PluginRecord>, StoreError>;
 
@@ -116,7 +119,8 @@ pub trait PluginStore: Send + Sync + std::fmt::Debug {
     /// Removes expired key-value entries of every plugin; returns how many.
     async fn purge_expired(&self) -> Result<u64, StoreError>;
 
-    /// Forgets everything about `plugin` (record, faults, key-value entries), for uninstall.
+    /// Forgets everything about `plugin` (record, faults, key-value entries, scheduled
+    /// tasks and their runs), for uninstall.
     async fn delete_plugin_data(&self, plugin: &str) -> Result<(), StoreError>;
 }
 

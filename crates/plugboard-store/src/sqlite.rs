@@ -28,6 +28,7 @@ use sqlx::{ConnectOptions, Connection, Row, SqliteConnection};
 use crate::{FAULT_HISTORY_LIMIT, FaultEntry, PluginRecord, PluginStore, StoreError};
 
 mod chat;
+mod tasks;
 mod writer;
 
 use writer::Writer;
@@ -504,6 +505,8 @@ impl PluginStore for SqliteStore {
             "DELETE FROM plugin_state WHERE plugin = ?1",
             "DELETE FROM plugin_faults WHERE plugin = ?1",
             "DELETE FROM plugin_kv WHERE plugin = ?1",
+            "DELETE FROM task_state WHERE plugin = ?1",
+            "DELETE FROM task_runs WHERE plugin = ?1",
         ]
         .map(|statement| sqlx::query(statement).bind(plugin.to_owned()));
         self.write_transaction(statements.into()).await.map_err(query_error("delete the plugin's data", Some(plugin)))

@@ -11,6 +11,7 @@ mod kv;
 mod messages;
 mod open;
 mod records;
+mod tasks;
 mod traces;
 mod users;
 
