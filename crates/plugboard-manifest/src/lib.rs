@@ -9,6 +9,7 @@ mod id;
 mod network;
 mod parse;
 mod permission;
+mod schedule;
 mod settings;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -20,6 +21,7 @@ pub use id::{InvalidPluginId, PluginId};
 pub use network::{HostPattern, NetworkPolicy};
 pub use parse::{EVENT_NAMES, MANIFEST_FILE_NAME, parse_manifest, read_manifest};
 pub use permission::{Permission, Permissions};
+pub use schedule::{Schedule, ScheduleError, Trigger};
 pub use settings::{SettingsSchema, SettingsViolation};
 
 /// The plugin ABI versions (`plugboard:plugin@<major>.<minor>.x`) this crate knows of.
@@ -77,6 +79,9 @@ pub struct Manifest {
     pub routes: Vec<Route>,
     /// The events the plugin's event hook receives (`None`: every event).
     pub events: Option<BTreeSet<String>>,
+    /// Whether the plugin starts enabled the first time it is found (`enabled_by_default`,
+    /// true unless set): a demonstration plugin ships disabled until an operator enables it.
+    pub enabled_by_default: bool,
 }
 
 impl Manifest {
@@ -193,26 +198,6 @@ pub struct UiMount {
     pub title: String,
 }
 
-/// When a scheduled task runs.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Trigger {
-    /// A cron expression (five fields, or six with seconds first).
-    Cron(String),
-    /// A fixed interval.
-    #[serde(serialize_with = "serialize_interval")]
-    Every(Duration),
-}
-
-/// A task the host runs on a schedule, once per cluster.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Schedule {
-    /// Task name passed to `scheduler.run-task`.
-    pub name: String,
-    /// When it runs.
-    pub trigger: Trigger,
-}
-
 /// A slash command.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Command {
@@ -254,6 +239,3 @@ fn serialize_millis<S: serde::Serializer>(value: &Option<Duration>, serializer: 
     }
 }
 
-fn serialize_interval<S: serde::Serializer>(value: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.collect_str(&humantime::format_duration(*value))
-}

@@ -3,12 +3,25 @@
 use std::fmt;
 
 /// One entry of `allowed_hosts`: `example.com`, `*.example.com` (any subdomain, not the
-/// domain itself), an IP address, each optionally with `:port` (any port when absent).
+/// domain itself), an IP address; without a port only the scheme's default port (80 for
+/// `http`, 443 for `https`, as Spin's allowed outbound hosts), with `:port` that port,
+/// with `:*` any port.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct HostPattern {
     host: String,
     any_subdomain: bool,
-    port: Option<u16>,
+    port: PortRule,
+}
+
+/// Which ports an entry allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum PortRule {
+    /// No port written: the scheme's default port only.
+    SchemeDefault,
+    /// `host:8080`.
+    Exactly(u16),
+    /// `host:*`.
+    Any,
 }
 
 impl HostPattern {
@@ -18,11 +31,12 @@ impl HostPattern {
             return Err(format!("`{value}` is a URL, not a host name"));
         }
         let (host_part, port) = match value.rsplit_once(':') {
+            Some((host, "*")) if !host.contains(':') || host.ends_with(']') => (host, PortRule::Any),
             Some((host, port)) if !host.contains(':') || host.ends_with(']') => {
                 let port: u16 = port.parse().map_err(|_| format!("`{value}` has an invalid port `{port}`"))?;
-                (host, Some(port))
+                (host, PortRule::Exactly(port))
             }
-            _ => (value, None),
+            _ => (value, PortRule::SchemeDefault),
         };
         let (any_subdomain, host) = match host_part.strip_prefix("*.") {
             Some(rest) => (true, rest),
@@ -39,11 +53,14 @@ impl HostPattern {
         Ok(HostPattern { host, any_subdomain, port })
     }
 
-    /// Whether a request to `host` (lower-case) on `port` matches this entry.
-    pub fn matches(&self, host: &str, port: u16) -> bool {
-        if self.port.is_some_and(|allowed| allowed != port) {
-            return false;
-        }
+    /// Whether a request to `host` (lower-case) on `port` matches this entry, where
+    /// `default_port` is the port of the request's scheme (80 for `http`, 443 for `https`).
+    pub fn matches(&self, host: &str, port: u16, default_port: u16) -> bool {
+        self.matches_host(host) && self.allows_port(port, default_port)
+    }
+
+    /// Whether `host` (lower-case) is this entry's host, whatever the port.
+    pub fn matches_host(&self, host: &str) -> bool {
         let host = host.trim_start_matches('[').trim_end_matches(']');
         if self.any_subdomain {
             host.len() > self.host.len() + 1
@@ -51,6 +68,14 @@ impl HostPattern {
                 && host.as_bytes()[host.len() - self.host.len() - 1] == b'.'
         } else {
             host.eq_ignore_ascii_case(&self.host)
+        }
+    }
+
+    fn allows_port(&self, port: u16, default_port: u16) -> bool {
+        match self.port {
+            PortRule::SchemeDefault => port == default_port,
+            PortRule::Exactly(allowed) => port == allowed,
+            PortRule::Any => true,
         }
     }
 }
@@ -66,11 +91,16 @@ impl fmt::Display for HostPattern {
         if self.any_subdomain {
             f.write_str("*.")?;
         }
-        f.write_str(&self.host)?;
-        if let Some(port) = self.port {
-            write!(f, ":{port}")?;
+        if self.host.contains(':') {
+            write!(f, "[{}]", self.host)?;
+        } else {
+            f.write_str(&self.host)?;
         }
-        Ok(())
+        match self.port {
+            PortRule::SchemeDefault => Ok(()),
+            PortRule::Exactly(port) => write!(f, ":{port}"),
+            PortRule::Any => f.write_str(":*"),
+        }
     }
 }
 
@@ -83,17 +113,29 @@ pub struct NetworkPolicy {
 
 impl NetworkPolicy {
     /// Whether `url` may be requested: an `http` or `https` URL whose host and port match
-    /// an allowed entry.
+    /// an allowed entry (an entry without a port allows only the scheme's default port).
     pub fn allows(&self, url: &url::Url) -> bool {
-        if !matches!(url.scheme(), "http" | "https") {
-            return false;
-        }
-        let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
-            return false;
-        };
-        let host = host.to_ascii_lowercase();
-        self.allowed_hosts.iter().any(|pattern| pattern.matches(&host, port))
+        let Some((host, port, default_port)) = target(url) else { return false };
+        self.allowed_hosts.iter().any(|pattern| pattern.matches(&host, port, default_port))
     }
+
+    /// Whether an entry names `url`'s host but not its port: the refusal should say how
+    /// to allow the port.
+    pub fn only_port_refused(&self, url: &url::Url) -> bool {
+        let Some((host, _, _)) = target(url) else { return false };
+        !self.allows(url) && self.allowed_hosts.iter().any(|pattern| pattern.matches_host(&host))
+    }
+}
+
+/// The lower-case host, the port and the scheme's default port of an `http(s)` URL.
+fn target(url: &url::Url) -> Option<(String, u16, u16)> {
+    let default_port = match url.scheme() {
+        "http" => 80,
+        "https" => 443,
+        _ => return None,
+    };
+    let host = url.host_str()?.to_ascii_lowercase();
+    Some((host, url.port_or_known_default()?, default_port))
 }
 
 #[cfg(test)]
@@ -110,7 +152,7 @@ mod tests {
 
     #[test]
     fn exact_wildcard_and_port() {
-        let p = policy(&["api.github.com", "*.example.com", "127.0.0.1:8080", "[::1]"]);
+        let p = policy(&["api.github.com", "*.example.com", "127.0.0.1:8080", "[::1]:*"]);
         assert!(allows(&p, "https://api.github.com/repos"));
         assert!(allows(&p, "https://API.GitHub.com/"));
         assert!(!allows(&p, "https://github.com/"));
@@ -126,8 +168,42 @@ mod tests {
     }
 
     #[test]
+    fn an_entry_without_a_port_allows_only_the_schemes_default_port() {
+        let p = policy(&["api.example.org"]);
+        assert!(allows(&p, "https://api.example.org/"));
+        assert!(allows(&p, "https://api.example.org:443/"));
+        assert!(allows(&p, "http://api.example.org/"));
+        assert!(!allows(&p, "https://api.example.org:8443/"));
+        assert!(!allows(&p, "http://api.example.org:8080/"));
+        // A default port belongs to its scheme: 443 is not http's.
+        assert!(!allows(&p, "http://api.example.org:443/"));
+        assert!(!allows(&p, "https://api.example.org:80/"));
+        assert!(p.only_port_refused(&url::Url::parse("https://api.example.org:8443/").unwrap()));
+        assert!(!p.only_port_refused(&url::Url::parse("https://other.example.org/").unwrap()));
+    }
+
+    #[test]
+    fn a_port_or_a_star_widens_an_entry() {
+        let p = policy(&["api.example.org:8443", "*.internal:*", "10.0.0.1:*"]);
+        assert!(allows(&p, "https://api.example.org:8443/"));
+        assert!(allows(&p, "http://api.example.org:8443/"));
+        assert!(!allows(&p, "https://api.example.org/"));
+        assert!(allows(&p, "http://db.internal:5984/"));
+        assert!(allows(&p, "https://db.internal/"));
+        assert!(allows(&p, "http://10.0.0.1:9000/"));
+        assert!(!allows(&p, "http://internal:9000/"));
+    }
+
+    #[test]
+    fn entries_read_back_as_written() {
+        for entry in ["api.example.org", "api.example.org:8080", "*.example.org:*", "[::1]:*", "[::1]", "10.0.0.1:*"] {
+            assert_eq!(HostPattern::parse(entry).unwrap().to_string(), entry);
+        }
+    }
+
+    #[test]
     fn refuses_malformed_entries() {
-        for bad in ["https://x.com", "x.com/path", "*", "*.", "a..b", "x.com:http", "*.*.com"] {
+        for bad in ["https://x.com", "x.com/path", "*", "*.", "a..b", "x.com:http", "*.*.com", "x.com:**", "*:*"] {
             assert!(HostPattern::parse(bad).is_err(), "{bad}");
         }
     }

@@ -9,8 +9,8 @@ use serde::Deserialize;
 
 use crate::{
     AbiVersion, Command, FailMode, FilterPolicy, HostPattern, InvalidManifest, KNOWN_ABI_VERSIONS, Limits, Manifest,
-    ManifestError, MountPoint, NetworkPolicy, Permission, Permissions, PluginId, Route, RouteAuth, Schedule,
-    SettingsSchema, Trigger, UiMount,
+    ManifestError, MountPoint, NetworkPolicy, Permission, Permissions, PluginId, Route, RouteAuth,
+    SettingsSchema, UiMount,
 };
 
 /// The file name of a plugin manifest inside a plugin folder.
@@ -61,6 +61,7 @@ struct RawManifest {
     #[serde(default)]
     routes: Vec<RawRoute>,
     events: Option<Vec<String>>,
+    enabled_by_default: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]
@@ -95,10 +96,13 @@ struct RawUi {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawSchedule {
-    name: String,
-    cron: Option<String>,
-    every: Option<String>,
+pub(crate) struct RawSchedule {
+    pub(crate) name: String,
+    pub(crate) cron: Option<String>,
+    pub(crate) every: Option<String>,
+    pub(crate) timezone: Option<String>,
+    pub(crate) catch_up: Option<bool>,
+    pub(crate) deadline: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -237,7 +241,7 @@ fn line_of(text: &str, offset: usize) -> usize {
 }
 
 /// Collects problems for one manifest file.
-struct Reporter {
+pub(crate) struct Reporter {
     file: PathBuf,
     plugin: String,
     errors: Vec<ManifestError>,
@@ -248,7 +252,7 @@ impl Reporter {
         Reporter { file: file.to_owned(), plugin, errors: Vec::new() }
     }
 
-    fn error(&mut self, field: &str, problem: impl Into<String>, fix: impl Into<String>) {
+    pub(crate) fn error(&mut self, field: &str, problem: impl Into<String>, fix: impl Into<String>) {
         self.errors.push(ManifestError {
             plugin: self.plugin.clone(),
             file: self.file.clone(),
@@ -322,7 +326,7 @@ fn validate(raw: RawManifest, reporter: &mut Reporter) -> Option<Manifest> {
     let filters = parse_filters(raw.filters, reporter);
     let settings = parse_settings(raw.settings, reporter);
     let ui = parse_ui(raw.ui, reporter);
-    let schedules = parse_schedules(raw.schedules, reporter);
+    let schedules = crate::schedule::parse_schedules(raw.schedules, reporter);
     let commands = parse_commands(raw.commands, reporter);
     let routes = parse_routes(raw.routes, reporter);
     let events = parse_events(raw.events, reporter);
@@ -352,6 +356,7 @@ fn validate(raw: RawManifest, reporter: &mut Reporter) -> Option<Manifest> {
         commands,
         routes,
         events,
+        enabled_by_default: raw.enabled_by_default.unwrap_or(true),
     })
 }
 
@@ -640,78 +645,13 @@ fn parse_ui(raw: Vec<RawUi>, reporter: &mut Reporter) -> Vec<UiMount> {
     mounts
 }
 
-fn is_simple_name(name: &str) -> bool {
+pub(crate) fn is_simple_name(name: &str) -> bool {
     let mut bytes = name.bytes();
     bytes.next().is_some_and(|b| b.is_ascii_lowercase())
         && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
         && name.len() <= 64
 }
 
-fn parse_schedules(raw: Vec<RawSchedule>, reporter: &mut Reporter) -> Vec<Schedule> {
-    let mut schedules = Vec::new();
-    let mut seen = BTreeSet::new();
-    for (index, schedule) in raw.into_iter().enumerate() {
-        let field = format!("schedules[{index}]");
-        if !is_simple_name(&schedule.name) {
-            reporter.error(
-                &format!("{field}.name"),
-                format!("`{}` is not a task name", schedule.name),
-                "use lower-case letters, digits, `-` and `_`, starting with a letter",
-            );
-        }
-        if !seen.insert(schedule.name.clone()) {
-            reporter.error(
-                &format!("{field}.name"),
-                format!("task `{}` is declared twice", schedule.name),
-                "give each task its own name",
-            );
-        }
-        let trigger = match (schedule.cron, schedule.every) {
-            (Some(cron), None) => match cron.parse::<croner::Cron>() {
-                Ok(_) => Some(Trigger::Cron(cron)),
-                Err(error) => {
-                    reporter.error(
-                        &format!("{field}.cron"),
-                        format!("`{cron}` is not a cron expression ({error})"),
-                        "use five fields (minute hour day month weekday), such as `\"0 3 * * *\"`",
-                    );
-                    None
-                }
-            },
-            (None, Some(every)) => match humantime::parse_duration(&every) {
-                Ok(interval) if interval >= Duration::from_secs(1) => Some(Trigger::Every(interval)),
-                Ok(_) => {
-                    reporter.error(
-                        &format!("{field}.every"),
-                        format!("`{every}` is shorter than one second"),
-                        "use an interval of at least `1s`",
-                    );
-                    None
-                }
-                Err(error) => {
-                    reporter.error(
-                        &format!("{field}.every"),
-                        format!("`{every}` is not an interval ({error})"),
-                        "use a duration such as `\"15m\"` or `\"1h 30m\"`",
-                    );
-                    None
-                }
-            },
-            _ => {
-                reporter.error(
-                    &field,
-                    "needs exactly one of `cron` and `every`",
-                    "add `cron = \"0 3 * * *\"` or `every = \"15m\"`",
-                );
-                None
-            }
-        };
-        if let Some(trigger) = trigger {
-            schedules.push(Schedule { name: schedule.name, trigger });
-        }
-    }
-    schedules
-}
 
 fn parse_commands(raw: Vec<RawCommand>, reporter: &mut Reporter) -> Vec<Command> {
     let mut commands = Vec::new();
