@@ -64,14 +64,19 @@ impl OutboundHttp {
         if !policy.allows(&url) {
             let host = url.host_str().unwrap_or_default();
             let allowed: Vec<String> = policy.allowed_hosts.iter().map(ToString::to_string).collect();
-            return Err(ServiceError::new(
-                ServiceErrorKind::PermissionDenied,
-                format!(
+            let message = match url.port_or_known_default() {
+                Some(port) if policy.only_port_refused(&url) => format!(
+                    "plugin `{plugin}` may not reach `{host}` on port {port} ({}): allowed hosts are [{}], and an entry without a port allows only port 80 (http) or 443 (https); add `{host}:{port}` (or `{host}:*`) to `[network] allowed_hosts` in plugin.toml",
+                    url.scheme(),
+                    allowed.join(", ")
+                ),
+                _ => format!(
                     "plugin `{plugin}` may not reach `{host}` ({}): allowed hosts are [{}]; add it to `[network] allowed_hosts` in plugin.toml",
                     url.scheme(),
                     allowed.join(", ")
                 ),
-            ));
+            };
+            return Err(ServiceError::new(ServiceErrorKind::PermissionDenied, message));
         }
         if request.body.len() > self.config.max_request_bytes {
             return Err(ServiceError::new(

@@ -218,7 +218,7 @@ async fn outbound_http_reaches_only_allowed_hosts() {
     assert_eq!(answer["error"]["kind"], "PermissionDenied");
     assert_eq!(
         answer["error"]["message"],
-        "plugin `host-probe` may not reach `localhost` (http): allowed hosts are [127.0.0.1]; add it to `[network] allowed_hosts` in plugin.toml"
+        "plugin `host-probe` may not reach `localhost` (http): allowed hosts are [127.0.0.1:*]; add it to `[network] allowed_hosts` in plugin.toml"
     );
     let answer = probe(&plugin, "http_get", json!({"url": "file:///etc/passwd"})).await;
     assert_eq!(answer["error"]["kind"], "PermissionDenied", "{answer}");
@@ -230,6 +230,31 @@ async fn outbound_http_reaches_only_allowed_hosts() {
     // Nothing listens on the discard port: the plugin gets a clear "unavailable".
     let answer = probe(&plugin, "http_get", json!({"url": "http://127.0.0.1:9/"})).await;
     assert_eq!(answer["error"]["kind"], "Unavailable", "{answer}");
+}
+
+#[tokio::test]
+async fn an_allowed_host_without_a_port_allows_only_the_schemes_default_port() {
+    let runtime = runtime();
+    let plugin =
+        load_with(&runtime, "host-probe", |manifest| manifest.replace(r#"["127.0.0.1:*"]"#, r#"["127.0.0.1"]"#)).await;
+    // A server on a port of its own: the entry without a port does not reach it.
+    let server = http_server(b"not for you".to_vec()).await;
+    let answer = probe(&plugin, "http_get", json!({"url": format!("http://{server}/")})).await;
+    assert_eq!(answer["error"]["kind"], "PermissionDenied", "{answer}");
+    let port = server.port();
+    assert_eq!(
+        answer["error"]["message"],
+        format!(
+            "plugin `host-probe` may not reach `127.0.0.1` on port {port} (http): allowed hosts are [127.0.0.1], and an entry without a port allows only port 80 (http) or 443 (https); add `127.0.0.1:{port}` (or `127.0.0.1:*`) to `[network] allowed_hosts` in plugin.toml"
+        )
+    );
+    // The same port named in the entry is reached.
+    let plugin = load_with(&runtime, "host-probe", |manifest| {
+        manifest.replace(r#"["127.0.0.1:*"]"#, &format!(r#"["127.0.0.1:{port}"]"#))
+    })
+    .await;
+    let answer = probe(&plugin, "http_get", json!({"url": format!("http://{server}/")})).await;
+    assert_eq!(answer, json!({"ok": {"status": 200, "body": "not for you"}}));
 }
 
 #[tokio::test]
