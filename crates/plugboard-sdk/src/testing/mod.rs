@@ -323,6 +323,14 @@ impl FakeHost {
         self
     }
 
+    /// The client of a streamed completion goes away after `chunks` chunks: from then
+    /// on [`completion::emit_text`](crate::completion::emit_text) returns false, as when
+    /// a user stops a reply, and nothing more is recorded.
+    pub fn client_leaves_after(mut self, chunks: usize) -> FakeHost {
+        self.state.client_takes = Some(chunks);
+        self
+    }
+
     /// Installs the fake as this thread's host until the guard is dropped (a fake
     /// installed before comes back then).
     pub fn install(self) -> FakeHostGuard {
@@ -470,7 +478,8 @@ impl FakeHostGuard {
         self.read(|state| state.logs.iter().any(|line| line.level == level && line.message.contains(text)))
     }
 
-    /// Every chunk a provider streamed with [`completion`](crate::completion), in order.
+    /// Every chunk a provider streamed with [`completion`](crate::completion) that the
+    /// client received, in order.
     pub fn emitted(&self) -> Vec<CompletionChunk> {
         self.read(|state| state.emitted.clone())
     }

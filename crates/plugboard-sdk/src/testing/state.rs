@@ -58,6 +58,8 @@ pub(crate) struct State {
     pub(crate) tool_calls: Vec<ToolCallRecord>,
     pub(crate) logs: Vec<LogLine>,
     pub(crate) emitted: Vec<CompletionChunk>,
+    /// How many chunks the client takes before it goes away, if it does.
+    pub(crate) client_takes: Option<usize>,
     pub(crate) next_id: u64,
 }
 
@@ -85,6 +87,7 @@ impl Default for State {
             tool_calls: Vec::new(),
             logs: Vec::new(),
             emitted: Vec::new(),
+            client_takes: None,
             next_id: 1,
         }
     }
@@ -428,6 +431,9 @@ impl State {
     }
 
     pub(crate) fn emit(&mut self, chunk: &CompletionChunk) -> bool {
+        if self.client_takes.is_some_and(|takes| self.emitted.len() >= takes) {
+            return false;
+        }
         self.emitted.push(chunk.clone());
         true
     }

@@ -223,3 +223,12 @@ fn a_guard_uninstalls_its_host_and_brings_back_the_one_before() {
     drop(outer);
     assert!(kv::get("where").unwrap_err().message.contains("plugboard_sdk::testing::FakeHost::new().install()"));
 }
+
+#[test]
+fn a_client_that_leaves_stops_taking_chunks() {
+    let host = FakeHost::new().client_leaves_after(2).install();
+    assert!(crate::completion::emit_text("a"));
+    assert!(crate::completion::emit_text("b"));
+    assert!(!crate::completion::emit_text("c"), "the client has gone");
+    assert_eq!(host.emitted().len(), 2);
+}
