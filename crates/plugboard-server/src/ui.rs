@@ -14,6 +14,7 @@ const FILES: &[(&str, &str, &[u8])] = &[
     ("auth.js", "text/javascript; charset=utf-8", include_bytes!("../ui/auth.js")),
     ("chat.js", "text/javascript; charset=utf-8", include_bytes!("../ui/chat.js")),
     ("conversations.js", "text/javascript; charset=utf-8", include_bytes!("../ui/conversations.js")),
+    ("live.js", "text/javascript; charset=utf-8", include_bytes!("../ui/live.js")),
     ("dom.js", "text/javascript; charset=utf-8", include_bytes!("../ui/dom.js")),
     ("plugin-frames.js", "text/javascript; charset=utf-8", include_bytes!("../ui/plugin-frames.js")),
     ("plugins-admin.js", "text/javascript; charset=utf-8", include_bytes!("../ui/plugins-admin.js")),

@@ -5,7 +5,7 @@
 // wires its own part of the page when imported. Where a module must reach one that imports
 // it, it offers a hook instead of importing back; the hooks are all set here, so the
 // imports have no cycle:
-//   dom.js, state.js: nothing          api.js, theme.js: dom
+//   dom.js, state.js, live.js: nothing api.js, theme.js: dom
 //   auth.js: dom, api, state           plugin-frames.js: dom, state, theme
 //   settings-form.js: api              chat.js: dom, api, state, plugin-frames, markdown
 //   conversations.js: dom, api, state, chat, plugin-frames
@@ -17,16 +17,26 @@ import { setUser } from "/ui/state.js";
 import { setupThemeToggle } from "/ui/theme.js";
 import { onSignedIn, showAuth } from "/ui/auth.js";
 import { broadcastTheme, onInsertText, onMountsChanged } from "/ui/plugin-frames.js";
-import { insertText, loadCommands, loadModels, messageActionsChanged, onConversationStarted } from "/ui/chat.js";
-import { adoptConversation, loadConversations, newChat } from "/ui/conversations.js";
+import { insertText, liveMessage, loadCommands, loadModels, messageActionsChanged, onConversationStarted } from "/ui/chat.js";
+import { adoptConversation, liveConversation, loadConversations, newChat, reloadOpen } from "/ui/conversations.js";
+import { connectLive, disconnectLive, onLiveEvent, onLiveResync } from "/ui/live.js";
 import "/ui/plugins-admin.js";
 
 setupThemeToggle(broadcastTheme); // plugin frames follow the page's theme
-onUnauthorized(() => showAuth(false)); // an expired session asks to sign in again
+onUnauthorized(() => {
+  disconnectLive();
+  showAuth(false); // an expired session asks to sign in again
+});
+$("logout").addEventListener("click", disconnectLive);
 onSignedIn(start);
 onConversationStarted(adoptConversation); // a first message's new conversation is listed
 onMountsChanged(messageActionsChanged); // messages get the new message-action buttons
 onInsertText(insertText); // a plugin frame's text goes into the message being written
+onLiveEvent((name, data) => {
+  liveConversation(name, data); // the list, the open conversation's title
+  liveMessage(name, data); // the open conversation's messages
+});
+onLiveResync(() => guard(reloadOpen)); // after a reconnection, read again what is shown
 
 async function start() {
   const { user } = await api("GET", "/api/session");
@@ -39,6 +49,7 @@ async function start() {
   $("studio").hidden = false;
   $("me").textContent = user.is_admin ? `${user.username} (admin)` : user.username;
   $("open-admin").hidden = !user.is_admin;
+  connectLive();
   newChat();
   await Promise.all([guard(loadConversations), guard(loadModels), guard(loadCommands)]);
 }

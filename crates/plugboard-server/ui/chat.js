@@ -9,6 +9,7 @@ import { broadcastConversation, broadcastEvent, messageActionMounts, mountPlugin
 const chat = {
   messages: [], // the open conversation's messages, as shown
   streaming: null, // the AbortController of the reply being streamed
+  heldLive: [], // live-feed events that arrived while streaming, applied once it is over
   commands: [], // what the slash-command popup offers
   selectedCommand: 0, // its highlighted entry
 };
@@ -100,6 +101,51 @@ export function showMessages(messages) {
   chat.messages = messages;
   renderMessages();
 }
+
+// A message of the live feed (live.js, through app.js): one posted, edited or deleted
+// elsewhere (another tab, the model, a plugin's post) shows in the open conversation. While
+// this page streams a reply (until it has read the stored messages at the end) events are
+// held, then applied: one already shown is replaced in place, never drawn twice.
+export function liveMessage(name, data) {
+  if (!name.startsWith("message_")) return;
+  if (chat.streaming) {
+    chat.heldLive.push([name, data]);
+    return;
+  }
+  const conversationId = data.message?.conversation_id ?? data.conversation_id;
+  if (!currentConversation() || currentConversation().id !== conversationId) return;
+  const list = $("messages");
+  const nodeOf = (id) => [...list.children].find((node) => node.dataset.id === id);
+  if (name === "message_deleted") {
+    chat.messages = chat.messages.filter((m) => m.id !== data.message_id);
+    nodeOf(data.message_id)?.remove();
+    $("empty").hidden = chat.messages.length > 0;
+    broadcastConversation();
+    return;
+  }
+  const message = data.message;
+  const index = chat.messages.findIndex((m) => m.id === message.id);
+  if (index >= 0) {
+    chat.messages[index] = message;
+    const node = nodeOf(message.id);
+    if (node) node.replaceWith(messageNode(message));
+    else renderMessages();
+  } else {
+    chat.messages.push(message);
+    if (message.role === "tool") {
+      renderMessages(); // a tool's result goes under the call it answers
+    } else {
+      const node = messageNode(message);
+      list.append(node);
+      $("empty").hidden = true;
+      node.scrollIntoView({ block: "end" });
+    }
+  }
+  broadcastConversation(); // widgets look again (word counts, say)
+}
+
+// Whether this page is streaming a reply now.
+export const isStreaming = () => chat.streaming !== null;
 
 // The plugins' message actions changed: the messages are drawn again with them, unless a
 // reply is being streamed (drawing would drop its node; the stream's end draws them anyway).
@@ -318,7 +364,6 @@ async function send(text) {
   } catch (failure) {
     if (failure.name !== "AbortError") showError(failure.message);
   } finally {
-    chat.streaming = null;
     $("send").hidden = false;
     $("stop").hidden = true;
     // The stored conversation is the truth (ids, the partial reply of a stopped turn).
@@ -329,6 +374,8 @@ async function send(text) {
       chat.messages = messages;
       renderMessages();
     }
+    chat.streaming = null;
+    for (const [name, data] of chat.heldLive.splice(0)) liveMessage(name, data);
     $("input").focus();
   }
 }

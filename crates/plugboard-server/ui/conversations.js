@@ -3,11 +3,12 @@
 import { $ } from "/ui/dom.js";
 import { ApiError, api, guard, newestOnly } from "/ui/api.js";
 import { currentConversation, setCurrentConversation } from "/ui/state.js";
-import { showMessages, stopStreaming } from "/ui/chat.js";
+import { isStreaming, showMessages, stopStreaming } from "/ui/chat.js";
 import { broadcastConversation, showView } from "/ui/plugin-frames.js";
 
 const sidebar = {
   searchTimer: undefined, // the search waits for a pause in typing
+  liveTimer: undefined, // a burst of live events reads the list once
 };
 
 // ---- Conversations ---------------------------------------------------------------
@@ -116,6 +117,42 @@ export function adoptConversation(id) {
     ({ conversation }) => setConversation(conversation),
     () => {},
   );
+}
+
+// An event of the live feed (live.js, through app.js): the list is read again (a new
+// message moves its conversation to the top); the open conversation follows a rename made
+// elsewhere, and gives way to a new chat when it was deleted elsewhere.
+export function liveConversation(name, data) {
+  const open = currentConversation();
+  // Renamed elsewhere: the title follows (menus stay as they are; a plugin choice changed
+  // here is already shown).
+  if (name === "conversation_changed" && open?.id === data.conversation.id && open.title !== data.conversation.title) {
+    setCurrentConversation(data.conversation);
+    $("title").textContent = data.conversation.title;
+    document.title = `${data.conversation.title} · Plugboard`;
+    broadcastConversation();
+  }
+  if (name === "conversation_deleted" && open?.id === data.conversation_id && !isStreaming()) newChat();
+  if (name === "conversation_created" || name === "conversation_changed" || name === "conversation_deleted" || name === "message_posted") {
+    clearTimeout(sidebar.liveTimer);
+    sidebar.liveTimer = setTimeout(() => guard(loadConversations), 100);
+  }
+}
+
+// After the live feed reconnected or missed events: the list and the open conversation's
+// messages are read again (unless a reply is streaming, whose end reads them anyway).
+export async function reloadOpen() {
+  await loadConversations();
+  const open = currentConversation();
+  if (!open || isStreaming()) return;
+  try {
+    const { messages } = await api("GET", `/api/conversations/${open.id}/messages`);
+    if (currentConversation()?.id === open.id && !isStreaming()) showMessages(messages);
+  } catch (failure) {
+    // Deleted while the feed was away.
+    if (!(failure instanceof ApiError && failure.status === 404)) throw failure;
+    if (currentConversation()?.id === open.id) newChat();
+  }
 }
 
 $("new-chat").addEventListener("click", newChat);

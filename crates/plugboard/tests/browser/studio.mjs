@@ -1,5 +1,6 @@
 // The chat studio in a real Chromium: sign up, chat with a streamed reply, a command, the
-// trace, a search, a rename, late answers never drawn over newer ones, keyboard use, plugin
+// trace, a search, a rename, late answers never drawn over newer ones, a webhook's message
+// appearing live in the open conversation, keyboard use, plugin
 // UI at every mount point, plugin packages in the admin page, phone width and dark theme.
 // Screenshots go to the folder given. Any console error or failed assertion ends with a
 // non-zero exit.
@@ -8,6 +9,7 @@
 
 import { chromium } from "playwright-core";
 import assert from "node:assert/strict";
+import { createHmac } from "node:crypto";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 
@@ -255,6 +257,42 @@ try {
   await page.locator(".message.user", { hasText: "A second conversation about tea" }).waitFor();
   await lateHistory.settled();
   assert.equal(await page.locator(".message.user").count(), 1, "only the tea conversation's messages are shown");
+
+  // A webhook's message appears in the open conversation without a reload: the GitHub
+  // webhook plugin posts into this conversation, configured with the body the plugin-system
+  // document writes ({"config": {...}}), and GitHub's signed delivery comes from outside.
+  const tea = await page.evaluate(() => fetch("/api/conversations?search=Tea%20notes").then((r) => r.json()));
+  const teaId = tea.conversations[0].id;
+  const secret = "browser webhook secret";
+  const configured = await page.evaluate(
+    ([id, key]) =>
+      fetch("/api/plugins/github-webhook/config", {
+        method: "PUT",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ config: { secret: key, conversation_id: id } }),
+      }).then((r) => r.json()),
+    [teaId, secret],
+  );
+  assert.equal(configured.settings.conversation_id, teaId);
+  assert.equal(configured.settings.secret, null, "the secret is never shown back");
+  await page.evaluate(() => (window.notReloaded = true));
+  await page.waitForFunction(() => document.body.dataset.live === "connected");
+  const delivery = JSON.stringify({ action: "opened", pull_request: { title: "Live updates", user: { login: "octocat" } } });
+  const delivered = await fetch(`${base}/api/plugins/github-webhook/http/github`, {
+    method: "POST",
+    headers: {
+      "content-type": "application/json",
+      "x-github-event": "pull_request",
+      "x-hub-signature-256": `sha256=${createHmac("sha256", secret).update(delivery).digest("hex")}`,
+    },
+    body: delivery,
+  });
+  assert.equal(delivered.status, 200, await delivered.text());
+  const announced = page.locator(".message.assistant", { hasText: "New PR: Live updates by octocat" });
+  await announced.waitFor();
+  assert.match(await announced.locator(".who").textContent(), /Plugin github-webhook/);
+  assert.equal(await page.evaluate(() => window.notReloaded), true, "the page was not reloaded");
+  await shot("webhook-live");
 
   // A plugin page fills the main area: word-stats lists every conversation of this user.
   await page.getByRole("navigation", { name: "Plugin pages" }).getByRole("button", { name: "Word stats" }).click();

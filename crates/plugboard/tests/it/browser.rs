@@ -97,7 +97,7 @@ fn the_studio_works_in_a_real_browser() {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-    for screen in ["chat", "admin-packages", "plugin-page", "message-action"] {
+    for screen in ["chat", "admin-packages", "plugin-page", "message-action", "webhook-live"] {
         assert!(screenshots.join(format!("{screen}.png")).is_file(), "{screen}.png");
     }
 }
