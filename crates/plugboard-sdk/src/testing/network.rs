@@ -55,9 +55,10 @@ impl HostPattern {
             PortRule::Exactly(port) => url.port == port,
             PortRule::Any => true,
         };
-        if !port_ok {
-            return false;
-        }
+        port_ok && self.matches_host(url)
+    }
+
+    fn matches_host(&self, url: &Target) -> bool {
         if self.any_subdomain {
             url.host.len() > self.host.len() + 1
                 && url.host.ends_with(&self.host)
@@ -131,16 +132,19 @@ pub(crate) fn check(plugin: &str, allowed: &[HostPattern], uri: &str) -> Result<
     if web && allowed.iter().any(|pattern| pattern.matches(&target)) {
         return Ok(());
     }
-    let allowed: Vec<String> = allowed.iter().map(ToString::to_string).collect();
-    Err(HostError {
-        kind: ErrorKind::PermissionDenied,
-        message: format!(
-            "plugin `{plugin}` may not reach `{}` ({}): allowed hosts are [{}]; add it to `[network] allowed_hosts` in plugin.toml",
-            target.host,
-            target.scheme,
-            allowed.join(", ")
-        ),
-    })
+    let only_port_refused = web && allowed.iter().any(|pattern| pattern.matches_host(&target));
+    let allowed = allowed.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+    let Target { scheme, host, port } = target;
+    let message = if only_port_refused {
+        format!(
+            "plugin `{plugin}` may not reach `{host}` on port {port} ({scheme}): allowed hosts are [{allowed}], and an entry without a port allows only port 80 (http) or 443 (https); add `{host}:{port}` (or `{host}:*`) to `[network] allowed_hosts` in plugin.toml"
+        )
+    } else {
+        format!(
+            "plugin `{plugin}` may not reach `{host}` ({scheme}): allowed hosts are [{allowed}]; add it to `[network] allowed_hosts` in plugin.toml"
+        )
+    };
+    Err(HostError { kind: ErrorKind::PermissionDenied, message })
 }
 
 #[cfg(test)]
@@ -172,6 +176,9 @@ mod tests {
     fn bad_entries_and_urls_say_what_is_wrong() {
         assert!(HostPattern::parse("https://example.org").unwrap_err().contains("is a URL"));
         assert!(HostPattern::parse("example.org:http").unwrap_err().contains("invalid port"));
+        let patterns = [HostPattern::parse("api.example.org").unwrap()];
+        let error = check("p", &patterns, "https://api.example.org:8443/").unwrap_err();
+        assert!(error.message.contains("add `api.example.org:8443` (or `api.example.org:*`)"), "{}", error.message);
         let error = check("p", &[], "example.org/path").unwrap_err();
         assert!(error.message.contains("not an absolute URL"), "{}", error.message);
     }
