@@ -182,7 +182,7 @@ pub trait Plugin: Sized + 'static {
         Vec::new()
     }
 
-    /// Runs a completion, streaming pieces with [`completion::emit`] ([`Hook::Provider`]).
+    /// Runs a completion, streaming pieces with [`completion::emit_text`] ([`Hook::Provider`]).
     fn complete(&mut self, request: CompletionRequest) -> Result<Completion, String> {
         Err(format!("model `{}` is not served by this plugin", request.model))
     }

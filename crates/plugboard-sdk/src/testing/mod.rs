@@ -1,6 +1,6 @@
 //! A fake Plugboard host for a plugin's native unit tests (`cargo test`).
 //!
-//! A plugin's hooks are ordinary methods of its [`Plugin`](crate::Plugin) type, so a test
+//! A plugin's hooks are ordinary methods of its [`Plugin`] type, so a test
 //! can call them directly, the way the host would. What it cannot do without help is use
 //! the host's services: in a native build there is no host. [`FakeHost`] is one, in
 //! memory, for every service the host offers:
@@ -19,7 +19,7 @@
 //! Build the fake with [`FakeHost::new`] and its methods, then [`install`](FakeHost::install)
 //! it: the returned [`FakeHostGuard`] serves this thread's host calls until it is dropped.
 //! Each test runs on its own thread, so tests run in parallel, each with its own host.
-//! Without an installed fake, a host call returns a [`HostError`](crate::HostError) (or,
+//! Without an installed fake, a host call returns a [`HostError`] (or,
 //! for the calls that return no `Result`, panics) saying to install one.
 //!
 //! By default every permission is granted; [`FakeHost::permissions`] with the list of the
