@@ -17,6 +17,8 @@ pub struct RuntimeConfig {
     pub default_timeout: Duration,
     /// Longest deadline any plugin may have.
     pub max_timeout: Duration,
+    /// Longest deadline a scheduled task may declare (`deadline` in `[[schedules]]`).
+    pub max_task_timeout: Duration,
     /// Instances alive at once across all plugins: sizes the pooling allocator (component
     /// instances, and on average two memories, eight core instances and four tables each).
     /// When it is full, every plugin's warm instances are dropped to make room; a call that
@@ -66,6 +68,7 @@ impl Default for RuntimeConfig {
             max_memory_bytes: 512 << 20,
             default_timeout: Duration::from_secs(5),
             max_timeout: Duration::from_secs(120),
+            max_task_timeout: Duration::from_secs(600),
             max_instances: 256,
             max_concurrency_per_plugin: 16,
             max_idle_per_plugin: 4,

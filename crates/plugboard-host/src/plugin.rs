@@ -56,6 +56,9 @@ pub struct EffectiveLimits {
     pub timeout: Duration,
     /// Calls per minute, if limited.
     pub max_calls_per_minute: Option<u32>,
+    /// Longest deadline a scheduled task of the plugin gets, whatever it declares.
+    #[serde(rename = "max_task_timeout_ms", serialize_with = "as_millis")]
+    pub max_task_timeout: Duration,
 }
 
 fn as_millis<S: serde::Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
@@ -208,6 +211,18 @@ impl Plugin {
         Hook::ALL.into_iter().filter(|hook| {
             self.implements(*hook) && !matches!(hook, Hook::Init | Hook::Shutdown | Hook::OnEnable | Hook::OnDisable)
         })
+    }
+
+    /// The deadline of a run of task `name`: the `deadline` its `[[schedules]]` entry
+    /// declares, capped by the operator's ceiling for tasks, or else the plugin's own
+    /// per-call deadline.
+    pub fn task_timeout(&self, name: &str) -> Duration {
+        let limits = &self.inner.limits;
+        let declared = self.manifest().schedules.iter().find(|schedule| schedule.name == name);
+        match declared.and_then(|schedule| schedule.deadline) {
+            Some(deadline) => deadline.min(limits.max_task_timeout),
+            None => limits.timeout,
+        }
     }
 
     /// The limits in force.

@@ -282,6 +282,7 @@ impl Runtime {
                 .min(config.max_memory_bytes),
             timeout: manifest.limits.timeout.unwrap_or(config.default_timeout).min(config.max_timeout),
             max_calls_per_minute: manifest.limits.max_calls_per_minute,
+            max_task_timeout: config.max_task_timeout,
         };
         let shared = Arc::new(PluginShared {
             id: id.clone(),

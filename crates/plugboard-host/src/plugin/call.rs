@@ -7,7 +7,7 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use wasmtime::{Store, Trap};
 
@@ -151,7 +151,26 @@ impl Plugin {
         + Send
         + 'c,
     ) -> Result<R, CallError> {
-        self.run(hook, context, None, true, call).await
+        self.run(hook, context, None, true, None, call).await
+    }
+
+    /// A call with its own deadline instead of the plugin's (a scheduled task's).
+    pub(super) async fn invoke_with_timeout<'c, R: Send>(
+        &self,
+        hook: Hook,
+        timeout: Duration,
+        call: impl for<'a> FnOnce(
+            &'a mut Store<HostState>,
+            &'a Exports,
+            Scope<'a, 'c>,
+        ) -> BoxFuture<'a, wasmtime::Result<R>>
+        + Send
+        + 'c,
+    ) -> Result<R, CallError> {
+        if !self.implements(hook) {
+            return Err(self.error(hook, CallErrorKind::NotImplemented));
+        }
+        self.run(hook, None, None, true, Some(timeout), call).await
     }
 
     /// A call the host makes for itself (listing tools at load): not charged to the
@@ -167,7 +186,7 @@ impl Plugin {
         + Send
         + 'c,
     ) -> Result<R, CallError> {
-        self.run(hook, None, None, false, call).await
+        self.run(hook, None, None, false, None, call).await
     }
 
     pub(super) async fn invoke_with_sink<'c, R: Send>(
@@ -185,7 +204,7 @@ impl Plugin {
         if !self.implements(hook) {
             return Err(self.error(hook, CallErrorKind::NotImplemented));
         }
-        self.run(hook, None, sink, true, call).await
+        self.run(hook, None, sink, true, None, call).await
     }
 
     /// The one call path, counted and timed in the plugin's call statistics
@@ -196,6 +215,7 @@ impl Plugin {
         context: Option<&CallContext>,
         sink: Option<ChunkSender>,
         charge: bool,
+        timeout: Option<Duration>,
         call: impl for<'a> FnOnce(
             &'a mut Store<HostState>,
             &'a Exports,
@@ -205,7 +225,7 @@ impl Plugin {
         + 'c,
     ) -> Result<R, CallError> {
         let started = Instant::now();
-        let result = self.run_unmeasured(hook, context, sink, charge, call).await;
+        let result = self.run_unmeasured(hook, context, sink, charge, timeout, call).await;
         self.inner.stats.record(hook, started.elapsed());
         result
     }
@@ -217,6 +237,7 @@ impl Plugin {
         context: Option<&CallContext>,
         sink: Option<ChunkSender>,
         charge: bool,
+        timeout: Option<Duration>,
         call: impl for<'a> FnOnce(
             &'a mut Store<HostState>,
             &'a Exports,
@@ -247,7 +268,7 @@ impl Plugin {
             return Err(self.error(hook, CallErrorKind::RateLimited { per_minute: rate.per_minute }));
         }
         self.inner.calls.fetch_add(1, Ordering::Relaxed);
-        let timeout = self.inner.limits.timeout;
+        let timeout = timeout.unwrap_or(self.inner.limits.timeout);
         let started = Instant::now();
         let _permit = match self.inner.permits.try_acquire() {
             Ok(permit) => permit,
@@ -300,7 +321,7 @@ impl Plugin {
                 self.release_with(instance, generation);
                 return Ok(value);
             }
-            Ok(Err(error)) => self.classify(&error, &instance.store),
+            Ok(Err(error)) => self.classify(&error, &instance.store, timeout),
             Err(_) => CallErrorKind::Deadline { timeout },
         };
         let error = self.error(hook, result);
@@ -308,20 +329,20 @@ impl Plugin {
         Err(error)
     }
 
-    pub(super) fn classify(&self, error: &wasmtime::Error, store: &Store<HostState>) -> CallErrorKind {
+    pub(super) fn classify(&self, error: &wasmtime::Error, store: &Store<HostState>, timeout: Duration) -> CallErrorKind {
         // Every pooling-allocator slot is taken: the host is busy, the plugin did nothing wrong.
         if error.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() {
             return CallErrorKind::Busy;
         }
         if error.downcast_ref::<DeadlineExceeded>().is_some() {
-            return CallErrorKind::Deadline { timeout: self.inner.limits.timeout };
+            return CallErrorKind::Deadline { timeout };
         }
         if error.downcast_ref::<MemoryLimitExceeded>().is_some() {
             return CallErrorKind::MemoryLimit { limit_bytes: self.inner.limits.memory_bytes };
         }
         match error.downcast_ref::<Trap>() {
             Some(Trap::StackOverflow) => CallErrorKind::StackOverflow,
-            Some(Trap::Interrupt) => CallErrorKind::Deadline { timeout: self.inner.limits.timeout },
+            Some(Trap::Interrupt) => CallErrorKind::Deadline { timeout },
             Some(Trap::UnreachableCodeReached) => match store.data().stderr.panic_message() {
                 Some(message) => CallErrorKind::Panic { message },
                 None => CallErrorKind::Trap { message: "executed an `unreachable` instruction".into() },

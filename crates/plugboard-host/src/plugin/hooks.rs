@@ -281,10 +281,10 @@ impl Plugin {
         Ok(text)
     }
 
-    /// `scheduler.run-task`.
+    /// `scheduler.run-task`, with the task's deadline ([`Plugin::task_timeout`]).
     pub async fn run_task(&self, name: &str, scheduled_at_ms: u64) -> Result<(), CallError> {
         let result = self
-            .invoke(Hook::Scheduled, None, |store, exports, _| {
+            .invoke_with_timeout(Hook::Scheduled, self.task_timeout(name), |store, exports, _| {
                 Box::pin(async move { exports.scheduler()?.call_run_task(store, name, scheduled_at_ms).await })
             })
             .await?;

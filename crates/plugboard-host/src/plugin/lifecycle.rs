@@ -170,7 +170,7 @@ impl Plugin {
             .lifecycle
             .call_implemented_hooks(&mut *store)
             .await
-            .map_err(|error| self.error(Hook::Init, self.classify(&error, store)))?;
+            .map_err(|error| self.error(Hook::Init, self.classify(&error, store, self.inner.limits.timeout)))?;
         self.release(instance);
         Ok(declared.into_iter().map(crate::abi::hook).collect())
     }

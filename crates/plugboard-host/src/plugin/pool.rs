@@ -112,7 +112,7 @@ impl Plugin {
         let (exports, init) = match tokio::time::timeout(backstop, start).await {
             Ok(Ok(started)) => started,
             Ok(Err(error)) => {
-                return Err(match self.classify(&error, &store) {
+                return Err(match self.classify(&error, &store, timeout) {
                     CallErrorKind::Trap { message } if hook != Hook::Init => CallErrorKind::Instantiate { message },
                     kind => kind,
                 });
