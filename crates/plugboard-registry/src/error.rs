@@ -134,6 +134,33 @@ pub enum RegistryError {
         /// Why.
         reason: String,
     },
+    /// The plugin declares no task of this name.
+    #[error(
+        "plugin `{plugin}` has no scheduled task `{task}`; its tasks: {}",
+        if .known.is_empty() { "none".to_owned() } else { .known.iter().map(|task| format!("`{task}`")).collect::<Vec<_>>().join(", ") }
+    )]
+    UnknownTask {
+        /// The plugin.
+        plugin: PluginId,
+        /// The task asked for.
+        task: String,
+        /// The tasks it declares.
+        known: Vec<String>,
+    },
+    /// A run of the task is under way.
+    #[error("task `{task}` of plugin `{plugin}` is running now; wait for it to finish and try again")]
+    TaskRunning {
+        /// The plugin.
+        plugin: PluginId,
+        /// The task.
+        task: String,
+    },
+    /// The plugin is loaded but disabled (by an operator or its circuit breaker).
+    #[error("plugin `{plugin}` is disabled; enable it first")]
+    NotEnabled {
+        /// The plugin.
+        plugin: PluginId,
+    },
     /// The plugin directories cannot be watched.
     #[error("cannot watch {} for plugin changes: {message}", .path.display())]
     Watch {
@@ -165,6 +192,9 @@ impl RegistryError {
             RegistryError::Downgrade { .. } => "package_downgrade",
             RegistryError::NotInstalled { .. } => "plugin_not_installed",
             RegistryError::InstallFolder { .. } => "install_folder",
+            RegistryError::UnknownTask { .. } => "task_not_found",
+            RegistryError::TaskRunning { .. } => "task_running",
+            RegistryError::NotEnabled { .. } => "plugin_disabled",
         }
     }
 }

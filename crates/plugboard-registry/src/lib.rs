@@ -28,7 +28,8 @@ pub use error::RegistryError;
 pub use install::{INSTALL_RECORD_FILE, InstallOptions, InstallRecord, Installed};
 pub use kv::StoreKv;
 pub use registry::{
-    BrokenFolder, PluginEntry, PluginState, Registry, RegistryConfig, StartReport, SyncOutcome, WeakRegistry,
+    BrokenFolder, PluginEntry, PluginState, Registry, RegistryConfig, StartReport, StoreFollower, StoredChange,
+    SyncOutcome, TaskInfo, WeakRegistry,
 };
 pub use resolve::{DependencyError, Resolution, resolve};
 pub use watch::HotReload;

@@ -7,15 +7,21 @@
 //! `lifecycle` starts, loads, unloads, reloads, enables and disables plugins, `settings`
 //! reads and changes their settings, `sync` reconciles a plugin folder (hot reload),
 //! `listing` describes installed plugins, `files` serves their `ui/` and `docs/` files,
-//! and `background` runs the event dispatcher and the key-value sweeper.
+//! `follow` applies the plugin state another process saved (every two seconds),
+//! and `background` runs the event dispatcher and the key-value sweeper, and `schedule` runs
+//! the plugins' scheduled tasks.
 
 mod background;
 mod files;
+mod follow;
 mod lifecycle;
 mod listing;
+mod schedule;
 mod settings;
 mod sync;
 
+pub use self::follow::{StoreFollower, StoredChange};
+pub use self::schedule::TaskInfo;
 pub use self::sync::SyncOutcome;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -29,6 +35,7 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 
 use self::background::{dispatch_events, purge_expired};
+use self::follow::follow_store;
 use crate::discover::{Bundled, Candidate, Origin, folder_name};
 use crate::error::RegistryError;
 use crate::resolve::DependencyError;
@@ -42,7 +49,8 @@ pub struct RegistryConfig {
     /// replaces an earlier plugin with the same id.
     pub directories: Vec<PathBuf>,
     /// `ENABLED_PLUGINS`: the ids (or folder names) that start enabled, overriding the
-    /// saved state; `None` keeps the saved state (every plugin enabled at first).
+    /// saved state; `None` keeps the saved state (at first, each plugin's manifest's
+    /// `enabled_by_default`). A listed name that is no plugin is reported at start.
     pub enabled_plugins: Option<BTreeSet<String>>,
     /// Where installed packages are unpacked, one sub-folder per plugin id. It should be
     /// one of `directories`, so installed plugins are found again at start.
@@ -121,6 +129,9 @@ pub struct StartReport {
     pub loaded: Vec<PluginId>,
     /// Refused or failed, each with its error (folder names for unreadable folders).
     pub failed: Vec<(String, String)>,
+    /// What the operator should know, also logged (an `ENABLED_PLUGINS` name that is no
+    /// plugin).
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -139,8 +150,11 @@ struct Inner {
     broken: Mutex<BTreeMap<PathBuf, String>>,
     /// Lifecycle operations run one at a time; calls to plugins are never blocked by it.
     operations: tokio::sync::Mutex<()>,
-    /// The event dispatcher and the expired-entry sweeper, stopped with the registry.
+    /// The event dispatcher, the expired-entry sweeper and the scheduler, stopped with
+    /// the registry.
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// Whether [`Registry::start_scheduler`] has run.
+    scheduler_started: std::sync::atomic::AtomicBool,
 }
 
 impl Drop for Inner {
@@ -198,9 +212,12 @@ impl Registry {
             broken: Mutex::new(BTreeMap::new()),
             operations: tokio::sync::Mutex::new(()),
             tasks: Mutex::new(Vec::new()),
+            scheduler_started: std::sync::atomic::AtomicBool::new(false),
         });
         let dispatcher = tokio::spawn(dispatch_events(Arc::downgrade(&inner), events));
         let sweeper = tokio::spawn(purge_expired(Arc::downgrade(&inner)));
+        let follower = tokio::spawn(follow_store(Arc::downgrade(&inner)));
+        lock(&inner.tasks).push(follower);
         lock(&inner.tasks).extend([dispatcher, sweeper]);
         Registry { inner }
     }
@@ -326,7 +343,13 @@ impl Registry {
     }
 
     async fn save_record(&self, id: &PluginId, change: impl FnOnce(&mut PluginRecord)) -> Result<(), RegistryError> {
-        save_record(self.inner.store.as_ref(), id, change).await
+        // A plugin's first record keeps the state it runs in (a plugin that ships disabled
+        // stays so when only its settings are saved).
+        let enabled = match self.inner.runtime.plugin(id) {
+            Some(plugin) => !plugin.is_disabled_by_operator(),
+            None => self.known_manifest(id).is_ok_and(|manifest| manifest.enabled_by_default),
+        };
+        save_record(self.inner.store.as_ref(), id, enabled, change).await
     }
 
     /// Logs and publishes a plugin's failure; returns the message.
@@ -361,14 +384,16 @@ impl Registry {
     }
 }
 
+/// Changes plugin `id`'s saved record; a plugin without one starts from `enabled`.
 async fn save_record(
     store: &dyn PluginStore,
     id: &PluginId,
+    enabled: bool,
     change: impl FnOnce(&mut PluginRecord),
 ) -> Result<(), RegistryError> {
     let mut record = store.plugin_record(id.as_str()).await?.unwrap_or_else(|| PluginRecord {
         plugin: id.to_string(),
-        enabled: true,
+        enabled,
         disabled_reason: None,
         settings: None,
         fail_mode: None,

@@ -158,7 +158,7 @@ impl From<ProviderError> for ApiError {
 impl From<RegistryError> for ApiError {
     fn from(error: RegistryError) -> ApiError {
         let status = match &error {
-            RegistryError::UnknownPlugin { .. } => StatusCode::NOT_FOUND,
+            RegistryError::UnknownPlugin { .. } | RegistryError::UnknownTask { .. } => StatusCode::NOT_FOUND,
             RegistryError::Store(store) => {
                 tracing::error!("storage: {store}");
                 return ApiError::new(

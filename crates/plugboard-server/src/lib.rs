@@ -19,6 +19,8 @@ mod plugin_http;
 mod plugins;
 mod prometheus;
 mod schemas;
+mod tasks;
+mod trusted_keys;
 mod ui;
 
 use std::sync::Arc;
@@ -185,6 +187,9 @@ pub(crate) fn operations(upload_limit: usize) -> Vec<Operation> {
         Operation::post("/api/plugins/install", packages::install),
         Operation::get("/api/plugins/available", packages::available),
         Operation::post("/api/plugins/{id}/uninstall", packages::uninstall),
+        Operation::get("/api/trusted-keys", trusted_keys::list),
+        Operation::post("/api/trusted-keys", trusted_keys::trust),
+        Operation::delete("/api/trusted-keys/{fingerprint}", trusted_keys::untrust),
         Operation::post("/api/plugins/{id}/unload", manage::unload),
         Operation::post("/api/plugins/{id}/reload", manage::reload),
         Operation::post("/api/plugins/{id}/enable", manage::enable),
@@ -193,6 +198,9 @@ pub(crate) fn operations(upload_limit: usize) -> Vec<Operation> {
         Operation::put("/api/plugins/{id}/config", manage::put_config),
         Operation::get("/api/plugins/{id}/faults", manage::faults),
         Operation::post("/api/plugins/{id}/self-test", manage::self_test),
+        Operation::get("/api/plugins/{id}/tasks", tasks::list),
+        Operation::get("/api/plugins/{id}/tasks/{task}/runs", tasks::runs),
+        Operation::post("/api/plugins/{id}/tasks/{task}/run", tasks::run_now),
         Operation::get("/api/plugins/{id}/ui/{*path}", plugin_http::ui_file),
         Operation::get("/api/plugins/{id}/docs", plugin_http::docs),
         Operation::get("/api/plugins/{id}/docs/{*path}", plugin_http::doc_file),
@@ -225,8 +233,9 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves on `listener` until `shutdown` completes; streams in progress finish, then
-/// every plugin is unloaded (its shutdown hook called).
+/// Serves on `listener` until `shutdown` completes, running the plugins' scheduled tasks
+/// meanwhile; streams in progress finish, then every plugin is unloaded (its shutdown hook
+/// called).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
@@ -234,6 +243,8 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     tracing::info!("listening on http://{}", listener.local_addr()?);
     let registry = state.registry.clone();
+    // The plugins' scheduled tasks run while the server serves.
+    registry.start_scheduler();
     // Streamed replies are many small writes: without TCP_NODELAY, Nagle's algorithm and
     // delayed ACKs hold each one back by tens of milliseconds.
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {

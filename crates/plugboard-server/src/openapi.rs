@@ -16,7 +16,10 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 
 use crate::auth::SESSION_COOKIE;
-use crate::{AppState, auth, chat, conversations, live, manage, openai, packages, plugin_http, plugins, prometheus, ui};
+use crate::{
+    AppState, auth, chat, conversations, live, manage, openai, packages, plugin_http, plugins, prometheus, tasks, trusted_keys,
+    ui,
+};
 
 pub(crate) use crate::schemas::*;
 
@@ -85,9 +88,15 @@ pub(crate) const BEARER: &str = "bearer_token";
         manage::put_config,
         manage::faults,
         manage::self_test,
+        tasks::list,
+        tasks::runs,
+        tasks::run_now,
         packages::install,
         packages::uninstall,
         packages::available,
+        trusted_keys::list,
+        trusted_keys::trust,
+        trusted_keys::untrust,
         plugin_http::route,
         plugin_http::ui_file,
         plugin_http::docs,

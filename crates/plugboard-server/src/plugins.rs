@@ -27,6 +27,7 @@ fn summary(plugin: &Plugin) -> Value {
         "permissions": manifest.permissions,
         "tools": plugin.tools(),
         "commands": manifest.commands,
+        "schedules": manifest.schedules,
         "hooks": plugin.hooks().map(|hook| hook.as_str()).collect::<Vec<_>>(),
         "ui": manifest.ui.iter().map(|mount| json!({
             "mount": mount.mount,
@@ -76,7 +77,7 @@ fn find(registry: &Registry, id: &str) -> Result<Plugin, ApiError> {
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "plugin_not_found", format!("no plugin `{id}` is loaded")))
 }
 
-/// A loaded plugin: its summary, manifest and settings (secrets left out)
+/// A loaded plugin: its summary, manifest, settings (secrets left out) and scheduled tasks
 #[utoipa::path(
     get,
     path = "/api/plugins/{id}",
@@ -99,6 +100,7 @@ pub(crate) async fn plugin_details(
     let mut details = summary(&plugin);
     details["manifest"] = json!(plugin.manifest());
     details["settings"] = plugin.redacted_settings();
+    details["tasks"] = json!(state.registry.tasks(plugin.id()).await?);
     Ok(Json(details))
 }
 

@@ -315,8 +315,12 @@ pub(crate) struct ChatFailure {
 /// The models on offer and the default.
 #[derive(ToSchema)]
 pub(crate) struct ModelOverview {
-    /// `provider/model`.
+    /// The model used when a request names none, `provider/model`: the configured default,
+    /// else the first model a configured model server lists; a provider plugin's model only
+    /// when the operator made it the default.
     pub(crate) default: Option<String>,
+    /// Why `default` is `null`, and what to do.
+    pub(crate) no_default_reason: Option<String>,
     /// `{"id", "provider", ...}` for each model.
     pub(crate) models: Vec<Value>,
     /// Providers that could not list their models, and why.
@@ -382,6 +386,34 @@ pub(crate) struct Installed {
     pub(crate) plugin: Value,
 }
 
+/// The trusted keys.
+#[derive(ToSchema)]
+pub(crate) struct TrustedKeys {
+    /// The trusted keys folder, or `null` when the server has none.
+    pub(crate) folder: Option<String>,
+    /// The install policy: `require`, `warn` or `off`.
+    pub(crate) policy: String,
+    /// Every trusted key.
+    pub(crate) keys: Vec<TrustedKeyInfo>,
+}
+
+/// A key trusted.
+#[derive(ToSchema)]
+pub(crate) struct TrustedKey {
+    pub(crate) key: TrustedKeyInfo,
+}
+
+/// One trusted public key.
+#[derive(ToSchema)]
+pub(crate) struct TrustedKeyInfo {
+    /// The first 16 hex digits of the key's SHA-256.
+    pub(crate) fingerprint: String,
+    /// The name written beside the key.
+    pub(crate) name: Option<String>,
+    /// The public key file's line.
+    pub(crate) key: String,
+}
+
 /// A package uninstalled.
 #[derive(ToSchema)]
 pub(crate) struct Uninstalled {
@@ -442,5 +474,72 @@ pub(crate) struct SelfTestReport {
 /// The Markdown files of a plugin's `docs/` folder.
 #[derive(ToSchema)]
 pub(crate) struct DocList {
+    /// Each Markdown file by its path in `docs/`, e.g. `setup.md`: fetch it at
+    /// `/api/plugins/{id}/docs/<path>`.
     pub(crate) docs: Vec<String>,
+}
+
+/// A plugin's scheduled tasks.
+#[derive(ToSchema)]
+pub(crate) struct TaskList {
+    pub(crate) plugin: String,
+    pub(crate) tasks: Vec<TaskInfo>,
+}
+
+/// A scheduled task and where it stands (`plugboard_registry::TaskInfo`).
+#[derive(ToSchema)]
+pub(crate) struct TaskInfo {
+    /// The task's name.
+    pub(crate) name: String,
+    /// A cron expression (with `timezone`), or absent for an interval.
+    pub(crate) cron: Option<String>,
+    /// The time zone the cron expression is read in (`UTC` unless the entry names one).
+    pub(crate) timezone: Option<String>,
+    /// An interval such as `15m`, or absent for a cron expression.
+    pub(crate) every: Option<String>,
+    /// Whether a due time missed while the task could not run is made up for.
+    pub(crate) catch_up: bool,
+    /// The deadline its entry declares, in milliseconds.
+    pub(crate) deadline_ms: Option<u64>,
+    /// The schedule in words, such as `every 15m` or `cron 0 3 * * * (UTC)`.
+    pub(crate) description: String,
+    /// The deadline a run gets (declared and capped, or the plugin's), when loaded.
+    pub(crate) timeout_ms: Option<u64>,
+    /// When it is next due (ms since the Unix epoch); null while it cannot run.
+    pub(crate) next_run_ms: Option<i64>,
+    /// Whether a run is under way.
+    pub(crate) running: bool,
+    /// Its newest run.
+    pub(crate) last_run: Option<TaskRun>,
+}
+
+/// One run of a scheduled task (`plugboard_store::TaskRun`).
+#[derive(ToSchema)]
+pub(crate) struct TaskRun {
+    pub(crate) plugin: String,
+    pub(crate) task: String,
+    /// Why it ran: `schedule`, `catch-up` or `manual`.
+    pub(crate) trigger: String,
+    /// The due time it ran for (ms since the Unix epoch).
+    pub(crate) scheduled_at_ms: i64,
+    /// When it started.
+    pub(crate) started_at_ms: i64,
+    pub(crate) duration_ms: i64,
+    /// `ok`, `error`, `deadline` or `skipped`.
+    pub(crate) outcome: String,
+    pub(crate) error: Option<String>,
+}
+
+/// The runs of a task, newest first.
+#[derive(ToSchema)]
+pub(crate) struct TaskRunList {
+    pub(crate) plugin: String,
+    pub(crate) task: String,
+    pub(crate) runs: Vec<TaskRun>,
+}
+
+/// A finished run.
+#[derive(ToSchema)]
+pub(crate) struct TaskRunResult {
+    pub(crate) run: TaskRun,
 }

@@ -1,6 +1,6 @@
 // Plugin administration (administrators): plugin cards, package installs, the plugin index, live plugin events.
 
-import { $, badge } from "/ui/dom.js";
+import { $, badge, el } from "/ui/dom.js";
 import { ApiError, api, guard, newestOnly } from "/ui/api.js";
 import { render } from "/ui/markdown.js";
 import { loadCommands } from "/ui/chat.js";
@@ -78,7 +78,12 @@ async function loadPlugins() {
   const open = new Set([...list.querySelectorAll("details[open][data-plugin]")].map((d) => `${d.dataset.section}:${d.dataset.plugin}`));
   list.replaceChildren(
     ...plugins.map((plugin) =>
-      pluginCard(plugin, health.plugins?.[plugin.id], { settings: open.has(`settings:${plugin.id}`), docs: open.has(`docs:${plugin.id}`) }, packages.get(plugin.id)),
+      pluginCard(
+        plugin,
+        health.plugins?.[plugin.id],
+        { settings: open.has(`settings:${plugin.id}`), docs: open.has(`docs:${plugin.id}`), tasks: open.has(`tasks:${plugin.id}`) },
+        packages.get(plugin.id),
+      ),
     ),
   );
   $("broken-folders").replaceChildren(
@@ -170,7 +175,10 @@ function pluginCard(plugin, health, opened, installedPackage) {
     buttons.append(uninstall);
   }
   card.append(title, description, facts, buttons);
-  if (plugin.state !== "failed") card.append(settingsSection(plugin, opened.settings), docsSection(plugin, opened.docs));
+  if (plugin.state !== "failed") {
+    if (plugin.schedules?.length) card.append(tasksSection(plugin, opened.tasks));
+    card.append(settingsSection(plugin, opened.settings), docsSection(plugin, opened.docs));
+  }
   return card;
 }
 
@@ -341,13 +349,21 @@ function docsSection(plugin, open) {
         return;
       }
       const pages = document.createElement("nav");
+      // Each file by its path in docs/, as listed and served; a relative link between
+      // them opens the page it names, resolved from the page it is on.
       const show = async (file) => {
-        const response = await fetch(`/api/plugins/${plugin.id}/${file.split("/").map(encodeURIComponent).join("/")}`);
+        const response = await fetch(`/api/plugins/${plugin.id}/docs/${file.split("/").map(encodeURIComponent).join("/")}`);
         if (!response.ok) throw new ApiError(response.status, "error", `cannot read ${file}`);
-        view.replaceChildren(render(await response.text()));
+        const follow = (target) => {
+          const path = decodeURIComponent(new URL(target, `https://docs.invalid/${file}`).pathname.slice(1));
+          if (docs.includes(path)) guard(() => show(path));
+          else guard(async () => { throw new ApiError(404, "not_found", `this plugin has no page ${path}`); });
+        };
+        view.replaceChildren(render(await response.text(), { onLink: follow }));
+        view.dataset.page = file;
       };
       for (const file of docs) {
-        const button = Object.assign(document.createElement("button"), { type: "button", className: "link", textContent: file.slice("docs/".length) });
+        const button = Object.assign(document.createElement("button"), { type: "button", className: "link", textContent: file });
         button.addEventListener("click", () => guard(() => show(file)));
         pages.append(button);
       }
@@ -357,4 +373,62 @@ function docsSection(plugin, open) {
   });
   details.open = open;
   return details;
+}
+
+// ---- Scheduled tasks: schedule, next and last run, "Run now" ---------------------------
+
+const when = (ms) => (ms === null || ms === undefined ? "not scheduled" : new Date(ms).toLocaleString());
+
+function lastRunInWords(run) {
+  if (!run) return "never run";
+  const how = run.outcome === "ok" ? "ok" : run.error ? `${run.outcome}: ${run.error}` : run.outcome;
+  return `${new Date(run.started_at_ms).toLocaleString()} (${run.trigger}), ${how}, ${run.duration_ms} ms`;
+}
+
+function tasksSection(plugin, open) {
+  const details = document.createElement("details");
+  details.className = "tasks";
+  details.dataset.section = "tasks";
+  details.dataset.plugin = plugin.id;
+  const summary = document.createElement("summary");
+  summary.textContent = `Scheduled tasks (${plugin.schedules.length})`;
+  const table = document.createElement("table");
+  details.append(summary, table);
+  const fill = async () => {
+    const { tasks } = await api("GET", `/api/plugins/${encodeURIComponent(plugin.id)}/tasks`);
+    const head = el("tr", {}, el("th", { text: "Task" }), el("th", { text: "Schedule" }), el("th", { text: "Next run" }), el("th", { text: "Last run" }), el("th"));
+    table.replaceChildren(head, ...tasks.map((task) => taskRow(plugin, task, fill)));
+  };
+  details.addEventListener("toggle", () => {
+    if (details.open) guard(fill);
+  });
+  details.open = open;
+  return details;
+}
+
+function taskRow(plugin, task, refresh) {
+  const run = el("button", { type: "button", text: task.running ? "Running…" : "Run now", disabled: task.running || plugin.state !== "enabled" });
+  run.dataset.task = task.name;
+  const last = el("td", { class: task.last_run && task.last_run.outcome !== "ok" ? "task-problem" : undefined, text: lastRunInWords(task.last_run) });
+  run.addEventListener("click", () =>
+    guard(async () => {
+      run.disabled = true;
+      run.textContent = "Running…";
+      try {
+        const { run: done } = await api("POST", `/api/plugins/${encodeURIComponent(plugin.id)}/tasks/${encodeURIComponent(task.name)}/run`);
+        last.textContent = lastRunInWords(done);
+      } finally {
+        await refresh();
+      }
+    }),
+  );
+  return el(
+    "tr",
+    { class: "task" },
+    el("td", { text: task.name }),
+    el("td", { text: task.description, title: task.catch_up ? "missed runs are made up for" : "" }),
+    el("td", { text: when(task.next_run_ms) }),
+    last,
+    el("td", {}, run),
+  );
 }

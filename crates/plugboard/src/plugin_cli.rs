@@ -29,8 +29,8 @@ pub(crate) enum PluginCommand {
         #[command(flatten)]
         plugins: PluginOptions,
     },
-    /// Enables a plugin (kept across restarts). A running server applies it when it next
-    /// starts; use the web UI or the API to change a running one.
+    /// Enables a plugin (kept across restarts). A server running on the same data folder
+    /// applies it within a few seconds.
     Enable {
         /// The plugin id.
         plugin: String,
@@ -52,6 +52,16 @@ pub(crate) enum PluginCommand {
         /// The input, as one string (quote it, or pass several words).
         #[arg(required = true, num_args = 1..)]
         input: Vec<String>,
+        #[command(flatten)]
+        plugins: PluginOptions,
+    },
+    /// Runs a scheduled task of a plugin once, now, and prints how it went; the run is
+    /// recorded in the task's history like a manual run from the web UI. No server needed.
+    RunTask {
+        /// The plugin id.
+        plugin: String,
+        /// The task's name, as in its `[[schedules]]` entry.
+        task: String,
         #[command(flatten)]
         plugins: PluginOptions,
     },
@@ -131,7 +141,8 @@ pub(crate) enum PluginCommand {
         plugins: PluginOptions,
     },
     /// Adds a public key to the trust store: packages it signed install under the
-    /// `require` policy. With `--list`, shows the trusted keys.
+    /// `require` policy, on a running server too from its next install. With `--list`,
+    /// shows the trusted keys.
     Trust {
         /// The public key file (`.pub`).
         #[arg(required_unless_present = "list")]
@@ -186,6 +197,7 @@ pub(crate) async fn run(command: PluginCommand) -> anyhow::Result<()> {
         PluginCommand::Enable { plugin, plugins } => set_enabled(&plugin, &plugins, true).await,
         PluginCommand::Disable { plugin, plugins } => set_enabled(&plugin, &plugins, false).await,
         PluginCommand::Run { plugin, input, plugins } => run_tool(&plugin, &input.join(" "), &plugins).await,
+        PluginCommand::RunTask { plugin, task, plugins } => run_task(&plugin, &task, &plugins).await,
         PluginCommand::New { name, dir, sdk, author } => {
             let folder = authoring::new_plugin(&name, &dir, sdk.as_deref(), author.as_deref())?;
             println!(
@@ -270,7 +282,10 @@ fn trust(key: Option<&Path>, list: bool, plugins: &PluginOptions) -> anyhow::Res
     let key = PublicKey::read(key)?;
     let fingerprint = key.fingerprint();
     let path = store.trust(key)?;
-    println!("trusted key {fingerprint} (saved as {})", path.display());
+    println!(
+        "trusted key {fingerprint} (saved as {}; a server running on this data folder accepts it from its next install)",
+        path.display()
+    );
     Ok(())
 }
 
@@ -395,6 +410,7 @@ async fn info(plugin: &str, plugins: &PluginOptions) -> anyhow::Result<()> {
                 "hooks": loaded.as_ref().map(|plugin| plugin.hooks().map(|hook| hook.as_str()).collect::<Vec<_>>()),
                 "tools": loaded.as_ref().map(|plugin| plugin.tools()),
                 "settings": registry.settings(&id).await.ok(),
+                "tasks": registry.tasks(&id).await.ok(),
                 "installed_from_package": registry.install_record(&id),
             });
             println!("{}", serde_json::to_string_pretty(&info)?);
@@ -423,13 +439,31 @@ async fn run_tool(plugin: &str, input: &str, plugins: &PluginOptions) -> anyhow:
     Ok(())
 }
 
-/// `plugin enable` / `plugin disable`: the choice saved in the store, as the API makes it.
+/// `plugin run-task`: one run of a scheduled task, in-process, recorded in the store.
+async fn run_task(plugin: &str, task: &str, plugins: &PluginOptions) -> anyhow::Result<()> {
+    let registry = open_started(plugins).await?;
+    let id = plugboard_manifest::PluginId::parse(plugin)?;
+    let run = registry.run_task_now(&id, task).await;
+    registry.shutdown().await;
+    let run = run?;
+    let outcome = serde_json::to_value(run.outcome)?;
+    let outcome = outcome.as_str().unwrap_or("unknown");
+    match &run.error {
+        None => println!("{id}/{task}: {outcome} in {} ms", run.duration_ms),
+        Some(error) => anyhow::bail!("{id}/{task}: {outcome} after {} ms: {error}", run.duration_ms),
+    }
+    Ok(())
+}
+
+/// `plugin enable` / `plugin disable`: the choice saved in the store, as the API makes it;
+/// a server running on the same data folder follows the store and applies it.
 async fn set_enabled(plugin: &str, plugins: &PluginOptions, enable: bool) -> anyhow::Result<()> {
     let registry = open_started(plugins).await?;
     let id = plugboard_manifest::PluginId::parse(plugin)?;
     let result = if enable { registry.enable(&id).await } else { registry.disable(&id).await };
     registry.shutdown().await;
     result?;
-    println!("{id} {}", if enable { "enabled" } else { "disabled" });
+    let done = if enable { "enabled" } else { "disabled" };
+    println!("{id} {done} (a server running on this data folder applies it within a few seconds)");
     Ok(())
 }

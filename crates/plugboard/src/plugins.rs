@@ -34,7 +34,8 @@ pub(crate) struct PluginOptions {
     #[arg(long, env = "PLUGINS_DIRS", value_delimiter = ',')]
     plugins_dirs: Vec<PathBuf>,
     /// The plugins that start enabled (ids or folder names, comma-separated), overriding
-    /// the saved state. Default: as saved (every plugin, at first).
+    /// the saved state. Default: as saved (at first, every plugin but those that ship
+    /// disabled, such as `example-tagger`).
     #[arg(long, env = "ENABLED_PLUGINS", value_delimiter = ',')]
     enabled_plugins: Option<Vec<String>>,
     /// Where compiled plugins are cached between runs. Default: the data folder's `cache/`.
@@ -102,7 +103,12 @@ impl PluginOptions {
         let store: Arc<dyn Store> = Arc::new(sqlite);
         let cache_dir =
             self.cache_dir.clone().or_else(|| file.cache_dir.clone()).unwrap_or_else(|| data_dir.join("cache"));
-        let runtime = RuntimeConfig { cache_dir: Some(cache_dir), ..RuntimeConfig::default() };
+        let mut runtime = RuntimeConfig { cache_dir: Some(cache_dir), ..RuntimeConfig::default() };
+        if let Some(deadline) = &file.max_task_deadline {
+            runtime.max_task_timeout = humantime::parse_duration(deadline).with_context(|| {
+                format!("`max_task_deadline = \"{deadline}\"` in the configuration file is not a duration; use one such as \"10m\"")
+            })?;
+        }
         let bundled = plugboard_plugins::BUNDLED
             .iter()
             .map(|plugin| Bundled {

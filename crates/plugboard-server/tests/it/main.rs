@@ -11,10 +11,12 @@ mod errors;
 mod live;
 mod manage;
 mod middleware;
+mod models;
 mod openai;
 mod openapi;
 mod plugin_http;
 mod services;
+mod tasks;
 
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
@@ -54,6 +56,15 @@ impl TestServer {
     }
 
     async fn start_with(plugins: &[&str], config: ServerConfig) -> TestServer {
+        TestServer::start_with_default_model(plugins, config, Some("fixture/echo")).await
+    }
+
+    /// A server whose default model is `default_model` (`None`: none configured).
+    async fn start_with_default_model(
+        plugins: &[&str],
+        config: ServerConfig,
+        default_model: Option<&str>,
+    ) -> TestServer {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let data = tempfile::tempdir().unwrap();
         let dir = data.path().join("plugins");
@@ -63,6 +74,9 @@ impl TestServer {
                 .unwrap();
         }
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&data.path().join("plugboard.db")).await.unwrap());
+        if plugins.contains(&"example-tagger") {
+            enable_before_start(store.as_ref(), "example-tagger").await;
+        }
         let fixture = FixtureLlm::start().await.unwrap();
         let model = OpenAiProvider::new(OpenAiConfig::new("fixture", fixture.base_url()), tls()).unwrap();
         let state = AppBuilder::new(store)
@@ -72,7 +86,7 @@ impl TestServer {
             })
             .registry_config(RegistryConfig { directories: vec![dir], ..RegistryConfig::default() })
             .provider(Arc::new(model))
-            .default_model(Some("fixture/echo".into()))
+            .default_model(default_model.map(str::to_owned))
             .server_config(config)
             .user_calls_per_minute(30)
             .build()
@@ -111,6 +125,20 @@ impl TestServer {
         let cookie = session_cookie(&response);
         Session { client: self.client.clone(), base: self.base.clone(), cookie }
     }
+}
+
+/// Saves `plugin` as enabled, as an operator who enabled it once: a test that names the
+/// demonstration `example-tagger` (which ships disabled) wants it running.
+async fn enable_before_start(store: &dyn Store, plugin: &str) {
+    let record = plugboard_store::PluginRecord {
+        plugin: plugin.to_owned(),
+        enabled: true,
+        disabled_reason: None,
+        settings: None,
+        fail_mode: None,
+        updated_at_ms: 0,
+    };
+    store.save_plugin_record(&record).await.unwrap();
 }
 
 fn session_cookie(response: &reqwest::Response) -> String {

@@ -339,6 +339,25 @@ try {
   await webhook.locator("summary", { hasText: "Documentation" }).click();
   await webhook.locator(".doc h3", { hasText: "Setting up the GitHub webhook" }).waitFor();
   assert.equal(await webhook.locator(".doc strong", { hasText: "401" }).count(), 1);
+  // A relative link between its pages opens the page it names, and back.
+  await webhook.locator(".doc a", { hasText: "Which events it answers" }).click();
+  await webhook.locator(".doc h3", { hasText: "Events the webhook answers" }).waitFor();
+  await webhook.locator(".doc a", { hasText: "setting up the webhook" }).click();
+  await webhook.locator(".doc h3", { hasText: "Setting up the GitHub webhook" }).waitFor();
+  // Scheduled tasks: the daily digest ships disabled; enabled, its card shows its tasks'
+  // schedules and next runs, and "Run now" runs one and shows how it went.
+  const digest = page.locator(".plugin", { has: page.locator("h3", { hasText: "Daily digest" }) });
+  await digest.getByRole("button", { name: "Enable" }).click();
+  await digest.locator(".state-enabled").waitFor();
+  await digest.locator("summary", { hasText: "Scheduled tasks (2)" }).click();
+  const digestRow = digest.locator("tr.task", { hasText: "digest" });
+  await digestRow.getByText("cron 0 8 * * * (UTC)").waitFor();
+  assert.doesNotMatch(await digestRow.textContent(), /not scheduled/, "an enabled plugin's task has a next run");
+  const prune = digest.locator("tr.task", { hasText: "prune" });
+  await prune.getByText("never run").waitFor();
+  await prune.getByRole("button", { name: "Run now" }).click();
+  await prune.getByText(/\(manual\), ok, \d+ ms/).waitFor();
+  await shot("admin-tasks");
   // The list is drawn again after every action and plugin event; what was open stays open.
   const redrawn = page.waitForResponse((r) => new URL(r.url()).pathname === "/api/plugins" && r.request().method() === "GET");
   await page.locator(".plugin", { hasText: "PII redactor" }).getByRole("button", { name: "Reload" }).click();

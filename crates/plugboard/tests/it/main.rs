@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 mod browser;
 mod local;
 mod packages;
+mod running;
 
 fn plugboard(dir: &tempfile::TempDir) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_plugboard"));
@@ -39,7 +40,7 @@ fn plugin_run_calls_the_first_tool_without_a_server() {
 
     let output = plugboard(&dir).args(["plugin", "run", "nope", "x"]).output().unwrap();
     let stderr = String::from_utf8(output.stderr).unwrap();
-    assert!(stderr.contains("error: no plugin `nope` is loaded; available: calculator, example-tagger, github-webhook, markdown-export, pii-redactor, word-stats"), "{stderr}");
+    assert!(stderr.contains("error: no plugin `nope` is loaded; available: access-list, calculator, daily-digest, example-tagger, github-webhook, markdown-export, pii-redactor, word-stats"), "{stderr}");
 }
 
 #[test]
@@ -53,10 +54,14 @@ fn plugin_list_shows_the_bundled_plugins() {
     assert!(dir.path().join("plugboard-data/plugboard.db").is_file());
 
     // ENABLED_PLUGINS chooses which start enabled; the others are listed as disabled.
-    let output = plugboard(&dir).args(["plugin", "list"]).env("ENABLED_PLUGINS", "calculator").output().unwrap();
+    // A name that is no plugin is logged as a warning naming it.
+    let output =
+        plugboard(&dir).args(["plugin", "list"]).env("ENABLED_PLUGINS", "calculator,calculater").output().unwrap();
     let stdout = String::from_utf8(output.stdout).unwrap();
     assert!(stdout.contains("calculator 0.1.0 [enabled] (bundled)\n"), "{stdout}");
     assert!(stdout.contains("word-stats 0.1.0 [disabled] (bundled)\n"), "{stdout}");
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("ENABLED_PLUGINS names `calculater`, which is no plugin here"), "{stderr}");
 }
 
 struct Server {
@@ -138,7 +143,16 @@ async fn the_server_lists_and_executes_plugins() {
     let ids: Vec<&str> = list["plugins"].as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap()).collect();
     assert_eq!(
         ids,
-        ["calculator", "example-tagger", "github-webhook", "markdown-export", "pii-redactor", "word-stats"]
+        [
+            "access-list",
+            "calculator",
+            "daily-digest",
+            "example-tagger",
+            "github-webhook",
+            "markdown-export",
+            "pii-redactor",
+            "word-stats"
+        ]
     );
 
     let details: Value = client.get(url("/api/plugins/pii-redactor")).send().await.unwrap().json().await.unwrap();
@@ -195,9 +209,9 @@ async fn with_no_configuration_a_person_signs_up_and_chats() {
     let client = signed_in_client(&url("/api/auth/signup"), "first").await;
     let turn: Value =
         client.post(url("/api/chat")).json(&json!({"message": "hello"})).send().await.unwrap().json().await.unwrap();
-    // The bundled example-tagger tags the prompt and the reply.
-    assert_eq!(turn["user_message"]["content"], "[tagged] hello", "{turn}");
-    assert_eq!(turn["reply"]["content"], "Echo: [tagged] hello\n\n[tagged]");
+    // The bundled example-tagger is a demonstration that ships disabled: nothing is rewritten.
+    assert_eq!(turn["user_message"]["content"], "hello", "{turn}");
+    assert_eq!(turn["reply"]["content"], "Echo: hello");
     assert_eq!(turn["model"], "openai/echo");
     assert!(dir.path().join("plugboard-data/plugboard.db").is_file());
 }
@@ -259,9 +273,9 @@ async fn a_killed_server_keeps_every_acknowledged_message() {
         .map(|m| (m["role"].as_str().unwrap(), m["status"].as_str().unwrap(), m["content"].as_str().unwrap()))
         .collect();
     assert_eq!(stored.len(), 4, "{stored:?}");
-    assert_eq!(stored[0], ("user", "complete", "[tagged] before the crash"));
+    assert_eq!(stored[0], ("user", "complete", "before the crash"));
     assert_eq!(stored[1].0, "assistant");
-    assert_eq!(stored[2], ("user", "complete", "[tagged] during the crash"));
+    assert_eq!(stored[2], ("user", "complete", "during the crash"));
     assert_eq!((stored[3].0, stored[3].1), ("assistant", "partial"));
     assert!(stored[3].2.starts_with("word1 word2 word3"), "the text streamed before the last save is kept: {stored:?}");
 }
@@ -286,7 +300,7 @@ async fn an_ollama_server_at_its_address_is_offered_when_nothing_is_configured()
         .json()
         .await
         .unwrap();
-    assert_eq!(turn["reply"]["content"], "Echo: [tagged] hi\n\n[tagged]");
+    assert_eq!(turn["reply"]["content"], "Echo: hi");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -334,12 +348,12 @@ fn plugin_info_enable_disable_and_completions_work_without_a_server() {
 
     let output = plugboard(&dir).args(["plugin", "disable", "pii-redactor"]).output().unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    assert_eq!(String::from_utf8(output.stdout).unwrap(), "pii-redactor disabled\n");
+    assert_eq!(String::from_utf8(output.stdout).unwrap(), "pii-redactor disabled (a server running on this data folder applies it within a few seconds)\n");
     // Kept: the next command (or server) starts it disabled.
     let output = plugboard(&dir).args(["plugin", "list"]).output().unwrap();
     assert!(String::from_utf8(output.stdout).unwrap().contains("pii-redactor 0.1.0 [disabled] (bundled)\n"));
     let output = plugboard(&dir).args(["plugin", "enable", "pii-redactor"]).output().unwrap();
-    assert_eq!(String::from_utf8(output.stdout).unwrap(), "pii-redactor enabled\n");
+    assert_eq!(String::from_utf8(output.stdout).unwrap(), "pii-redactor enabled (a server running on this data folder applies it within a few seconds)\n");
 
     let output = plugboard(&dir).args(["plugin", "info", "nope"]).output().unwrap();
     assert!(!output.status.success());
@@ -349,4 +363,38 @@ fn plugin_info_enable_disable_and_completions_work_without_a_server() {
     assert!(output.status.success());
     let script = String::from_utf8(output.stdout).unwrap();
     assert!(script.contains("plugboard") && script.contains("pull"), "a bash completion script");
+}
+
+#[test]
+fn plugin_run_task_runs_a_scheduled_task_without_a_server() {
+    let dir = tempfile::tempdir().unwrap();
+    // The daily digest ships disabled; its tasks run once it is enabled.
+    let output = plugboard(&dir).args(["plugin", "run-task", "daily-digest", "prune"]).output().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("plugin `daily-digest` is disabled; enable it first"), "{stderr}");
+    let output = plugboard(&dir).args(["plugin", "enable", "daily-digest"]).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+
+    let output = plugboard(&dir).args(["plugin", "run-task", "daily-digest", "prune"]).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(stdout.starts_with("daily-digest/prune: ok in "), "{stdout}");
+
+    // `plugin info` shows each task's schedule and its last run, the one just made.
+    let output = plugboard(&dir).args(["plugin", "info", "daily-digest"]).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let info: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let tasks = info["tasks"].as_array().unwrap();
+    let names: Vec<&str> = tasks.iter().map(|task| task["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["digest", "prune"]);
+    assert_eq!(tasks[0]["cron"], "0 8 * * *");
+    assert_eq!(tasks[1]["every"], "1h");
+    assert_eq!(tasks[1]["last_run"]["trigger"], "manual");
+    assert_eq!(tasks[1]["last_run"]["outcome"], "ok");
+
+    let output = plugboard(&dir).args(["plugin", "run-task", "daily-digest", "nightly"]).output().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("plugin `daily-digest` has no scheduled task `nightly`; its tasks: `digest`, `prune`"), "{stderr}");
 }
