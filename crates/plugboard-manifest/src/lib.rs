@@ -238,4 +238,3 @@ fn serialize_millis<S: serde::Serializer>(value: &Option<Duration>, serializer: 
         None => serializer.serialize_none(),
     }
 }
-

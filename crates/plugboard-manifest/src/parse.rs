@@ -9,8 +9,8 @@ use serde::Deserialize;
 
 use crate::{
     AbiVersion, Command, FailMode, FilterPolicy, HostPattern, InvalidManifest, KNOWN_ABI_VERSIONS, Limits, Manifest,
-    ManifestError, MountPoint, NetworkPolicy, Permission, Permissions, PluginId, Route, RouteAuth,
-    SettingsSchema, UiMount,
+    ManifestError, MountPoint, NetworkPolicy, Permission, Permissions, PluginId, Route, RouteAuth, SettingsSchema,
+    UiMount,
 };
 
 /// The file name of a plugin manifest inside a plugin folder.
@@ -651,7 +651,6 @@ pub(crate) fn is_simple_name(name: &str) -> bool {
         && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
         && name.len() <= 64
 }
-
 
 fn parse_commands(raw: Vec<RawCommand>, reporter: &mut Reporter) -> Vec<Command> {
     let mut commands = Vec::new();

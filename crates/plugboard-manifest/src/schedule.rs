@@ -278,8 +278,7 @@ mod tests {
     fn cron_reads_utc_unless_told_a_zone() {
         let utc = schedule(Trigger::Cron { expression: "0 9 * * *".into(), timezone: None });
         assert_eq!(utc.next_due_after(ms("2026-07-01T10:00:00Z"), 0), Ok(ms("2026-07-02T09:00:00Z")));
-        let berlin =
-            schedule(Trigger::Cron { expression: "0 9 * * *".into(), timezone: Some("Europe/Berlin".into()) });
+        let berlin = schedule(Trigger::Cron { expression: "0 9 * * *".into(), timezone: Some("Europe/Berlin".into()) });
         // Nine in Berlin is seven UTC in summer and eight in winter.
         assert_eq!(berlin.next_due_after(ms("2026-07-01T10:00:00Z"), 0), Ok(ms("2026-07-02T07:00:00Z")));
         assert_eq!(berlin.next_due_after(ms("2026-12-01T10:00:00Z"), 0), Ok(ms("2026-12-02T08:00:00Z")));

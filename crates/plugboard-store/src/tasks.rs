@@ -136,8 +136,7 @@ pub trait TaskStore: Send + Sync + std::fmt::Debug {
     /// Moves the next due time from `due_ms` on to `next_due_ms` without running it (a due
     /// time missed while the task could not run, not to be made up for); returns whether
     /// the next due time was still `due_ms`.
-    async fn skip_due_run(&self, plugin: &str, task: &str, due_ms: i64, next_due_ms: i64)
-    -> Result<bool, StoreError>;
+    async fn skip_due_run(&self, plugin: &str, task: &str, due_ms: i64, next_due_ms: i64) -> Result<bool, StoreError>;
 
     /// Takes the lease for an operator's run, until `lease_ms` from now, unless a run is
     /// under way. `None`: one is (or the task has no state; call

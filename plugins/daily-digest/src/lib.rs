@@ -163,7 +163,8 @@ impl DailyDigest {
 
     fn prune(&self, due_ms: u64) -> Result<(), String> {
         let keep_from = hour_key((due_ms / HOUR_MS).saturating_sub(self.config.retention_days * 24));
-        let keep_posted_from = format!("posted:{:015}:", due_ms.saturating_sub(self.config.retention_days * 86_400_000));
+        let keep_posted_from =
+            format!("posted:{:015}:", due_ms.saturating_sub(self.config.retention_days * 86_400_000));
         let mut deleted = 0;
         for (prefix, keep_from) in [("activity:", &keep_from), ("posted:", &keep_posted_from)] {
             // Keys sort by time: the old ones come first.

@@ -329,7 +329,12 @@ impl Plugin {
         Err(error)
     }
 
-    pub(super) fn classify(&self, error: &wasmtime::Error, store: &Store<HostState>, timeout: Duration) -> CallErrorKind {
+    pub(super) fn classify(
+        &self,
+        error: &wasmtime::Error,
+        store: &Store<HostState>,
+        timeout: Duration,
+    ) -> CallErrorKind {
         // Every pooling-allocator slot is taken: the host is busy, the plugin did nothing wrong.
         if error.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() {
             return CallErrorKind::Busy;

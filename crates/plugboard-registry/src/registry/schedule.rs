@@ -201,8 +201,12 @@ async fn activate(store: &dyn PluginStore, plugin: &Plugin, schedule: &Schedule,
         .await
         .map_err(|error| tracing::error!(plugin = id, task = schedule.name, "cannot prepare the task: {error}"))
         .ok()?;
-    let mut task =
-        Waiting { plugin: plugin.clone(), schedule: schedule.clone(), next_due_ms: state.next_due_ms, catching_up: false };
+    let mut task = Waiting {
+        plugin: plugin.clone(),
+        schedule: schedule.clone(),
+        next_due_ms: state.next_due_ms,
+        catching_up: false,
+    };
     if state.next_due_ms <= now {
         if schedule.catch_up {
             tracing::info!(plugin = id, task = schedule.name, "making up for a run missed while it could not run");

@@ -47,7 +47,8 @@ async fn tasks_run_on_time_never_overlap_and_stop_while_disabled() {
     // `slow` takes 2.5 s but is due every second: the due times in between are skipped.
     let (status, body) = admin.get("/api/plugins/ticker/tasks/slow/runs?limit=100").await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let outcomes: Vec<&str> = body["runs"].as_array().unwrap().iter().map(|run| run["outcome"].as_str().unwrap()).collect();
+    let outcomes: Vec<&str> =
+        body["runs"].as_array().unwrap().iter().map(|run| run["outcome"].as_str().unwrap()).collect();
     assert!(outcomes.contains(&"skipped"), "{outcomes:?}");
     assert!(outcomes.contains(&"ok"), "{outcomes:?}");
     assert_eq!(overlaps(store).await, Vec::<String>::new(), "no two runs of one task at once");
@@ -116,13 +117,10 @@ async fn an_operator_runs_a_task_at_once_with_its_own_deadline() {
     assert!(body["run"]["duration_ms"].as_i64().unwrap() < 2_000, "{body}");
 
     // One run of a task at a time: a second request while one is under way is refused.
-    let (first, second) = tokio::join!(
-        admin.post("/api/plugins/ticker/tasks/long/run", json!({})),
-        async {
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            admin.post("/api/plugins/ticker/tasks/long/run", json!({})).await
-        }
-    );
+    let (first, second) = tokio::join!(admin.post("/api/plugins/ticker/tasks/long/run", json!({})), async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        admin.post("/api/plugins/ticker/tasks/long/run", json!({})).await
+    });
     assert_eq!(first.0, StatusCode::OK, "{}", first.1);
     assert_eq!(second.0, StatusCode::CONFLICT, "{}", second.1);
     assert_eq!(second.1["error"]["code"], "task_running", "{}", second.1);

@@ -158,13 +158,7 @@ impl TaskStore for SqliteStore {
         }
     }
 
-    async fn skip_due_run(
-        &self,
-        plugin: &str,
-        task: &str,
-        due_ms: i64,
-        next_due_ms: i64,
-    ) -> Result<bool, StoreError> {
+    async fn skip_due_run(&self, plugin: &str, task: &str, due_ms: i64, next_due_ms: i64) -> Result<bool, StoreError> {
         let query =
             sqlx::query("UPDATE task_state SET next_due_ms = ?4 WHERE plugin = ?1 AND task = ?2 AND next_due_ms = ?3")
                 .bind(plugin.to_owned())

@@ -126,8 +126,11 @@ async fn servers_sharing_a_database_claim_each_due_time_once() {
     let (_dir, path) = temp_db_path();
     let first = SqliteStore::open(&path).await.unwrap();
     first.prepare_task("digest", "daily", "every 1s", 0).await.unwrap();
-    let stores: Vec<Arc<SqliteStore>> =
-        vec![Arc::new(first), Arc::new(SqliteStore::open(&path).await.unwrap()), Arc::new(SqliteStore::open(&path).await.unwrap())];
+    let stores: Vec<Arc<SqliteStore>> = vec![
+        Arc::new(first),
+        Arc::new(SqliteStore::open(&path).await.unwrap()),
+        Arc::new(SqliteStore::open(&path).await.unwrap()),
+    ];
     let mut claims = Vec::new();
     for due in 0..20_i64 {
         let tasks: Vec<_> = stores
