@@ -37,7 +37,7 @@ pub(super) async fn dispatch_events(registry: Weak<Inner>, mut events: broadcast
             }
             RuntimeEvent::BreakerOpened { plugin, last_error } => {
                 let reason = format!("its circuit breaker opened after repeated faults; the last: {last_error}");
-                let saved = save_record(inner.store.as_ref(), &plugin, |record| {
+                let saved = save_record(inner.store.as_ref(), &plugin, false, |record| {
                     record.enabled = false;
                     record.disabled_reason = Some(reason);
                 })

@@ -54,6 +54,8 @@ impl Registry {
             }
         }
 
+        report.warnings.extend(self.unknown_enabled_plugins(&candidates, &report.failed));
+
         let manifests: BTreeMap<PluginId, &Manifest> =
             candidates.iter().map(|(id, candidate)| (id.clone(), &candidate.source.manifest)).collect();
         let resolution = resolve(&manifests, &self.loaded_versions());
@@ -81,9 +83,9 @@ impl Registry {
             let record = records.get(id.as_str());
             let enabled = match &self.inner.config.enabled_plugins {
                 Some(listed) => listed.contains(id.as_str()) || folder_listed(listed, &candidate.origin),
-                None => record.is_none_or(|record| record.enabled),
+                None => record.map_or(candidate.source.manifest.enabled_by_default, |record| record.enabled),
             };
-            match self.activate(candidate.clone(), record, enabled, None).await {
+            match self.activate(candidate.clone(), record, enabled).await {
                 Ok(_) => report.loaded.push(id),
                 Err(error) => {
                     report.failed.push((id.to_string(), self.failed(id.as_str(), &error)));
@@ -92,6 +94,34 @@ impl Registry {
             }
         }
         report
+    }
+
+    /// The names `ENABLED_PLUGINS` lists that are no plugin found (by id or folder name),
+    /// each logged as a warning; returns the warnings.
+    fn unknown_enabled_plugins(
+        &self,
+        candidates: &BTreeMap<PluginId, Candidate>,
+        failed: &[(String, String)],
+    ) -> Vec<String> {
+        let Some(listed) = &self.inner.config.enabled_plugins else { return Vec::new() };
+        let mut found: BTreeSet<String> = failed.iter().map(|(name, _)| name.clone()).collect();
+        for (id, candidate) in candidates {
+            found.insert(id.to_string());
+            if let Origin::Folder(folder) = &candidate.origin {
+                found.insert(folder_name(folder));
+            }
+        }
+        let known: Vec<&str> = candidates.keys().map(PluginId::as_str).collect();
+        let mut warnings = Vec::new();
+        for name in listed.iter().filter(|name| !found.contains(*name)) {
+            let warning = format!(
+                "ENABLED_PLUGINS names `{name}`, which is no plugin here (known: {}); check the spelling, or remove it",
+                known.join(", ")
+            );
+            tracing::warn!("{warning}");
+            warnings.push(warning);
+        }
+        warnings
     }
 
     /// Loads an installed plugin that is not loaded (unloaded by an operator, or failed),
@@ -129,8 +159,10 @@ impl Registry {
         let result = async {
             self.check_dependencies(&candidate.source.manifest)?;
             let record = self.inner.store.plugin_record(id.as_str()).await?;
-            let enabled = enabled.unwrap_or_else(|| record.as_ref().is_none_or(|record| record.enabled));
-            self.activate(candidate.clone(), record.as_ref(), enabled, None).await
+            let enabled = enabled.unwrap_or_else(|| {
+                record.as_ref().map_or(candidate.source.manifest.enabled_by_default, |record| record.enabled)
+            });
+            self.activate(candidate.clone(), record.as_ref(), enabled).await
         }
         .await;
         if let Err(error) = &result {
@@ -192,8 +224,8 @@ impl Registry {
         }
         let record = self.inner.store.plugin_record(id.as_str()).await?;
         let enabled = !current.is_disabled_by_operator();
-        let fail_mode = Some(if current.fails_closed() { FailMode::Closed } else { FailMode::Open });
-        self.activate(candidate, record.as_ref(), enabled, fail_mode).await
+        // The failure mode is the operator's saved override, else the new manifest's.
+        self.activate(candidate, record.as_ref(), enabled).await
     }
 
     /// Prepares a candidate with its saved settings, applies the saved state and installs
@@ -205,12 +237,11 @@ impl Registry {
         candidate: Candidate,
         record: Option<&PluginRecord>,
         enabled: bool,
-        fail_mode: Option<FailMode>,
     ) -> Result<Plugin, RegistryError> {
         let settings = record.and_then(|record| record.settings.clone());
         let plugin = self.inner.runtime.prepare(candidate.source.clone(), settings).await?;
         let saved_mode = record.and_then(|record| record.fail_mode.as_deref()).and_then(parse_fail_mode);
-        if let Some(mode) = fail_mode.or(saved_mode) {
+        if let Some(mode) = saved_mode {
             plugin.set_fail_mode(mode);
         }
         if !enabled {
@@ -341,7 +372,7 @@ fn folder_listed(listed: &BTreeSet<String>, origin: &Origin) -> bool {
     }
 }
 
-fn parse_fail_mode(text: &str) -> Option<FailMode> {
+pub(super) fn parse_fail_mode(text: &str) -> Option<FailMode> {
     match text {
         "open" => Some(FailMode::Open),
         "closed" => Some(FailMode::Closed),

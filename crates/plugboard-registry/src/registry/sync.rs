@@ -72,6 +72,10 @@ impl Registry {
                 Err(RegistryError::IdChanged { folder: folder.to_path_buf(), expected: owner_id, found: id })
             }
             Some((_, digest)) if digest == candidate.digest && self.inner.runtime.plugin(&id).is_some() => {
+                // The files are those running again (a broken edit reverted): its error is gone.
+                if let Some(known) = lock(&self.inner.known).get_mut(&id) {
+                    known.error = None;
+                }
                 Ok(SyncOutcome::Unchanged)
             }
             Some(_) if self.inner.runtime.plugin(&id).is_some() => {

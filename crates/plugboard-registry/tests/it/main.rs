@@ -11,6 +11,8 @@ mod hot_reload;
 mod lifecycle;
 mod packages;
 mod persistence;
+mod reloading;
+mod saved_state;
 mod settings;
 
 use std::collections::BTreeSet;
@@ -21,7 +23,7 @@ use std::time::Duration;
 use plugboard_host::{Runtime, RuntimeConfig, RuntimeEvent, Services};
 use plugboard_manifest::PluginId;
 use plugboard_registry::{Registry, RegistryConfig, StoreKv};
-use plugboard_store::{PluginStore, SqliteStore};
+use plugboard_store::{PluginRecord, PluginStore, SqliteStore};
 use plugboard_test_plugins::{copy_plugin_folder, plugin_dir};
 use tokio::sync::broadcast;
 
@@ -84,6 +86,19 @@ impl Setup {
     async fn open(&self, config: RegistryConfig) -> Registry {
         let store: Arc<dyn PluginStore> =
             Arc::new(SqliteStore::open(&self.data.path().join("plugboard.db")).await.unwrap());
+        // The tests use the demonstration `example-tagger` (which ships disabled) as an
+        // ordinary filter: as if an operator had enabled it once.
+        if self.folder("example-tagger").is_dir() && store.plugin_record("example-tagger").await.unwrap().is_none() {
+            let record = PluginRecord {
+                plugin: "example-tagger".to_owned(),
+                enabled: true,
+                disabled_reason: None,
+                settings: None,
+                fail_mode: None,
+                updated_at_ms: 0,
+            };
+            store.save_plugin_record(&record).await.unwrap();
+        }
         let services = Services { kv: Arc::new(StoreKv::new(store.clone())), ..Services::default() };
         let config_runtime =
             RuntimeConfig { cache_dir: Some(shared_cache_dir().to_owned()), ..RuntimeConfig::default() };
