@@ -17,8 +17,8 @@ use utoipa::{Modify, OpenApi};
 
 use crate::auth::SESSION_COOKIE;
 use crate::{
-    AppState, auth, chat, conversations, live, manage, openai, packages, plugin_http, plugins, prometheus, tasks, trusted_keys,
-    ui,
+    AppState, auth, chat, conversations, live, manage, openai, packages, plugin_http, plugins, prometheus, tasks,
+    trusted_keys, ui,
 };
 
 pub(crate) use crate::schemas::*;

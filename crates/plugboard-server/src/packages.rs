@@ -83,6 +83,9 @@ pub(crate) async fn install(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let mut options = state.packages.install.clone();
     options.force = query.force;
+    // Keys trusted since the server started (`POST /api/trusted-keys`, `plugboard plugin
+    // trust`) count at once.
+    options.trust = options.trust.reload().map_err(plugboard_registry::RegistryError::from)?;
     let limit = usize::try_from(options.limits.max_archive_bytes).unwrap_or(usize::MAX);
     let bytes = axum::body::to_bytes(body, limit.saturating_add(1)).await.map_err(|_| {
         ApiError::new(

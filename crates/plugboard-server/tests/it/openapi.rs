@@ -316,6 +316,9 @@ async fn real_answers_match_the_documented_schemas() {
     checked(&spec, "/api/plugins", get("/api/plugins"), StatusCode::OK).await;
     checked(&spec, "/api/plugins/health", get("/api/plugins/health"), StatusCode::OK).await;
     checked(&spec, "/api/plugins/available", get("/api/plugins/available"), StatusCode::OK).await;
+    checked(&spec, "/api/trusted-keys", get("/api/trusted-keys"), StatusCode::OK).await;
+    let trust = alice.request(Method::POST, "/api/trusted-keys").json(&json!({"key": "plugboard-ed25519 AAAA x"}));
+    checked(&spec, "/api/trusted-keys", trust, StatusCode::UNPROCESSABLE_ENTITY).await;
     let execute = alice
         .request(Method::POST, "/api/plugins/execute")
         .json(&json!({"plugin_id": "calculator", "method": "calculate", "kwargs": {"expression": "6*7"}}));
