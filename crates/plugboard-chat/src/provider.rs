@@ -27,8 +27,11 @@ pub struct ModelEntry {
 pub struct ModelOverview {
     /// Every model now offered.
     pub models: Vec<ModelEntry>,
-    /// The model used when a request names none, if set.
+    /// The model used when a request names none: the configured default, else the first
+    /// model listed by a configured provider (never a provider plugin's unless configured).
     pub default: Option<String>,
+    /// Why `default` is `None`, for people to act on.
+    pub no_default_reason: Option<String>,
     /// Providers that offer nothing now, and why.
     pub problems: Vec<ProviderProblem>,
 }
@@ -156,7 +159,7 @@ impl Models {
     /// Every model of every provider, the default model, and why each provider that
     /// offers nothing does not (still downloading, unreachable…), for people to act on.
     pub async fn overview(&self) -> ModelOverview {
-        let mut overview = ModelOverview { default: self.default_model.clone(), ..ModelOverview::default() };
+        let mut overview = ModelOverview::default();
         for (id, provider) in &self.providers() {
             match provider.models().await {
                 Ok(models) => overview.models.extend(models.into_iter().map(|info| ModelEntry {
@@ -174,30 +177,51 @@ impl Models {
                 }
             }
         }
+        match self.default_model.clone() {
+            Some(model) => overview.default = Some(model),
+            None => {
+                let configured = |provider: &str| self.providers.contains_key(provider);
+                let first = overview.models.iter().find(|entry| configured(&entry.provider));
+                overview.default = first.map(|entry| entry.id.clone());
+                if overview.default.is_none() {
+                    let problems: Vec<&ProviderProblem> =
+                        overview.problems.iter().filter(|problem| configured(&problem.provider)).collect();
+                    overview.no_default_reason = Some(no_default_reason(&problems));
+                }
+            }
+        }
         overview
     }
 
+    /// The first model a configured provider lists, or why there is none. Provider
+    /// plugins are not asked: a request that names no model never goes to a plugin the
+    /// operator did not make the default.
+    async fn first_configured_model(&self) -> Result<String, String> {
+        let mut problems = Vec::new();
+        for (id, provider) in &self.providers {
+            match provider.models().await {
+                Ok(models) => {
+                    if let Some(first) = models.into_iter().next() {
+                        return Ok(format!("{id}/{}", first.id));
+                    }
+                }
+                Err(error) => problems.push(ProviderProblem {
+                    provider: id.clone(),
+                    code: error.code(),
+                    message: error.to_string(),
+                }),
+            }
+        }
+        Err(no_default_reason(&problems.iter().collect::<Vec<_>>()))
+    }
+
     /// The provider and provider-local model id for `model` (`<provider>/<model>`), or the
-    /// default model (else the first model listed) when `None`.
+    /// default model when `None`: the configured default, else the first model a
+    /// configured provider lists (a provider plugin only when it is the configured default).
     pub async fn resolve(&self, model: Option<&str>) -> Result<(Arc<dyn Provider>, String), ProviderError> {
         let wanted = match model.or(self.default_model.as_deref()) {
             Some(model) => model.to_owned(),
-            None => {
-                let overview = self.overview().await;
-                match overview.models.into_iter().next() {
-                    Some(first) => first.id,
-                    None if overview.problems.is_empty() => {
-                        return Err(ProviderError::NoModel(
-                            "no model provider is configured or reachable; configure an OpenAI-compatible server (models.openai.base_url) or a local model (--model <file.gguf>) and try again".into(),
-                        ));
-                    }
-                    None => {
-                        let problems: Vec<String> =
-                            overview.problems.into_iter().map(|problem| problem.message).collect();
-                        return Err(ProviderError::NoModel(problems.join("; ")));
-                    }
-                }
-            }
+            None => self.first_configured_model().await.map_err(ProviderError::NoModel)?,
         };
         let unknown = || async {
             ProviderError::UnknownModel {
@@ -211,4 +235,13 @@ impl Models {
             None => Err(unknown().await),
         }
     }
+}
+
+/// Why there is no default model, given the configured providers' problems.
+fn no_default_reason(problems: &[&ProviderProblem]) -> String {
+    if problems.is_empty() {
+        return "no default model is configured and no configured model server offers one; set one with --default-model <provider/model> (or `[models] default`), configure an OpenAI-compatible server (models.openai.base_url) or a local model (--model <file.gguf>); a provider plugin's models are used only when a request names them or one is the default".to_owned();
+    }
+    let problems: Vec<String> = problems.iter().map(|problem| problem.message.clone()).collect();
+    format!("no configured model server offers a model now: {}", problems.join("; "))
 }
