@@ -184,6 +184,9 @@ pub(crate) async fn ui_file(
 }
 
 /// The Markdown files of a plugin's `docs/` folder
+///
+/// Each is listed by its path inside `docs/` (`setup.md`, `guides/webhooks.md`), the path
+/// `GET /api/plugins/{id}/docs/{path}` serves it at.
 #[utoipa::path(
     get,
     path = "/api/plugins/{id}/docs",
@@ -205,8 +208,14 @@ pub(crate) async fn docs(
     if state.registry.plugin(&id).is_none() {
         return Err(ApiError::new(StatusCode::NOT_FOUND, "plugin_not_found", format!("no plugin `{id}` is loaded")));
     }
-    let files: Vec<String> =
-        state.registry.plugin_files(&id, "docs").into_iter().filter(|file| file.ends_with(".md")).collect();
+    // Each as its path in `docs/`: the path to fetch it by, and to resolve its links from.
+    let files: Vec<String> = state
+        .registry
+        .plugin_files(&id, "docs")
+        .into_iter()
+        .filter(|file| file.ends_with(".md"))
+        .filter_map(|file| file.strip_prefix("docs/").map(str::to_owned))
+        .collect();
     Ok(axum::Json(serde_json::json!({"docs": files})))
 }
 

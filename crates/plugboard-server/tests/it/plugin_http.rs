@@ -139,11 +139,18 @@ async fn a_plugins_docs_are_listed_and_served_as_markdown() {
     let server = TestServer::start(&["github-webhook", "calculator"]).await;
     let alice = server.signup("alice").await;
     let (status, body) = alice.get("/api/plugins/github-webhook/docs").await;
-    assert_eq!((status, body["docs"].clone()), (StatusCode::OK, json!(["docs/setup.md"])));
+    assert_eq!((status, body["docs"].clone()), (StatusCode::OK, json!(["setup.md", "supported-events.md"])));
     let response =
         alice.request(reqwest::Method::GET, "/api/plugins/github-webhook/docs/setup.md").send().await.unwrap();
     assert_eq!(response.headers()["content-type"], "text/markdown; charset=utf-8");
     assert!(response.text().await.unwrap().starts_with("# Setting up the GitHub webhook"));
+    // Regression: the listing gave `docs/setup.md`, a path that was not served.
+    for path in body["docs"].as_array().unwrap() {
+        let path = path.as_str().unwrap();
+        let response =
+            alice.request(reqwest::Method::GET, &format!("/api/plugins/github-webhook/docs/{path}")).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path} is served at the path the listing gives");
+    }
     let (_, body) = alice.get("/api/plugins/calculator/docs").await;
     assert_eq!(body["docs"], json!([]));
     let (status, _) = alice.get("/api/plugins/nope/docs").await;
