@@ -77,3 +77,49 @@ async fn the_official_openai_client_works_against_plugboard() {
         sent["messages"].as_array().unwrap().iter().map(|m| m["content"].as_str().unwrap()).collect();
     assert_eq!(contents, ["[tagged] first", "ok", "[tagged] second"]);
 }
+
+/// The `data:` payloads of a streamed answer, `[DONE]` left out.
+fn stream_chunks(text: &str) -> Vec<Value> {
+    text.split("\n\n")
+        .filter_map(|event| event.lines().find_map(|line| line.strip_prefix("data: ")))
+        .filter(|data| *data != "[DONE]")
+        .map(|data| serde_json::from_str(data).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn usage_is_the_upstreams_token_counts_streamed_or_not() {
+    let server = TestServer::start(&[]).await;
+    let alice = server.signup("alice").await;
+    let messages = json!([{"role": "user", "content": "count these four words"}]);
+    // What the upstream itself counts for the same request.
+    let upstream: Value = reqwest::Client::new()
+        .post(format!("{}/chat/completions", server.fixture.base_url()))
+        .json(&json!({"model": "echo", "messages": messages}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let counts = upstream["usage"].clone();
+    assert!(counts["prompt_tokens"].as_u64().unwrap() > 0 && counts["completion_tokens"].as_u64().unwrap() > 0);
+
+    let (status, completion) =
+        alice.post("/v1/chat/completions", json!({"model": "fixture/echo", "messages": messages})).await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{completion}");
+    assert_eq!(completion["usage"], counts, "{completion}");
+
+    let streamed = |include_usage: bool| {
+        let body = json!({"model": "fixture/echo", "messages": messages, "stream": true,
+                          "stream_options": {"include_usage": include_usage}});
+        let request = alice.request(reqwest::Method::POST, "/v1/chat/completions").json(&body);
+        async move { stream_chunks(&request.send().await.unwrap().text().await.unwrap()) }
+    };
+    let chunks = streamed(true).await;
+    let last = chunks.last().unwrap();
+    assert_eq!((last["choices"].clone(), last["usage"].clone()), (json!([]), counts), "{chunks:?}");
+    assert!(chunks[..chunks.len() - 1].iter().all(|chunk| chunk.get("usage").is_none()), "{chunks:?}");
+    let chunks = streamed(false).await;
+    assert!(chunks.iter().all(|chunk| chunk.get("usage").is_none()), "no usage unless asked for: {chunks:?}");
+}
