@@ -122,6 +122,37 @@ impl TrustStore {
         Ok(path)
     }
 
+    /// The store as its folder holds it now (keys trusted or removed by another process
+    /// since it was read); a store without a folder is returned as it is.
+    pub fn reload(&self) -> Result<TrustStore, PackageError> {
+        match &self.folder {
+            Some(folder) => TrustStore::from_folder(folder),
+            None => Ok(self.clone()),
+        }
+    }
+
+    /// Stops trusting the key with `fingerprint`: deletes every `.pub` file of the store's
+    /// folder that holds it. Returns whether it was trusted.
+    pub fn untrust(&mut self, fingerprint: &str) -> Result<bool, PackageError> {
+        let before = self.keys.len();
+        self.keys.retain(|key| key.fingerprint() != fingerprint);
+        let Some(folder) = &self.folder else { return Ok(before != self.keys.len()) };
+        let entries = match std::fs::read_dir(folder) {
+            Ok(entries) => entries,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(before != self.keys.len()),
+            Err(error) => return Err(PackageError::io("cannot read the trusted keys folder", folder)(error)),
+        };
+        let mut removed = before != self.keys.len();
+        for path in entries.filter_map(|entry| entry.ok().map(|entry| entry.path())) {
+            let is_key = path.extension().is_some_and(|ext| ext == "pub");
+            if is_key && PublicKey::read(&path).is_ok_and(|key| key.fingerprint() == fingerprint) {
+                std::fs::remove_file(&path).map_err(PackageError::io("cannot remove the trusted key", &path))?;
+                removed = true;
+            }
+        }
+        Ok(removed)
+    }
+
     fn find(&self, key: &PublicKey) -> Option<&PublicKey> {
         self.keys.iter().find(|trusted| trusted.to_base64() == key.to_base64())
     }

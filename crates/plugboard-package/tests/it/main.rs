@@ -312,6 +312,30 @@ fn the_trust_store_reads_a_folder_and_saves_keys_into_it() {
 }
 
 #[test]
+fn a_trust_store_reloads_what_another_process_trusted_or_removed() {
+    let root = tempfile::tempdir().unwrap();
+    let folder = root.path().join("trusted-keys");
+    let running = TrustStore::from_folder(&folder).unwrap();
+    let team = SigningKey::generate(Some("Team".into())).unwrap();
+    let other = SigningKey::generate(None).unwrap();
+    // Another process (`plugboard plugin trust`) adds keys; one under a name of its own.
+    TrustStore::from_folder(&folder).unwrap().trust(team.public()).unwrap();
+    std::fs::write(folder.join("other.pub"), other.public().to_file_text()).unwrap();
+    assert!(running.keys().is_empty());
+    let mut reloaded = running.reload().unwrap();
+    assert_eq!(reloaded.keys().len(), 2);
+
+    assert!(reloaded.untrust(&other.public().fingerprint()).unwrap());
+    assert!(!folder.join("other.pub").exists(), "the file holding the key is removed");
+    assert_eq!(running.reload().unwrap().keys(), [team.public()]);
+    assert!(!reloaded.untrust(&other.public().fingerprint()).unwrap(), "not trusted any more");
+    // A store without a folder stays as it is.
+    let mut loose = TrustStore::new();
+    loose.add(team.public());
+    assert_eq!(loose.reload().unwrap().keys(), [team.public()]);
+}
+
+#[test]
 fn an_index_lists_packages_with_checksums_and_finds_the_newest() {
     let root = tempfile::tempdir().unwrap();
     let key = SigningKey::generate(Some("Team".into())).unwrap();
