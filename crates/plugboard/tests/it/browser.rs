@@ -61,6 +61,8 @@ fn the_studio_works_in_a_real_browser() {
     // The operator trusts the team's key; the index offers word-stats 0.3.0.
     ok(&dir, &["plugin", "keygen", text(&dir.path().join("team")), "--signer", "Team"]);
     ok(&dir, &["plugin", "trust", text(&dir.path().join("team.pub"))]);
+    // The session shows what the demonstration tagger does: the operator enables it.
+    ok(&dir, &["plugin", "enable", "example-tagger"]);
     let team = dir.path().join("team.key");
     let signed = package_bundled(&dir, "calculator", "0.2.0", Some(&team));
     let older = package_bundled(&dir, "calculator", "0.1.5", Some(&team));

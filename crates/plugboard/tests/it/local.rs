@@ -70,7 +70,7 @@ async fn a_configured_model_file_answers_streamed_chat_by_default() {
     assert_eq!(done["model"], "local/tiny-chat", "{done}");
     assert!(done["usage"]["completion_tokens"].as_u64().unwrap() > 0, "{done}");
 
-    // The stored reply is the streamed text, tagged by the bundled tagger afterwards.
+    // The stored reply is the streamed text (the bundled tagger ships disabled).
     let conversation = events[0].1["conversation_id"].as_str().unwrap();
     let messages: Value = client
         .get(format!("{}/api/conversations/{conversation}/messages", server.base))
@@ -82,7 +82,46 @@ async fn a_configured_model_file_answers_streamed_chat_by_default() {
         .unwrap();
     let reply = &messages["messages"][1];
     assert_eq!(reply["status"], "complete");
-    assert_eq!(reply["content"].as_str().unwrap(), format!("{deltas}\n\n[tagged]"));
+    assert_eq!(reply["content"].as_str().unwrap(), deltas);
+
+    // The OpenAI-compatible API counts the local model's tokens: the prompt's and those
+    // generated, streamed or not.
+    let request = json!({"model": "local/tiny-chat", "max_tokens": 8,
+                         "messages": [{"role": "user", "content": "count my tokens"}]});
+    let completion: Value = client
+        .post(format!("{}/v1/chat/completions", server.base))
+        .json(&request)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let usage = &completion["usage"];
+    let (prompt, generated) = (usage["prompt_tokens"].as_u64().unwrap(), usage["completion_tokens"].as_u64().unwrap());
+    assert!(prompt > 3 && (1..=8).contains(&generated), "{completion}");
+    assert_eq!(usage["total_tokens"].as_u64().unwrap(), prompt + generated);
+    let mut streamed = request.clone();
+    streamed["stream"] = json!(true);
+    streamed["stream_options"] = json!({"include_usage": true});
+    let text = client
+        .post(format!("{}/v1/chat/completions", server.base))
+        .json(&streamed)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let last: Value = text
+        .split("\n\n")
+        .filter_map(|event| event.strip_prefix("data: "))
+        .filter(|data| *data != "[DONE]")
+        .last()
+        .map(|data| serde_json::from_str(data).unwrap())
+        .unwrap();
+    assert_eq!(last["usage"]["prompt_tokens"].as_u64().unwrap(), prompt, "{last}");
+    assert!(last["usage"]["completion_tokens"].as_u64().unwrap() > 0, "{last}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -348,12 +348,18 @@ fn plugin_info_enable_disable_and_completions_work_without_a_server() {
 
     let output = plugboard(&dir).args(["plugin", "disable", "pii-redactor"]).output().unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    assert_eq!(String::from_utf8(output.stdout).unwrap(), "pii-redactor disabled (a server running on this data folder applies it within a few seconds)\n");
+    assert_eq!(
+        String::from_utf8(output.stdout).unwrap(),
+        "pii-redactor disabled (a server running on this data folder applies it within a few seconds)\n"
+    );
     // Kept: the next command (or server) starts it disabled.
     let output = plugboard(&dir).args(["plugin", "list"]).output().unwrap();
     assert!(String::from_utf8(output.stdout).unwrap().contains("pii-redactor 0.1.0 [disabled] (bundled)\n"));
     let output = plugboard(&dir).args(["plugin", "enable", "pii-redactor"]).output().unwrap();
-    assert_eq!(String::from_utf8(output.stdout).unwrap(), "pii-redactor enabled (a server running on this data folder applies it within a few seconds)\n");
+    assert_eq!(
+        String::from_utf8(output.stdout).unwrap(),
+        "pii-redactor enabled (a server running on this data folder applies it within a few seconds)\n"
+    );
 
     let output = plugboard(&dir).args(["plugin", "info", "nope"]).output().unwrap();
     assert!(!output.status.success());
@@ -396,5 +402,8 @@ fn plugin_run_task_runs_a_scheduled_task_without_a_server() {
     let output = plugboard(&dir).args(["plugin", "run-task", "daily-digest", "nightly"]).output().unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8(output.stderr).unwrap();
-    assert!(stderr.contains("plugin `daily-digest` has no scheduled task `nightly`; its tasks: `digest`, `prune`"), "{stderr}");
+    assert!(
+        stderr.contains("plugin `daily-digest` has no scheduled task `nightly`; its tasks: `digest`, `prune`"),
+        "{stderr}"
+    );
 }
