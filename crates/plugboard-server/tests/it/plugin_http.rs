@@ -147,8 +147,11 @@ async fn a_plugins_docs_are_listed_and_served_as_markdown() {
     // Regression: the listing gave `docs/setup.md`, a path that was not served.
     for path in body["docs"].as_array().unwrap() {
         let path = path.as_str().unwrap();
-        let response =
-            alice.request(reqwest::Method::GET, &format!("/api/plugins/github-webhook/docs/{path}")).send().await.unwrap();
+        let response = alice
+            .request(reqwest::Method::GET, &format!("/api/plugins/github-webhook/docs/{path}"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), StatusCode::OK, "{path} is served at the path the listing gives");
     }
     let (_, body) = alice.get("/api/plugins/calculator/docs").await;
