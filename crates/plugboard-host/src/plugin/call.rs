@@ -71,6 +71,15 @@ fn set_context(target: &mut CallContext, source: Option<&CallContext>) {
     }
 }
 
+/// What [`Plugin::invoke_with`] adds to a call.
+#[derive(Default)]
+pub(super) struct CallOptions {
+    /// Where streamed pieces go.
+    pub(super) sink: Option<ChunkSender>,
+    /// The call's deadline instead of the plugin's.
+    pub(super) timeout: Option<Duration>,
+}
+
 impl Plugin {
     /// Every error of a call is made here, and counted as
     /// `plugboard_plugin_errors_total` (by plugin, hook and error code).
@@ -154,25 +163,6 @@ impl Plugin {
         self.run(hook, context, None, true, None, call).await
     }
 
-    /// A call with its own deadline instead of the plugin's (a scheduled task's).
-    pub(super) async fn invoke_with_timeout<'c, R: Send>(
-        &self,
-        hook: Hook,
-        timeout: Duration,
-        call: impl for<'a> FnOnce(
-            &'a mut Store<HostState>,
-            &'a Exports,
-            Scope<'a, 'c>,
-        ) -> BoxFuture<'a, wasmtime::Result<R>>
-        + Send
-        + 'c,
-    ) -> Result<R, CallError> {
-        if !self.implements(hook) {
-            return Err(self.error(hook, CallErrorKind::NotImplemented));
-        }
-        self.run(hook, None, None, true, Some(timeout), call).await
-    }
-
     /// A call the host makes for itself (listing tools at load): not charged to the
     /// plugin's rate limit.
     pub(super) async fn invoke_internal<'c, R: Send>(
@@ -189,10 +179,12 @@ impl Plugin {
         self.run(hook, None, None, false, None, call).await
     }
 
-    pub(super) async fn invoke_with_sink<'c, R: Send>(
+    /// A call with a sink for streamed pieces (a provider's completion) or its own
+    /// deadline (a scheduled task's).
+    pub(super) async fn invoke_with<'c, R: Send>(
         &self,
         hook: Hook,
-        sink: Option<ChunkSender>,
+        options: CallOptions,
         call: impl for<'a> FnOnce(
             &'a mut Store<HostState>,
             &'a Exports,
@@ -204,7 +196,7 @@ impl Plugin {
         if !self.implements(hook) {
             return Err(self.error(hook, CallErrorKind::NotImplemented));
         }
-        self.run(hook, None, sink, true, None, call).await
+        self.run(hook, None, options.sink, true, options.timeout, call).await
     }
 
     /// The one call path, counted and timed in the plugin's call statistics

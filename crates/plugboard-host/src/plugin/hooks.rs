@@ -3,6 +3,7 @@
 //! call path, and checks what came back.
 
 use super::Plugin;
+use super::call::CallOptions;
 use crate::abi::exports::events;
 use crate::abi::imports::types as wit;
 use crate::api::{
@@ -216,7 +217,7 @@ impl Plugin {
     ) -> Result<Completion, CallError> {
         let request = wit::CompletionRequest::from(request);
         let result = self
-            .invoke_with_sink(Hook::Provider, Some(sink), |store, exports, _| {
+            .invoke_with(Hook::Provider, CallOptions { sink: Some(sink), timeout: None }, |store, exports, _| {
                 Box::pin(async move { exports.provider()?.call_complete(store, &request).await })
             })
             .await?;
@@ -284,9 +285,13 @@ impl Plugin {
     /// `scheduler.run-task`, with the task's deadline ([`Plugin::task_timeout`]).
     pub async fn run_task(&self, name: &str, scheduled_at_ms: u64) -> Result<(), CallError> {
         let result = self
-            .invoke_with_timeout(Hook::Scheduled, self.task_timeout(name), |store, exports, _| {
-                Box::pin(async move { exports.scheduler()?.call_run_task(store, name, scheduled_at_ms).await })
-            })
+            .invoke_with(
+                Hook::Scheduled,
+                CallOptions { sink: None, timeout: Some(self.task_timeout(name)) },
+                |store, exports, _| {
+                    Box::pin(async move { exports.scheduler()?.call_run_task(store, name, scheduled_at_ms).await })
+                },
+            )
             .await?;
         result.map_err(|message| self.error(Hook::Scheduled, CallErrorKind::Plugin { message }))
     }
