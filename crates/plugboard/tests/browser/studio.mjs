@@ -293,6 +293,16 @@ try {
   assert.match(await announced.locator(".who").textContent(), /Plugin github-webhook/);
   assert.equal(await page.evaluate(() => window.notReloaded), true, "the page was not reloaded");
   await shot("webhook-live");
+  // Conversations made, renamed and deleted elsewhere (another tab of this session) show
+  // in the list as it happens.
+  const elsewhere = page.context().request;
+  const made = await (await elsewhere.post(`${base}/api/conversations`, { data: { title: "Made elsewhere" } })).json();
+  await page.locator(".conversation", { hasText: "Made elsewhere" }).waitFor();
+  await elsewhere.patch(`${base}/api/conversations/${made.conversation.id}`, { data: { title: "Renamed elsewhere" } });
+  await page.locator(".conversation", { hasText: "Renamed elsewhere" }).waitFor();
+  await elsewhere.delete(`${base}/api/conversations/${made.conversation.id}`);
+  await page.locator(".conversation", { hasText: "Renamed elsewhere" }).waitFor({ state: "detached" });
+  assert.equal(await page.evaluate(() => window.notReloaded), true, "the page was not reloaded");
 
   // A plugin page fills the main area: word-stats lists every conversation of this user.
   await page.getByRole("navigation", { name: "Plugin pages" }).getByRole("button", { name: "Word stats" }).click();
