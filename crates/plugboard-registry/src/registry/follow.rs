@@ -15,7 +15,7 @@ use plugboard_manifest::{FailMode, PluginId};
 use plugboard_store::PluginRecord;
 use serde::Serialize;
 
-use super::{Inner, Registry, lifecycle::parse_fail_mode};
+use super::{Inner, Registry, lifecycle::parse_fail_mode, lock};
 use crate::error::RegistryError;
 
 /// How often the registry looks for changes another process saved.
@@ -75,19 +75,28 @@ impl StoreFollower {
 }
 
 impl Registry {
-    /// Brings a loaded plugin in line with its saved `record`, through the lifecycle
-    /// operations: enables or disables it, applies the failure-mode override and the
-    /// settings. `previous` is the record as last applied, if any: a record that turns
-    /// `enabled` on again also closes an opened circuit breaker, as enabling does. Only what
-    /// differs is done; a plugin that is not loaded here (unknown, failed or unloaded) is
-    /// left alone. Returns what changed.
+    /// Brings a plugin in line with its saved `record`, through the lifecycle operations:
+    /// enables or disables it, applies the failure-mode override and the settings.
+    /// `previous` is the record as last applied, if any: a record that turns `enabled` on
+    /// again also closes an opened circuit breaker, and loads an installed plugin that is
+    /// not loaded here (unloaded, or failed), as enabling does. Only what differs is done;
+    /// otherwise a plugin that is not loaded here is left alone. Returns what changed.
     pub async fn apply_stored_record(
         &self,
         record: &PluginRecord,
         previous: Option<&PluginRecord>,
     ) -> Result<Vec<StoredChange>, RegistryError> {
         let Ok(id) = PluginId::parse(&record.plugin) else { return Ok(Vec::new()) };
-        let Some(plugin) = self.inner.runtime.plugin(&id) else { return Ok(Vec::new()) };
+        let enabled_again = previous.is_some_and(|previous| !previous.enabled);
+        let Some(plugin) = self.inner.runtime.plugin(&id) else {
+            let installed = lock(&self.inner.known).contains_key(&id);
+            if record.enabled && enabled_again && installed {
+                self.enable(&id).await?;
+                tracing::info!(plugin = %id, "loaded and enabled, as another process saved");
+                return Ok(vec![StoredChange::Enabled]);
+            }
+            return Ok(Vec::new());
+        };
         let mut changes = Vec::new();
         if let Some(mode) = record.fail_mode.as_deref().and_then(parse_fail_mode)
             && (mode == FailMode::Closed) != plugin.fails_closed()
@@ -104,7 +113,6 @@ impl Registry {
         }
         // An opened breaker is no operator's choice: it is undone only by a record that
         // turns `enabled` on again, never by one saved before the breaker's record was.
-        let enabled_again = previous.is_some_and(|previous| !previous.enabled);
         if record.enabled && !plugin.is_enabled() && (plugin.is_disabled_by_operator() || enabled_again) {
             self.enable(&id).await?;
             changes.push(StoredChange::Enabled);

@@ -109,6 +109,16 @@ async fn the_store_follower_applies_only_records_that_changed_since_it_last_look
     server.enable(&calculator).await.unwrap();
     assert_eq!(follower.follow(&server).await.unwrap(), []);
     assert_eq!(server.entry(&calculator).unwrap().state, PluginState::Enabled);
+
+    // Enabling a plugin the server unloaded loads it there again; a record that stays
+    // enabled does not.
+    server.unload(&calculator, false).await.unwrap();
+    command.disable(&calculator).await.unwrap();
+    follower.follow(&server).await.unwrap();
+    assert_eq!(server.entry(&calculator).unwrap().state, PluginState::Unloaded);
+    command.enable(&calculator).await.unwrap();
+    follower.follow(&server).await.unwrap();
+    assert_eq!(server.entry(&calculator).unwrap().state, PluginState::Enabled);
     stop(command).await;
     stop(server).await;
 }
