@@ -260,11 +260,21 @@ export async function loadModels() {
     option.title = model.id;
     select.append(option);
   }
-  if (chosen && overview.models.some((m) => m.id === chosen)) select.value = chosen;
+  const known = chosen && overview.models.some((m) => m.id === chosen);
+  // Without a default, no model is picked for the person (the first listed may be a
+  // provider plugin's): they choose one, and the server's reason shows.
+  if (!known && overview.models.length > 0) {
+    const none = Object.assign(document.createElement("option"), { value: "", textContent: "Choose a model" });
+    select.prepend(none);
+  }
+  select.value = known ? chosen : "";
   const problem = $("model-problem");
   if (overview.models.length === 0) {
     const messages = overview.problems.map((p) => p.message);
     problem.textContent = messages.length ? messages.join(" ") : "No model is available. /run and plugin commands still work.";
+    problem.hidden = false;
+  } else if (!known && overview.no_default_reason) {
+    problem.textContent = overview.no_default_reason;
     problem.hidden = false;
   } else {
     problem.hidden = true;
