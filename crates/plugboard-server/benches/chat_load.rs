@@ -76,7 +76,10 @@ async fn server(data: &Path, plugin: &str, filters: usize, fixture: &FixtureLlm,
         let manifest = std::fs::read_to_string(folder.join("plugin.toml")).unwrap();
         let id = format!("id = \"{plugin}\"");
         assert!(manifest.contains(&id), "{plugin}'s manifest has no line `{id}`");
-        let manifest = manifest.replace(&id, &format!("id = \"{plugin}-{n:02}\""));
+        // Each copy runs as a filter, a demonstration that ships disabled (the tagger) too.
+        let manifest = manifest
+            .replace(&id, &format!("id = \"{plugin}-{n:02}\""))
+            .replace("enabled_by_default = false", "enabled_by_default = true");
         std::fs::write(folder.join("plugin.toml"), manifest).unwrap();
     }
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&data.join("plugboard.db")).await.unwrap());
