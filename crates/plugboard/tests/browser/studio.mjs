@@ -64,6 +64,17 @@ try {
   const shot = (name) => page.screenshot({ path: path.join(shots, `${name}.png`) });
 
   // Sign up: the first account becomes the administrator.
+  // The page's live-feed connections, so a check can end one as a dropped connection would.
+  await page.addInitScript(() => {
+    const Native = window.EventSource;
+    window.liveFeeds = [];
+    window.EventSource = class extends Native {
+      constructor(...args) {
+        super(...args);
+        window.liveFeeds.push(this);
+      }
+    };
+  });
   await page.goto(base);
   await page.getByRole("button", { name: "Create an account instead" }).click();
   await page.getByLabel("User name").fill("ada");
@@ -293,6 +304,36 @@ try {
   assert.match(await announced.locator(".who").textContent(), /Plugin github-webhook/);
   assert.equal(await page.evaluate(() => window.notReloaded), true, "the page was not reloaded");
   await shot("webhook-live");
+  // When the feed's connection ends, the page connects again; what was posted while it was
+  // away shows once it is back (the new connection is held until the post is made).
+  let letReconnect;
+  const reconnect = new Promise((resolve) => (letReconnect = resolve));
+  await page.route(/\/api\/events$/, async (route) => {
+    await reconnect;
+    await route.continue();
+  });
+  await page.evaluate(() => {
+    const feed = window.liveFeeds.at(-1);
+    feed.close();
+    feed.dispatchEvent(new Event("error"));
+  });
+  await page.waitForFunction(() => document.body.dataset.live === "reconnecting");
+  const whileAway = JSON.stringify({ action: "opened", pull_request: { title: "While away", user: { login: "octocat" } } });
+  const deliveredAway = await fetch(`${base}/api/plugins/github-webhook/http/github`, {
+    method: "POST",
+    headers: {
+      "content-type": "application/json",
+      "x-github-event": "pull_request",
+      "x-hub-signature-256": `sha256=${createHmac("sha256", secret).update(whileAway).digest("hex")}`,
+    },
+    body: whileAway,
+  });
+  assert.equal(deliveredAway.status, 200, await deliveredAway.text());
+  letReconnect();
+  await page.locator(".message.assistant", { hasText: "New PR: While away by octocat" }).waitFor();
+  await page.waitForFunction(() => document.body.dataset.live === "connected");
+  await page.unroute(/\/api\/events$/);
+  assert.equal(await page.evaluate(() => window.notReloaded), true, "the page was not reloaded");
   // Conversations made, renamed and deleted elsewhere (another tab of this session) show
   // in the list as it happens.
   const elsewhere = page.context().request;
