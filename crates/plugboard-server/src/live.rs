@@ -4,15 +4,20 @@
 //! stream carries their own conversations only (`plugboard_chat::LiveEvent`).
 
 use std::convert::Infallible;
+use std::time::Duration;
 
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use futures_util::{Stream, StreamExt as _, stream};
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 
 use crate::AppState;
-use crate::auth::AuthUser;
+use crate::auth::{AuthUser, ResolvedCaller};
+
+/// How often a stream checks that its session or token still signs its person in.
+const SIGN_IN_CHECK: Duration = Duration::from_secs(10);
 
 /// The caller's conversations and messages as they change, as server-sent events
 ///
@@ -23,9 +28,10 @@ use crate::auth::AuthUser;
 /// message, a reply or tool result once stored as it stays, or a plugin's post),
 /// `message_edited` and `message_deleted` (`{"message_id", "conversation_id"}`). A
 /// stream that fell too far behind gets `lagged` (`{"missed": n}`): read the conversations
-/// again. Only the caller's own conversations are ever told. The stream does not end by
-/// itself; after a dropped connection, connect again and read what is open again (events
-/// are not replayed).
+/// again. Only the caller's own conversations are ever told. The stream ends within
+/// seconds once its session or API token no longer signs the caller in (signed out,
+/// expired, revoked), and not otherwise. After a dropped connection, connect again and
+/// read what is open again (events are not replayed).
 #[utoipa::path(
     get,
     path = "/api/events",
@@ -39,6 +45,7 @@ use crate::auth::AuthUser;
 pub(crate) async fn events(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
+    headers: HeaderMap,
 ) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
     // Subscribed before `ready` is sent, so nothing after it is missed.
     let events = BroadcastStream::new(state.engine.subscribe_live(&user.id));
@@ -51,5 +58,15 @@ pub(crate) async fn events(
             }
         })
     });
-    Sse::new(ready.chain(events)).keep_alive(KeepAlive::default())
+    let signed_out = async move {
+        let mut every = tokio::time::interval(SIGN_IN_CHECK);
+        every.tick().await;
+        loop {
+            every.tick().await;
+            if ResolvedCaller::resolve(&headers, &state).await.user_id() != Some(user.id.as_str()) {
+                return;
+            }
+        }
+    };
+    Sse::new(ready.chain(events).take_until(signed_out)).keep_alive(KeepAlive::default())
 }

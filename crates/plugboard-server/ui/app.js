@@ -19,7 +19,7 @@ import { onSignedIn, showAuth } from "/ui/auth.js";
 import { broadcastTheme, onInsertText, onMountsChanged } from "/ui/plugin-frames.js";
 import { insertText, liveMessage, loadCommands, loadModels, messageActionsChanged, onConversationStarted } from "/ui/chat.js";
 import { adoptConversation, liveConversation, loadConversations, newChat, reloadOpen } from "/ui/conversations.js";
-import { connectLive, disconnectLive, onLiveEvent, onLiveResync } from "/ui/live.js";
+import { connectLive, disconnectLive, onLiveEvent, onLiveResync, onLiveSignedOut } from "/ui/live.js";
 import "/ui/plugins-admin.js";
 
 setupThemeToggle(broadcastTheme); // plugin frames follow the page's theme
@@ -37,6 +37,7 @@ onLiveEvent((name, data) => {
   liveMessage(name, data); // the open conversation's messages
 });
 onLiveResync(() => guard(reloadOpen)); // after a reconnection, read again what is shown
+onLiveSignedOut(() => showAuth(false)); // the session ended elsewhere
 
 async function start() {
   const { user } = await api("GET", "/api/session");

@@ -4,7 +4,8 @@
 // posted (by the person in another tab, the model, or a plugin such as a webhook), edited and
 // deleted. app.js hands each event to chat.js and conversations.js. The browser's EventSource
 // reconnects by itself after a dropped connection; when the server refuses or is gone, this
-// module tries again, waiting longer each time. Events are not replayed, so after every
+// module tries again, waiting longer each time, unless the session has ended (the server
+// ends the feed of a session signed out elsewhere): then the page asks to sign in. Events are not replayed, so after every
 // reconnection (and when the server says events were missed) the page reads again what it
 // shows. `document.body.dataset.live` says where the feed stands: "connected" or "reconnecting".
 
@@ -22,10 +23,11 @@ const live = {
   retryTimer: undefined,
   failures: 0, // reconnections in a row that failed, for the wait before the next
   connected: false, // whether this sign-in's feed was connected before (then `ready` means "read again")
+  generation: 0, // counts connectLive() and disconnectLive(), so a late retry of an older feed does nothing
 };
 
 // What the events do (app.js sets them, so this module imports nothing of the studio).
-const hooks = { event: () => {}, resync: () => {} };
+const hooks = { event: () => {}, resync: () => {}, signedOut: () => {} };
 
 export function onLiveEvent(callback) {
   hooks.event = callback;
@@ -34,6 +36,11 @@ export function onLiveEvent(callback) {
 // After a reconnection or missed events: read again what the page shows.
 export function onLiveResync(callback) {
   hooks.resync = callback;
+}
+
+// The session ended (signed out in another tab, expired).
+export function onLiveSignedOut(callback) {
+  hooks.signedOut = callback;
 }
 
 function setStatus(status) {
@@ -60,8 +67,23 @@ function open() {
     live.source = null;
     live.failures += 1;
     const wait = Math.min(30_000, 1000 * 2 ** Math.min(live.failures - 1, 5));
-    live.retryTimer = setTimeout(open, wait);
+    live.retryTimer = setTimeout(retry, wait);
   });
+}
+
+// Connects again while the session lasts; a server that cannot say is tried again later.
+async function retry() {
+  const generation = live.generation;
+  const signedIn = await fetch("/api/session")
+    .then((response) => response.json())
+    .then(({ user }) => Boolean(user), () => true);
+  if (generation !== live.generation) return;
+  if (signedIn) {
+    open();
+  } else {
+    disconnectLive();
+    hooks.signedOut();
+  }
 }
 
 // Starts the feed for the person now signed in (again: a former feed is closed first).
@@ -74,6 +96,7 @@ export function connectLive() {
 
 // Stops the feed (signed out).
 export function disconnectLive() {
+  live.generation += 1;
   clearTimeout(live.retryTimer);
   live.source?.close();
   live.source = null;

@@ -57,6 +57,23 @@ impl Events {
         }
     }
 
+    /// Reads until the server ends the stream; returns the events heard meanwhile. A
+    /// stream still open after a minute fails the test.
+    async fn until_the_end(&mut self) -> Vec<String> {
+        let mut heard = Vec::new();
+        loop {
+            let chunk = tokio::time::timeout(std::time::Duration::from_secs(60), self.body.next())
+                .await
+                .expect("the stream to end within a minute");
+            let Some(chunk) = chunk else { break };
+            self.buffer.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+        }
+        heard.extend(
+            self.buffer.lines().filter_map(|line| line.strip_prefix("event:")).map(|name| name.trim().to_owned()),
+        );
+        heard
+    }
+
     /// The next event, which must be `name`; returns its data.
     async fn expect(&mut self, name: &str) -> Value {
         let (got, data) = self.next().await;
@@ -259,4 +276,16 @@ async fn plugins_reacting_to_each_others_posts_never_hear_themselves_and_stop_at
         !log.contains(&format!("message-sent {}", relay["id"].as_str().unwrap())),
         "all-hooks never hears its own post: {log}"
     );
+}
+
+#[tokio::test]
+async fn a_stream_ends_once_its_session_no_longer_signs_in() {
+    let server = TestServer::start(&[]).await;
+    let alice = server.signup("alice").await;
+    let mut heard = Events::open(&alice).await;
+    let (status, _) = alice.post("/api/auth/logout", json!({})).await;
+    assert!(status.is_success(), "{status}");
+    assert_eq!(heard.until_the_end().await, Vec::<String>::new(), "it ended with nothing more told");
+    let response = alice.request(reqwest::Method::GET, "/api/events").send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "and cannot be opened again");
 }
