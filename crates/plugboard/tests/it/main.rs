@@ -363,7 +363,7 @@ fn plugin_info_enable_disable_and_completions_work_without_a_server() {
 
     let output = plugboard(&dir).args(["plugin", "info", "nope"]).output().unwrap();
     assert!(!output.status.success());
-    assert!(String::from_utf8(output.stderr).unwrap().contains("no plugin `nope`; known: calculator"));
+    assert!(String::from_utf8(output.stderr).unwrap().contains("no plugin `nope`; known: access-list, calculator"));
 
     let output = plugboard(&dir).args(["completions", "bash"]).output().unwrap();
     assert!(output.status.success());
