@@ -418,6 +418,7 @@ pub(crate) async fn upload(
         .get("x-file-name")
         .and_then(|v| v.to_str().ok())
         .map(|raw| percent_encoding::percent_decode_str(raw.trim()).decode_utf8_lossy().into_owned())
+        .map(|name| crate::disposition::sanitize_file_name(&name))
         .unwrap_or_default();
     let name = name.as_str();
     if name.is_empty() || name.contains(['/', '\\']) || name.len() > 255 {
@@ -474,8 +475,8 @@ pub(crate) async fn download(
         return Err(ApiError::not_found("attachment", &id));
     };
     owned(&state, &user, &attachment.conversation_id).await.map_err(|_| ApiError::not_found("attachment", &id))?;
-    let disposition = format!("attachment; filename=\"{}\"", attachment.file_name.replace('"', "'"));
-    Ok(([(header::CONTENT_TYPE, attachment.media_type), (header::CONTENT_DISPOSITION, disposition)], bytes)
+    let disposition = crate::disposition::content_disposition(&attachment.file_name);
+    Ok(([(header::CONTENT_TYPE, attachment.media_type)], [(header::CONTENT_DISPOSITION, disposition)], bytes)
         .into_response())
 }
 
@@ -582,7 +583,7 @@ pub(crate) async fn export(
     }
     let messages: Vec<_> = state.store.list_messages(&id).await?.iter().map(api_message).collect();
     let file = plugin.export(&query.format, api_conversation(&conversation), messages).await?;
-    let disposition = format!("attachment; filename=\"{}\"", file.file_name.replace(['"', '\r', '\n'], "'"));
-    Ok(([(header::CONTENT_TYPE, file.media_type), (header::CONTENT_DISPOSITION, disposition)], file.data)
+    let disposition = crate::disposition::content_disposition(&file.file_name);
+    Ok(([(header::CONTENT_TYPE, file.media_type)], [(header::CONTENT_DISPOSITION, disposition)], file.data)
         .into_response())
 }

@@ -7,6 +7,7 @@ mod app;
 mod auth;
 mod chat;
 mod conversations;
+mod disposition;
 mod error;
 mod limits;
 mod live;

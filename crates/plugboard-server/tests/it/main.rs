@@ -8,6 +8,7 @@ mod auth;
 mod chat;
 mod conversations;
 mod errors;
+mod hardening;
 mod live;
 mod manage;
 mod middleware;
