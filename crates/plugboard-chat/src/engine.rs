@@ -212,6 +212,11 @@ impl ChatEngine {
         WeakEngine(Arc::downgrade(&self.inner))
     }
 
+    /// The largest message a user may post or edit it to, in bytes.
+    pub fn max_message_bytes(&self) -> usize {
+        self.inner.config.max_message_bytes
+    }
+
     /// The plugins the engine works with.
     pub fn plugin_set(&self) -> &Arc<dyn PluginSet> {
         &self.inner.plugins

@@ -285,6 +285,7 @@ pub(crate) struct MessageEdit {
         (status = 400, description = "`empty_message` or `invalid_json`", body = schemas::ApiError),
         (status = 401, description = "Not signed in", body = schemas::ApiError),
         (status = 404, description = "No such message of the caller's", body = schemas::ApiError),
+        (status = 413, description = "Over the message limit, 64 KiB by default (`message_too_large`)", body = schemas::ApiError),
     )
 )]
 pub(crate) async fn edit_message(
@@ -296,6 +297,10 @@ pub(crate) async fn edit_message(
     owned_message(&state, &user, &id).await?;
     if edit.content.trim().is_empty() {
         return Err(ApiError::bad_request("empty_message", "a message cannot be empty; delete it instead"));
+    }
+    let limit = state.engine.max_message_bytes();
+    if edit.content.len() > limit {
+        return Err(plugboard_chat::ChatError::MessageTooLarge { bytes: edit.content.len(), limit }.into());
     }
     let message =
         state.store.edit_message(&id, &edit.content).await?.ok_or_else(|| ApiError::not_found("message", &id))?;

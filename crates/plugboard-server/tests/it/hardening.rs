@@ -37,3 +37,19 @@ async fn a_file_name_with_control_characters_is_cleaned_on_upload_and_any_stored
     );
     assert_eq!(file.text().await.unwrap(), "hi");
 }
+
+#[tokio::test]
+async fn an_edit_is_held_to_the_same_size_limit_as_a_new_message() {
+    let server = TestServer::start(&[]).await;
+    let alice = server.signup("alice").await;
+    let too_long = "x".repeat(64 * 1024 + 1);
+    let (posted, body) = alice.post("/api/chat", json!({"message": too_long})).await;
+    assert_eq!((posted, body["error"]["code"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("message_too_large")));
+
+    let (_, chat) = alice.post("/api/chat", json!({"message": "short"})).await;
+    let id = chat["user_message"]["id"].as_str().unwrap().to_owned();
+    let (edited, body) = alice.patch(&format!("/api/messages/{id}"), json!({"content": too_long})).await;
+    assert_eq!((edited, body["error"]["code"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("message_too_large")));
+    let (edited, body) = alice.patch(&format!("/api/messages/{id}"), json!({"content": "x".repeat(64 * 1024)})).await;
+    assert_eq!(edited, StatusCode::OK, "{body}");
+}
