@@ -16,7 +16,7 @@ use plugboard_host::{Runtime, RuntimeConfig, RuntimeError, Services};
 use plugboard_registry::{Registry, RegistryConfig, StoreKv};
 use plugboard_store::Store;
 
-use crate::{AppState, PackagesConfig, ServerConfig, UserLimits};
+use crate::{AppState, LoginLimits, PackagesConfig, ServerConfig, UserLimits};
 
 /// Builds an [`AppState`]: every part has a default but the store.
 #[derive(Debug)]
@@ -120,6 +120,7 @@ impl AppBuilder {
             engine,
             config: Arc::new(self.server),
             limits: Arc::new(UserLimits::new(self.user_calls_per_minute)),
+            logins: Arc::new(LoginLimits::default()),
             packages: Arc::new(self.packages),
         })
     }

@@ -2,13 +2,15 @@
 //! cookie for browsers, Bearer API tokens for programs. Session and API tokens are random
 //! 256-bit values; only their SHA-256 is stored.
 
+use std::net::SocketAddr;
+
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use axum::Json;
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use plugboard_store::User;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -52,7 +54,7 @@ pub(crate) fn new_token(prefix: &str) -> Result<String, ApiError> {
     Ok(format!("{prefix}{}", hex::encode(bytes)))
 }
 
-fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub(crate) fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -100,10 +102,17 @@ impl FromRequestParts<AppState> for AuthUser {
     }
 }
 
+/// The token of an `Authorization` value of the `Bearer` scheme, in any case.
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then_some(token)
+}
+
 /// The user of the session cookie or Bearer token of `headers`.
 async fn caller(headers: &HeaderMap, state: &AppState) -> Result<AuthUser, ApiError> {
     if let Some(value) = headers.get(header::AUTHORIZATION) {
-        let token = value.to_str().ok().and_then(|value| value.strip_prefix("Bearer ")).ok_or_else(|| {
+        // The scheme's name is case-insensitive (RFC 7235): `bearer` and `BEARER` are `Bearer`.
+        let token = value.to_str().ok().and_then(bearer_token).ok_or_else(|| {
             ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "invalid_token",
@@ -234,21 +243,36 @@ pub(crate) async fn signup(
     ApiJson(credentials): ApiJson<Credentials>,
 ) -> Result<Response, ApiError> {
     check_credentials(&credentials)?;
-    if state.config.signup == SignupPolicy::Closed && state.store.count_users().await? > 0 {
-        return Err(ApiError::new(
+    let closed = state.config.signup == SignupPolicy::Closed;
+    let signup_closed = || {
+        ApiError::new(
             StatusCode::FORBIDDEN,
             "signup_closed",
             "sign-up is closed on this server; ask an administrator for an account",
-        ));
+        )
+    };
+    // A cheap early refusal; the atomic insert below is what decides.
+    if closed && state.store.count_users().await? > 0 {
+        return Err(signup_closed());
     }
     let password = credentials.password.clone();
     let hash = blocking(move || hash_password(&password)).await??;
-    let user = state.store.create_user(credentials.username.trim(), &hash).await.map_err(|error| match error {
-        plugboard_store::StoreError::Conflict { .. } => {
-            ApiError::new(StatusCode::CONFLICT, "username_taken", "this username is taken; choose another")
-        }
-        other => other.into(),
-    })?;
+    let username = credentials.username.trim();
+    let created = if closed {
+        // Only the very first account, decided atomically by the store: of concurrent
+        // sign-ups on a new server exactly one gets in.
+        state.store.create_first_user(username, &hash).await
+    } else {
+        state.store.create_user(username, &hash).await.map(Some)
+    };
+    let user = created
+        .map_err(|error| match error {
+            plugboard_store::StoreError::Conflict { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "username_taken", "this username is taken; choose another")
+            }
+            other => other.into(),
+        })?
+        .ok_or_else(signup_closed)?;
     tracing::info!(user = %user.username, admin = user.is_admin, "user signed up");
     session_response(&state, user, StatusCode::CREATED).await
 }
@@ -267,20 +291,40 @@ pub(crate) async fn signup(
         (status = 200, description = "Signed in", body = schemas::UserResponse,
          headers(("set-cookie" = String, description = "The session cookie"))),
         (status = 401, description = "Wrong name or password (`invalid_credentials`)", body = schemas::ApiError),
+        (status = 429, description = "Too many failed logins for this account or from this address \
+         (`too_many_attempts`); try again after `Retry-After` seconds", body = schemas::ApiError,
+         headers(("retry-after" = u64, description = "Seconds to wait"))),
     )
 )]
 pub(crate) async fn login(
     State(state): State<AppState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     ApiJson(credentials): ApiJson<Credentials>,
 ) -> Result<Response, ApiError> {
+    let address = peer.map(|Extension(ConnectInfo(peer))| peer.ip().to_canonical());
+    let account = account_key(&credentials.username);
+    state.logins.check(&account, address)?;
     let found = state.store.user_by_name(credentials.username.trim()).await?;
     let hash = found.as_ref().map(|(_, hash)| hash.clone());
     let password = credentials.password.clone();
     let matches = blocking(move || verify_password(&password, &hash.unwrap_or_else(dummy_hash))).await?;
     match found {
-        Some((user, _)) if matches => session_response(&state, user, StatusCode::OK).await,
-        _ => Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "wrong username or password")),
+        Some((user, _)) if matches => {
+            state.logins.succeeded(&account);
+            session_response(&state, user, StatusCode::OK).await
+        }
+        _ => {
+            let shown = address.map_or_else(|| "unknown".to_owned(), |address| address.to_string());
+            tracing::warn!(username = ?credentials.username.trim(), address = %shown, "failed login");
+            state.logins.failed(&account, address);
+            Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "wrong username or password"))
+        }
     }
+}
+
+/// The name under which failed logins of `username` are counted.
+fn account_key(username: &str) -> String {
+    username.trim().chars().flat_map(char::to_lowercase).collect()
 }
 
 /// Signs out: ends the session of the cookie sent

@@ -11,6 +11,7 @@ mod disposition;
 mod error;
 mod limits;
 mod live;
+mod login_limits;
 mod manage;
 mod middleware;
 mod openai;
@@ -40,6 +41,7 @@ pub use app::AppBuilder;
 pub use auth::{AdminUser, AuthUser, SESSION_COOKIE};
 pub use error::{ApiError, ApiJson, chat_status};
 pub use limits::UserLimits;
+pub use login_limits::LoginLimits;
 pub use packages::PackagesConfig;
 
 /// Who may sign up once the first user (the admin) exists.
@@ -97,6 +99,8 @@ pub struct AppState {
     pub config: Arc<ServerConfig>,
     /// Per-user rate limits on plugin execution and routes.
     pub limits: Arc<UserLimits>,
+    /// Failed-login counts, per account and client address.
+    pub logins: Arc<LoginLimits>,
     /// How packages are installed (trust store, policy, limits, index).
     pub packages: Arc<PackagesConfig>,
 }

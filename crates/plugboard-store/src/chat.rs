@@ -178,6 +178,11 @@ pub trait ChatStore: Send + Sync + std::fmt::Debug {
     /// case.
     async fn create_user(&self, username: &str, password_hash: &str) -> Result<User, StoreError>;
 
+    /// Creates the first user (an admin) only when there is no user yet, atomically: of any
+    /// number of concurrent calls on an empty store exactly one creates a user. `Ok(None)`
+    /// when a user already exists. [`StoreError::Conflict`] as for [`ChatStore::create_user`].
+    async fn create_first_user(&self, username: &str, password_hash: &str) -> Result<Option<User>, StoreError>;
+
     /// The user with this id.
     async fn user(&self, id: &str) -> Result<Option<User>, StoreError>;
 

@@ -111,3 +111,65 @@ async fn a_body_that_is_not_the_expected_json_gets_a_json_error() {
     assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_json")));
     assert!(body["error"]["message"].as_str().unwrap().contains("message"), "{body}");
 }
+
+/// 20 sign-ups at once: `(status, is_admin, error code)` of each answer.
+async fn twenty_sign_ups_at_once(server: &TestServer) -> Vec<(StatusCode, Option<bool>, Option<String>)> {
+    let requests = (0..20).map(|index| {
+        let body = json!({"username": format!("racer-{index}"), "password": "correct horse battery"});
+        send(server.client.post(server.url("/api/auth/signup")).json(&body))
+    });
+    futures_util::future::join_all(requests)
+        .await
+        .into_iter()
+        .map(|(status, body)| {
+            (status, body["user"]["is_admin"].as_bool(), body["error"]["code"].as_str().map(str::to_owned))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn closed_sign_up_admits_only_the_first_of_concurrent_sign_ups() {
+    let config = ServerConfig { signup: SignupPolicy::Closed, ..ServerConfig::default() };
+    let server = TestServer::start_with(&[], config).await;
+    let answers = twenty_sign_ups_at_once(&server).await;
+    let created: Vec<_> = answers.iter().filter(|(status, ..)| *status == StatusCode::CREATED).collect();
+    assert_eq!(created.len(), 1, "{answers:?}");
+    assert_eq!(created[0].1, Some(true), "the one account is the admin");
+    let refused = answers
+        .iter()
+        .filter(|(status, _, code)| *status == StatusCode::FORBIDDEN && code.as_deref() == Some("signup_closed"));
+    assert_eq!(refused.count(), 19, "{answers:?}");
+    assert_eq!(server.state.store.count_users().await.unwrap(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn open_sign_up_makes_one_admin_of_concurrent_first_sign_ups() {
+    let server = TestServer::start(&[]).await;
+    let answers = twenty_sign_ups_at_once(&server).await;
+    assert!(answers.iter().all(|(status, ..)| *status == StatusCode::CREATED), "{answers:?}");
+    let admins = answers.iter().filter(|(_, admin, _)| *admin == Some(true)).count();
+    assert_eq!(admins, 1, "{answers:?}");
+    assert_eq!(server.state.store.count_users().await.unwrap(), 20);
+}
+
+#[tokio::test]
+async fn repeated_wrong_passwords_get_429_with_retry_after() {
+    let server = TestServer::start(&[]).await;
+    server.signup("grace").await;
+    let wrong = json!({"username": "grace", "password": "not the password"});
+    for attempt in 1..=5 {
+        let (status, body) = send(server.client.post(server.url("/api/auth/login")).json(&wrong)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "attempt {attempt}: {body}");
+    }
+    let right = json!({"username": "GRACE", "password": "correct horse battery"});
+    let response = server.client.post(server.url("/api/auth/login")).json(&right).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS, "blocked even with the right password");
+    let retry_after: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=30).contains(&retry_after), "{retry_after}");
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "too_many_attempts", "{body}");
+    // Another account is not blocked by grace's failures (this address has used 5 of its 20).
+    let other = json!({"username": "nobody", "password": "not the password"});
+    let (status, _) = send(server.client.post(server.url("/api/auth/login")).json(&other)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}

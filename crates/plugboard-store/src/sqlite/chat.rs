@@ -118,6 +118,31 @@ impl ChatStore for SqliteStore {
         read_user(&row, OPERATION)
     }
 
+    async fn create_first_user(&self, username: &str, password_hash: &str) -> Result<Option<User>, StoreError> {
+        const OPERATION: &str = "create the first user";
+        // One statement on the single writer: the check for an existing user and the
+        // insert cannot be separated by another sign-up.
+        let query = sqlx::query(concat!(
+            "INSERT INTO users (id, username, username_key, password_hash, is_admin, created_at_ms)
+             SELECT ?1, ?2, ?3, ?4, 1, ?5 WHERE NOT EXISTS (SELECT 1 FROM users)
+             RETURNING ",
+            user_columns!()
+        ))
+        .bind(new_id())
+        .bind(username.to_owned())
+        .bind(fold_case(username))
+        .bind(password_hash.to_owned())
+        .bind(self.now_ms());
+        let row = self.write_optional(query).await.map_err(|error| {
+            if is_unique_violation(&error) {
+                StoreError::Conflict { what: "username", value: username.to_owned() }
+            } else {
+                query_error(OPERATION, None)(error)
+            }
+        })?;
+        row.map(|row| read_user(&row, OPERATION)).transpose()
+    }
+
     async fn user(&self, id: &str) -> Result<Option<User>, StoreError> {
         const OPERATION: &str = "read the user";
         let row = sqlx::query(concat!("SELECT ", user_columns!(), " FROM users WHERE id = ?1"))

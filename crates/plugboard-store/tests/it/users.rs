@@ -49,6 +49,28 @@ async fn concurrent_first_sign_ups_make_exactly_one_admin() {
     assert_eq!(store.count_users().await.unwrap(), 8);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn only_one_of_concurrent_first_users_is_created() {
+    let (_dir, store) = open_temp_store().await;
+    let store: Arc<dyn Store> = Arc::new(store);
+    let tasks: Vec<_> = (0..20)
+        .map(|index| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move { store.create_first_user(&format!("user-{index}"), "hash").await })
+        })
+        .collect();
+    let mut created = Vec::new();
+    for task in tasks {
+        created.extend(task.await.unwrap().unwrap());
+    }
+    assert_eq!(created.len(), 1, "{created:#?}");
+    assert!(created[0].is_admin);
+    assert_eq!(store.count_users().await.unwrap(), 1);
+    // Once there is a user, no call creates one.
+    assert_eq!(store.create_first_user("late", "hash").await.unwrap(), None);
+    assert_eq!(store.count_users().await.unwrap(), 1);
+}
+
 #[tokio::test]
 async fn usernames_are_unique_regardless_of_case() {
     let (_dir, store) = open_temp_store().await;
