@@ -408,9 +408,20 @@ pub(crate) async fn upload(
     AuthUser(user): AuthUser,
     Path(id): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
     owned(&state, &user, &id).await?;
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "file_too_large",
+                format!("the file is over the limit of {} bytes", state.config.max_upload_bytes),
+            ));
+        }
+        Err(rejection) => return Err(ApiError::new(rejection.status(), "invalid_body", rejection.body_text())),
+    };
     if body.len() > state.config.max_upload_bytes {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,

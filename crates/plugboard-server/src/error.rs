@@ -182,8 +182,8 @@ impl From<RegistryError> for ApiError {
     }
 }
 
-/// A JSON request body, with a JSON error (`invalid_json`, saying what is wrong and where)
-/// instead of axum's plain-text rejection.
+/// A JSON request body, with a JSON error (`invalid_json`, saying what is wrong and where;
+/// 413 `body_too_large` over the body limit) instead of axum's plain-text rejection.
 #[derive(Debug)]
 pub struct ApiJson<T>(pub T);
 
@@ -197,6 +197,11 @@ where
     async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
         match Json::<T>::from_request(request, state).await {
             Ok(Json(value)) => Ok(ApiJson(value)),
+            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!("the request body is over this endpoint's limit: {}", rejection.body_text()),
+            )),
             Err(rejection) => Err(ApiError::new(rejection.status(), "invalid_json", rejection.body_text())),
         }
     }

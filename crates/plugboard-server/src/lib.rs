@@ -9,6 +9,7 @@ mod chat;
 mod conversations;
 mod disposition;
 mod error;
+mod json_errors;
 mod limits;
 mod live;
 mod login_limits;
@@ -235,6 +236,8 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint") })
         // Around every route and the fallback; it lets through all but the API itself.
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::run))
+        // Around all: every error answer is the API's JSON.
+        .layer(axum::middleware::from_fn(json_errors::ensure_json))
         .with_state(state)
 }
 

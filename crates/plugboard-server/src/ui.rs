@@ -45,7 +45,9 @@ fn file(name: &str) -> Response {
             headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
             response
         }
-        None => (StatusCode::NOT_FOUND, "no such file").into_response(),
+        None => {
+            crate::error::ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no file `{name}`")).into_response()
+        }
     }
 }
 

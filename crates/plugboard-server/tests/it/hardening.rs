@@ -53,3 +53,54 @@ async fn an_edit_is_held_to_the_same_size_limit_as_a_new_message() {
     let (edited, body) = alice.patch(&format!("/api/messages/{id}"), json!({"content": "x".repeat(64 * 1024)})).await;
     assert_eq!(edited, StatusCode::OK, "{body}");
 }
+
+/// `(status, error code)` of an answer that must be the API's JSON error.
+async fn json_error(response: reqwest::Response) -> (StatusCode, String) {
+    let status = response.status();
+    let media_type = response.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned());
+    let text = response.text().await.unwrap();
+    assert_eq!(media_type.as_deref(), Some("application/json"), "{status}: {text}");
+    let body: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+    (status, body["error"]["code"].as_str().unwrap().to_owned())
+}
+
+#[tokio::test]
+async fn every_error_is_the_apis_json_with_a_stable_code() {
+    let config = plugboard_server::ServerConfig { max_upload_bytes: 1024, ..Default::default() };
+    let server = TestServer::start_with(&[], config).await;
+    let alice = server.signup("alice").await;
+    let conversation = alice.conversation("errors").await;
+    let expect = |status: StatusCode, code: &str| (status, code.to_owned());
+
+    let upload = alice
+        .request(reqwest::Method::POST, &format!("/api/conversations/{conversation}/attachments"))
+        .header("x-file-name", "big.bin")
+        .body(vec![0u8; 8192])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json_error(upload).await, expect(StatusCode::PAYLOAD_TOO_LARGE, "file_too_large"));
+
+    // Over the 2 MiB a JSON body may have: too large, not malformed.
+    let huge = format!("{{\"message\": \"{}\"}}", "x".repeat(3 << 20));
+    let chat = alice
+        .request(reqwest::Method::POST, "/api/chat")
+        .header("content-type", "application/json")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json_error(chat).await, expect(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"));
+
+    let cases = [
+        (reqwest::Method::GET, "/api/conversations?limit=many", StatusCode::BAD_REQUEST, "invalid_query"),
+        (reqwest::Method::GET, "/api/conversations/%FF%FE", StatusCode::BAD_REQUEST, "invalid_path"),
+        (reqwest::Method::GET, "/ui/no-such-file.js", StatusCode::NOT_FOUND, "not_found"),
+        (reqwest::Method::DELETE, "/api/models", StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+    ];
+    for (method, path, status, code) in cases {
+        let response = alice.request(method.clone(), path).send().await.unwrap();
+        assert_eq!(json_error(response).await, expect(status, code), "{method} {path}");
+    }
+}
