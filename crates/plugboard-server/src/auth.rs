@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
+use crate::credentials;
 use crate::error::{ApiError, ApiJson};
 use crate::{AppState, SignupPolicy, schemas};
 
@@ -150,28 +151,14 @@ impl FromRequestParts<AppState> for AdminUser {
 /// Sign-up and login input.
 #[derive(Debug, Deserialize, ToSchema)]
 pub(crate) struct Credentials {
-    /// 2 to 40 letters, digits, `-`, `_` or `.`; unique regardless of case.
+    /// 2 to 40 letters, digits, `-`, `_` or `.`, taken in Unicode NFKC; unique regardless
+    /// of case.
     #[schema(example = "alice")]
     username: String,
-    /// At least 8 characters.
+    /// At least 8 characters, not all whitespace, and not one of the most common
+    /// passwords.
     #[schema(example = "correct horse battery")]
     password: String,
-}
-
-fn check_credentials(credentials: &Credentials) -> Result<(), ApiError> {
-    let name = credentials.username.trim();
-    let name_ok = (2..=40).contains(&name.chars().count())
-        && name.chars().all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if !name_ok {
-        return Err(ApiError::bad_request(
-            "invalid_username",
-            "a username has 2 to 40 letters, digits, `-`, `_` or `.`",
-        ));
-    }
-    if credentials.password.chars().count() < 8 {
-        return Err(ApiError::bad_request("weak_password", "a password needs at least 8 characters"));
-    }
-    Ok(())
 }
 
 fn hash_password(password: &str) -> Result<String, ApiError> {
@@ -242,7 +229,8 @@ pub(crate) async fn signup(
     State(state): State<AppState>,
     ApiJson(credentials): ApiJson<Credentials>,
 ) -> Result<Response, ApiError> {
-    check_credentials(&credentials)?;
+    let username = credentials::check_username(&credentials.username)?;
+    credentials::check_password(&credentials.password)?;
     let closed = state.config.signup == SignupPolicy::Closed;
     let signup_closed = || {
         ApiError::new(
@@ -257,13 +245,12 @@ pub(crate) async fn signup(
     }
     let password = credentials.password.clone();
     let hash = blocking(move || hash_password(&password)).await??;
-    let username = credentials.username.trim();
     let created = if closed {
         // Only the very first account, decided atomically by the store: of concurrent
         // sign-ups on a new server exactly one gets in.
-        state.store.create_first_user(username, &hash).await
+        state.store.create_first_user(&username, &hash).await
     } else {
-        state.store.create_user(username, &hash).await.map(Some)
+        state.store.create_user(&username, &hash).await.map(Some)
     };
     let user = created
         .map_err(|error| match error {
@@ -304,7 +291,12 @@ pub(crate) async fn login(
     let address = peer.map(|Extension(ConnectInfo(peer))| peer.ip().to_canonical());
     let account = account_key(&credentials.username);
     state.logins.check(&account, address)?;
-    let found = state.store.user_by_name(credentials.username.trim()).await?;
+    let name = credentials::normalize_username(&credentials.username);
+    let mut found = state.store.user_by_name(&name).await?;
+    if found.is_none() && name != credentials.username.trim() {
+        // A name stored before names were normalised.
+        found = state.store.user_by_name(credentials.username.trim()).await?;
+    }
     let hash = found.as_ref().map(|(_, hash)| hash.clone());
     let password = credentials.password.clone();
     let matches = blocking(move || verify_password(&password, &hash.unwrap_or_else(dummy_hash))).await?;
@@ -315,7 +307,7 @@ pub(crate) async fn login(
         }
         _ => {
             let shown = address.map_or_else(|| "unknown".to_owned(), |address| address.to_string());
-            tracing::warn!(username = ?credentials.username.trim(), address = %shown, "failed login");
+            tracing::warn!(username = ?name, address = %shown, "failed login");
             state.logins.failed(&account, address);
             Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "wrong username or password"))
         }
@@ -324,7 +316,7 @@ pub(crate) async fn login(
 
 /// The name under which failed logins of `username` are counted.
 fn account_key(username: &str) -> String {
-    username.trim().chars().flat_map(char::to_lowercase).collect()
+    credentials::normalize_username(username).chars().flat_map(char::to_lowercase).collect()
 }
 
 /// Signs out: ends the session of the cookie sent

@@ -7,6 +7,7 @@ mod app;
 mod auth;
 mod chat;
 mod conversations;
+mod credentials;
 mod disposition;
 mod error;
 mod json_errors;

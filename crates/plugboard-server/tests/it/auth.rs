@@ -85,11 +85,37 @@ async fn bad_sign_up_input_is_refused_with_what_to_fix() {
     let cases = [
         (json!({"username": "x", "password": "long enough password"}), "invalid_username"),
         (json!({"username": "frank", "password": "short"}), "weak_password"),
+        (json!({"username": "frank", "password": "          "}), "weak_password"),
+        (json!({"username": "frank", "password": "Password123"}), "weak_password"),
+        (json!({"username": "frank", "password": "qwertyuiop"}), "weak_password"),
     ];
     for (body, code) in cases {
         let (status, answer) = send(server.client.post(server.url("/api/auth/signup")).json(&body)).await;
         assert_eq!((status, answer["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some(code)), "{answer}");
+        assert!(answer["error"]["message"].as_str().is_some_and(|message| message.len() > 20), "{answer}");
     }
+    assert_eq!(server.state.store.count_users().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn usernames_are_normalised_so_look_alike_encodings_are_one_name() {
+    let server = TestServer::start(&[]).await;
+    // Full-width letters are the same name in NFKC.
+    let alice = server.signup("ａｌｉｃｅ").await;
+    let (_, me) = alice.get("/api/me").await;
+    assert_eq!(me["user"]["username"], "alice");
+    for taken in ["alice", "ALICE", "Ａｌｉｃｅ"] {
+        let body = json!({"username": taken, "password": "another good password"});
+        let (status, answer) = send(server.client.post(server.url("/api/auth/signup")).json(&body)).await;
+        assert_eq!(
+            (status, answer["error"]["code"].as_str()),
+            (StatusCode::CONFLICT, Some("username_taken")),
+            "{taken}"
+        );
+    }
+    let login = json!({"username": "ＡＬＩＣＥ", "password": "correct horse battery"});
+    let (status, answer) = send(server.client.post(server.url("/api/auth/login")).json(&login)).await;
+    assert_eq!((status, answer["user"]["username"].as_str()), (StatusCode::OK, Some("alice")), "{answer}");
 }
 
 #[tokio::test]
