@@ -104,3 +104,21 @@ async fn every_error_is_the_apis_json_with_a_stable_code() {
         assert_eq!(json_error(response).await, expect(status, code), "{method} {path}");
     }
 }
+
+#[tokio::test]
+async fn the_bearer_scheme_is_taken_in_any_case() {
+    let server = TestServer::start(&[]).await;
+    let alice = server.signup("alice").await;
+    let (_, created) = alice.post("/api/tokens", json!({"name": "script"})).await;
+    let token = created["token"].as_str().unwrap();
+    for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+        let response =
+            server.client.get(server.url("/api/me")).header("authorization", format!("{scheme} {token}")).send().await;
+        let response = response.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{scheme}");
+        let me: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(me["user"]["username"], "alice", "{scheme}: {me}");
+    }
+    let basic = server.client.get(server.url("/api/me")).header("authorization", format!("Basic {token}")).send();
+    assert_eq!(json_error(basic.await.unwrap()).await, (StatusCode::UNAUTHORIZED, "invalid_token".to_owned()));
+}
