@@ -244,11 +244,28 @@ pub struct ChatCompletionRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub top_p: Option<f32>,
     /// Token limit (older name).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "max_tokens")]
     pub max_tokens: Option<u32>,
     /// Token limit (newer name; wins over `max_tokens`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "max_completion_tokens")]
     pub max_completion_tokens: Option<u32>,
+}
+
+/// A token limit named `field`: past `u32::MAX` an error naming the field and its value,
+/// never a number cut down to fit.
+fn token_limit<'de, D: serde::Deserializer<'de>>(deserializer: D, field: &str) -> Result<Option<u32>, D::Error> {
+    let Some(value) = Option::<u64>::deserialize(deserializer)? else { return Ok(None) };
+    u32::try_from(value)
+        .map(Some)
+        .map_err(|_| serde::de::Error::custom(format!("`{field}` is {value}; it may be at most {}", u32::MAX)))
+}
+
+fn max_tokens<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<u32>, D::Error> {
+    token_limit(deserializer, "max_tokens")
+}
+
+fn max_completion_tokens<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<u32>, D::Error> {
+    token_limit(deserializer, "max_completion_tokens")
 }
 
 impl ChatCompletionRequest {

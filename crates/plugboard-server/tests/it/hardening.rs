@@ -122,3 +122,25 @@ async fn the_bearer_scheme_is_taken_in_any_case() {
     let basic = server.client.get(server.url("/api/me")).header("authorization", format!("Basic {token}")).send();
     assert_eq!(json_error(basic.await.unwrap()).await, (StatusCode::UNAUTHORIZED, "invalid_token".to_owned()));
 }
+
+#[tokio::test]
+async fn a_token_limit_past_u32_is_a_clear_400_not_a_wrapped_number() {
+    let server = TestServer::start(&[]).await;
+    let alice = server.signup("alice").await;
+    let (_, created) = alice.post("/api/tokens", json!({"name": "client"})).await;
+    let token = created["token"].as_str().unwrap().to_owned();
+    for field in ["max_tokens", "max_completion_tokens"] {
+        let request = json!({
+            "model": "fixture/echo",
+            "messages": [{"role": "user", "content": "hi"}],
+            field: 4_294_967_297_u64,
+        });
+        let response =
+            server.client.post(server.url("/v1/chat/completions")).bearer_auth(&token).json(&request).send().await;
+        let response = response.unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{field}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(field) && message.contains("4294967297"), "{field}: {body}");
+    }
+}
