@@ -188,6 +188,8 @@ impl log::Host for HostState {
             message.push_str(" [cut]");
         }
         let plugin = self.id();
+        // One plugin message is one log line, whatever it holds.
+        let message = crate::stdio::escape_control(&message);
         match level {
             log::Level::Trace => tracing::trace!(target: "plugboard::plugin", %plugin, "{message}"),
             log::Level::Debug => tracing::debug!(target: "plugboard::plugin", %plugin, "{message}"),

@@ -13,6 +13,26 @@ const MAX_LINE: usize = 4096;
 /// How much of stderr is kept for panic messages.
 const TAIL: usize = 2048;
 
+/// `text` fit for one log line: each control character escaped (`\n` as `\\n`, `\r` as
+/// `\\r`, `\t` as `\\t`, others as `\\u{…}`), so what a plugin writes can never start a
+/// line of its own that reads as the server's, nor move the cursor of a terminal.
+pub(crate) fn escape_control(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut escaped = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => escaped.push_str("\\n"),
+            '\r' => escaped.push_str("\\r"),
+            '\t' => escaped.push_str("\\t"),
+            c if c.is_control() => escaped.extend(c.escape_unicode()),
+            c => escaped.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(escaped)
+}
+
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum StreamName {
     Stdout,
@@ -57,12 +77,13 @@ impl LogStream {
 
     fn emit(&self, buffers: &mut Buffers, line: &[u8]) {
         let text = String::from_utf8_lossy(&line[..line.len().min(MAX_LINE)]);
+        let logged = escape_control(&text);
         match self.name {
             StreamName::Stdout => {
-                tracing::info!(target: "plugboard::plugin", plugin = %self.plugin, stream = "stdout", "{text}")
+                tracing::info!(target: "plugboard::plugin", plugin = %self.plugin, stream = "stdout", "{logged}")
             }
             StreamName::Stderr => {
-                tracing::warn!(target: "plugboard::plugin", plugin = %self.plugin, stream = "stderr", "{text}");
+                tracing::warn!(target: "plugboard::plugin", plugin = %self.plugin, stream = "stderr", "{logged}");
                 buffers.tail.push_str(&text);
                 buffers.tail.push('\n');
                 if buffers.tail.len() > TAIL {
@@ -123,5 +144,19 @@ impl tokio::io::AsyncWrite for LogStream {
 
     fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Poll::Ready(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape_control;
+
+    #[test]
+    fn control_characters_are_escaped_and_other_text_is_kept() {
+        assert_eq!(escape_control("plain, naïve 😀 text"), "plain, naïve 😀 text");
+        assert_eq!(
+            escape_control("ok\n2026-12-06T00:00:00Z ERROR forged\r\t\u{1b}[2J\u{0}"),
+            "ok\\n2026-12-06T00:00:00Z ERROR forged\\r\\t\\u{1b}[2J\\u{0}"
+        );
     }
 }

@@ -83,6 +83,28 @@ async fn plugin_output_and_log_lines_go_to_the_log_tagged_with_the_plugin() {
 }
 
 #[tokio::test]
+async fn a_plugins_log_message_is_one_log_line_whatever_it_holds() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt().with_writer(move || writer.clone()).with_ansi(false).finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let runtime = runtime();
+    let probe_plugin = load(&runtime, "host-probe").await;
+    let forged = "hi\n1999-01-01T00:00:00.000000Z ERROR plugboard: forged\r";
+    probe(&probe_plugin, "log", json!({"message": forged})).await;
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        !log.lines().any(|l| l.starts_with("1999-01-01") || (l.contains("forged") && !l.contains("plugin="))),
+        "{log}"
+    );
+    assert!(
+        log.lines().any(|l| l.contains("plugin=host-probe")
+            && l.contains("hi\\n1999-01-01T00:00:00.000000Z ERROR plugboard: forged\\r")),
+        "{log}"
+    );
+}
+
+#[tokio::test]
 async fn every_ungranted_call_fails_naming_its_permission() {
     let runtime = runtime();
     let _calculator = load(&runtime, "calculator").await;
