@@ -78,17 +78,20 @@ pub(crate) async fn create_conversation_for(
         (status = 201, description = "The conversation", body = schemas::ConversationResponse),
         (status = 400, description = "`invalid_title` or `invalid_json`", body = schemas::ApiError),
         (status = 401, description = "Not signed in", body = schemas::ApiError),
+        (status = 415, description = "A body that is not sent as `application/json` (`invalid_json`)", body = schemas::ApiError),
     )
 )]
 pub(crate) async fn create(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
+    headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     // The body is optional: none, or `{"title": ...}`.
     let request: NewConversation = if body.iter().all(u8::is_ascii_whitespace) {
         NewConversation { title: None }
     } else {
+        crate::error::require_json(&headers)?;
         serde_json::from_slice(&body).map_err(|error| {
             ApiError::bad_request("invalid_json", format!("send {{\"title\": \"...\"}} or nothing: {error}"))
         })?

@@ -85,6 +85,26 @@ pub struct ApiError {
     pub retry_after: Option<u64>,
 }
 
+/// Refuses a body that does not say it is JSON (`Content-Type: application/json` or a
+/// `+json` type): a web page may send a form or `text/plain` body to any server without
+/// asking it first, but not a JSON one, so this also keeps such pages out.
+pub(crate) fn require_json(headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
+    let media_type = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .map(|value| value.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    if media_type == "application/json" || (media_type.starts_with("application/") && media_type.ends_with("+json")) {
+        return Ok(());
+    }
+    let found = if media_type.is_empty() { "no Content-Type".to_owned() } else { format!("`{media_type}`") };
+    Err(ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "invalid_json",
+        format!("the body must be JSON sent with `Content-Type: application/json`; this one has {found}"),
+    ))
+}
+
 impl ApiError {
     /// An error with `status`, `code` and `message`.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {

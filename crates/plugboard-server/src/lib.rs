@@ -18,6 +18,7 @@ mod manage;
 mod middleware;
 mod openai;
 mod openapi;
+mod origin;
 mod packages;
 mod plugin_http;
 mod plugins;
@@ -80,11 +81,23 @@ pub struct ServerConfig {
     pub session_days: u32,
     /// Mark the session cookie `Secure` (behind HTTPS).
     pub secure_cookies: bool,
+    /// The address people reach the server at, when it is not the one it sees in `Host`
+    /// (behind a proxy): its origin is the server's own for the cross-site check.
+    pub public_url: Option<url::Url>,
+    /// Further origins whose pages may change state with the session cookie.
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig { signup: SignupPolicy::Open, max_upload_bytes: 10 << 20, session_days: 30, secure_cookies: false }
+        ServerConfig {
+            signup: SignupPolicy::Open,
+            max_upload_bytes: 10 << 20,
+            session_days: 30,
+            secure_cookies: false,
+            public_url: None,
+            allowed_origins: Vec::new(),
+        }
     }
 }
 
@@ -237,6 +250,8 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint") })
         // Around every route and the fallback; it lets through all but the API itself.
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::run))
+        // Outermost: a forged cross-site request is refused before anything sees it.
+        .layer(axum::middleware::from_fn_with_state(state.clone(), origin::check))
         // Around all: every error answer is the API's JSON.
         .layer(axum::middleware::from_fn(json_errors::ensure_json))
         .with_state(state)

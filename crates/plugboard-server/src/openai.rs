@@ -87,10 +87,19 @@ fn created() -> u64 {
         (status = 400, description = "Not a valid request", body = schemas::OpenAiError),
         (status = 401, description = "Not signed in", body = schemas::ApiError),
         (status = 404, description = "No such model", body = schemas::OpenAiError),
+        (status = 415, description = "A body that is not sent as `application/json` (`invalid_json`)", body = schemas::OpenAiError),
         (status = 503, description = "No model, or it is busy or unreachable", body = schemas::OpenAiError),
     )
 )]
-pub(crate) async fn chat_completions(State(state): State<AppState>, AuthUser(user): AuthUser, body: Bytes) -> Response {
+pub(crate) async fn chat_completions(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(error) = crate::error::require_json(&headers) {
+        return openai_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "invalid_json", error.message);
+    }
     let body: ChatCompletionRequest = match serde_json::from_slice(&body) {
         Ok(body) => body,
         Err(error) if error.is_syntax() || error.is_eof() => {

@@ -164,6 +164,7 @@ enum ExecuteRequest {
         (status = 400, description = "Neither request shape (`invalid_request`), or not a plugin id", body = schemas::ApiError),
         (status = 401, description = "Not signed in", body = schemas::ApiError),
         (status = 404, description = "No such plugin (`plugin_not_found`) or tool (`unknown_method`)", body = schemas::ApiError),
+        (status = 415, description = "A body that is not sent as `application/json` (`invalid_json`)", body = schemas::ApiError),
         (status = 422, description = "The tool failed", body = schemas::ApiError),
         (status = 429, description = "Rate limited; see `Retry-After`", body = schemas::ApiError),
         (status = 503, description = "The plugin is disabled, busy or its circuit breaker is open", body = schemas::ApiError),
@@ -172,8 +173,10 @@ enum ExecuteRequest {
 pub(crate) async fn execute(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
+    headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
+    crate::error::require_json(&headers)?;
     let registry = &state.registry;
     let request: ExecuteRequest = serde_json::from_slice(&body).map_err(|_| {
         ApiError::new(

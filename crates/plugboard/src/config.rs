@@ -25,6 +25,10 @@ pub(crate) struct FileConfig {
     pub(crate) user_calls_per_minute: Option<u32>,
     /// The longest deadline a scheduled task may declare, such as `"10m"` (the default).
     pub(crate) max_task_deadline: Option<String>,
+    /// The address people reach the server at, behind a proxy.
+    pub(crate) public_url: Option<url::Url>,
+    /// Further origins whose pages may change state with the session cookie.
+    pub(crate) allowed_origins: Option<Vec<String>>,
     #[serde(default)]
     pub(crate) models: ModelsConfig,
     #[serde(default)]

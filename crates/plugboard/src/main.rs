@@ -53,6 +53,10 @@ enum Command {
         /// The model used when a request names none, `provider/model`.
         #[arg(long, env = "PLUGBOARD_DEFAULT_MODEL")]
         default_model: Option<String>,
+        /// The address people reach the server at when it is behind a proxy, such as
+        /// https://chat.example.org: its pages may change state with the session cookie.
+        #[arg(long, env = "PLUGBOARD_PUBLIC_URL")]
+        public_url: Option<url::Url>,
         #[command(flatten)]
         plugins: PluginOptions,
         #[command(flatten)]
@@ -128,7 +132,17 @@ fn main() -> std::process::ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve { addr, dev, signup, openai_base_url, openai_api_key, default_model, plugins, local } => {
+        Command::Serve {
+            addr,
+            dev,
+            signup,
+            openai_base_url,
+            openai_api_key,
+            default_model,
+            public_url,
+            plugins,
+            local,
+        } => {
             let file = FileConfig::load(plugins.config.as_deref())?;
             let opened = plugins.open(&file).await?;
             let packages = plugboard_server::PackagesConfig {
@@ -163,6 +177,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 max_upload_bytes: file
                     .max_upload_mb
                     .map_or(10 << 20, |mb| usize::try_from(mb << 20).unwrap_or(usize::MAX)),
+                public_url: public_url.or(file.public_url.clone()),
+                allowed_origins: file.allowed_origins.clone().unwrap_or_default(),
                 ..ServerConfig::default()
             };
             let state = app

@@ -15,6 +15,7 @@ mod middleware;
 mod models;
 mod openai;
 mod openapi;
+mod origin;
 mod plugin_http;
 mod services;
 mod tasks;

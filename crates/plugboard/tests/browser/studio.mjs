@@ -11,6 +11,7 @@ import { chromium } from "playwright-core";
 import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
 import { readFileSync } from "node:fs";
+import http from "node:http";
 import path from "node:path";
 
 const [base, shots] = process.argv.slice(2);
@@ -461,6 +462,26 @@ try {
   await page.getByRole("button", { name: "← Back to chat" }).click();
   // Back in the chat, the new word-stats version's frames are mounted.
   await page.frameLocator('iframe[data-plugin="word-stats"][data-mount="toolbar"]').getByText(/ words$/).waitFor();
+
+  // A page on another port of this host (the same site, so the browser sends the admin's
+  // cookie along) tries to disable a plugin with a body-less POST: the server refuses it.
+  const attacker = http.createServer((_, response) => {
+    response.writeHead(200, { "content-type": "text/html" });
+    response.end(`<!doctype html><title>waiting</title><script>
+      fetch(${JSON.stringify(base)} + "/api/plugins/calculator/disable", { method: "POST", mode: "no-cors", credentials: "include" })
+        .finally(() => { document.title = "sent"; });
+    </script>`);
+  });
+  await new Promise((resolve) => attacker.listen(0, "127.0.0.1", resolve));
+  // The same browser profile: the admin's cookies, another tab.
+  const attackContext = await browser.newContext({ storageState: await page.context().storageState() });
+  const attackPage = await attackContext.newPage();
+  await attackPage.goto(`http://127.0.0.1:${attacker.address().port}/`);
+  await attackPage.waitForFunction(() => document.title === "sent");
+  await attackContext.close();
+  attacker.close();
+  const afterAttack = await page.evaluate(() => fetch("/api/plugins").then((r) => r.json()));
+  assert.equal(afterAttack.plugins.find((p) => p.id === "calculator").state, "enabled", "a foreign page changed nothing");
 
   // Dark theme, and phone width with the conversation list behind a button.
   await page.getByRole("button", { name: "Switch between light and dark" }).click();

@@ -186,9 +186,13 @@ async fn the_server_lists_and_executes_plugins() {
     assert_eq!(response.status(), 422);
     assert_eq!(response.json::<Value>().await.unwrap()["error"]["code"], "plugin_error");
 
-    let response = client.post(url("/api/plugins/execute")).body("not json").send().await.unwrap();
+    let not_json = || client.post(url("/api/plugins/execute")).body("not json");
+    let response = not_json().header("content-type", "application/json").send().await.unwrap();
     assert_eq!(response.status(), 400);
     assert_eq!(response.json::<Value>().await.unwrap()["error"]["code"], "invalid_request");
+    let response = not_json().send().await.unwrap();
+    assert_eq!(response.status(), 415);
+    assert_eq!(response.json::<Value>().await.unwrap()["error"]["code"], "invalid_json");
 
     let response = client.get(url("/api/plugins/nope")).send().await.unwrap();
     assert_eq!(response.status(), 404);
