@@ -222,7 +222,8 @@ async fn session_response(state: &AppState, user: User, status: StatusCode) -> R
          headers(("set-cookie" = String, description = "The session cookie"))),
         (status = 400, description = "`invalid_username`, `weak_password` or `invalid_json`", body = schemas::ApiError),
         (status = 403, description = "Sign-up is closed (`signup_closed`)", body = schemas::ApiError),
-        (status = 409, description = "The name is taken (`username_taken`)", body = schemas::ApiError),
+        (status = 409, description = "The name is taken (`username_taken`) or looks like one that is \
+         (`username_confusable`)", body = schemas::ApiError),
     )
 )]
 pub(crate) async fn signup(
@@ -243,6 +244,11 @@ pub(crate) async fn signup(
     if closed && state.store.count_users().await? > 0 {
         return Err(signup_closed());
     }
+    if !closed {
+        // Best effort before the insert: two look-alikes signing up at the same moment can
+        // both pass; the store still refuses the same name twice.
+        credentials::check_name_is_free(&username, &state.store.usernames().await?)?;
+    }
     let password = credentials.password.clone();
     let hash = blocking(move || hash_password(&password)).await??;
     let created = if closed {
@@ -254,9 +260,7 @@ pub(crate) async fn signup(
     };
     let user = created
         .map_err(|error| match error {
-            plugboard_store::StoreError::Conflict { .. } => {
-                ApiError::new(StatusCode::CONFLICT, "username_taken", "this username is taken; choose another")
-            }
+            plugboard_store::StoreError::Conflict { .. } => credentials::username_taken(),
             other => other.into(),
         })?
         .ok_or_else(signup_closed)?;

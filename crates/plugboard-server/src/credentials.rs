@@ -2,13 +2,16 @@
 //!
 //! A username is normalised before it is checked, stored or looked up: surrounding spaces
 //! trimmed, then Unicode NFKC (so full-width `ａｌｉｃｅ` or the ligature `ﬁ` become the
-//! plain letters they stand for); the store then compares names regardless of case. A
+//! plain letters they stand for); the store then compares names regardless of case. A new
+//! name whose Unicode TR39 skeleton (as typed or in lower case) is that of an existing name
+//! is refused as a look-alike (`аlice` with a Cyrillic `а`, `rnike` for `mike`). A
 //! password has at least 8 characters, is not all whitespace, and is not one of the most
 //! common passwords (the embedded list `common_passwords.txt`, matched regardless of case).
 
 use std::collections::HashSet;
 use std::sync::OnceLock;
 
+use axum::http::StatusCode;
 use unicode_normalization::UnicodeNormalization;
 
 use crate::error::ApiError;
@@ -33,6 +36,36 @@ pub(crate) fn check_username(raw: &str) -> Result<String, ApiError> {
         ));
     }
     Ok(name)
+}
+
+/// The UTS #39 skeletons of `name` as typed and in lower case: two names that share one
+/// look alike (`rn` and `m`, Latin `a` and Cyrillic `а`, `I` and `l`).
+fn skeletons(name: &str) -> [String; 2] {
+    let lower: String = name.chars().flat_map(char::to_lowercase).collect();
+    [unicode_security::skeleton(name).collect(), unicode_security::skeleton(&lower).collect()]
+}
+
+/// `username_taken` when `name` (normalised) is one of `existing` regardless of case,
+/// `username_confusable` when it looks like one of them.
+pub(crate) fn check_name_is_free(name: &str, existing: &[String]) -> Result<(), ApiError> {
+    let folded = |text: &str| -> String { text.chars().flat_map(char::to_lowercase).collect() };
+    if existing.iter().any(|other| folded(other) == folded(name)) {
+        return Err(username_taken());
+    }
+    let mine = skeletons(name);
+    if let Some(other) = existing.iter().find(|other| skeletons(other).iter().any(|theirs| mine.contains(theirs))) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "username_confusable",
+            format!("this username looks like the existing name `{other}`; choose one that cannot be mistaken for it"),
+        ));
+    }
+    Ok(())
+}
+
+/// 409 `username_taken`.
+pub(crate) fn username_taken() -> ApiError {
+    ApiError::new(StatusCode::CONFLICT, "username_taken", "this username is taken; choose another")
 }
 
 fn common_passwords() -> &'static HashSet<&'static str> {
@@ -115,5 +148,21 @@ mod tests {
         for bad in ["x", "a b", "bob!", "", &"n".repeat(41)] {
             assert_eq!(check_username(bad).unwrap_err().code, "invalid_username", "{bad}");
         }
+    }
+
+    #[test]
+    fn look_alikes_of_existing_names_are_refused() {
+        let existing = ["alice".to_owned(), "mike".to_owned(), "Paypal".to_owned()];
+        let code = |name: &str| check_name_is_free(name, &existing).err().map(|error| error.code);
+        assert_eq!(code("ALICE"), Some("username_taken"));
+        // Cyrillic `а`, capital `I` for `l`, `rn` for `m`, Cyrillic `р`, `а`, `у`.
+        for look_alike in ["\u{430}lice", "aIice", "rnike", "\u{440}\u{430}\u{443}pal"] {
+            assert_eq!(code(look_alike), Some("username_confusable"), "{look_alike}");
+        }
+        for different in ["alicia", "bob", "mikey", "paypal2"] {
+            assert_eq!(code(different), None, "{different}");
+        }
+        let message = check_name_is_free("rnike", &existing).unwrap_err().message;
+        assert!(message.contains("`mike`"), "{message}");
     }
 }

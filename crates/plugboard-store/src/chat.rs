@@ -189,6 +189,9 @@ pub trait ChatStore: Send + Sync + std::fmt::Debug {
     /// The user and their password hash, for login (the name is matched regardless of case).
     async fn user_by_name(&self, username: &str) -> Result<Option<(User, String)>, StoreError>;
 
+    /// Every user's name, as stored (for comparing a new name with them all).
+    async fn usernames(&self) -> Result<Vec<String>, StoreError>;
+
     /// How many users there are.
     async fn count_users(&self) -> Result<u64, StoreError>;
 

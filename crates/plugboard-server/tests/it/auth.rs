@@ -199,3 +199,16 @@ async fn repeated_wrong_passwords_get_429_with_retry_after() {
     let (status, _) = send(server.client.post(server.url("/api/auth/login")).json(&other)).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn a_look_alike_of_an_existing_name_is_refused() {
+    let server = TestServer::start(&[]).await;
+    server.signup("alice").await;
+    // A Cyrillic `а` in place of the Latin one.
+    let body = json!({"username": "\u{430}lice", "password": "another good password"});
+    let (status, answer) = send(server.client.post(server.url("/api/auth/signup")).json(&body)).await;
+    assert_eq!((status, answer["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("username_confusable")));
+    assert!(answer["error"]["message"].as_str().unwrap().contains("`alice`"), "{answer}");
+    server.signup("alicia").await;
+    assert_eq!(server.state.store.count_users().await.unwrap(), 2);
+}

@@ -164,6 +164,15 @@ impl ChatStore for SqliteStore {
         row.map(|row| Ok((read_user(&row, OPERATION)?, column(&row, "password_hash", OPERATION)?))).transpose()
     }
 
+    async fn usernames(&self) -> Result<Vec<String>, StoreError> {
+        const OPERATION: &str = "list the usernames";
+        let rows = sqlx::query("SELECT username FROM users ORDER BY created_at_ms")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(query_error(OPERATION, None))?;
+        rows.iter().map(|row| column(row, "username", OPERATION)).collect()
+    }
+
     async fn count_users(&self) -> Result<u64, StoreError> {
         const OPERATION: &str = "count the users";
         let row = sqlx::query("SELECT COUNT(*) AS count FROM users")

@@ -84,6 +84,7 @@ async fn usernames_are_unique_regardless_of_case() {
     store.create_user("ÉLODIE", "hash-e").await.unwrap();
     assert!(matches!(store.create_user("élodie", "hash").await, Err(StoreError::Conflict { .. })));
     assert_eq!(store.count_users().await.unwrap(), 2);
+    assert_eq!(store.usernames().await.unwrap(), ["Alice", "ÉLODIE"]);
 
     // Login finds the user under any case, with the name as first typed.
     let (found, hash) = store.user_by_name("ALICE").await.unwrap().unwrap();
