@@ -212,3 +212,18 @@ async fn a_look_alike_of_an_existing_name_is_refused() {
     server.signup("alicia").await;
     assert_eq!(server.state.store.count_users().await.unwrap(), 2);
 }
+
+#[tokio::test]
+async fn many_failures_from_one_address_block_logins_from_it() {
+    let server = TestServer::start(&[]).await;
+    // 20 failures from this client, 4 per account (none of them blocked by its own count).
+    for index in 0..20 {
+        let body = json!({"username": format!("guess-{}", index % 5), "password": "not the password"});
+        let (status, answer) = send(server.client.post(server.url("/api/auth/login")).json(&body)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "failure {index}: {answer}");
+    }
+    let fresh = json!({"username": "someone-else", "password": "not the password"});
+    let response = server.client.post(server.url("/api/auth/login")).json(&fresh).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS, "the address is blocked, whatever the name");
+    assert!(response.headers().contains_key("retry-after"));
+}
