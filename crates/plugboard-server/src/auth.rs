@@ -294,7 +294,7 @@ pub(crate) async fn login(
 ) -> Result<Response, ApiError> {
     let address = peer.map(|Extension(ConnectInfo(peer))| peer.ip().to_canonical());
     let account = account_key(&credentials.username);
-    state.logins.check(&account, address)?;
+    state.logins.attempt(&account, address)?;
     let name = credentials::normalize_username(&credentials.username);
     let mut found = state.store.user_by_name(&name).await?;
     if found.is_none() && name != credentials.username.trim() {
@@ -306,13 +306,12 @@ pub(crate) async fn login(
     let matches = blocking(move || verify_password(&password, &hash.unwrap_or_else(dummy_hash))).await?;
     match found {
         Some((user, _)) if matches => {
-            state.logins.succeeded(&account);
+            state.logins.succeeded(&account, address);
             session_response(&state, user, StatusCode::OK).await
         }
         _ => {
             let shown = address.map_or_else(|| "unknown".to_owned(), |address| address.to_string());
             tracing::warn!(username = ?name, address = %shown, "failed login");
-            state.logins.failed(&account, address);
             Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "wrong username or password"))
         }
     }

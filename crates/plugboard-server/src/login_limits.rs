@@ -1,7 +1,8 @@
 //! Limits on failed logins, per account and per client address, against password guessing.
 //!
 //! Each account (its case-folded name, whether it exists or not) and each client address
-//! (the TCP peer) counts its failed logins. A few are free; the one that reaches the limit,
+//! (the TCP peer) counts its failed logins (an attempt counts as failed from its start until
+//! its password is found right). A few are free; the one that reaches the limit,
 //! and every further one, blocks that key for a while, twice as long each time up to a
 //! ceiling; while blocked, logins of the key get 429 with `Retry-After` without their
 //! password being checked. Nothing blocks for ever: a block ends after at most
@@ -90,18 +91,21 @@ impl LoginLimits {
         self.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Whether a login of `account` (case-folded) from `address` may be tried now: a 429
-    /// `too_many_attempts` with `Retry-After` while either is blocked.
-    pub fn check(&self, account: &str, address: Option<IpAddr>) -> Result<(), ApiError> {
-        let now = self.clock.now_ms();
-        let table = self.table();
+    /// The refusal while `account` or `address` is blocked.
+    fn refusal(
+        &self,
+        table: &HashMap<Key, Failures>,
+        now: i64,
+        account: &str,
+        address: Option<IpAddr>,
+    ) -> Option<ApiError> {
         let wait_ms = Self::keys(account, address)
             .filter_map(|key| table.get(&key))
             .map(|failures| failures.blocked_until_ms - now)
             .max()
             .unwrap_or(0);
         if wait_ms <= 0 {
-            return Ok(());
+            return None;
         }
         let seconds = u64::try_from(wait_ms).unwrap_or(0).div_ceil(1000).max(1);
         let mut error = ApiError::new(
@@ -110,14 +114,27 @@ impl LoginLimits {
             format!("too many failed logins for this account or from this address; try again in {seconds} s"),
         );
         error.retry_after = Some(seconds);
-        Err(error)
+        Some(error)
     }
 
-    /// Counts a failed login of `account` from `address`.
-    pub fn failed(&self, account: &str, address: Option<IpAddr>) {
+    /// Whether a login of `account` (case-folded) from `address` may be tried now, without
+    /// counting it: a 429 `too_many_attempts` with `Retry-After` while either is blocked.
+    pub fn check(&self, account: &str, address: Option<IpAddr>) -> Result<(), ApiError> {
+        let table = self.table();
+        self.refusal(&table, self.clock.now_ms(), account, address).map_or(Ok(()), Err)
+    }
+
+    /// Takes a login attempt of `account` from `address`: refused while either is blocked,
+    /// otherwise counted as a failure at once (in the same step, so guesses sent in
+    /// parallel cannot all pass before the first is found wrong) until
+    /// [`LoginLimits::succeeded`] takes it back.
+    pub fn attempt(&self, account: &str, address: Option<IpAddr>) -> Result<(), ApiError> {
         let now = self.clock.now_ms();
         let forget_ms = millis(self.forget_after);
         let mut table = self.table();
+        if let Some(refusal) = self.refusal(&table, now, account, address) {
+            return Err(refusal);
+        }
         if table.len() > SWEEP_ABOVE {
             table.retain(|_, failures| now - failures.last_ms < forget_ms || failures.blocked_until_ms > now);
         }
@@ -138,11 +155,17 @@ impl LoginLimits {
                 entry.blocked_until_ms = now.saturating_add(millis(block));
             }
         }
+        Ok(())
     }
 
-    /// Clears the count of `account` after a successful login.
-    pub fn succeeded(&self, account: &str) {
-        self.table().remove(&Key::Account(account.to_owned()));
+    /// The attempt of `account` from `address` had the right password: clears the
+    /// account's count and takes the attempt back from the address's.
+    pub fn succeeded(&self, account: &str, address: Option<IpAddr>) {
+        let mut table = self.table();
+        table.remove(&Key::Account(account.to_owned()));
+        if let Some(entry) = address.and_then(|address| table.get_mut(&Key::Address(address))) {
+            entry.count = entry.count.saturating_sub(1);
+        }
     }
 }
 
@@ -162,6 +185,15 @@ mod tests {
         (clock.clone(), LoginLimits::with_clock(Arc::new(clock)))
     }
 
+    fn fail(limits: &LoginLimits, account: &str, address: Option<IpAddr>) {
+        limits.attempt(account, address).expect("not blocked");
+    }
+
+    fn succeed(limits: &LoginLimits, account: &str, address: Option<IpAddr>) {
+        limits.attempt(account, address).expect("not blocked");
+        limits.succeeded(account, address);
+    }
+
     fn retry_after(limits: &LoginLimits, account: &str, address: Option<IpAddr>) -> Option<u64> {
         limits.check(account, address).err().map(|error| {
             assert_eq!((error.status, error.code), (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts"));
@@ -173,10 +205,10 @@ mod tests {
     fn a_few_failures_are_free_then_the_account_is_blocked_for_a_while() {
         let (clock, limits) = limits();
         for _ in 0..4 {
-            limits.failed("alice", HOME);
+            fail(&limits, "alice", HOME);
             assert_eq!(retry_after(&limits, "alice", HOME), None);
         }
-        limits.failed("alice", HOME);
+        fail(&limits, "alice", HOME);
         assert_eq!(retry_after(&limits, "alice", HOME), Some(30));
         // The account is blocked from everywhere; other accounts are not.
         assert_eq!(retry_after(&limits, "alice", ELSEWHERE), Some(30));
@@ -191,11 +223,11 @@ mod tests {
     fn blocks_grow_up_to_a_ceiling_and_never_last_for_ever() {
         let (clock, limits) = limits();
         for _ in 0..4 {
-            limits.failed("alice", ELSEWHERE);
+            fail(&limits, "alice", ELSEWHERE);
         }
         let mut blocks = Vec::new();
         for _ in 0..10 {
-            limits.failed("alice", ELSEWHERE);
+            fail(&limits, "alice", ELSEWHERE);
             let wait = retry_after(&limits, "alice", HOME).unwrap();
             blocks.push(wait);
             clock.advance(Duration::from_secs(wait));
@@ -208,19 +240,18 @@ mod tests {
     fn a_successful_login_clears_the_account_but_not_the_address() {
         let (_clock, limits) = limits();
         for _ in 0..4 {
-            limits.failed("alice", HOME);
+            fail(&limits, "alice", HOME);
         }
-        limits.succeeded("alice");
-        limits.failed("alice", HOME);
+        succeed(&limits, "alice", HOME);
+        fail(&limits, "alice", HOME);
         assert_eq!(retry_after(&limits, "alice", HOME), None, "the count started again");
 
         for index in 0..14 {
-            limits.failed(&format!("user-{index}"), HOME);
+            fail(&limits, &format!("user-{index}"), HOME);
         }
-        // 20 failures from HOME in all, one success in between did not clear them.
-        limits.succeeded("alice");
+        // 19 failures from HOME: the success took back only its own attempt.
         assert_eq!(retry_after(&limits, "carol", HOME), None);
-        limits.failed("carol", HOME);
+        fail(&limits, "carol", HOME);
         assert_eq!(retry_after(&limits, "someone-new", HOME), Some(30));
         assert_eq!(retry_after(&limits, "someone-new", ELSEWHERE), None);
     }
@@ -229,21 +260,40 @@ mod tests {
     fn failures_are_forgotten_after_a_quiet_hour() {
         let (clock, limits) = limits();
         for _ in 0..4 {
-            limits.failed("alice", HOME);
+            fail(&limits, "alice", HOME);
         }
         clock.advance(Duration::from_secs(3600));
-        limits.failed("alice", HOME);
+        fail(&limits, "alice", HOME);
         assert_eq!(retry_after(&limits, "alice", HOME), None, "the old failures no longer count");
         // Even after long blocks, a quiet hour starts from the first block again.
         for _ in 0..10 {
-            limits.failed("alice", HOME);
+            if let Some(wait) = retry_after(&limits, "alice", HOME) {
+                clock.advance(Duration::from_secs(wait));
+            }
+            fail(&limits, "alice", HOME);
         }
-        clock.advance(Duration::from_secs(3600));
+        assert_eq!(retry_after(&limits, "alice", HOME), Some(900));
+        clock.advance(Duration::from_secs(900 + 3600));
         for _ in 0..4 {
-            limits.failed("alice", HOME);
+            fail(&limits, "alice", HOME);
         }
         assert_eq!(retry_after(&limits, "alice", HOME), None);
-        limits.failed("alice", HOME);
+        fail(&limits, "alice", HOME);
         assert_eq!(retry_after(&limits, "alice", HOME), Some(30));
+    }
+
+    #[test]
+    fn attempts_count_before_their_verdict_so_parallel_guesses_cannot_slip_through() {
+        let (_clock, limits) = limits();
+        // Five guesses in flight at once, none answered yet: the sixth is refused.
+        for _ in 0..5 {
+            limits.attempt("alice", HOME).unwrap();
+        }
+        let refused = limits.attempt("alice", ELSEWHERE).unwrap_err();
+        assert_eq!((refused.status, refused.retry_after), (StatusCode::TOO_MANY_REQUESTS, Some(30)));
+        // One of them had the right password: the account is free again.
+        limits.succeeded("alice", HOME);
+        assert_eq!(retry_after(&limits, "alice", ELSEWHERE), None);
+        fail(&limits, "alice", ELSEWHERE);
     }
 }

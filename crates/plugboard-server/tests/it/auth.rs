@@ -227,3 +227,18 @@ async fn many_failures_from_one_address_block_logins_from_it() {
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS, "the address is blocked, whatever the name");
     assert!(response.headers().contains_key("retry-after"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_guesses_at_one_account_get_no_more_than_the_free_tries() {
+    let server = TestServer::start(&[]).await;
+    server.signup("heidi").await;
+    let guesses = (0..20).map(|index| {
+        let body = json!({"username": "heidi", "password": format!("guess number {index}")});
+        send(server.client.post(server.url("/api/auth/login")).json(&body))
+    });
+    let statuses: Vec<StatusCode> =
+        futures_util::future::join_all(guesses).await.into_iter().map(|(status, _)| status).collect();
+    let checked = statuses.iter().filter(|status| **status == StatusCode::UNAUTHORIZED).count();
+    let refused = statuses.iter().filter(|status| **status == StatusCode::TOO_MANY_REQUESTS).count();
+    assert_eq!((checked, refused), (5, 15), "{statuses:?}");
+}
