@@ -30,7 +30,7 @@ pub use chat::{
     TraceRecord, User,
 };
 pub use error::StoreError;
-pub use sqlite::SqliteStore;
+pub use sqlite::{Durability, SqliteStore};
 pub use tasks::{Claim, RunOutcome, RunTrigger, TASK_RUN_HISTORY_LIMIT, TaskRun, TaskState, TaskStore};
 
 /// How many faults [`PluginStore::record_fault`] keeps per plugin; older ones are dropped.

@@ -28,6 +28,7 @@ use sqlx::{ConnectOptions, Connection, Row, SqliteConnection};
 use crate::{FAULT_HISTORY_LIMIT, FaultEntry, PluginRecord, PluginStore, StoreError};
 
 mod chat;
+mod files;
 mod tasks;
 mod writer;
 
@@ -45,6 +46,19 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What errors name as the path of an in-memory database.
 const IN_MEMORY_PATH: &str = ":memory:";
+
+/// How a committed write is kept on disk.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// SQLite's `synchronous = NORMAL` in WAL mode: a committed write survives Plugboard
+    /// crashing or being killed; an operating-system crash or a power loss may lose the
+    /// last commits before it (the database stays consistent).
+    #[default]
+    Normal,
+    /// `synchronous = FULL`: each commit waits until it is on disk, so it survives a power
+    /// loss too; writes are slower.
+    Full,
+}
 
 /// The [`PluginStore`] and the [`ChatStore`](crate::ChatStore) in SQLite (so a
 /// [`Store`](crate::Store)). Cloning is cheap and shares the connection pool.
@@ -69,19 +83,27 @@ impl SqliteStore {
         self.clock.now_ms()
     }
 
-    /// Opens the database file at `path`, creating it and its parent directory if needed,
-    /// with a WAL journal, `synchronous = NORMAL`, foreign keys on and a 5 s busy timeout,
-    /// and brings its schema up to date.
+    /// Opens the database file at `path` with [`Durability::Normal`]; see
+    /// [`SqliteStore::open_with`].
     pub async fn open(path: &Path) -> Result<SqliteStore, StoreError> {
-        if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)
-                .map_err(|error| StoreError::Open { path: path.to_owned(), source: error.into() })?;
-        }
+        SqliteStore::open_with(path, Durability::Normal).await
+    }
+
+    /// Opens the database file at `path`, creating it and its parent directory if needed
+    /// (private to the user: folder `0700`, files `0600` on Unix), with a WAL journal,
+    /// `durability`, foreign keys on and a 5 s busy timeout, and brings its schema up to
+    /// date.
+    pub async fn open_with(path: &Path, durability: Durability) -> Result<SqliteStore, StoreError> {
+        files::make_private(path).map_err(|error| StoreError::Open { path: path.to_owned(), source: error.into() })?;
+        let synchronous = match durability {
+            Durability::Normal => SqliteSynchronous::Normal,
+            Durability::Full => SqliteSynchronous::Full,
+        };
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
+            .synchronous(synchronous)
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT);
         // The writing connection opens first (so a path that cannot be opened fails here)

@@ -29,6 +29,9 @@ pub(crate) struct FileConfig {
     pub(crate) public_url: Option<url::Url>,
     /// Further origins whose pages may change state with the session cookie.
     pub(crate) allowed_origins: Option<Vec<String>>,
+    /// Each commit waits until it is on disk (SQLite `synchronous = FULL`), so it survives
+    /// a power loss too.
+    pub(crate) durable_writes: Option<bool>,
     #[serde(default)]
     pub(crate) models: ModelsConfig,
     #[serde(default)]

@@ -12,7 +12,7 @@ use plugboard_host::RuntimeConfig;
 use plugboard_package::{Limits, TrustStore};
 use plugboard_registry::{Bundled, InstallOptions, Registry, RegistryConfig};
 use plugboard_server::AppBuilder;
-use plugboard_store::{ChatStore, SqliteStore, Store};
+use plugboard_store::{ChatStore, Durability, SqliteStore, Store};
 
 use crate::config::FileConfig;
 
@@ -79,8 +79,7 @@ impl PluginOptions {
     /// Settings left unset here come from `file`, then the defaults.
     pub(crate) async fn open(&self, file: &FileConfig) -> anyhow::Result<Opened> {
         let data_dir = self.data_dir(file);
-        std::fs::create_dir_all(&data_dir)
-            .with_context(|| format!("cannot create the data folder {}", data_dir.display()))?;
+        private_data_dir(&data_dir).with_context(|| format!("cannot create the data folder {}", data_dir.display()))?;
         let configured_dirs = if self.plugins_dirs.is_empty() {
             file.plugins_dirs.clone().unwrap_or_default()
         } else {
@@ -93,7 +92,8 @@ impl PluginOptions {
             .with_context(|| format!("cannot create the plugin folder {}", install_dir.display()))?;
         let mut directories = vec![install_dir.clone()];
         directories.extend(configured_dirs.into_iter().filter(|dir| !same_folder(dir, &install_dir)));
-        let sqlite = SqliteStore::open(&data_dir.join("plugboard.db")).await?;
+        let durability = if file.durable_writes == Some(true) { Durability::Full } else { Durability::Normal };
+        let sqlite = SqliteStore::open_with(&data_dir.join("plugboard.db"), durability).await?;
         let interrupted = sqlite.mark_interrupted_messages().await?;
         if interrupted > 0 {
             tracing::warn!(
@@ -157,4 +157,23 @@ fn same_folder(a: &Path, b: &Path) -> bool {
         (Ok(a), Ok(b)) => a == b,
         _ => a == b,
     }
+}
+
+/// The data folder holds every chat, attachment and plugin secret: a new one is made
+/// readable by its owner only (`0700`), and one an earlier version left open to others
+/// (with its database in it) is closed (Unix; elsewhere the system's defaults apply).
+fn private_data_dir(folder: &std::path::Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(folder)?;
+        let mode = std::fs::metadata(folder)?.permissions().mode();
+        if mode & 0o077 != 0 && folder.join("plugboard.db").exists() {
+            tracing::info!(folder = %folder.display(), "made the data folder readable by its owner only");
+            std::fs::set_permissions(folder, std::fs::Permissions::from_mode(0o700))?;
+        }
+        Ok(())
+    }
+    #[cfg(not(unix))]
+    std::fs::create_dir_all(folder)
 }

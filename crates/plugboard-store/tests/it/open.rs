@@ -176,3 +176,26 @@ async fn in_memory_stores_work_and_are_private() {
     // A clone shares the database.
     assert_eq!(first.clone().kv_get("p", "k").await.unwrap(), Some(b"w".to_vec()));
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_database_is_private_to_its_owner() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("data/plugboard.db");
+    let mode = |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    let store = plugboard_store::SqliteStore::open(&path).await.unwrap();
+    plugboard_store::ChatStore::create_user(&store, "alice", "hash").await.unwrap();
+    assert_eq!(mode(path.parent().unwrap()), 0o700, "a new data folder");
+    assert_eq!(mode(&path), 0o600);
+    assert_eq!(mode(&path.with_file_name("plugboard.db-wal")), 0o600, "SQLite copies the main file's mode");
+    store.close().await;
+
+    // A database an earlier version left readable by everyone is made private when opened.
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let store = plugboard_store::SqliteStore::open_with(&path, plugboard_store::Durability::Full).await.unwrap();
+    assert_eq!(mode(&path), 0o600);
+    let found = plugboard_store::ChatStore::user_by_name(&store, "alice").await.unwrap();
+    assert_eq!(found.map(|(user, _)| user.username), Some("alice".to_owned()));
+    store.close().await;
+}

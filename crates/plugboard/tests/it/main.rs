@@ -411,3 +411,24 @@ fn plugin_run_task_runs_a_scheduled_task_without_a_server() {
         "{stderr}"
     );
 }
+
+#[cfg(unix)]
+#[test]
+fn the_data_folder_is_private_to_its_owner() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let mode = |path: std::path::PathBuf| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    let output = plugboard(&dir).args(["plugin", "list"]).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(mode(dir.path().join("plugboard-data")), 0o700);
+    assert_eq!(mode(dir.path().join("plugboard-data/plugboard.db")), 0o600);
+
+    // A data folder an earlier version made readable by everyone is closed.
+    std::fs::set_permissions(dir.path().join("plugboard-data"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(dir.path().join("plugboard-data/plugboard.db"), std::fs::Permissions::from_mode(0o644))
+        .unwrap();
+    let output = plugboard(&dir).args(["plugin", "list"]).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(mode(dir.path().join("plugboard-data")), 0o700);
+    assert_eq!(mode(dir.path().join("plugboard-data/plugboard.db")), 0o600);
+}
