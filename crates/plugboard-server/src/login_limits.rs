@@ -1,7 +1,7 @@
 //! Limits on failed logins, per account and per client address, against password guessing.
 //!
 //! Each account (its case-folded name, whether it exists or not) and each client address
-//! (the TCP peer) counts its failed logins (an attempt counts as failed from its start until
+//! (the TCP peer; for IPv6 its /64 network) counts its failed logins (an attempt counts as failed from its start until
 //! its password is found right). A few are free; the one that reaches the limit,
 //! and every further one, blocks that key for a while, twice as long each time up to a
 //! ceiling; while blocked, logins of the key get 429 with `Retry-After` without their
@@ -65,6 +65,15 @@ impl Default for LoginLimits {
     }
 }
 
+/// What an address is counted under: an IPv4 address itself, an IPv6 address by its /64
+/// network (one host usually has a whole /64 to pick addresses from).
+fn network(address: IpAddr) -> IpAddr {
+    match address.to_canonical() {
+        IpAddr::V6(v6) => IpAddr::V6(std::net::Ipv6Addr::from(v6.to_bits() & !((1u128 << 64) - 1))),
+        v4 => v4,
+    }
+}
+
 fn millis(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
@@ -84,7 +93,7 @@ impl LoginLimits {
     }
 
     fn keys(account: &str, address: Option<IpAddr>) -> impl Iterator<Item = Key> {
-        std::iter::once(Key::Account(account.to_owned())).chain(address.map(Key::Address))
+        std::iter::once(Key::Account(account.to_owned())).chain(address.map(|address| Key::Address(network(address))))
     }
 
     fn table(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Failures>> {
@@ -295,5 +304,18 @@ mod tests {
         limits.succeeded("alice", HOME);
         assert_eq!(retry_after(&limits, "alice", ELSEWHERE), None);
         fail(&limits, "alice", ELSEWHERE);
+    }
+
+    #[test]
+    fn ipv6_addresses_count_by_their_network() {
+        let (_clock, limits) = limits();
+        let host = |last: u16| Some(IpAddr::V6(std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 1, 0, 0, 0, last)));
+        for index in 0..20 {
+            fail(&limits, &format!("user-{index}"), host(index + 1));
+        }
+        // Another address of the same /64 is blocked; one of another /64 is not.
+        assert_eq!(retry_after(&limits, "someone", host(999)), Some(30));
+        let elsewhere = Some(IpAddr::V6(std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 2, 0, 0, 0, 1)));
+        assert_eq!(retry_after(&limits, "someone", elsewhere), None);
     }
 }
