@@ -29,6 +29,7 @@ pub struct AppBuilder {
     engine: EngineConfig,
     server: ServerConfig,
     user_calls_per_minute: u32,
+    chat_turns_per_minute: u32,
     packages: PackagesConfig,
 }
 
@@ -44,6 +45,7 @@ impl AppBuilder {
             engine: EngineConfig::default(),
             server: ServerConfig::default(),
             user_calls_per_minute: 120,
+            chat_turns_per_minute: 0,
             packages: PackagesConfig::default(),
         }
     }
@@ -84,6 +86,11 @@ impl AppBuilder {
         AppBuilder { user_calls_per_minute, ..self }
     }
 
+    /// Chat turns per user a minute (0, the default here: no limit).
+    pub fn chat_turns_per_minute(self, chat_turns_per_minute: u32) -> AppBuilder {
+        AppBuilder { chat_turns_per_minute, ..self }
+    }
+
     /// How packages are installed.
     pub fn packages(self, packages: PackagesConfig) -> AppBuilder {
         AppBuilder { packages, ..self }
@@ -119,7 +126,7 @@ impl AppBuilder {
             store,
             engine,
             config: Arc::new(self.server),
-            limits: Arc::new(UserLimits::new(self.user_calls_per_minute)),
+            limits: Arc::new(UserLimits::new(self.user_calls_per_minute).with_chat_turns(self.chat_turns_per_minute)),
             logins: Arc::new(LoginLimits::default()),
             packages: Arc::new(self.packages),
         })

@@ -39,6 +39,7 @@ async fn prepare(state: &AppState, user: plugboard_store::User, request: ChatReq
     if request.message.trim().is_empty() {
         return Err(ApiError::bad_request("empty_message", "the message is empty; write something"));
     }
+    state.limits.check_turn(&user.id)?;
     let conversation = match &request.conversation_id {
         Some(id) => owned(state, &user, id).await?,
         None => {
@@ -137,6 +138,7 @@ pub(crate) async fn chat(
         (status = 400, description = "`empty_message` or `invalid_json`", body = schemas::ApiError),
         (status = 401, description = "Not signed in", body = schemas::ApiError),
         (status = 404, description = "No such conversation of the caller's", body = schemas::ApiError),
+        (status = 429, description = "Past the person's chat turns a minute (`rate_limited`); see `Retry-After`", body = schemas::ApiError),
     )
 )]
 pub(crate) async fn chat_stream(

@@ -49,18 +49,43 @@ impl<C: Clock + Clone> Keyed<C> {
     }
 }
 
-/// The limiter, keyed by user and plugin.
+/// The limiters: plugin calls keyed by user and plugin, chat turns keyed by user.
 #[derive(Debug)]
 pub struct UserLimits {
     per_minute: u32,
     limiter: Option<Keyed<DefaultClock>>,
+    turns_per_minute: u32,
+    turns: Option<Keyed<DefaultClock>>,
 }
 
 impl UserLimits {
     /// `per_minute` calls per user and plugin (bursts up to that many); 0 turns it off.
+    /// Chat turns are not limited until [`UserLimits::with_chat_turns`].
     pub fn new(per_minute: u32) -> UserLimits {
         let limiter = NonZeroU32::new(per_minute).map(|rate| Keyed::new(rate, DefaultClock::default()));
-        UserLimits { per_minute, limiter }
+        UserLimits { per_minute, limiter, turns_per_minute: 0, turns: None }
+    }
+
+    /// Also limits each user to `per_minute` chat turns (`/api/chat`, `/api/chat/stream`,
+    /// `/v1/chat/completions`; bursts up to that many); 0 turns it off.
+    pub fn with_chat_turns(self, per_minute: u32) -> UserLimits {
+        let turns = NonZeroU32::new(per_minute).map(|rate| Keyed::new(rate, DefaultClock::default()));
+        UserLimits { turns_per_minute: per_minute, turns, ..self }
+    }
+
+    /// Takes one chat turn of `user`, or says when to try again.
+    pub(crate) fn check_turn(&self, user: &str) -> Result<(), ApiError> {
+        let Some(turns) = &self.turns else { return Ok(()) };
+        turns.check((user.to_owned(), String::new())).map_err(|wait| {
+            let seconds = wait.as_secs().max(1);
+            let mut error = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!("you may start {} chat turns a minute; try again in {seconds} s", self.turns_per_minute),
+            );
+            error.retry_after = Some(seconds);
+            error
+        })
     }
 
     /// Takes one call of `user` to `plugin`, or says when to try again.

@@ -88,6 +88,7 @@ fn created() -> u64 {
         (status = 401, description = "Not signed in", body = schemas::ApiError),
         (status = 404, description = "No such model", body = schemas::OpenAiError),
         (status = 415, description = "A body that is not sent as `application/json` (`invalid_json`)", body = schemas::OpenAiError),
+        (status = 429, description = "Past the person's chat turns a minute (`rate_limited`); see `Retry-After`", body = schemas::OpenAiError),
         (status = 503, description = "No model, or it is busy or unreachable", body = schemas::OpenAiError),
     )
 )]
@@ -99,6 +100,13 @@ pub(crate) async fn chat_completions(
 ) -> Response {
     if let Err(error) = crate::error::require_json(&headers) {
         return openai_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "invalid_json", error.message);
+    }
+    if let Err(error) = state.limits.check_turn(&user.id) {
+        let mut response = openai_error(error.status, "rate_limited", error.message);
+        if let Some(seconds) = error.retry_after {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        return response;
     }
     let body: ChatCompletionRequest = match serde_json::from_slice(&body) {
         Ok(body) => body,

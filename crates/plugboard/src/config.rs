@@ -23,6 +23,9 @@ pub(crate) struct FileConfig {
     pub(crate) max_upload_mb: Option<u64>,
     /// Calls per minute one user may make to one plugin (execute, plugin routes); 0 = no limit.
     pub(crate) user_calls_per_minute: Option<u32>,
+    /// Chat turns per minute one user may start (`/api/chat*`, `/v1/chat/completions`);
+    /// 0 = no limit.
+    pub(crate) chat_turns_per_minute: Option<u32>,
     /// The longest deadline a scheduled task may declare, such as `"10m"` (the default).
     pub(crate) max_task_deadline: Option<String>,
     /// The address people reach the server at, behind a proxy.

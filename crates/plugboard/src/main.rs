@@ -187,6 +187,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .engine_config(engine_config)
                 .server_config(server_config)
                 .user_calls_per_minute(file.user_calls_per_minute.unwrap_or(120))
+                .chat_turns_per_minute(file.chat_turns_per_minute.unwrap_or(60))
                 .build()
                 .await
                 .context("starting the plugin runtime")?;

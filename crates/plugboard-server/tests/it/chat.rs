@@ -313,3 +313,40 @@ async fn help_lists_run_and_every_plugins_slash_commands() {
     assert!(help.contains("(calculator)") && help.contains("(word-stats)"), "{help}");
     assert!(server.fixture.requests().is_empty());
 }
+
+#[tokio::test]
+async fn chat_turns_past_the_users_quota_are_refused_with_retry_after() {
+    let server =
+        crate::TestServer::start_limited(&[], plugboard_server::ServerConfig::default(), Some("fixture/echo"), 2).await;
+    let alice = server.signup("alice").await;
+    let bob = server.signup("bob").await;
+    for _ in 0..2 {
+        let (status, body) = alice.post("/api/chat", json!({"message": "hello"})).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let response = alice
+        .request(reqwest::Method::POST, "/api/chat/stream")
+        .json(&json!({"message": "again"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(response.headers().get("retry-after").is_some());
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "rate_limited", "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("2 chat turns a minute"), "{body}");
+    // /v1 counts against the same quota, and answers in OpenAI's shape.
+    let response = alice
+        .request(reqwest::Method::POST, "/v1/chat/completions")
+        .json(&json!({"model": "fixture/echo", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(response.headers().get("retry-after").is_some());
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "rate_limited", "{body}");
+    // Another person has a quota of their own.
+    let (status, body) = bob.post("/api/chat", json!({"message": "hello"})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}

@@ -67,6 +67,16 @@ impl TestServer {
         config: ServerConfig,
         default_model: Option<&str>,
     ) -> TestServer {
+        TestServer::start_limited(plugins, config, default_model, 0).await
+    }
+
+    /// A server that also limits each user to `chat_turns_per_minute` chat turns.
+    async fn start_limited(
+        plugins: &[&str],
+        config: ServerConfig,
+        default_model: Option<&str>,
+        chat_turns_per_minute: u32,
+    ) -> TestServer {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let data = tempfile::tempdir().unwrap();
         let dir = data.path().join("plugins");
@@ -91,6 +101,7 @@ impl TestServer {
             .default_model(default_model.map(str::to_owned))
             .server_config(config)
             .user_calls_per_minute(30)
+            .chat_turns_per_minute(chat_turns_per_minute)
             .build()
             .await
             .unwrap();
