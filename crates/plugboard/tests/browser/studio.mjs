@@ -204,6 +204,20 @@ try {
   assert.equal(await page.evaluate(() => window.injected), undefined, "no markup from messages runs");
   assert.equal(await page.locator(".messages img").count(), 0);
 
+  // Markdown renders in time linear in its length: 200 KB of unclosed links (minutes when
+  // the renderer backtracked) takes a fraction of the bound, and links stay https:/mailto: only.
+  const unclosed = await page.evaluate(async () => {
+    const { render } = await import("/ui/markdown.js");
+    const source = `${"[a](b".repeat(40_000)} [x](javascript:alert(1)) [y](https://example.com) ${"`` [".repeat(20_000)}`;
+    const started = performance.now();
+    const fragment = render(source);
+    const ms = performance.now() - started;
+    return { ms, links: [...fragment.querySelectorAll("a")].map((a) => a.href), text: fragment.textContent.length };
+  });
+  assert.ok(unclosed.ms < 2000, `200 KB of unclosed links rendered in ${unclosed.ms} ms`);
+  assert.deepEqual(unclosed.links, ["https://example.com/"]);
+  assert.ok(unclosed.text > 200_000, "the text is all there");
+
   // A file attached to the conversation is listed and can be downloaded.
   await page.locator("#attach").setInputFiles({ name: "notes été.txt", mimeType: "text/plain", buffer: Buffer.from("file contents") });
   const chip = page.locator("#attachments a", { hasText: "notes été.txt" });
