@@ -571,7 +571,7 @@ pub(crate) struct ExportQuery {
         (status = 200, description = "The file, with the format's media type and a file name (`Content-Disposition`)",
          content(("application/octet-stream"))),
         (status = 401, description = "Not signed in", body = schemas::ApiError),
-        (status = 404, description = "No such conversation, exporter (`exporter_not_found`) or format                                       (`format_not_found`)", body = schemas::ApiError),
+        (status = 404, description = "No such conversation, exporter (`exporter_not_found`) or format (`format_not_found`)", body = schemas::ApiError),
         (status = 422, description = "The exporter failed (`plugin_error`)", body = schemas::ApiError),
     )
 )]

@@ -159,6 +159,7 @@ fn built_in() -> &'static Value {
         });
         let served = crate::operations(0).into_iter().map(|operation| (operation.method, operation.path));
         add_undocumented(&mut document, served);
+        add_common_errors(&mut document);
         unique_operation_ids(&mut document);
         document
     })
@@ -189,6 +190,40 @@ fn add_undocumented(document: &mut Value, served: impl Iterator<Item = (axum::ht
     }
     if missing && let Some(tags) = document["tags"].as_array_mut() {
         tags.push(json!({"name": "undocumented", "description": "Served but not described yet"}));
+    }
+}
+
+/// The errors any operation may answer before its handler runs, where it does not list
+/// them itself: 400 for a bad path or query string, 413 for a body over the limit, 415 for
+/// a JSON body sent as another media type.
+fn add_common_errors(document: &mut Value) {
+    let Some(paths) = document["paths"].as_object_mut() else { return };
+    for operation in paths
+        .values_mut()
+        .filter_map(Value::as_object_mut)
+        .flat_map(|item| item.values_mut())
+        .filter(|operation| operation.is_object())
+    {
+        let parameters = operation["parameters"].as_array().map(Vec::as_slice).unwrap_or_default();
+        let in_url = parameters.iter().any(|parameter| matches!(parameter["in"].as_str(), Some("path" | "query")));
+        let body = operation.get("requestBody").cloned();
+        let Some(responses) = operation["responses"].as_object_mut() else { continue };
+        if in_url && !responses.contains_key("400") {
+            responses
+                .insert("400".into(), error_response("A bad path or query string (`invalid_path`, `invalid_query`)"));
+        }
+        if let Some(body) = body {
+            if !responses.contains_key("413") {
+                responses
+                    .insert("413".into(), error_response("The body is over this endpoint's limit (`body_too_large`)"));
+            }
+            if body["content"].get("application/json").is_some() && !responses.contains_key("415") {
+                responses.insert(
+                    "415".into(),
+                    error_response("Not sent as `Content-Type: application/json` (`invalid_json`)"),
+                );
+            }
+        }
     }
 }
 

@@ -307,6 +307,16 @@ async fn real_answers_match_the_documented_schemas() {
     checked(&spec, "/api/conversations/{id}/attachments", get(&format!("{one}/attachments")), StatusCode::OK).await;
     let edit = alice.request(Method::PATCH, &format!("/api/messages/{message}")).json(&json!({"content": "edited"}));
     checked(&spec, "/api/messages/{id}", edit, StatusCode::OK).await;
+    // The errors answered before a handler runs, and the limits, are documented too.
+    let too_long = json!({"content": "x".repeat(64 * 1024 + 1)});
+    let edit = alice.request(Method::PATCH, &format!("/api/messages/{message}")).json(&too_long);
+    checked(&spec, "/api/messages/{id}", edit, StatusCode::PAYLOAD_TOO_LARGE).await;
+    let huge = alice.request(Method::POST, "/api/chat").json(&json!({"message": "x".repeat(3 << 20)}));
+    checked(&spec, "/api/chat", huge, StatusCode::PAYLOAD_TOO_LARGE).await;
+    let as_text = alice.request(Method::POST, "/api/chat").header("content-type", "text/plain").body("{}");
+    checked(&spec, "/api/chat", as_text, StatusCode::UNSUPPORTED_MEDIA_TYPE).await;
+    checked(&spec, "/api/conversations", get("/api/conversations?limit=many"), StatusCode::BAD_REQUEST).await;
+    checked(&spec, "/api/conversations/{id}", get("/api/conversations/%FF"), StatusCode::BAD_REQUEST).await;
     checked(&spec, "/api/exports", get("/api/exports"), StatusCode::OK).await;
     checked(&spec, "/api/models", get("/api/models"), StatusCode::OK).await;
     checked(&spec, "/v1/models", get("/v1/models"), StatusCode::OK).await;
