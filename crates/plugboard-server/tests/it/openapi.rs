@@ -317,6 +317,38 @@ async fn real_answers_match_the_documented_schemas() {
     checked(&spec, "/api/chat", as_text, StatusCode::UNSUPPORTED_MEDIA_TYPE).await;
     checked(&spec, "/api/conversations", get("/api/conversations?limit=many"), StatusCode::BAD_REQUEST).await;
     checked(&spec, "/api/conversations/{id}", get("/api/conversations/%FF"), StatusCode::BAD_REQUEST).await;
+    // Errors of the handlers themselves.
+    let bad_json =
+        alice.request(Method::POST, "/api/conversations").header("content-type", "application/json").body("{");
+    checked(&spec, "/api/conversations", bad_json, StatusCode::BAD_REQUEST).await;
+    checked(&spec, "/api/attachments/{id}", get("/api/attachments/nope"), StatusCode::NOT_FOUND).await;
+    checked(&spec, "/api/tokens/{id}", alice.request(Method::DELETE, "/api/tokens/nope"), StatusCode::NOT_FOUND).await;
+    checked(&spec, "/api/plugins/{id}", get("/api/plugins/nope"), StatusCode::NOT_FOUND).await;
+    checked(&spec, "/api/conversations/{id}/export", get(&format!("{one}/export")), StatusCode::BAD_REQUEST).await;
+    checked(&spec, "/api/messages/{id}/trace", get("/api/messages/nope/trace"), StatusCode::NOT_FOUND).await;
+    checked(
+        &spec,
+        "/api/messages/{id}",
+        alice.request(Method::PATCH, "/api/messages/nope").json(&json!({"content": "x"})),
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    checked(
+        &spec,
+        "/api/messages/{id}",
+        alice.request(Method::PATCH, &format!("/api/messages/{message}")).json(&json!({"content": " "})),
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    checked(
+        &spec,
+        "/api/chat",
+        alice.request(Method::POST, "/api/chat").json(&json!({"message": ""})),
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    checked(&spec, "/api/plugins/{id}/tasks", get("/api/plugins/nope/tasks"), StatusCode::NOT_FOUND).await;
+    checked(&spec, "/api/plugins/{id}/config", get("/api/plugins/nope/config"), StatusCode::NOT_FOUND).await;
     checked(&spec, "/api/exports", get("/api/exports"), StatusCode::OK).await;
     checked(&spec, "/api/models", get("/api/models"), StatusCode::OK).await;
     checked(&spec, "/v1/models", get("/v1/models"), StatusCode::OK).await;
