@@ -161,7 +161,7 @@ pub(crate) struct Credentials {
     password: String,
 }
 
-fn hash_password(password: &str) -> Result<String, ApiError> {
+pub(crate) fn hash_password(password: &str) -> Result<String, ApiError> {
     let mut salt_bytes = [0u8; 16];
     let salt =
         getrandom::fill(&mut salt_bytes).ok().and_then(|()| SaltString::encode_b64(&salt_bytes).ok()).ok_or_else(
@@ -173,12 +173,12 @@ fn hash_password(password: &str) -> Result<String, ApiError> {
     })
 }
 
-fn verify_password(password: &str, hash: &str) -> bool {
+pub(crate) fn verify_password(password: &str, hash: &str) -> bool {
     PasswordHash::new(hash).is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
 }
 
 /// Argon2 takes tens of milliseconds of CPU on purpose: run it off the async workers.
-async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
+pub(crate) async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(work)
         .await
         .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "password check failed"))

@@ -3,6 +3,7 @@
 //! reference. [`router`] builds the app over an [`AppState`] from the one list of
 //! operations, `operations`; [`serve`] runs it until shutdown, then unloads the plugins.
 
+mod account;
 mod app;
 mod auth;
 mod chat;
@@ -172,6 +173,7 @@ pub(crate) fn operations(upload_limit: usize) -> Vec<Operation> {
         Operation::post("/api/auth/login", auth::login),
         Operation::post("/api/auth/logout", auth::logout),
         Operation::get("/api/me", auth::me),
+        Operation::post("/api/me/password", account::change_password),
         Operation::get("/api/session", auth::session),
         Operation::get("/api/tokens", auth::list_tokens),
         Operation::post("/api/tokens", auth::create_token),

@@ -17,8 +17,8 @@ use utoipa::{Modify, OpenApi};
 
 use crate::auth::SESSION_COOKIE;
 use crate::{
-    AppState, auth, chat, conversations, live, manage, openai, packages, plugin_http, plugins, prometheus, tasks,
-    trusted_keys, ui,
+    AppState, account, auth, chat, conversations, live, manage, openai, packages, plugin_http, plugins, prometheus,
+    tasks, trusted_keys, ui,
 };
 
 pub(crate) use crate::schemas::*;
@@ -48,6 +48,7 @@ pub(crate) const BEARER: &str = "bearer_token";
         auth::login,
         auth::logout,
         auth::me,
+        account::change_password,
         auth::session,
         auth::list_tokens,
         auth::create_token,

@@ -61,3 +61,27 @@ $("logout").addEventListener("click", async () => {
   setUser(null);
   showAuth(false);
 });
+
+// Changing one's password (which signs out one's other sessions).
+$("open-password").addEventListener("click", () => {
+  $("password-form").reset();
+  $("password-result").hidden = true;
+  $("password-dialog").showModal();
+  $("current-password").focus();
+});
+$("password-close").addEventListener("click", () => $("password-dialog").close());
+$("password-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const result = $("password-result");
+  const body = { current_password: $("current-password").value, new_password: $("new-password").value };
+  try {
+    await api("POST", "/api/me/password", body);
+    $("password-form").reset();
+    result.className = "";
+    result.textContent = "Password changed. Your other sessions were signed out.";
+  } catch (failure) {
+    result.className = "error";
+    result.textContent = failure.message;
+  }
+  result.hidden = false;
+});

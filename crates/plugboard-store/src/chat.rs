@@ -206,6 +206,16 @@ pub trait ChatStore: Send + Sync + std::fmt::Debug {
     /// Ends a session (nothing happens if there is none).
     async fn delete_session(&self, token_hash: &str) -> Result<(), StoreError>;
 
+    /// Sets the password hash of `user_id` and ends every session of theirs except the one
+    /// whose token hash is `keep_session` (the one that asked), in one transaction;
+    /// returns whether the user exists.
+    async fn set_password(
+        &self,
+        user_id: &str,
+        password_hash: &str,
+        keep_session: Option<&str>,
+    ) -> Result<bool, StoreError>;
+
     /// Creates an API token of the user (`token_hash` computed by the caller, as for
     /// sessions).
     async fn create_api_token(&self, user_id: &str, name: &str, token_hash: &str) -> Result<ApiToken, StoreError>;

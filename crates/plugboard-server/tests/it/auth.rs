@@ -4,7 +4,7 @@ use plugboard_server::{ServerConfig, SignupPolicy};
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::{TestServer, send, session_cookie};
+use crate::{Session, TestServer, send, session_cookie};
 
 #[tokio::test]
 async fn the_first_user_is_admin_and_later_ones_are_not() {
@@ -241,4 +241,31 @@ async fn parallel_guesses_at_one_account_get_no_more_than_the_free_tries() {
     let checked = statuses.iter().filter(|status| **status == StatusCode::UNAUTHORIZED).count();
     let refused = statuses.iter().filter(|status| **status == StatusCode::TOO_MANY_REQUESTS).count();
     assert_eq!((checked, refused), (5, 15), "{statuses:?}");
+}
+
+#[tokio::test]
+async fn changing_the_password_ends_the_other_sessions() {
+    let server = TestServer::start(&[]).await;
+    let here = server.signup("alice").await;
+    let login = |password: &'static str| {
+        server.client.post(server.url("/api/auth/login")).json(&json!({"username": "alice", "password": password}))
+    };
+    let response = login("correct horse battery").send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let elsewhere =
+        Session { client: server.client.clone(), base: server.base.clone(), cookie: session_cookie(&response) };
+
+    let change = |current: &str, new: &str| json!({"current_password": current, "new_password": new});
+    let (status, body) = here.post("/api/me/password", change("not it at all", "a much better secret")).await;
+    assert_eq!((status, &body["error"]["code"]), (StatusCode::FORBIDDEN, &json!("wrong_password")), "{body}");
+    let (status, body) = here.post("/api/me/password", change("correct horse battery", "password")).await;
+    assert_eq!((status, &body["error"]["code"]), (StatusCode::BAD_REQUEST, &json!("weak_password")), "{body}");
+    assert_eq!(elsewhere.get("/api/me").await.0, StatusCode::OK, "nothing changed yet");
+
+    let (status, body) = here.post("/api/me/password", change("correct horse battery", "a much better secret")).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    assert_eq!(here.get("/api/me").await.0, StatusCode::OK, "the session that asked stays");
+    assert_eq!(elsewhere.get("/api/me").await.0, StatusCode::UNAUTHORIZED, "the other session ended");
+    assert_eq!(login("correct horse battery").send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(login("a much better secret").send().await.unwrap().status(), StatusCode::OK);
 }

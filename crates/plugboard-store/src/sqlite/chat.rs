@@ -232,6 +232,35 @@ impl ChatStore for SqliteStore {
         Ok(())
     }
 
+    async fn set_password(
+        &self,
+        user_id: &str,
+        password_hash: &str,
+        keep_session: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let (user_id, password_hash) = (user_id.to_owned(), password_hash.to_owned());
+        let keep_session = keep_session.map(str::to_owned);
+        self.write(move |connection| {
+            Box::pin(async move {
+                let mut transaction = connection.begin().await?;
+                let updated = sqlx::query("UPDATE users SET password_hash = ?2 WHERE id = ?1")
+                    .bind(&user_id)
+                    .bind(&password_hash)
+                    .execute(&mut *transaction)
+                    .await?;
+                sqlx::query("DELETE FROM sessions WHERE user_id = ?1 AND token_hash IS NOT ?2")
+                    .bind(&user_id)
+                    .bind(&keep_session)
+                    .execute(&mut *transaction)
+                    .await?;
+                transaction.commit().await?;
+                Ok(updated.rows_affected() == 1)
+            })
+        })
+        .await
+        .map_err(query_error("change the password", None))
+    }
+
     async fn create_api_token(&self, user_id: &str, name: &str, token_hash: &str) -> Result<ApiToken, StoreError> {
         const OPERATION: &str = "create the API token";
         let query = sqlx::query(concat!(

@@ -176,3 +176,27 @@ async fn in_memory_stores_hold_chat_data_too() {
     assert!(user.is_admin);
     assert_eq!(store.user(&user.id).await.unwrap(), Some(user));
 }
+
+#[tokio::test]
+async fn a_new_password_ends_every_other_session() {
+    let (_dir, store) = crate::open_temp_store().await;
+    let alice = store.create_user("alice", "old-hash").await.unwrap();
+    let bob = store.create_user("bob", "bobs-hash").await.unwrap();
+    let far = crate::now_ms() + 3_600_000;
+    for token in ["this-one", "laptop", "phone"] {
+        store.create_session(&alice.id, token, far).await.unwrap();
+    }
+    store.create_session(&bob.id, "bobs", far).await.unwrap();
+
+    assert!(store.set_password(&alice.id, "new-hash", Some("this-one")).await.unwrap());
+    assert_eq!(store.user_by_name("alice").await.unwrap().map(|(_, hash)| hash), Some("new-hash".to_owned()));
+    assert!(store.session_user("this-one").await.unwrap().is_some(), "the session that asked stays");
+    assert!(store.session_user("laptop").await.unwrap().is_none());
+    assert!(store.session_user("phone").await.unwrap().is_none());
+    assert!(store.session_user("bobs").await.unwrap().is_some(), "another person's sessions stay");
+
+    // Without a session to keep (an administrator's reset), all of them end.
+    assert!(store.set_password(&alice.id, "newer-hash", None).await.unwrap());
+    assert!(store.session_user("this-one").await.unwrap().is_none());
+    assert!(!store.set_password("nobody", "hash", None).await.unwrap());
+}

@@ -79,12 +79,12 @@ try {
   await page.goto(base);
   await page.getByRole("button", { name: "Create an account instead" }).click();
   await page.getByLabel("User name").fill("ada");
-  await page.getByLabel("Password").fill("short");
+  await page.getByLabel("Password", { exact: true }).fill("short");
   await page.getByRole("button", { name: "Create account" }).click();
   await page.getByRole("alert").waitFor();
   assert.match(await page.getByRole("alert").textContent(), /password/i, "a refused sign-up says why");
   await shot("signup-error");
-  await page.getByLabel("Password").fill("a long enough password");
+  await page.getByLabel("Password", { exact: true }).fill("a long enough password");
   await page.getByRole("button", { name: "Create account" }).click();
   await page.getByText("ada (admin)").waitFor();
 
@@ -496,6 +496,16 @@ try {
   attacker.close();
   const afterAttack = await page.evaluate(() => fetch("/api/plugins").then((r) => r.json()));
   assert.equal(afterAttack.plugins.find((p) => p.id === "calculator").state, "enabled", "a foreign page changed nothing");
+
+  // Changing the password: the session that asked stays signed in.
+  await page.getByRole("button", { name: "Password", exact: true }).click();
+  await page.getByLabel("Current password").fill("a long enough password");
+  await page.getByLabel("New password").fill("a brand new passphrase");
+  await page.getByRole("button", { name: "Change password" }).click();
+  await page.getByText("Password changed. Your other sessions were signed out.").waitFor();
+  await page.getByRole("button", { name: "Close", exact: true }).click();
+  const stillMe = await page.evaluate(() => fetch("/api/me").then((r) => r.status));
+  assert.equal(stillMe, 200, "the session that changed the password stays signed in");
 
   // Dark theme, and phone width with the conversation list behind a button.
   await page.getByRole("button", { name: "Switch between light and dark" }).click();
