@@ -35,6 +35,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::handler::Handler;
 use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{self, MethodRouter};
 use plugboard_chat::ChatEngine;
 use plugboard_registry::Registry;
@@ -126,37 +127,77 @@ pub(crate) fn now_ms() -> i64 {
     i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
 }
 
+/// The largest body an operation takes unless it says otherwise: axum's default.
+const DEFAULT_BODY_LIMIT: usize = 2 << 20;
+
 /// One operation of the HTTP API: a method, a path in axum's syntax, and its handler.
 pub(crate) struct Operation {
     pub(crate) method: Method,
     pub(crate) path: &'static str,
     handler: MethodRouter<AppState>,
+    /// A request announcing a longer body is refused before any of it is read, with the
+    /// code; `None` for a handler that reads and limits its body itself.
+    claimed_limit: Option<(usize, &'static str)>,
 }
 
 impl Operation {
+    fn new(method: Method, path: &'static str, handler: MethodRouter<AppState>) -> Operation {
+        Operation { method, path, handler, claimed_limit: Some((DEFAULT_BODY_LIMIT, "body_too_large")) }
+    }
+
     fn get<H: Handler<T, AppState>, T: 'static>(path: &'static str, handler: H) -> Operation {
-        Operation { method: Method::GET, path, handler: routing::get(handler) }
+        Operation::new(Method::GET, path, routing::get(handler))
     }
 
     fn post<H: Handler<T, AppState>, T: 'static>(path: &'static str, handler: H) -> Operation {
-        Operation { method: Method::POST, path, handler: routing::post(handler) }
+        Operation::new(Method::POST, path, routing::post(handler))
     }
 
     fn put<H: Handler<T, AppState>, T: 'static>(path: &'static str, handler: H) -> Operation {
-        Operation { method: Method::PUT, path, handler: routing::put(handler) }
+        Operation::new(Method::PUT, path, routing::put(handler))
     }
 
     fn patch<H: Handler<T, AppState>, T: 'static>(path: &'static str, handler: H) -> Operation {
-        Operation { method: Method::PATCH, path, handler: routing::patch(handler) }
+        Operation::new(Method::PATCH, path, routing::patch(handler))
     }
 
     fn delete<H: Handler<T, AppState>, T: 'static>(path: &'static str, handler: H) -> Operation {
-        Operation { method: Method::DELETE, path, handler: routing::delete(handler) }
+        Operation::new(Method::DELETE, path, routing::delete(handler))
     }
 
-    /// Takes bodies up to `bytes` instead of axum's default 2 MiB.
-    fn body_limit(self, bytes: usize) -> Operation {
-        Operation { handler: self.handler.layer(DefaultBodyLimit::max(bytes)), ..self }
+    /// Takes bodies up to `bytes` instead of axum's default 2 MiB; a longer one is refused
+    /// with `code`.
+    fn body_limit(self, bytes: usize, code: &'static str) -> Operation {
+        let handler = self.handler.layer(DefaultBodyLimit::max(bytes));
+        Operation { handler, claimed_limit: Some((bytes, code)), ..self }
+    }
+
+    /// Reads its body itself, with a limit of its own (a package upload).
+    fn own_body_limit(self) -> Operation {
+        Operation { claimed_limit: None, ..self }
+    }
+}
+
+/// Refuses at once, with 413, a request whose `Content-Length` is over `limit`: waiting for
+/// a body that will be refused anyway would hold the connection for nothing.
+async fn refuse_claimed_over(
+    (limit, code): (usize, &'static str),
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let claimed = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    match claimed {
+        Some(claimed) if claimed > limit as u64 => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            code,
+            format!("the body announces {claimed} bytes; this endpoint takes at most {limit}"),
+        )
+        .into_response(),
+        _ => next.run(request).await,
     }
 }
 
@@ -189,7 +230,8 @@ pub(crate) fn operations(upload_limit: usize) -> Vec<Operation> {
         Operation::get("/api/conversations/{id}/export", conversations::export),
         Operation::get("/api/exports", conversations::export_formats),
         Operation::get("/api/conversations/{id}/attachments", conversations::attachments),
-        Operation::post("/api/conversations/{id}/attachments", conversations::upload).body_limit(upload_limit),
+        Operation::post("/api/conversations/{id}/attachments", conversations::upload)
+            .body_limit(upload_limit, "file_too_large"),
         Operation::get("/api/attachments/{id}", conversations::download),
         Operation::delete("/api/attachments/{id}", conversations::delete_attachment),
         Operation::patch("/api/messages/{id}", conversations::edit_message),
@@ -206,7 +248,7 @@ pub(crate) fn operations(upload_limit: usize) -> Vec<Operation> {
         Operation::get("/api/plugins/{id}", plugins::plugin_details),
         Operation::get("/api/plugins/events", manage::events),
         Operation::post("/api/plugins/load", manage::load),
-        Operation::post("/api/plugins/install", packages::install),
+        Operation::post("/api/plugins/install", packages::install).own_body_limit(),
         Operation::get("/api/plugins/available", packages::available),
         Operation::post("/api/plugins/{id}/uninstall", packages::uninstall),
         Operation::get("/api/trusted-keys", trusted_keys::list),
@@ -246,7 +288,15 @@ pub fn router(state: AppState) -> Router {
         .route("/favicon.ico", routing::get(ui::favicon));
     // Operations on one path (GET and POST /api/tokens) merge into one method router.
     for operation in operations(upload_limit) {
-        router = router.route(operation.path, operation.handler);
+        let handler = match operation.claimed_limit {
+            Some(limit) => operation.handler.layer(axum::middleware::from_fn(
+                move |request: axum::extract::Request, next: axum::middleware::Next| {
+                    refuse_claimed_over(limit, request, next)
+                },
+            )),
+            None => operation.handler,
+        };
+        router = router.route(operation.path, handler);
     }
     router
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint") })

@@ -144,3 +144,27 @@ async fn a_token_limit_past_u32_is_a_clear_400_not_a_wrapped_number() {
         assert!(message.contains(field) && message.contains("4294967297"), "{field}: {body}");
     }
 }
+
+/// Sends `head` on a raw connection and reads the status line of the answer, if one comes
+/// within five seconds.
+async fn raw_status(base: &str, head: String) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = vec![0u8; 512];
+    let read = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut answer)).await.ok()?.ok()?;
+    let text = String::from_utf8_lossy(&answer[..read]).into_owned();
+    text.lines().next().map(str::to_owned)
+}
+
+#[tokio::test]
+async fn a_body_claimed_too_large_is_refused_at_once() {
+    let server = TestServer::start(&[]).await;
+    // 1 GiB announced, nothing sent: the answer must not wait for the body.
+    let head = "POST /api/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+                Content-Length: 1073741824\r\n\r\n"
+        .to_owned();
+    let status = raw_status(&server.base, head).await;
+    assert_eq!(status.as_deref(), Some("HTTP/1.1 413 Payload Too Large"), "{status:?}");
+}
