@@ -28,6 +28,7 @@ mod schemas;
 mod tasks;
 mod trusted_keys;
 mod ui;
+mod users;
 
 use std::sync::Arc;
 
@@ -215,6 +216,8 @@ pub(crate) fn operations(upload_limit: usize) -> Vec<Operation> {
         Operation::post("/api/auth/logout", auth::logout),
         Operation::get("/api/me", auth::me),
         Operation::post("/api/me/password", account::change_password),
+        Operation::get("/api/users", users::list),
+        Operation::put("/api/users/{id}/admin", users::set_admin),
         Operation::get("/api/session", auth::session),
         Operation::get("/api/tokens", auth::list_tokens),
         Operation::post("/api/tokens", auth::create_token),

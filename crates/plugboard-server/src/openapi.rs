@@ -18,7 +18,7 @@ use utoipa::{Modify, OpenApi};
 use crate::auth::SESSION_COOKIE;
 use crate::{
     AppState, account, auth, chat, conversations, live, manage, openai, packages, plugin_http, plugins, prometheus,
-    tasks, trusted_keys, ui,
+    tasks, trusted_keys, ui, users,
 };
 
 pub(crate) use crate::schemas::*;
@@ -49,6 +49,8 @@ pub(crate) const BEARER: &str = "bearer_token";
         auth::logout,
         auth::me,
         account::change_password,
+        users::list,
+        users::set_admin,
         auth::session,
         auth::list_tokens,
         auth::create_token,

@@ -95,6 +95,12 @@ pub(crate) struct User {
     pub(crate) created_at_ms: i64,
 }
 
+/// `{"users": [...]}`, oldest first.
+#[derive(ToSchema)]
+pub(crate) struct UserList {
+    pub(crate) users: Vec<User>,
+}
+
 /// `{"user": ...}`.
 #[derive(ToSchema)]
 pub(crate) struct UserResponse {

@@ -192,6 +192,14 @@ pub trait ChatStore: Send + Sync + std::fmt::Debug {
     /// Every user's name, as stored (for comparing a new name with them all).
     async fn usernames(&self) -> Result<Vec<String>, StoreError>;
 
+    /// Every user, oldest first.
+    async fn users(&self) -> Result<Vec<User>, StoreError>;
+
+    /// Makes `user_id` an administrator or not, in one statement that never leaves the
+    /// server without one: taking the role from the last administrator changes nothing.
+    /// `None` when there is no such user; else the user as they are now.
+    async fn set_admin(&self, user_id: &str, is_admin: bool) -> Result<Option<User>, StoreError>;
+
     /// How many users there are.
     async fn count_users(&self) -> Result<u64, StoreError>;
 

@@ -269,3 +269,29 @@ async fn changing_the_password_ends_the_other_sessions() {
     assert_eq!(login("correct horse battery").send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
     assert_eq!(login("a much better secret").send().await.unwrap().status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn administrators_manage_the_role_and_the_last_one_keeps_it() {
+    let server = TestServer::start(&[]).await;
+    let ada = server.signup("ada").await;
+    let bob = server.signup("bob").await;
+    let (status, body) = bob.get("/api/users").await;
+    assert_eq!((status, &body["error"]["code"]), (StatusCode::FORBIDDEN, &json!("admin_only")), "{body}");
+    let (status, body) = ada.get("/api/users").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let users = body["users"].as_array().unwrap();
+    let names: Vec<&str> = users.iter().map(|user| user["username"].as_str().unwrap()).collect();
+    assert_eq!(names, ["ada", "bob"]);
+    let (ada_id, bob_id) = (users[0]["id"].as_str().unwrap(), users[1]["id"].as_str().unwrap());
+
+    let (status, body) = ada.put(&format!("/api/users/{ada_id}/admin"), json!({"admin": false})).await;
+    assert_eq!((status, &body["error"]["code"]), (StatusCode::CONFLICT, &json!("last_admin")), "{body}");
+    let (status, body) = ada.put(&format!("/api/users/{bob_id}/admin"), json!({"admin": true})).await;
+    assert_eq!((status, &body["user"]["is_admin"]), (StatusCode::OK, &json!(true)), "{body}");
+    // Now bob administers too, and may take the role from ada.
+    let (status, body) = bob.put(&format!("/api/users/{ada_id}/admin"), json!({"admin": false})).await;
+    assert_eq!((status, &body["user"]["is_admin"]), (StatusCode::OK, &json!(false)), "{body}");
+    assert_eq!(ada.get("/api/users").await.0, StatusCode::FORBIDDEN);
+    let (status, _) = bob.put("/api/users/nobody/admin", json!({"admin": true})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

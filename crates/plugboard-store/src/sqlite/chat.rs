@@ -143,6 +143,28 @@ impl ChatStore for SqliteStore {
         row.map(|row| read_user(&row, OPERATION)).transpose()
     }
 
+    async fn users(&self) -> Result<Vec<User>, StoreError> {
+        const OPERATION: &str = "list the users";
+        let rows = sqlx::query(concat!("SELECT ", user_columns!(), " FROM users ORDER BY created_at_ms, id"))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(query_error(OPERATION, None))?;
+        rows.iter().map(|row| read_user(row, OPERATION)).collect()
+    }
+
+    async fn set_admin(&self, user_id: &str, is_admin: bool) -> Result<Option<User>, StoreError> {
+        // Taking the role away only while another administrator remains: checked in the
+        // same statement, so two demotions at once cannot both pass.
+        let query = sqlx::query(
+            "UPDATE users SET is_admin = ?2
+             WHERE id = ?1 AND (?2 = 1 OR (SELECT COUNT(*) FROM users WHERE is_admin = 1 AND id <> ?1) > 0)",
+        )
+        .bind(user_id.to_owned())
+        .bind(is_admin);
+        self.write_execute(query).await.map_err(query_error("change the administrator role", None))?;
+        self.user(user_id).await
+    }
+
     async fn user(&self, id: &str) -> Result<Option<User>, StoreError> {
         const OPERATION: &str = "read the user";
         let row = sqlx::query(concat!("SELECT ", user_columns!(), " FROM users WHERE id = ?1"))

@@ -200,3 +200,20 @@ async fn a_new_password_ends_every_other_session() {
     assert!(store.session_user("this-one").await.unwrap().is_none());
     assert!(!store.set_password("nobody", "hash", None).await.unwrap());
 }
+
+#[tokio::test]
+async fn the_last_administrator_keeps_the_role() {
+    let (_dir, store) = open_temp_store().await;
+    let ada = store.create_user("ada", "h").await.unwrap();
+    let bob = store.create_user("bob", "h").await.unwrap();
+    assert!(ada.is_admin && !bob.is_admin);
+    let names: Vec<String> = store.users().await.unwrap().into_iter().map(|user| user.username).collect();
+    assert_eq!(names, ["ada", "bob"]);
+
+    // The only administrator cannot lose the role.
+    assert!(store.set_admin(&ada.id, false).await.unwrap().unwrap().is_admin);
+    assert!(store.set_admin(&bob.id, true).await.unwrap().unwrap().is_admin);
+    assert!(!store.set_admin(&ada.id, false).await.unwrap().unwrap().is_admin, "another administrator remains");
+    assert!(store.set_admin(&bob.id, false).await.unwrap().unwrap().is_admin, "bob is the last one now");
+    assert_eq!(store.set_admin("nobody", true).await.unwrap(), None);
+}
