@@ -1,4 +1,5 @@
-//! A person's own account: changing their password, which ends their other sessions.
+//! A person's own account: changing their password (which ends their other sessions),
+//! and seeing and ending their sessions.
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -57,13 +58,62 @@ pub(crate) async fn change_password(
     let new = change.new_password;
     let hash = blocking(move || hash_password(&new)).await??;
     // The session that asked stays (none when a token asked: then every session ends).
-    let keep = match headers.contains_key(axum::http::header::AUTHORIZATION) {
-        true => None,
-        false => cookie_value(&headers, SESSION_COOKIE).map(token_hash),
-    };
+    let keep = current_session(&headers);
     if !state.store.set_password(&user.id, &hash, keep.as_deref()).await? {
         return Err(ApiError::new(StatusCode::UNAUTHORIZED, "session_expired", "your account is gone; sign in again"));
     }
     tracing::info!(user = %user.username, "changed their password; their other sessions ended");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The session the request came with (none when a token signed it in).
+fn current_session(headers: &HeaderMap) -> Option<String> {
+    if headers.contains_key(axum::http::header::AUTHORIZATION) {
+        return None;
+    }
+    cookie_value(headers, SESSION_COOKIE).map(token_hash)
+}
+
+/// The caller's signed-in sessions, newest first; `current` marks the one asking
+#[utoipa::path(
+    get,
+    path = "/api/me/sessions",
+    tag = "auth",
+    operation_id = "list_sessions",
+    responses(
+        (status = 200, description = "The sessions", body = schemas::SessionList),
+        (status = 401, description = "Not signed in", body = schemas::ApiError),
+    )
+)]
+pub(crate) async fn sessions(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    headers: HeaderMap,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    let sessions = state.store.sessions(&user.id, current_session(&headers).as_deref()).await?;
+    Ok(axum::Json(serde_json::json!({"sessions": sessions})))
+}
+
+/// Ends one of the caller's sessions (signs that browser or device out)
+#[utoipa::path(
+    delete,
+    path = "/api/me/sessions/{id}",
+    tag = "auth",
+    operation_id = "end_session",
+    params(("id" = i64, Path, description = "The session's id, from the list")),
+    responses(
+        (status = 204, description = "Ended"),
+        (status = 401, description = "Not signed in", body = schemas::ApiError),
+        (status = 404, description = "No such session of the caller's (`not_found`)", body = schemas::ApiError),
+    )
+)]
+pub(crate) async fn end_session(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    axum::extract::Path(id): axum::extract::Path<i64>,
+) -> Result<StatusCode, ApiError> {
+    if !state.store.end_session(&user.id, id).await? {
+        return Err(ApiError::not_found("session", &id.to_string()));
+    }
     Ok(StatusCode::NO_CONTENT)
 }

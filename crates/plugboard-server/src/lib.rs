@@ -216,6 +216,8 @@ pub(crate) fn operations(upload_limit: usize) -> Vec<Operation> {
         Operation::post("/api/auth/logout", auth::logout),
         Operation::get("/api/me", auth::me),
         Operation::post("/api/me/password", account::change_password),
+        Operation::get("/api/me/sessions", account::sessions),
+        Operation::delete("/api/me/sessions/{id}", account::end_session),
         Operation::get("/api/users", users::list),
         Operation::put("/api/users/{id}/admin", users::set_admin),
         Operation::get("/api/session", auth::session),

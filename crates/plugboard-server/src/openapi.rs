@@ -49,6 +49,8 @@ pub(crate) const BEARER: &str = "bearer_token";
         auth::logout,
         auth::me,
         account::change_password,
+        account::sessions,
+        account::end_session,
         users::list,
         users::set_admin,
         auth::session,

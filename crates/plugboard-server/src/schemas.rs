@@ -95,6 +95,25 @@ pub(crate) struct User {
     pub(crate) created_at_ms: i64,
 }
 
+/// `{"sessions": [...]}`, newest first.
+#[derive(ToSchema)]
+pub(crate) struct SessionList {
+    pub(crate) sessions: Vec<Session>,
+}
+
+/// A signed-in session (`plugboard_store::SessionInfo`).
+#[derive(ToSchema)]
+pub(crate) struct Session {
+    /// Its id, to end it by.
+    pub(crate) id: i64,
+    /// When it was signed in (ms since the Unix epoch).
+    pub(crate) created_at_ms: i64,
+    /// When it ends unless ended before.
+    pub(crate) expires_at_ms: i64,
+    /// Whether it is the session that asked.
+    pub(crate) current: bool,
+}
+
 /// `{"users": [...]}`, oldest first.
 #[derive(ToSchema)]
 pub(crate) struct UserList {

@@ -23,6 +23,20 @@ pub struct User {
     pub created_at_ms: i64,
 }
 
+/// A signed-in session of a user, for them to see and end (the token is never stored,
+/// only its hash, which is not shown either).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SessionInfo {
+    /// The session's number, to end it by.
+    pub id: i64,
+    /// When it was signed in.
+    pub created_at_ms: i64,
+    /// When it ends unless ended before.
+    pub expires_at_ms: i64,
+    /// Whether it is the session that asked.
+    pub current: bool,
+}
+
 /// An API token of a user (the token itself is never stored, only its hash).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ApiToken {
@@ -213,6 +227,13 @@ pub trait ChatStore: Send + Sync + std::fmt::Debug {
 
     /// Ends a session (nothing happens if there is none).
     async fn delete_session(&self, token_hash: &str) -> Result<(), StoreError>;
+
+    /// The live sessions of `user_id`, newest first; `current` marks the one whose token
+    /// hash is `current`.
+    async fn sessions(&self, user_id: &str, current: Option<&str>) -> Result<Vec<SessionInfo>, StoreError>;
+
+    /// Ends session `id` of `user_id`; returns whether there was one.
+    async fn end_session(&self, user_id: &str, id: i64) -> Result<bool, StoreError>;
 
     /// Sets the password hash of `user_id` and ends every session of theirs except the one
     /// whose token hash is `keep_session` (the one that asked), in one transaction;

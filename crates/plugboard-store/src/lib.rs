@@ -27,7 +27,7 @@ use serde::Serialize;
 
 pub use chat::{
     ApiToken, Attachment, ChatStore, Conversation, ConversationPage, Message, MessageStatus, NewMessage, Role,
-    TraceRecord, User,
+    SessionInfo, TraceRecord, User,
 };
 pub use error::StoreError;
 pub use sqlite::{Durability, SqliteStore};

@@ -295,3 +295,33 @@ async fn administrators_manage_the_role_and_the_last_one_keeps_it() {
     let (status, _) = bob.put("/api/users/nobody/admin", json!({"admin": true})).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn people_see_and_end_their_sessions() {
+    let server = TestServer::start(&[]).await;
+    let here = server.signup("alice").await;
+    let other = server.signup("bob").await;
+    let response = server
+        .client
+        .post(server.url("/api/auth/login"))
+        .json(&json!({"username": "alice", "password": "correct horse battery"}))
+        .send()
+        .await
+        .unwrap();
+    let elsewhere =
+        Session { client: server.client.clone(), base: server.base.clone(), cookie: session_cookie(&response) };
+
+    let (status, body) = here.get("/api/me/sessions").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let sessions = body["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 2, "{body}");
+    let mine = sessions.iter().find(|session| session["current"] == true).unwrap();
+    let theirs = sessions.iter().find(|session| session["current"] == false).unwrap()["id"].as_i64().unwrap();
+    // Nobody ends another person's session.
+    assert_eq!(other.delete(&format!("/api/me/sessions/{theirs}")).await, StatusCode::NOT_FOUND);
+    assert_eq!(here.delete(&format!("/api/me/sessions/{theirs}")).await, StatusCode::NO_CONTENT);
+    assert_eq!(elsewhere.get("/api/me").await.0, StatusCode::UNAUTHORIZED);
+    let (_, body) = here.get("/api/me/sessions").await;
+    assert_eq!(body["sessions"].as_array().unwrap().len(), 1);
+    assert_eq!(body["sessions"][0]["id"], mine["id"]);
+}

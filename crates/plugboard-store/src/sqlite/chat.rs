@@ -17,7 +17,7 @@
 use async_trait::async_trait;
 use serde_json::Value;
 use sqlx::sqlite::Sqlite;
-use sqlx::{Connection, QueryBuilder};
+use sqlx::{Connection, QueryBuilder, Row};
 
 mod rows;
 
@@ -28,8 +28,8 @@ use rows::{
 
 use super::{SqliteStore, query_error, sql_limit};
 use crate::{
-    ApiToken, Attachment, ChatStore, Conversation, ConversationPage, Message, MessageStatus, NewMessage, StoreError,
-    TraceRecord, User,
+    ApiToken, Attachment, ChatStore, Conversation, ConversationPage, Message, MessageStatus, NewMessage, SessionInfo,
+    StoreError, TraceRecord, User,
 };
 
 // The columns each record is read from, as macros so that `concat!` builds every
@@ -252,6 +252,38 @@ impl ChatStore for SqliteStore {
         let query = sqlx::query("DELETE FROM sessions WHERE token_hash = ?1").bind(token_hash.to_owned());
         self.write_execute(query).await.map_err(query_error("delete the session", None))?;
         Ok(())
+    }
+
+    async fn sessions(&self, user_id: &str, current: Option<&str>) -> Result<Vec<SessionInfo>, StoreError> {
+        let error = || query_error("list the sessions", None);
+        let rows = sqlx::query(
+            "SELECT rowid AS id, created_at_ms, expires_at_ms, token_hash IS ?3 AS current FROM sessions
+             WHERE user_id = ?1 AND expires_at_ms > ?2 ORDER BY created_at_ms DESC, rowid DESC",
+        )
+        .bind(user_id)
+        .bind(self.now_ms())
+        .bind(current)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(error())?;
+        rows.iter()
+            .map(|row| {
+                Ok(SessionInfo {
+                    id: row.try_get("id")?,
+                    created_at_ms: row.try_get("created_at_ms")?,
+                    expires_at_ms: row.try_get("expires_at_ms")?,
+                    current: row.try_get("current")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(error())
+    }
+
+    async fn end_session(&self, user_id: &str, id: i64) -> Result<bool, StoreError> {
+        let query =
+            sqlx::query("DELETE FROM sessions WHERE rowid = ?1 AND user_id = ?2").bind(id).bind(user_id.to_owned());
+        let result = self.write_execute(query).await.map_err(query_error("end the session", None))?;
+        Ok(result.rows_affected() == 1)
     }
 
     async fn set_password(

@@ -217,3 +217,25 @@ async fn the_last_administrator_keeps_the_role() {
     assert!(store.set_admin(&bob.id, false).await.unwrap().unwrap().is_admin, "bob is the last one now");
     assert_eq!(store.set_admin("nobody", true).await.unwrap(), None);
 }
+
+#[tokio::test]
+async fn people_see_and_end_only_their_own_sessions() {
+    let (_dir, store) = open_temp_store().await;
+    let alice = store.create_user("alice", "h").await.unwrap();
+    let bob = store.create_user("bob", "h").await.unwrap();
+    let far = now_ms() + 3_600_000;
+    store.create_session(&alice.id, "laptop", far).await.unwrap();
+    store.create_session(&alice.id, "phone", far).await.unwrap();
+    store.create_session(&bob.id, "bobs", far).await.unwrap();
+
+    let sessions = store.sessions(&alice.id, Some("phone")).await.unwrap();
+    assert_eq!(sessions.len(), 2);
+    assert_eq!(sessions.iter().filter(|session| session.current).count(), 1);
+    let laptop = sessions.iter().find(|session| !session.current).unwrap().id;
+    let bobs = store.sessions(&bob.id, None).await.unwrap()[0].id;
+    assert!(!store.end_session(&alice.id, bobs).await.unwrap(), "not hers");
+    assert!(store.session_user("bobs").await.unwrap().is_some());
+    assert!(store.end_session(&alice.id, laptop).await.unwrap());
+    assert!(store.session_user("laptop").await.unwrap().is_none());
+    assert!(store.session_user("phone").await.unwrap().is_some());
+}
