@@ -4,6 +4,7 @@
 //! operations, `operations`; [`serve`] runs it until shutdown, then unloads the plugins.
 
 mod account;
+pub mod accounts;
 mod app;
 mod auth;
 mod chat;

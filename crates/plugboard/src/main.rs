@@ -8,6 +8,7 @@ mod config;
 mod models;
 mod plugin_cli;
 mod plugins;
+mod user_cli;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -66,6 +67,11 @@ enum Command {
     Plugin {
         #[command(subcommand)]
         command: plugin_cli::PluginCommand,
+    },
+    /// Works with accounts on the data folder (with or without a server running on it).
+    User {
+        #[command(subcommand)]
+        command: user_cli::UserCommand,
     },
     /// Works with local models.
     Model {
@@ -204,6 +210,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             plugboard_server::serve(listener, state, shutdown_signal()).await
         }
         Command::Plugin { command } => plugin_cli::run(command).await,
+        Command::User { command } => user_cli::run(command).await,
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

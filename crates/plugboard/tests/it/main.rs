@@ -432,3 +432,50 @@ fn the_data_folder_is_private_to_its_owner() {
     assert_eq!(mode(dir.path().join("plugboard-data")), 0o700);
     assert_eq!(mode(dir.path().join("plugboard-data/plugboard.db")), 0o600);
 }
+
+/// Runs `plugboard <args>` with `input` on standard input; (success, stdout, stderr).
+fn with_input(dir: &tempfile::TempDir, args: &[&str], input: &str) -> (bool, String, String) {
+    use std::io::Write as _;
+    let mut child =
+        plugboard(dir).args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    (output.status.success(), String::from_utf8(output.stdout).unwrap(), String::from_utf8(output.stderr).unwrap())
+}
+
+#[test]
+fn user_commands_manage_accounts_on_the_data_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, out, err) = with_input(&dir, &["user", "create", "ada", "--admin"], "a long enough password\n");
+    assert!(ok, "{err}");
+    assert_eq!(out, "created ada (administrator)\n");
+    let (ok, _, err) = with_input(&dir, &["user", "create", "bob"], "short\n");
+    assert!(!ok);
+    assert!(err.contains("a password needs at least 8 characters"), "{err}");
+    let (ok, _, err) = with_input(&dir, &["user", "create", "bob"], "password\n");
+    assert!(!ok && err.contains("one of the most common passwords"), "{err}");
+    let (ok, out, err) = with_input(&dir, &["user", "create", "bob"], "another long password\n");
+    assert!(ok, "{err}");
+    assert_eq!(out, "created bob\n");
+    let (ok, _, err) = with_input(&dir, &["user", "create", "BOB"], "another long password\n");
+    assert!(!ok && err.contains("taken"), "{err}");
+
+    // The last administrator keeps the role.
+    let (ok, _, err) = with_input(&dir, &["user", "demote", "ada"], "");
+    assert!(!ok && err.contains("`ada` is the last administrator"), "{err}");
+    let (ok, out, _) = with_input(&dir, &["user", "promote", "bob"], "");
+    assert!(ok);
+    assert_eq!(out, "bob is an administrator\n");
+    let (ok, out, _) = with_input(&dir, &["user", "demote", "ada"], "");
+    assert!(ok);
+    assert_eq!(out, "ada is no longer an administrator\n");
+    let (ok, out, _) = with_input(&dir, &["user", "list"], "");
+    assert!(ok);
+    assert_eq!(out, "ada\nbob (administrator)\n");
+
+    let (ok, out, err) = with_input(&dir, &["user", "passwd", "ada"], "a brand new passphrase\n");
+    assert!(ok, "{err}");
+    assert_eq!(out, "set the password of ada; their sessions ended\n");
+    let (ok, _, err) = with_input(&dir, &["user", "passwd", "nobody"], "a brand new passphrase\n");
+    assert!(!ok && err.contains("no user `nobody`"), "{err}");
+}
