@@ -1,6 +1,6 @@
 // Sign-in, sign-up and sign-out: the form the page shows until start() (app.js) finds a session.
 
-import { $ } from "/ui/dom.js";
+import { $, el } from "/ui/dom.js";
 import { api } from "/ui/api.js";
 import { setUser } from "/ui/state.js";
 
@@ -62,12 +62,33 @@ $("logout").addEventListener("click", async () => {
   showAuth(false);
 });
 
+// One's signed-in sessions, each but this one with a button that signs it out.
+async function showSessions() {
+  const { sessions } = await api("GET", "/api/me/sessions");
+  $("session-list").replaceChildren(
+    ...sessions.map((session) => {
+      const item = el("li", { class: "session" }, `Signed in ${new Date(session.created_at_ms).toLocaleString()}`);
+      if (session.current) item.append(" (this session)");
+      else {
+        const end = el("button", { type: "button", class: "link", text: "Sign out" });
+        end.addEventListener("click", async () => {
+          await api("DELETE", `/api/me/sessions/${session.id}`);
+          await showSessions();
+        });
+        item.append(" ", end);
+      }
+      return item;
+    }),
+  );
+}
+
 // Changing one's password (which signs out one's other sessions).
 $("open-password").addEventListener("click", () => {
   $("password-form").reset();
   $("password-result").hidden = true;
   $("password-dialog").showModal();
   $("current-password").focus();
+  showSessions().catch(() => {});
 });
 $("password-close").addEventListener("click", () => $("password-dialog").close());
 $("password-form").addEventListener("submit", async (event) => {
@@ -79,6 +100,7 @@ $("password-form").addEventListener("submit", async (event) => {
     $("password-form").reset();
     result.className = "";
     result.textContent = "Password changed. Your other sessions were signed out.";
+    await showSessions();
   } catch (failure) {
     result.className = "error";
     result.textContent = failure.message;

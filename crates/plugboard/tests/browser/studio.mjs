@@ -503,6 +503,9 @@ try {
   await page.getByLabel("New password").fill("a brand new passphrase");
   await page.getByRole("button", { name: "Change password" }).click();
   await page.getByText("Password changed. Your other sessions were signed out.").waitFor();
+  // The dialog lists the sessions: only this one is left.
+  await page.locator("#session-list li").filter({ hasText: "(this session)" }).waitFor();
+  assert.equal(await page.locator("#session-list li").count(), 1, "the other sessions were signed out");
   await page.getByRole("button", { name: "Close", exact: true }).click();
   const stillMe = await page.evaluate(() => fetch("/api/me").then((r) => r.status));
   assert.equal(stillMe, 200, "the session that changed the password stays signed in");
