@@ -41,13 +41,18 @@ pub async fn set_admin(store: &dyn Store, username: &str, admin: bool) -> Result
     let user = find(store, username).await?;
     let now = store.set_admin(&user.id, admin).await?.unwrap_or(user);
     if now.is_admin != admin {
-        return Err(ApiError::new(
-            axum::http::StatusCode::CONFLICT,
-            "last_admin",
-            format!("`{}` is the last administrator; make someone else one first", now.username),
-        ));
+        return Err(last_admin(&now));
     }
     Ok(now)
+}
+
+/// 409 `last_admin`: `user` is the last administrator and keeps the role.
+pub(crate) fn last_admin(user: &User) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::CONFLICT,
+        "last_admin",
+        format!("`{}` is the last administrator; make someone else one first", user.username),
+    )
 }
 
 async fn find(store: &dyn Store, username: &str) -> Result<User, AccountError> {

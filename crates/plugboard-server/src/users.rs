@@ -3,7 +3,6 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa::ToSchema;
@@ -61,11 +60,7 @@ pub(crate) async fn set_admin(
         return Err(ApiError::not_found("user", &id));
     };
     if user.is_admin != role.admin {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "last_admin",
-            format!("`{}` is the last administrator; make someone else one first", user.username),
-        ));
+        return Err(crate::accounts::last_admin(&user));
     }
     tracing::info!(by = %by.username, user = %user.username, admin = role.admin, "changed the administrator role");
     Ok(Json(json!({"user": user})))

@@ -32,6 +32,17 @@ use crate::{
     StoreError, TraceRecord, User,
 };
 
+/// Maps the error of inserting user `username`: a taken name is a conflict.
+fn insert_user_error(username: &str, operation: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |error| {
+        if is_unique_violation(&error) {
+            StoreError::Conflict { what: "username", value: username.to_owned() }
+        } else {
+            query_error(operation, None)(error)
+        }
+    }
+}
+
 // The columns each record is read from, as macros so that `concat!` builds every
 // statement's text at compile time (a `&'static str`, which a write can take to the writer).
 macro_rules! user_columns {
@@ -108,13 +119,7 @@ impl ChatStore for SqliteStore {
         .bind(fold_case(username))
         .bind(password_hash.to_owned())
         .bind(self.now_ms());
-        let row = self.write_one(query).await.map_err(|error| {
-            if is_unique_violation(&error) {
-                StoreError::Conflict { what: "username", value: username.to_owned() }
-            } else {
-                query_error(OPERATION, None)(error)
-            }
-        })?;
+        let row = self.write_one(query).await.map_err(insert_user_error(username, OPERATION))?;
         read_user(&row, OPERATION)
     }
 
@@ -133,13 +138,7 @@ impl ChatStore for SqliteStore {
         .bind(fold_case(username))
         .bind(password_hash.to_owned())
         .bind(self.now_ms());
-        let row = self.write_optional(query).await.map_err(|error| {
-            if is_unique_violation(&error) {
-                StoreError::Conflict { what: "username", value: username.to_owned() }
-            } else {
-                query_error(OPERATION, None)(error)
-            }
-        })?;
+        let row = self.write_optional(query).await.map_err(insert_user_error(username, OPERATION))?;
         row.map(|row| read_user(&row, OPERATION)).transpose()
     }
 
