@@ -10,6 +10,7 @@
 //! A turn runs in its own task and reports through a channel; dropping the receiver (a
 //! client that went away) stops generation, and the partial reply is stored as such.
 
+mod accounts;
 mod commands;
 mod history;
 mod post;
@@ -146,6 +147,8 @@ struct EngineInner {
     events: mpsc::Sender<QueuedEvent>,
     /// What changes in each person's conversations, for their open pages.
     live: LiveFeed,
+    /// Wakes the account event relay (`accounts.rs`).
+    account_changes: Arc<tokio::sync::Notify>,
 }
 
 /// An event waiting for delivery to plugins.
@@ -205,7 +208,10 @@ impl ChatEngine {
         let mut tools: Vec<Arc<dyn ToolSource>> = vec![Arc::new(PluginTools::new(plugins.clone()))];
         tools.extend(more_tools);
         let live = LiveFeed::default();
-        ChatEngine { inner: Arc::new(EngineInner { plugins, tools, store, models, config, events, live }) }
+        let account_changes = Arc::default();
+        ChatEngine {
+            inner: Arc::new(EngineInner { plugins, tools, store, models, config, events, live, account_changes }),
+        }
     }
 
     pub(crate) fn downgrade(&self) -> WeakEngine {

@@ -26,7 +26,7 @@ pub(crate) mod v0_1 {
     });
 }
 
-use exports::{events, exporter, filters, lifecycle};
+use exports::{account_events, events, exporter, filters, lifecycle};
 use imports::types as wit;
 pub(crate) use v0_1::exports::plugboard::plugin as exports;
 pub(crate) use v0_1::plugboard::plugin as imports;
@@ -351,24 +351,44 @@ impl From<filters::ResponseOutcome> for api::ResponseOutcome {
     }
 }
 
-impl From<api::Event> for events::Event {
+/// An event in the ABI's form: a case of `events.event`, or of
+/// `account-events.account-event` (an interface of its own, which older plugins lack).
+pub(crate) enum AbiEventKind {
+    /// For `events.on-event`.
+    Server(events::Event),
+    /// For `account-events.on-account-event`.
+    Account(account_events::AccountEvent),
+}
+
+impl From<api::Account> for account_events::Account {
+    fn from(a: api::Account) -> Self {
+        account_events::Account { id: a.id.into(), username: a.username }
+    }
+}
+
+impl From<api::Event> for AbiEventKind {
     fn from(e: api::Event) -> Self {
+        use AbiEventKind::{Account, Server};
         match e {
-            api::Event::ConversationStarted(c) => events::Event::ConversationStarted(c.into()),
-            api::Event::ConversationEnded(c) => events::Event::ConversationEnded(c.into()),
-            api::Event::MessageReceived(m) => events::Event::MessageReceived(m.into()),
-            api::Event::MessageSent(m) => events::Event::MessageSent(m.into()),
-            api::Event::MessageEdited(m) => events::Event::MessageEdited(m.into()),
-            api::Event::MessageDeleted(m) => events::Event::MessageDeleted(m.into()),
-            api::Event::PluginLoaded(id) => events::Event::PluginLoaded(id),
-            api::Event::PluginUnloaded(id) => events::Event::PluginUnloaded(id),
-            api::Event::PluginEnabled(id) => events::Event::PluginEnabled(id),
-            api::Event::PluginDisabled(id) => events::Event::PluginDisabled(id),
-            api::Event::FileAttached(file) => events::Event::FileAttached(file.into()),
-            api::Event::FileDeleted(file) => events::Event::FileDeleted(file.into()),
+            api::Event::ConversationStarted(c) => Server(events::Event::ConversationStarted(c.into())),
+            api::Event::ConversationEnded(c) => Server(events::Event::ConversationEnded(c.into())),
+            api::Event::MessageReceived(m) => Server(events::Event::MessageReceived(m.into())),
+            api::Event::MessageSent(m) => Server(events::Event::MessageSent(m.into())),
+            api::Event::MessageEdited(m) => Server(events::Event::MessageEdited(m.into())),
+            api::Event::MessageDeleted(m) => Server(events::Event::MessageDeleted(m.into())),
+            api::Event::PluginLoaded(id) => Server(events::Event::PluginLoaded(id)),
+            api::Event::PluginUnloaded(id) => Server(events::Event::PluginUnloaded(id)),
+            api::Event::PluginEnabled(id) => Server(events::Event::PluginEnabled(id)),
+            api::Event::PluginDisabled(id) => Server(events::Event::PluginDisabled(id)),
+            api::Event::FileAttached(file) => Server(events::Event::FileAttached(file.into())),
+            api::Event::FileDeleted(file) => Server(events::Event::FileDeleted(file.into())),
             api::Event::PluginFailed { plugin, error } => {
-                events::Event::PluginFailed(events::PluginFailure { plugin, error })
+                Server(events::Event::PluginFailed(events::PluginFailure { plugin, error }))
             }
+            api::Event::UserCreated(a) => Account(account_events::AccountEvent::UserCreated(a.into())),
+            api::Event::UserDisabled(a) => Account(account_events::AccountEvent::UserDisabled(a.into())),
+            api::Event::UserEnabled(a) => Account(account_events::AccountEvent::UserEnabled(a.into())),
+            api::Event::UserDeleted(a) => Account(account_events::AccountEvent::UserDeleted(a.into())),
         }
     }
 }

@@ -6,10 +6,10 @@
 use serde::{Deserialize, Serialize};
 
 pub use plugboard_types::{
-    CallContext, Completion, CompletionChunk, CompletionMessage, CompletionRequest, Conversation, ConversationId,
-    Event, ExportFile, ExportFormat, File, FileInfo, FilterOutcome, FinishReason, HealthReport, HealthStatus,
-    HttpRequest, HttpResponse, Message, MessageId, ModelInfo, RequestOutcome, ResponseOutcome, Role, SelfTestResult,
-    ToolCall, ToolSpec, Usage, User, UserId,
+    Account, CallContext, Completion, CompletionChunk, CompletionMessage, CompletionRequest, Conversation,
+    ConversationId, Event, ExportFile, ExportFormat, File, FileInfo, FilterOutcome, FinishReason, HealthReport,
+    HealthStatus, HttpRequest, HttpResponse, Message, MessageId, ModelInfo, RequestOutcome, ResponseOutcome, Role,
+    SelfTestResult, ToolCall, ToolSpec, Usage, User, UserId,
 };
 
 /// A hook the host can call on a plugin.

@@ -107,16 +107,12 @@ pub fn filter_order(plugins: &[Plugin], hook: Hook) -> Vec<Plugin> {
     chain
 }
 
-/// Delivers `event` to every plugin of `plugins` that is enabled, implements the event
-/// hook and lists the event in its manifest (or lists none), all at once. A failing
+/// Delivers `event` to every plugin of `plugins` that is enabled and receives it
+/// ([`Plugin::receives`]), all at once. A failing
 /// listener is a fault of that plugin, recorded by the runtime; events are notifications.
 pub async fn deliver_event(plugins: &[Plugin], context: &CallContext, event: &Event) {
-    let listeners: Vec<&Plugin> = plugins
-        .iter()
-        .filter(|plugin| {
-            plugin.implements(Hook::Events) && plugin.is_enabled() && plugin.manifest().wants_event(event.name())
-        })
-        .collect();
+    let listeners: Vec<&Plugin> =
+        plugins.iter().filter(|plugin| plugin.is_enabled() && plugin.receives(event)).collect();
     if listeners.is_empty() {
         return;
     }

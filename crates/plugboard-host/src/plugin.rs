@@ -36,7 +36,7 @@ use wasmtime::component::InstancePre;
 use self::call::RateLimit;
 use self::pool::Instance;
 use self::settings::SettingsState;
-use crate::api::{ExportFormat, Hook, ToolSpec};
+use crate::api::{Event, ExportFormat, Hook, ToolSpec};
 use crate::breaker::{Breaker, BreakerStatus};
 use crate::shared::PluginShared;
 use crate::state::HostState;
@@ -204,6 +204,15 @@ impl Plugin {
     /// Whether the plugin implements `hook` (and the component exports it).
     pub fn implements(&self, hook: Hook) -> bool {
         self.inner.hooks.load(Ordering::Relaxed) & hook.bit() != 0
+    }
+
+    /// Whether the plugin is sent `event`: it implements the event hook, lists the event in
+    /// its manifest (or lists none), and, for an account event, exports
+    /// `account-events` (a plugin built before that interface does not).
+    pub fn receives(&self, event: &Event) -> bool {
+        self.implements(Hook::Events)
+            && self.manifest().wants_event(event.name())
+            && (!event.is_account_event() || self.inner.indices.account_events.is_some())
     }
 
     /// The optional hooks it implements (lifecycle hooks aside).

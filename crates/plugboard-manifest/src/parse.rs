@@ -360,7 +360,8 @@ fn validate(raw: RawManifest, reporter: &mut Reporter) -> Option<Manifest> {
     })
 }
 
-/// The names of the events a plugin can subscribe to (the cases of `events.event`).
+/// The names of the events a plugin can subscribe to (the cases of `events.event` and
+/// `account-events.account-event`).
 pub const EVENT_NAMES: &[&str] = &[
     "conversation-started",
     "conversation-ended",
@@ -375,6 +376,10 @@ pub const EVENT_NAMES: &[&str] = &[
     "plugin-enabled",
     "plugin-disabled",
     "plugin-failed",
+    "user-created",
+    "user-disabled",
+    "user-enabled",
+    "user-deleted",
 ];
 
 fn parse_events(raw: Option<Vec<String>>, reporter: &mut Reporter) -> Option<BTreeSet<String>> {

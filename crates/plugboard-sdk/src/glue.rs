@@ -7,12 +7,12 @@ use std::marker::PhantomData;
 
 use crate::__private::ExportedHooks;
 use crate::bindings::exports::plugboard::plugin::{
-    commands, events, exporter, filters, http_handler, lifecycle, provider, scheduler, tools,
+    account_events, commands, events, exporter, filters, http_handler, lifecycle, provider, scheduler, tools,
 };
 use crate::{
-    CallContext, Completion, CompletionRequest, Conversation, Event, ExportFile, ExportFormat, FilterOutcome,
-    HealthReport, Hook, HttpRequest, HttpResponse, Message, ModelInfo, Plugin, RequestOutcome, ResponseOutcome,
-    SelfTestResult, Settings, ToolSpec,
+    AccountEvent, CallContext, Completion, CompletionRequest, Conversation, Event, ExportFile, ExportFormat,
+    FilterOutcome, HealthReport, Hook, HttpRequest, HttpResponse, Message, ModelInfo, Plugin, RequestOutcome,
+    ResponseOutcome, SelfTestResult, Settings, ToolSpec,
 };
 
 thread_local! {
@@ -97,6 +97,12 @@ impl<P: Plugin + ExportedHooks> events::Guest for Glue<P> {
 
     fn message_will_be_posted(context: CallContext, message: Message) -> FilterOutcome {
         with_plugin::<P, _>("message-will-be-posted", |p| p.message_will_be_posted(&context, message))
+    }
+}
+
+impl<P: Plugin + ExportedHooks> account_events::Guest for Glue<P> {
+    fn on_account_event(context: CallContext, event: AccountEvent) {
+        with_plugin::<P, _>("on-account-event", |p| p.on_account_event(&context, event))
     }
 }
 

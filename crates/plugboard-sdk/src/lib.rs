@@ -78,6 +78,7 @@ pub mod __private {
     }
 }
 
+pub use bindings::exports::plugboard::plugin::account_events::{Account, AccountEvent};
 pub use bindings::exports::plugboard::plugin::events::Event;
 pub use bindings::exports::plugboard::plugin::exporter::{ExportFile, ExportFormat};
 pub use bindings::exports::plugboard::plugin::filters::{RequestOutcome, ResponseOutcome};
@@ -156,6 +157,14 @@ pub trait Plugin: Sized + 'static {
 
     /// Receives conversation, message and plugin events ([`Hook::Events`]).
     fn on_event(&mut self, context: &CallContext, event: Event) {
+        let _ = (context, event);
+    }
+
+    /// Receives account events: users created, disabled, enabled and deleted. Delivered,
+    /// like [`Plugin::on_event`], when [`export_plugin!`] lists [`Hook::Events`] (and the
+    /// manifest's `events` lists the event, or lists none). On `user-deleted`, forget what
+    /// the plugin keeps about that user.
+    fn on_account_event(&mut self, context: &CallContext, event: AccountEvent) {
         let _ = (context, event);
     }
 

@@ -121,6 +121,7 @@ async fn caller(headers: &HeaderMap, state: &AppState) -> Result<AuthUser, ApiEr
             )
         })?;
         return match state.store.api_token_user(&token_hash(token.trim())).await? {
+            Some(user) if !user.is_active() => Err(account_disabled()),
             Some(user) => Ok(AuthUser(user)),
             None => Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
@@ -131,9 +132,19 @@ async fn caller(headers: &HeaderMap, state: &AppState) -> Result<AuthUser, ApiEr
     }
     let Some(session) = cookie_value(headers, SESSION_COOKIE) else { return Err(unauthenticated()) };
     match state.store.session_user(&token_hash(session)).await? {
+        Some(user) if !user.is_active() => Err(account_disabled()),
         Some(user) => Ok(AuthUser(user)),
         None => Err(ApiError::new(StatusCode::UNAUTHORIZED, "session_expired", "your session has ended; log in again")),
     }
+}
+
+/// 403 `account_disabled`: an administrator disabled this account.
+fn account_disabled() -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "account_disabled",
+        "this account is disabled; ask an administrator to enable it",
+    )
 }
 
 impl FromRequestParts<AppState> for AdminUser {
@@ -265,6 +276,7 @@ pub(crate) async fn signup(
         })?
         .ok_or_else(signup_closed)?;
     tracing::info!(user = %user.username, admin = user.is_admin, "user signed up");
+    state.engine.account_changed();
     session_response(&state, user, StatusCode::CREATED).await
 }
 
@@ -305,6 +317,10 @@ pub(crate) async fn login(
     let password = credentials.password.clone();
     let matches = blocking(move || verify_password(&password, &hash.unwrap_or_else(dummy_hash))).await?;
     match found {
+        Some((user, _)) if matches && !user.is_active() => {
+            tracing::warn!(username = ?name, "login to a disabled account");
+            Err(account_disabled())
+        }
         Some((user, _)) if matches => {
             state.logins.succeeded(&account, address);
             session_response(&state, user, StatusCode::OK).await

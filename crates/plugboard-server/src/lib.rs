@@ -220,7 +220,11 @@ pub(crate) fn operations(upload_limit: usize) -> Vec<Operation> {
         Operation::get("/api/me/sessions", account::sessions),
         Operation::delete("/api/me/sessions/{id}", account::end_session),
         Operation::get("/api/users", users::list),
+        Operation::post("/api/users", users::create),
+        Operation::delete("/api/users/{id}", users::delete),
         Operation::put("/api/users/{id}/admin", users::set_admin),
+        Operation::put("/api/users/{id}/password", users::reset_password),
+        Operation::put("/api/users/{id}/disabled", users::set_disabled),
         Operation::get("/api/session", auth::session),
         Operation::get("/api/tokens", auth::list_tokens),
         Operation::post("/api/tokens", auth::create_token),
@@ -327,6 +331,8 @@ pub async fn serve(
     let registry = state.registry.clone();
     // The plugins' scheduled tasks run while the server serves.
     registry.start_scheduler();
+    // Plugins hear of account changes, this server's and those made by `plugboard user`.
+    state.engine.start_account_relay();
     // Streamed replies are many small writes: without TCP_NODELAY, Nagle's algorithm and
     // delayed ACKs hold each one back by tens of milliseconds.
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {

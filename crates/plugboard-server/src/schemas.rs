@@ -93,6 +93,8 @@ pub(crate) struct User {
     pub(crate) is_admin: bool,
     /// Milliseconds since the Unix epoch.
     pub(crate) created_at_ms: i64,
+    /// When an administrator disabled the user (ms since the Unix epoch); `null` = active.
+    pub(crate) disabled_at_ms: Option<i64>,
 }
 
 /// `{"sessions": [...]}`, newest first.

@@ -18,6 +18,7 @@ const FILES: &[(&str, &str, &[u8])] = &[
     ("dom.js", "text/javascript; charset=utf-8", include_bytes!("../ui/dom.js")),
     ("plugin-frames.js", "text/javascript; charset=utf-8", include_bytes!("../ui/plugin-frames.js")),
     ("plugins-admin.js", "text/javascript; charset=utf-8", include_bytes!("../ui/plugins-admin.js")),
+    ("users-admin.js", "text/javascript; charset=utf-8", include_bytes!("../ui/users-admin.js")),
     ("settings-form.js", "text/javascript; charset=utf-8", include_bytes!("../ui/settings-form.js")),
     ("state.js", "text/javascript; charset=utf-8", include_bytes!("../ui/state.js")),
     ("theme.js", "text/javascript; charset=utf-8", include_bytes!("../ui/theme.js")),

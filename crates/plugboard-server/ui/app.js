@@ -10,6 +10,7 @@
 //   settings-form.js: api              chat.js: dom, api, state, plugin-frames, markdown
 //   conversations.js: dom, api, state, chat, plugin-frames
 //   plugins-admin.js: dom, api, chat, plugin-frames, settings-form, markdown
+//   users-admin.js: dom, api, state, plugin-frames
 
 import { $ } from "/ui/dom.js";
 import { api, guard, onUnauthorized } from "/ui/api.js";
@@ -21,6 +22,7 @@ import { insertText, liveMessage, loadCommands, loadModels, messageActionsChange
 import { adoptConversation, liveConversation, loadConversations, newChat, reloadOpen } from "/ui/conversations.js";
 import { connectLive, disconnectLive, onLiveEvent, onLiveResync, onLiveSignedOut } from "/ui/live.js";
 import "/ui/plugins-admin.js";
+import "/ui/users-admin.js";
 
 setupThemeToggle(broadcastTheme); // plugin frames follow the page's theme
 onUnauthorized(() => {
@@ -50,6 +52,7 @@ async function start() {
   $("studio").hidden = false;
   $("me").textContent = user.is_admin ? `${user.username} (admin)` : user.username;
   $("open-admin").hidden = !user.is_admin;
+  $("open-users").hidden = !user.is_admin;
   connectLive();
   newChat();
   await Promise.all([guard(loadConversations), guard(loadModels), guard(loadCommands)]);

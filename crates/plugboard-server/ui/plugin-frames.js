@@ -187,10 +187,11 @@ function closePluginPage() {
 
 $("close-page").addEventListener("click", () => showView("chat"));
 
-// The main area shows the chat, the plugin administration or a plugin's page.
+// The main area shows the chat, the plugin or user administration, or a plugin's page.
 export function showView(view) {
   document.querySelector(".chat").hidden = view !== "chat";
   $("admin").hidden = view !== "admin";
+  $("users-admin").hidden = view !== "users";
   $("plugin-page").hidden = view !== "page";
   closePluginPage();
   document.body.classList.remove("sidebar-open");

@@ -21,6 +21,77 @@ pub struct User {
     pub is_admin: bool,
     /// When the user was created.
     pub created_at_ms: i64,
+    /// When an administrator disabled the user (who then cannot sign in or use a token);
+    /// `None` = active.
+    pub disabled_at_ms: Option<i64>,
+}
+
+impl User {
+    /// Whether the user may sign in and act: not disabled.
+    pub fn is_active(&self) -> bool {
+        self.disabled_at_ms.is_none()
+    }
+}
+
+/// What happened to an account, waiting for a server to tell the plugins
+/// ([`ChatStore::take_account_events`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AccountChange {
+    /// The user was created (signed up, or created by an administrator).
+    UserCreated,
+    /// An administrator disabled the user.
+    UserDisabled,
+    /// An administrator enabled the user again.
+    UserEnabled,
+    /// The user was deleted with everything of theirs.
+    UserDeleted,
+}
+
+impl AccountChange {
+    /// Its name, as stored and as plugins know it.
+    pub fn name(self) -> &'static str {
+        match self {
+            AccountChange::UserCreated => "user-created",
+            AccountChange::UserDisabled => "user-disabled",
+            AccountChange::UserEnabled => "user-enabled",
+            AccountChange::UserDeleted => "user-deleted",
+        }
+    }
+
+    /// The change named `name`.
+    pub fn from_name(name: &str) -> Option<AccountChange> {
+        [
+            AccountChange::UserCreated,
+            AccountChange::UserDisabled,
+            AccountChange::UserEnabled,
+            AccountChange::UserDeleted,
+        ]
+        .into_iter()
+        .find(|change| change.name() == name)
+    }
+}
+
+/// An account change not yet told to the plugins.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AccountEvent {
+    /// What happened.
+    pub change: AccountChange,
+    /// The user's id.
+    pub user_id: String,
+    /// The user's name at the time.
+    pub username: String,
+    /// When it happened.
+    pub at_ms: i64,
+}
+
+/// What [`ChatStore::delete_user`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserDeletion {
+    /// The user and everything of theirs are gone; this was the user.
+    Deleted(User),
+    /// Nothing: the user is the last active administrator.
+    LastAdmin(User),
 }
 
 /// A signed-in session of a user, for them to see and end (the token is never stored,
@@ -186,8 +257,9 @@ pub struct ConversationPage {
 /// does not exist (a message in a deleted conversation) is [`StoreError::NotFound`].
 #[async_trait]
 pub trait ChatStore: Send + Sync + std::fmt::Debug {
-    /// Creates a user. The first user ever created is admin, decided atomically with the
-    /// insert, so two concurrent first sign-ups cannot both be admin.
+    /// Creates a user, recording a `user-created` account event. The first user ever
+    /// created is admin, decided atomically with the insert, so two concurrent first
+    /// sign-ups cannot both be admin.
     /// [`StoreError::Conflict`] (`what: "username"`) when the name is taken, regardless of
     /// case.
     async fn create_user(&self, username: &str, password_hash: &str) -> Result<User, StoreError>;
@@ -210,9 +282,24 @@ pub trait ChatStore: Send + Sync + std::fmt::Debug {
     async fn users(&self) -> Result<Vec<User>, StoreError>;
 
     /// Makes `user_id` an administrator or not, in one statement that never leaves the
-    /// server without one: taking the role from the last administrator changes nothing.
-    /// `None` when there is no such user; else the user as they are now.
+    /// server without an active one: taking the role from the last active administrator
+    /// changes nothing. `None` when there is no such user; else the user as they are now.
     async fn set_admin(&self, user_id: &str, is_admin: bool) -> Result<Option<User>, StoreError>;
+
+    /// Disables `user_id` (ending their sessions; their API tokens stop working until they
+    /// are enabled again) or enables them, recording an account event, in one transaction
+    /// that never disables the last active administrator (that changes nothing). `None`
+    /// when there is no such user; else the user as they are now.
+    async fn set_disabled(&self, user_id: &str, disabled: bool) -> Result<Option<User>, StoreError>;
+
+    /// Deletes `user_id` with their sessions, API tokens, conversations, messages,
+    /// attachments and traces, recording a `user-deleted` account event, in one
+    /// transaction; never the last active administrator. `None` when there is no such user.
+    async fn delete_user(&self, user_id: &str) -> Result<Option<UserDeletion>, StoreError>;
+
+    /// Takes (and removes) up to `limit` of the oldest account events, oldest first: each
+    /// is taken once, whichever server asks.
+    async fn take_account_events(&self, limit: usize) -> Result<Vec<AccountEvent>, StoreError>;
 
     /// How many users there are.
     async fn count_users(&self) -> Result<u64, StoreError>;

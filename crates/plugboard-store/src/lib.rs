@@ -26,8 +26,8 @@ use async_trait::async_trait;
 use serde::Serialize;
 
 pub use chat::{
-    ApiToken, Attachment, ChatStore, Conversation, ConversationPage, Message, MessageStatus, NewMessage, Role,
-    SessionInfo, TraceRecord, User,
+    AccountChange, AccountEvent, ApiToken, Attachment, ChatStore, Conversation, ConversationPage, Message,
+    MessageStatus, NewMessage, Role, SessionInfo, TraceRecord, User, UserDeletion,
 };
 pub use error::StoreError;
 pub use sqlite::{Durability, SqliteStore};

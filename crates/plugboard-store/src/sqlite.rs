@@ -191,11 +191,6 @@ impl SqliteStore {
         self.write(move |connection| Box::pin(query.fetch_optional(connection))).await
     }
 
-    /// Runs one statement on the writing connection; the row it returns.
-    async fn write_one(&self, query: OwnedQuery) -> Result<SqliteRow, sqlx::Error> {
-        self.write(move |connection| Box::pin(query.fetch_one(connection))).await
-    }
-
     /// Runs `statements`, in order, as one transaction on the writing connection.
     async fn write_transaction(&self, statements: Vec<OwnedQuery>) -> Result<(), sqlx::Error> {
         self.write(move |connection| {

@@ -135,6 +135,14 @@ pub enum Event {
         /// What went wrong.
         error: String,
     },
+    /// A user was created.
+    UserCreated(Account),
+    /// An administrator disabled a user.
+    UserDisabled(Account),
+    /// An administrator enabled a user again.
+    UserEnabled(Account),
+    /// A user was deleted with everything of theirs.
+    UserDeleted(Account),
 }
 
 impl Event {
@@ -154,8 +162,26 @@ impl Event {
             Event::PluginEnabled(_) => "plugin-enabled",
             Event::PluginDisabled(_) => "plugin-disabled",
             Event::PluginFailed { .. } => "plugin-failed",
+            Event::UserCreated(_) => "user-created",
+            Event::UserDisabled(_) => "user-disabled",
+            Event::UserEnabled(_) => "user-enabled",
+            Event::UserDeleted(_) => "user-deleted",
         }
     }
+
+    /// Whether it is an account event (`account-events.account-event` in the ABI).
+    pub fn is_account_event(&self) -> bool {
+        matches!(self, Event::UserCreated(_) | Event::UserDisabled(_) | Event::UserEnabled(_) | Event::UserDeleted(_))
+    }
+}
+
+/// A user, as an account event found them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    /// The user's id.
+    pub id: UserId,
+    /// The user's name.
+    pub username: String,
 }
 
 /// A file attachment, without its contents.

@@ -18,7 +18,7 @@ pub mod openai;
 pub mod plugin;
 pub mod provider;
 
-pub use chat::{CallContext, Conversation, Event, File, FileInfo, FilterOutcome, Message, Role, User};
+pub use chat::{Account, CallContext, Conversation, Event, File, FileInfo, FilterOutcome, Message, Role, User};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use completion::{
     Completion, CompletionChunk, CompletionMessage, CompletionRequest, FinishReason, ModelInfo, ToolCall, ToolSpec,

@@ -1,8 +1,10 @@
 //! `plugboard user …`: accounts on a data folder, with or without a server running on it
-//! (a running server sees the change at its next request). New passwords are read from
+//! (a running server sees the change at its next request, and tells its plugins of
+//! created, disabled, enabled and deleted users within seconds; a stopped one at its next
+//! start). New passwords are read from
 //! standard input, one line, so they never show in the process list or shell history.
 
-use std::io::BufRead;
+use std::io::{BufRead, IsTerminal, Write};
 
 use clap::Subcommand;
 use plugboard_server::accounts;
@@ -44,10 +46,36 @@ pub(crate) enum UserCommand {
         #[command(flatten)]
         plugins: PluginOptions,
     },
-    /// Takes the administrator role from a user (never from the last administrator).
+    /// Takes the administrator role from a user (never from the last active administrator).
     Demote {
         /// The username.
         username: String,
+        #[command(flatten)]
+        plugins: PluginOptions,
+    },
+    /// Disables a user: signs them out; they cannot sign in or use their API tokens until
+    /// enabled again. Their conversations are kept.
+    Disable {
+        /// The username.
+        username: String,
+        #[command(flatten)]
+        plugins: PluginOptions,
+    },
+    /// Enables a disabled user again.
+    Enable {
+        /// The username.
+        username: String,
+        #[command(flatten)]
+        plugins: PluginOptions,
+    },
+    /// Deletes a user with their conversations, files, sessions and API tokens, for good.
+    /// Asks first when run in a terminal; `--yes` skips the question.
+    Delete {
+        /// The username.
+        username: String,
+        /// Delete without asking.
+        #[arg(long)]
+        yes: bool,
         #[command(flatten)]
         plugins: PluginOptions,
     },
@@ -73,7 +101,9 @@ pub(crate) async fn run(command: UserCommand) -> anyhow::Result<()> {
         UserCommand::List { plugins } => {
             let store = open(&plugins).await?;
             for user in store.users().await? {
-                println!("{}{}", user.username, if user.is_admin { " (administrator)" } else { "" });
+                let admin = if user.is_admin { " (administrator)" } else { "" };
+                let disabled = if user.is_active() { "" } else { " (disabled)" };
+                println!("{}{admin}{disabled}", user.username);
             }
             store.close().await;
         }
@@ -95,6 +125,45 @@ pub(crate) async fn run(command: UserCommand) -> anyhow::Result<()> {
         }
         UserCommand::Promote { username, plugins } => set_admin(&plugins, &username, true).await?,
         UserCommand::Demote { username, plugins } => set_admin(&plugins, &username, false).await?,
+        UserCommand::Disable { username, plugins } => set_disabled(&plugins, &username, true).await?,
+        UserCommand::Enable { username, plugins } => set_disabled(&plugins, &username, false).await?,
+        UserCommand::Delete { username, yes, plugins } => {
+            if !yes {
+                confirm_delete(&username)?;
+            }
+            let store = open(&plugins).await?;
+            let deleted = accounts::delete_user(&store, &username).await;
+            store.close().await;
+            let user = deleted.map_err(refused)?;
+            println!("deleted {} with their conversations, files and API tokens", user.username);
+        }
+    }
+    Ok(())
+}
+
+/// Asks before deleting `username`, when a person is at the terminal; refuses otherwise.
+fn confirm_delete(username: &str) -> anyhow::Result<()> {
+    let stdin = std::io::stdin();
+    anyhow::ensure!(
+        stdin.is_terminal(),
+        "deleting `{username}` removes their conversations and files for good; add --yes to confirm"
+    );
+    print!("Delete `{username}` with all their conversations, files and API tokens? Type the name to confirm: ");
+    std::io::stdout().flush()?;
+    let mut line = String::new();
+    stdin.lock().read_line(&mut line)?;
+    anyhow::ensure!(line.trim() == username, "not deleted: the name typed was not `{username}`");
+    Ok(())
+}
+
+async fn set_disabled(plugins: &PluginOptions, username: &str, disabled: bool) -> anyhow::Result<()> {
+    let store = open(plugins).await?;
+    let changed = accounts::set_disabled(&store, username, disabled).await;
+    store.close().await;
+    let user = changed.map_err(|error| anyhow::anyhow!("{}", error.message))?;
+    match user.is_active() {
+        true => println!("{} is enabled", user.username),
+        false => println!("{} is disabled and signed out everywhere", user.username),
     }
     Ok(())
 }

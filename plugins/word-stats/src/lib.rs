@@ -5,7 +5,8 @@
 //! action that counts one message.
 
 use plugboard_sdk::{
-    CallContext, Event, HttpRequest, HttpResponse, Message, Plugin, Role, Settings, ToolSpec, chat, export_plugin, kv,
+    AccountEvent, CallContext, Event, HttpRequest, HttpResponse, Message, Plugin, Role, Settings, ToolSpec, chat,
+    export_plugin, kv,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -48,6 +49,23 @@ fn remember_owner(user_id: &str, conversation_id: &str) -> Result<(), String> {
 /// itself (a turn's tool call or command), one the caller wrote in (recorded from the
 /// message events), or one the chat service shows the caller (their own; needs
 /// `channels.read`). Another user's conversation is "not found", like the API does.
+/// Drops the counts of every conversation of `user_id`, and the keys listing them.
+fn forget_user(user_id: &str) -> Result<(), String> {
+    let prefix = owner_key(user_id, "");
+    loop {
+        let owned = kv::list_keys(&prefix, MAX_LISTED).map_err(|e| e.message)?;
+        if owned.is_empty() {
+            return Ok(());
+        }
+        for key in owned {
+            if let Some(conversation) = key.strip_prefix(&prefix) {
+                kv::delete(&self::key(conversation)).map_err(|e| e.message)?;
+            }
+            kv::delete(&key).map_err(|e| e.message)?;
+        }
+    }
+}
+
 fn may_read(context: &CallContext, conversation_id: &str) -> bool {
     conversation_id == context.conversation_id
         || (!context.user_id.is_empty()
@@ -172,6 +190,14 @@ impl Plugin for WordStats {
         }
     }
 
+    fn on_account_event(&mut self, _context: &CallContext, event: AccountEvent) {
+        // A deleted user's conversations went with them, without conversation-ended events.
+        let AccountEvent::UserDeleted(account) = event else { return };
+        if let Err(error) = forget_user(&account.id) {
+            plugboard_sdk::error!("could not forget the word counts of a deleted user: {error}");
+        }
+    }
+
     fn tools(&mut self) -> Vec<ToolSpec> {
         vec![ToolSpec::new(
             "word_counts",
@@ -233,7 +259,7 @@ mod tests {
     use super::{Counts, WordStats};
     use plugboard_sdk::log::Level;
     use plugboard_sdk::testing::{FakeHost, FakeHostGuard, context};
-    use plugboard_sdk::{Conversation, Event, HttpRequest, Message, Plugin, Role};
+    use plugboard_sdk::{Account, AccountEvent, Conversation, Event, HttpRequest, Message, Plugin, Role};
     use serde_json::{Value, json};
 
     #[test]
@@ -295,6 +321,21 @@ mod tests {
         let ended = Conversation { id: "plans".into(), title: "Plans".into(), user_id: "ada".into(), created_at_ms: 0 };
         plugin.on_event(&ada, Event::ConversationEnded(ended));
         assert!(host.kv_keys().is_empty(), "{:?}", host.kv_keys());
+    }
+
+    #[test]
+    fn a_deleted_users_counts_are_forgotten_and_no_one_elses() {
+        let host = host();
+        let mut plugin = host.init::<WordStats>().unwrap();
+        plugin.on_event(&context("ada", "plans"), Event::MessageReceived(message("plans", Role::User, "one two")));
+        plugin.on_event(&context("ada", "recipes"), Event::MessageReceived(message("recipes", Role::User, "three")));
+        plugin.on_event(&context("bo", "secret"), Event::MessageReceived(message("secret", Role::User, "private")));
+
+        let ada = Account { id: "ada".into(), username: "Ada".into() };
+        plugin.on_account_event(&context("ada", ""), AccountEvent::UserDisabled(ada.clone()));
+        assert_eq!(host.kv_keys().len(), 6, "disabling keeps the counts: {:?}", host.kv_keys());
+        plugin.on_account_event(&context("ada", ""), AccountEvent::UserDeleted(ada));
+        assert_eq!(host.kv_keys(), ["conversation:secret", "user:bo:secret"]);
     }
 
     #[test]

@@ -7,7 +7,9 @@ use std::collections::BTreeSet;
 use wasmtime::Store;
 use wasmtime::component::InstancePre;
 
-use crate::abi::exports::{commands, events, exporter, filters, http_handler, lifecycle, provider, scheduler, tools};
+use crate::abi::exports::{
+    account_events, commands, events, exporter, filters, http_handler, lifecycle, provider, scheduler, tools,
+};
 use crate::api::Hook;
 use crate::state::HostState;
 
@@ -22,6 +24,8 @@ pub(crate) struct ExportIndices {
     pub(crate) http: Option<http_handler::GuestIndices>,
     pub(crate) commands: Option<commands::GuestIndices>,
     pub(crate) scheduler: Option<scheduler::GuestIndices>,
+    /// Absent from plugins built before the interface was added to ABI 0.1.
+    pub(crate) account_events: Option<account_events::GuestIndices>,
 }
 
 impl ExportIndices {
@@ -36,6 +40,7 @@ impl ExportIndices {
             http: http_handler::GuestIndices::new(pre).ok(),
             commands: commands::GuestIndices::new(pre).ok(),
             scheduler: scheduler::GuestIndices::new(pre).ok(),
+            account_events: account_events::GuestIndices::new(pre).ok(),
         })
     }
 
@@ -85,6 +90,7 @@ impl ExportIndices {
             http: optional(&self.http, |i| i.load(&mut *store, instance))?,
             commands: optional(&self.commands, |i| i.load(&mut *store, instance))?,
             scheduler: optional(&self.scheduler, |i| i.load(&mut *store, instance))?,
+            account_events: optional(&self.account_events, |i| i.load(&mut *store, instance))?,
         })
     }
 }
@@ -100,6 +106,7 @@ pub(crate) struct Exports {
     http: Option<http_handler::Guest>,
     commands: Option<commands::Guest>,
     scheduler: Option<scheduler::Guest>,
+    account_events: Option<account_events::Guest>,
 }
 
 fn missing(interface: &str) -> wasmtime::Error {
@@ -130,5 +137,8 @@ impl Exports {
     }
     pub(super) fn scheduler(&self) -> wasmtime::Result<&scheduler::Guest> {
         self.scheduler.as_ref().ok_or_else(|| missing("scheduler"))
+    }
+    pub(super) fn account_events(&self) -> wasmtime::Result<&account_events::Guest> {
+        self.account_events.as_ref().ok_or_else(|| missing("account-events"))
     }
 }

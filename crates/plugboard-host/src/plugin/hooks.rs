@@ -4,7 +4,7 @@
 
 use super::Plugin;
 use super::call::CallOptions;
-use crate::abi::exports::events;
+use crate::abi::AbiEventKind;
 use crate::abi::imports::types as wit;
 use crate::api::{
     CallContext, Completion, CompletionChunk, CompletionRequest, Conversation, Event, ExportFile, ExportFormat,
@@ -23,11 +23,11 @@ impl AbiContext {
 }
 
 /// An event in the ABI's form, converted once for all its listeners.
-pub(crate) struct AbiEvent(events::Event);
+pub(crate) struct AbiEvent(AbiEventKind);
 
 impl AbiEvent {
     pub(crate) fn new(event: Event) -> AbiEvent {
-        AbiEvent(events::Event::from(event))
+        AbiEvent(AbiEventKind::from(event))
     }
 }
 
@@ -119,7 +119,8 @@ impl Plugin {
         Ok(outcome.into())
     }
 
-    /// `events.on-event`.
+    /// `events.on-event`, or `account-events.on-account-event` for an account event (which
+    /// a plugin built before that interface does not get: see [`Plugin::receives`]).
     pub async fn on_event(&self, context: &CallContext, event: Event) -> Result<(), CallError> {
         self.on_event_with(context, &AbiContext::new(context), &AbiEvent::new(event)).await
     }
@@ -132,9 +133,16 @@ impl Plugin {
         abi_context: &AbiContext,
         event: &AbiEvent,
     ) -> Result<(), CallError> {
-        let (wctx, event) = (&abi_context.0, &event.0);
+        let wctx = &abi_context.0;
         self.invoke(Hook::Events, Some(context), |store, exports, _| {
-            Box::pin(async move { exports.events()?.call_on_event(store, wctx, event).await })
+            Box::pin(async move {
+                match &event.0 {
+                    AbiEventKind::Server(event) => exports.events()?.call_on_event(store, wctx, event).await,
+                    AbiEventKind::Account(event) => {
+                        exports.account_events()?.call_on_account_event(store, wctx, event).await
+                    }
+                }
+            })
         })
         .await
     }

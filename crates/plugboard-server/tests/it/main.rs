@@ -19,6 +19,7 @@ mod origin;
 mod plugin_http;
 mod services;
 mod tasks;
+mod users;
 
 use std::path::Path;
 use std::sync::{Arc, OnceLock};

@@ -26,10 +26,10 @@ use rows::{
     read_conversation, read_message, read_token, read_trace, read_user, role_name, status_name,
 };
 
-use super::{SqliteStore, query_error, sql_limit};
+use super::{OwnedQuery, SqliteStore, query_error, sql_limit};
 use crate::{
-    ApiToken, Attachment, ChatStore, Conversation, ConversationPage, Message, MessageStatus, NewMessage, SessionInfo,
-    StoreError, TraceRecord, User,
+    AccountChange, AccountEvent, ApiToken, Attachment, ChatStore, Conversation, ConversationPage, Message,
+    MessageStatus, NewMessage, SessionInfo, StoreError, TraceRecord, User, UserDeletion,
 };
 
 /// Maps the error of inserting user `username`: a taken name is a conflict.
@@ -43,11 +43,35 @@ fn insert_user_error(username: &str, operation: &'static str) -> impl FnOnce(sql
     }
 }
 
+/// Records account event `change` of `user` on `connection` (inside the change's transaction).
+async fn record_account_event(
+    connection: &mut sqlx::SqliteConnection,
+    change: AccountChange,
+    user: &User,
+    now_ms: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO account_events (kind, user_id, username, created_at_ms) VALUES (?1, ?2, ?3, ?4)")
+        .bind(change.name())
+        .bind(&user.id)
+        .bind(&user.username)
+        .bind(now_ms)
+        .execute(connection)
+        .await?;
+    Ok(())
+}
+
 // The columns each record is read from, as macros so that `concat!` builds every
 // statement's text at compile time (a `&'static str`, which a write can take to the writer).
 macro_rules! user_columns {
     () => {
-        "id, username, is_admin, created_at_ms"
+        "id, username, is_admin, created_at_ms, disabled_at_ms"
+    };
+}
+/// How many active administrators there are besides user `?1`: a change to `?1` must leave
+/// at least one.
+macro_rules! other_active_admins {
+    () => {
+        "(SELECT COUNT(*) FROM users WHERE is_admin = 1 AND disabled_at_ms IS NULL AND id <> ?1)"
     };
 }
 macro_rules! token_columns {
@@ -78,6 +102,39 @@ macro_rules! trace_columns {
 }
 
 impl SqliteStore {
+    /// Runs `insert` (a user insert returning the user's columns, bound here) with the
+    /// `user-created` account event in one transaction; `None` when it inserted nothing.
+    async fn insert_user(
+        &self,
+        insert: OwnedQuery,
+        username: &str,
+        password_hash: &str,
+        operation: &'static str,
+    ) -> Result<Option<User>, StoreError> {
+        let now = self.now_ms();
+        let insert = insert
+            .bind(new_id())
+            .bind(username.to_owned())
+            .bind(fold_case(username))
+            .bind(password_hash.to_owned())
+            .bind(now);
+        let user = self
+            .write(move |connection| {
+                Box::pin(async move {
+                    let mut transaction = connection.begin_with("BEGIN IMMEDIATE").await?;
+                    let Some(row) = insert.fetch_optional(&mut *transaction).await? else {
+                        return Ok(None);
+                    };
+                    let user = read_user(&row, operation).map_err(|e| sqlx::Error::Decode(e.into()))?;
+                    record_account_event(&mut transaction, AccountChange::UserCreated, &user, now).await?;
+                    transaction.commit().await?;
+                    Ok(Some(user))
+                })
+            })
+            .await;
+        user.map_err(insert_user_error(username, operation))
+    }
+
     /// Which parent is missing when an insert under `conversation_id` (and, when given, one
     /// of its messages) inserted nothing.
     async fn missing_parent(
@@ -113,18 +170,12 @@ impl ChatStore for SqliteStore {
              SELECT ?1, ?2, ?3, ?4, NOT EXISTS (SELECT 1 FROM users), ?5
              RETURNING ",
             user_columns!()
-        ))
-        .bind(new_id())
-        .bind(username.to_owned())
-        .bind(fold_case(username))
-        .bind(password_hash.to_owned())
-        .bind(self.now_ms());
-        let row = self.write_one(query).await.map_err(insert_user_error(username, OPERATION))?;
-        read_user(&row, OPERATION)
+        ));
+        let user = self.insert_user(query, username, password_hash, OPERATION).await?;
+        user.ok_or_else(|| StoreError::NotFound { what: "created user", id: username.to_owned() })
     }
 
     async fn create_first_user(&self, username: &str, password_hash: &str) -> Result<Option<User>, StoreError> {
-        const OPERATION: &str = "create the first user";
         // One statement on the single writer: the check for an existing user and the
         // insert cannot be separated by another sign-up.
         let query = sqlx::query(concat!(
@@ -132,14 +183,8 @@ impl ChatStore for SqliteStore {
              SELECT ?1, ?2, ?3, ?4, 1, ?5 WHERE NOT EXISTS (SELECT 1 FROM users)
              RETURNING ",
             user_columns!()
-        ))
-        .bind(new_id())
-        .bind(username.to_owned())
-        .bind(fold_case(username))
-        .bind(password_hash.to_owned())
-        .bind(self.now_ms());
-        let row = self.write_optional(query).await.map_err(insert_user_error(username, OPERATION))?;
-        row.map(|row| read_user(&row, OPERATION)).transpose()
+        ));
+        self.insert_user(query, username, password_hash, "create the first user").await
     }
 
     async fn users(&self) -> Result<Vec<User>, StoreError> {
@@ -152,16 +197,139 @@ impl ChatStore for SqliteStore {
     }
 
     async fn set_admin(&self, user_id: &str, is_admin: bool) -> Result<Option<User>, StoreError> {
-        // Taking the role away only while another administrator remains: checked in the
-        // same statement, so two demotions at once cannot both pass.
-        let query = sqlx::query(
-            "UPDATE users SET is_admin = ?2
-             WHERE id = ?1 AND (?2 = 1 OR (SELECT COUNT(*) FROM users WHERE is_admin = 1 AND id <> ?1) > 0)",
-        )
+        // Taking the role away only while another active administrator remains: checked in
+        // the same statement, so two demotions at once cannot both pass.
+        let query = sqlx::query(concat!(
+            "UPDATE users SET is_admin = ?2 WHERE id = ?1 AND (?2 = 1 OR ",
+            other_active_admins!(),
+            " > 0)"
+        ))
         .bind(user_id.to_owned())
         .bind(is_admin);
         self.write_execute(query).await.map_err(query_error("change the administrator role", None))?;
         self.user(user_id).await
+    }
+
+    async fn set_disabled(&self, user_id: &str, disabled: bool) -> Result<Option<User>, StoreError> {
+        const OPERATION: &str = "disable or enable the user";
+        let (id, now) = (user_id.to_owned(), self.now_ms());
+        let changed = self
+            .write(move |connection| {
+                Box::pin(async move {
+                    let mut transaction = connection.begin_with("BEGIN IMMEDIATE").await?;
+                    // Disabling only while another active administrator remains, or the user
+                    // is not one; enabling a disabled user; anything else changes nothing.
+                    let row = sqlx::query(concat!(
+                        "UPDATE users SET disabled_at_ms = CASE WHEN ?2 THEN ?3 ELSE NULL END
+                         WHERE id = ?1 AND (CASE WHEN ?2 THEN disabled_at_ms IS NULL AND (is_admin = 0 OR ",
+                        other_active_admins!(),
+                        " > 0) ELSE disabled_at_ms IS NOT NULL END)
+                         RETURNING ",
+                        user_columns!()
+                    ))
+                    .bind(&id)
+                    .bind(disabled)
+                    .bind(now)
+                    .fetch_optional(&mut *transaction)
+                    .await?;
+                    if let Some(row) = &row {
+                        let user = read_user(row, OPERATION).map_err(|e| sqlx::Error::Decode(e.into()))?;
+                        let change = if disabled { AccountChange::UserDisabled } else { AccountChange::UserEnabled };
+                        record_account_event(&mut transaction, change, &user, now).await?;
+                        if disabled {
+                            sqlx::query("DELETE FROM sessions WHERE user_id = ?1")
+                                .bind(&id)
+                                .execute(&mut *transaction)
+                                .await?;
+                        }
+                    }
+                    transaction.commit().await?;
+                    Ok(())
+                })
+            })
+            .await;
+        changed.map_err(query_error(OPERATION, None))?;
+        self.user(user_id).await
+    }
+
+    async fn delete_user(&self, user_id: &str) -> Result<Option<UserDeletion>, StoreError> {
+        const OPERATION: &str = "delete the user";
+        let (id, now) = (user_id.to_owned(), self.now_ms());
+        let outcome = self
+            .write(move |connection| {
+                Box::pin(async move {
+                    let mut transaction = connection.begin_with("BEGIN IMMEDIATE").await?;
+                    let Some(row) = sqlx::query(concat!(
+                        "SELECT ",
+                        user_columns!(),
+                        ", (is_admin = 1 AND disabled_at_ms IS NULL AND ",
+                        other_active_admins!(),
+                        " = 0) AS last_admin FROM users WHERE id = ?1"
+                    ))
+                    .bind(&id)
+                    .fetch_optional(&mut *transaction)
+                    .await?
+                    else {
+                        return Ok(None);
+                    };
+                    let user = read_user(&row, OPERATION).map_err(|e| sqlx::Error::Decode(e.into()))?;
+                    if row.try_get::<bool, _>("last_admin")? {
+                        return Ok(Some(UserDeletion::LastAdmin(user)));
+                    }
+                    // The foreign keys cascade too; deleting explicitly does not depend on
+                    // them being enforced. Children first.
+                    for statement in [
+                        "DELETE FROM traces WHERE conversation_id IN (SELECT id FROM conversations WHERE user_id = ?1)",
+                        "DELETE FROM attachments WHERE conversation_id IN (SELECT id FROM conversations WHERE user_id = ?1)",
+                        "DELETE FROM messages WHERE conversation_id IN (SELECT id FROM conversations WHERE user_id = ?1)",
+                        "DELETE FROM conversations WHERE user_id = ?1",
+                        "DELETE FROM sessions WHERE user_id = ?1",
+                        "DELETE FROM api_tokens WHERE user_id = ?1",
+                        "DELETE FROM users WHERE id = ?1",
+                    ] {
+                        sqlx::query(statement).bind(&id).execute(&mut *transaction).await?;
+                    }
+                    record_account_event(&mut transaction, AccountChange::UserDeleted, &user, now).await?;
+                    transaction.commit().await?;
+                    Ok(Some(UserDeletion::Deleted(user)))
+                })
+            })
+            .await;
+        outcome.map_err(query_error(OPERATION, None))
+    }
+
+    async fn take_account_events(&self, limit: usize) -> Result<Vec<AccountEvent>, StoreError> {
+        const OPERATION: &str = "take the account events";
+        let query = sqlx::query(
+            "DELETE FROM account_events WHERE seq IN (SELECT seq FROM account_events ORDER BY seq LIMIT ?1)
+             RETURNING seq, kind, user_id, username, created_at_ms",
+        )
+        .bind(sql_limit(limit));
+        let rows = self
+            .write(move |connection| Box::pin(query.fetch_all(connection)))
+            .await
+            .map_err(query_error(OPERATION, None))?;
+        let mut events = rows
+            .iter()
+            .map(|row| {
+                let kind: String = column(row, "kind", OPERATION)?;
+                let change = AccountChange::from_name(&kind).ok_or_else(|| StoreError::Query {
+                    operation: OPERATION,
+                    plugin: None,
+                    source: format!("unknown account event `{kind}`").into(),
+                })?;
+                let event = AccountEvent {
+                    change,
+                    user_id: column(row, "user_id", OPERATION)?,
+                    username: column(row, "username", OPERATION)?,
+                    at_ms: column(row, "created_at_ms", OPERATION)?,
+                };
+                Ok((column::<i64>(row, "seq", OPERATION)?, event))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        // RETURNING gives no order.
+        events.sort_by_key(|(seq, _)| *seq);
+        Ok(events.into_iter().map(|(_, event)| event).collect())
     }
 
     async fn user(&self, id: &str) -> Result<Option<User>, StoreError> {

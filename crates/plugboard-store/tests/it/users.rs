@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use plugboard_store::{ChatStore, PluginStore, SqliteStore, Store, StoreError};
+use plugboard_store::{AccountChange, ChatStore, PluginStore, Role, SqliteStore, Store, StoreError, UserDeletion};
 
 use crate::{now_ms, open_temp_store};
 
@@ -238,4 +238,101 @@ async fn people_see_and_end_only_their_own_sessions() {
     assert!(store.end_session(&alice.id, laptop).await.unwrap());
     assert!(store.session_user("laptop").await.unwrap().is_none());
     assert!(store.session_user("phone").await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn a_disabled_user_loses_their_sessions_and_the_last_active_administrator_stays() {
+    let (_dir, store) = open_temp_store().await;
+    let ada = store.create_user("ada", "h").await.unwrap();
+    let bob = store.create_user("bob", "h").await.unwrap();
+    let far = now_ms() + 3_600_000;
+    store.create_session(&bob.id, "bobs-laptop", far).await.unwrap();
+
+    let disabled = store.set_disabled(&bob.id, true).await.unwrap().unwrap();
+    assert!(!disabled.is_active());
+    assert!(store.session_user("bobs-laptop").await.unwrap().is_none(), "disabling signs out");
+    // Disabling again keeps the first time.
+    let again = store.set_disabled(&bob.id, true).await.unwrap().unwrap();
+    assert_eq!(again.disabled_at_ms, disabled.disabled_at_ms);
+    assert!(store.set_disabled(&bob.id, false).await.unwrap().unwrap().is_active());
+
+    // The only active administrator can be neither disabled nor demoted; a disabled
+    // administrator does not count as another one.
+    assert!(store.set_disabled(&ada.id, true).await.unwrap().unwrap().is_active());
+    store.set_admin(&bob.id, true).await.unwrap();
+    store.set_disabled(&bob.id, true).await.unwrap();
+    assert!(store.set_disabled(&ada.id, true).await.unwrap().unwrap().is_active());
+    assert!(store.set_admin(&ada.id, false).await.unwrap().unwrap().is_admin);
+    assert_eq!(store.set_disabled("nobody", true).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn deleting_a_user_deletes_everything_of_theirs_and_nothing_else() {
+    let (_dir, store) = open_temp_store().await;
+    let ada = store.create_user("ada", "h").await.unwrap();
+    let bob = store.create_user("bob", "h").await.unwrap();
+    let mut kept = Vec::new();
+    for user in [&ada, &bob] {
+        let conversation = store.create_conversation(&user.id, "notes").await.unwrap();
+        let message = store.add_message(&crate::new_message(&conversation.id, Role::User, "hello")).await.unwrap();
+        store.add_attachment(&conversation.id, Some(&message.id), "a.txt", "text/plain", b"data").await.unwrap();
+        store.add_trace(&message.id, &conversation.id, "{}").await.unwrap();
+        store.create_api_token(&user.id, "laptop", &format!("token-{}", user.username)).await.unwrap();
+        store.create_session(&user.id, &format!("session-{}", user.username), now_ms() + 60_000).await.unwrap();
+        kept.push((conversation, message));
+    }
+
+    assert_eq!(store.delete_user(&bob.id).await.unwrap(), Some(UserDeletion::Deleted(bob.clone())));
+    assert_eq!(store.user(&bob.id).await.unwrap(), None);
+    let (bobs, bobs_message) = &kept[1];
+    assert_eq!(store.conversation(&bobs.id).await.unwrap(), None);
+    assert_eq!(store.message(&bobs_message.id).await.unwrap(), None);
+    assert!(store.list_attachments(&bobs.id).await.unwrap().is_empty());
+    assert_eq!(store.trace(&bobs_message.id).await.unwrap(), None);
+    assert_eq!(store.api_token_user("token-bob").await.unwrap(), None);
+    assert_eq!(store.session_user("session-bob").await.unwrap(), None);
+
+    let (adas, adas_message) = &kept[0];
+    assert!(store.conversation(&adas.id).await.unwrap().is_some());
+    assert_eq!(store.list_attachments(&adas.id).await.unwrap().len(), 1);
+    assert!(store.trace(&adas_message.id).await.unwrap().is_some());
+    assert!(store.api_token_user("token-ada").await.unwrap().is_some());
+
+    // The last active administrator stays.
+    assert!(
+        matches!(store.delete_user(&ada.id).await.unwrap(), Some(UserDeletion::LastAdmin(user)) if user.id == ada.id)
+    );
+    assert!(store.user(&ada.id).await.unwrap().is_some());
+    assert_eq!(store.delete_user(&bob.id).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn account_changes_wait_for_a_server_in_order_and_are_taken_once() {
+    let (dir, store) = open_temp_store().await;
+    let ada = store.create_user("ada", "h").await.unwrap();
+    let bob = store.create_user("bob", "h").await.unwrap();
+    store.set_disabled(&bob.id, true).await.unwrap();
+    store.set_disabled(&bob.id, true).await.unwrap(); // no change, no event
+    store.set_disabled(&bob.id, false).await.unwrap();
+    store.delete_user(&bob.id).await.unwrap();
+    store.delete_user(&ada.id).await.unwrap(); // the last administrator: refused, no event
+
+    // A second store on the same file sees the same queue: whoever takes an event, takes it.
+    let other = SqliteStore::open(&dir.path().join("plugboard.db")).await.unwrap();
+    let first = other.take_account_events(2).await.unwrap();
+    let rest = store.take_account_events(100).await.unwrap();
+    let seen: Vec<(AccountChange, &str)> =
+        first.iter().chain(&rest).map(|event| (event.change, event.username.as_str())).collect();
+    assert_eq!(
+        seen,
+        [
+            (AccountChange::UserCreated, "ada"),
+            (AccountChange::UserCreated, "bob"),
+            (AccountChange::UserDisabled, "bob"),
+            (AccountChange::UserEnabled, "bob"),
+            (AccountChange::UserDeleted, "bob"),
+        ]
+    );
+    assert!(rest.iter().all(|event| event.user_id == bob.id));
+    assert!(store.take_account_events(100).await.unwrap().is_empty());
 }

@@ -57,7 +57,7 @@ try {
   // default 30 s. The checks are about the page, not speed.
   page.setDefaultTimeout(120_000);
   page.on("console", (message) => {
-    if (message.type() === "error" && !(expectRefusal && /status of (422|409)/.test(message.text()))) {
+    if (message.type() === "error" && !(expectRefusal && /status of (403|409|422)/.test(message.text()))) {
       errors.push(message.text());
     }
   });
@@ -509,6 +509,49 @@ try {
   await page.getByRole("button", { name: "Close", exact: true }).click();
   const stillMe = await page.evaluate(() => fetch("/api/me").then((r) => r.status));
   assert.equal(stillMe, 200, "the session that changed the password stays signed in");
+
+  // Managing users: create one, see a taken name refused, disable them (their sign-in is
+  // refused), enable them again, and delete them with a second click.
+  await page.getByRole("button", { name: "Manage users" }).click();
+  await page.locator('#user-rows tr[data-username="ada"]').filter({ hasText: "(you)" }).waitFor();
+  await page.locator("#new-user-name").fill("bea");
+  await page.locator("#new-user-password").fill("bea's own passphrase");
+  await page.getByRole("button", { name: "Create", exact: true }).click();
+  await page.getByText("Created bea.").waitFor();
+  const bea = page.locator('#user-rows tr[data-username="bea"]');
+  await bea.waitFor();
+  expectRefusal = true;
+  await page.locator("#new-user-name").fill("BEA");
+  await page.locator("#new-user-password").fill("another passphrase");
+  await page.getByRole("button", { name: "Create", exact: true }).click();
+  await page.locator("#new-user-result.error").filter({ hasText: "taken" }).waitFor();
+  expectRefusal = false;
+  const signIn = (password) =>
+    page.evaluate(
+      (password) =>
+        fetch("/api/auth/login", {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ username: "bea", password }),
+          credentials: "omit",
+        }).then((r) => r.status),
+      password,
+    );
+  await bea.getByRole("button", { name: "Disable" }).click();
+  await page.getByText("bea is disabled and signed out.").waitFor();
+  await bea.locator(".badge", { hasText: "disabled" }).waitFor();
+  await shot("users");
+  expectRefusal = true; // the sign-in below is refused (403), which the console reports
+  assert.equal(await signIn("bea's own passphrase"), 403, "a disabled user cannot sign in");
+  expectRefusal = false;
+  await bea.getByRole("button", { name: "Enable" }).click();
+  await page.getByText("bea is enabled.").waitFor();
+  assert.equal(await signIn("bea's own passphrase"), 200, "enabled again");
+  await bea.getByRole("button", { name: "Delete" }).click();
+  await bea.getByRole("button", { name: "Delete bea and all their conversations" }).click();
+  await page.getByText("Deleted bea with their conversations and files.").waitFor();
+  await bea.waitFor({ state: "detached" });
+  await page.locator("#close-users").click();
 
   // Dark theme, and phone width with the conversation list behind a button.
   await page.getByRole("button", { name: "Switch between light and dark" }).click();

@@ -462,7 +462,7 @@ fn user_commands_manage_accounts_on_the_data_folder() {
 
     // The last administrator keeps the role.
     let (ok, _, err) = with_input(&dir, &["user", "demote", "ada"], "");
-    assert!(!ok && err.contains("`ada` is the last administrator"), "{err}");
+    assert!(!ok && err.contains("`ada` is the last active administrator"), "{err}");
     let (ok, out, _) = with_input(&dir, &["user", "promote", "bob"], "");
     assert!(ok);
     assert_eq!(out, "bob is an administrator\n");
@@ -478,4 +478,27 @@ fn user_commands_manage_accounts_on_the_data_folder() {
     assert_eq!(out, "set the password of ada; their sessions ended\n");
     let (ok, _, err) = with_input(&dir, &["user", "passwd", "nobody"], "a brand new passphrase\n");
     assert!(!ok && err.contains("no user `nobody`"), "{err}");
+
+    // Disabling and enabling; never the last active administrator.
+    let (ok, _, err) = with_input(&dir, &["user", "disable", "bob"], "");
+    assert!(!ok && err.contains("`bob` is the last active administrator"), "{err}");
+    let (ok, out, err) = with_input(&dir, &["user", "disable", "ada"], "");
+    assert!(ok, "{err}");
+    assert_eq!(out, "ada is disabled and signed out everywhere\n");
+    let (_, out, _) = with_input(&dir, &["user", "list"], "");
+    assert_eq!(out, "ada (disabled)\nbob (administrator)\n");
+    let (ok, out, _) = with_input(&dir, &["user", "enable", "ada"], "");
+    assert!(ok);
+    assert_eq!(out, "ada is enabled\n");
+
+    // Deleting asks for a confirmation a script gives with --yes.
+    let (ok, _, err) = with_input(&dir, &["user", "delete", "ada"], "ada\n");
+    assert!(!ok && err.contains("add --yes to confirm"), "{err}");
+    let (ok, _, err) = with_input(&dir, &["user", "delete", "bob", "--yes"], "");
+    assert!(!ok && err.contains("`bob` is the last active administrator"), "{err}");
+    let (ok, out, err) = with_input(&dir, &["user", "delete", "ada", "--yes"], "");
+    assert!(ok, "{err}");
+    assert_eq!(out, "deleted ada with their conversations, files and API tokens\n");
+    let (_, out, _) = with_input(&dir, &["user", "list"], "");
+    assert_eq!(out, "bob (administrator)\n");
 }

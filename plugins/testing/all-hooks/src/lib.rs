@@ -1,9 +1,9 @@
 //! Test fixture: every hook, each with a small behaviour a test can predict.
 
 use plugboard_sdk::{
-    CallContext, Completion, CompletionRequest, Conversation, Event, ExportFile, ExportFormat, FilterOutcome,
-    FinishReason, HealthReport, HttpRequest, HttpResponse, Message, ModelInfo, Plugin, RequestOutcome, ResponseOutcome,
-    SelfTestResult, Settings, ToolSpec, Usage, chat, completion, export_plugin, kv,
+    AccountEvent, CallContext, Completion, CompletionRequest, Conversation, Event, ExportFile, ExportFormat,
+    FilterOutcome, FinishReason, HealthReport, HttpRequest, HttpResponse, Message, ModelInfo, Plugin, RequestOutcome,
+    ResponseOutcome, SelfTestResult, Settings, ToolSpec, Usage, chat, completion, export_plugin, kv,
 };
 use serde_json::json;
 
@@ -110,6 +110,20 @@ impl Plugin for AllHooks {
         log.extend_from_slice(name.as_bytes());
         log.push(b'\n');
         remember_bytes("event-log", &log);
+    }
+    fn on_account_event(&mut self, context: &CallContext, event: AccountEvent) {
+        let (name, account) = match &event {
+            AccountEvent::UserCreated(account) => ("user-created", account),
+            AccountEvent::UserDisabled(account) => ("user-disabled", account),
+            AccountEvent::UserEnabled(account) => ("user-enabled", account),
+            AccountEvent::UserDeleted(account) => ("user-deleted", account),
+        };
+        // One per line, apart from the other events, with the context's user to show it is
+        // the account's.
+        let mut log = kv::get("account-log").ok().flatten().unwrap_or_default();
+        let line = format!("{name} {} {} {}\n", account.username, account.id, context.user_id == account.id);
+        log.extend_from_slice(line.as_bytes());
+        remember_bytes("account-log", &log);
     }
     fn message_will_be_posted(&mut self, _context: &CallContext, message: Message) -> FilterOutcome {
         if message.content.contains("spam") {

@@ -117,6 +117,7 @@ pub(super) fn read_user(row: &SqliteRow, operation: &'static str) -> Result<User
         username: column(row, "username", operation)?,
         is_admin: column(row, "is_admin", operation)?,
         created_at_ms: column(row, "created_at_ms", operation)?,
+        disabled_at_ms: column(row, "disabled_at_ms", operation)?,
     })
 }
 
