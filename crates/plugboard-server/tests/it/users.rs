@@ -161,3 +161,25 @@ async fn deleting_a_user_takes_their_conversations_and_tokens_and_plugins_hear_o
     .await;
     assert_eq!(log, expected);
 }
+
+#[tokio::test]
+async fn a_plugin_built_without_account_events_keeps_working_and_is_not_sent_them() {
+    let server = TestServer::start(&["minimal", "all-hooks"]).await;
+    let ada = server.signup("ada").await;
+    let conversation = ada.conversation("hello").await;
+    accounts::create_user(&*server.state.store, "bob", PASSWORD, false).await.unwrap();
+    accounts::delete_user(&*server.state.store, "bob").await.unwrap();
+
+    // all-hooks hears of bob's deletion; by then minimal was not sent it, nor failed.
+    let store = server.state.store.clone();
+    crate::eventually("all-hooks to hear of bob's deletion", async || {
+        let log = String::from_utf8(store.kv_get("all-hooks", "account-log").await.unwrap()?).unwrap();
+        log.contains("user-deleted bob").then_some(())
+    })
+    .await;
+    let log = String::from_utf8(store.kv_get("minimal", "event-log").await.unwrap().unwrap()).unwrap();
+    assert_eq!(log, format!("conversation-started {conversation}\n"));
+    assert!(store.faults("minimal", 10).await.unwrap().is_empty());
+    let (status, body) = ada.get("/api/plugins/minimal").await;
+    assert_eq!((status, &body["hooks"]), (StatusCode::OK, &json!(["events"])), "{body}");
+}
