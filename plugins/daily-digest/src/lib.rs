@@ -4,11 +4,12 @@
 //!
 //! Keys: `activity:<hour>:<user>` (hour = hours since the Unix epoch, zero-padded so keys
 //! sort by time) holds an [`Activity`]; `digest-conversation:<user>` the id of the user's
-//! digest conversation; `posted:<due>:<user>` marks a digest posted for a due time.
+//! digest conversation; `posted:<due>:<user>` marks a digest posted for a due time. A
+//! deleted user's counters and conversation key go at once (account event).
 
 use std::collections::BTreeMap;
 
-use plugboard_sdk::{CallContext, Event, Plugin, Settings, chat, export_plugin, kv, log};
+use plugboard_sdk::{AccountEvent, CallContext, Event, Plugin, Settings, chat, export_plugin, kv, log};
 use serde::{Deserialize, Serialize};
 
 const HOUR_MS: u64 = 3_600_000;
@@ -48,6 +49,11 @@ struct DailyDigest {
 
 fn hour_key(hour: u64) -> String {
     format!("activity:{hour:010}:")
+}
+
+/// Milliseconds since the Unix epoch, by the host's clock.
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |since| since.as_millis() as u64)
 }
 
 fn text(error: impl std::fmt::Display) -> String {
@@ -143,7 +149,7 @@ fn utc_time(ms: u64) -> String {
 
 impl DailyDigest {
     fn digest(&self, due_ms: u64) -> Result<(), String> {
-        let mut posted = 0;
+        let (mut posted, mut failed) = (0, Vec::new());
         for (user_id, activity) in last_day(due_ms)? {
             if activity.messages < self.config.min_messages {
                 continue;
@@ -153,11 +159,30 @@ impl DailyDigest {
             if !kv::compare_and_set(&marker, None, Some(b"1")).map_err(text)? {
                 continue;
             }
-            let conversation = digest_conversation(&user_id)?;
-            chat::post_message(&conversation, &digest_text(&activity, due_ms)).map_err(text)?;
-            posted += 1;
+            // One user's failure (an account deleted meanwhile, say) leaves the others theirs.
+            let sent = digest_conversation(&user_id).and_then(|conversation| {
+                chat::post_message(&conversation, &digest_text(&activity, due_ms)).map_err(text)
+            });
+            match sent {
+                Ok(_) => posted += 1,
+                Err(error) => failed.push(format!("{user_id}: {error}")),
+            }
         }
         log::info(&format!("posted {posted} digests"));
+        match failed.is_empty() {
+            true => Ok(()),
+            false => Err(format!("posted {posted} digests; {} failed: {}", failed.len(), failed.join("; "))),
+        }
+    }
+
+    /// Forgets a deleted user: their counters of every hour the retention period keeps
+    /// (and the next, against a clock step), and their digest conversation.
+    fn forget(&self, user_id: &str) -> Result<(), String> {
+        kv::delete(&format!("digest-conversation:{user_id}")).map_err(text)?;
+        let now_hour = now_ms() / HOUR_MS;
+        for hour in now_hour.saturating_sub(self.config.retention_days * 24)..=now_hour + 1 {
+            kv::delete(&format!("{}{user_id}", hour_key(hour))).map_err(text)?;
+        }
         Ok(())
     }
 
@@ -201,6 +226,13 @@ impl Plugin for DailyDigest {
         }
     }
 
+    fn on_account_event(&mut self, _context: &CallContext, event: AccountEvent) {
+        let AccountEvent::UserDeleted(account) = event else { return };
+        if let Err(error) = self.forget(&account.id) {
+            log::warn(&format!("cannot forget the activity of a deleted user: {error}"));
+        }
+    }
+
     fn run_task(&mut self, name: &str, scheduled_at_ms: u64) -> Result<(), String> {
         match name {
             "digest" => self.digest(scheduled_at_ms),
@@ -227,6 +259,37 @@ mod tests {
     fn hour_keys_sort_by_time() {
         assert!(hour_key(99) < hour_key(100));
         assert_eq!(hour_key(493_462), "activity:0000493462:");
+    }
+
+    #[test]
+    fn a_deleted_users_activity_is_forgotten_and_no_one_elses() {
+        use plugboard_sdk::testing::{FakeHost, context};
+        use plugboard_sdk::{Account, Message, Role};
+
+        let host = FakeHost::new()
+            .plugin_id("daily-digest")
+            .permissions(["kv"])
+            .settings(serde_json::json!({"retention_days": 7, "min_messages": 1}))
+            .install();
+        let mut plugin = host.init::<DailyDigest>().unwrap();
+        let message = |id: &str| Message {
+            id: id.into(),
+            conversation_id: "talk".into(),
+            role: Role::User,
+            author: "someone".into(),
+            content: "hello".into(),
+            created_at_ms: now_ms(),
+        };
+        plugin.on_event(&context("ada", "talk"), Event::MessageReceived(message("m1")));
+        plugin.on_event(&context("bo", "talk"), Event::MessageReceived(message("m2")));
+        host.set_kv("digest-conversation:ada", "c1");
+        assert_eq!(host.kv_keys().len(), 3, "{:?}", host.kv_keys());
+
+        let ada = Account { id: "ada".into(), username: "Ada".into() };
+        plugin.on_account_event(&context("ada", ""), AccountEvent::UserDeleted(ada));
+        let keys = host.kv_keys();
+        assert_eq!(keys.len(), 1, "{keys:?}");
+        assert!(keys[0].starts_with("activity:") && keys[0].ends_with(":bo"), "{keys:?}");
     }
 
     #[test]
