@@ -183,3 +183,26 @@ async fn a_plugin_built_without_account_events_keeps_working_and_is_not_sent_the
     let (status, body) = ada.get("/api/plugins/minimal").await;
     assert_eq!((status, &body["hooks"]), (StatusCode::OK, &json!(["events"])), "{body}");
 }
+
+#[tokio::test]
+async fn a_bundled_plugin_forgets_what_it_kept_about_a_deleted_user() {
+    let server = TestServer::start(&["word-stats"]).await;
+    let ada = server.signup("ada").await;
+    let bob = server.signup("bob").await;
+    let (_, me) = bob.get("/api/me").await;
+    let bob_id = me["user"]["id"].as_str().unwrap().to_owned();
+    let (status, body) = bob.post("/api/chat", json!({"message": "count these words"})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let store = server.state.store.clone();
+    let prefix = format!("user:{bob_id}:");
+    crate::eventually("word-stats to count bob's words", async || {
+        (!store.kv_list("word-stats", &prefix, 10).await.unwrap().is_empty()).then_some(())
+    })
+    .await;
+
+    assert_eq!(ada.delete(&format!("/api/users/{bob_id}")).await, StatusCode::NO_CONTENT);
+    crate::eventually("word-stats to forget bob", async || {
+        store.kv_list("word-stats", &prefix, 10).await.unwrap().is_empty().then_some(())
+    })
+    .await;
+}
