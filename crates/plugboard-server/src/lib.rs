@@ -8,6 +8,7 @@ pub mod accounts;
 mod app;
 mod auth;
 mod chat;
+mod connections;
 mod conversations;
 mod credentials;
 mod disposition;
@@ -46,6 +47,7 @@ use serde::Deserialize;
 
 pub use app::AppBuilder;
 pub use auth::{AdminUser, AuthUser, SESSION_COOKIE};
+pub use connections::ConnectionLimits;
 pub use error::{ApiError, ApiJson, chat_status};
 pub use limits::UserLimits;
 pub use login_limits::LoginLimits;
@@ -90,6 +92,8 @@ pub struct ServerConfig {
     pub public_url: Option<url::Url>,
     /// Further origins whose pages may change state with the session cookie.
     pub allowed_origins: Vec<String>,
+    /// Timeouts of slow clients and the cap on connections.
+    pub connections: ConnectionLimits,
 }
 
 impl Default for ServerConfig {
@@ -101,6 +105,7 @@ impl Default for ServerConfig {
             secure_cookies: false,
             public_url: None,
             allowed_origins: Vec::new(),
+            connections: ConnectionLimits::default(),
         }
     }
 }
@@ -131,6 +136,9 @@ pub(crate) fn now_ms() -> i64 {
 
 /// The largest body an operation takes unless it says otherwise: axum's default.
 const DEFAULT_BODY_LIMIT: usize = 2 << 20;
+
+/// The largest body of a sign-up or a login: a username and a password in JSON.
+const CREDENTIALS_BODY_LIMIT: usize = 16 << 10;
 
 /// One operation of the HTTP API: a method, a path in axum's syntax, and its handler.
 pub(crate) struct Operation {
@@ -212,8 +220,9 @@ pub(crate) fn operations(upload_limit: usize) -> Vec<Operation> {
     vec![
         Operation::get("/api/openapi.json", openapi::document),
         Operation::get("/api/docs", ui::api_reference),
-        Operation::post("/api/auth/signup", auth::signup),
-        Operation::post("/api/auth/login", auth::login),
+        // Anyone may send these: a small limit keeps a crowd of them from holding memory.
+        Operation::post("/api/auth/signup", auth::signup).body_limit(CREDENTIALS_BODY_LIMIT, "body_too_large"),
+        Operation::post("/api/auth/login", auth::login).body_limit(CREDENTIALS_BODY_LIMIT, "body_too_large"),
         Operation::post("/api/auth/logout", auth::logout),
         Operation::get("/api/me", auth::me),
         Operation::post("/api/me/password", account::change_password),
@@ -320,29 +329,23 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Serves on `listener` until `shutdown` completes, running the plugins' scheduled tasks
-/// meanwhile; streams in progress finish, then every plugin is unloaded (its shutdown hook
-/// called).
+/// meanwhile, within the configuration's [`ConnectionLimits`]. At shutdown, requests in
+/// flight (streams included) get `shutdown_grace` to finish; then every plugin is unloaded
+/// (its shutdown hook called).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let limits = state.config.connections.clone();
+    limits.check().map_err(anyhow::Error::msg)?;
     tracing::info!("listening on http://{}", listener.local_addr()?);
     let registry = state.registry.clone();
     // The plugins' scheduled tasks run while the server serves.
     registry.start_scheduler();
     // Plugins hear of account changes, this server's and those made by `plugboard user`.
     state.engine.start_account_relay();
-    // Streamed replies are many small writes: without TCP_NODELAY, Nagle's algorithm and
-    // delayed ACKs hold each one back by tens of milliseconds.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        if let Err(error) = tcp.set_nodelay(true) {
-            tracing::debug!("cannot set TCP_NODELAY: {error}");
-        }
-    });
-    // The peer's address reaches the request middleware (`x-plugboard-client-ip`).
-    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+    connections::serve(listener, router(state), limits, shutdown).await;
     registry.shutdown().await;
     Ok(())
 }

@@ -5,6 +5,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::Context;
 use serde::Deserialize;
@@ -35,6 +36,16 @@ pub(crate) struct FileConfig {
     /// Each commit waits until it is on disk (SQLite `synchronous = FULL`), so it survives
     /// a power loss too.
     pub(crate) durable_writes: Option<bool>,
+    /// A request's head must arrive within this, such as `"10s"` (the default).
+    pub(crate) header_timeout: Option<String>,
+    /// A request's whole body must arrive within this after its head (default `"60s"`).
+    pub(crate) body_timeout: Option<String>,
+    /// A kept-alive connection with no request in flight is closed after this (default `"60s"`).
+    pub(crate) idle_timeout: Option<String>,
+    /// Connections served at once; more wait to be accepted (default 512).
+    pub(crate) max_connections: Option<usize>,
+    /// At shutdown, requests in flight get this long to finish (default `"10s"`).
+    pub(crate) shutdown_grace: Option<String>,
     #[serde(default)]
     pub(crate) models: ModelsConfig,
     #[serde(default)]
@@ -124,5 +135,69 @@ impl FileConfig {
                 error.to_string().trim_end()
             )
         })
+    }
+}
+
+/// The connection limits of `serve`: flags and `PLUGBOARD_*`, then the file, then the
+/// defaults of [`plugboard_server::ConnectionLimits`].
+#[derive(Debug, clap::Args)]
+pub(crate) struct ConnectionOptions {
+    /// A request's head must arrive within this (such as 10s) from the connection's start
+    /// or the first byte of the next request. Default: 10s.
+    #[arg(long, env = "PLUGBOARD_HEADER_TIMEOUT", value_parser = humantime::parse_duration)]
+    header_timeout: Option<Duration>,
+    /// A request's whole body must arrive within this after its head, or it is answered
+    /// 408. Default: 60s.
+    #[arg(long, env = "PLUGBOARD_BODY_TIMEOUT", value_parser = humantime::parse_duration)]
+    body_timeout: Option<Duration>,
+    /// A kept-alive connection with no request in flight is closed after this. Default: 60s.
+    #[arg(long, env = "PLUGBOARD_IDLE_TIMEOUT", value_parser = humantime::parse_duration)]
+    idle_timeout: Option<Duration>,
+    /// Connections served at once; more wait to be accepted until one ends. Default: 512.
+    #[arg(long, env = "PLUGBOARD_MAX_CONNECTIONS")]
+    max_connections: Option<usize>,
+    /// At shutdown, requests in flight (streams too) get this long to finish. Default: 10s.
+    #[arg(long, env = "PLUGBOARD_SHUTDOWN_GRACE", value_parser = humantime::parse_duration)]
+    shutdown_grace: Option<Duration>,
+}
+
+impl ConnectionOptions {
+    /// The limits these options and `file` give, checked.
+    pub(crate) fn limits(&self, file: &FileConfig) -> anyhow::Result<plugboard_server::ConnectionLimits> {
+        let defaults = plugboard_server::ConnectionLimits::default();
+        let duration = |flag: Option<Duration>, key: &str, text: &Option<String>, default: Duration| {
+            if let Some(flag) = flag {
+                return Ok(flag);
+            }
+            match text {
+                Some(text) => humantime::parse_duration(text).map_err(|error| {
+                    anyhow::anyhow!(
+                        "`{key} = \"{text}\"` in the configuration file is not a duration ({error}); use one such as \"30s\""
+                    )
+                }),
+                None => Ok(default),
+            }
+        };
+        let limits = plugboard_server::ConnectionLimits {
+            header_timeout: duration(
+                self.header_timeout,
+                "header_timeout",
+                &file.header_timeout,
+                defaults.header_timeout,
+            )?,
+            body_timeout: duration(self.body_timeout, "body_timeout", &file.body_timeout, defaults.body_timeout)?,
+            idle_timeout: duration(self.idle_timeout, "idle_timeout", &file.idle_timeout, defaults.idle_timeout)?,
+            max_connections: self.max_connections.or(file.max_connections).unwrap_or(defaults.max_connections),
+            shutdown_grace: duration(
+                self.shutdown_grace,
+                "shutdown_grace",
+                &file.shutdown_grace,
+                defaults.shutdown_grace,
+            )?,
+        };
+        limits
+            .check()
+            .map_err(|problem| anyhow::anyhow!("{problem} (a flag, `PLUGBOARD_*` or the configuration file)"))?;
+        Ok(limits)
     }
 }

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use config::FileConfig;
+use config::{ConnectionOptions, FileConfig};
 use models::{LocalOptions, ModelDirOptions};
 use plugboard_chat::EngineConfig;
 use plugboard_openai::{OpenAiConfig, OpenAiProvider};
@@ -62,6 +62,8 @@ enum Command {
         plugins: PluginOptions,
         #[command(flatten)]
         local: LocalOptions,
+        #[command(flatten)]
+        connections: Box<ConnectionOptions>,
     },
     /// Works with plugins.
     Plugin {
@@ -148,6 +150,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             public_url,
             plugins,
             local,
+            connections,
         } => {
             let file = FileConfig::load(plugins.config.as_deref())?;
             let opened = plugins.open(&file).await?;
@@ -185,6 +188,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     .map_or(10 << 20, |mb| usize::try_from(mb << 20).unwrap_or(usize::MAX)),
                 public_url: public_url.or(file.public_url.clone()),
                 allowed_origins: file.allowed_origins.clone().unwrap_or_default(),
+                connections: connections.limits(&file)?,
                 ..ServerConfig::default()
             };
             let state = app

@@ -6,6 +6,7 @@
 mod app;
 mod auth;
 mod chat;
+mod connections;
 mod conversations;
 mod errors;
 mod hardening;
