@@ -53,6 +53,18 @@ pub struct PluginRecord {
     pub updated_at_ms: i64,
 }
 
+/// A change of one plugin's saved settings, made only while they are still `expected`
+/// ([`PluginStore::replace_settings`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SettingsChange {
+    /// The plugin id; its record must exist.
+    pub plugin: String,
+    /// The settings as the caller read them.
+    pub expected: Option<serde_json::Value>,
+    /// The settings to save instead.
+    pub new: Option<serde_json::Value>,
+}
+
 /// One recorded plugin fault.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FaultEntry {
@@ -84,6 +96,13 @@ pub trait PluginStore: TaskStore + Send + Sync + std::fmt::Debug {
 
     /// Saves the record, replacing any earlier record of the same plugin.
     async fn save_plugin_record(&self, record: &PluginRecord) -> Result<(), StoreError>;
+
+    /// Replaces the saved settings of several plugins at once (re-encrypting their secrets
+    /// under a new key, say), in one transaction: either every change is made, or, when a
+    /// record is missing or its settings are no longer the `expected` ones (another
+    /// process saved meanwhile), none is and this returns `false`. Nothing else in the
+    /// records changes but `updated_at_ms`.
+    async fn replace_settings(&self, changes: &[SettingsChange]) -> Result<bool, StoreError>;
 
     /// Appends a fault, keeping only the newest [`FAULT_HISTORY_LIMIT`] per plugin.
     async fn record_fault(&self, fault: &FaultEntry) -> Result<(), StoreError>;

@@ -1,6 +1,6 @@
 //! Plugin records: upsert, read back, ordering, and surviving a restart.
 
-use plugboard_store::{FaultEntry, PluginRecord, PluginStore, SqliteStore};
+use plugboard_store::{FaultEntry, PluginRecord, PluginStore, SettingsChange, SqliteStore};
 use serde_json::json;
 
 use crate::{open_temp_store, temp_db_path};
@@ -106,4 +106,33 @@ async fn delete_plugin_data_forgets_record_faults_and_keys_of_that_plugin_only()
 
     // Forgetting a plugin the store never heard of is not an error.
     store.delete_plugin_data("never-installed").await.unwrap();
+}
+
+#[tokio::test]
+async fn settings_are_replaced_together_or_not_at_all() {
+    let (_dir, store) = open_temp_store().await;
+    let one = PluginRecord { settings: Some(json!({"key": "a"})), ..record("one") };
+    let two = PluginRecord { settings: None, ..record("two") };
+    store.save_plugin_record(&one).await.unwrap();
+    store.save_plugin_record(&two).await.unwrap();
+    let change = |plugin: &str, expected: Option<serde_json::Value>, new: serde_json::Value| SettingsChange {
+        plugin: plugin.to_owned(),
+        expected,
+        new: Some(new),
+    };
+
+    // `two` is not as expected: nothing changes, `one` included.
+    let stale = [change("one", one.settings.clone(), json!({"key": "b"})), change("two", Some(json!({})), json!({}))];
+    assert!(!store.replace_settings(&stale).await.unwrap());
+    assert_eq!(store.plugin_record("one").await.unwrap(), Some(one.clone()));
+    // Nor for a plugin without a record.
+    let missing = [change("one", one.settings.clone(), json!({"key": "b"})), change("three", None, json!({}))];
+    assert!(!store.replace_settings(&missing).await.unwrap());
+    assert_eq!(store.plugin_record("one").await.unwrap(), Some(one.clone()));
+
+    let current = [change("one", one.settings.clone(), json!({"key": "b"})), change("two", None, json!({"x": 1}))];
+    assert!(store.replace_settings(&current).await.unwrap());
+    let saved = store.plugin_record("one").await.unwrap().unwrap();
+    assert_eq!((saved.settings, saved.enabled), (Some(json!({"key": "b"})), true));
+    assert_eq!(store.plugin_record("two").await.unwrap().unwrap().settings, Some(json!({"x": 1})));
 }
