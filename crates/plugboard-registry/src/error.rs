@@ -6,6 +6,7 @@ use plugboard_host::{CallError, LoadError};
 use plugboard_manifest::{PluginId, SettingsViolation};
 
 use crate::resolve::DependencyError;
+use crate::secrets::SecretError;
 
 /// A lifecycle operation that was refused or failed. Nothing changed when it is returned,
 /// unless the variant says otherwise.
@@ -161,6 +162,28 @@ pub enum RegistryError {
         /// The plugin.
         plugin: PluginId,
     },
+    /// A saved secret setting does not decrypt (the server key that encrypted it is not
+    /// here, or the value was changed); the plugin does not load with it. Nothing was
+    /// changed: the saved value stays as it was.
+    #[error("cannot decrypt secret setting `{setting}` of plugin `{plugin}`: {error}")]
+    SecretUnreadable {
+        /// The plugin.
+        plugin: PluginId,
+        /// The setting.
+        setting: String,
+        /// Why, and what to do.
+        error: SecretError,
+    },
+    /// A secret setting could not be encrypted; nothing was saved.
+    #[error("cannot encrypt secret setting `{setting}` of plugin `{plugin}`: {error}")]
+    SecretNotSealed {
+        /// The plugin.
+        plugin: PluginId,
+        /// The setting.
+        setting: String,
+        /// What failed.
+        error: SecretError,
+    },
     /// The plugin directories cannot be watched.
     #[error("cannot watch {} for plugin changes: {message}", .path.display())]
     Watch {
@@ -195,6 +218,8 @@ impl RegistryError {
             RegistryError::UnknownTask { .. } => "task_not_found",
             RegistryError::TaskRunning { .. } => "task_running",
             RegistryError::NotEnabled { .. } => "plugin_disabled",
+            RegistryError::SecretUnreadable { .. } => "secret_unreadable",
+            RegistryError::SecretNotSealed { .. } => "secret_not_encrypted",
         }
     }
 }

@@ -226,6 +226,9 @@ impl Registry {
             other => RegistryError::Load(other),
         })?;
         let saved = self.store().plugin_record(id.as_str()).await?.and_then(|record| record.settings);
+        // Saved secrets that do not open count as no saved settings: the trial starts with
+        // the manifest's defaults.
+        let saved = self.open_secrets(&id, saved).ok().flatten();
         let settings = saved.filter(|saved| manifest.settings.validate(saved).is_ok());
         let trial = self.runtime().prepare(source, settings).await.map_err(|error| match error {
             LoadError::Start { .. } => mismatch(format!("it does not start with the manifest's settings: {error}")),

@@ -7,7 +7,8 @@
 //! without cascade, atomic reload, enable, disable, settings) one at a time. [`HotReload`]
 //! watches the plugin folders in development mode. [`Registry::install_package`] installs
 //! a signed plugin package and [`Registry::uninstall`] removes one. [`StoreKv`] gives plugins their
-//! key-value store from the database.
+//! key-value store from the database. [`secrets`] keeps the settings a plugin's schema
+//! marks secret encrypted in the database under the server key.
 //!
 //! Architecture Invariant: the registry decides *which* plugins run and with what; the
 //! runtime (`plugboard-host`) decides *how*. The registry never touches wasmtime, and the
@@ -20,6 +21,7 @@ mod install;
 mod kv;
 mod registry;
 mod resolve;
+pub mod secrets;
 mod watch;
 
 pub use catalogue::Catalogue;

@@ -39,6 +39,7 @@ use self::follow::follow_store;
 use crate::discover::{Bundled, Candidate, Origin, folder_name};
 use crate::error::RegistryError;
 use crate::resolve::DependencyError;
+use crate::secrets::SecretKeys;
 
 /// What the registry is given at start.
 #[derive(Debug, Clone, Default)]
@@ -55,6 +56,10 @@ pub struct RegistryConfig {
     /// Where installed packages are unpacked, one sub-folder per plugin id. It should be
     /// one of `directories`, so installed plugins are found again at start.
     pub install_dir: Option<PathBuf>,
+    /// The server keys that encrypt secret settings in the store (see [`crate::secrets`]).
+    /// `None` stores them as given: for tests and tools whose database is thrown away;
+    /// a server always has keys.
+    pub secret_keys: Option<SecretKeys>,
 }
 
 /// Where a plugin stands.

@@ -8,6 +8,7 @@ mod config;
 mod models;
 mod plugin_cli;
 mod plugins;
+mod secrets_cli;
 mod user_cli;
 
 use std::net::SocketAddr;
@@ -74,6 +75,11 @@ enum Command {
     User {
         #[command(subcommand)]
         command: user_cli::UserCommand,
+    },
+    /// Works with the server key that encrypts secret plugin settings in the data folder.
+    Secrets {
+        #[command(subcommand)]
+        command: secrets_cli::SecretsCommand,
     },
     /// Works with local models.
     Model {
@@ -215,6 +221,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Plugin { command } => plugin_cli::run(command).await,
         Command::User { command } => user_cli::run(command).await,
+        Command::Secrets { command } => secrets_cli::run(command).await,
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

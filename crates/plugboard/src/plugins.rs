@@ -1,5 +1,5 @@
-//! Opening the app for a command: the data folder (database, compiled-plugin cache, the
-//! local plugin folder), the store, and an `AppBuilder` set up with the bundled plugins
+//! Opening the app for a command: the data folder (database, server key, compiled-plugin
+//! cache, the local plugin folder), the store, and an `AppBuilder` set up with the bundled plugins
 //! and the configured directories; `serve` adds the models, the plugin commands build it
 //! for its registry.
 
@@ -10,6 +10,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use plugboard_host::RuntimeConfig;
 use plugboard_package::{Limits, TrustStore};
+use plugboard_registry::secrets::{SECRET_KEY_ENV, SecretKeys};
 use plugboard_registry::{Bundled, InstallOptions, Registry, RegistryConfig};
 use plugboard_server::AppBuilder;
 use plugboard_store::{ChatStore, Durability, SqliteStore, Store};
@@ -23,8 +24,9 @@ pub(crate) struct PluginOptions {
     /// it exists. Flags and environment variables override it.
     #[arg(long, env = "PLUGBOARD_CONFIG")]
     pub(crate) config: Option<PathBuf>,
-    /// The data folder: the database (`plugboard.db`), the compiled-plugin cache
-    /// (`cache/`) and the local plugin folder (`plugins/`).
+    /// The data folder: the database (`plugboard.db`), the server key that encrypts
+    /// secret plugin settings (`secret.key`, unless PLUGBOARD_SECRET_KEY gives it), the
+    /// compiled-plugin cache (`cache/`) and the local plugin folder (`plugins/`).
     #[arg(long, env = "PLUGBOARD_DATA_DIR")]
     data_dir: Option<PathBuf>,
     /// Plugin directories, comma-separated; each sub-folder holding a plugin.toml is a
@@ -92,6 +94,7 @@ impl PluginOptions {
             .with_context(|| format!("cannot create the plugin folder {}", install_dir.display()))?;
         let mut directories = vec![install_dir.clone()];
         directories.extend(configured_dirs.into_iter().filter(|dir| !same_folder(dir, &install_dir)));
+        let secret_keys = server_keys(&data_dir)?;
         let durability = if file.durable_writes == Some(true) { Durability::Full } else { Durability::Normal };
         let sqlite = SqliteStore::open_with(&data_dir.join("plugboard.db"), durability).await?;
         let interrupted = sqlite.mark_interrupted_messages().await?;
@@ -121,7 +124,13 @@ impl PluginOptions {
         let enabled_plugins = self.enabled_plugins.as_ref().or(file.enabled_plugins.as_ref()).map(|names| {
             names.iter().map(|name| name.trim().to_owned()).filter(|name| !name.is_empty()).collect::<BTreeSet<_>>()
         });
-        let registry = RegistryConfig { bundled, directories, enabled_plugins, install_dir: Some(install_dir) };
+        let registry = RegistryConfig {
+            bundled,
+            directories,
+            enabled_plugins,
+            install_dir: Some(install_dir),
+            secret_keys: Some(secret_keys),
+        };
         let app = AppBuilder::new(store).runtime_config(runtime).registry_config(registry);
         let packages = self.package_settings(file, &data_dir)?;
         Ok(Opened { app, data_dir, packages })
@@ -150,6 +159,17 @@ impl PluginOptions {
     pub(crate) fn data_dir(&self, file: &FileConfig) -> PathBuf {
         self.data_dir.clone().or_else(|| file.data_dir.clone()).unwrap_or_else(|| "plugboard-data".into())
     }
+}
+
+/// The server keys that encrypt secret plugin settings: `PLUGBOARD_SECRET_KEY` when set,
+/// else the data folder's `secret.key` (made on first start).
+pub(crate) fn server_keys(data_dir: &Path) -> anyhow::Result<SecretKeys> {
+    let environment = match std::env::var(SECRET_KEY_ENV) {
+        Ok(value) => Some(value),
+        Err(std::env::VarError::NotPresent) => None,
+        Err(std::env::VarError::NotUnicode(_)) => Some(String::new()),
+    };
+    Ok(SecretKeys::for_data_folder(data_dir, environment.as_deref())?)
 }
 
 fn same_folder(a: &Path, b: &Path) -> bool {

@@ -104,7 +104,8 @@ impl Registry {
             plugin.set_fail_mode(mode);
             changes.push(StoredChange::FailMode(mode));
         }
-        if let Some(saved) = &record.settings
+        let saved = self.open_secrets(&id, record.settings.clone())?;
+        if let Some(saved) = &saved
             && let Ok(wanted) = plugin.manifest().settings.validate(saved)
             && wanted != plugin.settings()
         {

@@ -66,6 +66,9 @@ impl Registry {
                 BTreeMap::new()
             }
         };
+        let found: Vec<&Manifest> = candidates.values().map(|candidate| &candidate.source.manifest).collect();
+        let saved: Vec<PluginRecord> = records.values().cloned().collect();
+        self.seal_stored_secrets(&found, &saved).await;
         for (id, error) in &resolution.refused {
             if let Some(candidate) = candidates.get(id) {
                 self.remember(candidate.clone(), Some(error.to_string()));
@@ -239,6 +242,7 @@ impl Registry {
         enabled: bool,
     ) -> Result<Plugin, RegistryError> {
         let settings = record.and_then(|record| record.settings.clone());
+        let settings = self.open_secrets(&candidate.source.manifest.id, settings)?;
         let plugin = self.inner.runtime.prepare(candidate.source.clone(), settings).await?;
         let saved_mode = record.and_then(|record| record.fail_mode.as_deref()).and_then(parse_fail_mode);
         if let Some(mode) = saved_mode {

@@ -1,12 +1,19 @@
 //! A plugin's settings: read with secrets blanked, and changed (validated, delivered live
 //! to the running plugin, then saved), secrets left out keeping their saved values; and
 //! loading a plugin that is not loaded with new settings, validated first.
+//!
+//! Secrets are sealed (`crate::secrets`) whenever settings go to the store and opened only
+//! when they go to the plugin: `open_secrets` and `seal_secrets` are the two doors, and
+//! every other path of the registry goes through them.
 
 use plugboard_host::{Plugin, RuntimeEvent, SettingsError};
 use plugboard_manifest::{Manifest, PluginId, SettingsSchema};
+use plugboard_store::SettingsChange;
+use serde_json::Value;
 
 use super::{Registry, lock};
 use crate::error::RegistryError;
+use crate::secrets::{SecretError, is_sealed, sealed_key_id};
 
 impl Registry {
     /// The settings schema of plugin `id`: the loaded version's, else the one found on
@@ -26,7 +33,8 @@ impl Registry {
         }
         let manifest = self.known_manifest(id)?;
         let saved = self.inner.store.plugin_record(id.as_str()).await?.and_then(|record| record.settings);
-        let saved = saved.unwrap_or_else(|| serde_json::json!({}));
+        // Blanked anyway: a secret that does not open shows as unset.
+        let saved = self.open_secrets_or_blank(id, saved).unwrap_or_else(|| serde_json::json!({}));
         let shown = manifest.settings.validate(&saved).unwrap_or(saved);
         Ok(manifest.settings.redact(&shown))
     }
@@ -49,7 +57,9 @@ impl Registry {
             None => self.known_manifest(id)?,
         };
         let saved = self.inner.store.plugin_record(id.as_str()).await?.and_then(|record| record.settings);
-        let merged = keep_secrets(&manifest, settings, saved.as_ref());
+        // A secret given anew replaces the saved one, which then need not open.
+        let merged = self.open_secrets(id, Some(keep_secrets(&manifest, settings, saved.as_ref())))?;
+        let merged = merged.unwrap_or_default();
         let invalid = |violations| RegistryError::InvalidSettings { plugin: id.clone(), violations };
         let in_force = match &loaded {
             Some(plugin) => plugin.update_settings(&merged).await.map_err(|error| match error {
@@ -58,7 +68,8 @@ impl Registry {
             })?,
             None => manifest.settings.validate(&merged).map_err(invalid)?,
         };
-        self.save_record(id, |record| record.settings = Some(merged)).await?;
+        let sealed = self.seal_secrets(&manifest, merged)?;
+        self.save_record(id, |record| record.settings = Some(sealed)).await?;
         tracing::info!(plugin = %id, "settings changed");
         self.inner.runtime.publish(RuntimeEvent::SettingsChanged { plugin: id.clone() });
         if loaded.is_none() && lock(&self.inner.known).get(id).is_some_and(|known| known.error.is_some()) {
@@ -89,7 +100,8 @@ impl Registry {
             None => self.known_manifest(id)?,
         };
         let saved = self.inner.store.plugin_record(id.as_str()).await?.and_then(|record| record.settings);
-        let merged = keep_secrets(&manifest, settings, saved.as_ref());
+        let merged = self.open_secrets(id, Some(keep_secrets(&manifest, settings, saved.as_ref())))?;
+        let merged = merged.unwrap_or_default();
         let in_force = manifest
             .settings
             .validate(&merged)
@@ -98,7 +110,8 @@ impl Registry {
             return Err(RegistryError::AlreadyLoaded { plugin: id.clone(), version: plugin.version().clone() });
         }
         let candidate = self.fresh_candidate(id)?;
-        self.save_record(id, |record| record.settings = Some(merged)).await?;
+        let sealed = self.seal_secrets(&manifest, merged)?;
+        self.save_record(id, |record| record.settings = Some(sealed)).await?;
         match self.load_new(candidate).await {
             Ok(plugin) => {
                 tracing::info!(plugin = %id, "loaded with new settings");
@@ -112,6 +125,121 @@ impl Registry {
                 }
                 Err(error)
             }
+        }
+    }
+}
+
+impl Registry {
+    /// Saved `settings` of plugin `id` as the plugin is to get them: every sealed value
+    /// opened (whether or not the manifest still calls it secret), plain ones as they are.
+    /// A value that does not open is an error naming the plugin and the setting; nothing
+    /// is changed, so the secret is there again once the key is.
+    pub(crate) fn open_secrets(&self, id: &PluginId, settings: Option<Value>) -> Result<Option<Value>, RegistryError> {
+        let Some(mut settings) = settings else { return Ok(None) };
+        if let Some(object) = settings.as_object_mut() {
+            for (name, value) in object.iter_mut().filter(|(_, value)| is_sealed(value)) {
+                *value = self.open_secret(id.as_str(), name, value).map_err(|error| {
+                    RegistryError::SecretUnreadable { plugin: id.clone(), setting: name.clone(), error }
+                })?;
+            }
+        }
+        Ok(Some(settings))
+    }
+
+    /// [`Registry::open_secrets`], with a secret that does not open left unset (for
+    /// display, where secrets are blanked anyway).
+    fn open_secrets_or_blank(&self, id: &PluginId, settings: Option<Value>) -> Option<Value> {
+        let mut settings = settings?;
+        if let Some(object) = settings.as_object_mut() {
+            for (name, value) in object.iter_mut().filter(|(_, value)| is_sealed(value)) {
+                *value = self.open_secret(id.as_str(), name, value).unwrap_or(Value::Null);
+            }
+        }
+        Some(settings)
+    }
+
+    fn open_secret(&self, plugin: &str, setting: &str, sealed: &Value) -> Result<Value, SecretError> {
+        match &self.inner.config.secret_keys {
+            Some(keys) => keys.open(plugin, setting, sealed),
+            None => Err(SecretError::UnknownKey {
+                key_id: sealed_key_id(sealed).unwrap_or("?").to_owned(),
+                known: Vec::new(),
+                hint: "give the registry the server key it was saved with".to_owned(),
+            }),
+        }
+    }
+
+    /// `settings` as they are to be stored: each secret of `manifest` that is set sealed
+    /// under the current server key (left as given when the registry has no keys).
+    pub(super) fn seal_secrets(&self, manifest: &Manifest, mut settings: Value) -> Result<Value, RegistryError> {
+        let Some(keys) = &self.inner.config.secret_keys else { return Ok(settings) };
+        let current = keys.current();
+        if let Some(object) = settings.as_object_mut() {
+            for name in manifest.settings.secret_names() {
+                let Some(value) = object.get_mut(name) else { continue };
+                if value.is_null() || sealed_key_id(value) == Some(current.id()) {
+                    continue;
+                }
+                let plain =
+                    if is_sealed(value) { self.open_secrets_value(&manifest.id, name, value)? } else { value.clone() };
+                *value = current.seal(manifest.id.as_str(), name, &plain).map_err(|error| {
+                    RegistryError::SecretNotSealed { plugin: manifest.id.clone(), setting: name.to_owned(), error }
+                })?;
+            }
+        }
+        Ok(settings)
+    }
+
+    fn open_secrets_value(&self, id: &PluginId, name: &str, value: &Value) -> Result<Value, RegistryError> {
+        self.open_secret(id.as_str(), name, value).map_err(|error| RegistryError::SecretUnreadable {
+            plugin: id.clone(),
+            setting: name.to_owned(),
+            error,
+        })
+    }
+
+    /// At start: the secrets of the plugins found that are stored as plain text (saved by
+    /// a version before secrets were encrypted) or under an older key (a rotation that was
+    /// interrupted) are sealed under the current key, in one transaction. A secret that
+    /// does not open is left as it is (its plugin reports it when it loads).
+    pub(super) async fn seal_stored_secrets(&self, manifests: &[&Manifest], records: &[plugboard_store::PluginRecord]) {
+        if self.inner.config.secret_keys.is_none() {
+            return;
+        }
+        let mut changes = Vec::new();
+        let mut count = 0;
+        for record in records {
+            let Some(manifest) = manifests.iter().find(|manifest| manifest.id.as_str() == record.plugin) else {
+                continue;
+            };
+            let Some(settings) = &record.settings else { continue };
+            let Ok(sealed) = self.seal_secrets(manifest, settings.clone()) else { continue };
+            if &sealed != settings {
+                count += manifest
+                    .settings
+                    .secret_names()
+                    .iter()
+                    .filter(|name| sealed.get(**name) != settings.get(**name))
+                    .count();
+                changes.push(SettingsChange {
+                    plugin: record.plugin.clone(),
+                    expected: record.settings.clone(),
+                    new: Some(sealed),
+                });
+            }
+        }
+        if changes.is_empty() {
+            return;
+        }
+        match self.inner.store.replace_settings(&changes).await {
+            Ok(true) => tracing::info!(
+                secrets = count,
+                "encrypted the secret plugin settings stored unencrypted or under an older key"
+            ),
+            Ok(false) => tracing::info!(
+                "plugin settings changed while their secrets were encrypted; they will be at the next start"
+            ),
+            Err(error) => tracing::warn!("cannot encrypt the stored secret plugin settings: {error}"),
         }
     }
 }

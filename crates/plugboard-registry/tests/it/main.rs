@@ -13,6 +13,7 @@ mod packages;
 mod persistence;
 mod reloading;
 mod saved_state;
+mod secrets;
 mod settings;
 
 use std::collections::BTreeSet;
@@ -22,6 +23,7 @@ use std::time::Duration;
 
 use plugboard_host::{Runtime, RuntimeConfig, RuntimeEvent, Services};
 use plugboard_manifest::PluginId;
+use plugboard_registry::secrets::SecretKeys;
 use plugboard_registry::{Registry, RegistryConfig, StoreKv};
 use plugboard_store::{PluginRecord, PluginStore, SqliteStore};
 use plugboard_test_plugins::{copy_plugin_folder, plugin_dir};
@@ -69,7 +71,17 @@ impl Setup {
             directories: vec![self.plugins.clone()],
             enabled_plugins: None,
             install_dir: Some(self.plugins.clone()),
+            secret_keys: Some(self.secret_keys()),
         }
+    }
+
+    /// The data folder's server keys, as a server has them (made on first use).
+    fn secret_keys(&self) -> SecretKeys {
+        SecretKeys::for_data_folder(self.data.path(), None).unwrap()
+    }
+
+    fn db_path(&self) -> PathBuf {
+        self.data.path().join("plugboard.db")
     }
 
     /// Opens the store and a registry over it, like a server starting, and starts it.
@@ -86,6 +98,11 @@ impl Setup {
     async fn open(&self, config: RegistryConfig) -> Registry {
         let store: Arc<dyn PluginStore> =
             Arc::new(SqliteStore::open(&self.data.path().join("plugboard.db")).await.unwrap());
+        self.open_on(store, config).await
+    }
+
+    /// A registry over `store`, which the test keeps (to close it, say).
+    async fn open_on(&self, store: Arc<dyn PluginStore>, config: RegistryConfig) -> Registry {
         // The tests use the demonstration `example-tagger` (which ships disabled) as an
         // ordinary filter: as if an operator had enabled it once.
         if self.folder("example-tagger").is_dir() && store.plugin_record("example-tagger").await.unwrap().is_none() {

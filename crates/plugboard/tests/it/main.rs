@@ -12,6 +12,7 @@ mod browser;
 mod local;
 mod packages;
 mod running;
+mod secrets;
 
 fn plugboard(dir: &tempfile::TempDir) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_plugboard"));
