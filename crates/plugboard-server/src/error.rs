@@ -8,6 +8,7 @@
 //! `/v1` all answer the same error with the same status and code.
 
 use axum::Json;
+use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use plugboard_chat::{ChatError, ProviderError};
@@ -202,8 +203,11 @@ impl From<RegistryError> for ApiError {
     }
 }
 
-/// A JSON request body, with a JSON error (`invalid_json`, saying what is wrong and where;
-/// 413 `body_too_large` over the body limit) instead of axum's plain-text rejection.
+/// A JSON request body, with a JSON error instead of axum's plain-text rejection: 400
+/// `invalid_json` saying what is wrong and where, whether the body is not JSON or JSON of
+/// the wrong shape (axum answers 422 for the second; the API keeps 422 for a plugin's
+/// refusal), 415 `invalid_json` for another media type, 413 `body_too_large` over the
+/// body limit.
 #[derive(Debug)]
 pub struct ApiJson<T>(pub T);
 
@@ -222,6 +226,9 @@ where
                 "body_too_large",
                 format!("the request body is over this endpoint's limit: {}", rejection.body_text()),
             )),
+            Err(rejection @ JsonRejection::JsonDataError(_)) => {
+                Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", rejection.body_text()))
+            }
             Err(rejection) => Err(ApiError::new(rejection.status(), "invalid_json", rejection.body_text())),
         }
     }

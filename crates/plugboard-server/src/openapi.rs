@@ -203,8 +203,9 @@ fn add_undocumented(document: &mut Value, served: impl Iterator<Item = (axum::ht
 }
 
 /// The errors any operation may answer before its handler runs, where it does not list
-/// them itself: 400 for a bad path or query string, 413 for a body over the limit, 415 for
-/// a JSON body sent as another media type.
+/// them itself: 400 for a bad path or query string or a JSON body that does not parse into
+/// the endpoint's shape, 413 for a body over the limit, 415 for a JSON body sent as
+/// another media type.
 fn add_common_errors(document: &mut Value) {
     let Some(paths) = document["paths"].as_object_mut() else { return };
     for operation in paths
@@ -216,10 +217,21 @@ fn add_common_errors(document: &mut Value) {
         let parameters = operation["parameters"].as_array().map(Vec::as_slice).unwrap_or_default();
         let in_url = parameters.iter().any(|parameter| matches!(parameter["in"].as_str(), Some("path" | "query")));
         let body = operation.get("requestBody").cloned();
+        let json_body = body.as_ref().is_some_and(|body| body["content"].get("application/json").is_some());
         let Some(responses) = operation["responses"].as_object_mut() else { continue };
-        if in_url && !responses.contains_key("400") {
-            responses
-                .insert("400".into(), error_response("A bad path or query string (`invalid_path`, `invalid_query`)"));
+        if !responses.contains_key("400") {
+            let description = match (in_url, json_body) {
+                (true, true) => Some(
+                    "A bad path or query string (`invalid_path`, `invalid_query`), or a body that is not JSON \
+                     or not of this endpoint's shape (`invalid_json`)",
+                ),
+                (true, false) => Some("A bad path or query string (`invalid_path`, `invalid_query`)"),
+                (false, true) => Some("A body that is not JSON or not of this endpoint's shape (`invalid_json`)"),
+                (false, false) => None,
+            };
+            if let Some(description) = description {
+                responses.insert("400".into(), error_response(description));
+            }
         }
         if let Some(body) = body {
             if !responses.contains_key("413") {

@@ -271,6 +271,9 @@ async fn real_answers_match_the_documented_schemas() {
     )
     .await;
     checked(&spec, "/api/me", anonymous.get(server.url("/api/me")), StatusCode::UNAUTHORIZED).await;
+    // JSON of the wrong shape: 400, documented (it was an undocumented 422).
+    let wrong_shape = anonymous.post(server.url("/api/auth/login")).json(&json!([null, null]));
+    checked(&spec, "/api/auth/login", wrong_shape, StatusCode::BAD_REQUEST).await;
     checked(&spec, "/api/session", anonymous.get(server.url("/api/session")), StatusCode::OK).await;
     let alice: Session = {
         let response = anonymous.post(server.url("/api/auth/login")).json(&credentials).send().await.unwrap();
@@ -347,6 +350,8 @@ async fn real_answers_match_the_documented_schemas() {
         StatusCode::BAD_REQUEST,
     )
     .await;
+    let wrong_shape = alice.request(Method::POST, "/api/chat").json(&json!({"message": 7}));
+    checked(&spec, "/api/chat", wrong_shape, StatusCode::BAD_REQUEST).await;
     checked(&spec, "/api/plugins/{id}/tasks", get("/api/plugins/nope/tasks"), StatusCode::NOT_FOUND).await;
     checked(&spec, "/api/plugins/{id}/config", get("/api/plugins/nope/config"), StatusCode::NOT_FOUND).await;
     checked(&spec, "/api/exports", get("/api/exports"), StatusCode::OK).await;
