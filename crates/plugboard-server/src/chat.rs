@@ -134,7 +134,7 @@ pub(crate) async fn chat(
     operation_id = "chat_stream",
     request_body = ChatRequest,
     responses(
-        (status = 200, description = "The turn's events", body = String, content_type = "text/event-stream"),
+        (status = 200, description = "The turn's events", body = schemas::ServerSentEvent, content_type = "text/event-stream"),
         (status = 400, description = "`empty_message` or `invalid_json`", body = schemas::ApiError),
         (status = 401, description = "Not signed in", body = schemas::ApiError),
         (status = 404, description = "No such conversation of the caller's", body = schemas::ApiError),

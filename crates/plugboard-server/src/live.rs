@@ -38,7 +38,7 @@ const SIGN_IN_CHECK: Duration = Duration::from_secs(10);
     tag = "conversations",
     operation_id = "live_events",
     responses(
-        (status = 200, description = "The events", body = String, content_type = "text/event-stream"),
+        (status = 200, description = "The events", body = crate::schemas::ServerSentEvent, content_type = "text/event-stream"),
         (status = 401, description = "Not signed in", body = crate::schemas::ApiError),
     )
 )]

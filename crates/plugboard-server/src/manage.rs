@@ -379,7 +379,7 @@ pub(crate) async fn faults(
     tag = "plugin-management",
     operation_id = "plugin_events",
     responses(
-        (status = 200, description = "The events", body = String, content_type = "text/event-stream"),
+        (status = 200, description = "The events", body = schemas::ServerSentEvent, content_type = "text/event-stream"),
         (status = 401, description = "Not signed in", body = schemas::ApiError),
         (status = 403, description = "Not an administrator (`admin_only`)", body = schemas::ApiError),
     )

@@ -83,7 +83,7 @@ fn created() -> u64 {
                  example = json!({"model": "local/default", "messages": [{"role": "user", "content": "Hello!"}]})),
     responses(
         (status = 200, description = "A `chat.completion`, or with `stream` its chunks as server-sent events",
-         content((Object = "application/json"), (String = "text/event-stream"))),
+         content((Object = "application/json"), (schemas::ServerSentEvent = "text/event-stream"))),
         (status = 400, description = "Not a valid request", body = schemas::OpenAiError),
         (status = 401, description = "Not signed in", body = schemas::ApiError),
         (status = 404, description = "No such model", body = schemas::OpenAiError),

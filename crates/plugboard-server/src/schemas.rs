@@ -34,6 +34,16 @@ pub(crate) struct Violation {
     pub(crate) message: String,
 }
 
+/// One event of a `text/event-stream` answer, as its fields (the document describes each
+/// event, as OpenAPI 3.2's `itemSchema` does; before 3.2 `schema` takes that role).
+#[derive(ToSchema)]
+pub(crate) struct ServerSentEvent {
+    /// Its kind, e.g. `delta`; absent in `/v1` streams, whose events are all chunks.
+    pub(crate) event: Option<String>,
+    /// Its payload: a JSON object (`[DONE]` ends a `/v1` stream).
+    pub(crate) data: String,
+}
+
 /// Why a chat turn or a plugin call stopped (`plugboard_chat::ChatError`).
 #[derive(ToSchema)]
 pub(crate) struct ChatErrorDetail {
