@@ -56,6 +56,38 @@ pub enum StoreError {
         /// What failed.
         source: DatabaseError,
     },
+    /// The PostgreSQL server could not be reached, or refused the connection.
+    #[error(
+        "cannot connect to the PostgreSQL database {server}: {source}; check that the server is running and that the URL's host, port, user, password and database are right (the database must exist)"
+    )]
+    Connect {
+        /// The database URL, its password left out.
+        server: String,
+        /// What failed.
+        source: DatabaseError,
+    },
+    /// The PostgreSQL database was last used by a newer Plugboard.
+    #[error(
+        "the PostgreSQL database {server} was written by a newer Plugboard (schema version {found}, this one knows up to {supported}); upgrade Plugboard, or point it at another database"
+    )]
+    ServerNewerSchema {
+        /// The database URL, its password left out.
+        server: String,
+        /// The newest schema version applied to the database.
+        found: i64,
+        /// The newest schema version this build knows.
+        supported: i64,
+    },
+    /// The schema of the PostgreSQL database could not be created or brought up to date.
+    #[error(
+        "cannot bring the schema of the PostgreSQL database {server} up to date: {source}; check that the user may create tables in it, or restore it from a backup"
+    )]
+    ServerMigrate {
+        /// The database URL, its password left out.
+        server: String,
+        /// What failed.
+        source: DatabaseError,
+    },
     /// A query failed.
     #[error("cannot {operation}{}: {source}", for_plugin(plugin.as_deref()))]
     Query {

@@ -6,8 +6,9 @@
 //! `Arc<dyn Store>` (it upcasts to `Arc<dyn PluginStore>` or `Arc<dyn ChatStore>`).
 //!
 //! Architecture Invariant: this is the only crate that talks SQL, and no sqlx type appears
-//! in its public API. [`SqliteStore`] is the SQLite implementation, and another database
-//! is another implementation of the same traits.
+//! in its public API. [`SqliteStore`] is the SQLite implementation and [`PgStore`] the
+//! PostgreSQL one, with the same semantics (one test suite runs against both);
+//! [`AnyStore::open`] opens whichever a [`DatabaseLocation`] names.
 //!
 //! The store stores; it does not judge. Plugin ids, key sizes, settings against their
 //! schema, fail modes, usernames, titles and message contents are validated by the callers
@@ -17,6 +18,9 @@
 
 mod chat;
 mod error;
+mod open;
+mod postgres;
+mod rows;
 mod sqlite;
 mod tasks;
 
@@ -30,6 +34,8 @@ pub use chat::{
     MessageStatus, NewMessage, Role, SessionInfo, TraceRecord, User, UserDeletion,
 };
 pub use error::StoreError;
+pub use open::{AnyStore, DatabaseLocation};
+pub use postgres::PgStore;
 pub use sqlite::{Durability, SqliteStore};
 pub use tasks::{Claim, RunOutcome, RunTrigger, TASK_RUN_HISTORY_LIMIT, TaskRun, TaskState, TaskStore};
 

@@ -27,6 +27,11 @@ use sqlx::{ConnectOptions, Connection, Row, SqliteConnection};
 
 use crate::{FAULT_HISTORY_LIMIT, FaultEntry, PluginRecord, PluginStore, SettingsChange, StoreError};
 
+use crate::rows::{
+    expires_at_ms, is_live, parse_fault, parse_plugin_record, plugin_record_columns, prefix_upper_bound, query_error,
+    sql_limit,
+};
+
 mod chat;
 mod files;
 mod tasks;
@@ -241,80 +246,6 @@ fn open_error(path: &Path, error: sqlx::Error) -> StoreError {
     } else {
         StoreError::Open { path, source: error.into() }
     }
-}
-
-/// When an entry stored at `now_ms` with `ttl` expires. A part of a millisecond counts as
-/// a whole one, so only a zero `ttl` stores an entry that is expired at once.
-fn expires_at_ms(now_ms: i64, ttl: Option<Duration>) -> Option<i64> {
-    ttl.map(|ttl| {
-        let ttl_ms = i64::try_from(ttl.as_nanos().div_ceil(1_000_000)).unwrap_or(i64::MAX);
-        now_ms.saturating_add(ttl_ms)
-    })
-}
-
-fn is_live(expires_at_ms: Option<i64>, now_ms: i64) -> bool {
-    expires_at_ms.is_none_or(|expires_at_ms| expires_at_ms > now_ms)
-}
-
-/// A `LIMIT` for SQLite, which takes a signed 64-bit integer.
-fn sql_limit(limit: usize) -> i64 {
-    i64::try_from(limit).unwrap_or(i64::MAX)
-}
-
-/// The least string greater than every string that starts with `prefix` (in byte order,
-/// which for UTF-8 is code point order), or `None` when there is none (an empty prefix, or
-/// one of only `char::MAX`). Then `key >= prefix AND key < bound` selects exactly the keys
-/// with the prefix, whatever characters it holds, and walks the primary key.
-fn prefix_upper_bound(prefix: &str) -> Option<String> {
-    let mut chars: Vec<char> = prefix.chars().collect();
-    while let Some(last) = chars.pop() {
-        let next = match last {
-            '\u{D7FF}' => Some('\u{E000}'), // skip the surrogates, which are not chars
-            last => char::from_u32(u32::from(last) + 1),
-        };
-        if let Some(next) = next {
-            chars.push(next);
-            return Some(chars.into_iter().collect());
-        }
-    }
-    None
-}
-
-/// Maps a sqlx error to [`StoreError::Query`].
-fn query_error(operation: &'static str, plugin: Option<&str>) -> impl FnOnce(sqlx::Error) -> StoreError {
-    move |error| StoreError::Query { operation, plugin: plugin.map(str::to_owned), source: error.into() }
-}
-
-macro_rules! plugin_record_columns {
-    () => {
-        "plugin, enabled, disabled_reason, settings, fail_mode, updated_at_ms"
-    };
-}
-
-fn parse_plugin_record(row: &SqliteRow, operation: &'static str) -> Result<PluginRecord, StoreError> {
-    let plugin: String = row.try_get("plugin").map_err(query_error(operation, None))?;
-    let column = |error| query_error(operation, Some(&plugin))(error);
-    let settings: Option<String> = row.try_get("settings").map_err(column)?;
-    let settings = settings.map(|settings| serde_json::from_str(&settings)).transpose().map_err(|error| {
-        StoreError::Corrupt { plugin: plugin.clone(), what: "settings", message: format!("not JSON ({error})") }
-    })?;
-    Ok(PluginRecord {
-        enabled: row.try_get("enabled").map_err(column)?,
-        disabled_reason: row.try_get("disabled_reason").map_err(column)?,
-        settings,
-        fail_mode: row.try_get("fail_mode").map_err(column)?,
-        updated_at_ms: row.try_get("updated_at_ms").map_err(column)?,
-        plugin,
-    })
-}
-
-fn parse_fault(row: &SqliteRow) -> Result<FaultEntry, sqlx::Error> {
-    Ok(FaultEntry {
-        plugin: row.try_get("plugin")?,
-        version: row.try_get("version")?,
-        at_ms: row.try_get("at_ms")?,
-        error: row.try_get("error")?,
-    })
 }
 
 #[async_trait]

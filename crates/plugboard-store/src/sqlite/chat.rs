@@ -19,14 +19,13 @@ use serde_json::Value;
 use sqlx::sqlite::Sqlite;
 use sqlx::{Connection, QueryBuilder, Row};
 
-mod rows;
-
-use rows::{
+use crate::rows::{
     column, contains_pattern, decode_cursor, encode_cursor, fold_case, is_unique_violation, new_id, read_attachment,
     read_conversation, read_message, read_token, read_trace, read_user, role_name, status_name,
 };
 
-use super::{OwnedQuery, SqliteStore, query_error, sql_limit};
+use super::{OwnedQuery, SqliteStore};
+use crate::rows::{query_error, sql_limit};
 use crate::{
     AccountChange, AccountEvent, ApiToken, Attachment, ChatStore, Conversation, ConversationPage, Message,
     MessageStatus, NewMessage, SessionInfo, StoreError, TraceRecord, User, UserDeletion,

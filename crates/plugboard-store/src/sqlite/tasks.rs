@@ -3,75 +3,13 @@
 
 use async_trait::async_trait;
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
 
-use super::{SqliteStore, query_error, sql_limit};
-use crate::{Claim, RunOutcome, RunTrigger, StoreError, TASK_RUN_HISTORY_LIMIT, TaskRun, TaskState, TaskStore};
-
-const STATE_COLUMNS: &str = "plugin, task, schedule, next_due_ms, last_due_ms, running_until_ms";
-
-fn read_state(row: &SqliteRow) -> Result<TaskState, sqlx::Error> {
-    Ok(TaskState {
-        plugin: row.try_get("plugin")?,
-        task: row.try_get("task")?,
-        schedule: row.try_get("schedule")?,
-        next_due_ms: row.try_get("next_due_ms")?,
-        last_due_ms: row.try_get("last_due_ms")?,
-        running_until_ms: row.try_get("running_until_ms")?,
-    })
-}
-
-fn trigger_name(trigger: RunTrigger) -> &'static str {
-    match trigger {
-        RunTrigger::Schedule => "schedule",
-        RunTrigger::CatchUp => "catch-up",
-        RunTrigger::Manual => "manual",
-    }
-}
-
-fn outcome_name(outcome: RunOutcome) -> &'static str {
-    match outcome {
-        RunOutcome::Ok => "ok",
-        RunOutcome::Error => "error",
-        RunOutcome::Deadline => "deadline",
-        RunOutcome::Skipped => "skipped",
-    }
-}
-
-fn read_run(row: &SqliteRow) -> Result<TaskRun, StoreError> {
-    let plugin: String = row.try_get("plugin").map_err(query_error("read the task runs", None))?;
-    let column = |error| query_error("read the task runs", Some(&plugin))(error);
-    let corrupt = |what: &'static str, value: &str| StoreError::Corrupt {
-        plugin: plugin.clone(),
-        what,
-        message: format!("`{value}` is not a known value"),
-    };
-    let trigger: String = row.try_get("trigger").map_err(column)?;
-    let trigger = match trigger.as_str() {
-        "schedule" => RunTrigger::Schedule,
-        "catch-up" => RunTrigger::CatchUp,
-        "manual" => RunTrigger::Manual,
-        other => return Err(corrupt("task run trigger", other)),
-    };
-    let outcome: String = row.try_get("outcome").map_err(column)?;
-    let outcome = match outcome.as_str() {
-        "ok" => RunOutcome::Ok,
-        "error" => RunOutcome::Error,
-        "deadline" => RunOutcome::Deadline,
-        "skipped" => RunOutcome::Skipped,
-        other => return Err(corrupt("task run outcome", other)),
-    };
-    Ok(TaskRun {
-        task: row.try_get("task").map_err(column)?,
-        trigger,
-        scheduled_at_ms: row.try_get("scheduled_at_ms").map_err(column)?,
-        started_at_ms: row.try_get("started_at_ms").map_err(column)?,
-        duration_ms: row.try_get("duration_ms").map_err(column)?,
-        outcome,
-        error: row.try_get("error").map_err(column)?,
-        plugin,
-    })
-}
+use super::SqliteStore;
+use crate::rows::{
+    TASK_STATE_COLUMNS as STATE_COLUMNS, outcome_name, query_error, read_task_run as read_run,
+    read_task_state as read_state, sql_limit, trigger_name,
+};
+use crate::{Claim, StoreError, TASK_RUN_HISTORY_LIMIT, TaskRun, TaskState, TaskStore};
 
 #[async_trait]
 impl TaskStore for SqliteStore {

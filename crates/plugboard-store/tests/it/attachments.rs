@@ -1,13 +1,12 @@
 //! Attachments: bytes round-trip exactly, listing leaves them out, deleting, and the
 //! conversation (and message) they belong to must exist.
 
-use plugboard_store::{Attachment, ChatStore, Role, StoreError};
+use plugboard_store::{Attachment, Role, StoreError};
 
-use crate::{new_message, open_temp_store, user_and_conversation};
+use crate::{TestDb, new_message, user_and_conversation};
 
-#[tokio::test]
-async fn attachments_round_trip_their_bytes() {
-    let (_dir, store) = open_temp_store().await;
+async fn attachments_round_trip_their_bytes(db: TestDb) {
+    let store = db.open().await;
     let (_user, conversation) = user_and_conversation(&store).await;
     let message = store.add_message(&new_message(&conversation.id, Role::User, "see attached")).await.unwrap();
     let image: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
@@ -40,9 +39,8 @@ async fn attachments_round_trip_their_bytes() {
     assert_eq!(store.list_attachments(&conversation.id).await.unwrap(), [empty]);
 }
 
-#[tokio::test]
-async fn an_attachment_needs_its_conversation_and_a_message_of_it() {
-    let (_dir, store) = open_temp_store().await;
+async fn an_attachment_needs_its_conversation_and_a_message_of_it(db: TestDb) {
+    let store = db.open().await;
     let (user, conversation) = user_and_conversation(&store).await;
     let other = store.create_conversation(&user.id, "Other").await.unwrap();
     let elsewhere = store.add_message(&new_message(&other.id, Role::User, "not here")).await.unwrap();
@@ -65,3 +63,5 @@ async fn an_attachment_needs_its_conversation_and_a_message_of_it() {
     assert!(matches!(error, StoreError::NotFound { what: "message", .. }), "{error:?}");
     assert_eq!(store.list_attachments(&conversation.id).await.unwrap(), []);
 }
+
+crate::backends!(attachments_round_trip_their_bytes, an_attachment_needs_its_conversation_and_a_message_of_it,);

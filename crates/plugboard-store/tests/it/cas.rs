@@ -3,19 +3,18 @@
 
 use std::time::Duration;
 
-use plugboard_store::{PluginStore, SqliteStore};
+use plugboard_store::AnyStore;
 
-use crate::{open_temp_store, temp_db_path};
+use crate::TestDb;
 
 const EXPIRED: Option<Duration> = Some(Duration::ZERO);
 
-async fn value(store: &SqliteStore, key: &str) -> Option<Vec<u8>> {
+async fn value(store: &AnyStore, key: &str) -> Option<Vec<u8>> {
     store.kv_get("p", key).await.unwrap()
 }
 
-#[tokio::test]
-async fn expected_absent_new_value_creates_only_when_absent() {
-    let (_dir, store) = open_temp_store().await;
+async fn expected_absent_new_value_creates_only_when_absent(db: TestDb) {
+    let store = db.open().await;
     assert!(store.kv_compare_and_set("p", "k", None, Some(b"first"), None).await.unwrap());
     assert_eq!(value(&store, "k").await, Some(b"first".to_vec()));
 
@@ -27,18 +26,16 @@ async fn expected_absent_new_value_creates_only_when_absent() {
     assert!(!store.kv_compare_and_set("p", "empty", None, Some(b"x"), None).await.unwrap());
 }
 
-#[tokio::test]
-async fn expected_absent_new_value_replaces_an_expired_entry() {
-    let (_dir, store) = open_temp_store().await;
+async fn expected_absent_new_value_replaces_an_expired_entry(db: TestDb) {
+    let store = db.open().await;
     store.kv_set("p", "k", b"stale", EXPIRED).await.unwrap();
     assert!(store.kv_compare_and_set("p", "k", None, Some(b"fresh"), None).await.unwrap());
     // The new entry has the new (absent) ttl, not the expired one.
     assert_eq!(value(&store, "k").await, Some(b"fresh".to_vec()));
 }
 
-#[tokio::test]
-async fn expected_absent_new_absent_reports_whether_the_key_is_absent() {
-    let (_dir, store) = open_temp_store().await;
+async fn expected_absent_new_absent_reports_whether_the_key_is_absent(db: TestDb) {
+    let store = db.open().await;
     assert!(store.kv_compare_and_set("p", "missing", None, None, None).await.unwrap());
 
     store.kv_set("p", "live", b"v", None).await.unwrap();
@@ -49,9 +46,8 @@ async fn expected_absent_new_absent_reports_whether_the_key_is_absent() {
     assert!(store.kv_compare_and_set("p", "expired", None, None, None).await.unwrap());
 }
 
-#[tokio::test]
-async fn expected_value_new_value_replaces_only_a_matching_live_value() {
-    let (_dir, store) = open_temp_store().await;
+async fn expected_value_new_value_replaces_only_a_matching_live_value(db: TestDb) {
+    let store = db.open().await;
     assert!(!store.kv_compare_and_set("p", "k", Some(b"a"), Some(b"b"), None).await.unwrap());
     assert_eq!(value(&store, "k").await, None);
 
@@ -73,9 +69,8 @@ async fn expected_value_new_value_replaces_only_a_matching_live_value() {
     assert_eq!(value(&store, "expired").await, None);
 }
 
-#[tokio::test]
-async fn expected_value_new_absent_deletes_only_a_matching_live_value() {
-    let (_dir, store) = open_temp_store().await;
+async fn expected_value_new_absent_deletes_only_a_matching_live_value(db: TestDb) {
+    let store = db.open().await;
     assert!(!store.kv_compare_and_set("p", "k", Some(b"a"), None, None).await.unwrap());
 
     store.kv_set("p", "k", b"a", None).await.unwrap();
@@ -95,12 +90,10 @@ async fn expected_value_new_absent_deletes_only_a_matching_live_value() {
 
 /// 8 tasks × 50 increments of one counter by read, compare-and-set, retry on conflict.
 /// A lost update (two writers both succeeding from the same value) leaves less than 400.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_compare_and_set_increments_lose_no_update() {
+async fn concurrent_compare_and_set_increments_lose_no_update(db: TestDb) {
     const TASKS: u64 = 8;
     const INCREMENTS: u64 = 50;
-    let (_dir, path) = temp_db_path();
-    let store = SqliteStore::open(&path).await.unwrap();
+    let store = db.open().await;
 
     let tasks: Vec<_> = (0..TASKS)
         .map(|_| {
@@ -132,3 +125,12 @@ async fn concurrent_compare_and_set_increments_lose_no_update() {
 
     assert_eq!(value(&store, "counter").await, Some((TASKS * INCREMENTS).to_string().into_bytes()));
 }
+
+crate::backends!(
+    concurrent_compare_and_set_increments_lose_no_update,
+    expected_absent_new_value_creates_only_when_absent,
+    expected_absent_new_value_replaces_an_expired_entry,
+    expected_absent_new_absent_reports_whether_the_key_is_absent,
+    expected_value_new_value_replaces_only_a_matching_live_value,
+    expected_value_new_absent_deletes_only_a_matching_live_value,
+);

@@ -3,19 +3,14 @@
 
 use std::collections::HashSet;
 
-use plugboard_store::{ChatStore, Conversation, Role, SqliteStore, StoreError};
+use plugboard_store::{AnyStore, Conversation, Role, StoreError};
 use serde_json::json;
 
-use crate::{new_message, open_temp_store, user_and_conversation};
+use crate::{TestDb, new_message, user_and_conversation};
 
 /// Every conversation of the user, page by page; also checks that no page is over `limit`
 /// and only the last one has no `next`.
-async fn all_pages(
-    store: &SqliteStore,
-    user_id: &str,
-    search: Option<&str>,
-    limit: usize,
-) -> (Vec<Conversation>, usize) {
+async fn all_pages(store: &AnyStore, user_id: &str, search: Option<&str>, limit: usize) -> (Vec<Conversation>, usize) {
     let mut conversations = Vec::new();
     let mut after = None;
     let mut pages = 0;
@@ -35,9 +30,8 @@ fn ids(conversations: &[Conversation]) -> Vec<&str> {
     conversations.iter().map(|conversation| conversation.id.as_str()).collect()
 }
 
-#[tokio::test]
-async fn pages_are_newest_activity_first_in_a_stable_order() {
-    let (_dir, store, clock) = crate::open_temp_store_with_clock().await;
+async fn pages_are_newest_activity_first_in_a_stable_order(db: TestDb) {
+    let (store, clock) = db.open_with_clock().await;
     let alice = store.create_user("alice", "hash").await.unwrap();
     let bob = store.create_user("bob", "hash").await.unwrap();
     let mut created = Vec::new();
@@ -75,9 +69,8 @@ async fn pages_are_newest_activity_first_in_a_stable_order() {
     assert_eq!(listed.iter().map(|c| c.title.as_str()).collect::<Vec<_>>(), ["bob's"]);
 }
 
-#[tokio::test]
-async fn search_matches_title_substrings_regardless_of_case() {
-    let (_dir, store) = open_temp_store().await;
+async fn search_matches_title_substrings_regardless_of_case(db: TestDb) {
+    let store = db.open().await;
     let user = store.create_user("alice", "hash").await.unwrap();
     for title in ["Rust tips", "trusty rusty nails", "Cooking", "100% sure", "snake_case", "ÜBER Café", "back\\slash"]
     {
@@ -104,9 +97,8 @@ async fn search_matches_title_substrings_regardless_of_case() {
     assert_eq!(search("").await.len(), 7);
 }
 
-#[tokio::test]
-async fn a_bad_cursor_or_page_size_is_invalid_input() {
-    let (_dir, store) = open_temp_store().await;
+async fn a_bad_cursor_or_page_size_is_invalid_input(db: TestDb) {
+    let store = db.open().await;
     let (user, _) = user_and_conversation(&store).await;
     for cursor in ["", "garbage", "12.not-a-uuid", "x.0190a0b0-0000-7000-8000-000000000000"] {
         let error = store.list_conversations(&user.id, None, Some(cursor), 10).await.expect_err(cursor);
@@ -117,9 +109,8 @@ async fn a_bad_cursor_or_page_size_is_invalid_input() {
     assert!(matches!(error, StoreError::InvalidInput { what: "page size", .. }), "{error:?}");
 }
 
-#[tokio::test]
-async fn rename_and_set_plugins_return_the_updated_conversation() {
-    let (_dir, store) = open_temp_store().await;
+async fn rename_and_set_plugins_return_the_updated_conversation(db: TestDb) {
+    let store = db.open().await;
     let (user, conversation) = user_and_conversation(&store).await;
 
     let renamed = store.rename_conversation(&conversation.id, "Holiday plans").await.unwrap().unwrap();
@@ -141,9 +132,8 @@ async fn rename_and_set_plugins_return_the_updated_conversation() {
     assert!(matches!(error, StoreError::NotFound { what: "user", .. }), "{error:?}");
 }
 
-#[tokio::test]
-async fn deleting_a_conversation_deletes_its_messages_attachments_and_traces() {
-    let (_dir, store) = open_temp_store().await;
+async fn deleting_a_conversation_deletes_its_messages_attachments_and_traces(db: TestDb) {
+    let store = db.open().await;
     let (user, doomed) = user_and_conversation(&store).await;
     let kept = store.create_conversation(&user.id, "Kept").await.unwrap();
 
@@ -180,3 +170,11 @@ async fn deleting_a_conversation_deletes_its_messages_attachments_and_traces() {
     assert!(store.trace(&kept_answer.id).await.unwrap().is_some());
     assert_eq!(ids(&all_pages(&store, &user.id, None, 10).await.0), [kept.id.as_str()]);
 }
+
+crate::backends!(
+    pages_are_newest_activity_first_in_a_stable_order,
+    search_matches_title_substrings_regardless_of_case,
+    a_bad_cursor_or_page_size_is_invalid_input,
+    rename_and_set_plugins_return_the_updated_conversation,
+    deleting_a_conversation_deletes_its_messages_attachments_and_traces,
+);

@@ -1,16 +1,15 @@
 //! Fault history: newest first, limited, trimmed to `FAULT_HISTORY_LIMIT` per plugin.
 
-use plugboard_store::{FAULT_HISTORY_LIMIT, FaultEntry, PluginStore};
+use plugboard_store::{FAULT_HISTORY_LIMIT, FaultEntry};
 
-use crate::open_temp_store;
+use crate::TestDb;
 
 fn fault(plugin: &str, at_ms: i64, error: &str) -> FaultEntry {
     FaultEntry { plugin: plugin.to_owned(), version: "0.1.0".to_owned(), at_ms, error: error.to_owned() }
 }
 
-#[tokio::test]
-async fn faults_are_listed_newest_first_up_to_the_limit() {
-    let (_dir, store) = open_temp_store().await;
+async fn faults_are_listed_newest_first_up_to_the_limit(db: TestDb) {
+    let store = db.open().await;
     // Recorded out of time order: the order is by time, not by recording.
     for at_ms in [20, 10, 30] {
         store.record_fault(&fault("looper", at_ms, &format!("fault at {at_ms}"))).await.unwrap();
@@ -32,9 +31,8 @@ async fn faults_are_listed_newest_first_up_to_the_limit() {
     assert_eq!(store.faults("nobody", 10).await.unwrap(), vec![]);
 }
 
-#[tokio::test]
-async fn faults_of_the_same_millisecond_are_newest_recorded_first() {
-    let (_dir, store) = open_temp_store().await;
+async fn faults_of_the_same_millisecond_are_newest_recorded_first(db: TestDb) {
+    let store = db.open().await;
     for error in ["first", "second", "third"] {
         store.record_fault(&fault("hog", 5, error)).await.unwrap();
     }
@@ -42,9 +40,8 @@ async fn faults_of_the_same_millisecond_are_newest_recorded_first() {
     assert_eq!(errors, ["third", "second", "first"]);
 }
 
-#[tokio::test]
-async fn fault_history_keeps_only_the_newest_hundred_per_plugin() {
-    let (_dir, store) = open_temp_store().await;
+async fn fault_history_keeps_only_the_newest_hundred_per_plugin(db: TestDb) {
+    let store = db.open().await;
     let recorded = FAULT_HISTORY_LIMIT as i64 + 30;
     for at_ms in 0..recorded {
         store.record_fault(&fault("flood", at_ms, &format!("fault {at_ms}"))).await.unwrap();
@@ -64,3 +61,9 @@ async fn fault_history_keeps_only_the_newest_hundred_per_plugin() {
     assert_eq!(kept.len(), FAULT_HISTORY_LIMIT);
     assert!(kept.iter().all(|f| f.error != "late"));
 }
+
+crate::backends!(
+    faults_are_listed_newest_first_up_to_the_limit,
+    faults_of_the_same_millisecond_are_newest_recorded_first,
+    fault_history_keeps_only_the_newest_hundred_per_plugin,
+);

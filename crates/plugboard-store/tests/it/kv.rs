@@ -3,17 +3,14 @@
 
 use std::time::Duration;
 
-use plugboard_store::PluginStore;
-
-use crate::open_temp_store;
+use crate::TestDb;
 
 const HOUR: Option<Duration> = Some(Duration::from_secs(3600));
 /// A zero TTL stores an entry that is already expired: expiry is `expires_at <= now`.
 const EXPIRED: Option<Duration> = Some(Duration::ZERO);
 
-#[tokio::test]
-async fn set_get_overwrite_and_delete() {
-    let (_dir, store) = open_temp_store().await;
+async fn set_get_overwrite_and_delete(db: TestDb) {
+    let store = db.open().await;
     assert_eq!(store.kv_get("p", "k").await.unwrap(), None);
 
     store.kv_set("p", "k", b"one", None).await.unwrap();
@@ -26,9 +23,8 @@ async fn set_get_overwrite_and_delete() {
     assert!(!store.kv_delete("p", "k").await.unwrap());
 }
 
-#[tokio::test]
-async fn values_are_bytes_including_empty_and_non_utf8() {
-    let (_dir, store) = open_temp_store().await;
+async fn values_are_bytes_including_empty_and_non_utf8(db: TestDb) {
+    let store = db.open().await;
     let binary = [0u8, 255, 0, 0xC3, 0x28, 0];
     store.kv_set("p", "binary", &binary, None).await.unwrap();
     store.kv_set("p", "empty", b"", None).await.unwrap();
@@ -37,9 +33,8 @@ async fn values_are_bytes_including_empty_and_non_utf8() {
     assert!(store.kv_delete("p", "empty").await.unwrap());
 }
 
-#[tokio::test]
-async fn plugins_never_see_each_others_keys() {
-    let (_dir, store) = open_temp_store().await;
+async fn plugins_never_see_each_others_keys(db: TestDb) {
+    let store = db.open().await;
     store.kv_set("alpha", "shared-name", b"alpha's", None).await.unwrap();
     store.kv_set("beta", "shared-name", b"beta's", None).await.unwrap();
 
@@ -51,9 +46,8 @@ async fn plugins_never_see_each_others_keys() {
     assert!(!store.kv_compare_and_set("gamma", "shared-name", Some(b"alpha's"), None, None).await.unwrap());
 }
 
-#[tokio::test]
-async fn list_treats_like_and_glob_wildcards_in_prefixes_literally() {
-    let (_dir, store) = open_temp_store().await;
+async fn list_treats_like_and_glob_wildcards_in_prefixes_literally(db: TestDb) {
+    let store = db.open().await;
     for key in ["a%b", "a%c", "axb", "a_", "a_1", "ab1", "a*", "a*b", "a?", "a[1]", "A%b"] {
         store.kv_set("p", key, b"", None).await.unwrap();
     }
@@ -67,9 +61,8 @@ async fn list_treats_like_and_glob_wildcards_in_prefixes_literally() {
     assert_eq!(store.kv_list("p", "a%bc", 10).await.unwrap(), Vec::<String>::new());
 }
 
-#[tokio::test]
-async fn list_is_in_byte_order_and_stops_at_the_limit() {
-    let (_dir, store) = open_temp_store().await;
+async fn list_is_in_byte_order_and_stops_at_the_limit(db: TestDb) {
+    let store = db.open().await;
     let keys = ["z", "\u{10FFFF}", "a", "é", "B", "Z", "a\u{0}", "ab", "\u{FFFF}"];
     for key in keys {
         store.kv_set("p", key, b"", None).await.unwrap();
@@ -85,9 +78,8 @@ async fn list_is_in_byte_order_and_stops_at_the_limit() {
     assert_eq!(store.kv_list("p", "a", 2).await.unwrap(), ["a", "a\u{0}"]);
 }
 
-#[tokio::test]
-async fn list_prefixes_ending_in_the_highest_characters() {
-    let (_dir, store) = open_temp_store().await;
+async fn list_prefixes_ending_in_the_highest_characters(db: TestDb) {
+    let store = db.open().await;
     for key in
         ["a\u{D7FF}", "a\u{D7FF}x", "a\u{E000}", "\u{10FFFE}z", "\u{10FFFF}", "\u{10FFFF}a", "\u{10FFFF}\u{10FFFF}"]
     {
@@ -103,9 +95,8 @@ async fn list_prefixes_ending_in_the_highest_characters() {
     assert_eq!(store.kv_list("p", "\u{10FFFF}\u{10FFFF}", 10).await.unwrap(), ["\u{10FFFF}\u{10FFFF}"]);
 }
 
-#[tokio::test]
-async fn expired_entries_are_absent_everywhere() {
-    let (_dir, store) = open_temp_store().await;
+async fn expired_entries_are_absent_everywhere(db: TestDb) {
+    let store = db.open().await;
     store.kv_set("p", "expired", b"old", EXPIRED).await.unwrap();
     store.kv_set("p", "live", b"new", HOUR).await.unwrap();
 
@@ -116,17 +107,15 @@ async fn expired_entries_are_absent_everywhere() {
     assert!(store.kv_delete("p", "live").await.unwrap());
 }
 
-#[tokio::test]
-async fn setting_an_expired_key_again_revives_it_without_the_old_ttl() {
-    let (_dir, store) = open_temp_store().await;
+async fn setting_an_expired_key_again_revives_it_without_the_old_ttl(db: TestDb) {
+    let store = db.open().await;
     store.kv_set("p", "k", b"old", EXPIRED).await.unwrap();
     store.kv_set("p", "k", b"new", None).await.unwrap();
     assert_eq!(store.kv_get("p", "k").await.unwrap(), Some(b"new".to_vec()));
 }
 
-#[tokio::test]
-async fn an_entry_with_a_short_ttl_expires() {
-    let (_dir, store, clock) = crate::open_temp_store_with_clock().await;
+async fn an_entry_with_a_short_ttl_expires(db: TestDb) {
+    let (store, clock) = db.open_with_clock().await;
     store.kv_set("p", "k", b"v", Some(Duration::from_millis(2))).await.unwrap();
     clock.advance(Duration::from_millis(1));
     assert_eq!(store.kv_get("p", "k").await.unwrap(), Some(b"v".to_vec()), "not expired yet");
@@ -135,9 +124,8 @@ async fn an_entry_with_a_short_ttl_expires() {
     assert_eq!(store.kv_list("p", "", 10).await.unwrap(), Vec::<String>::new());
 }
 
-#[tokio::test]
-async fn purge_expired_removes_only_expired_entries_of_every_plugin() {
-    let (_dir, store) = open_temp_store().await;
+async fn purge_expired_removes_only_expired_entries_of_every_plugin(db: TestDb) {
+    let store = db.open().await;
     store.kv_set("alpha", "expired", b"", EXPIRED).await.unwrap();
     store.kv_set("beta", "expired", b"", EXPIRED).await.unwrap();
     store.kv_set("alpha", "forever", b"", None).await.unwrap();
@@ -148,3 +136,16 @@ async fn purge_expired_removes_only_expired_entries_of_every_plugin() {
     assert_eq!(store.kv_list("alpha", "", 10).await.unwrap(), ["forever"]);
     assert_eq!(store.kv_list("beta", "", 10).await.unwrap(), ["an-hour"]);
 }
+
+crate::backends!(
+    set_get_overwrite_and_delete,
+    values_are_bytes_including_empty_and_non_utf8,
+    plugins_never_see_each_others_keys,
+    list_treats_like_and_glob_wildcards_in_prefixes_literally,
+    list_is_in_byte_order_and_stops_at_the_limit,
+    list_prefixes_ending_in_the_highest_characters,
+    expired_entries_are_absent_everywhere,
+    setting_an_expired_key_again_revives_it_without_the_old_ttl,
+    an_entry_with_a_short_ttl_expires,
+    purge_expired_removes_only_expired_entries_of_every_plugin,
+);

@@ -1,7 +1,39 @@
-//! Integration tests of `plugboard-store` through its public API, against real SQLite
-//! database files in temporary directories.
+//! Integration tests of `plugboard-store` through its public API: one suite, run against
+//! both backends. A test written as `async fn name(db: TestDb)` and listed in its module's
+//! `backends!` runs twice, as `module::sqlite::name` (a database file in a temporary
+//! directory) and `module::postgres::name` (a database of its own, created on the
+//! PostgreSQL server at `PLUGBOARD_TEST_POSTGRES`, by default
+//! `postgres://postgres@127.0.0.1:5432/postgres`, and dropped when the test ends, even when
+//! it fails). Tests of what only SQLite has (files, their permissions and format, in-memory
+//! databases) are plain `#[tokio::test]`s.
+//!
+//! When no PostgreSQL server answers, the PostgreSQL half fails, naming `.ci/postgres`,
+//! which installs and starts one; it is never skipped.
 
 #![allow(clippy::unwrap_used, reason = "test helpers may unwrap like the tests they serve")]
+
+/// Runs each listed test (an `async fn(TestDb)` of the module) against both backends.
+macro_rules! backends {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $test() {
+                    super::$test(crate::TestDb::sqlite()).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $test() {
+                    super::$test(crate::TestDb::postgres().await).await
+                }
+            )*
+        }
+    };
+}
+pub(crate) use backends;
 
 mod attachments;
 mod cas;
@@ -16,10 +48,17 @@ mod traces;
 mod users;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
-use plugboard_store::{ChatStore, Conversation, MessageStatus, NewMessage, Role, SqliteStore, User};
+use plugboard_store::{
+    AnyStore, Conversation, DatabaseLocation, Durability, MessageStatus, NewMessage, Role, SqliteStore, User,
+};
 use plugboard_types::ManualClock;
+use sqlx::Connection;
 use tempfile::TempDir;
+
+/// The server the PostgreSQL half of the suite creates its databases on.
+const DEFAULT_TEST_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
 /// A temporary directory and the path of a database file inside it (not yet created).
 fn temp_db_path() -> (TempDir, PathBuf) {
@@ -35,11 +74,113 @@ async fn open_temp_store() -> (TempDir, SqliteStore) {
     (dir, store)
 }
 
-/// A store in a fresh database file whose time moves only when the test says.
-async fn open_temp_store_with_clock() -> (TempDir, SqliteStore, ManualClock) {
-    let (dir, store) = open_temp_store().await;
-    let clock = ManualClock::new();
-    (dir, store.with_clock(std::sync::Arc::new(clock.clone())), clock)
+/// A fresh, empty database of one backend, for one test; every store opened on it sees the
+/// same data (as servers sharing a database do). It is removed when dropped.
+pub(crate) struct TestDb {
+    location: DatabaseLocation,
+    _sqlite_dir: Option<TempDir>,
+    _postgres: Option<PostgresDatabase>,
+}
+
+impl TestDb {
+    /// A database file in a new temporary directory.
+    pub(crate) fn sqlite() -> TestDb {
+        let (dir, path) = temp_db_path();
+        TestDb { location: DatabaseLocation::Sqlite(path), _sqlite_dir: Some(dir), _postgres: None }
+    }
+
+    /// A new database on the test PostgreSQL server.
+    pub(crate) async fn postgres() -> TestDb {
+        let database = PostgresDatabase::create().await;
+        TestDb {
+            location: DatabaseLocation::Postgres(database.url.clone()),
+            _sqlite_dir: None,
+            _postgres: Some(database),
+        }
+    }
+
+    /// A store on this database (another one on each call).
+    pub(crate) async fn open(&self) -> AnyStore {
+        AnyStore::open(&self.location, Durability::Normal).await.expect("open the store")
+    }
+
+    /// A store on this database whose time moves only when the test says.
+    pub(crate) async fn open_with_clock(&self) -> (AnyStore, ManualClock) {
+        let clock = ManualClock::new();
+        (self.open().await.with_clock(Arc::new(clock.clone())), clock)
+    }
+
+    /// Runs raw SQL on the database, as another program (or an older bug) might have.
+    pub(crate) async fn tamper(&self, sql: &str) {
+        match &self.location {
+            DatabaseLocation::Sqlite(path) => open::tamper(path, sql).await,
+            DatabaseLocation::Postgres(url) => {
+                let mut connection = sqlx::PgConnection::connect(url).await.unwrap();
+                sqlx::raw_sql(sql).execute(&mut connection).await.unwrap();
+                connection.close().await.unwrap();
+            }
+        }
+    }
+}
+
+/// A database created for one test on the test PostgreSQL server, dropped (with whatever
+/// connections are still open to it) when this is dropped, also when the test panics.
+struct PostgresDatabase {
+    server: String,
+    name: String,
+    url: String,
+}
+
+impl PostgresDatabase {
+    async fn create() -> PostgresDatabase {
+        let server = std::env::var("PLUGBOARD_TEST_POSTGRES").unwrap_or_else(|_| DEFAULT_TEST_POSTGRES.to_owned());
+        let mut connection = match sqlx::PgConnection::connect(&server).await {
+            Ok(connection) => connection,
+            Err(error) => panic!(
+                "no PostgreSQL server answers at {server} ({error}); the store's tests run against PostgreSQL too: \
+                 run `.ci/postgres` (it installs PostgreSQL from Debian's packages when missing and starts it on \
+                 127.0.0.1:5432), or set PLUGBOARD_TEST_POSTGRES to the URL of a server where this user may create \
+                 databases"
+            ),
+        };
+        let name = format!("plugboard_test_{}", uuid::Uuid::now_v7().simple());
+        sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
+            .execute(&mut connection)
+            .await
+            .expect("create a test database");
+        connection.close().await.unwrap();
+        let url = with_database(&server, &name);
+        PostgresDatabase { server, name, url }
+    }
+}
+
+impl Drop for PostgresDatabase {
+    fn drop(&mut self) {
+        // On a thread of its own: the test's runtime may be gone (or be the one blocked).
+        let (server, name) = (self.server.clone(), self.name.clone());
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            runtime.block_on(async move {
+                let mut connection = sqlx::PgConnection::connect(&server).await?;
+                sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut connection).await?;
+                connection.close().await
+            })?;
+            Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("could not drop the test database {}: {dropped:?}", self.name);
+        }
+    }
+}
+
+/// `server` (a PostgreSQL URL) with its database replaced by `database`.
+fn with_database(server: &str, database: &str) -> String {
+    let (base, query) = server.split_once('?').map_or((server, ""), |(base, query)| (base, query));
+    let after_scheme = base.find("://").map_or(0, |index| index + 3);
+    let authority_end = base[after_scheme..].find('/').map_or(base.len(), |index| after_scheme + index);
+    let query = if query.is_empty() { String::new() } else { format!("?{query}") };
+    format!("{}/{database}{query}", &base[..authority_end])
 }
 
 /// Milliseconds since the Unix epoch, as the store counts them.
@@ -49,7 +190,7 @@ fn now_ms() -> i64 {
 }
 
 /// A user (the admin: the first) and a conversation of theirs.
-async fn user_and_conversation(store: &SqliteStore) -> (User, Conversation) {
+async fn user_and_conversation(store: &AnyStore) -> (User, Conversation) {
     let user = store.create_user("alice", "hash-of-alice").await.unwrap();
     let conversation = store.create_conversation(&user.id, "First chat").await.unwrap();
     (user, conversation)

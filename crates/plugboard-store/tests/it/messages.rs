@@ -2,16 +2,13 @@
 //! deletes, finishing a streamed reply, replies cut off by a crash, corrupt rows, and
 //! everything surviving a restart.
 
-use plugboard_store::{ChatStore, Message, MessageStatus, NewMessage, Role, SqliteStore, StoreError};
+use plugboard_store::{Message, MessageStatus, NewMessage, Role, StoreError};
 use serde_json::json;
 
-use crate::open::tamper;
-use crate::{new_message, open_temp_store, temp_db_path, user_and_conversation};
+use crate::{TestDb, new_message, user_and_conversation};
 
-#[tokio::test]
-async fn messages_keep_the_order_they_were_added_in_even_within_a_millisecond() {
-    let (_dir, path) = temp_db_path();
-    let store = SqliteStore::open(&path).await.unwrap();
+async fn messages_keep_the_order_they_were_added_in_even_within_a_millisecond(db: TestDb) {
+    let store = db.open().await;
     let (_user, conversation) = user_and_conversation(&store).await;
     let mut added = Vec::new();
     for index in 0..50 {
@@ -22,21 +19,19 @@ async fn messages_keep_the_order_they_were_added_in_even_within_a_millisecond() 
     assert!(added.windows(2).all(|pair| pair[0].created_at_ms <= pair[1].created_at_ms));
 
     // However many share a millisecond (here: all of them), the order stays.
-    tamper(&path, "UPDATE messages SET created_at_ms = 1700000000000").await;
+    db.tamper("UPDATE messages SET created_at_ms = 1700000000000").await;
     let listed = store.list_messages(&conversation.id).await.unwrap();
     let contents = |messages: &[Message]| messages.iter().map(|message| message.content.clone()).collect::<Vec<_>>();
     assert_eq!(contents(&listed), contents(&added));
 }
 
-#[tokio::test]
-async fn a_message_added_after_the_clock_stepped_back_still_comes_last() {
-    let (_dir, path) = temp_db_path();
-    let store = SqliteStore::open(&path).await.unwrap();
+async fn a_message_added_after_the_clock_stepped_back_still_comes_last(db: TestDb) {
+    let store = db.open().await;
     let (_user, conversation) = user_and_conversation(&store).await;
     let question = store.add_message(&new_message(&conversation.id, Role::User, "question")).await.unwrap();
     // As if the question had been written an hour before the clock was set back.
     let ahead = question.created_at_ms + 3_600_000;
-    tamper(&path, &format!("UPDATE messages SET created_at_ms = {ahead}")).await;
+    db.tamper(&format!("UPDATE messages SET created_at_ms = {ahead}")).await;
 
     let answer = store.add_message(&new_message(&conversation.id, Role::Assistant, "answer")).await.unwrap();
     assert_eq!(answer.created_at_ms, ahead, "never before the previous message");
@@ -44,9 +39,8 @@ async fn a_message_added_after_the_clock_stepped_back_still_comes_last() {
     assert_eq!(listed.iter().map(|message| message.content.as_str()).collect::<Vec<_>>(), ["question", "answer"]);
 }
 
-#[tokio::test]
-async fn adding_a_message_returns_it_and_bumps_the_conversation() {
-    let (_dir, store, clock) = crate::open_temp_store_with_clock().await;
+async fn adding_a_message_returns_it_and_bumps_the_conversation(db: TestDb) {
+    let (store, clock) = db.open_with_clock().await;
     let (_user, conversation) = user_and_conversation(&store).await;
     clock.advance(std::time::Duration::from_millis(2));
     let new = NewMessage {
@@ -83,9 +77,8 @@ async fn adding_a_message_returns_it_and_bumps_the_conversation() {
     assert_eq!(store.message("no-such-message").await.unwrap(), None);
 }
 
-#[tokio::test]
-async fn roles_and_statuses_round_trip_and_serialize_in_lower_case() {
-    let (_dir, store) = open_temp_store().await;
+async fn roles_and_statuses_round_trip_and_serialize_in_lower_case(db: TestDb) {
+    let store = db.open().await;
     let (_user, conversation) = user_and_conversation(&store).await;
     for role in [Role::System, Role::User, Role::Assistant, Role::Tool] {
         for status in [MessageStatus::Complete, MessageStatus::Streaming, MessageStatus::Partial] {
@@ -99,9 +92,8 @@ async fn roles_and_statuses_round_trip_and_serialize_in_lower_case() {
     assert_eq!(serde_json::from_str::<MessageStatus>("\"partial\"").unwrap(), MessageStatus::Partial);
 }
 
-#[tokio::test]
-async fn an_edit_sets_edited_at() {
-    let (_dir, store) = open_temp_store().await;
+async fn an_edit_sets_edited_at(db: TestDb) {
+    let store = db.open().await;
     let (_user, conversation) = user_and_conversation(&store).await;
     let message = store.add_message(&new_message(&conversation.id, Role::User, "helo")).await.unwrap();
 
@@ -116,9 +108,8 @@ async fn an_edit_sets_edited_at() {
     assert_eq!(store.edit_message(&message.id, "too late").await.unwrap(), None);
 }
 
-#[tokio::test]
-async fn a_deleted_message_leaves_the_list_but_can_still_be_read() {
-    let (_dir, store) = open_temp_store().await;
+async fn a_deleted_message_leaves_the_list_but_can_still_be_read(db: TestDb) {
+    let store = db.open().await;
     let (_user, conversation) = user_and_conversation(&store).await;
     let first = store.add_message(&new_message(&conversation.id, Role::User, "one")).await.unwrap();
     let second = store.add_message(&new_message(&conversation.id, Role::Assistant, "two")).await.unwrap();
@@ -134,9 +125,8 @@ async fn a_deleted_message_leaves_the_list_but_can_still_be_read() {
     assert_eq!(store.delete_message("no-such-message").await.unwrap(), None);
 }
 
-#[tokio::test]
-async fn finishing_a_streamed_reply_replaces_it_without_marking_an_edit() {
-    let (_dir, store) = open_temp_store().await;
+async fn finishing_a_streamed_reply_replaces_it_without_marking_an_edit(db: TestDb) {
+    let store = db.open().await;
     let (_user, conversation) = user_and_conversation(&store).await;
     let new = NewMessage { status: MessageStatus::Streaming, ..new_message(&conversation.id, Role::Assistant, "") };
     let streaming = store.add_message(&new).await.unwrap();
@@ -165,10 +155,8 @@ async fn finishing_a_streamed_reply_replaces_it_without_marking_an_edit() {
     assert_eq!(store.finish_message("no-such-message", "", None, MessageStatus::Complete).await.unwrap(), None);
 }
 
-#[tokio::test]
-async fn replies_cut_off_by_a_crash_become_partial_after_reopening() {
-    let (_dir, path) = temp_db_path();
-    let store = SqliteStore::open(&path).await.unwrap();
+async fn replies_cut_off_by_a_crash_become_partial_after_reopening(db: TestDb) {
+    let store = db.open().await;
     let (_user, conversation) = user_and_conversation(&store).await;
     let streaming =
         NewMessage { status: MessageStatus::Streaming, ..new_message(&conversation.id, Role::Assistant, "") };
@@ -177,7 +165,7 @@ async fn replies_cut_off_by_a_crash_become_partial_after_reopening() {
     let second = store.add_message(&NewMessage { content: "half a".to_owned(), ..streaming }).await.unwrap();
     store.close().await;
 
-    let store = SqliteStore::open(&path).await.unwrap();
+    let store = db.open().await;
     assert_eq!(store.mark_interrupted_messages().await.unwrap(), 2);
     for message in [&first, &second] {
         let read = store.message(&message.id).await.unwrap().unwrap();
@@ -187,13 +175,11 @@ async fn replies_cut_off_by_a_crash_become_partial_after_reopening() {
     assert_eq!(store.mark_interrupted_messages().await.unwrap(), 0);
 }
 
-#[tokio::test]
-async fn a_stored_message_that_cannot_be_read_is_reported_as_corrupt() {
-    let (_dir, path) = temp_db_path();
-    let store = SqliteStore::open(&path).await.unwrap();
+async fn a_stored_message_that_cannot_be_read_is_reported_as_corrupt(db: TestDb) {
+    let store = db.open().await;
     let (_user, conversation) = user_and_conversation(&store).await;
     let message = store.add_message(&new_message(&conversation.id, Role::User, "hi")).await.unwrap();
-    tamper(&path, &format!("UPDATE messages SET data = '{{not json' WHERE id = '{}'", message.id)).await;
+    db.tamper(&format!("UPDATE messages SET data = '{{not json' WHERE id = '{}'", message.id)).await;
 
     let error = store.message(&message.id).await.expect_err("data is not JSON");
     assert!(matches!(&error, StoreError::CorruptRow { what: "message", id, .. } if *id == message.id), "{error:?}");
@@ -201,10 +187,8 @@ async fn a_stored_message_that_cannot_be_read_is_reported_as_corrupt() {
     assert!(matches!(store.list_messages(&conversation.id).await, Err(StoreError::CorruptRow { .. })));
 }
 
-#[tokio::test]
-async fn chat_data_survives_closing_and_reopening() {
-    let (_dir, path) = temp_db_path();
-    let store = SqliteStore::open(&path).await.unwrap();
+async fn chat_data_survives_closing_and_reopening(db: TestDb) {
+    let store = db.open().await;
     let (user, conversation) = user_and_conversation(&store).await;
     let plugins = json!({"tools": ["calculator"]});
     let conversation = store.set_conversation_plugins(&conversation.id, Some(&plugins)).await.unwrap().unwrap();
@@ -226,7 +210,7 @@ async fn chat_data_survives_closing_and_reopening() {
     store.add_trace(&message.id, &conversation.id, &json!({"filters": ["pii-redactor"]}).to_string()).await.unwrap();
     store.close().await;
 
-    let store = SqliteStore::open(&path).await.unwrap();
+    let store = db.open().await;
     assert_eq!(store.user(&user.id).await.unwrap(), Some(user.clone()));
     assert_eq!(store.user_by_name("alice").await.unwrap(), Some((user.clone(), "hash-of-alice".to_owned())));
     assert_eq!(store.session_user("session-hash").await.unwrap(), Some(user.clone()));
@@ -240,3 +224,16 @@ async fn chat_data_survives_closing_and_reopening() {
     let later = store.add_message(&new_message(&conversation.id, Role::User, "again")).await.unwrap();
     assert_eq!(store.list_messages(&conversation.id).await.unwrap(), [message, later]);
 }
+
+crate::backends!(
+    messages_keep_the_order_they_were_added_in_even_within_a_millisecond,
+    a_message_added_after_the_clock_stepped_back_still_comes_last,
+    replies_cut_off_by_a_crash_become_partial_after_reopening,
+    a_stored_message_that_cannot_be_read_is_reported_as_corrupt,
+    chat_data_survives_closing_and_reopening,
+    adding_a_message_returns_it_and_bumps_the_conversation,
+    roles_and_statuses_round_trip_and_serialize_in_lower_case,
+    an_edit_sets_edited_at,
+    a_deleted_message_leaves_the_list_but_can_still_be_read,
+    finishing_a_streamed_reply_replaces_it_without_marking_an_edit,
+);

@@ -1,9 +1,9 @@
 //! Plugin records: upsert, read back, ordering, and surviving a restart.
 
-use plugboard_store::{FaultEntry, PluginRecord, PluginStore, SettingsChange, SqliteStore};
+use plugboard_store::{FaultEntry, PluginRecord, SettingsChange};
 use serde_json::json;
 
-use crate::{open_temp_store, temp_db_path};
+use crate::TestDb;
 
 fn record(plugin: &str) -> PluginRecord {
     PluginRecord {
@@ -16,16 +16,14 @@ fn record(plugin: &str) -> PluginRecord {
     }
 }
 
-#[tokio::test]
-async fn a_plugin_without_a_record_has_none() {
-    let (_dir, store) = open_temp_store().await;
+async fn a_plugin_without_a_record_has_none(db: TestDb) {
+    let store = db.open().await;
     assert_eq!(store.plugin_record("nobody").await.unwrap(), None);
     assert_eq!(store.plugin_records().await.unwrap(), vec![]);
 }
 
-#[tokio::test]
-async fn saving_a_record_again_replaces_it() {
-    let (_dir, store) = open_temp_store().await;
+async fn saving_a_record_again_replaces_it(db: TestDb) {
+    let store = db.open().await;
     store.save_plugin_record(&record("tagger")).await.unwrap();
 
     let replaced = PluginRecord {
@@ -45,9 +43,8 @@ async fn saving_a_record_again_replaces_it() {
     assert_eq!(store.plugin_record("tagger").await.unwrap(), Some(record("tagger")));
 }
 
-#[tokio::test]
-async fn settings_of_any_json_kind_round_trip() {
-    let (_dir, store) = open_temp_store().await;
+async fn settings_of_any_json_kind_round_trip(db: TestDb) {
+    let store = db.open().await;
     for (index, settings) in [json!(null), json!(0), json!("text"), json!([]), json!({})].into_iter().enumerate() {
         let saved = PluginRecord { settings: Some(settings), ..record(&format!("p{index}")) };
         store.save_plugin_record(&saved).await.unwrap();
@@ -55,9 +52,8 @@ async fn settings_of_any_json_kind_round_trip() {
     }
 }
 
-#[tokio::test]
-async fn records_are_listed_by_plugin_id() {
-    let (_dir, store) = open_temp_store().await;
+async fn records_are_listed_by_plugin_id(db: TestDb) {
+    let store = db.open().await;
     for plugin in ["word-stats", "calculator", "pii-redactor", "a"] {
         store.save_plugin_record(&record(plugin)).await.unwrap();
     }
@@ -65,28 +61,25 @@ async fn records_are_listed_by_plugin_id() {
     assert_eq!(plugins, ["a", "calculator", "pii-redactor", "word-stats"]);
 }
 
-#[tokio::test]
-async fn records_survive_closing_and_reopening_the_file() {
-    let (_dir, path) = temp_db_path();
+async fn records_survive_closing_and_reopening_the_file(db: TestDb) {
     let saved = PluginRecord {
         enabled: false,
         settings: Some(json!({"threshold": 3})),
         fail_mode: Some("open".to_owned()),
         ..record("pii-redactor")
     };
-    let store = SqliteStore::open(&path).await.unwrap();
+    let store = db.open().await;
     store.save_plugin_record(&saved).await.unwrap();
     store.kv_set("pii-redactor", "k", b"v", None).await.unwrap();
     store.close().await;
 
-    let reopened = SqliteStore::open(&path).await.unwrap();
+    let reopened = db.open().await;
     assert_eq!(reopened.plugin_records().await.unwrap(), vec![saved]);
     assert_eq!(reopened.kv_get("pii-redactor", "k").await.unwrap(), Some(b"v".to_vec()));
 }
 
-#[tokio::test]
-async fn delete_plugin_data_forgets_record_faults_and_keys_of_that_plugin_only() {
-    let (_dir, store) = open_temp_store().await;
+async fn delete_plugin_data_forgets_record_faults_and_keys_of_that_plugin_only(db: TestDb) {
+    let store = db.open().await;
     for plugin in ["gone", "kept"] {
         store.save_plugin_record(&record(plugin)).await.unwrap();
         let fault =
@@ -108,9 +101,8 @@ async fn delete_plugin_data_forgets_record_faults_and_keys_of_that_plugin_only()
     store.delete_plugin_data("never-installed").await.unwrap();
 }
 
-#[tokio::test]
-async fn settings_are_replaced_together_or_not_at_all() {
-    let (_dir, store) = open_temp_store().await;
+async fn settings_are_replaced_together_or_not_at_all(db: TestDb) {
+    let store = db.open().await;
     let one = PluginRecord { settings: Some(json!({"key": "a"})), ..record("one") };
     let two = PluginRecord { settings: None, ..record("two") };
     store.save_plugin_record(&one).await.unwrap();
@@ -136,3 +128,13 @@ async fn settings_are_replaced_together_or_not_at_all() {
     assert_eq!((saved.settings, saved.enabled), (Some(json!({"key": "b"})), true));
     assert_eq!(store.plugin_record("two").await.unwrap().unwrap().settings, Some(json!({"x": 1})));
 }
+
+crate::backends!(
+    records_survive_closing_and_reopening_the_file,
+    a_plugin_without_a_record_has_none,
+    saving_a_record_again_replaces_it,
+    settings_of_any_json_kind_round_trip,
+    records_are_listed_by_plugin_id,
+    delete_plugin_data_forgets_record_faults_and_keys_of_that_plugin_only,
+    settings_are_replaced_together_or_not_at_all,
+);

@@ -5,11 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use plugboard_store::{
-    Claim, PluginStore, RunOutcome, RunTrigger, SqliteStore, TASK_RUN_HISTORY_LIMIT, TaskRun, TaskStore,
-};
+use plugboard_store::{AnyStore, Claim, RunOutcome, RunTrigger, TASK_RUN_HISTORY_LIMIT, TaskRun};
 
-use crate::{open_temp_store_with_clock, temp_db_path};
+use crate::TestDb;
 
 fn run(task: &str, started_at_ms: i64, outcome: RunOutcome) -> TaskRun {
     TaskRun {
@@ -24,9 +22,8 @@ fn run(task: &str, started_at_ms: i64, outcome: RunOutcome) -> TaskRun {
     }
 }
 
-#[tokio::test]
-async fn preparing_keeps_the_state_until_the_schedule_changes() {
-    let (_dir, store, _clock) = open_temp_store_with_clock().await;
+async fn preparing_keeps_the_state_until_the_schedule_changes(db: TestDb) {
+    let (store, _clock) = db.open_with_clock().await;
     let first = store.prepare_task("digest", "daily", "every 1m", 1_000).await.unwrap();
     assert_eq!((first.next_due_ms, first.last_due_ms, first.running_until_ms), (1_000, None, None));
     // The same schedule again (a restart): the stored next due time stands.
@@ -42,9 +39,8 @@ async fn preparing_keeps_the_state_until_the_schedule_changes() {
     assert_eq!(states[0].next_due_ms, 7_000);
 }
 
-#[tokio::test]
-async fn a_due_time_is_claimed_once_and_a_run_under_way_makes_the_next_skipped() {
-    let (_dir, store, clock) = open_temp_store_with_clock().await;
+async fn a_due_time_is_claimed_once_and_a_run_under_way_makes_the_next_skipped(db: TestDb) {
+    let (store, clock) = db.open_with_clock().await;
     store.prepare_task("digest", "daily", "every 1m", 1_000).await.unwrap();
 
     let Claim::Run { lease_until_ms } = store.claim_due_run("digest", "daily", 1_000, 2_000, 60_000).await.unwrap()
@@ -64,9 +60,8 @@ async fn a_due_time_is_claimed_once_and_a_run_under_way_makes_the_next_skipped()
     assert!(matches!(store.claim_due_run("digest", "daily", 3_000, 4_000, 60_000).await.unwrap(), Claim::Run { .. }));
 }
 
-#[tokio::test]
-async fn a_lease_whose_holder_died_ends_with_its_time() {
-    let (_dir, store, clock) = open_temp_store_with_clock().await;
+async fn a_lease_whose_holder_died_ends_with_its_time(db: TestDb) {
+    let (store, clock) = db.open_with_clock().await;
     store.prepare_task("digest", "daily", "every 1m", 1_000).await.unwrap();
     assert!(matches!(store.claim_due_run("digest", "daily", 1_000, 2_000, 5_000).await.unwrap(), Claim::Run { .. }));
     // Nobody records the run: the server died. Within the lease, the task stays held.
@@ -75,9 +70,8 @@ async fn a_lease_whose_holder_died_ends_with_its_time() {
     assert!(matches!(store.claim_due_run("digest", "daily", 2_000, 3_000, 5_000).await.unwrap(), Claim::Run { .. }));
 }
 
-#[tokio::test]
-async fn a_manual_run_holds_the_task_until_recorded() {
-    let (_dir, store, _clock) = open_temp_store_with_clock().await;
+async fn a_manual_run_holds_the_task_until_recorded(db: TestDb) {
+    let (store, _clock) = db.open_with_clock().await;
     store.prepare_task("digest", "daily", "every 1m", 1_000).await.unwrap();
     let lease = store.claim_manual_run("digest", "daily", 60_000).await.unwrap().expect("nothing is running");
     assert_eq!(store.claim_manual_run("digest", "daily", 60_000).await.unwrap(), None);
@@ -91,18 +85,16 @@ async fn a_manual_run_holds_the_task_until_recorded() {
     assert_eq!(store.claim_manual_run("digest", "unknown", 60_000).await.unwrap(), None);
 }
 
-#[tokio::test]
-async fn skipping_a_missed_due_time_moves_on_only_from_that_time() {
-    let (_dir, store, _clock) = open_temp_store_with_clock().await;
+async fn skipping_a_missed_due_time_moves_on_only_from_that_time(db: TestDb) {
+    let (store, _clock) = db.open_with_clock().await;
     store.prepare_task("digest", "daily", "every 1m", 1_000).await.unwrap();
     assert!(store.skip_due_run("digest", "daily", 1_000, 61_000).await.unwrap());
     assert!(!store.skip_due_run("digest", "daily", 1_000, 121_000).await.unwrap());
     assert_eq!(store.task_states("digest").await.unwrap()[0].next_due_ms, 61_000);
 }
 
-#[tokio::test]
-async fn runs_are_listed_newest_first_and_trimmed_per_task() {
-    let (_dir, store, _clock) = open_temp_store_with_clock().await;
+async fn runs_are_listed_newest_first_and_trimmed_per_task(db: TestDb) {
+    let (store, _clock) = db.open_with_clock().await;
     for at in 0..(TASK_RUN_HISTORY_LIMIT as i64 + 5) {
         let outcome = if at % 2 == 0 { RunOutcome::Ok } else { RunOutcome::Error };
         store.record_task_run(&run("daily", at, outcome), None).await.unwrap();
@@ -121,16 +113,10 @@ async fn runs_are_listed_newest_first_and_trimmed_per_task() {
     assert!(store.task_states("digest").await.unwrap().is_empty());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn servers_sharing_a_database_claim_each_due_time_once() {
-    let (_dir, path) = temp_db_path();
-    let first = SqliteStore::open(&path).await.unwrap();
+async fn servers_sharing_a_database_claim_each_due_time_once(db: TestDb) {
+    let first = db.open().await;
     first.prepare_task("digest", "daily", "every 1s", 0).await.unwrap();
-    let stores: Vec<Arc<SqliteStore>> = vec![
-        Arc::new(first),
-        Arc::new(SqliteStore::open(&path).await.unwrap()),
-        Arc::new(SqliteStore::open(&path).await.unwrap()),
-    ];
+    let stores: Vec<Arc<AnyStore>> = vec![Arc::new(first), Arc::new(db.open().await), Arc::new(db.open().await)];
     let mut claims = Vec::new();
     for due in 0..20_i64 {
         let tasks: Vec<_> = stores
@@ -147,3 +133,13 @@ async fn servers_sharing_a_database_claim_each_due_time_once() {
     let won = claims.iter().filter(|claim| !matches!(claim, Claim::Taken)).count();
     assert_eq!(won, 20, "each due time is claimed by exactly one server: {claims:?}");
 }
+
+crate::backends!(
+    servers_sharing_a_database_claim_each_due_time_once,
+    preparing_keeps_the_state_until_the_schedule_changes,
+    a_due_time_is_claimed_once_and_a_run_under_way_makes_the_next_skipped,
+    a_lease_whose_holder_died_ends_with_its_time,
+    a_manual_run_holds_the_task_until_recorded,
+    skipping_a_missed_due_time_moves_on_only_from_that_time,
+    runs_are_listed_newest_first_and_trimmed_per_task,
+);

@@ -1,14 +1,13 @@
 //! Plugin traces: one per message (recording again replaces it), a conversation's timeline
 //! oldest first, and the message must be in the conversation.
 
-use plugboard_store::{ChatStore, Role, StoreError, TraceRecord};
+use plugboard_store::{Role, StoreError, TraceRecord};
 use serde_json::json;
 
-use crate::{new_message, open_temp_store, user_and_conversation};
+use crate::{TestDb, new_message, user_and_conversation};
 
-#[tokio::test]
-async fn traces_are_kept_per_message_and_listed_per_conversation_oldest_first() {
-    let (_dir, store, clock) = crate::open_temp_store_with_clock().await;
+async fn traces_are_kept_per_message_and_listed_per_conversation_oldest_first(db: TestDb) {
+    let (store, clock) = db.open_with_clock().await;
     let (user, conversation) = user_and_conversation(&store).await;
     let other = store.create_conversation(&user.id, "Other").await.unwrap();
     let mut answers = Vec::new();
@@ -54,9 +53,8 @@ async fn traces_are_kept_per_message_and_listed_per_conversation_oldest_first() 
     assert_eq!(timeline.last().unwrap().trace, json!({"turn": "redone"}));
 }
 
-#[tokio::test]
-async fn a_trace_needs_a_message_of_its_conversation() {
-    let (_dir, store) = open_temp_store().await;
+async fn a_trace_needs_a_message_of_its_conversation(db: TestDb) {
+    let store = db.open().await;
     let (user, conversation) = user_and_conversation(&store).await;
     let other = store.create_conversation(&user.id, "Other").await.unwrap();
     let elsewhere = store.add_message(&new_message(&other.id, Role::Assistant, "elsewhere")).await.unwrap();
@@ -75,9 +73,8 @@ async fn a_trace_needs_a_message_of_its_conversation() {
     assert_eq!(store.conversation_traces(&conversation.id).await.unwrap(), []);
 }
 
-#[tokio::test]
-async fn a_trace_that_is_not_json_is_refused_and_the_stored_one_kept() {
-    let (_dir, store) = open_temp_store().await;
+async fn a_trace_that_is_not_json_is_refused_and_the_stored_one_kept(db: TestDb) {
+    let store = db.open().await;
     let (_user, conversation) = user_and_conversation(&store).await;
     let answer = store.add_message(&new_message(&conversation.id, Role::Assistant, "answer")).await.unwrap();
     store.add_trace(&answer.id, &conversation.id, r#"{"steps": [{"stage": "model"}]}"#).await.unwrap();
@@ -88,3 +85,9 @@ async fn a_trace_that_is_not_json_is_refused_and_the_stored_one_kept() {
     let kept = store.trace(&answer.id).await.unwrap().expect("the first trace");
     assert_eq!(kept.trace, json!({"steps": [{"stage": "model"}]}));
 }
+
+crate::backends!(
+    traces_are_kept_per_message_and_listed_per_conversation_oldest_first,
+    a_trace_needs_a_message_of_its_conversation,
+    a_trace_that_is_not_json_is_refused_and_the_stored_one_kept,
+);

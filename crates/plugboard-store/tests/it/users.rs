@@ -6,11 +6,10 @@ use std::sync::Arc;
 
 use plugboard_store::{AccountChange, ChatStore, PluginStore, Role, SqliteStore, Store, StoreError, UserDeletion};
 
-use crate::{now_ms, open_temp_store};
+use crate::{TestDb, now_ms};
 
-#[tokio::test]
-async fn the_first_user_is_admin_and_the_second_is_not() {
-    let (_dir, store) = open_temp_store().await;
+async fn the_first_user_is_admin_and_the_second_is_not(db: TestDb) {
+    let store = db.open().await;
     assert_eq!(store.count_users().await.unwrap(), 0);
 
     let first = store.create_user("alice", "hash-a").await.unwrap();
@@ -30,10 +29,9 @@ async fn the_first_user_is_admin_and_the_second_is_not() {
     assert_eq!(store.user("no-such-user").await.unwrap(), None);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_first_sign_ups_make_exactly_one_admin() {
-    let (_dir, store) = open_temp_store().await;
-    let store: Arc<dyn Store> = Arc::new(store);
+async fn concurrent_first_sign_ups_make_exactly_one_admin(db: TestDb) {
+    let store = db.open().await;
+    let store: Arc<dyn Store> = store.shared();
     let tasks: Vec<_> = (0..8)
         .map(|index| {
             let store = Arc::clone(&store);
@@ -49,10 +47,9 @@ async fn concurrent_first_sign_ups_make_exactly_one_admin() {
     assert_eq!(store.count_users().await.unwrap(), 8);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn only_one_of_concurrent_first_users_is_created() {
-    let (_dir, store) = open_temp_store().await;
-    let store: Arc<dyn Store> = Arc::new(store);
+async fn only_one_of_concurrent_first_users_is_created(db: TestDb) {
+    let store = db.open().await;
+    let store: Arc<dyn Store> = store.shared();
     let tasks: Vec<_> = (0..20)
         .map(|index| {
             let store = Arc::clone(&store);
@@ -71,9 +68,8 @@ async fn only_one_of_concurrent_first_users_is_created() {
     assert_eq!(store.count_users().await.unwrap(), 1);
 }
 
-#[tokio::test]
-async fn usernames_are_unique_regardless_of_case() {
-    let (_dir, store) = open_temp_store().await;
+async fn usernames_are_unique_regardless_of_case(db: TestDb) {
+    let store = db.open().await;
     let alice = store.create_user("Alice", "hash-a").await.unwrap();
 
     let error = store.create_user("aLICE", "hash-other").await.expect_err("the name is taken");
@@ -93,9 +89,8 @@ async fn usernames_are_unique_regardless_of_case() {
     assert_eq!(store.user_by_name("nobody").await.unwrap(), None);
 }
 
-#[tokio::test]
-async fn sessions_live_until_they_expire_or_are_deleted() {
-    let (_dir, store) = open_temp_store().await;
+async fn sessions_live_until_they_expire_or_are_deleted(db: TestDb) {
+    let store = db.open().await;
     let user = store.create_user("alice", "hash").await.unwrap();
     let now = now_ms();
 
@@ -114,9 +109,8 @@ async fn sessions_live_until_they_expire_or_are_deleted() {
     assert!(matches!(&error, StoreError::NotFound { what: "user", id } if id == "no-such-user"), "{error:?}");
 }
 
-#[tokio::test]
-async fn a_session_that_expires_while_in_use_ends() {
-    let (_dir, store, clock) = crate::open_temp_store_with_clock().await;
+async fn a_session_that_expires_while_in_use_ends(db: TestDb) {
+    let (store, clock) = db.open_with_clock().await;
     let user = store.create_user("alice", "hash").await.unwrap();
     store.create_session(&user.id, "short-hash", plugboard_types::Clock::now_ms(&clock) + 50).await.unwrap();
     assert!(store.session_user("short-hash").await.unwrap().is_some());
@@ -124,9 +118,8 @@ async fn a_session_that_expires_while_in_use_ends() {
     assert_eq!(store.session_user("short-hash").await.unwrap(), None);
 }
 
-#[tokio::test]
-async fn api_tokens_find_their_user_and_record_their_use() {
-    let (_dir, store) = open_temp_store().await;
+async fn api_tokens_find_their_user_and_record_their_use(db: TestDb) {
+    let store = db.open().await;
     let alice = store.create_user("alice", "hash-a").await.unwrap();
     let bob = store.create_user("bob", "hash-b").await.unwrap();
 
@@ -157,10 +150,9 @@ async fn api_tokens_find_their_user_and_record_their_use() {
     assert!(matches!(error, StoreError::NotFound { what: "user", .. }), "{error:?}");
 }
 
-#[tokio::test]
-async fn one_store_serves_as_either_trait() {
-    let (_dir, store) = open_temp_store().await;
-    let store: Arc<dyn Store> = Arc::new(store);
+async fn one_store_serves_as_either_trait(db: TestDb) {
+    let store = db.open().await;
+    let store: Arc<dyn Store> = store.shared();
     let chat: Arc<dyn ChatStore> = store.clone();
     let plugins: Arc<dyn PluginStore> = store.clone();
     chat.create_user("alice", "hash").await.unwrap();
@@ -177,9 +169,8 @@ async fn in_memory_stores_hold_chat_data_too() {
     assert_eq!(store.user(&user.id).await.unwrap(), Some(user));
 }
 
-#[tokio::test]
-async fn a_new_password_ends_every_other_session() {
-    let (_dir, store) = crate::open_temp_store().await;
+async fn a_new_password_ends_every_other_session(db: TestDb) {
+    let store = db.open().await;
     let alice = store.create_user("alice", "old-hash").await.unwrap();
     let bob = store.create_user("bob", "bobs-hash").await.unwrap();
     let far = crate::now_ms() + 3_600_000;
@@ -201,9 +192,8 @@ async fn a_new_password_ends_every_other_session() {
     assert!(!store.set_password("nobody", "hash", None).await.unwrap());
 }
 
-#[tokio::test]
-async fn the_last_administrator_keeps_the_role() {
-    let (_dir, store) = open_temp_store().await;
+async fn the_last_administrator_keeps_the_role(db: TestDb) {
+    let store = db.open().await;
     let ada = store.create_user("ada", "h").await.unwrap();
     let bob = store.create_user("bob", "h").await.unwrap();
     assert!(ada.is_admin && !bob.is_admin);
@@ -218,9 +208,8 @@ async fn the_last_administrator_keeps_the_role() {
     assert_eq!(store.set_admin("nobody", true).await.unwrap(), None);
 }
 
-#[tokio::test]
-async fn people_see_and_end_only_their_own_sessions() {
-    let (_dir, store) = open_temp_store().await;
+async fn people_see_and_end_only_their_own_sessions(db: TestDb) {
+    let store = db.open().await;
     let alice = store.create_user("alice", "h").await.unwrap();
     let bob = store.create_user("bob", "h").await.unwrap();
     let far = now_ms() + 3_600_000;
@@ -240,9 +229,8 @@ async fn people_see_and_end_only_their_own_sessions() {
     assert!(store.session_user("phone").await.unwrap().is_some());
 }
 
-#[tokio::test]
-async fn a_disabled_user_loses_their_sessions_and_the_last_active_administrator_stays() {
-    let (_dir, store) = open_temp_store().await;
+async fn a_disabled_user_loses_their_sessions_and_the_last_active_administrator_stays(db: TestDb) {
+    let store = db.open().await;
     let ada = store.create_user("ada", "h").await.unwrap();
     let bob = store.create_user("bob", "h").await.unwrap();
     let far = now_ms() + 3_600_000;
@@ -266,9 +254,8 @@ async fn a_disabled_user_loses_their_sessions_and_the_last_active_administrator_
     assert_eq!(store.set_disabled("nobody", true).await.unwrap(), None);
 }
 
-#[tokio::test]
-async fn deleting_a_user_deletes_everything_of_theirs_and_nothing_else() {
-    let (_dir, store) = open_temp_store().await;
+async fn deleting_a_user_deletes_everything_of_theirs_and_nothing_else(db: TestDb) {
+    let store = db.open().await;
     let ada = store.create_user("ada", "h").await.unwrap();
     let bob = store.create_user("bob", "h").await.unwrap();
     let mut kept = Vec::new();
@@ -306,9 +293,8 @@ async fn deleting_a_user_deletes_everything_of_theirs_and_nothing_else() {
     assert_eq!(store.delete_user(&bob.id).await.unwrap(), None);
 }
 
-#[tokio::test]
-async fn account_changes_wait_for_a_server_in_order_and_are_taken_once() {
-    let (dir, store) = open_temp_store().await;
+async fn account_changes_wait_for_a_server_in_order_and_are_taken_once(db: TestDb) {
+    let store = db.open().await;
     let ada = store.create_user("ada", "h").await.unwrap();
     let bob = store.create_user("bob", "h").await.unwrap();
     store.set_disabled(&bob.id, true).await.unwrap();
@@ -318,7 +304,7 @@ async fn account_changes_wait_for_a_server_in_order_and_are_taken_once() {
     store.delete_user(&ada.id).await.unwrap(); // the last administrator: refused, no event
 
     // A second store on the same file sees the same queue: whoever takes an event, takes it.
-    let other = SqliteStore::open(&dir.path().join("plugboard.db")).await.unwrap();
+    let other = db.open().await;
     let first = other.take_account_events(2).await.unwrap();
     let rest = store.take_account_events(100).await.unwrap();
     let seen: Vec<(AccountChange, &str)> =
@@ -336,3 +322,20 @@ async fn account_changes_wait_for_a_server_in_order_and_are_taken_once() {
     assert!(rest.iter().all(|event| event.user_id == bob.id));
     assert!(store.take_account_events(100).await.unwrap().is_empty());
 }
+
+crate::backends!(
+    the_first_user_is_admin_and_the_second_is_not,
+    concurrent_first_sign_ups_make_exactly_one_admin,
+    only_one_of_concurrent_first_users_is_created,
+    usernames_are_unique_regardless_of_case,
+    sessions_live_until_they_expire_or_are_deleted,
+    a_session_that_expires_while_in_use_ends,
+    api_tokens_find_their_user_and_record_their_use,
+    one_store_serves_as_either_trait,
+    a_new_password_ends_every_other_session,
+    the_last_administrator_keeps_the_role,
+    people_see_and_end_only_their_own_sessions,
+    a_disabled_user_loses_their_sessions_and_the_last_active_administrator_stays,
+    deleting_a_user_deletes_everything_of_theirs_and_nothing_else,
+    account_changes_wait_for_a_server_in_order_and_are_taken_once,
+);
