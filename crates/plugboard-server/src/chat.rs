@@ -71,7 +71,10 @@ async fn prepare(state: &AppState, user: plugboard_store::User, request: ChatReq
                                       `/run` plugin without tools (`not_implemented`)", body = schemas::ApiError),
         (status = 422, description = "A plugin rejected the message or prompt, or a command's plugin failed \
                                       (`plugin_error`)", body = schemas::ChatFailure),
-        (status = 429, description = "Rate limited (`rate_limited`); see `Retry-After`", body = schemas::ChatFailure),
+        (status = 429, description = "Past the person's chat turns a minute, before the turn starts \
+                                      (`rate_limited`); or a plugin's call limit during the turn, then also with \
+                                      `conversation_id` and `user_message` as in `ChatFailure`. See `Retry-After`",
+         body = schemas::ApiError),
         (status = 503, description = "No model, or it is busy or unreachable", body = schemas::ChatFailure),
         (status = 502, description = "The model or a plugin failed (`model_error`, `trap`, ...)", body = schemas::ChatFailure),
         (status = 504, description = "The model or a plugin timed out", body = schemas::ChatFailure),
