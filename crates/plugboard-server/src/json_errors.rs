@@ -1,7 +1,9 @@
 //! Every error of the API in its one JSON shape: an answer of 400 or more that is not JSON
 //! (axum's own rejections of a bad query string or path, a body over its limit, a method
 //! the path does not take) becomes an [`ApiError`] with a stable code for its status and
-//! the original text as its message. A plugin's own routes answer as the plugin chooses.
+//! the original text as its message. A plugin's own answers (on its routes, marked by their
+//! sandbox `Content-Security-Policy`) are as the plugin chooses; the server's answers on those
+//! routes, such as a method the route does not take, are JSON like any other.
 
 use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -15,12 +17,14 @@ const MAX_TEXT: usize = 4096;
 
 /// Turns a non-JSON error answer into the API's JSON error shape.
 pub(crate) async fn ensure_json(request: Request, next: Next) -> Response {
-    let plugin_route = is_plugin_route(request.uri().path());
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let response = next.run(request).await;
     let status = response.status();
-    if plugin_route || status.as_u16() < 400 || is_json(response.headers().get(header::CONTENT_TYPE)) {
+    if status.as_u16() < 400
+        || is_json(response.headers().get(header::CONTENT_TYPE))
+        || is_plugins_own(response.headers().get(header::CONTENT_SECURITY_POLICY))
+    {
         return response;
     }
     let (parts, body) = response.into_parts();
@@ -42,13 +46,10 @@ pub(crate) async fn ensure_json(request: Request, next: Next) -> Response {
     json
 }
 
-/// `/api/plugins/{id}/http/…`: a plugin's route, whose answers are the plugin's own.
-fn is_plugin_route(path: &str) -> bool {
-    let mut segments = path.split('/');
-    matches!(
-        (segments.next(), segments.next(), segments.next(), segments.next(), segments.next()),
-        (Some(""), Some("api"), Some("plugins"), Some(_), Some("http"))
-    )
+/// An answer a plugin made itself: `plugin_http` serves every one in a sandbox (and no
+/// other answer of the server is sandboxed).
+fn is_plugins_own(policy: Option<&HeaderValue>) -> bool {
+    policy.and_then(|value| value.to_str().ok()).is_some_and(|value| value.starts_with("sandbox"))
 }
 
 fn is_json(content_type: Option<&HeaderValue>) -> bool {
@@ -90,11 +91,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_a_plugins_own_routes_are_left_alone() {
-        assert!(is_plugin_route("/api/plugins/webhook/http/hook"));
-        assert!(!is_plugin_route("/api/plugins/webhook/ui/index.html"));
-        assert!(!is_plugin_route("/api/plugins/http"));
-        assert!(!is_plugin_route("/ui/nothing.js"));
+    fn only_a_plugins_own_answers_are_left_alone() {
+        assert!(is_plugins_own(Some(&HeaderValue::from_static("sandbox allow-scripts; default-src 'none'"))));
+        assert!(!is_plugins_own(Some(&HeaderValue::from_static("default-src 'self'"))));
+        assert!(!is_plugins_own(None));
     }
 
     #[test]

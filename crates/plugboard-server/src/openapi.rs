@@ -281,6 +281,15 @@ fn error_response(description: &str) -> Value {
     })
 }
 
+/// An error the server answers on a plugin's route. No body schema: the plugin may answer
+/// the same status itself, with a body of its own (word-stats answers 404 for a
+/// conversation it does not find), and only the plugin's answers carry
+/// `Content-Security-Policy: sandbox`.
+fn plugin_route_error(description: &str) -> Value {
+    json!({"description": format!("{description}: an `ApiError` from the server, or the plugin's own answer \
+                                   (served with `Content-Security-Policy: sandbox`)")})
+}
+
 /// Adds `plugin`'s declared routes, at the paths they are served at, under a tag named
 /// after the plugin.
 fn add_plugin_routes(document: &mut Value, plugin: &Plugin) {
@@ -311,11 +320,11 @@ fn add_plugin_routes(document: &mut Value, plugin: &Plugin) {
             json!({"description": "The plugin's answer, served with `Content-Security-Policy: sandbox`"}),
         );
         if route.auth == RouteAuth::User {
-            responses.insert("401".into(), error_response("Not signed in"));
+            responses.insert("401".into(), plugin_route_error("Not signed in"));
         }
-        responses.insert("404".into(), error_response("The plugin is not loaded (`route_not_found`)"));
-        responses.insert("413".into(), error_response("The body is over 1 MiB"));
-        responses.insert("429".into(), error_response("Too many calls to this plugin; see `Retry-After`"));
+        responses.insert("404".into(), plugin_route_error("The plugin is not loaded (`route_not_found`)"));
+        responses.insert("413".into(), plugin_route_error("The body is over 1 MiB (`body_too_large`)"));
+        responses.insert("429".into(), plugin_route_error("Too many calls to this plugin; see `Retry-After`"));
         let who = match route.auth {
             RouteAuth::None => "Open to anyone (a webhook): the plugin checks the caller itself.",
             RouteAuth::User => "For signed-in users: the plugin gets the verified user.",

@@ -60,11 +60,14 @@ fn matches(pattern: &str, path: &str) -> bool {
     request_body(content(("*/*")), description = "Passed to the plugin as it is (at most 1 MiB)"),
     responses(
         (status = "default", description = "The plugin's answer"),
-        (status = 401, description = "Not signed in", body = schemas::ApiError),
-        (status = 404, description = "No such plugin is loaded, or it declares no such route (`route_not_found`)",
-         body = schemas::ApiError),
-        (status = 413, description = "The body is over 1 MiB (`body_too_large`)", body = schemas::ApiError),
-        (status = 429, description = "Too many calls to this plugin; see `Retry-After`", body = schemas::ApiError),
+        // No body schemas: the plugin may answer these statuses itself, with its own body.
+        (status = 401, description = "Not signed in: an `ApiError`, or the plugin's own answer"),
+        (status = 404, description = "No such plugin is loaded, or it declares no such route (`route_not_found`): \
+                                      an `ApiError`, or the plugin's own answer"),
+        (status = 413, description = "The body is over 1 MiB (`body_too_large`): an `ApiError`, or the plugin's \
+                                      own answer"),
+        (status = 429, description = "Too many calls to this plugin; see `Retry-After`: an `ApiError`, or the \
+                                      plugin's own answer"),
     )
 )]
 pub(crate) async fn route(

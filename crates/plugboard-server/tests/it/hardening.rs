@@ -98,6 +98,13 @@ async fn every_error_is_the_apis_json_with_a_stable_code() {
         (reqwest::Method::GET, "/api/conversations/%FF%FE", StatusCode::BAD_REQUEST, "invalid_path"),
         (reqwest::Method::GET, "/ui/no-such-file.js", StatusCode::NOT_FOUND, "not_found"),
         (reqwest::Method::DELETE, "/api/models", StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+        // The server's own answer on a plugin's route (it was an empty body).
+        (
+            reqwest::Method::TRACE,
+            "/api/plugins/calculator/http/evaluate",
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+        ),
     ];
     for (method, path, status, code) in cases {
         let response = alice.request(method.clone(), path).send().await.unwrap();
