@@ -22,9 +22,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use plugboard_types::{Clock, SystemClock};
-use sqlx::Row;
 use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{Connection, PgConnection, Row};
 
 use crate::rows::{
     expires_at_ms, is_live, parse_fault, parse_plugin_record, plugin_record_columns, prefix_upper_bound, query_error,
@@ -61,6 +61,12 @@ impl PgStore {
         let server = redact_password(url);
         let options = PgConnectOptions::from_str(url)
             .map_err(|error| StoreError::Connect { server: server.clone(), source: error.into() })?;
+        // One connection first: a server that is down or refuses says why at once, where
+        // the pool would retry until its timeout and report only that.
+        let first = PgConnection::connect_with(&options)
+            .await
+            .map_err(|error| StoreError::Connect { server: server.clone(), source: error.into() })?;
+        let _ = first.close().await;
         let pool = PgPoolOptions::new()
             .max_connections(POOL_CONNECTIONS)
             .acquire_timeout(ACQUIRE_TIMEOUT)
