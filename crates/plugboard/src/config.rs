@@ -16,6 +16,8 @@ use serde::Deserialize;
 pub(crate) struct FileConfig {
     pub(crate) addr: Option<SocketAddr>,
     pub(crate) data_dir: Option<PathBuf>,
+    /// The database: a SQLite file's path (or `sqlite://PATH`), or `postgres://...`.
+    pub(crate) database_url: Option<String>,
     pub(crate) plugins_dirs: Option<Vec<PathBuf>>,
     pub(crate) enabled_plugins: Option<Vec<String>>,
     pub(crate) cache_dir: Option<PathBuf>,

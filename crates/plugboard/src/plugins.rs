@@ -13,7 +13,7 @@ use plugboard_package::{Limits, TrustStore};
 use plugboard_registry::secrets::{SECRET_KEY_ENV, SecretKeys};
 use plugboard_registry::{Bundled, InstallOptions, Registry, RegistryConfig};
 use plugboard_server::AppBuilder;
-use plugboard_store::{ChatStore, Durability, SqliteStore, Store};
+use plugboard_store::{AnyStore, DatabaseLocation, Durability, Store};
 
 use crate::config::FileConfig;
 
@@ -29,6 +29,11 @@ pub(crate) struct PluginOptions {
     /// compiled-plugin cache (`cache/`) and the local plugin folder (`plugins/`).
     #[arg(long, env = "PLUGBOARD_DATA_DIR")]
     data_dir: Option<PathBuf>,
+    /// The database: a SQLite file's path (or `sqlite://PATH`), or a PostgreSQL database's
+    /// URL (`postgres://USER:PASSWORD@HOST:PORT/DATABASE`; the database must exist, and
+    /// the schema is created in it). Default: `plugboard.db` in the data folder.
+    #[arg(long, env = "PLUGBOARD_DATABASE_URL")]
+    database_url: Option<String>,
     /// Plugin directories, comma-separated; each sub-folder holding a plugin.toml is a
     /// plugin, and a later directory's plugin replaces one with the same id. Default: the
     /// data folder's `plugins/`. The bundled plugins are always available, and a folder
@@ -95,15 +100,14 @@ impl PluginOptions {
         let mut directories = vec![install_dir.clone()];
         directories.extend(configured_dirs.into_iter().filter(|dir| !same_folder(dir, &install_dir)));
         let secret_keys = server_keys(&data_dir)?;
-        let durability = if file.durable_writes == Some(true) { Durability::Full } else { Durability::Normal };
-        let sqlite = SqliteStore::open_with(&data_dir.join("plugboard.db"), durability).await?;
-        let interrupted = sqlite.mark_interrupted_messages().await?;
+        let opened = self.open_store(file, &data_dir).await?;
+        let interrupted = opened.mark_interrupted_messages().await?;
         if interrupted > 0 {
             tracing::warn!(
                 "{interrupted} replies were cut off when the server last stopped; they are kept, marked partial"
             );
         }
-        let store: Arc<dyn Store> = Arc::new(sqlite);
+        let store: Arc<dyn Store> = opened.shared();
         let cache_dir =
             self.cache_dir.clone().or_else(|| file.cache_dir.clone()).unwrap_or_else(|| data_dir.join("cache"));
         let mut runtime = RuntimeConfig { cache_dir: Some(cache_dir), ..RuntimeConfig::default() };
@@ -156,6 +160,25 @@ impl PluginOptions {
     }
 
     /// The data folder, as `open` chooses it.
+    /// Where the database is: the flag (or its variable), the file's `database_url`, or
+    /// `plugboard.db` in `data_dir`.
+    pub(crate) fn database(&self, file: &FileConfig, data_dir: &Path) -> anyhow::Result<DatabaseLocation> {
+        match self.database_url.as_deref().or(file.database_url.as_deref()) {
+            Some(text) => DatabaseLocation::parse(text)
+                .context("in --database-url (PLUGBOARD_DATABASE_URL, or database_url in the configuration file)"),
+            None => Ok(DatabaseLocation::Sqlite(data_dir.join("plugboard.db"))),
+        }
+    }
+
+    /// Opens the database (see [`PluginOptions::database`]), bringing its schema up to date.
+    pub(crate) async fn open_store(&self, file: &FileConfig, data_dir: &Path) -> anyhow::Result<AnyStore> {
+        let location = self.database(file, data_dir)?;
+        let durability = if file.durable_writes == Some(true) { Durability::Full } else { Durability::Normal };
+        let store = AnyStore::open(&location, durability).await?;
+        tracing::debug!(database = %location, "opened the database");
+        Ok(store)
+    }
+
     pub(crate) fn data_dir(&self, file: &FileConfig) -> PathBuf {
         self.data_dir.clone().or_else(|| file.data_dir.clone()).unwrap_or_else(|| "plugboard-data".into())
     }

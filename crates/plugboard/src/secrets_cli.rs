@@ -5,7 +5,7 @@
 use anyhow::Context;
 use clap::Subcommand;
 use plugboard_registry::secrets::{self, KEY_FILE, OLD_KEY_FILE, SECRET_KEY_ENV, SecretKey, parse_environment};
-use plugboard_store::SqliteStore;
+use plugboard_store::{AnyStore, DatabaseLocation};
 
 use crate::config::FileConfig;
 use crate::plugins::PluginOptions;
@@ -42,17 +42,18 @@ pub(crate) async fn run(command: SecretsCommand) -> anyhow::Result<()> {
 async fn rotate(plugins: &PluginOptions) -> anyhow::Result<()> {
     let file = FileConfig::load(plugins.config.as_deref())?;
     let data_dir = plugins.data_dir(&file);
-    let database = data_dir.join("plugboard.db");
-    anyhow::ensure!(
-        database.is_file(),
-        "there is no database at {}; point --data-dir (or PLUGBOARD_DATA_DIR) at the server's data folder",
-        database.display()
-    );
-    let store = SqliteStore::open(&database).await?;
+    if let DatabaseLocation::Sqlite(database) = plugins.database(&file, &data_dir)? {
+        anyhow::ensure!(
+            database.is_file(),
+            "there is no database at {}; point --data-dir (or PLUGBOARD_DATA_DIR) at the server's data folder, or --database-url at its database",
+            database.display()
+        );
+    }
+    let store = plugins.open_store(&file, &data_dir).await?;
     let rotated = if std::env::var_os(SECRET_KEY_ENV).is_some() {
         rotate_environment_key(&data_dir, &store).await
     } else {
-        secrets::rotate_key_files(&store, &data_dir).await.map_err(anyhow::Error::from).map(|rotated| {
+        secrets::rotate_key_files(&*store, &data_dir).await.map_err(anyhow::Error::from).map(|rotated| {
             format!(
                 "re-encrypted {} secret settings under the new server key `{}` (was `{}`): {} holds it now, {} the one before; back up {} with the database",
                 rotated.secrets,
@@ -70,7 +71,7 @@ async fn rotate(plugins: &PluginOptions) -> anyhow::Result<()> {
 }
 
 /// A rotation of a key the environment gives: the new one comes from the environment too.
-async fn rotate_environment_key(data_dir: &std::path::Path, store: &SqliteStore) -> anyhow::Result<String> {
+async fn rotate_environment_key(data_dir: &std::path::Path, store: &AnyStore) -> anyhow::Result<String> {
     let keys = crate::plugins::server_keys(data_dir)?;
     let new = match std::env::var(NEW_SECRET_KEY_ENV) {
         Ok(value) => parse_environment(NEW_SECRET_KEY_ENV, &value)?,
@@ -82,7 +83,7 @@ async fn rotate_environment_key(data_dir: &std::path::Path, store: &SqliteStore)
         new != keys.current(),
         "{NEW_SECRET_KEY_ENV} is the key {SECRET_KEY_ENV} gives already; give a new key"
     );
-    let count = secrets::rotate_environment_key(store, &keys, &new)
+    let count = secrets::rotate_environment_key(&**store, &keys, &new)
         .await
         .context("the secrets stay encrypted under the current key")?;
     Ok(format!(

@@ -8,7 +8,7 @@ use std::io::{BufRead, IsTerminal, Write};
 
 use clap::Subcommand;
 use plugboard_server::accounts;
-use plugboard_store::{ChatStore, SqliteStore};
+use plugboard_store::AnyStore;
 
 use crate::config::FileConfig;
 use crate::plugins::PluginOptions;
@@ -81,9 +81,9 @@ pub(crate) enum UserCommand {
     },
 }
 
-async fn open(plugins: &PluginOptions) -> anyhow::Result<SqliteStore> {
+async fn open(plugins: &PluginOptions) -> anyhow::Result<AnyStore> {
     let file = FileConfig::load(plugins.config.as_deref())?;
-    Ok(SqliteStore::open(&plugins.data_dir(&file).join("plugboard.db")).await?)
+    plugins.open_store(&file, &plugins.data_dir(&file)).await
 }
 
 fn read_password() -> anyhow::Result<String> {
@@ -110,7 +110,7 @@ pub(crate) async fn run(command: UserCommand) -> anyhow::Result<()> {
         UserCommand::Create { username, admin, plugins } => {
             let password = read_password()?;
             let store = open(&plugins).await?;
-            let created = accounts::create_user(&store, &username, &password, admin).await;
+            let created = accounts::create_user(&*store, &username, &password, admin).await;
             store.close().await;
             let user = created.map_err(refused)?;
             println!("created {}{}", user.username, if user.is_admin { " (administrator)" } else { "" });
@@ -118,7 +118,7 @@ pub(crate) async fn run(command: UserCommand) -> anyhow::Result<()> {
         UserCommand::Passwd { username, plugins } => {
             let password = read_password()?;
             let store = open(&plugins).await?;
-            let changed = accounts::reset_password(&store, &username, &password).await;
+            let changed = accounts::reset_password(&*store, &username, &password).await;
             store.close().await;
             let user = changed.map_err(refused)?;
             println!("set the password of {}; their sessions ended", user.username);
@@ -132,7 +132,7 @@ pub(crate) async fn run(command: UserCommand) -> anyhow::Result<()> {
                 confirm_delete(&username)?;
             }
             let store = open(&plugins).await?;
-            let deleted = accounts::delete_user(&store, &username).await;
+            let deleted = accounts::delete_user(&*store, &username).await;
             store.close().await;
             let user = deleted.map_err(refused)?;
             println!("deleted {} with their conversations, files and API tokens", user.username);
@@ -158,7 +158,7 @@ fn confirm_delete(username: &str) -> anyhow::Result<()> {
 
 async fn set_disabled(plugins: &PluginOptions, username: &str, disabled: bool) -> anyhow::Result<()> {
     let store = open(plugins).await?;
-    let changed = accounts::set_disabled(&store, username, disabled).await;
+    let changed = accounts::set_disabled(&*store, username, disabled).await;
     store.close().await;
     let user = changed.map_err(|error| anyhow::anyhow!("{}", error.message))?;
     match user.is_active() {
@@ -170,7 +170,7 @@ async fn set_disabled(plugins: &PluginOptions, username: &str, disabled: bool) -
 
 async fn set_admin(plugins: &PluginOptions, username: &str, admin: bool) -> anyhow::Result<()> {
     let store = open(plugins).await?;
-    let changed = accounts::set_admin(&store, username, admin).await;
+    let changed = accounts::set_admin(&*store, username, admin).await;
     store.close().await;
     let user = changed.map_err(|error| anyhow::anyhow!("{}", error.message))?;
     println!("{} {} an administrator", user.username, if user.is_admin { "is" } else { "is no longer" });

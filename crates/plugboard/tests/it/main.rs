@@ -23,7 +23,8 @@ fn plugboard(dir: &tempfile::TempDir) -> Command {
         .env("PLUGBOARD_CACHE_DIR", dir.path().join("cache"))
         .env("PLUGBOARD_NO_MODEL_DOWNLOAD", "true")
         .env_remove("PLUGINS_DIRS")
-        .env_remove("PLUGBOARD_MODEL");
+        .env_remove("PLUGBOARD_MODEL")
+        .env_remove("PLUGBOARD_DATABASE_URL");
     command
 }
 
@@ -502,4 +503,22 @@ fn user_commands_manage_accounts_on_the_data_folder() {
     assert_eq!(out, "deleted ada with their conversations, files and API tokens\n");
     let (_, out, _) = with_input(&dir, &["user", "list"], "");
     assert_eq!(out, "bob (administrator)\n");
+}
+
+#[test]
+fn the_database_setting_chooses_where_the_data_lives_and_an_unknown_one_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("plugboard.toml"), "database_url = \"sqlite://elsewhere/accounts.db\"\n").unwrap();
+    let (ok, _, err) = with_input(&dir, &["user", "create", "ada"], "a long enough password\n");
+    assert!(ok, "{err}");
+    assert!(dir.path().join("elsewhere/accounts.db").is_file());
+    assert!(!dir.path().join("plugboard-data/plugboard.db").exists());
+    let (_, out, _) = with_input(&dir, &["user", "list"], "");
+    assert_eq!(out, "ada (administrator)\n");
+
+    // The flag goes before the file; a database Plugboard cannot use is named, with what to give.
+    let (ok, _, err) = with_input(&dir, &["user", "list", "--database-url", "mysql://db/plugboard"], "");
+    assert!(!ok);
+    assert!(err.contains("--database-url") && err.contains("`mysql://` is not a database Plugboard can use"), "{err}");
+    assert!(err.contains("postgres://USER@HOST:PORT/DATABASE"), "{err}");
 }
