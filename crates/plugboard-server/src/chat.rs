@@ -71,6 +71,7 @@ async fn prepare(state: &AppState, user: plugboard_store::User, request: ChatReq
                                       `/run` plugin without tools (`not_implemented`)", body = schemas::ApiError),
         (status = 422, description = "A plugin rejected the message or prompt, or a command's plugin failed \
                                       (`plugin_error`)", body = schemas::ChatFailure),
+        (status = 413, description = "A body over 512 KiB (`body_too_large`)", body = schemas::ApiError),
         (status = 429, description = "Past the person's chat turns a minute, before the turn starts \
                                       (`rate_limited`); or a plugin's call limit during the turn, then also with \
                                       `conversation_id` and `user_message` as in `ChatFailure`. See `Retry-After`",
@@ -141,6 +142,7 @@ pub(crate) async fn chat(
         (status = 400, description = "`empty_message` or `invalid_json`", body = schemas::ApiError),
         (status = 401, description = "Not signed in", body = schemas::ApiError),
         (status = 404, description = "No such conversation of the caller's", body = schemas::ApiError),
+        (status = 413, description = "A body over 512 KiB (`body_too_large`)", body = schemas::ApiError),
         (status = 429, description = "Past the person's chat turns a minute (`rate_limited`); see `Retry-After`", body = schemas::ApiError),
     )
 )]

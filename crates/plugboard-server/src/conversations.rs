@@ -288,7 +288,7 @@ pub(crate) struct MessageEdit {
         (status = 400, description = "`empty_message` or `invalid_json`", body = schemas::ApiError),
         (status = 401, description = "Not signed in", body = schemas::ApiError),
         (status = 404, description = "No such message of the caller's", body = schemas::ApiError),
-        (status = 413, description = "Over the message limit, 64 KiB by default (`message_too_large`)", body = schemas::ApiError),
+        (status = 413, description = "Over the message limit, 64 KiB by default (`message_too_large`), or a body over 512 KiB (`body_too_large`)", body = schemas::ApiError),
     )
 )]
 pub(crate) async fn edit_message(

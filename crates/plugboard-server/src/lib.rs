@@ -140,6 +140,11 @@ const DEFAULT_BODY_LIMIT: usize = 2 << 20;
 /// The largest body of a sign-up or a login: a username and a password in JSON.
 const CREDENTIALS_BODY_LIMIT: usize = 16 << 10;
 
+/// The largest body of a chat turn or a message edit: a message of at most 64 KiB even if
+/// JSON escapes every byte of it (`\u00XX`, six bytes), and the other fields. Far below the
+/// default, so connections that stall mid-body hold little memory until the body timeout.
+const MESSAGE_BODY_LIMIT: usize = 512 << 10;
+
 /// One operation of the HTTP API: a method, a path in axum's syntax, and its handler.
 pub(crate) struct Operation {
     pub(crate) method: Method,
@@ -253,11 +258,12 @@ pub(crate) fn operations(upload_limit: usize) -> Vec<Operation> {
             .body_limit(upload_limit, "file_too_large"),
         Operation::get("/api/attachments/{id}", conversations::download),
         Operation::delete("/api/attachments/{id}", conversations::delete_attachment),
-        Operation::patch("/api/messages/{id}", conversations::edit_message),
+        Operation::patch("/api/messages/{id}", conversations::edit_message)
+            .body_limit(MESSAGE_BODY_LIMIT, "body_too_large"),
         Operation::delete("/api/messages/{id}", conversations::delete_message),
         Operation::get("/api/messages/{id}/trace", conversations::trace),
-        Operation::post("/api/chat", chat::chat),
-        Operation::post("/api/chat/stream", chat::chat_stream),
+        Operation::post("/api/chat", chat::chat).body_limit(MESSAGE_BODY_LIMIT, "body_too_large"),
+        Operation::post("/api/chat/stream", chat::chat_stream).body_limit(MESSAGE_BODY_LIMIT, "body_too_large"),
         Operation::get("/api/models", chat::models),
         Operation::get("/v1/models", openai::models),
         Operation::post("/v1/chat/completions", openai::chat_completions),

@@ -12,8 +12,9 @@
 //!
 //! - `login`: unauthenticated `POST /api/auth/login` announcing 2,000,000 bytes. The login
 //!   takes at most 16 KiB, so each is refused at once with 413.
-//! - `chat`, three rounds: the signed-in person's `POST /api/chat`, which takes JSON up to
-//!   2 MiB: the server reads what comes and holds it until the body timeout answers 408.
+//! - `chat`, three rounds: the signed-in person's `POST /api/chat` announcing 500,000
+//!   bytes, under the 512 KiB a turn may have: the server reads what comes and holds it
+//!   until the body timeout answers 408.
 //!
 //! For each it prints the RSS before, the highest sample during (every 100 ms from the
 //! first connection until every one is closed), and after (two seconds after the last
@@ -29,8 +30,12 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// What each connection announces, as in the report that started this.
+/// What each login announces, as in the report that started this.
 const ANNOUNCED: usize = 2_000_000;
+
+/// What each chat turn announces: just under the 512 KiB a turn's body may have, so the
+/// server reads what comes and holds it until the body timeout.
+const CHAT_ANNOUNCED: usize = 500_000;
 
 fn main() {
     let mut connections = 200;
@@ -95,14 +100,14 @@ async fn start(body_timeout: &str) -> Server {
     server
 }
 
-/// One stalled request: its head and half its body, then nothing; returns the answer's
+/// One stalled request: its head and half its body (`announced` bytes), then nothing; returns the answer's
 /// status line (if one came) once the server has closed the connection.
-async fn stall(addr: SocketAddr, head: String) -> Option<String> {
-    static HALF: [u8; ANNOUNCED / 2] = [b'a'; ANNOUNCED / 2];
+async fn stall(addr: SocketAddr, head: String, announced: usize) -> Option<String> {
+    static BYTES: [u8; ANNOUNCED / 2] = [b'a'; ANNOUNCED / 2];
     let mut stream = TcpStream::connect(addr).await.ok()?;
     stream.write_all(head.as_bytes()).await.ok()?;
     // Refused at once, the server stops reading and this fails; that is the point.
-    let _ = stream.write_all(&HALF).await;
+    let _ = stream.write_all(&BYTES[..announced / 2]).await;
     let mut answer = Vec::new();
     let mut buffer = [0u8; 4096];
     while let Ok(read) = stream.read(&mut buffer).await {
@@ -114,11 +119,12 @@ async fn stall(addr: SocketAddr, head: String) -> Option<String> {
     String::from_utf8_lossy(&answer).lines().next().map(str::to_owned)
 }
 
-async fn attack(server: &Server, name: &str, connections: usize, head: &str) {
+async fn attack(server: &Server, name: &str, connections: usize, head: &str, announced: usize) {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let before = server.rss_mib();
     let started = Instant::now();
-    let tasks: Vec<_> = (0..connections).map(|_| tokio::spawn(stall(server.addr, head.to_owned()))).collect();
+    let tasks: Vec<_> =
+        (0..connections).map(|_| tokio::spawn(stall(server.addr, head.to_owned(), announced))).collect();
     let mut peak = before;
     while !tasks.iter().all(tokio::task::JoinHandle::is_finished) {
         peak = peak.max(server.rss_mib());
@@ -158,14 +164,14 @@ async fn run(connections: usize, body_timeout: &str) {
         "POST /api/auth/login HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {ANNOUNCED}\r\n\r\n",
         server.addr
     );
-    attack(&server, "login", connections, &login).await;
+    attack(&server, "login", connections, &login, ANNOUNCED).await;
     let chat = format!(
         "POST /api/chat HTTP/1.1\r\nHost: {}\r\nCookie: {cookie}\r\nContent-Type: application/json\r\n\
-         Content-Length: {ANNOUNCED}\r\n\r\n",
+         Content-Length: {CHAT_ANNOUNCED}\r\n\r\n",
         server.addr
     );
     // Three rounds: whether memory the first freed is reused or added to.
     for round in 1..=3 {
-        attack(&server, &format!("chat, round {round}"), connections, &chat).await;
+        attack(&server, &format!("chat, round {round}"), connections, &chat, CHAT_ANNOUNCED).await;
     }
 }

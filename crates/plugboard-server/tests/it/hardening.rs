@@ -82,8 +82,9 @@ async fn every_error_is_the_apis_json_with_a_stable_code() {
         .unwrap();
     assert_eq!(json_error(upload).await, expect(StatusCode::PAYLOAD_TOO_LARGE, "file_too_large"));
 
-    // Over the 2 MiB a JSON body may have: too large, not malformed.
-    let huge = format!("{{\"message\": \"{}\"}}", "x".repeat(3 << 20));
+    // Over the 512 KiB a chat turn's body may have (well under the 2 MiB of other JSON):
+    // too large, not malformed.
+    let huge = format!("{{\"message\": \"{}\"}}", "x".repeat(600 << 10));
     let chat = alice
         .request(reqwest::Method::POST, "/api/chat")
         .header("content-type", "application/json")
