@@ -190,7 +190,9 @@ impl From<RegistryError> for ApiError {
             }
             RegistryError::Package(plugboard_package::PackageError::TooLarge { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
             RegistryError::Package(plugboard_package::PackageError::BadIndex { .. }) => StatusCode::BAD_GATEWAY,
-            RegistryError::InstallFolder { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            RegistryError::InstallFolder { .. } | RegistryError::SecretNotSealed { .. } => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
             RegistryError::Package(_) | RegistryError::ManifestMismatch { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             RegistryError::InvalidSettings { .. }
             | RegistryError::Load(_)

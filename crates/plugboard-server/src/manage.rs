@@ -331,7 +331,10 @@ fn settings_body(schema: &SettingsSchema, body: Value) -> Value {
         (status = 401, description = "Not signed in", body = schemas::ApiError),
         (status = 403, description = "Not an administrator (`admin_only`)", body = schemas::ApiError),
         (status = 404, description = "No such plugin", body = schemas::ApiError),
+        (status = 409, description = "A saved secret that the settings keep cannot be decrypted with the \
+         server's key (`secret_unreadable`): restore the key, or give the secret again", body = schemas::ApiError),
         (status = 422, description = "Invalid (`invalid_settings`, with `violations`)", body = schemas::ApiError),
+        (status = 500, description = "A secret could not be encrypted (`secret_not_encrypted`); nothing was saved", body = schemas::ApiError),
     )
 )]
 pub(crate) async fn put_config(
