@@ -7,8 +7,10 @@
 //! it fails). Tests of what only SQLite has (files, their permissions and format, in-memory
 //! databases) are plain `#[tokio::test]`s.
 //!
-//! When no PostgreSQL server answers, the PostgreSQL half fails, naming `.ci/postgres`,
-//! which installs and starts one; it is never skipped.
+//! When no PostgreSQL server answers there and it is on this machine, the first PostgreSQL
+//! test runs `.ci/postgres` (which installs PostgreSQL from Debian's packages when missing
+//! and starts it on that port), so `cargo test` arranges it itself; if that cannot be done, the PostgreSQL
+//! half fails saying why. It is never skipped.
 
 #![allow(clippy::unwrap_used, reason = "test helpers may unwrap like the tests they serve")]
 
@@ -134,7 +136,19 @@ struct PostgresDatabase {
 impl PostgresDatabase {
     async fn create() -> PostgresDatabase {
         let server = std::env::var("PLUGBOARD_TEST_POSTGRES").unwrap_or_else(|_| DEFAULT_TEST_POSTGRES.to_owned());
-        let mut connection = match sqlx::PgConnection::connect(&server).await {
+        let mut connected = sqlx::PgConnection::connect(&server).await;
+        let options: sqlx::postgres::PgConnectOptions =
+            server.parse().expect("PLUGBOARD_TEST_POSTGRES is a postgres:// URL");
+        if connected.is_err() && ["127.0.0.1", "localhost"].contains(&options.get_host()) {
+            // Nothing answers on this machine: start a server there, once for all the tests.
+            let port = options.get_port();
+            let started = tokio::task::spawn_blocking(move || start_postgres(port)).await.unwrap();
+            if let Err(why) = started {
+                panic!("no PostgreSQL server answers at {server}, and `.ci/postgres` could not start one: {why}");
+            }
+            connected = sqlx::PgConnection::connect(&server).await;
+        }
+        let mut connection = match connected {
             Ok(connection) => connection,
             Err(error) => panic!(
                 "no PostgreSQL server answers at {server} ({error}); the store's tests run against PostgreSQL too: \
@@ -152,6 +166,31 @@ impl PostgresDatabase {
         let url = with_database(&server, &name);
         PostgresDatabase { server, name, url }
     }
+}
+
+/// Runs `.ci/postgres` (install if missing, start on 127.0.0.1:`port`) once per test run;
+/// every caller gets its outcome.
+fn start_postgres(port: u16) -> Result<(), String> {
+    static STARTED: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    STARTED
+        .get_or_init(|| {
+            let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.ci/postgres");
+            let output = std::process::Command::new("bash")
+                .arg(&script)
+                .env("POSTGRES_PORT", port.to_string())
+                .output()
+                .map_err(|error| format!("cannot run {}: {error}", script.display()))?;
+            match output.status.success() {
+                true => Ok(()),
+                false => Err(format!(
+                    "{} failed ({}): {}",
+                    script.display(),
+                    output.status,
+                    String::from_utf8_lossy(&output.stderr).trim()
+                )),
+            }
+        })
+        .clone()
 }
 
 impl Drop for PostgresDatabase {
