@@ -11,8 +11,8 @@ use sqlx::sqlite::SqliteRow;
 use uuid::Uuid;
 
 use crate::{
-    ApiToken, Attachment, Conversation, FaultEntry, Message, MessageStatus, PluginRecord, Role, RunOutcome, RunTrigger,
-    StoreError, TaskRun, TaskState, TraceRecord, User,
+    AccountChange, AccountEvent, ApiToken, Attachment, Conversation, FaultEntry, Message, MessageStatus, PluginRecord,
+    Role, RunOutcome, RunTrigger, StoreError, TaskRun, TaskState, TraceRecord, User,
 };
 
 /// A row of either backend, read one column at a time by name.
@@ -380,6 +380,54 @@ pub(crate) fn read_trace(row: &impl StoreRow, operation: &'static str) -> Result
         trace,
         message_id,
     })
+}
+
+/// Maps the error of inserting user `username`: a taken name is a conflict.
+pub(crate) fn insert_user_error(username: &str, operation: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |error| {
+        if is_unique_violation(&error) {
+            StoreError::Conflict { what: "username", value: username.to_owned() }
+        } else {
+            query_error(operation, None)(error)
+        }
+    }
+}
+
+/// Which parent is missing when an insert under `conversation_id` (and, when given, one
+/// of its messages) inserted nothing, given whether the conversation exists.
+pub(crate) fn missing_parent(conversation_id: &str, message_id: Option<&str>, conversation_exists: bool) -> StoreError {
+    match message_id {
+        Some(message_id) if conversation_exists => StoreError::NotFound { what: "message", id: message_id.to_owned() },
+        _ => StoreError::NotFound { what: "conversation", id: conversation_id.to_owned() },
+    }
+}
+
+/// The account events of `rows` (`seq, kind, user_id, username, created_at_ms`, as a
+/// `DELETE ... RETURNING` gave them, in no order), oldest first.
+pub(crate) fn read_account_events(
+    rows: &[impl StoreRow],
+    operation: &'static str,
+) -> Result<Vec<AccountEvent>, StoreError> {
+    let mut events = rows
+        .iter()
+        .map(|row| {
+            let kind: String = column(row, "kind", operation)?;
+            let change = AccountChange::from_name(&kind).ok_or_else(|| StoreError::Query {
+                operation,
+                plugin: None,
+                source: format!("unknown account event `{kind}`").into(),
+            })?;
+            let event = AccountEvent {
+                change,
+                user_id: column(row, "user_id", operation)?,
+                username: column(row, "username", operation)?,
+                at_ms: column(row, "created_at_ms", operation)?,
+            };
+            Ok((column::<i64>(row, "seq", operation)?, event))
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    events.sort_by_key(|(seq, _)| *seq);
+    Ok(events.into_iter().map(|(_, event)| event).collect())
 }
 
 pub(crate) fn is_unique_violation(error: &sqlx::Error) -> bool {

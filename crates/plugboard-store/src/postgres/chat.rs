@@ -13,7 +13,7 @@ use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
 
 use super::PgStore;
 use crate::rows::{
-    column, contains_pattern, decode_cursor, encode_cursor, fold_case, is_unique_violation, new_id, query_error,
+    column, contains_pattern, decode_cursor, encode_cursor, fold_case, insert_user_error, new_id, query_error,
     read_attachment, read_conversation, read_message, read_token, read_trace, read_user, role_name, sql_limit,
     status_name,
 };
@@ -23,17 +23,6 @@ use crate::{
 };
 
 type PgQuery<'q> = sqlx::query::Query<'q, Postgres, PgArguments>;
-
-/// Maps the error of inserting user `username`: a taken name is a conflict.
-fn insert_user_error(username: &str, operation: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
-    move |error| {
-        if is_unique_violation(&error) {
-            StoreError::Conflict { what: "username", value: username.to_owned() }
-        } else {
-            query_error(operation, None)(error)
-        }
-    }
-}
 
 /// Queues the changes that count users or administrators behind one another (see the
 /// module's documentation); held until the transaction ends.
@@ -148,12 +137,7 @@ impl PgStore {
             .await
             .map_err(query_error(operation, None))?
             .is_some();
-        Ok(match message_id {
-            Some(message_id) if conversation_exists => {
-                StoreError::NotFound { what: "message", id: message_id.to_owned() }
-            }
-            _ => StoreError::NotFound { what: "conversation", id: conversation_id.to_owned() },
-        })
+        Ok(crate::rows::missing_parent(conversation_id, message_id, conversation_exists))
     }
 
     async fn optional_row(&self, query: PgQuery<'_>, operation: &'static str) -> Result<Option<PgRow>, StoreError> {
@@ -305,27 +289,7 @@ impl ChatStore for PgStore {
         .fetch_all(&self.pool)
         .await
         .map_err(query_error(OPERATION, None))?;
-        let mut events = rows
-            .iter()
-            .map(|row| {
-                let kind: String = column(row, "kind", OPERATION)?;
-                let change = AccountChange::from_name(&kind).ok_or_else(|| StoreError::Query {
-                    operation: OPERATION,
-                    plugin: None,
-                    source: format!("unknown account event `{kind}`").into(),
-                })?;
-                let event = AccountEvent {
-                    change,
-                    user_id: column(row, "user_id", OPERATION)?,
-                    username: column(row, "username", OPERATION)?,
-                    at_ms: column(row, "created_at_ms", OPERATION)?,
-                };
-                Ok((column::<i64>(row, "seq", OPERATION)?, event))
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        // RETURNING gives no order.
-        events.sort_by_key(|(seq, _)| *seq);
-        Ok(events.into_iter().map(|(_, event)| event).collect())
+        crate::rows::read_account_events(&rows, OPERATION)
     }
 
     async fn user(&self, id: &str) -> Result<Option<User>, StoreError> {

@@ -20,7 +20,7 @@ use sqlx::sqlite::Sqlite;
 use sqlx::{Connection, QueryBuilder, Row};
 
 use crate::rows::{
-    column, contains_pattern, decode_cursor, encode_cursor, fold_case, is_unique_violation, new_id, read_attachment,
+    column, contains_pattern, decode_cursor, encode_cursor, fold_case, insert_user_error, new_id, read_attachment,
     read_conversation, read_message, read_token, read_trace, read_user, role_name, status_name,
 };
 
@@ -30,17 +30,6 @@ use crate::{
     AccountChange, AccountEvent, ApiToken, Attachment, ChatStore, Conversation, ConversationPage, Message,
     MessageStatus, NewMessage, SessionInfo, StoreError, TraceRecord, User, UserDeletion,
 };
-
-/// Maps the error of inserting user `username`: a taken name is a conflict.
-fn insert_user_error(username: &str, operation: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
-    move |error| {
-        if is_unique_violation(&error) {
-            StoreError::Conflict { what: "username", value: username.to_owned() }
-        } else {
-            query_error(operation, None)(error)
-        }
-    }
-}
 
 /// Records account event `change` of `user` on `connection` (inside the change's transaction).
 async fn record_account_event(
@@ -148,12 +137,7 @@ impl SqliteStore {
             .await
             .map_err(query_error(operation, None))?
             .is_some();
-        Ok(match message_id {
-            Some(message_id) if conversation_exists => {
-                StoreError::NotFound { what: "message", id: message_id.to_owned() }
-            }
-            _ => StoreError::NotFound { what: "conversation", id: conversation_id.to_owned() },
-        })
+        Ok(crate::rows::missing_parent(conversation_id, message_id, conversation_exists))
     }
 }
 
@@ -308,27 +292,7 @@ impl ChatStore for SqliteStore {
             .write(move |connection| Box::pin(query.fetch_all(connection)))
             .await
             .map_err(query_error(OPERATION, None))?;
-        let mut events = rows
-            .iter()
-            .map(|row| {
-                let kind: String = column(row, "kind", OPERATION)?;
-                let change = AccountChange::from_name(&kind).ok_or_else(|| StoreError::Query {
-                    operation: OPERATION,
-                    plugin: None,
-                    source: format!("unknown account event `{kind}`").into(),
-                })?;
-                let event = AccountEvent {
-                    change,
-                    user_id: column(row, "user_id", OPERATION)?,
-                    username: column(row, "username", OPERATION)?,
-                    at_ms: column(row, "created_at_ms", OPERATION)?,
-                };
-                Ok((column::<i64>(row, "seq", OPERATION)?, event))
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        // RETURNING gives no order.
-        events.sort_by_key(|(seq, _)| *seq);
-        Ok(events.into_iter().map(|(_, event)| event).collect())
+        crate::rows::read_account_events(&rows, OPERATION)
     }
 
     async fn user(&self, id: &str) -> Result<Option<User>, StoreError> {
