@@ -19,10 +19,7 @@ pub async fn create_user(store: &dyn Store, username: &str, password: &str, admi
     credentials::check_password(password)?;
     credentials::check_name_is_free(&name, &store.usernames().await?)?;
     let hash = hash_off_thread(password).await?;
-    let user = store.create_user(&name, &hash).await.map_err(|error| match error {
-        plugboard_store::StoreError::Conflict { .. } => credentials::username_taken(),
-        other => other.into(),
-    })?;
+    let user = store.create_user(&name, &hash).await.map_err(insert_error)?;
     match admin && !user.is_admin {
         true => Ok(store.set_admin(&user.id, true).await?.unwrap_or(user)),
         false => Ok(user),
@@ -109,8 +106,16 @@ pub(crate) fn last_admin(user: &User) -> ApiError {
     )
 }
 
+/// The error of inserting a user: a name taken meanwhile is `username_taken`.
+pub(crate) fn insert_error(error: plugboard_store::StoreError) -> ApiError {
+    match error {
+        plugboard_store::StoreError::Conflict { .. } => credentials::username_taken(),
+        other => other.into(),
+    }
+}
+
 /// The argon2 hash of `password`, computed off the async threads (it takes tens of ms).
-async fn hash_off_thread(password: &str) -> Result<String, AccountError> {
+pub(crate) async fn hash_off_thread(password: &str) -> Result<String, AccountError> {
     let password = password.to_owned();
     blocking(move || hash_password(&password)).await?
 }

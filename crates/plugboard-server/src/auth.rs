@@ -19,7 +19,7 @@ use utoipa::ToSchema;
 
 use crate::credentials;
 use crate::error::{ApiError, ApiJson};
-use crate::{AppState, SignupPolicy, schemas};
+use crate::{AppState, SignupPolicy, accounts, schemas};
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "plugboard_session";
@@ -260,8 +260,7 @@ pub(crate) async fn signup(
         // both pass; the store still refuses the same name twice.
         credentials::check_name_is_free(&username, &state.store.usernames().await?)?;
     }
-    let password = credentials.password.clone();
-    let hash = blocking(move || hash_password(&password)).await??;
+    let hash = accounts::hash_off_thread(&credentials.password).await?;
     let created = if closed {
         // Only the very first account, decided atomically by the store: of concurrent
         // sign-ups on a new server exactly one gets in.
@@ -269,12 +268,7 @@ pub(crate) async fn signup(
     } else {
         state.store.create_user(&username, &hash).await.map(Some)
     };
-    let user = created
-        .map_err(|error| match error {
-            plugboard_store::StoreError::Conflict { .. } => credentials::username_taken(),
-            other => other.into(),
-        })?
-        .ok_or_else(signup_closed)?;
+    let user = created.map_err(accounts::insert_error)?.ok_or_else(signup_closed)?;
     tracing::info!(user = %user.username, admin = user.is_admin, "user signed up");
     state.engine.account_changed();
     session_response(&state, user, StatusCode::CREATED).await
