@@ -21,6 +21,7 @@ mod error;
 mod open;
 mod postgres;
 mod rows;
+mod shared;
 mod sqlite;
 mod tasks;
 
@@ -36,6 +37,7 @@ pub use chat::{
 pub use error::StoreError;
 pub use open::{AnyStore, DatabaseLocation};
 pub use postgres::PgStore;
+pub use shared::{MAX_MESSAGE_BYTES, Notice, Notifications, StoredKey, StoredPackage, Topic};
 pub use sqlite::{Durability, SqliteStore};
 pub use tasks::{Claim, RunOutcome, RunTrigger, TASK_RUN_HISTORY_LIMIT, TaskRun, TaskState, TaskStore};
 
@@ -147,6 +149,47 @@ pub trait PluginStore: TaskStore + Send + Sync + std::fmt::Debug {
     /// Forgets everything about `plugin` (record, faults, key-value entries, scheduled
     /// tasks and their runs), for uninstall.
     async fn delete_plugin_data(&self, plugin: &str) -> Result<(), StoreError>;
+
+    /// Every installed package the store knows, removed ones included, by plugin id.
+    async fn packages(&self) -> Result<Vec<StoredPackage>, StoreError>;
+
+    /// The package file of `plugin`, unless it was removed (or never saved).
+    async fn package_bytes(&self, plugin: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Saves `package` (not removed) with its file's `bytes`, replacing what `plugin` had.
+    async fn save_package(&self, package: &StoredPackage, bytes: &[u8]) -> Result<(), StoreError>;
+
+    /// Marks the package of `plugin` removed and drops its bytes; returns whether one was
+    /// there and not removed yet.
+    async fn remove_package(&self, plugin: &str) -> Result<bool, StoreError>;
+
+    /// Every trusted key the store knows, removed ones included, by fingerprint.
+    async fn trusted_keys(&self) -> Result<Vec<StoredKey>, StoreError>;
+
+    /// Trusts the key (`fingerprint`, its file's `key_text`), again if it was removed.
+    async fn save_trusted_key(&self, fingerprint: &str, key_text: &str) -> Result<(), StoreError>;
+
+    /// Marks the key removed; returns whether it was trusted.
+    async fn remove_trusted_key(&self, fingerprint: &str) -> Result<bool, StoreError>;
+
+    /// Whether other servers may share this database (and so [`PluginStore::listen`] and
+    /// [`PluginStore::publish`] reach them).
+    fn is_shared(&self) -> bool {
+        false
+    }
+
+    /// The changes committed to the database from now on, by any server, as they happen;
+    /// `None` when the backend cannot notify (a SQLite file: readers poll instead).
+    async fn listen(&self) -> Result<Option<Box<dyn Notifications>>, StoreError> {
+        Ok(None)
+    }
+
+    /// Sends `message` (at most [`MAX_MESSAGE_BYTES`]) to every server listening on the
+    /// database, this one included; does nothing where [`PluginStore::listen`] gives `None`.
+    async fn publish(&self, message: &str) -> Result<(), StoreError> {
+        let _ = message;
+        Ok(())
+    }
 }
 
 /// All of Plugboard's persistent state: the plugin registry's and the chat server's.

@@ -30,9 +30,13 @@ use crate::rows::{
     expires_at_ms, is_live, parse_fault, parse_plugin_record, plugin_record_columns, prefix_upper_bound, query_error,
     sql_limit,
 };
-use crate::{FAULT_HISTORY_LIMIT, FaultEntry, PluginRecord, PluginStore, SettingsChange, StoreError};
+use crate::{
+    FAULT_HISTORY_LIMIT, FaultEntry, Notifications, PluginRecord, PluginStore, SettingsChange, StoreError, StoredKey,
+    StoredPackage,
+};
 
 mod chat;
+mod shared;
 mod tasks;
 
 /// The schema, embedded at build time from `migrations-postgres/` (see `build.rs`).
@@ -133,6 +137,46 @@ async fn lock_plugin_history(connection: &mut sqlx::PgConnection, plugin: &str) 
 
 #[async_trait]
 impl PluginStore for PgStore {
+    async fn packages(&self) -> Result<Vec<StoredPackage>, StoreError> {
+        self.read_packages().await
+    }
+
+    async fn package_bytes(&self, plugin: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.read_package_bytes(plugin).await
+    }
+
+    async fn save_package(&self, package: &StoredPackage, bytes: &[u8]) -> Result<(), StoreError> {
+        self.write_package(package, bytes).await
+    }
+
+    async fn remove_package(&self, plugin: &str) -> Result<bool, StoreError> {
+        self.mark_package_removed(plugin).await
+    }
+
+    async fn trusted_keys(&self) -> Result<Vec<StoredKey>, StoreError> {
+        self.read_trusted_keys().await
+    }
+
+    async fn save_trusted_key(&self, fingerprint: &str, key_text: &str) -> Result<(), StoreError> {
+        self.write_trusted_key(fingerprint, key_text).await
+    }
+
+    async fn remove_trusted_key(&self, fingerprint: &str) -> Result<bool, StoreError> {
+        self.mark_key_removed(fingerprint).await
+    }
+
+    fn is_shared(&self) -> bool {
+        true
+    }
+
+    async fn listen(&self) -> Result<Option<Box<dyn Notifications>>, StoreError> {
+        Ok(Some(Box::new(self.listener().await?)))
+    }
+
+    async fn publish(&self, message: &str) -> Result<(), StoreError> {
+        self.notify(message).await
+    }
+
     async fn plugin_records(&self) -> Result<Vec<PluginRecord>, StoreError> {
         const OPERATION: &str = "read the plugin records";
         let rows = sqlx::query(concat!("SELECT ", plugin_record_columns!(), " FROM plugin_state ORDER BY plugin"))

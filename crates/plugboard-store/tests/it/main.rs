@@ -45,6 +45,7 @@ mod kv;
 mod messages;
 mod open;
 mod records;
+mod shared;
 mod tasks;
 mod traces;
 mod users;
