@@ -10,6 +10,7 @@ use plugboard_host::api::Hook;
 use plugboard_host::{LoadError, PluginSource};
 use plugboard_manifest::PluginId;
 use plugboard_package::{Limits, Package, Policy, TrustStore, Verification};
+use plugboard_store::StoredPackage;
 use serde::{Deserialize, Serialize};
 
 use crate::discover::Origin;
@@ -68,12 +69,45 @@ pub struct InstallRecord {
 impl Registry {
     /// Installs a package file's bytes: see the module documentation. Nothing on disk or
     /// in the running set changes when an error is returned.
+    ///
+    /// The package is also kept in the store, so that every server sharing the database
+    /// installs it too ([`Registry::sync_packages`]) and a server that starts later finds it.
     pub async fn install_package(&self, bytes: &[u8], options: &InstallOptions) -> Result<Installed, RegistryError> {
         let package = Package::read(bytes, &options.limits)?;
         let verification = package.verify(&options.trust, options.policy)?;
+        let _installs = self.install_lock().lock().await;
+        let installed = self.install_verified(&package, bytes, verification, options.force).await?;
+        let stored = StoredPackage {
+            plugin: installed.plugin.to_string(),
+            version: installed.version.to_string(),
+            sha256: installed.sha256.clone(),
+            signer_fingerprint: installed.verification.signer_fingerprint.clone(),
+            signer: installed.verification.signer.clone(),
+            trusted: installed.verification.trusted,
+            removed: false,
+            updated_at_ms: 0,
+        };
+        if let Err(error) = self.store().save_package(&stored, bytes).await {
+            // Installed here, but the other servers will not hear of it: say so, and let
+            // the operator install again (the same package replaces itself).
+            tracing::error!(plugin = %installed.plugin, "installed, but cannot keep the package in the database: {error}");
+            return Err(RegistryError::Store(error));
+        }
+        Ok(installed)
+    }
+
+    /// Installs a package already read and whose signature passed: see
+    /// [`Registry::install_package`]; `force` allows a downgrade.
+    pub(crate) async fn install_verified(
+        &self,
+        package: &Package,
+        bytes: &[u8],
+        verification: Verification,
+        force: bool,
+    ) -> Result<Installed, RegistryError> {
         let manifest = package.manifest().clone();
         let id = manifest.id.clone();
-        self.check_package(&package).await?;
+        self.check_package(package).await?;
         let install_dir = self.install_dir()?;
         let replaced = self.entry(&id).map(|entry| entry.version);
         if let Some(Origin::Folder(folder)) = self.origin(&id)
@@ -88,7 +122,7 @@ impl Registry {
         }
         if let Some(installed) = &replaced
             && *installed > manifest.version
-            && !options.force
+            && !force
         {
             return Err(RegistryError::Downgrade {
                 plugin: id,
@@ -167,8 +201,9 @@ impl Registry {
 
     /// Uninstalls a plugin installed from a package: unloads it (refused while loaded
     /// plugins depend on it) and deletes its folder. A bundled plugin with the same id
-    /// comes back. Its saved settings are kept for a later install.
-    pub async fn uninstall(&self, id: &PluginId) -> Result<PathBuf, RegistryError> {
+    /// comes back. Its saved settings are kept for a later install. Only this server's
+    /// files change.
+    pub(crate) async fn uninstall_here(&self, id: &PluginId) -> Result<PathBuf, RegistryError> {
         let install_dir = self.install_dir()?;
         let folder = match self.origin(id) {
             Some(Origin::Folder(folder)) if folder.parent() == Some(install_dir.as_path()) => folder,
@@ -197,6 +232,15 @@ impl Registry {
         let _ = std::fs::remove_dir_all(&trash);
         self.sync_folder(&folder).await?;
         tracing::info!(plugin = %id, "uninstalled a plugin package");
+        Ok(folder)
+    }
+
+    /// Uninstalls as [`Registry::uninstall_here`] does, and records the removal in the
+    /// store so that every server sharing the database uninstalls it too.
+    pub async fn uninstall(&self, id: &PluginId) -> Result<PathBuf, RegistryError> {
+        let _installs = self.install_lock().lock().await;
+        let folder = self.uninstall_here(id).await?;
+        self.store().remove_package(id.as_str()).await?;
         Ok(folder)
     }
 
@@ -255,7 +299,7 @@ impl Registry {
         Ok(())
     }
 
-    fn install_dir(&self) -> Result<PathBuf, RegistryError> {
+    pub(crate) fn install_dir(&self) -> Result<PathBuf, RegistryError> {
         let dir = self
             .config()
             .install_dir

@@ -30,8 +30,8 @@ pub use error::RegistryError;
 pub use install::{INSTALL_RECORD_FILE, InstallOptions, InstallRecord, Installed};
 pub use kv::StoreKv;
 pub use registry::{
-    BrokenFolder, PluginEntry, PluginState, Registry, RegistryConfig, StartReport, StoreFollower, StoredChange,
-    SyncOutcome, TaskInfo, WeakRegistry,
+    BrokenFolder, PackageChange, PluginEntry, PluginState, Registry, RegistryConfig, StartReport, StoreFollower,
+    StoredChange, SyncOutcome, TaskInfo, WeakRegistry,
 };
 pub use resolve::{DependencyError, Resolution, resolve};
 pub use watch::HotReload;

@@ -12,6 +12,7 @@
 //! the plugins' scheduled tasks.
 
 mod background;
+mod cluster;
 mod files;
 mod follow;
 mod lifecycle;
@@ -20,6 +21,7 @@ mod schedule;
 mod settings;
 mod sync;
 
+pub use self::cluster::PackageChange;
 pub use self::follow::{StoreFollower, StoredChange};
 pub use self::schedule::TaskInfo;
 pub use self::sync::SyncOutcome;
@@ -30,7 +32,7 @@ use std::sync::{Arc, Mutex, Weak};
 
 use plugboard_host::{LoadError, Plugin, PluginStatus, Runtime, RuntimeEvent};
 use plugboard_manifest::{Manifest, PluginId};
-use plugboard_store::{PluginRecord, PluginStore};
+use plugboard_store::{Notice, PluginRecord, PluginStore};
 use serde::Serialize;
 use tokio::sync::broadcast;
 
@@ -160,6 +162,12 @@ struct Inner {
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     /// Whether [`Registry::start_scheduler`] has run.
     scheduler_started: std::sync::atomic::AtomicBool,
+    /// Installs, uninstalls and package syncs run one at a time (they move folders).
+    installs: tokio::sync::Mutex<()>,
+    /// Stored packages that failed to install here, by plugin: the failed file's SHA-256.
+    package_failures: Mutex<BTreeMap<String, String>>,
+    /// The store's notifications, passed on ([`Registry::notices`]).
+    notices: broadcast::Sender<Notice>,
 }
 
 impl Drop for Inner {
@@ -218,6 +226,9 @@ impl Registry {
             operations: tokio::sync::Mutex::new(()),
             tasks: Mutex::new(Vec::new()),
             scheduler_started: std::sync::atomic::AtomicBool::new(false),
+            installs: tokio::sync::Mutex::new(()),
+            package_failures: Mutex::new(BTreeMap::new()),
+            notices: broadcast::channel(256).0,
         });
         let dispatcher = tokio::spawn(dispatch_events(Arc::downgrade(&inner), events));
         let sweeper = tokio::spawn(purge_expired(Arc::downgrade(&inner)));
@@ -260,6 +271,11 @@ impl Registry {
     }
 
     // --- helpers ---
+
+    /// Held by installs, uninstalls and package syncs, which move folders.
+    pub(crate) fn install_lock(&self) -> &tokio::sync::Mutex<()> {
+        &self.inner.installs
+    }
 
     fn loaded_versions(&self) -> BTreeMap<PluginId, semver::Version> {
         self.inner.runtime.plugins().iter().map(|plugin| (plugin.id().clone(), plugin.version().clone())).collect()

@@ -1,18 +1,19 @@
 //! Following the store: changes another process made to the saved plugin state (the
-//! `plugboard plugin enable|disable` commands on the same data folder while a server runs)
-//! are applied here through the normal lifecycle operations.
+//! `plugboard plugin enable|disable` commands on the same data folder while a server runs,
+//! or another server sharing the database) are applied here through the normal lifecycle
+//! operations, and so are the packages another server installed.
 //!
 //! [`StoreFollower`] is the reusable step: it reads the plugin records, and applies those
 //! that changed since it last looked with [`Registry::apply_stored_record`]. Here a task
-//! calls it every two seconds (one small query when nothing changed); a backend that can
-//! notify of changes calls the same step when told.
+//! calls it every two seconds (one small query when nothing changed), and at once when a
+//! shared database notifies of a change.
 
 use std::collections::BTreeMap;
 use std::sync::Weak;
 use std::time::Duration;
 
 use plugboard_manifest::{FailMode, PluginId};
-use plugboard_store::PluginRecord;
+use plugboard_store::{Notice, Notifications, PluginRecord, Topic};
 use serde::Serialize;
 
 use super::{Inner, Registry, lifecycle::parse_fail_mode, lock};
@@ -128,17 +129,76 @@ impl Registry {
     }
 }
 
-/// Follows the store every [`FOLLOW_INTERVAL`] while the registry lives.
+/// How long to wait before listening again after the database refused.
+const LISTEN_RETRY: Duration = Duration::from_secs(2);
+
+/// Follows the store while the registry lives: every [`FOLLOW_INTERVAL`], and, where
+/// several servers share the database, at once when it notifies of a change (after a lost
+/// connection, everything is read again: what was notified meanwhile is gone).
 pub(super) async fn follow_store(registry: Weak<Inner>) {
     let mut follower = StoreFollower::new();
     let mut ticks = tokio::time::interval(FOLLOW_INTERVAL);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut listener: Option<Box<dyn Notifications>> = None;
+    let mut listen_after = tokio::time::Instant::now();
     loop {
-        ticks.tick().await;
+        // What woke us: `None` is the clock.
+        let notice = match listener.as_mut() {
+            Some(notifications) => tokio::select! {
+                _ = ticks.tick() => None,
+                notice = notifications.next() => match notice {
+                    Ok(notice) => Some(notice),
+                    Err(error) => {
+                        tracing::warn!("lost the database's notifications, listening again shortly: {error}");
+                        listener = None;
+                        listen_after = tokio::time::Instant::now() + LISTEN_RETRY;
+                        continue;
+                    }
+                },
+            },
+            None => {
+                ticks.tick().await;
+                None
+            }
+        };
         let Some(inner) = registry.upgrade() else { return };
         let registry = Registry { inner };
-        if let Err(error) = follower.follow(&registry).await {
+        let shared = registry.store().is_shared();
+        let mut notice = notice;
+        if shared && listener.is_none() && tokio::time::Instant::now() >= listen_after {
+            match registry.store().listen().await {
+                Ok(notifications) => {
+                    listener = notifications;
+                    // Whatever happened before we listened is read as after a lost connection.
+                    notice = Some(Notice::Resync);
+                }
+                Err(error) => {
+                    tracing::warn!(
+                        "cannot listen for the database's notifications, reading it every {FOLLOW_INTERVAL:?}: {error}"
+                    );
+                    listen_after = tokio::time::Instant::now() + LISTEN_RETRY;
+                }
+            }
+        }
+        let (records, packages) = match &notice {
+            None => (true, shared),
+            Some(Notice::Changed(Topic::Plugins)) => (true, false),
+            Some(Notice::Changed(Topic::Packages)) => (false, true),
+            Some(Notice::Resync) => (true, true),
+            Some(Notice::Changed(Topic::TrustedKeys) | Notice::Message(_)) => (false, false),
+        };
+        // Packages first: a plugin installed elsewhere may come with its saved state.
+        if packages && let Err(error) = registry.sync_packages().await {
+            tracing::warn!("cannot read the packages kept in the database: {error}");
+        }
+        if records && let Err(error) = follower.follow(&registry).await {
             tracing::warn!("cannot read the saved plugin state: {error}");
+        }
+        if let Some(notice) = notice
+            && !matches!(notice, Notice::Changed(Topic::Plugins | Topic::Packages))
+        {
+            // Nobody listening is no error.
+            let _ = registry.inner.notices.send(notice);
         }
     }
 }

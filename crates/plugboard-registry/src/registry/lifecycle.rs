@@ -12,13 +12,38 @@ use plugboard_store::PluginRecord;
 use super::{Registry, StartReport, lock};
 use crate::discover::{Candidate, Origin, folder_name, plugin_folders};
 use crate::error::RegistryError;
+use crate::registry::PackageChange;
 use crate::resolve::resolve;
 
 impl Registry {
     /// Discovers every plugin (bundled, then each directory in order), resolves their
     /// dependencies and loads them in dependency order with their saved settings and
-    /// state. A plugin that cannot load is reported and skipped; the others load.
+    /// state. A plugin that cannot load is reported and skipped; the others load. Then the
+    /// packages the store keeps (installed through another server sharing the database)
+    /// are installed, or uninstalled, here ([`Registry::sync_packages`]).
     pub async fn start(&self) -> StartReport {
+        let mut report = self.start_found().await;
+        match self.sync_packages().await {
+            Ok(changes) => {
+                for change in changes {
+                    if let PackageChange::Installed { plugin, .. } = change
+                        && !report.loaded.contains(&plugin)
+                    {
+                        report.loaded.push(plugin);
+                    }
+                }
+            }
+            Err(error) => {
+                let warning = format!("cannot read the packages kept in the database: {error}");
+                tracing::warn!("{warning}");
+                report.warnings.push(warning);
+            }
+        }
+        report
+    }
+
+    /// Discovers and loads the plugins found here (see [`Registry::start`]).
+    async fn start_found(&self) -> StartReport {
         let _operation = self.inner.operations.lock().await;
         let mut report = StartReport::default();
         let mut candidates: BTreeMap<PluginId, Candidate> = BTreeMap::new();
