@@ -8,6 +8,7 @@ pub mod accounts;
 mod app;
 mod auth;
 mod chat;
+mod cluster;
 mod connections;
 mod conversations;
 mod credentials;
@@ -94,6 +95,9 @@ pub struct ServerConfig {
     pub allowed_origins: Vec<String>,
     /// Timeouts of slow clients and the cap on connections.
     pub connections: ConnectionLimits,
+    /// This server's name among several sharing a database (in the cluster's plugin
+    /// events); a generated one unless the operator names it.
+    pub node_name: String,
 }
 
 impl Default for ServerConfig {
@@ -106,6 +110,7 @@ impl Default for ServerConfig {
             public_url: None,
             allowed_origins: Vec::new(),
             connections: ConnectionLimits::default(),
+            node_name: cluster::generated_node_name(),
         }
     }
 }
@@ -351,6 +356,8 @@ pub async fn serve(
     registry.start_scheduler();
     // Plugins hear of account changes, this server's and those made by `plugboard user`.
     state.engine.start_account_relay();
+    // With several servers on the database: events published, trusted keys followed.
+    cluster::start(&state).await;
     connections::serve(listener, router(state), limits, shutdown).await;
     registry.shutdown().await;
     Ok(())

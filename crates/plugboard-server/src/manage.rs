@@ -16,13 +16,14 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use futures_util::{Stream, StreamExt as _};
 use plugboard_manifest::{PluginId, SettingsSchema};
 use plugboard_registry::RegistryError;
+use plugboard_store::Notice;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::AdminUser;
 use crate::error::{ApiError, ApiJson};
-use crate::{AppState, schemas};
+use crate::{AppState, cluster, schemas};
 
 pub(crate) fn plugin_id(id: &str) -> Result<PluginId, ApiError> {
     PluginId::parse(id).map_err(|error| ApiError::bad_request("invalid_plugin_id", error.to_string()))
@@ -374,8 +375,9 @@ pub(crate) async fn faults(
 
 /// Plugin events as they happen, as server-sent events named by their type
 ///
-/// Loaded, unloaded, enabled, disabled, failed, settings changed, fault, breaker opened.
-/// The stream does not end by itself.
+/// Loaded, unloaded, enabled, disabled, failed, settings changed, fault, breaker opened,
+/// each with the `node` (server) it happened on: with several servers sharing a
+/// PostgreSQL database, every server's events. The stream does not end by itself.
 #[utoipa::path(
     get,
     path = "/api/plugins/events",
@@ -391,12 +393,27 @@ pub(crate) async fn events(
     State(state): State<AppState>,
     AdminUser(_): AdminUser,
 ) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
-    let events = tokio_stream::wrappers::BroadcastStream::new(state.registry.subscribe());
-    let stream = events.filter_map(|event| async move {
-        let event = event.ok()?;
-        let value = serde_json::to_value(&event).ok()?;
+    // With several servers on the database, every server's events come back through it
+    // (this one's included); otherwise they are this server's own.
+    let shared = state.store.is_shared();
+    let node = state.config.node_name.clone();
+    let local = tokio_stream::wrappers::BroadcastStream::new(state.registry.subscribe())
+        .filter_map(move |event| {
+            let node = node.clone();
+            async move { if shared { None } else { cluster::stamped(&event.ok()?, &node) } }
+        })
+        .boxed();
+    let cluster = tokio_stream::wrappers::BroadcastStream::new(state.registry.notices())
+        .filter_map(|notice| async move {
+            match notice.ok()? {
+                Notice::Message(message) => cluster::published_event(&message),
+                _ => None,
+            }
+        })
+        .boxed();
+    let stream = futures_util::stream::select(local, cluster).map(|value| {
         let name = value["type"].as_str().unwrap_or("event").to_owned();
-        Some(Ok(SseEvent::default().event(name).data(value.to_string())))
+        Ok(SseEvent::default().event(name).data(value.to_string()))
     });
     Sse::new(stream).keep_alive(KeepAlive::default())
 }

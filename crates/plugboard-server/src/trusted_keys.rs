@@ -69,8 +69,9 @@ pub(crate) async fn list(State(state): State<AppState>, AdminUser(_): AdminUser)
 
 /// Trusts a public key
 ///
-/// Saves the key in the trusted keys folder as `<fingerprint>.pub`; the next install
-/// accepts packages it signed, without a restart.
+/// Saves the key in the trusted keys folder as `<fingerprint>.pub`, and in the database, so
+/// every server sharing it trusts the key too; the next install accepts packages it
+/// signed, without a restart.
 #[utoipa::path(
     post,
     path = "/api/trusted-keys",
@@ -97,14 +98,17 @@ pub(crate) async fn trust(
         return Err(no_folder());
     }
     store.trust(key.clone()).map_err(package_error)?;
+    // Kept in the database too: every server sharing it trusts the key.
+    state.store.save_trusted_key(&key.fingerprint(), key.to_file_text().trim_end()).await?;
     tracing::info!(fingerprint = %key.fingerprint(), "trusted a package signing key");
     Ok((StatusCode::CREATED, Json(json!({"key": describe(&key)}))))
 }
 
 /// Stops trusting a key
 ///
-/// Deletes the key's file from the trusted keys folder; the next install refuses packages
-/// only it signed (under the `require` policy).
+/// Deletes the key's file from the trusted keys folder, on every server sharing the
+/// database; the next install refuses packages only it signed (under the `require`
+/// policy).
 #[utoipa::path(
     delete,
     path = "/api/trusted-keys/{fingerprint}",
@@ -128,7 +132,9 @@ pub(crate) async fn untrust(
     if store.folder().is_none() {
         return Err(no_folder());
     }
-    if !store.untrust(&fingerprint).map_err(package_error)? {
+    let in_folder = store.untrust(&fingerprint).map_err(package_error)?;
+    let in_database = state.store.remove_trusted_key(&fingerprint).await?;
+    if !in_folder && !in_database {
         return Err(ApiError::not_found("trusted key", &fingerprint));
     }
     tracing::info!(%fingerprint, "stopped trusting a package signing key");
