@@ -147,6 +147,53 @@ pub enum StoreError {
         /// Why it cannot be read.
         message: String,
     },
+    /// A query of the copy from SQLite into PostgreSQL failed.
+    #[error("cannot {operation} table `{table}`: {source}")]
+    CopyQuery {
+        /// What the copy was doing, as a phrase after "cannot" ("write the PostgreSQL").
+        operation: &'static str,
+        /// The table.
+        table: &'static str,
+        /// What failed.
+        source: DatabaseError,
+    },
+    /// A value in the SQLite database that PostgreSQL cannot hold (text with a NUL
+    /// character), or that cannot be read; found before anything is copied.
+    #[error(
+        "row {row} of table `{table}` cannot be copied: column `{column}` {problem}; change or delete that row in the SQLite database (with a server on it, or the sqlite3 tool), then copy again"
+    )]
+    CopyValue {
+        /// The table.
+        table: &'static str,
+        /// The row, by its key (`id = 'abc'`).
+        row: String,
+        /// The column.
+        column: &'static str,
+        /// What is wrong with the value.
+        problem: String,
+    },
+    /// The database to copy into already holds rows.
+    #[error(
+        "the target database is not empty: table `{table}` has {rows} rows; copy into a new, empty database, or ask for rows already there to be kept (rows with the same key are then not copied again)"
+    )]
+    TargetNotEmpty {
+        /// The first table (in copying order) that has rows.
+        table: &'static str,
+        /// How many.
+        rows: u64,
+    },
+    /// After a copy, a table does not hold the rows it should.
+    #[error(
+        "the copy does not add up: table `{table}` has {found} rows in PostgreSQL where {expected} were expected; something else wrote to one of the databases during the copy: stop every server on both, then copy again into a new, empty database"
+    )]
+    CopyMismatch {
+        /// The table.
+        table: &'static str,
+        /// The rows it should have.
+        expected: u64,
+        /// The rows it has.
+        found: u64,
+    },
 }
 
 fn for_plugin(plugin: Option<&str>) -> String {

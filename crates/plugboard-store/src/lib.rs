@@ -8,7 +8,8 @@
 //! Architecture Invariant: this is the only crate that talks SQL, and no sqlx type appears
 //! in its public API. [`SqliteStore`] is the SQLite implementation and [`PgStore`] the
 //! PostgreSQL one, with the same semantics (one test suite runs against both);
-//! [`AnyStore::open`] opens whichever a [`DatabaseLocation`] names.
+//! [`AnyStore::open`] opens whichever a [`DatabaseLocation`] names, and [`copy_database`]
+//! moves a SQLite installation into PostgreSQL.
 //!
 //! The store stores; it does not judge. Plugin ids, key sizes, settings against their
 //! schema, fail modes, usernames, titles and message contents are validated by the callers
@@ -17,6 +18,7 @@
 #![deny(missing_docs)]
 
 mod chat;
+mod copy;
 mod error;
 mod open;
 mod postgres;
@@ -33,6 +35,10 @@ use serde::Serialize;
 pub use chat::{
     AccountChange, AccountEvent, ApiToken, Attachment, ChatStore, Conversation, ConversationPage, Message,
     MessageStatus, NewMessage, Role, SessionInfo, TraceRecord, User, UserDeletion,
+};
+pub use copy::{
+    COPIED_TABLES, CopiedTable, CopyOptions, CopyProgress, CopyReport, DEFAULT_BATCH_ROWS, NOT_COPIED_TABLES, TableCopy,
+    copy_database,
 };
 pub use error::StoreError;
 pub use open::{AnyStore, DatabaseLocation};

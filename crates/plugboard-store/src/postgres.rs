@@ -97,6 +97,11 @@ impl PgStore {
         self.clock.now_ms()
     }
 
+    /// The connection pool, for the copy from SQLite (`copy.rs`).
+    pub(crate) fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
     /// Closes every connection, waiting for queries in flight. Any use of the store (or a
     /// clone of it) afterwards fails.
     pub async fn close(&self) {

@@ -166,6 +166,12 @@ impl SqliteStore {
         Ok(SqliteStore { pool, writer: None, clock: Arc::new(SystemClock) })
     }
 
+    /// The read-only connections (the only connection, in memory), for the copy into
+    /// PostgreSQL (`copy.rs`), which reads every table in one snapshot.
+    pub(crate) fn read_pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
     /// Closes every connection, waiting for queries in flight and queued writes. A file
     /// database is checkpointed, and its `-wal` file removed, when its last connection (the
     /// writer, closed last) closes. Any use of the store (or a clone of it) afterwards fails.

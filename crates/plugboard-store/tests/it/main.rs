@@ -40,6 +40,7 @@ pub(crate) use backends;
 mod attachments;
 mod cas;
 mod conversations;
+mod copy;
 mod faults;
 mod kv;
 mod messages;
