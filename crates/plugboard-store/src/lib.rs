@@ -26,6 +26,8 @@ mod rows;
 mod shared;
 mod sqlite;
 mod tasks;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use std::time::Duration;
 

@@ -33,6 +33,8 @@ pub(crate) struct FileConfig {
     pub(crate) max_task_deadline: Option<String>,
     /// The address people reach the server at, behind a proxy.
     pub(crate) public_url: Option<url::Url>,
+    /// This server's name among several sharing a database.
+    pub(crate) node_name: Option<String>,
     /// Further origins whose pages may change state with the session cookie.
     pub(crate) allowed_origins: Option<Vec<String>>,
     /// Each commit waits until it is on disk (SQLite `synchronous = FULL`), so it survives

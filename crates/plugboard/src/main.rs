@@ -59,6 +59,10 @@ enum Command {
         /// https://chat.example.org: its pages may change state with the session cookie.
         #[arg(long, env = "PLUGBOARD_PUBLIC_URL")]
         public_url: Option<url::Url>,
+        /// This server's name among several sharing a PostgreSQL database, shown with its
+        /// plugin events (default: a generated one).
+        #[arg(long, env = "PLUGBOARD_NODE_NAME")]
+        node_name: Option<String>,
         #[command(flatten)]
         plugins: PluginOptions,
         #[command(flatten)]
@@ -154,6 +158,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             openai_api_key,
             default_model,
             public_url,
+            node_name,
             plugins,
             local,
             connections,
@@ -196,6 +201,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 allowed_origins: file.allowed_origins.clone().unwrap_or_default(),
                 connections: connections.limits(&file)?,
                 ..ServerConfig::default()
+            };
+            let server_config = match node_name.or(file.node_name.clone()) {
+                Some(node_name) => ServerConfig { node_name, ..server_config },
+                None => server_config,
             };
             let state = app
                 .provider(Arc::new(local))

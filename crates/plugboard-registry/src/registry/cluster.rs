@@ -34,9 +34,9 @@ pub enum PackageChange {
 }
 
 /// A package from the store passed the installing server's limits and signature policy;
-/// here it is only unpacked again.
+/// here it is only unpacked again, within bounds far above any limit a server accepts.
 fn stored_package_limits() -> Limits {
-    Limits { max_archive_bytes: u64::MAX, max_unpacked_bytes: u64::MAX, max_files: usize::MAX }
+    Limits { max_archive_bytes: 1 << 40, max_unpacked_bytes: 1 << 40, max_files: 1 << 24 }
 }
 
 /// The install record in `install_dir`'s folder of `plugin`, if an install wrote one.

@@ -9,6 +9,7 @@ use std::process::{Child, Command, Stdio};
 use serde_json::{Value, json};
 
 mod browser;
+mod cluster;
 mod local;
 mod packages;
 mod running;
