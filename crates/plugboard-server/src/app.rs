@@ -129,6 +129,7 @@ impl AppBuilder {
             limits: Arc::new(UserLimits::new(self.user_calls_per_minute).with_chat_turns(self.chat_turns_per_minute)),
             logins: Arc::new(LoginLimits::default()),
             packages: Arc::new(self.packages),
+            readiness: Arc::default(),
         })
     }
 }

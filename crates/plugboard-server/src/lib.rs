@@ -14,6 +14,7 @@ mod conversations;
 mod credentials;
 mod disposition;
 mod error;
+mod health;
 mod json_errors;
 mod limits;
 mod live;
@@ -50,6 +51,7 @@ pub use app::AppBuilder;
 pub use auth::{AdminUser, AuthUser, SESSION_COOKIE};
 pub use connections::ConnectionLimits;
 pub use error::{ApiError, ApiJson, chat_status};
+pub use health::Readiness;
 pub use limits::UserLimits;
 pub use login_limits::LoginLimits;
 pub use packages::PackagesConfig;
@@ -132,6 +134,18 @@ pub struct AppState {
     pub logins: Arc<LoginLimits>,
     /// How packages are installed (trust store, policy, limits, index).
     pub packages: Arc<PackagesConfig>,
+    /// What `/readyz` reports besides the database: plugins loaded, shutdown begun.
+    pub readiness: Arc<Readiness>,
+}
+
+impl AppState {
+    /// Starts the registry (loads the enabled plugins, [`Registry::start`]) and then marks
+    /// the server's plugins ready for `/readyz`.
+    pub async fn start_plugins(&self) -> plugboard_registry::StartReport {
+        let report = self.registry.start().await;
+        self.readiness.mark_plugins_started();
+        report
+    }
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -299,6 +313,9 @@ pub(crate) fn operations(upload_limit: usize) -> Vec<Operation> {
         Operation::get("/api/plugins/{id}/docs", plugin_http::docs),
         Operation::get("/api/plugins/{id}/docs/{*path}", plugin_http::doc_file),
         Operation::get("/metrics", prometheus::metrics),
+        // Probes: no sign-in, no rate limit, outside the plugins' request middleware.
+        Operation::get("/healthz", health::healthz),
+        Operation::get("/readyz", health::readyz),
         // A plugin's routes, with any of the methods a manifest may declare.
         Operation::get("/api/plugins/{id}/http/{*path}", plugin_http::route),
         Operation::post("/api/plugins/{id}/http/{*path}", plugin_http::route),
@@ -340,9 +357,9 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Serves on `listener` until `shutdown` completes, running the plugins' scheduled tasks
-/// meanwhile, within the configuration's [`ConnectionLimits`]. At shutdown, requests in
-/// flight (streams included) get `shutdown_grace` to finish; then every plugin is unloaded
-/// (its shutdown hook called).
+/// meanwhile, within the configuration's [`ConnectionLimits`]. At shutdown, `/readyz`
+/// answers 503; requests in flight (streams included) get `shutdown_grace` to finish; then
+/// every plugin is unloaded (its shutdown hook called).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
@@ -358,6 +375,12 @@ pub async fn serve(
     state.engine.start_account_relay();
     // With several servers on the database: events published, trusted keys followed.
     cluster::start(&state).await;
+    // From the shutdown signal on, `/readyz` answers 503 while requests in flight finish.
+    let readiness = Arc::clone(&state.readiness);
+    let shutdown = async move {
+        shutdown.await;
+        readiness.mark_shutting_down();
+    };
     connections::serve(listener, router(state), limits, shutdown).await;
     registry.shutdown().await;
     Ok(())

@@ -17,8 +17,8 @@ use utoipa::{Modify, OpenApi};
 
 use crate::auth::SESSION_COOKIE;
 use crate::{
-    AppState, account, auth, chat, conversations, live, manage, openai, packages, plugin_http, plugins, prometheus,
-    tasks, trusted_keys, ui, users,
+    AppState, account, auth, chat, conversations, health, live, manage, openai, packages, plugin_http, plugins,
+    prometheus, tasks, trusted_keys, ui, users,
 };
 
 pub(crate) use crate::schemas::*;
@@ -111,6 +111,8 @@ pub(crate) const BEARER: &str = "bearer_token";
         plugin_http::docs,
         plugin_http::doc_file,
         prometheus::metrics,
+        health::healthz,
+        health::readyz,
     ),
     components(schemas(ApiError, OpenAiError)),
     modifiers(&SecuritySchemes),
@@ -130,6 +132,7 @@ pub(crate) const BEARER: &str = "bearer_token";
                                                 routes are also listed under the plugin's own tag, at the \
                                                 path they are served at"),
         (name = "metrics", description = "Prometheus metrics (administrators)"),
+        (name = "health", description = "Liveness and readiness probes for load balancers (no sign-in)"),
     )
 )]
 pub(crate) struct ApiDoc;

@@ -5,6 +5,8 @@
 //! epoch; the store sets both. Secrets never reach the store in the clear: callers pass
 //! password hashes and the SHA-256 of session and API tokens.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
@@ -392,7 +394,9 @@ pub trait ChatStore: Send + Sync + std::fmt::Debug {
     async fn list_messages(&self, conversation_id: &str) -> Result<Vec<Message>, StoreError>;
 
     /// Replaces content, data and status of a message being generated (streaming →
-    /// complete/partial); does not set `edited_at_ms`. `None` if absent.
+    /// complete/partial), and marks it touched now (a reply still `streaming` is written at
+    /// least every few seconds, as its liveness heartbeat); does not set `edited_at_ms`.
+    /// `None` if absent.
     async fn finish_message(
         &self,
         id: &str,
@@ -408,9 +412,13 @@ pub trait ChatStore: Send + Sync + std::fmt::Debug {
     /// `None` if absent or already deleted.
     async fn delete_message(&self, id: &str) -> Result<Option<Message>, StoreError>;
 
-    /// At start-up: every message still `streaming` (the server died mid-reply) becomes
-    /// `partial`; returns how many.
-    async fn mark_interrupted_messages(&self) -> Result<u64, StoreError>;
+    /// Every message still `streaming` that nobody has written (its text, or a heartbeat
+    /// with the same text, through [`ChatStore::finish_message`]) for `stale_after` becomes
+    /// `partial`: the server streaming it died mid-reply. Returns how many. A server
+    /// streaming a reply writes its row more often than the limit, so with several servers
+    /// on one database a sweep never cuts off another's live stream; one server alone on
+    /// its database may pass zero at start-up, since no reply of its is live then.
+    async fn mark_stale_streaming_messages(&self, stale_after: Duration) -> Result<u64, StoreError>;
 
     /// Stores a file of the conversation, optionally tied to one of its messages.
     /// [`StoreError::NotFound`] when the conversation, or the message in that conversation,

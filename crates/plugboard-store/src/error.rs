@@ -147,6 +147,17 @@ pub enum StoreError {
         /// Why it cannot be read.
         message: String,
     },
+    /// The database's schema is not the one this build runs with (a readiness probe).
+    #[error(
+        "the database's schema is at version {applied}, this build runs with version {expected}; {}",
+        if applied < expected { "wait for the migration to finish, or run `plugboard db migrate`" } else { "upgrade this server to the version that migrated the database" }
+    )]
+    SchemaNotCurrent {
+        /// The newest migration applied (0: none).
+        applied: i64,
+        /// The newest migration this build knows.
+        expected: i64,
+    },
     /// A query of the copy from SQLite into PostgreSQL failed.
     #[error("cannot {operation} table `{table}`: {source}")]
     CopyQuery {

@@ -2,7 +2,8 @@
 //! records, the plugins' fault history and their private key-value stores), [`TaskStore`]
 //! (scheduled tasks: their due times, claims and runs; every plugin store is one) and
 //! [`ChatStore`] (the chat server's users, sessions, API tokens, conversations, messages,
-//! attachments and plugin traces). [`Store`] is both, for callers that hold one
+//! attachments and plugin traces), with [`ClusterStore`] beside them (readiness, rate limits
+//! shared by servers). [`Store`] is all of them, for callers that hold one
 //! `Arc<dyn Store>` (it upcasts to `Arc<dyn PluginStore>` or `Arc<dyn ChatStore>`).
 //!
 //! Architecture Invariant: this is the only crate that talks SQL, and no sqlx type appears
@@ -18,6 +19,7 @@
 #![deny(missing_docs)]
 
 mod chat;
+mod cluster;
 mod copy;
 mod error;
 mod open;
@@ -38,9 +40,10 @@ pub use chat::{
     AccountChange, AccountEvent, ApiToken, Attachment, ChatStore, Conversation, ConversationPage, Message,
     MessageStatus, NewMessage, Role, SessionInfo, TraceRecord, User, UserDeletion,
 };
+pub use cluster::{ClusterStore, RateLimit, RetryAfter};
 pub use copy::{
-    COPIED_TABLES, CopiedTable, CopyOptions, CopyProgress, CopyReport, DEFAULT_BATCH_ROWS, NOT_COPIED_TABLES, TableCopy,
-    copy_database,
+    COPIED_TABLES, CopiedTable, CopyOptions, CopyProgress, CopyReport, DEFAULT_BATCH_ROWS, NOT_COPIED_TABLES,
+    TableCopy, copy_database,
 };
 pub use error::StoreError;
 pub use open::{AnyStore, DatabaseLocation};
@@ -200,8 +203,9 @@ pub trait PluginStore: TaskStore + Send + Sync + std::fmt::Debug {
     }
 }
 
-/// All of Plugboard's persistent state: the plugin registry's and the chat server's.
-/// Every type that is both a [`PluginStore`] and a [`ChatStore`] is a `Store`.
-pub trait Store: PluginStore + ChatStore {}
+/// All of Plugboard's persistent state: the plugin registry's and the chat server's, and
+/// what servers sharing the database need of it ([`ClusterStore`]). Every type that is a
+/// [`PluginStore`], a [`ChatStore`] and a [`ClusterStore`] is a `Store`.
+pub trait Store: PluginStore + ChatStore + ClusterStore {}
 
-impl<T: PluginStore + ChatStore + ?Sized> Store for T {}
+impl<T: PluginStore + ChatStore + ClusterStore + ?Sized> Store for T {}

@@ -36,6 +36,7 @@ use crate::{
 };
 
 mod chat;
+mod cluster;
 mod shared;
 mod tasks;
 

@@ -68,6 +68,12 @@ pub(crate) fn expires_at_ms(now_ms: i64, ttl: Option<Duration>) -> Option<i64> {
     })
 }
 
+/// The newest touch time of a `streaming` message that is stale at `now_ms`: one touched
+/// at or before it has not been written for `stale_after`.
+pub(crate) fn stale_before_ms(now_ms: i64, stale_after: Duration) -> i64 {
+    now_ms.saturating_sub(i64::try_from(stale_after.as_millis()).unwrap_or(i64::MAX))
+}
+
 pub(crate) fn is_live(expires_at_ms: Option<i64>, now_ms: i64) -> bool {
     expires_at_ms.is_none_or(|expires_at_ms| expires_at_ms > now_ms)
 }

@@ -35,6 +35,7 @@ use crate::rows::{
 };
 
 mod chat;
+mod cluster;
 mod files;
 mod shared;
 mod tasks;

@@ -216,7 +216,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .build()
                 .await
                 .context("starting the plugin runtime")?;
-            let report = state.registry.start().await;
+            let report = state.start_plugins().await;
             tracing::info!(loaded = report.loaded.len(), failed = report.failed.len(), "plugins started");
             let _watch = if dev || file.dev == Some(true) {
                 Some(state.registry.watch(Duration::from_millis(300))?)

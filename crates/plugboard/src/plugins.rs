@@ -101,7 +101,7 @@ impl PluginOptions {
         directories.extend(configured_dirs.into_iter().filter(|dir| !same_folder(dir, &install_dir)));
         let secret_keys = server_keys(&data_dir)?;
         let opened = self.open_store(file, &data_dir).await?;
-        let interrupted = opened.mark_interrupted_messages().await?;
+        let interrupted = opened.mark_stale_streaming_messages(std::time::Duration::ZERO).await?;
         if interrupted > 0 {
             tracing::warn!(
                 "{interrupted} replies were cut off when the server last stopped; they are kept, marked partial"

@@ -10,6 +10,7 @@ mod connections;
 mod conversations;
 mod errors;
 mod hardening;
+mod health;
 mod live;
 mod manage;
 mod middleware;
@@ -107,7 +108,7 @@ impl TestServer {
             .build()
             .await
             .unwrap();
-        let report = state.registry.start().await;
+        let report = state.start_plugins().await;
         assert!(report.failed.is_empty(), "{:?}", report.failed);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());

@@ -6,6 +6,8 @@
 //! administrator; the last active administrator stays one) take the `users` table in SHARE
 //! ROW EXCLUSIVE mode, which lets reads go on and queues those changes.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use serde_json::Value;
 use sqlx::postgres::{PgArguments, PgRow};
@@ -15,7 +17,7 @@ use super::PgStore;
 use crate::rows::{
     column, contains_pattern, decode_cursor, encode_cursor, fold_case, insert_user_error, new_id, query_error,
     read_attachment, read_conversation, read_message, read_token, read_trace, read_user, role_name, sql_limit,
-    status_name,
+    stale_before_ms, status_name,
 };
 use crate::{
     AccountChange, AccountEvent, ApiToken, Attachment, ChatStore, Conversation, ConversationPage, Message,
@@ -615,9 +617,10 @@ impl ChatStore for PgStore {
         // the messages added to one conversation at once, so each one's created_at_ms sees
         // the one before it.
         let query = sqlx::query(concat!(
-            "INSERT INTO messages (id, conversation_id, role, author, content, data, status, created_at_ms)
+            "INSERT INTO messages (id, conversation_id, role, author, content, data, status, created_at_ms,
+                                   touched_at_ms)
              SELECT $1, conversation.id, $3, $4, $5, $6, $7,
-                    GREATEST((SELECT MAX(created_at_ms) FROM messages WHERE conversation_id = $2), $8)
+                    GREATEST((SELECT MAX(created_at_ms) FROM messages WHERE conversation_id = $2), $8), $8
              FROM (SELECT id FROM conversations WHERE id = $2 FOR UPDATE) AS conversation
              RETURNING ",
             message_columns!()
@@ -667,13 +670,14 @@ impl ChatStore for PgStore {
     ) -> Result<Option<Message>, StoreError> {
         const OPERATION: &str = "finish the message";
         let query = sqlx::query(concat!(
-            "UPDATE messages SET content = $2, data = $3, status = $4 WHERE id = $1 RETURNING ",
+            "UPDATE messages SET content = $2, data = $3, status = $4, touched_at_ms = $5 WHERE id = $1 RETURNING ",
             message_columns!()
         ))
         .bind(id)
         .bind(content)
         .bind(data.map(Value::to_string))
-        .bind(status_name(status));
+        .bind(status_name(status))
+        .bind(self.now_ms());
         let row = self.optional_row(query, OPERATION).await?;
         row.map(|row| read_message(&row, OPERATION)).transpose()
     }
@@ -707,11 +711,15 @@ impl ChatStore for PgStore {
         Ok(deleted.map(|message| Message { deleted_at_ms: None, ..message }))
     }
 
-    async fn mark_interrupted_messages(&self) -> Result<u64, StoreError> {
-        let result = sqlx::query("UPDATE messages SET status = 'partial' WHERE status = 'streaming'")
-            .execute(&self.pool)
-            .await
-            .map_err(query_error("mark interrupted messages as partial", None))?;
+    async fn mark_stale_streaming_messages(&self, stale_after: Duration) -> Result<u64, StoreError> {
+        let result = sqlx::query(
+            "UPDATE messages SET status = 'partial'
+             WHERE status = 'streaming' AND (touched_at_ms IS NULL OR touched_at_ms <= $1)",
+        )
+        .bind(stale_before_ms(self.now_ms(), stale_after))
+        .execute(&self.pool)
+        .await
+        .map_err(query_error("mark interrupted messages as partial", None))?;
         Ok(result.rows_affected())
     }
 

@@ -14,6 +14,8 @@
 //! (`INSERT ... SELECT ... WHERE EXISTS`), so a missing parent is a [`StoreError::NotFound`]
 //! naming it rather than a foreign-key failure.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use serde_json::Value;
 use sqlx::sqlite::Sqlite;
@@ -21,7 +23,7 @@ use sqlx::{Connection, QueryBuilder, Row};
 
 use crate::rows::{
     column, contains_pattern, decode_cursor, encode_cursor, fold_case, insert_user_error, new_id, read_attachment,
-    read_conversation, read_message, read_token, read_trace, read_user, role_name, status_name,
+    read_conversation, read_message, read_token, read_trace, read_user, role_name, stale_before_ms, status_name,
 };
 
 use super::{OwnedQuery, SqliteStore};
@@ -649,9 +651,10 @@ impl ChatStore for SqliteStore {
         // (the rowid, filled in by SQLite) breaks ties within a millisecond. Selecting from
         // the conversation inserts nothing when it does not exist.
         let query = sqlx::query(concat!(
-            "INSERT INTO messages (id, conversation_id, role, author, content, data, status, created_at_ms)
+            "INSERT INTO messages (id, conversation_id, role, author, content, data, status, created_at_ms,
+                                   touched_at_ms)
              SELECT ?1, conversations.id, ?3, ?4, ?5, ?6, ?7,
-                    CASE WHEN newest.created_at_ms > ?8 THEN newest.created_at_ms ELSE ?8 END
+                    CASE WHEN newest.created_at_ms > ?8 THEN newest.created_at_ms ELSE ?8 END, ?8
              FROM conversations,
                   (SELECT MAX(created_at_ms) AS created_at_ms FROM messages WHERE conversation_id = ?2) AS newest
              WHERE conversations.id = ?2
@@ -706,13 +709,14 @@ impl ChatStore for SqliteStore {
     ) -> Result<Option<Message>, StoreError> {
         const OPERATION: &str = "finish the message";
         let query = sqlx::query(concat!(
-            "UPDATE messages SET content = ?2, data = ?3, status = ?4 WHERE id = ?1 RETURNING ",
+            "UPDATE messages SET content = ?2, data = ?3, status = ?4, touched_at_ms = ?5 WHERE id = ?1 RETURNING ",
             message_columns!()
         ))
         .bind(id.to_owned())
         .bind(content.to_owned())
         .bind(data.map(Value::to_string))
-        .bind(status_name(status));
+        .bind(status_name(status))
+        .bind(self.now_ms());
         let row = self.write_optional(query).await.map_err(query_error(OPERATION, None))?;
         row.map(|row| read_message(&row, OPERATION)).transpose()
     }
@@ -746,9 +750,13 @@ impl ChatStore for SqliteStore {
         Ok(deleted.map(|message| Message { deleted_at_ms: None, ..message }))
     }
 
-    async fn mark_interrupted_messages(&self) -> Result<u64, StoreError> {
+    async fn mark_stale_streaming_messages(&self, stale_after: Duration) -> Result<u64, StoreError> {
         // Literal values: the partial index `messages_streaming` serves only `= 'streaming'`.
-        let query = sqlx::query("UPDATE messages SET status = 'partial' WHERE status = 'streaming'");
+        let query = sqlx::query(
+            "UPDATE messages SET status = 'partial'
+             WHERE status = 'streaming' AND (touched_at_ms IS NULL OR touched_at_ms <= ?1)",
+        )
+        .bind(stale_before_ms(self.now_ms(), stale_after));
         let result =
             self.write_execute(query).await.map_err(query_error("mark interrupted messages as partial", None))?;
         Ok(result.rows_affected())

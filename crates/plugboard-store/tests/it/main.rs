@@ -39,6 +39,7 @@ pub(crate) use backends;
 
 mod attachments;
 mod cas;
+mod cluster;
 mod conversations;
 mod copy;
 mod faults;

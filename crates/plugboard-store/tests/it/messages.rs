@@ -1,6 +1,9 @@
 //! Messages: order (also within one millisecond), the conversation's activity, edits, soft
-//! deletes, finishing a streamed reply, replies cut off by a crash, corrupt rows, and
+//! deletes, finishing a streamed reply, replies cut off by a crash (and, with several servers,
+//! only those whose server stopped writing them), corrupt rows, and
 //! everything surviving a restart.
+
+use std::time::Duration;
 
 use plugboard_store::{Message, MessageStatus, NewMessage, Role, StoreError};
 use serde_json::json;
@@ -166,13 +169,57 @@ async fn replies_cut_off_by_a_crash_become_partial_after_reopening(db: TestDb) {
     store.close().await;
 
     let store = db.open().await;
-    assert_eq!(store.mark_interrupted_messages().await.unwrap(), 2);
+    assert_eq!(store.mark_stale_streaming_messages(Duration::ZERO).await.unwrap(), 2);
     for message in [&first, &second] {
         let read = store.message(&message.id).await.unwrap().unwrap();
         assert_eq!(read, Message { status: MessageStatus::Partial, ..message.clone() });
     }
     assert_eq!(store.message(&done.id).await.unwrap(), Some(done));
-    assert_eq!(store.mark_interrupted_messages().await.unwrap(), 0);
+    assert_eq!(store.mark_stale_streaming_messages(Duration::ZERO).await.unwrap(), 0);
+}
+
+/// With several servers on one database, one server's sweep must not cut off another's
+/// live stream: only a `streaming` row nobody wrote for the staleness limit is partial.
+async fn only_streaming_replies_untouched_for_the_limit_become_partial(db: TestDb) {
+    const STALE: Duration = Duration::from_secs(30);
+    let (store, clock) = db.open_with_clock().await;
+    let (_user, conversation) = user_and_conversation(&store).await;
+    let streaming =
+        NewMessage { status: MessageStatus::Streaming, ..new_message(&conversation.id, Role::Assistant, "") };
+    let live = store.add_message(&streaming).await.unwrap();
+    let dead = store.add_message(&streaming).await.unwrap();
+    let finished = store.add_message(&streaming).await.unwrap();
+    store.finish_message(&finished.id, "done", None, MessageStatus::Complete).await.unwrap();
+
+    clock.advance(Duration::from_secs(20));
+    // The live server's heartbeat: the same text again, still streaming.
+    store.finish_message(&live.id, "", None, MessageStatus::Streaming).await.unwrap();
+    assert_eq!(store.mark_stale_streaming_messages(STALE).await.unwrap(), 0, "nothing is 30 s old yet");
+
+    clock.advance(Duration::from_secs(15));
+    // `dead` was last written 35 s ago, `live` 15 s ago.
+    assert_eq!(store.mark_stale_streaming_messages(STALE).await.unwrap(), 1);
+    assert_eq!(store.message(&dead.id).await.unwrap().unwrap().status, MessageStatus::Partial);
+    assert_eq!(store.message(&live.id).await.unwrap().unwrap().status, MessageStatus::Streaming);
+    assert_eq!(store.message(&finished.id).await.unwrap().unwrap().status, MessageStatus::Complete);
+
+    // Its server stops beating: the next sweeps past the limit mark it too, and only once.
+    clock.advance(STALE);
+    assert_eq!(store.mark_stale_streaming_messages(STALE).await.unwrap(), 1);
+    assert_eq!(store.message(&live.id).await.unwrap().unwrap().status, MessageStatus::Partial);
+    assert_eq!(store.mark_stale_streaming_messages(STALE).await.unwrap(), 0);
+}
+
+/// A row written before the column existed has no touch time: a sweep treats it as stale.
+async fn a_streaming_row_never_touched_counts_as_stale(db: TestDb) {
+    let store = db.open().await;
+    let (_user, conversation) = user_and_conversation(&store).await;
+    let streaming =
+        NewMessage { status: MessageStatus::Streaming, ..new_message(&conversation.id, Role::Assistant, "") };
+    let old = store.add_message(&streaming).await.unwrap();
+    db.tamper(&format!("UPDATE messages SET touched_at_ms = NULL WHERE id = '{}'", old.id)).await;
+    assert_eq!(store.mark_stale_streaming_messages(Duration::from_secs(30)).await.unwrap(), 1);
+    assert_eq!(store.message(&old.id).await.unwrap().unwrap().status, MessageStatus::Partial);
 }
 
 async fn a_stored_message_that_cannot_be_read_is_reported_as_corrupt(db: TestDb) {
@@ -229,6 +276,8 @@ crate::backends!(
     messages_keep_the_order_they_were_added_in_even_within_a_millisecond,
     a_message_added_after_the_clock_stepped_back_still_comes_last,
     replies_cut_off_by_a_crash_become_partial_after_reopening,
+    only_streaming_replies_untouched_for_the_limit_become_partial,
+    a_streaming_row_never_touched_counts_as_stale,
     a_stored_message_that_cannot_be_read_is_reported_as_corrupt,
     chat_data_survives_closing_and_reopening,
     adding_a_message_returns_it_and_bumps_the_conversation,
