@@ -5,6 +5,7 @@
 
 mod authoring;
 mod config;
+mod db_cli;
 mod models;
 mod plugin_cli;
 mod plugins;
@@ -84,6 +85,11 @@ enum Command {
     Secrets {
         #[command(subcommand)]
         command: secrets_cli::SecretsCommand,
+    },
+    /// Works with the database: copies a SQLite installation into PostgreSQL.
+    Db {
+        #[command(subcommand)]
+        command: db_cli::DbCommand,
     },
     /// Works with local models.
     Model {
@@ -231,6 +237,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Plugin { command } => plugin_cli::run(command).await,
         Command::User { command } => user_cli::run(command).await,
         Command::Secrets { command } => secrets_cli::run(command).await,
+        Command::Db { command } => db_cli::run(command).await,
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 mod browser;
 mod cluster;
+mod db_migrate;
 mod local;
 mod packages;
 mod running;
