@@ -14,9 +14,11 @@ mod accounts;
 mod commands;
 mod history;
 mod post;
+mod sweep;
 mod turn;
 
 pub(crate) use post::{MAX_POST_DEPTH, post_depth};
+pub use sweep::STREAMING_STALE_AFTER;
 
 use std::sync::{Arc, Weak};
 
@@ -25,7 +27,7 @@ use plugboard_manifest::PluginId;
 use plugboard_store::{Attachment, Conversation, Message, Store, User};
 use plugboard_types::{CallContext, Event, Usage};
 use serde::Serialize;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, watch};
 
 use crate::choice::PluginChoice;
 use crate::convert::{api_conversation, api_file_info, api_message};
@@ -149,6 +151,8 @@ struct EngineInner {
     live: LiveFeed,
     /// Wakes the account event relay (`accounts.rs`).
     account_changes: Arc<tokio::sync::Notify>,
+    /// How many turns are running, for [`ChatEngine::turns_finished`].
+    running_turns: Arc<watch::Sender<usize>>,
 }
 
 /// An event waiting for delivery to plugins.
@@ -210,7 +214,17 @@ impl ChatEngine {
         let live = LiveFeed::default();
         let account_changes = Arc::default();
         ChatEngine {
-            inner: Arc::new(EngineInner { plugins, tools, store, models, config, events, live, account_changes }),
+            inner: Arc::new(EngineInner {
+                plugins,
+                tools,
+                store,
+                models,
+                config,
+                events,
+                live,
+                account_changes,
+                running_turns: Arc::new(watch::Sender::new(0)),
+            }),
         }
     }
 
@@ -351,8 +365,37 @@ impl ChatEngine {
     pub fn start_turn(&self, request: TurnRequest) -> mpsc::Receiver<TurnEvent> {
         let (events, receiver) = mpsc::channel(64);
         let engine = self.clone();
-        tokio::spawn(async move { turn::run(&engine, &events, request).await });
+        let running = RunningTurn::new(&self.inner.running_turns);
+        tokio::spawn(async move {
+            turn::run(&engine, &events, request).await;
+            drop(running);
+        });
         receiver
+    }
+
+    /// Waits until no turn is running: at shutdown, after the connections have closed (so
+    /// every turn whose client is gone is stopping), for the turns to store their replies,
+    /// cut-off ones as `partial`, before the process exits.
+    pub async fn turns_finished(&self) {
+        let mut running = self.inner.running_turns.subscribe();
+        // An error means the sender is gone, so no turn can be running.
+        let _ = running.wait_for(|count| *count == 0).await;
+    }
+}
+
+/// Counts one running turn until dropped (also when the turn's task panics).
+struct RunningTurn(Arc<watch::Sender<usize>>);
+
+impl RunningTurn {
+    fn new(counter: &Arc<watch::Sender<usize>>) -> RunningTurn {
+        counter.send_modify(|count| *count += 1);
+        RunningTurn(Arc::clone(counter))
+    }
+}
+
+impl Drop for RunningTurn {
+    fn drop(&mut self) {
+        self.0.send_modify(|count| *count = count.saturating_sub(1));
     }
 }
 

@@ -356,10 +356,16 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// How long, after the connections have closed at shutdown, the turns they ran get to
+/// store their cut-off replies: a turn stops at once when its client is gone, so this is a
+/// few writes to the store.
+const TURNS_STOP_WITHIN: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Serves on `listener` until `shutdown` completes, running the plugins' scheduled tasks
-/// meanwhile, within the configuration's [`ConnectionLimits`]. At shutdown, `/readyz`
-/// answers 503; requests in flight (streams included) get `shutdown_grace` to finish; then
-/// every plugin is unloaded (its shutdown hook called).
+/// meanwhile, within the configuration's [`ConnectionLimits`]. At shutdown, new connections
+/// are refused at once and `/readyz` answers 503; requests in flight (chat turns and streams
+/// included) get `shutdown_grace` to finish; a turn still running then is stopped and its
+/// reply stored as `partial`; then every plugin is unloaded (its shutdown hook called).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
@@ -381,7 +387,15 @@ pub async fn serve(
         shutdown.await;
         readiness.mark_shutting_down();
     };
+    // Replies cut off by a server that died (this one earlier, or another) become partial.
+    state.engine.start_stale_reply_sweep();
+    let engine = state.engine.clone();
     connections::serve(listener, router(state), limits, shutdown).await;
+    // The connections are closed, so every turn whose client was still there at the end of
+    // the grace is stopping: let it store its reply (as `partial`) before the process exits.
+    if tokio::time::timeout(TURNS_STOP_WITHIN, engine.turns_finished()).await.is_err() {
+        tracing::warn!("chat turns still running {TURNS_STOP_WITHIN:?} after the connections closed are abandoned");
+    }
     registry.shutdown().await;
     Ok(())
 }

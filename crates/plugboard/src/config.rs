@@ -142,26 +142,36 @@ impl FileConfig {
     }
 }
 
+/// A duration as `humantime` reads it (`30s`, `1m 30s`), or a bare number of seconds.
+fn parse_duration(text: &str) -> Result<Duration, humantime::DurationError> {
+    match text.trim().parse::<u64>() {
+        Ok(seconds) => Ok(Duration::from_secs(seconds)),
+        Err(_) => humantime::parse_duration(text),
+    }
+}
+
 /// The connection limits of `serve`: flags and `PLUGBOARD_*`, then the file, then the
 /// defaults of [`plugboard_server::ConnectionLimits`].
 #[derive(Debug, clap::Args)]
 pub(crate) struct ConnectionOptions {
     /// A request's head must arrive within this (such as 10s) from the connection's start
     /// or the first byte of the next request. Default: 10s.
-    #[arg(long, env = "PLUGBOARD_HEADER_TIMEOUT", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "PLUGBOARD_HEADER_TIMEOUT", value_parser = parse_duration)]
     header_timeout: Option<Duration>,
     /// A request's whole body must arrive within this after its head, or it is answered
     /// 408. Default: 60s.
-    #[arg(long, env = "PLUGBOARD_BODY_TIMEOUT", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "PLUGBOARD_BODY_TIMEOUT", value_parser = parse_duration)]
     body_timeout: Option<Duration>,
     /// A kept-alive connection with no request in flight is closed after this. Default: 60s.
-    #[arg(long, env = "PLUGBOARD_IDLE_TIMEOUT", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "PLUGBOARD_IDLE_TIMEOUT", value_parser = parse_duration)]
     idle_timeout: Option<Duration>,
     /// Connections served at once; more wait to be accepted until one ends. Default: 512.
     #[arg(long, env = "PLUGBOARD_MAX_CONNECTIONS")]
     max_connections: Option<usize>,
-    /// At shutdown, requests in flight (streams too) get this long to finish. Default: 10s.
-    #[arg(long, env = "PLUGBOARD_SHUTDOWN_GRACE", value_parser = humantime::parse_duration)]
+    /// At shutdown (SIGTERM or Ctrl-C), new connections are refused at once and requests in
+    /// flight (chat turns and streams too) get this long to finish (seconds, or such as
+    /// 1m); a turn still running then is stopped and its reply kept as partial. Default: 10s.
+    #[arg(long, env = "PLUGBOARD_SHUTDOWN_GRACE", value_parser = parse_duration)]
     shutdown_grace: Option<Duration>,
 }
 
@@ -174,7 +184,7 @@ impl ConnectionOptions {
                 return Ok(flag);
             }
             match text {
-                Some(text) => humantime::parse_duration(text).map_err(|error| {
+                Some(text) => parse_duration(text).map_err(|error| {
                     anyhow::anyhow!(
                         "`{key} = \"{text}\"` in the configuration file is not a duration ({error}); use one such as \"30s\""
                     )

@@ -6,6 +6,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use plugboard_host::RuntimeConfig;
@@ -101,7 +102,14 @@ impl PluginOptions {
         directories.extend(configured_dirs.into_iter().filter(|dir| !same_folder(dir, &install_dir)));
         let secret_keys = server_keys(&data_dir)?;
         let opened = self.open_store(file, &data_dir).await?;
-        let interrupted = opened.mark_stale_streaming_messages(std::time::Duration::ZERO).await?;
+        // Alone on its database (SQLite), this server streams nothing yet: every reply still
+        // `streaming` was cut off when it last stopped. Sharing one, only the replies no
+        // server has written for a while are; the server's sweep marks the others later.
+        let stale_after = match &opened {
+            AnyStore::Sqlite(_) => Duration::ZERO,
+            AnyStore::Postgres(_) => plugboard_chat::STREAMING_STALE_AFTER,
+        };
+        let interrupted = opened.mark_stale_streaming_messages(stale_after).await?;
         if interrupted > 0 {
             tracing::warn!(
                 "{interrupted} replies were cut off when the server last stopped; they are kept, marked partial"

@@ -29,6 +29,12 @@ use crate::trace::Trace;
 /// How often the text of a reply being streamed is written to the store.
 const SAVE_INTERVAL: Duration = Duration::from_millis(500);
 
+/// The longest a reply being streamed goes without being written, even when no text came
+/// (a slow model, a long prompt): its row's touch time is its liveness, and a sweep on any
+/// server marks a `streaming` row partial once it is older than
+/// [`STREAMING_STALE_AFTER`](crate::STREAMING_STALE_AFTER), far above this.
+pub(crate) const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(5);
+
 /// Runs `request`, reporting on `events`; a failure ends with an `error` event, and a
 /// reply row left open is kept as partial.
 pub(super) async fn run(engine: &ChatEngine, events: &mpsc::Sender<TurnEvent>, request: TurnRequest) {
@@ -320,7 +326,27 @@ impl Turn<'_> {
         let provider = provider.clone();
         let completion = tokio::spawn(async move { provider.complete(request, sink).await });
         let mut saved = Instant::now();
-        while let Some(chunk) = chunks.recv().await {
+        let mut heartbeat = tokio::time::interval(HEARTBEAT_INTERVAL);
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        heartbeat.reset();
+        loop {
+            let chunk = tokio::select! {
+                chunk = chunks.recv() => chunk,
+                // The client went away while the model was silent: stop now, not at the
+                // next piece of text (at shutdown, the reply is kept before the exit).
+                () = self.events.closed() => {
+                    completion.abort();
+                    return Ok(StepEnd::ClientGone);
+                }
+                _ = heartbeat.tick() => {
+                    if saved.elapsed() >= HEARTBEAT_INTERVAL {
+                        self.store().finish_message(&reply.id, text, None, MessageStatus::Streaming).await?;
+                        saved = Instant::now();
+                    }
+                    continue;
+                }
+            };
+            let Some(chunk) = chunk else { break };
             let CompletionChunk::Delta(delta) = chunk else { continue };
             let filtered = run_stream_filters(filters, context, &delta).await;
             text.push_str(&filtered);

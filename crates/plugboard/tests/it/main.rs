@@ -15,6 +15,7 @@ mod local;
 mod packages;
 mod running;
 mod secrets;
+mod shutdown;
 
 fn plugboard(dir: &tempfile::TempDir) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_plugboard"));
