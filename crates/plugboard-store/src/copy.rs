@@ -194,6 +194,7 @@ pub const COPIED_TABLES: &[CopiedTable] = &[
             integer("created_at_ms"),
             integer("edited_at_ms"),
             integer("deleted_at_ms"),
+            integer("touched_at_ms"),
         ],
         keyset: Keyset::Rowid,
         identity: Some("seq"),
@@ -231,10 +232,11 @@ pub const COPIED_TABLES: &[CopiedTable] = &[
     },
 ];
 
-/// Tables of the schema the copy leaves out, because what they hold is transient and a
-/// running server rebuilds it (none yet). Each database's `_sqlx_migrations` is its own
+/// Tables of the schema the copy leaves out, because what they hold is transient: a
+/// running server rebuilds it (`rate_limits`, migration 0007: the servers' shared rate
+/// limit counters, which start again full). Each database's `_sqlx_migrations` is its own
 /// and is not listed.
-pub const NOT_COPIED_TABLES: &[&str] = &[];
+pub const NOT_COPIED_TABLES: &[&str] = &["rate_limits"];
 
 /// One table [`copy_database`] copies, with how its columns map between the two schemas.
 #[derive(Debug)]

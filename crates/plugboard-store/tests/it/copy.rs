@@ -223,7 +223,13 @@ async fn read_everything(store: &dyn Store, ids: &Populated) -> Vec<String> {
 async fn a_copied_installation_answers_the_same_from_postgresql() {
     let (sqlite, postgres) = (TestDb::sqlite(), TestDb::postgres().await);
     let (source, target) = stores(&sqlite, &postgres).await;
-    let ids = populate(&source).await;
+    let mut ids = populate(&source).await;
+    // A reply still being streamed, touched just now: its touch time moves with it.
+    let streaming = NewMessage {
+        status: MessageStatus::Streaming,
+        ..new_message(&ids.conversations[0], Role::Assistant, "still strea")
+    };
+    ids.messages.push(source.add_message(&streaming).await.unwrap().id);
     let before = read_everything(&source, &ids).await;
 
     // Small batches: every table is read in several, by rowid or by key.
@@ -237,9 +243,9 @@ async fn a_copied_installation_answers_the_same_from_postgresql() {
         assert_eq!((entry.copied, entry.already_there, entry.target_rows), (entry.source_rows, 0, entry.source_rows));
     }
     let rows = |name: &str| report.tables.iter().find(|entry| entry.table == name).unwrap().source_rows;
-    assert_eq!((rows("users"), rows("sessions"), rows("messages"), rows("attachments")), (3, 4, 18, 6));
+    assert_eq!((rows("users"), rows("sessions"), rows("messages"), rows("attachments")), (3, 4, 19, 6));
     assert_eq!((rows("plugin_kv"), rows("task_runs"), rows("account_events"), rows("trusted_keys")), (4, 2, 4, 2));
-    assert!(events.contains(&CopyProgress::Started { table: "messages", rows: 18 }), "{events:?}");
+    assert!(events.contains(&CopyProgress::Started { table: "messages", rows: 19 }), "{events:?}");
     assert!(events.contains(&CopyProgress::Copied { table: "messages", done: 4 }), "{events:?}");
     assert!(events.contains(&CopyProgress::Finished { table: "messages" }), "{events:?}");
 
@@ -260,6 +266,12 @@ async fn a_copied_installation_answers_the_same_from_postgresql() {
         format!("{:?}", source.take_account_events(100).await.unwrap()),
         format!("{:?}", reopened.take_account_events(100).await.unwrap())
     );
+
+    // The streaming reply is live for an hour's staleness limit on both sides.
+    let hour = Duration::from_secs(3_600);
+    assert_eq!(source.mark_stale_streaming_messages(hour).await.unwrap(), 0);
+    assert_eq!(reopened.mark_stale_streaming_messages(hour).await.unwrap(), 0, "its touch time was copied");
+    assert_eq!(reopened.mark_stale_streaming_messages(Duration::ZERO).await.unwrap(), 1);
 
     // What is added after the copy gets numbers past the copied ones.
     let alice = &ids.users[0];
