@@ -121,12 +121,16 @@ impl AppBuilder {
         let engine = ChatEngine::new(Arc::new(registry.clone()), store.clone(), models, self.engine);
         // What plugins post and change goes through the engine (held weakly there).
         chat.attach(&engine);
+        // Servers sharing the database count each user's calls and turns together there;
+        // one alone on its database counts them in memory, with no write per request.
+        let limits = UserLimits::new(self.user_calls_per_minute).with_chat_turns(self.chat_turns_per_minute);
+        let limits = if store.is_shared() { limits.shared_through(store.clone()) } else { limits };
         Ok(AppState {
             registry,
             store,
             engine,
             config: Arc::new(self.server),
-            limits: Arc::new(UserLimits::new(self.user_calls_per_minute).with_chat_turns(self.chat_turns_per_minute)),
+            limits: Arc::new(limits),
             logins: Arc::new(LoginLimits::default()),
             packages: Arc::new(self.packages),
             readiness: Arc::default(),

@@ -39,7 +39,7 @@ async fn prepare(state: &AppState, user: plugboard_store::User, request: ChatReq
     if request.message.trim().is_empty() {
         return Err(ApiError::bad_request("empty_message", "the message is empty; write something"));
     }
-    state.limits.check_turn(&user.id)?;
+    state.limits.check_turn(&user.id).await?;
     let conversation = match &request.conversation_id {
         Some(id) => owned(state, &user, id).await?,
         None => {

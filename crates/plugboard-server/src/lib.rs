@@ -387,6 +387,8 @@ pub async fn serve(
         shutdown.await;
         readiness.mark_shutting_down();
     };
+    // Rate states back to fresh leave a shared database.
+    state.limits.start_purging();
     // Replies cut off by a server that died (this one earlier, or another) become partial.
     state.engine.start_stale_reply_sweep();
     let engine = state.engine.clone();

@@ -1,19 +1,32 @@
 //! Per-user rate limits on what users make plugins do (`/api/plugins/execute`, plugin
 //! routes, `/run`), on top of each plugin's own limit: one user cannot use up a plugin for
-//! everyone. Refusals are 429 with `Retry-After`. The limiter keeps a state per user and
-//! plugin; states that are back to fresh are pruned as checks go by, so memory follows the
-//! users active in the last minute, not every user ever seen.
+//! everyone; and on chat turns. Refusals are 429 with `Retry-After`.
+//!
+//! Where they are counted depends on who else serves: a server alone on its database
+//! (SQLite) counts in memory with `governor`, states back to fresh pruned as checks go by,
+//! so memory follows the users active in the last minute and a check costs no write.
+//! Servers sharing a database (PostgreSQL) count in it (`ClusterStore::take_rate`, one
+//! atomic statement per check, the same GCRA with the same burst), so a user behind a load
+//! balancer gets the limit once, not once per server; its rows back to fresh are purged
+//! every minute. When the database cannot count, the check lets the request through (and
+//! logs it): the limit protects plugins from one user, not the server from its database.
 
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use axum::http::StatusCode;
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::NoOpMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
+use plugboard_store::{RateLimit, Store};
 
 use crate::error::ApiError;
+
+/// How often the rate states back to fresh are purged from a shared database.
+const PURGE_EVERY: Duration = Duration::from_secs(60);
 
 /// Checks between two prunings of the states that are back to fresh.
 const PRUNE_EVERY: u64 = 1024;
@@ -49,35 +62,60 @@ impl<C: Clock + Clone> Keyed<C> {
     }
 }
 
-/// The limiters: plugin calls keyed by user and plugin, chat turns keyed by user.
+/// Where the counts are.
+#[derive(Debug)]
+enum Counter {
+    /// In this process: plugin calls keyed by user and plugin, chat turns keyed by user.
+    Memory { calls: Option<Box<Keyed<DefaultClock>>>, turns: Option<Box<Keyed<DefaultClock>>> },
+    /// In the database every server shares.
+    Store(Arc<dyn Store>),
+}
+
+/// The per-user limits: plugin calls per user and plugin, chat turns per user.
 #[derive(Debug)]
 pub struct UserLimits {
     per_minute: u32,
-    limiter: Option<Keyed<DefaultClock>>,
     turns_per_minute: u32,
-    turns: Option<Keyed<DefaultClock>>,
+    counter: Counter,
 }
 
 impl UserLimits {
     /// `per_minute` calls per user and plugin (bursts up to that many); 0 turns it off.
-    /// Chat turns are not limited until [`UserLimits::with_chat_turns`].
+    /// Chat turns are not limited until [`UserLimits::with_chat_turns`]. Counted in memory
+    /// until [`UserLimits::shared_through`].
     pub fn new(per_minute: u32) -> UserLimits {
-        let limiter = NonZeroU32::new(per_minute).map(|rate| Keyed::new(rate, DefaultClock::default()));
-        UserLimits { per_minute, limiter, turns_per_minute: 0, turns: None }
+        let calls = NonZeroU32::new(per_minute).map(|rate| Box::new(Keyed::new(rate, DefaultClock::default())));
+        UserLimits { per_minute, turns_per_minute: 0, counter: Counter::Memory { calls, turns: None } }
     }
 
     /// Also limits each user to `per_minute` chat turns (`/api/chat`, `/api/chat/stream`,
     /// `/v1/chat/completions`; bursts up to that many); 0 turns it off.
     pub fn with_chat_turns(self, per_minute: u32) -> UserLimits {
-        let turns = NonZeroU32::new(per_minute).map(|rate| Keyed::new(rate, DefaultClock::default()));
-        UserLimits { turns_per_minute: per_minute, turns, ..self }
+        let counter = match self.counter {
+            Counter::Memory { calls, .. } => Counter::Memory {
+                calls,
+                turns: NonZeroU32::new(per_minute).map(|rate| Box::new(Keyed::new(rate, DefaultClock::default()))),
+            },
+            store => store,
+        };
+        UserLimits { turns_per_minute: per_minute, counter, ..self }
+    }
+
+    /// Counts in `store`, which other servers share, instead of in memory: the limits hold
+    /// for all of them together.
+    pub fn shared_through(self, store: Arc<dyn Store>) -> UserLimits {
+        UserLimits { counter: Counter::Store(store), ..self }
     }
 
     /// Takes one chat turn of `user`, or says when to try again.
-    pub(crate) fn check_turn(&self, user: &str) -> Result<(), ApiError> {
-        let Some(turns) = &self.turns else { return Ok(()) };
-        turns.check((user.to_owned(), String::new())).map_err(|wait| {
-            let seconds = wait.as_secs().max(1);
+    pub(crate) async fn check_turn(&self, user: &str) -> Result<(), ApiError> {
+        let taken = match &self.counter {
+            Counter::Memory { turns: None, .. } => return Ok(()),
+            Counter::Memory { turns: Some(turns), .. } => turns.check((user.to_owned(), String::new())),
+            Counter::Store(store) => take(store.as_ref(), &format!("turns/{user}"), self.turns_per_minute).await,
+        };
+        taken.map_err(|wait| {
+            let seconds = whole_seconds(wait);
             let mut error = ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",
@@ -89,22 +127,63 @@ impl UserLimits {
     }
 
     /// Takes one call of `user` to `plugin`, or says when to try again.
-    pub(crate) fn check(&self, user: &str, plugin: &str) -> Result<(), ApiError> {
-        let Some(limiter) = &self.limiter else { return Ok(()) };
-        limiter.check((user.to_owned(), plugin.to_owned())).map_err(|wait| {
+    pub(crate) async fn check(&self, user: &str, plugin: &str) -> Result<(), ApiError> {
+        let taken = match &self.counter {
+            Counter::Memory { calls: None, .. } => return Ok(()),
+            Counter::Memory { calls: Some(calls), .. } => calls.check((user.to_owned(), plugin.to_owned())),
+            Counter::Store(store) => take(store.as_ref(), &format!("calls/{user}/{plugin}"), self.per_minute).await,
+        };
+        taken.map_err(|wait| {
+            let seconds = whole_seconds(wait);
             let mut error = ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",
-                format!(
-                    "you may call plugin `{plugin}` {} times a minute; try again in {} s",
-                    self.per_minute,
-                    wait.as_secs().max(1)
-                ),
+                format!("you may call plugin `{plugin}` {} times a minute; try again in {seconds} s", self.per_minute),
             );
-            error.retry_after = Some(wait.as_secs().max(1));
+            error.retry_after = Some(seconds);
             error
         })
     }
+
+    /// Purges the shared database's rate states that are back to fresh, every minute, until
+    /// the limits are dropped; nothing to do when counting in memory.
+    pub(crate) fn start_purging(self: &Arc<Self>) {
+        if !matches!(self.counter, Counter::Store(_)) {
+            return;
+        }
+        let limits: Weak<UserLimits> = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(PURGE_EVERY);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                let Some(limits) = limits.upgrade() else { return };
+                if let Counter::Store(store) = &limits.counter
+                    && let Err(error) = store.purge_rates().await
+                {
+                    tracing::warn!("cannot purge the rate limit states: {error}");
+                }
+            }
+        });
+    }
+}
+
+/// Takes one unit of `key` at `per_minute` (bursts up to that many) in the shared store;
+/// 0 is no limit. A store that cannot count lets the request through.
+async fn take(store: &dyn Store, key: &str, per_minute: u32) -> Result<(), Duration> {
+    let Some(rate) = NonZeroU32::new(per_minute) else { return Ok(()) };
+    match store.take_rate(key, RateLimit { per_minute: rate, burst: rate }).await {
+        Ok(taken) => taken,
+        Err(error) => {
+            tracing::warn!("cannot count a rate limit in the database, so the request goes through: {error}");
+            Ok(())
+        }
+    }
+}
+
+/// A wait as whole seconds for `Retry-After`, at least 1.
+fn whole_seconds(wait: Duration) -> u64 {
+    wait.as_secs().max(1)
 }
 
 impl Default for UserLimits {

@@ -101,7 +101,7 @@ pub(crate) async fn chat_completions(
     if let Err(error) = crate::error::require_json(&headers) {
         return openai_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "invalid_json", error.message);
     }
-    if let Err(error) = state.limits.check_turn(&user.id) {
+    if let Err(error) = state.limits.check_turn(&user.id).await {
         let mut response = openai_error(error.status, "rate_limited", error.message);
         if let Some(seconds) = error.retry_after {
             response.headers_mut().insert(axum::http::header::RETRY_AFTER, seconds.into());

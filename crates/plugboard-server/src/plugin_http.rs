@@ -96,7 +96,7 @@ pub(crate) async fn route(
         (RouteAuth::None, _) => String::new(),
     };
     // Anonymous webhook calls share one allowance per plugin.
-    state.limits.check(if user_id.is_empty() { "anonymous" } else { &user_id }, id.as_str())?;
+    state.limits.check(if user_id.is_empty() { "anonymous" } else { &user_id }, id.as_str()).await?;
     if body.len() > MAX_ROUTE_BODY {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,

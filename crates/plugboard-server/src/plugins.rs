@@ -189,7 +189,7 @@ pub(crate) async fn execute(
     let (plugin, result) = match request {
         ExecuteRequest::Runner { plugin, data } => {
             let plugin = find(registry, &plugin)?;
-            state.limits.check(&user.id, plugin.id().as_str())?;
+            state.limits.check(&user.id, plugin.id().as_str()).await?;
             let input = match data {
                 Value::String(text) => text,
                 other => other.to_string(),
@@ -199,7 +199,7 @@ pub(crate) async fn execute(
         }
         ExecuteRequest::Method { plugin_id, method, args, kwargs } => {
             let plugin = find(registry, &plugin_id)?;
-            state.limits.check(&user.id, plugin.id().as_str())?;
+            state.limits.check(&user.id, plugin.id().as_str()).await?;
             if !args.is_empty() {
                 return Err(ApiError::new(
                     StatusCode::BAD_REQUEST,

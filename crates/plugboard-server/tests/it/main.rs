@@ -6,6 +6,7 @@
 mod app;
 mod auth;
 mod chat;
+mod cluster_limits;
 mod connections;
 mod conversations;
 mod errors;
