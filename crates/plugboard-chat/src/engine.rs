@@ -149,6 +149,9 @@ struct EngineInner {
     events: mpsc::Sender<QueuedEvent>,
     /// What changes in each person's conversations, for their open pages.
     live: LiveFeed,
+    /// Every person's live events as they happen here, for other servers sharing the
+    /// database ([`ChatEngine::live_changes`]).
+    live_changes: broadcast::Sender<(String, LiveEvent)>,
     /// Wakes the account event relay (`accounts.rs`).
     account_changes: Arc<tokio::sync::Notify>,
     /// How many turns are running, for [`ChatEngine::turns_finished`].
@@ -168,19 +171,23 @@ struct QueuedEvent {
 }
 
 /// The engine held without keeping it alive: for the plugins' chat service, which the
-/// engine's own plugins hold (a strong reference would be a cycle).
+/// engine's own plugins hold (a strong reference would be a cycle), and for tasks that
+/// should end with the engine.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct WeakEngine(Weak<EngineInner>);
+pub struct WeakEngine(Weak<EngineInner>);
 
 impl WeakEngine {
     /// The engine, unless it was dropped.
-    pub(crate) fn upgrade(&self) -> Option<ChatEngine> {
+    pub fn upgrade(&self) -> Option<ChatEngine> {
         self.0.upgrade().map(|inner| ChatEngine { inner })
     }
 }
 
 /// Events waiting for delivery at most; past that, new ones are dropped (and logged).
 const EVENT_QUEUE: usize = 4096;
+
+/// Live events the relay to other servers may fall behind by.
+const LIVE_CHANGES_BACKLOG: usize = 1024;
 
 /// The context of a call made for `user` about a conversation.
 fn context(user_id: &str, conversation_id: &str) -> CallContext {
@@ -212,6 +219,7 @@ impl ChatEngine {
         let mut tools: Vec<Arc<dyn ToolSource>> = vec![Arc::new(PluginTools::new(plugins.clone()))];
         tools.extend(more_tools);
         let live = LiveFeed::default();
+        let live_changes = broadcast::channel(LIVE_CHANGES_BACKLOG).0;
         let account_changes = Arc::default();
         ChatEngine {
             inner: Arc::new(EngineInner {
@@ -222,13 +230,15 @@ impl ChatEngine {
                 config,
                 events,
                 live,
+                live_changes,
                 account_changes,
                 running_turns: Arc::new(watch::Sender::new(0)),
             }),
         }
     }
 
-    pub(crate) fn downgrade(&self) -> WeakEngine {
+    /// A handle that does not keep the engine alive.
+    pub fn downgrade(&self) -> WeakEngine {
         WeakEngine(Arc::downgrade(&self.inner))
     }
 
@@ -274,6 +284,22 @@ impl ChatEngine {
 
     /// Tells `user_id`'s open pages of `event`.
     pub(crate) fn publish(&self, user_id: &str, event: LiveEvent) {
+        if self.inner.live_changes.receiver_count() > 0 {
+            let _ = self.inner.live_changes.send((user_id.to_owned(), event.clone()));
+        }
+        self.inner.live.publish(user_id, event);
+    }
+
+    /// Every person's live events made on this server from now on, with whose they are:
+    /// for passing on to the other servers sharing the database, whose open pages
+    /// [`ChatEngine::relay_live`] tells.
+    pub fn live_changes(&self) -> broadcast::Receiver<(String, LiveEvent)> {
+        self.inner.live_changes.subscribe()
+    }
+
+    /// Tells `user_id`'s open pages on this server of `event`, which happened on another
+    /// server sharing the database (and is not passed on again).
+    pub fn relay_live(&self, user_id: &str, event: LiveEvent) {
         self.inner.live.publish(user_id, event);
     }
 

@@ -1,13 +1,20 @@
 //! Several servers on one database, as the HTTP layer sees it. Where the store is shared
 //! ([`plugboard_store::PluginStore::is_shared`]), each server publishes its plugin events
 //! through the database, stamped with its node name, so `/api/plugins/events` on any server
-//! shows the whole cluster's; and each keeps its trusted keys folder in step with the keys
-//! trusted through the API on any server (kept in the store). Nothing here runs on a
-//! store of one server.
+//! shows the whole cluster's; each keeps its trusted keys folder in step with the keys
+//! trusted through the API on any server (kept in the store); and the lifecycle operations
+//! the store does not keep (load, unload, reload: a restart undoes them) are announced, and
+//! run by every other server too. A person's live feed (`/api/events`) hears of changes
+//! made through any server: each server passes on its live events as references (kind and
+//! ids; messages are too big for a notification), and the others read the rows and tell
+//! their listeners. Nothing here runs on a store of one server.
 
 use std::sync::Arc;
 
+use plugboard_chat::LiveEvent;
+use plugboard_manifest::PluginId;
 use plugboard_package::PublicKey;
+use plugboard_registry::WeakRegistry;
 use plugboard_store::{MAX_MESSAGE_BYTES, Notice, Store, Topic};
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
@@ -16,6 +23,43 @@ use crate::{AppState, PackagesConfig};
 
 /// The `kind` of a published plugin event.
 const PLUGIN_EVENT: &str = "plugin-event";
+
+/// The `kind` of a relayed live event.
+const LIVE_EVENT: &str = "live-event";
+
+/// The `kind` of an announced lifecycle operation.
+const PLUGIN_OPERATION: &str = "plugin-operation";
+
+/// A lifecycle operation an operator ran through this server's API, which the others run
+/// too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Operation {
+    /// Load an installed plugin that is not loaded.
+    Load,
+    /// Unload it (with its dependents when `cascade`).
+    Unload,
+    /// Read it from its folder again and swap it in.
+    Reload,
+}
+
+/// Tells the other servers sharing the database to run `operation` on `plugin` too; a
+/// failure to tell them is logged (the operation itself succeeded here).
+pub(crate) async fn announce(state: &AppState, operation: Operation, plugin: &PluginId, cascade: bool) {
+    if !state.store.is_shared() {
+        return;
+    }
+    let message = json!({
+        "kind": PLUGIN_OPERATION,
+        "node": state.config.node_name,
+        "operation": operation,
+        "plugin": plugin,
+        "cascade": cascade,
+    });
+    if let Err(error) = state.store.publish(&message.to_string()).await {
+        tracing::warn!(plugin = %plugin, "cannot tell the other servers to {operation:?} the plugin too: {error}");
+    }
+}
 
 /// A name for this server when the operator gives none: unique enough to tell servers
 /// apart in a cluster's event stream.
@@ -54,6 +98,133 @@ pub(crate) async fn start(state: &AppState) {
     let notices = state.registry.notices();
     sync_trusted_keys(state.store.as_ref(), &state.packages).await;
     tokio::spawn(follow_trusted_keys(state.store.clone(), state.packages.clone(), notices));
+    let notices = state.registry.notices();
+    tokio::spawn(follow_operations(state.registry.downgrade(), state.config.node_name.clone(), notices));
+    let node = state.config.node_name.clone();
+    tokio::spawn(pass_on_live_events(state.store.clone(), node.clone(), state.engine.live_changes()));
+    tokio::spawn(relay_live_events(state.engine.downgrade(), state.store.clone(), node, state.registry.notices()));
+}
+
+/// Publishes each live event of this server as a reference the others read back.
+async fn pass_on_live_events(
+    store: Arc<dyn Store>,
+    node: String,
+    mut changes: broadcast::Receiver<(String, LiveEvent)>,
+) {
+    loop {
+        let (user, event) = match changes.recv().await {
+            Ok(change) => change,
+            Err(broadcast::error::RecvError::Lagged(missed)) => {
+                tracing::warn!("{missed} live events were not passed on to the other servers: too many at once");
+                continue;
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        let reference = match &event {
+            LiveEvent::ConversationCreated { conversation } | LiveEvent::ConversationChanged { conversation } => {
+                json!({"conversation_id": conversation.id})
+            }
+            LiveEvent::ConversationDeleted { conversation_id } => json!({"conversation_id": conversation_id}),
+            LiveEvent::MessagePosted { message } | LiveEvent::MessageEdited { message } => {
+                json!({"message_id": message.id})
+            }
+            LiveEvent::MessageDeleted { message_id, conversation_id } => {
+                json!({"message_id": message_id, "conversation_id": conversation_id})
+            }
+        };
+        let message =
+            json!({"kind": LIVE_EVENT, "node": node, "user": user, "type": event.name(), "ids": reference}).to_string();
+        if let Err(error) = store.publish(&message).await {
+            tracing::warn!("cannot pass a live event on to the other servers: {error}");
+        }
+    }
+}
+
+/// Tells this server's listeners of the live events other servers passed on, reading the
+/// rows they name (a row gone meanwhile is skipped: its deletion comes next).
+async fn relay_live_events(
+    engine: plugboard_chat::WeakEngine,
+    store: Arc<dyn Store>,
+    node: String,
+    mut notices: broadcast::Receiver<Notice>,
+) {
+    loop {
+        let message = match notices.recv().await {
+            Ok(Notice::Message(message)) => message,
+            Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        let Ok(relayed) = serde_json::from_str::<Value>(&message) else { continue };
+        if relayed["kind"] != LIVE_EVENT || relayed["node"] == node.as_str() {
+            continue;
+        }
+        let (Some(user), Some(kind)) = (relayed["user"].as_str(), relayed["type"].as_str()) else { continue };
+        let id = |name: &str| relayed["ids"][name].as_str().unwrap_or_default().to_owned();
+        let event = match kind {
+            "conversation_created" | "conversation_changed" => match store.conversation(&id("conversation_id")).await {
+                Ok(Some(conversation)) if kind == "conversation_created" => {
+                    LiveEvent::ConversationCreated { conversation }
+                }
+                Ok(Some(conversation)) => LiveEvent::ConversationChanged { conversation },
+                _ => continue,
+            },
+            "conversation_deleted" => LiveEvent::ConversationDeleted { conversation_id: id("conversation_id") },
+            "message_posted" | "message_edited" => match store.message(&id("message_id")).await {
+                Ok(Some(message)) if kind == "message_posted" => LiveEvent::MessagePosted { message },
+                Ok(Some(message)) => LiveEvent::MessageEdited { message },
+                _ => continue,
+            },
+            "message_deleted" => {
+                LiveEvent::MessageDeleted { message_id: id("message_id"), conversation_id: id("conversation_id") }
+            }
+            _ => continue,
+        };
+        let Some(engine) = engine.upgrade() else { return };
+        engine.relay_live(user, event);
+    }
+}
+
+/// Runs the lifecycle operations other servers announce.
+async fn follow_operations(registry: WeakRegistry, node: String, mut notices: broadcast::Receiver<Notice>) {
+    loop {
+        let message = match notices.recv().await {
+            Ok(Notice::Message(message)) => message,
+            Ok(_) => continue,
+            Err(broadcast::error::RecvError::Lagged(missed)) => {
+                tracing::warn!("{missed} notices from other servers were missed: too many at once");
+                continue;
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        let Ok(announced) = serde_json::from_str::<Value>(&message) else { continue };
+        if announced["kind"] != PLUGIN_OPERATION || announced["node"] == node.as_str() {
+            continue;
+        }
+        let (Ok(operation), Some(Ok(plugin))) = (
+            serde_json::from_value::<Operation>(announced["operation"].clone()),
+            announced["plugin"].as_str().map(PluginId::parse),
+        ) else {
+            continue;
+        };
+        let Some(registry) = registry.upgrade() else { return };
+        let loaded = registry.plugin(&plugin).is_some();
+        let result = match operation {
+            Operation::Load if !loaded => registry.load(&plugin).await.map(|_| ()),
+            Operation::Unload if loaded => {
+                registry.unload(&plugin, announced["cascade"].as_bool() == Some(true)).await.map(|_| ())
+            }
+            Operation::Reload => registry.reload(&plugin).await.map(|_| ()),
+            Operation::Load | Operation::Unload => Ok(()),
+        };
+        match result {
+            Ok(()) => {
+                tracing::info!(plugin = %plugin, from = %announced["node"], "ran {operation:?} as another server did")
+            }
+            Err(error) => {
+                tracing::warn!(plugin = %plugin, "cannot {operation:?} the plugin as another server did: {error}")
+            }
+        }
+    }
 }
 
 /// Publishes each of this server's plugin events for the cluster's event streams.

@@ -103,6 +103,8 @@ pub(crate) async fn load(
                 ),
                 other => settings_error(other),
             })?;
+            // A folder is this server's own; an installed plugin loads everywhere.
+            cluster::announce(&state, cluster::Operation::Load, &id, false).await;
             id
         }
         (None, Some(path), None) => state.registry.load_folder(&path).await?.id().clone(),
@@ -177,7 +179,9 @@ pub(crate) async fn unload(
     Path(id): Path<String>,
     Query(query): Query<UnloadQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let unloaded = state.registry.unload(&plugin_id(&id)?, query.cascade).await?;
+    let id = plugin_id(&id)?;
+    let unloaded = state.registry.unload(&id, query.cascade).await?;
+    cluster::announce(&state, cluster::Operation::Unload, &id, query.cascade).await;
     Ok(Json(json!({"unloaded": unloaded})))
 }
 
@@ -207,6 +211,7 @@ pub(crate) async fn reload(
 ) -> Result<Json<Value>, ApiError> {
     let id = plugin_id(&id)?;
     state.registry.reload(&id).await?;
+    cluster::announce(&state, cluster::Operation::Reload, &id, false).await;
     entry(&state, &id).await
 }
 

@@ -1,8 +1,9 @@
 //! Three real `plugboard serve` processes on one PostgreSQL database behave as one server:
 //! a package installed through one is used on another, settings changed on one apply on
-//! another, a scheduled task runs once per due time across them, a token revoked on one is
-//! refused on another, and a server killed mid-stream leaves its partial reply while the
-//! others serve on.
+//! another, unloading and loading on one happen on the others, a scheduled task runs once
+//! per due time across them, a token revoked on one is refused on another, a person's live
+//! feed on one hears of what happens through another, and a server killed mid-stream leaves
+//! its partial reply while the others serve on.
 
 use std::time::{Duration, Instant};
 
@@ -125,6 +126,23 @@ async fn three_servers_on_one_database_behave_as_one() {
         .unwrap();
     assert_eq!(turn["user_message"]["content"], "write to [mail]", "{turn}");
 
+    // Unloading and loading, which the database does not keep, are run by every server.
+    let response = admin.post(url(0, "/api/plugins/markdown-export/unload")).send().await.unwrap();
+    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+    until("unloaded on node 1, unloaded on node 3", Duration::from_secs(10), || async {
+        let status = admin.get(url(2, "/api/plugins/markdown-export")).send().await.unwrap().status();
+        (status == 404).then_some(())
+    })
+    .await;
+    let response =
+        admin.post(url(2, "/api/plugins/load")).json(&json!({"plugin_id": "markdown-export"})).send().await.unwrap();
+    assert!(response.status().is_success(), "{}", response.text().await.unwrap());
+    until("loaded on node 3, loaded on node 1", Duration::from_secs(10), || async {
+        let status = admin.get(url(0, "/api/plugins/markdown-export")).send().await.unwrap().status();
+        (status == 200).then_some(())
+    })
+    .await;
+
     // The ticker's `tick`, due every second, runs once per due time across the three.
     tokio::time::sleep(Duration::from_secs(6)).await;
     let runs = get(&admin, url(1, "/api/plugins/ticker/tasks/tick/runs?limit=100")).await;
@@ -153,6 +171,35 @@ async fn three_servers_on_one_database_behave_as_one() {
     let response = admin.delete(url(2, &format!("/api/tokens/{token_id}"))).send().await.unwrap();
     assert_eq!(response.status(), 204);
     assert_eq!(with_token(0).await.unwrap().status(), 401, "revoked on node 3, refused on node 1");
+
+    // A person's live feed on node 1 hears of a turn made through node 3.
+    let feed = admin.get(url(0, "/api/events")).send().await.unwrap();
+    assert_eq!(feed.status(), 200);
+    let mut feed = futures_util::StreamExt::boxed(feed.bytes_stream());
+    let turn: Value = admin
+        .post(url(2, "/api/chat"))
+        .json(&json!({"message": "told on every server", "model": "openai/echo"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(turn["reply"]["content"], "Echo: told on every server", "{turn}");
+    let mut heard = String::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !heard.contains("Echo: told on every server") {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let chunk = tokio::time::timeout(left, futures_util::StreamExt::next(&mut feed))
+            .await
+            .unwrap_or_else(|_| panic!("node 1's live feed did not hear of node 3's reply within 10 s: {heard}"))
+            .unwrap()
+            .unwrap();
+        heard.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(heard.contains("event: conversation_created"), "{heard}");
+    assert!(heard.contains("told on every server"), "{heard}");
+    drop(feed);
 
     // The plugin events of the whole cluster show on every node: a change on node 3 is
     // seen in node 1's stream, stamped with the node it happened on.
