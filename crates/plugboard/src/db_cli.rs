@@ -117,7 +117,8 @@ async fn copy(from: &str, to: &str, into_non_empty: bool) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// Shows the copy's progress: a bar per table on a terminal, else a line per table done.
+/// Shows the copy's progress: a bar per table on a terminal (the bars of the tables done
+/// stay, one under the other), else a line per table done.
 struct Progress {
     terminal: bool,
     bar: Option<ProgressBar>,
@@ -150,7 +151,11 @@ impl Progress {
                 }
             }
             CopyProgress::Finished { table } => match self.bar.take() {
-                Some(bar) => bar.finish(),
+                // The finished bar stays; the next one starts on the line below.
+                Some(bar) => {
+                    bar.finish();
+                    println!();
+                }
                 None => println!("copied {table}: {} rows", self.rows),
             },
             _ => {}
@@ -161,6 +166,7 @@ impl Progress {
     fn clear(&mut self) {
         if let Some(bar) = self.bar.take() {
             bar.abandon();
+            println!();
         }
     }
 }
