@@ -1,6 +1,7 @@
-//! SIGTERM: the server stops accepting at once, lets the chat streams in flight finish
-//! within its shutdown grace and exits 0; a stream still running at the end of the grace is
-//! cut off and its reply kept, `partial`, before the process exits.
+//! SIGTERM: the server stops accepting at once, lets the streams in flight
+//! (`/api/chat/stream` and `/v1/chat/completions`) finish within its shutdown grace and
+//! exits 0; a stream still running at the end of the grace is cut off and its reply kept,
+//! `partial`, before the process exits.
 
 use std::time::{Duration, Instant};
 
@@ -65,6 +66,19 @@ async fn sigterm_refuses_new_connections_and_lets_a_running_stream_finish() {
     let ready = reqwest::get(format!("{}/readyz", server.base)).await.unwrap();
     assert_eq!(ready.status(), 200, "{}", ready.text().await.unwrap());
     let (mut body, mut received) = start_slow_stream(&client, &server.base, "word20").await;
+    // An OpenAI-compatible stream in flight too.
+    let openai = client
+        .post(format!("{}/v1/chat/completions", server.base))
+        .json(&json!({"model": "openai/slow", "stream": true, "messages": [{"role": "user", "content": "go on"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(openai.status(), 200);
+    let mut openai = openai.bytes_stream().boxed();
+    let mut openai_received = String::new();
+    while !openai_received.contains("word20") {
+        openai_received.push_str(&String::from_utf8_lossy(&openai.next().await.unwrap().unwrap()));
+    }
 
     let signalled = Instant::now();
     terminate(&server);
@@ -90,6 +104,11 @@ async fn sigterm_refuses_new_connections_and_lets_a_running_stream_finish() {
     }
     assert!(received.contains("word300"), "the whole reply was streamed: {received}");
     assert!(received.contains("event: done"), "the turn ended normally: {received}");
+    while let Some(chunk) = openai.next().await {
+        openai_received.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+    }
+    assert!(openai_received.contains("word300"), "{openai_received}");
+    assert!(openai_received.trim_end().ends_with("data: [DONE]"), "{openai_received}");
     let status = exit_within(&mut server, Duration::from_secs(60).saturating_sub(signalled.elapsed()));
     assert!(status.success(), "{status:?}");
 
