@@ -65,6 +65,21 @@ impl TestDatabase {
     pub fn url(&self) -> &str {
         &self.url
     }
+
+    /// Runs `sql` (one or more statements) in the database, for a test that plays a part
+    /// the product does not, such as cutting servers' connections.
+    ///
+    /// # Panics
+    /// When the database cannot be reached or the SQL fails.
+    pub async fn execute(&self, sql: &str) {
+        let mut connection = sqlx::PgConnection::connect(&self.url)
+            .await
+            .unwrap_or_else(|error| panic!("cannot connect to the test database: {error}"));
+        if let Err(error) = sqlx::raw_sql(sql).execute(&mut connection).await {
+            panic!("`{sql}` failed: {error}");
+        }
+        let _ = connection.close().await;
+    }
 }
 
 impl Drop for TestDatabase {

@@ -67,7 +67,7 @@ enum Command {
         #[command(flatten)]
         plugins: PluginOptions,
         #[command(flatten)]
-        local: LocalOptions,
+        local: Box<LocalOptions>,
         #[command(flatten)]
         connections: Box<ConnectionOptions>,
     },

@@ -126,6 +126,29 @@ async fn three_servers_on_one_database_behave_as_one() {
         .unwrap();
     assert_eq!(turn["user_message"]["content"], "write to [mail]", "{turn}");
 
+    // A server whose connection to the database is cut misses nothing that changed
+    // meanwhile: every listening connection is ended, a setting changes at once, and
+    // node 1 applies it all the same.
+    database
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+        )
+        .await;
+    let response = admin
+        .put(url(1, "/api/plugins/pii-redactor/config"))
+        .json(&json!({"email_replacement": "[address]"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+    let (_, took) = until("a change made while node 1 was cut off applies there", Duration::from_secs(10), || async {
+        let details = get(&admin, url(0, "/api/plugins/pii-redactor")).await;
+        (details["settings"]["email_replacement"] == "[address]").then_some(())
+    })
+    .await;
+    eprintln!("a change while node 1's connection was cut, applied after: {took:?}");
+
     // Unloading and loading, which the database does not keep, are run by every server.
     let response = admin.post(url(0, "/api/plugins/markdown-export/unload")).send().await.unwrap();
     assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
