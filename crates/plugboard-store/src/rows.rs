@@ -54,9 +54,31 @@ impl StoreRow for PgRow {
     }
 }
 
-/// Maps a database error to [`StoreError::Query`].
+/// Maps a database error to [`StoreError::Query`], or to [`StoreError::InvalidInput`] when
+/// PostgreSQL refused a text holding U+0000 (NUL), which its TEXT cannot keep: the callers
+/// refuse or remove it before, so this is the backstop for text that got past them, and a
+/// caller's mistake, not the database failing.
 pub(crate) fn query_error(operation: &'static str, plugin: Option<&str>) -> impl FnOnce(sqlx::Error) -> StoreError {
-    move |error| StoreError::Query { operation, plugin: plugin.map(str::to_owned), source: error.into() }
+    move |error| {
+        if is_nul_in_text(&error) {
+            return StoreError::InvalidInput {
+                what: "text",
+                message: format!(
+                    "cannot {operation}{}: a text holds a NUL character (U+0000), which the database cannot store; \
+                     remove the NUL character (U+0000) and try again",
+                    plugin.map(|plugin| format!(" of plugin `{plugin}`")).unwrap_or_default()
+                ),
+            };
+        }
+        StoreError::Query { operation, plugin: plugin.map(str::to_owned), source: error.into() }
+    }
+}
+
+/// PostgreSQL's "invalid byte sequence for encoding \"UTF8\": 0x00" (SQLSTATE 22021,
+/// `character_not_in_repertoire`): the only byte sequence a Rust string can send that it
+/// refuses is U+0000.
+fn is_nul_in_text(error: &sqlx::Error) -> bool {
+    error.as_database_error().and_then(|error| error.code()).is_some_and(|code| code == "22021")
 }
 
 /// When an entry stored at `now_ms` with `ttl` expires. A part of a millisecond counts as

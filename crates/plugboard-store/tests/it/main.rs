@@ -45,6 +45,7 @@ mod copy;
 mod faults;
 mod kv;
 mod messages;
+mod nul_text;
 mod open;
 mod records;
 mod shared;
@@ -102,6 +103,11 @@ impl TestDb {
             _sqlite_dir: None,
             _postgres: Some(database),
         }
+    }
+
+    /// Whether this is the PostgreSQL half.
+    pub(crate) fn is_postgres(&self) -> bool {
+        matches!(self.location, DatabaseLocation::Postgres(_))
     }
 
     /// A store on this database (another one on each call).
