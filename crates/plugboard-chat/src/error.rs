@@ -39,6 +39,18 @@ pub enum ChatError {
         /// The limit.
         limit: usize,
     },
+    /// Text a person sent holds U+0000 (NUL), which no store keeps.
+    #[error(
+        "the {field} holds a NUL character (U+0000), which cannot be stored; remove the NUL character (U+0000) and send it again"
+    )]
+    InvalidText {
+        /// Which text ("message", "title").
+        field: &'static str,
+    },
+    /// The store refused a value (text holding U+0000 that nothing removed before it
+    /// reached PostgreSQL); the message says which and what to do.
+    #[error("{0}")]
+    InvalidInput(String),
     /// A plugin's filter refused it.
     #[error("plugin `{plugin}` refused the {what}: {reason}")]
     Refused {
@@ -86,6 +98,8 @@ impl ChatError {
         let own = [
             "empty_message",
             "message_too_large",
+            "invalid_text",
+            "invalid_input",
             "message_rejected",
             "prompt_rejected",
             "unknown_plugin",
@@ -101,6 +115,8 @@ impl ChatError {
         match self {
             ChatError::EmptyMessage => "empty_message",
             ChatError::MessageTooLarge { .. } => "message_too_large",
+            ChatError::InvalidText { .. } => "invalid_text",
+            ChatError::InvalidInput(_) => "invalid_input",
             ChatError::Refused { what: Refused::Message, .. } => "message_rejected",
             ChatError::Refused { what: Refused::Prompt, .. } => "prompt_rejected",
             ChatError::UnknownPlugin { .. } => "unknown_plugin",
@@ -115,8 +131,14 @@ impl ChatError {
 
 impl From<plugboard_store::StoreError> for ChatError {
     fn from(error: plugboard_store::StoreError) -> ChatError {
-        tracing::error!("storage failed during a chat turn: {error}");
-        ChatError::Storage
+        match error {
+            // What the store refuses to keep is the caller's to change, not a failure.
+            plugboard_store::StoreError::InvalidInput { .. } => ChatError::InvalidInput(error.to_string()),
+            error => {
+                tracing::error!("storage failed during a chat turn: {error}");
+                ChatError::Storage
+            }
+        }
     }
 }
 
@@ -143,6 +165,8 @@ mod tests {
         let errors = [
             ChatError::EmptyMessage,
             ChatError::MessageTooLarge { bytes: 2, limit: 1 },
+            ChatError::InvalidText { field: "message" },
+            ChatError::InvalidInput("x".into()),
             ChatError::Refused { what: Refused::Message, plugin: "p".into(), reason: "r".into() },
             ChatError::Refused { what: Refused::Prompt, plugin: "p".into(), reason: "r".into() },
             ChatError::UnknownPlugin { plugin: "p".into(), available: Vec::new() },

@@ -12,6 +12,7 @@ mod live;
 mod provider;
 mod services;
 mod stateless;
+mod text;
 mod tools;
 pub mod trace;
 
@@ -26,4 +27,5 @@ pub use provider::{
 };
 pub use services::{ModelsAi, SharedModels, StoreChat};
 pub use stateless::StatelessOutcome;
+pub use text::{check_text, without_nul};
 pub use tools::{OfferedTool, PluginTools, ToolSource};

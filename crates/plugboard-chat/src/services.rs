@@ -3,7 +3,8 @@
 //! ([`ModelsAi`]). The host checks the permission before any of these runs. What plugins
 //! change goes through the chat engine once it is attached: their posts pass the other
 //! plugins' will-be-posted hooks, and every change fires the plugins' events and reaches
-//! the owner's open pages.
+//! the owner's open pages. Text they give has U+0000 removed before it is stored
+//! (`crate::text`).
 
 use std::sync::{Arc, OnceLock};
 
@@ -18,6 +19,7 @@ use crate::convert::{api_conversation, api_message};
 use crate::engine::{ChatEngine, MAX_POST_DEPTH, WeakEngine, post_depth};
 use crate::error::ChatError;
 use crate::provider::Models;
+use crate::text::without_nul;
 
 /// The model registry shared by the chat engine and the plugins' `ai` service.
 pub type SharedModels = Arc<RwLock<Models>>;
@@ -58,7 +60,9 @@ impl StoreChat {
 /// What a plugin hears when the engine refused its post.
 fn post_failed(error: ChatError) -> ServiceError {
     match error {
-        ChatError::Refused { .. } => ServiceError::new(ServiceErrorKind::InvalidInput, error.to_string()),
+        ChatError::Refused { .. } | ChatError::InvalidText { .. } | ChatError::InvalidInput(_) => {
+            ServiceError::new(ServiceErrorKind::InvalidInput, error.to_string())
+        }
         ChatError::Storage => storage_failed(),
         other => ServiceError::new(ServiceErrorKind::Internal, other.to_string()),
     }
@@ -138,7 +142,8 @@ impl ChatService for StoreChat {
         }
         self.store.user(user_id).await.map_err(storage)?.ok_or_else(|| not_found("user", user_id))?;
         let engine = self.engine()?;
-        let conversation = self.store.create_conversation(user_id, title).await.map_err(storage)?;
+        let conversation =
+            self.store.create_conversation(user_id, &without_nul(title.to_owned())).await.map_err(storage)?;
         tracing::info!(plugin = %plugin, conversation = %conversation.id, "plugin created a conversation");
         engine.conversation_started_by_plugin(plugin, &conversation);
         Ok(api_conversation(&conversation))
@@ -192,7 +197,7 @@ impl ChatService for StoreChat {
         let owner = self.conversation(None, &message.conversation_id).await?.user_id;
         let edited = self
             .store
-            .edit_message(message_id, content)
+            .edit_message(message_id, &without_nul(content.to_owned()))
             .await
             .map_err(storage)?
             .ok_or_else(|| not_found("message", message_id))?;
@@ -244,8 +249,9 @@ impl ChatService for StoreChat {
         data: Vec<u8>,
     ) -> Result<String, ServiceError> {
         self.conversation(user, conversation_id).await?;
+        let (name, media_type) = (without_nul(name.to_owned()), without_nul(media_type.to_owned()));
         let attachment =
-            self.store.add_attachment(conversation_id, None, name, media_type, &data).await.map_err(storage)?;
+            self.store.add_attachment(conversation_id, None, &name, &media_type, &data).await.map_err(storage)?;
         tracing::info!(plugin = %plugin, file = %attachment.id, "plugin attached a file");
         Ok(attachment.id)
     }

@@ -11,7 +11,8 @@
 //! Models: `echo` (immediate), `fixed` (always the same short reply, whatever the prompt,
 //! for load tests), `slow` (a long reply, 20 ms between chunks, for cancellation and crash
 //! tests), `broken` (answers 500), `flaky` (every odd-numbered request to it answers 503,
-//! so a retry succeeds) and `dies` (streams a few words, then the connection breaks).
+//! so a retry succeeds), `dies` (streams a few words, then the connection breaks) and `nul`
+//! (as `echo`, with a U+0000 after `Echo:` and at the end, for text a store cannot keep).
 //! Every request body is kept,
 //! so a test can check what the model was sent (after the plugins' filters).
 //!
@@ -83,7 +84,7 @@ impl FixtureLlm {
 async fn models() -> Json<Value> {
     let model = |id: &str| json!({"id": id, "object": "model", "created": 0, "owned_by": "fixture"});
     Json(json!({"object": "list", "data": [model("echo"), model("fixed"), model("slow"), model("broken"),
-                                           model("flaky"), model("dies")]}))
+                                           model("flaky"), model("dies"), model("nul")]}))
 }
 
 /// What the fixture decided to answer.
@@ -118,6 +119,9 @@ fn answer(request: &Value) -> Answer {
     if request["model"] == "slow" {
         let words: Vec<String> = (1..=300).map(|n| format!("word{n}")).collect();
         return Answer::Text(words.join(" "));
+    }
+    if request["model"] == "nul" {
+        return Answer::Text(format!("Echo:\u{0} {text}\u{0}"));
     }
     Answer::Text(format!("Echo: {text}"))
 }

@@ -302,10 +302,14 @@ pub(crate) async fn login(
     let account = account_key(&credentials.username);
     state.logins.attempt(&account, address)?;
     let name = credentials::normalize_username(&credentials.username);
-    let mut found = state.store.user_by_name(&name).await?;
-    if found.is_none() && name != credentials.username.trim() {
-        // A name stored before names were normalised.
-        found = state.store.user_by_name(credentials.username.trim()).await?;
+    // No stored name holds U+0000 (and PostgreSQL refuses to look one up): unknown.
+    let mut found = None;
+    if !name.contains('\0') {
+        found = state.store.user_by_name(&name).await?;
+        if found.is_none() && name != credentials.username.trim() {
+            // A name stored before names were normalised.
+            found = state.store.user_by_name(credentials.username.trim()).await?;
+        }
     }
     let hash = found.as_ref().map(|(_, hash)| hash.clone());
     let password = credentials.password.clone();
@@ -407,7 +411,7 @@ pub(crate) struct NewToken {
     request_body = NewToken,
     responses(
         (status = 201, description = "The token", body = schemas::NewTokenResponse),
-        (status = 400, description = "`invalid_name` or `invalid_json`", body = schemas::ApiError),
+        (status = 400, description = "`invalid_name`, `invalid_text` (the name holds U+0000) or `invalid_json`", body = schemas::ApiError),
         (status = 401, description = "Not signed in", body = schemas::ApiError),
     )
 )]
@@ -420,6 +424,7 @@ pub(crate) async fn create_token(
     if name.is_empty() || name.chars().count() > 80 {
         return Err(ApiError::bad_request("invalid_name", "give the token a name of 1 to 80 characters"));
     }
+    plugboard_chat::check_text("name", name)?;
     let token = new_token("pb_")?;
     let record = state.store.create_api_token(&user.id, name, &token_hash(&token)).await?;
     Ok((StatusCode::CREATED, Json(json!({"token": token, "api_token": record}))).into_response())

@@ -39,6 +39,8 @@ async fn prepare(state: &AppState, user: plugboard_store::User, request: ChatReq
     if request.message.trim().is_empty() {
         return Err(ApiError::bad_request("empty_message", "the message is empty; write something"));
     }
+    // Before the conversation titled after it is stored; the turn checks it again.
+    plugboard_chat::check_text("message", &request.message)?;
     state.limits.check_turn(&user.id).await?;
     let conversation = match &request.conversation_id {
         Some(id) => owned(state, &user, id).await?,
@@ -63,7 +65,7 @@ async fn prepare(state: &AppState, user: plugboard_store::User, request: ChatReq
     request_body = ChatRequest,
     responses(
         (status = 200, description = "The finished turn", body = schemas::ChatReply),
-        (status = 400, description = "`empty_message` or `invalid_json`; from the turn (with `conversation_id` and \
+        (status = 400, description = "`empty_message`, `invalid_text` (the message holds U+0000) or `invalid_json`; from the turn (with `conversation_id` and \
                                       `user_message`, as `ChatFailure`): `unknown_plugin`, `context_length_exceeded`",
          body = schemas::ApiError),
         (status = 401, description = "Not signed in", body = schemas::ApiError),
@@ -139,7 +141,7 @@ pub(crate) async fn chat(
     request_body = ChatRequest,
     responses(
         (status = 200, description = "The turn's events", body = schemas::ServerSentEvent, content_type = "text/event-stream"),
-        (status = 400, description = "`empty_message` or `invalid_json`", body = schemas::ApiError),
+        (status = 400, description = "`empty_message`, `invalid_text` (the message holds U+0000) or `invalid_json`", body = schemas::ApiError),
         (status = 401, description = "Not signed in", body = schemas::ApiError),
         (status = 404, description = "No such conversation of the caller's", body = schemas::ApiError),
         (status = 413, description = "A body over 512 KiB (`body_too_large`)", body = schemas::ApiError),

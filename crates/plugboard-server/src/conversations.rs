@@ -51,6 +51,7 @@ fn check_title(title: &str) -> Result<String, ApiError> {
     if title.is_empty() || title.chars().count() > 200 {
         return Err(ApiError::bad_request("invalid_title", "a title has 1 to 200 characters"));
     }
+    plugboard_chat::check_text("title", title)?;
     Ok(title.to_owned())
 }
 
@@ -76,7 +77,7 @@ pub(crate) async fn create_conversation_for(
     request_body(content = Option<NewConversation>, description = "Nothing, or a title"),
     responses(
         (status = 201, description = "The conversation", body = schemas::ConversationResponse),
-        (status = 400, description = "`invalid_title` or `invalid_json`", body = schemas::ApiError),
+        (status = 400, description = "`invalid_title`, `invalid_text` (the title holds U+0000) or `invalid_json`", body = schemas::ApiError),
         (status = 401, description = "Not signed in", body = schemas::ApiError),
         (status = 415, description = "A body that is not sent as `application/json` (`invalid_json`)", body = schemas::ApiError),
     )
@@ -128,6 +129,7 @@ pub(crate) struct ListQuery {
     params(ListQuery),
     responses(
         (status = 200, description = "A page", body = schemas::ConversationPage),
+        (status = 400, description = "`invalid_text`: the search holds U+0000, which no stored text holds", body = schemas::ApiError),
         (status = 401, description = "Not signed in", body = schemas::ApiError),
     )
 )]
@@ -137,6 +139,9 @@ pub(crate) async fn list(
     Query(query): Query<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let limit = query.limit.unwrap_or(50).clamp(1, 200);
+    if let Some(search) = &query.search {
+        plugboard_chat::check_text("search", search)?;
+    }
     let page = state
         .store
         .list_conversations(&user.id, query.search.as_deref().filter(|s| !s.is_empty()), query.after.as_deref(), limit)
@@ -193,7 +198,7 @@ fn some_value<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Optio
     request_body = ConversationChange,
     responses(
         (status = 200, description = "The conversation as changed", body = schemas::ConversationDetails),
-        (status = 400, description = "`invalid_title` or `invalid_json`", body = schemas::ApiError),
+        (status = 400, description = "`invalid_title`, `invalid_text` (the title holds U+0000) or `invalid_json`", body = schemas::ApiError),
         (status = 401, description = "Not signed in", body = schemas::ApiError),
         (status = 404, description = "No such conversation of the caller's", body = schemas::ApiError),
     )
@@ -285,7 +290,7 @@ pub(crate) struct MessageEdit {
     request_body = MessageEdit,
     responses(
         (status = 200, description = "The message as edited", body = schemas::MessageResponse),
-        (status = 400, description = "`empty_message` or `invalid_json`", body = schemas::ApiError),
+        (status = 400, description = "`empty_message`, `invalid_text` (the message holds U+0000) or `invalid_json`", body = schemas::ApiError),
         (status = 401, description = "Not signed in", body = schemas::ApiError),
         (status = 404, description = "No such message of the caller's", body = schemas::ApiError),
         (status = 413, description = "Over the message limit, 64 KiB by default (`message_too_large`), or a body over 512 KiB (`body_too_large`)", body = schemas::ApiError),
@@ -305,6 +310,7 @@ pub(crate) async fn edit_message(
     if edit.content.len() > limit {
         return Err(plugboard_chat::ChatError::MessageTooLarge { bytes: edit.content.len(), limit }.into());
     }
+    plugboard_chat::check_text("message", &edit.content)?;
     let message =
         state.store.edit_message(&id, &edit.content).await?.ok_or_else(|| ApiError::not_found("message", &id))?;
     state.engine.message_edited(&user, &message);

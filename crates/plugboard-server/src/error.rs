@@ -20,7 +20,10 @@ use serde_json::json;
 /// The status of each error a turn or a plugin call can end with.
 pub fn chat_status(error: &ChatError) -> StatusCode {
     match error {
-        ChatError::EmptyMessage | ChatError::UnknownPlugin { .. } => StatusCode::BAD_REQUEST,
+        ChatError::EmptyMessage
+        | ChatError::InvalidText { .. }
+        | ChatError::InvalidInput(_)
+        | ChatError::UnknownPlugin { .. } => StatusCode::BAD_REQUEST,
         ChatError::MessageTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         ChatError::Refused { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         ChatError::Model(error) => match error {

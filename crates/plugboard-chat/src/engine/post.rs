@@ -22,6 +22,7 @@ use crate::choice::PluginChoice;
 use crate::convert::api_message;
 use crate::error::{ChatError, Refused};
 use crate::live::LiveEvent;
+use crate::text::without_nul;
 use crate::trace::Trace;
 
 /// How deep plugin posts may react to plugin posts: a post at this depth (the fourth of
@@ -88,6 +89,8 @@ impl ChatEngine {
             tracing::info!(plugin = %plugin, by = %rejection.plugin, "a plugin's post was refused: {}", rejection.reason);
             return Err(ChatError::refused(Refused::Message, &rejection));
         }
+        // A plugin's text: a NUL in it is removed, not refused (`crate::text`).
+        let text = without_nul(posted.text);
         let message = self
             .inner
             .store
@@ -95,8 +98,8 @@ impl ChatEngine {
                 conversation_id: conversation.id.clone(),
                 role: Role::Assistant,
                 author,
-                content: posted.text.clone(),
-                data: (posted.text != content).then(|| json!({"original": content})),
+                content: text.clone(),
+                data: (text != content).then(|| json!({"original": content})),
                 status: MessageStatus::Complete,
             })
             .await?;

@@ -23,6 +23,7 @@ use super::{ChatEngine, PluginChoice, TurnEvent, TurnRequest};
 use crate::convert::api_message;
 use crate::error::{ChatError, Refused};
 use crate::live::LiveEvent;
+use crate::text::{check_text, without_nul};
 use crate::tools::{OfferedTool, ToolSource};
 use crate::trace::Trace;
 
@@ -114,6 +115,7 @@ impl Turn<'_> {
         if content.len() > limit {
             return Err(ChatError::MessageTooLarge { bytes: content.len(), limit });
         }
+        check_text("message", &content)?;
         let choice = PluginChoice::of(&conversation);
         let all_plugins = self.engine.inner.plugins.plugins();
         let filters: Vec<Plugin> =
@@ -124,7 +126,9 @@ impl Turn<'_> {
             model: model.clone().unwrap_or_default(),
             request_id: format!("turn-{}", conversation.id),
         };
-        let screened = self.screen(&all_plugins, &filters, &context, &content).await?;
+        let mut screened = self.screen(&all_plugins, &filters, &context, &content).await?;
+        // The person's text holds no NUL; a filter's rewrite might.
+        screened.text = without_nul(screened.text);
         let user_message = self
             .store()
             .add_message(&NewMessage {
@@ -195,6 +199,7 @@ impl Turn<'_> {
         user_message: &Message,
     ) -> Result<(), ChatError> {
         let (author, reply) = run_command(command, context, &mut self.trace).await?;
+        let reply = without_nul(reply);
         let reply_message = self
             .store()
             .add_message(&NewMessage {
@@ -298,10 +303,10 @@ impl Turn<'_> {
         // After-response filters see the whole reply; the client is told when it changed.
         let after = run_text_filters(filters, &TextFilter::AfterResponse, &context, &text).await;
         self.trace.filters("after-response", &after.steps);
-        let final_text = match after.rejection {
+        let final_text = without_nul(match after.rejection {
             Some(rejection) => format!("[reply withheld by plugin `{}`: {}]", rejection.plugin, rejection.reason),
             None => after.text,
-        };
+        });
         let data = (final_text != text).then(|| json!({"streamed": text}));
         let reply =
             self.close_reply(&reply.id, &final_text, data.as_ref(), MessageStatus::Complete).await?.unwrap_or(reply);
@@ -348,7 +353,8 @@ impl Turn<'_> {
             };
             let Some(chunk) = chunk else { break };
             let CompletionChunk::Delta(delta) = chunk else { continue };
-            let filtered = run_stream_filters(filters, context, &delta).await;
+            // Removed here, so the client is sent the text that is stored.
+            let filtered = without_nul(run_stream_filters(filters, context, &delta).await);
             text.push_str(&filtered);
             if let Some((_, so_far)) = &mut self.open_reply {
                 so_far.push_str(&filtered);
@@ -461,8 +467,8 @@ impl Turn<'_> {
         let arguments: Value = serde_json::from_str(&call.arguments).unwrap_or_else(|_| json!({}));
         let started = Instant::now();
         let (content, is_error) = match source_of_tool.call(offered, context, arguments).await {
-            Ok(result) => (result, false),
-            Err(error) => (error, true),
+            Ok(result) => (without_nul(result), false),
+            Err(error) => (without_nul(error), true),
         };
         self.trace.push(json!({"stage": "tool", "plugin": source, "tool": offered.tool, "arguments": call.arguments,
                                "result": content, "is_error": is_error, "elapsed_us": started.elapsed().as_micros() as u64}));

@@ -25,7 +25,15 @@ async fn the_model_list_merges_providers_under_their_ids() {
     let ids: Vec<String> = models.list().await.into_iter().map(|entry| entry.id).collect();
     assert_eq!(
         ids,
-        ["fixture/echo", "fixture/fixed", "fixture/slow", "fixture/broken", "fixture/flaky", "fixture/dies"]
+        [
+            "fixture/echo",
+            "fixture/fixed",
+            "fixture/slow",
+            "fixture/broken",
+            "fixture/flaky",
+            "fixture/dies",
+            "fixture/nul"
+        ]
     );
     let (provider, model) = models.resolve(None).await.unwrap();
     assert_eq!((provider.id(), model.as_str()), ("fixture", "echo"));

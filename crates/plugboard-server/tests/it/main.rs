@@ -16,6 +16,7 @@ mod live;
 mod manage;
 mod middleware;
 mod models;
+mod nul_text;
 mod openai;
 mod openapi;
 mod origin;
@@ -32,7 +33,8 @@ use plugboard_host::RuntimeConfig;
 use plugboard_openai::{OpenAiConfig, OpenAiProvider};
 use plugboard_registry::RegistryConfig;
 use plugboard_server::{AppBuilder, AppState, ServerConfig};
-use plugboard_store::{SqliteStore, Store};
+use plugboard_store::testing::TestDatabase;
+use plugboard_store::{PgStore, SqliteStore, Store};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -54,6 +56,17 @@ struct TestServer {
     state: AppState,
     _data: tempfile::TempDir,
     _stop: tokio::sync::oneshot::Sender<()>,
+    /// On PostgreSQL: the test's own database, dropped after the server is told to stop.
+    _database: Option<TestDatabase>,
+}
+
+/// Where a test server keeps its data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    /// A SQLite file in the server's data folder.
+    Sqlite,
+    /// A database of the test's own on the test PostgreSQL server.
+    Postgres,
 }
 
 impl TestServer {
@@ -81,6 +94,22 @@ impl TestServer {
         default_model: Option<&str>,
         chat_turns_per_minute: u32,
     ) -> TestServer {
+        let options = (config, default_model, chat_turns_per_minute);
+        TestServer::start_with_options(Backend::Sqlite, plugins, options).await
+    }
+
+    /// A server with the defaults on `backend`.
+    async fn start_on(backend: Backend, plugins: &[&str]) -> TestServer {
+        let options = (ServerConfig::default(), Some("fixture/echo"), 0);
+        TestServer::start_with_options(backend, plugins, options).await
+    }
+
+    /// A server on `backend` with its configuration, default model and chat turns a minute.
+    async fn start_with_options(
+        backend: Backend,
+        plugins: &[&str],
+        (config, default_model, chat_turns_per_minute): (ServerConfig, Option<&str>, u32),
+    ) -> TestServer {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let data = tempfile::tempdir().unwrap();
         let dir = data.path().join("plugins");
@@ -89,7 +118,13 @@ impl TestServer {
             plugboard_test_plugins::copy_plugin_folder(&plugboard_test_plugins::plugin_dir(name), &dir.join(name))
                 .unwrap();
         }
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&data.path().join("plugboard.db")).await.unwrap());
+        let (store, database): (Arc<dyn Store>, _) = match backend {
+            Backend::Sqlite => (Arc::new(SqliteStore::open(&data.path().join("plugboard.db")).await.unwrap()), None),
+            Backend::Postgres => {
+                let database = TestDatabase::create().await;
+                (Arc::new(PgStore::connect(database.url()).await.unwrap()), Some(database))
+            }
+        };
         if plugins.contains(&"example-tagger") {
             enable_before_start(store.as_ref(), "example-tagger").await;
         }
@@ -122,7 +157,15 @@ impl TestServer {
             .await
             .unwrap();
         });
-        TestServer { base, client: reqwest::Client::new(), fixture, state, _data: data, _stop: stop }
+        TestServer {
+            base,
+            client: reqwest::Client::new(),
+            fixture,
+            state,
+            _data: data,
+            _stop: stop,
+            _database: database,
+        }
     }
 
     fn url(&self, path: &str) -> String {

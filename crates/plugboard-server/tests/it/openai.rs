@@ -44,7 +44,15 @@ async fn the_official_openai_client_works_against_plugboard() {
     let result: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(
         result["models"],
-        json!(["fixture/broken", "fixture/dies", "fixture/echo", "fixture/fixed", "fixture/flaky", "fixture/slow"])
+        json!([
+            "fixture/broken",
+            "fixture/dies",
+            "fixture/echo",
+            "fixture/fixed",
+            "fixture/flaky",
+            "fixture/nul",
+            "fixture/slow"
+        ])
     );
     // The plugin pipeline applies: the tagger tags the prompt and the reply.
     assert_eq!(result["content"], "Echo: [tagged] hi\n\n[tagged]");
