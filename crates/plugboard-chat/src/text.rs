@@ -4,6 +4,8 @@
 //! remove it. Text a model or a plugin made has it removed ([`without_nul`]): nobody could
 //! fix it, and a turn must not fail for it.
 
+pub use plugboard_store::without_nul;
+
 use crate::error::ChatError;
 
 /// `Ok` when `text`, a person's `field` ("message", "title"), can be stored; else
@@ -13,11 +15,6 @@ use crate::error::ChatError;
 /// [`ChatError::InvalidText`] when `text` holds U+0000.
 pub fn check_text(field: &'static str, text: &str) -> Result<(), ChatError> {
     if text.contains('\0') { Err(ChatError::InvalidText { field }) } else { Ok(()) }
-}
-
-/// `text` without its U+0000 characters, for text a model or a plugin made.
-pub fn without_nul(text: String) -> String {
-    if text.contains('\0') { text.replace('\0', "") } else { text }
 }
 
 #[cfg(test)]

@@ -421,6 +421,8 @@ async fn save_record(
         updated_at_ms: 0,
     });
     change(&mut record);
+    // A reason may quote a plugin's error, which no store keeps a NUL of.
+    record.disabled_reason = record.disabled_reason.map(plugboard_store::without_nul);
     record.updated_at_ms = now_ms();
     store.save_plugin_record(&record).await?;
     Ok(())

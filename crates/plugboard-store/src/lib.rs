@@ -14,7 +14,8 @@
 //!
 //! The store stores; it does not judge. Plugin ids, key sizes, settings against their
 //! schema, fail modes, usernames, titles and message contents are validated by the callers
-//! (the registry, the host and the chat server) before they get here.
+//! (the registry, the host and the chat server) before they get here; no text they store
+//! holds U+0000 ([`without_nul`]).
 
 #![deny(missing_docs)]
 
@@ -30,6 +31,7 @@ mod sqlite;
 mod tasks;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod text;
 
 use std::time::Duration;
 
@@ -51,6 +53,7 @@ pub use postgres::PgStore;
 pub use shared::{MAX_MESSAGE_BYTES, Notice, Notifications, StoredKey, StoredPackage, Topic};
 pub use sqlite::{Durability, SqliteStore};
 pub use tasks::{Claim, RunOutcome, RunTrigger, TASK_RUN_HISTORY_LIMIT, TaskRun, TaskState, TaskStore};
+pub use text::without_nul;
 
 /// How many faults [`PluginStore::record_fault`] keeps per plugin; older ones are dropped.
 pub const FAULT_HISTORY_LIMIT: usize = 100;

@@ -29,6 +29,8 @@ pub(super) async fn dispatch_events(registry: Weak<Inner>, mut events: broadcast
         let Some(inner) = registry.upgrade() else { return };
         let (subject, plugin_event) = match event {
             RuntimeEvent::Fault { plugin, version, error } => {
+                // The error may quote the plugin (a panic's message): no NUL is stored.
+                let error = plugboard_store::without_nul(error);
                 let fault = FaultEntry { plugin: plugin.to_string(), version, at_ms: now_ms(), error };
                 if let Err(error) = inner.store.record_fault(&fault).await {
                     tracing::error!(plugin = %plugin, "cannot record the fault: {error}");

@@ -280,7 +280,9 @@ async fn record(store: &dyn PluginStore, run: &TaskRun, lease_until_ms: Option<i
     };
     metrics::counter!("plugboard_task_runs_total", "plugin" => run.plugin.clone(), "task" => run.task.clone(), "outcome" => outcome)
         .increment(1);
-    if let Err(error) = store.record_task_run(run, lease_until_ms).await {
+    // The error is the plugin's own text: no NUL is stored.
+    let run = TaskRun { error: run.error.clone().map(plugboard_store::without_nul), ..run.clone() };
+    if let Err(error) = store.record_task_run(&run, lease_until_ms).await {
         tracing::error!(plugin = run.plugin, task = run.task, "cannot record the task run: {error}");
     }
 }
