@@ -203,6 +203,16 @@ impl plugboard_host::PluginSet for Registry {
     }
 }
 
+/// Whether a change is saved in the store, or only applied here because another process
+/// saved it (writing it back could overwrite a change saved meanwhile).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Persist {
+    /// Save it: the change starts here.
+    Save,
+    /// Only apply it: the store has it already.
+    Apply,
+}
+
 /// The set of plugins. Cheap to clone; clones share everything.
 #[derive(Debug, Clone)]
 pub struct Registry {

@@ -16,7 +16,7 @@ use plugboard_manifest::{FailMode, PluginId};
 use plugboard_store::{Notice, Notifications, PluginRecord, Topic};
 use serde::Serialize;
 
-use super::{Inner, Registry, lifecycle::parse_fail_mode, lock};
+use super::{Inner, Persist, Registry, lifecycle::parse_fail_mode, lock};
 use crate::error::RegistryError;
 
 /// How often the registry looks for changes another process saved.
@@ -92,7 +92,7 @@ impl Registry {
         let Some(plugin) = self.inner.runtime.plugin(&id) else {
             let installed = lock(&self.inner.known).contains_key(&id);
             if record.enabled && enabled_again && installed {
-                self.enable(&id).await?;
+                self.set_enabled(&id, Persist::Apply).await?;
                 tracing::info!(plugin = %id, "loaded and enabled, as another process saved");
                 return Ok(vec![StoredChange::Enabled]);
             }
@@ -110,16 +110,16 @@ impl Registry {
             && let Ok(wanted) = plugin.manifest().settings.validate(saved)
             && wanted != plugin.settings()
         {
-            self.update_settings(&id, saved).await?;
+            self.change_settings(&id, saved, Persist::Apply).await?;
             changes.push(StoredChange::Settings);
         }
         // An opened breaker is no operator's choice: it is undone only by a record that
         // turns `enabled` on again, never by one saved before the breaker's record was.
         if record.enabled && !plugin.is_enabled() && (plugin.is_disabled_by_operator() || enabled_again) {
-            self.enable(&id).await?;
+            self.set_enabled(&id, Persist::Apply).await?;
             changes.push(StoredChange::Enabled);
         } else if !record.enabled && plugin.is_enabled() {
-            self.disable(&id).await?;
+            self.set_disabled(&id, Persist::Apply).await?;
             changes.push(StoredChange::Disabled);
         }
         if !changes.is_empty() {

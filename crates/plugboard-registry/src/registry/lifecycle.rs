@@ -9,7 +9,7 @@ use plugboard_host::{Plugin, RuntimeEvent};
 use plugboard_manifest::{FailMode, Manifest, PluginId};
 use plugboard_store::PluginRecord;
 
-use super::{Registry, StartReport, lock};
+use super::{Persist, Registry, StartReport, lock};
 use crate::discover::{Candidate, Origin, folder_name, plugin_folders};
 use crate::error::RegistryError;
 use crate::registry::PackageChange;
@@ -326,6 +326,11 @@ impl Registry {
     /// Enables plugin `id`: loads it if it is not loaded, resets its circuit breaker,
     /// calls `on-enable`, and remembers the choice across restarts.
     pub async fn enable(&self, id: &PluginId) -> Result<(), RegistryError> {
+        self.set_enabled(id, Persist::Save).await
+    }
+
+    /// [`Registry::enable`], remembering it or not (another process saved it already).
+    pub(super) async fn set_enabled(&self, id: &PluginId, persist: Persist) -> Result<(), RegistryError> {
         let _operation = self.inner.operations.lock().await;
         let plugin = match self.inner.runtime.plugin(id) {
             Some(plugin) => plugin,
@@ -336,11 +341,13 @@ impl Registry {
             }
         };
         plugin.enable().await?;
-        self.save_record(id, |record| {
-            record.enabled = true;
-            record.disabled_reason = None;
-        })
-        .await?;
+        if persist == Persist::Save {
+            self.save_record(id, |record| {
+                record.enabled = true;
+                record.disabled_reason = None;
+            })
+            .await?;
+        }
         tracing::info!(plugin = %id, "plugin enabled");
         self.inner.runtime.publish(RuntimeEvent::Enabled { plugin: id.clone() });
         Ok(())
@@ -350,6 +357,11 @@ impl Registry {
     /// running finish) and remembers the choice across restarts. Plugins that depend on it
     /// stay loaded; their calls to it fail with a clear error.
     pub async fn disable(&self, id: &PluginId) -> Result<(), RegistryError> {
+        self.set_disabled(id, Persist::Save).await
+    }
+
+    /// [`Registry::disable`], remembering it or not (another process saved it already).
+    pub(super) async fn set_disabled(&self, id: &PluginId, persist: Persist) -> Result<(), RegistryError> {
         let _operation = self.inner.operations.lock().await;
         if !lock(&self.inner.known).contains_key(id) {
             return Err(self.unknown(id.as_str()));
@@ -358,7 +370,9 @@ impl Registry {
             Some(plugin) => plugin.disable().await,
             None => Ok(()),
         };
-        self.save_record(id, |record| record.enabled = false).await?;
+        if persist == Persist::Save {
+            self.save_record(id, |record| record.enabled = false).await?;
+        }
         let dependents = self.loaded_dependents(id);
         if !dependents.is_empty() {
             tracing::warn!(plugin = %id, ?dependents, "disabled a plugin others depend on; their calls to it will fail");

@@ -11,7 +11,7 @@ use plugboard_manifest::{Manifest, PluginId, SettingsSchema};
 use plugboard_store::SettingsChange;
 use serde_json::Value;
 
-use super::{Registry, lock};
+use super::{Persist, Registry, lock};
 use crate::error::RegistryError;
 use crate::secrets::{SecretError, is_sealed, sealed_key_id};
 
@@ -50,6 +50,18 @@ impl Registry {
         id: &PluginId,
         settings: &serde_json::Value,
     ) -> Result<serde_json::Value, RegistryError> {
+        self.change_settings(id, settings, Persist::Save).await
+    }
+
+    /// [`Registry::update_settings`], saving the settings or not: settings another process
+    /// saved are applied here without being written back, which could overwrite a change
+    /// saved meanwhile.
+    pub(super) async fn change_settings(
+        &self,
+        id: &PluginId,
+        settings: &serde_json::Value,
+        persist: Persist,
+    ) -> Result<serde_json::Value, RegistryError> {
         let _operation = self.inner.operations.lock().await;
         let loaded = self.inner.runtime.plugin(id);
         let manifest = match &loaded {
@@ -68,8 +80,10 @@ impl Registry {
             })?,
             None => manifest.settings.validate(&merged).map_err(invalid)?,
         };
-        let sealed = self.seal_secrets(&manifest, merged)?;
-        self.save_record(id, |record| record.settings = Some(sealed)).await?;
+        if persist == Persist::Save {
+            let sealed = self.seal_secrets(&manifest, merged)?;
+            self.save_record(id, |record| record.settings = Some(sealed)).await?;
+        }
         tracing::info!(plugin = %id, "settings changed");
         self.inner.runtime.publish(RuntimeEvent::SettingsChanged { plugin: id.clone() });
         if loaded.is_none() && lock(&self.inner.known).get(id).is_some_and(|known| known.error.is_some()) {

@@ -122,3 +122,31 @@ async fn the_store_follower_applies_only_records_that_changed_since_it_last_look
     stop(command).await;
     stop(server).await;
 }
+
+/// Applying what another process saved writes nothing back: a write-back could put an
+/// older value over a change saved meanwhile (two quick settings changes through another
+/// server, say).
+#[tokio::test]
+async fn applying_a_saved_change_does_not_save_it_again() {
+    let setup = Setup::with(&["calculator", "pii-redactor"]);
+    let server = setup.start().await;
+    let command = setup.start().await;
+    let mut follower = StoreFollower::new();
+    assert_eq!(follower.follow(&server).await.unwrap(), []);
+    let redactor = id("pii-redactor");
+
+    command.update_settings(&redactor, &json!({"email_replacement": "[one]"})).await.unwrap();
+    command.disable(&id("calculator")).await.unwrap();
+    let saved = server.store().plugin_records().await.unwrap();
+    let applied = follower.follow(&server).await.unwrap();
+    assert!(applied.len() <= 2, "{applied:?}");
+    assert_eq!(server.settings(&redactor).await.unwrap()["email_replacement"], "[one]");
+    assert_eq!(server.entry(&id("calculator")).unwrap().state, PluginState::Disabled);
+    assert_eq!(
+        server.store().plugin_records().await.unwrap(),
+        saved,
+        "the records are as the other process saved them"
+    );
+    stop(command).await;
+    stop(server).await;
+}
