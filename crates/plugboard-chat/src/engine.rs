@@ -297,6 +297,11 @@ impl ChatEngine {
         self.inner.live_changes.subscribe()
     }
 
+    /// Whether `user_id` has open pages listening on this server.
+    pub fn has_live_listeners(&self, user_id: &str) -> bool {
+        self.inner.live.has_listeners(user_id)
+    }
+
     /// Tells `user_id`'s open pages on this server of `event`, which happened on another
     /// server sharing the database (and is not passed on again).
     pub fn relay_live(&self, user_id: &str, event: LiveEvent) {

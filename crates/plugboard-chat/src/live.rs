@@ -86,6 +86,11 @@ impl LiveFeed {
         people.entry(user_id.to_owned()).or_insert_with(|| broadcast::channel(BACKLOG).0).subscribe()
     }
 
+    /// Whether anyone listens for `user_id`'s events.
+    pub(crate) fn has_listeners(&self, user_id: &str) -> bool {
+        self.people().get(user_id).is_some_and(|sender| sender.receiver_count() > 0)
+    }
+
     /// Tells `user_id`'s listeners, if any, of `event`.
     pub(crate) fn publish(&self, user_id: &str, event: LiveEvent) {
         let mut people = self.people();

@@ -105,43 +105,67 @@ pub(crate) async fn start(state: &AppState) {
     tokio::spawn(relay_live_events(state.engine.downgrade(), state.store.clone(), node, state.registry.notices()));
 }
 
-/// Publishes each live event of this server as a reference the others read back.
+/// The reference to a live event the other servers read back: its person, its type and
+/// the ids of what it is about.
+fn live_reference(user: &str, event: &LiveEvent) -> Value {
+    let ids = match event {
+        LiveEvent::ConversationCreated { conversation } | LiveEvent::ConversationChanged { conversation } => {
+            json!({"conversation_id": conversation.id})
+        }
+        LiveEvent::ConversationDeleted { conversation_id } => json!({"conversation_id": conversation_id}),
+        LiveEvent::MessagePosted { message } | LiveEvent::MessageEdited { message } => {
+            json!({"message_id": message.id})
+        }
+        LiveEvent::MessageDeleted { message_id, conversation_id } => {
+            json!({"message_id": message_id, "conversation_id": conversation_id})
+        }
+    };
+    json!({"user": user, "type": event.name(), "ids": ids})
+}
+
+/// Publishes this server's live events as references the others read back: the events
+/// that have come in meanwhile go together in one notification (as many as fit), so a busy
+/// server sends far fewer than one per event.
 async fn pass_on_live_events(
     store: Arc<dyn Store>,
     node: String,
     mut changes: broadcast::Receiver<(String, LiveEvent)>,
 ) {
+    let envelope = |events: &[Value]| json!({"kind": LIVE_EVENT, "node": node, "events": events}).to_string();
+    let mut waiting: Option<Value> = None;
     loop {
-        let (user, event) = match changes.recv().await {
-            Ok(change) => change,
-            Err(broadcast::error::RecvError::Lagged(missed)) => {
-                tracing::warn!("{missed} live events were not passed on to the other servers: too many at once");
-                continue;
-            }
-            Err(broadcast::error::RecvError::Closed) => return,
+        let first = match waiting.take() {
+            Some(reference) => reference,
+            None => match changes.recv().await {
+                Ok((user, event)) => live_reference(&user, &event),
+                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    tracing::warn!("{missed} live events were not passed on to the other servers: too many at once");
+                    continue;
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
         };
-        let reference = match &event {
-            LiveEvent::ConversationCreated { conversation } | LiveEvent::ConversationChanged { conversation } => {
-                json!({"conversation_id": conversation.id})
+        let mut batch = vec![first];
+        let mut size = envelope(&batch).len();
+        while let Ok((user, event)) = changes.try_recv() {
+            let reference = live_reference(&user, &event);
+            let grown = size + reference.to_string().len() + 1;
+            if grown > MAX_MESSAGE_BYTES {
+                waiting = Some(reference);
+                break;
             }
-            LiveEvent::ConversationDeleted { conversation_id } => json!({"conversation_id": conversation_id}),
-            LiveEvent::MessagePosted { message } | LiveEvent::MessageEdited { message } => {
-                json!({"message_id": message.id})
-            }
-            LiveEvent::MessageDeleted { message_id, conversation_id } => {
-                json!({"message_id": message_id, "conversation_id": conversation_id})
-            }
-        };
-        let message =
-            json!({"kind": LIVE_EVENT, "node": node, "user": user, "type": event.name(), "ids": reference}).to_string();
-        if let Err(error) = store.publish(&message).await {
-            tracing::warn!("cannot pass a live event on to the other servers: {error}");
+            size = grown;
+            batch.push(reference);
+        }
+        if let Err(error) = store.publish(&envelope(&batch)).await {
+            tracing::warn!("cannot pass {} live events on to the other servers: {error}", batch.len());
         }
     }
 }
 
 /// Tells this server's listeners of the live events other servers passed on, reading the
-/// rows they name (a row gone meanwhile is skipped: its deletion comes next).
+/// rows they name (a row gone meanwhile is skipped: its deletion comes next); events of a
+/// person nobody listens for here are skipped unread.
 async fn relay_live_events(
     engine: plugboard_chat::WeakEngine,
     store: Arc<dyn Store>,
@@ -158,30 +182,39 @@ async fn relay_live_events(
         if relayed["kind"] != LIVE_EVENT || relayed["node"] == node.as_str() {
             continue;
         }
-        let (Some(user), Some(kind)) = (relayed["user"].as_str(), relayed["type"].as_str()) else { continue };
-        let id = |name: &str| relayed["ids"][name].as_str().unwrap_or_default().to_owned();
-        let event = match kind {
-            "conversation_created" | "conversation_changed" => match store.conversation(&id("conversation_id")).await {
-                Ok(Some(conversation)) if kind == "conversation_created" => {
-                    LiveEvent::ConversationCreated { conversation }
-                }
-                Ok(Some(conversation)) => LiveEvent::ConversationChanged { conversation },
-                _ => continue,
-            },
-            "conversation_deleted" => LiveEvent::ConversationDeleted { conversation_id: id("conversation_id") },
-            "message_posted" | "message_edited" => match store.message(&id("message_id")).await {
-                Ok(Some(message)) if kind == "message_posted" => LiveEvent::MessagePosted { message },
-                Ok(Some(message)) => LiveEvent::MessageEdited { message },
-                _ => continue,
-            },
-            "message_deleted" => {
-                LiveEvent::MessageDeleted { message_id: id("message_id"), conversation_id: id("conversation_id") }
-            }
-            _ => continue,
-        };
         let Some(engine) = engine.upgrade() else { return };
-        engine.relay_live(user, event);
+        for reference in relayed["events"].as_array().into_iter().flatten() {
+            let Some(user) = reference["user"].as_str() else { continue };
+            if !engine.has_live_listeners(user) {
+                continue;
+            }
+            if let Some(event) = read_back(store.as_ref(), reference).await {
+                engine.relay_live(user, event);
+            }
+        }
     }
+}
+
+/// The live event a reference names, read from the store; `None` for a row gone since
+/// or a reference of an unknown type.
+async fn read_back(store: &dyn Store, reference: &Value) -> Option<LiveEvent> {
+    let kind = reference["type"].as_str()?;
+    let id = |name: &str| reference["ids"][name].as_str().unwrap_or_default().to_owned();
+    Some(match kind {
+        "conversation_created" => {
+            LiveEvent::ConversationCreated { conversation: store.conversation(&id("conversation_id")).await.ok()?? }
+        }
+        "conversation_changed" => {
+            LiveEvent::ConversationChanged { conversation: store.conversation(&id("conversation_id")).await.ok()?? }
+        }
+        "conversation_deleted" => LiveEvent::ConversationDeleted { conversation_id: id("conversation_id") },
+        "message_posted" => LiveEvent::MessagePosted { message: store.message(&id("message_id")).await.ok()?? },
+        "message_edited" => LiveEvent::MessageEdited { message: store.message(&id("message_id")).await.ok()?? },
+        "message_deleted" => {
+            LiveEvent::MessageDeleted { message_id: id("message_id"), conversation_id: id("conversation_id") }
+        }
+        _ => return None,
+    })
 }
 
 /// Runs the lifecycle operations other servers announce.
