@@ -309,8 +309,7 @@ async fn follow_trusted_keys(
 }
 
 /// Writes the keys the store trusts into the trusted keys folder, and removes those it
-/// marks removed. Keys the store never recorded (put there by `plugboard plugin trust`)
-/// stay.
+/// marks removed. Keys the store never recorded (a `.pub` file put there by hand) stay.
 pub(crate) async fn sync_trusted_keys(store: &dyn Store, packages: &PackagesConfig) {
     let stored = match store.trusted_keys().await {
         Ok(stored) => stored,

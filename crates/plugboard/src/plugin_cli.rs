@@ -238,7 +238,7 @@ pub(crate) async fn run(command: PluginCommand) -> anyhow::Result<()> {
             println!("{}", authoring::verify(&package, settings.install.trust, &keys)?);
             Ok(())
         }
-        PluginCommand::Trust { key, list, plugins } => trust(key.as_deref(), list, &plugins),
+        PluginCommand::Trust { key, list, plugins } => trust(key.as_deref(), list, &plugins).await,
         PluginCommand::Install { package, version, force, plugins } => {
             install(&package, version.as_ref(), force, &plugins).await
         }
@@ -265,9 +265,10 @@ async fn open_started(plugins: &PluginOptions) -> anyhow::Result<plugboard_regis
     Ok(registry)
 }
 
-fn trust(key: Option<&Path>, list: bool, plugins: &PluginOptions) -> anyhow::Result<()> {
+async fn trust(key: Option<&Path>, list: bool, plugins: &PluginOptions) -> anyhow::Result<()> {
     let file = FileConfig::load(plugins.config.as_deref())?;
-    let mut store = plugins.package_settings(&file, &plugins.data_dir(&file))?.install.trust;
+    let data_dir = plugins.data_dir(&file);
+    let mut store = plugins.package_settings(&file, &data_dir)?.install.trust;
     if list {
         let folder = store.folder().map(|f| f.display().to_string()).unwrap_or_default();
         if store.keys().is_empty() {
@@ -281,9 +282,15 @@ fn trust(key: Option<&Path>, list: bool, plugins: &PluginOptions) -> anyhow::Res
     let Some(key) = key else { anyhow::bail!("give the public key file to trust") };
     let key = PublicKey::read(key)?;
     let fingerprint = key.fingerprint();
+    let text = key.to_file_text();
     let path = store.trust(key)?;
+    // Kept in the database too, as the API does: every server sharing it trusts the key.
+    let database = plugins.open_store(&file, &data_dir).await?;
+    let saved = database.save_trusted_key(&fingerprint, text.trim_end()).await;
+    database.close().await;
+    saved?;
     println!(
-        "trusted key {fingerprint} (saved as {}; a server running on this data folder accepts it from its next install)",
+        "trusted key {fingerprint} (saved as {}; a server running on this data folder, or sharing its database, accepts it from its next install)",
         path.display()
     );
     Ok(())

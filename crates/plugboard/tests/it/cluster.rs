@@ -81,6 +81,16 @@ async fn three_servers_on_one_database_behave_as_one() {
     })
     .await;
     eprintln!("trusted key on node 1 -> node 3: {took:?}");
+    // So does one trusted with the command on node 3's data folder and database.
+    ok(&dirs[2], &["plugin", "keygen", text(&dirs[2].path().join("friend")), "--signer", "Friend"]);
+    let said =
+        ok(&dirs[2], &["plugin", "trust", text(&dirs[2].path().join("friend.pub")), "--database-url", database.url()]);
+    let friend = said.split_whitespace().nth(2).unwrap().to_owned();
+    until("the key trusted with the command on node 3 is trusted on node 1", Duration::from_secs(10), || async {
+        let keys = get(&admin, url(0, "/api/trusted-keys")).await;
+        keys["keys"].as_array()?.iter().any(|key| key["fingerprint"] == friend.as_str()).then_some(())
+    })
+    .await;
 
     // Installed through node 1, used on node 3.
     let package = package_bundled(&dirs[0], "ticker", "0.1.0", Some(&dirs[0].path().join("team.key")));
