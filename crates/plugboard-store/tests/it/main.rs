@@ -56,15 +56,12 @@ mod users;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use plugboard_store::testing::TestDatabase;
 use plugboard_store::{
     AnyStore, Conversation, DatabaseLocation, Durability, MessageStatus, NewMessage, Role, SqliteStore, User,
 };
 use plugboard_types::ManualClock;
-use sqlx::Connection;
 use tempfile::TempDir;
-
-/// The server the PostgreSQL half of the suite creates its databases on.
-const DEFAULT_TEST_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
 /// A temporary directory and the path of a database file inside it (not yet created).
 fn temp_db_path() -> (TempDir, PathBuf) {
@@ -85,23 +82,23 @@ async fn open_temp_store() -> (TempDir, SqliteStore) {
 pub(crate) struct TestDb {
     location: DatabaseLocation,
     _sqlite_dir: Option<TempDir>,
-    _postgres: Option<PostgresDatabase>,
+    postgres: Option<TestDatabase>,
 }
 
 impl TestDb {
     /// A database file in a new temporary directory.
     pub(crate) fn sqlite() -> TestDb {
         let (dir, path) = temp_db_path();
-        TestDb { location: DatabaseLocation::Sqlite(path), _sqlite_dir: Some(dir), _postgres: None }
+        TestDb { location: DatabaseLocation::Sqlite(path), _sqlite_dir: Some(dir), postgres: None }
     }
 
     /// A new database on the test PostgreSQL server.
     pub(crate) async fn postgres() -> TestDb {
-        let database = PostgresDatabase::create().await;
+        let database = TestDatabase::create().await;
         TestDb {
-            location: DatabaseLocation::Postgres(database.url.clone()),
+            location: DatabaseLocation::Postgres(database.url().to_owned()),
             _sqlite_dir: None,
-            _postgres: Some(database),
+            postgres: Some(database),
         }
     }
 
@@ -125,110 +122,11 @@ impl TestDb {
     pub(crate) async fn tamper(&self, sql: &str) {
         match &self.location {
             DatabaseLocation::Sqlite(path) => open::tamper(path, sql).await,
-            DatabaseLocation::Postgres(url) => {
-                let mut connection = sqlx::PgConnection::connect(url).await.unwrap();
-                sqlx::raw_sql(sql).execute(&mut connection).await.unwrap();
-                connection.close().await.unwrap();
+            DatabaseLocation::Postgres(_) => {
+                self.postgres.as_ref().expect("a PostgreSQL database").execute(sql).await;
             }
         }
     }
-}
-
-/// A database created for one test on the test PostgreSQL server, dropped (with whatever
-/// connections are still open to it) when this is dropped, also when the test panics.
-struct PostgresDatabase {
-    server: String,
-    name: String,
-    url: String,
-}
-
-impl PostgresDatabase {
-    async fn create() -> PostgresDatabase {
-        let server = std::env::var("PLUGBOARD_TEST_POSTGRES").unwrap_or_else(|_| DEFAULT_TEST_POSTGRES.to_owned());
-        let mut connected = sqlx::PgConnection::connect(&server).await;
-        let options: sqlx::postgres::PgConnectOptions =
-            server.parse().expect("PLUGBOARD_TEST_POSTGRES is a postgres:// URL");
-        if connected.is_err() && ["127.0.0.1", "localhost"].contains(&options.get_host()) {
-            // Nothing answers on this machine: start a server there, once for all the tests.
-            let port = options.get_port();
-            let started = tokio::task::spawn_blocking(move || start_postgres(port)).await.unwrap();
-            if let Err(why) = started {
-                panic!("no PostgreSQL server answers at {server}, and `.ci/postgres` could not start one: {why}");
-            }
-            connected = sqlx::PgConnection::connect(&server).await;
-        }
-        let mut connection = match connected {
-            Ok(connection) => connection,
-            Err(error) => panic!(
-                "no PostgreSQL server answers at {server} ({error}); the store's tests run against PostgreSQL too: \
-                 run `.ci/postgres` (it installs PostgreSQL from Debian's packages when missing and starts it on \
-                 127.0.0.1:5432), or set PLUGBOARD_TEST_POSTGRES to the URL of a server where this user may create \
-                 databases"
-            ),
-        };
-        let name = format!("plugboard_test_{}", uuid::Uuid::now_v7().simple());
-        sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
-            .execute(&mut connection)
-            .await
-            .expect("create a test database");
-        connection.close().await.unwrap();
-        let url = with_database(&server, &name);
-        PostgresDatabase { server, name, url }
-    }
-}
-
-/// Runs `.ci/postgres` (install if missing, start on 127.0.0.1:`port`) once per test run;
-/// every caller gets its outcome.
-fn start_postgres(port: u16) -> Result<(), String> {
-    static STARTED: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
-    STARTED
-        .get_or_init(|| {
-            let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.ci/postgres");
-            let output = std::process::Command::new("bash")
-                .arg(&script)
-                .env("POSTGRES_PORT", port.to_string())
-                .output()
-                .map_err(|error| format!("cannot run {}: {error}", script.display()))?;
-            match output.status.success() {
-                true => Ok(()),
-                false => Err(format!(
-                    "{} failed ({}): {}",
-                    script.display(),
-                    output.status,
-                    String::from_utf8_lossy(&output.stderr).trim()
-                )),
-            }
-        })
-        .clone()
-}
-
-impl Drop for PostgresDatabase {
-    fn drop(&mut self) {
-        // On a thread of its own: the test's runtime may be gone (or be the one blocked).
-        let (server, name) = (self.server.clone(), self.name.clone());
-        let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-            runtime.block_on(async move {
-                let mut connection = sqlx::PgConnection::connect(&server).await?;
-                sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut connection).await?;
-                connection.close().await
-            })?;
-            Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
-        })
-        .join();
-        if !matches!(dropped, Ok(Ok(()))) {
-            eprintln!("could not drop the test database {}: {dropped:?}", self.name);
-        }
-    }
-}
-
-/// `server` (a PostgreSQL URL) with its database replaced by `database`.
-fn with_database(server: &str, database: &str) -> String {
-    let (base, query) = server.split_once('?').map_or((server, ""), |(base, query)| (base, query));
-    let after_scheme = base.find("://").map_or(0, |index| index + 3);
-    let authority_end = base[after_scheme..].find('/').map_or(base.len(), |index| after_scheme + index);
-    let query = if query.is_empty() { String::new() } else { format!("?{query}") };
-    format!("{}/{database}{query}", &base[..authority_end])
 }
 
 /// Milliseconds since the Unix epoch, as the store counts them.
