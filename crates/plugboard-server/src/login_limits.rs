@@ -172,7 +172,7 @@ impl LoginLimits {
     pub fn succeeded(&self, account: &str, address: Option<IpAddr>) {
         let mut table = self.table();
         table.remove(&Key::Account(account.to_owned()));
-        if let Some(entry) = address.and_then(|address| table.get_mut(&Key::Address(address))) {
+        if let Some(entry) = address.and_then(|address| table.get_mut(&Key::Address(network(address)))) {
             entry.count = entry.count.saturating_sub(1);
         }
     }
@@ -317,5 +317,19 @@ mod tests {
         assert_eq!(retry_after(&limits, "someone", host(999)), Some(30));
         let elsewhere = Some(IpAddr::V6(std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 2, 0, 0, 0, 1)));
         assert_eq!(retry_after(&limits, "someone", elsewhere), None);
+    }
+
+    #[test]
+    fn a_successful_login_from_ipv6_takes_its_attempt_back_from_its_network() {
+        let (_clock, limits) = limits();
+        let host = |last: u16| Some(IpAddr::V6(std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 1, 0, 0, 0, last)));
+        for index in 0..18 {
+            fail(&limits, &format!("user-{index}"), host(index + 1));
+        }
+        // An attempt from another address of the network had the right password: it is
+        // taken back, so the next failure is the 19th, not the 20th that blocks.
+        succeed(&limits, "alice", host(500));
+        fail(&limits, "mallory", host(501));
+        assert_eq!(retry_after(&limits, "someone", host(999)), None);
     }
 }
