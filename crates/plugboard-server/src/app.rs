@@ -125,13 +125,17 @@ impl AppBuilder {
         // one alone on its database counts them in memory, with no write per request.
         let limits = UserLimits::new(self.user_calls_per_minute).with_chat_turns(self.chat_turns_per_minute);
         let limits = if store.is_shared() { limits.shared_through(store.clone()) } else { limits };
+        // Failed logins likewise: counted together in a shared database, so guesses spread
+        // over the servers meet the limit once; in memory on a database of one's own.
+        let logins = LoginLimits::default();
+        let logins = if store.is_shared() { logins.shared_through(store.clone()) } else { logins };
         Ok(AppState {
             registry,
             store,
             engine,
             config: Arc::new(self.server),
             limits: Arc::new(limits),
-            logins: Arc::new(LoginLimits::default()),
+            logins: Arc::new(logins),
             packages: Arc::new(self.packages),
             readiness: Arc::default(),
         })

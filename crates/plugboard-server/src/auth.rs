@@ -300,7 +300,7 @@ pub(crate) async fn login(
 ) -> Result<Response, ApiError> {
     let address = peer.map(|Extension(ConnectInfo(peer))| peer.ip().to_canonical());
     let account = account_key(&credentials.username);
-    state.logins.attempt(&account, address)?;
+    state.logins.attempt(&account, address).await?;
     let name = credentials::normalize_username(&credentials.username);
     // No stored name holds U+0000 (and PostgreSQL refuses to look one up): unknown.
     let mut found = None;
@@ -320,7 +320,7 @@ pub(crate) async fn login(
             Err(account_disabled())
         }
         Some((user, _)) if matches => {
-            state.logins.succeeded(&account, address);
+            state.logins.succeeded(&account, address).await;
             session_response(&state, user, StatusCode::OK).await
         }
         _ => {

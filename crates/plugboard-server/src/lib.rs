@@ -387,8 +387,9 @@ pub async fn serve(
         shutdown.await;
         readiness.mark_shutting_down();
     };
-    // Rate states back to fresh leave a shared database.
+    // Rate states back to fresh, and forgotten failed-login counts, leave a shared database.
     state.limits.start_purging();
+    state.logins.start_purging();
     // Replies cut off by a server that died (this one earlier, or another) become partial.
     state.engine.start_stale_reply_sweep();
     let engine = state.engine.clone();

@@ -10,34 +10,39 @@
 //! starts again from zero. A successful login clears its account's count (not its
 //! address's, or one's own account would wipe the count of guesses at others').
 //!
-//! The counts are in memory: per server process, and gone when it restarts.
+//! The rules are [`LoginPolicy`]'s (in `plugboard-store`), whichever counts: a server alone
+//! on its database (SQLite) counts in memory, per process and gone when it restarts;
+//! servers sharing a database (PostgreSQL) count in it (`ClusterStore::login_attempt`, the
+//! check and the count in one transaction), so guesses spread over the servers behind a
+//! load balancer meet the limit once, not once per server. When the database cannot count,
+//! the login is let through to the password check (and logged), as the per-user rate
+//! limits do: the password is still checked, and refusing every login while the database
+//! is unreachable would lock everyone out.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use axum::http::StatusCode;
+use plugboard_store::{LoginFailures, LoginKey, LoginPolicy, RetryAfter, Store};
 use plugboard_types::{Clock, SystemClock};
 
 use crate::error::ApiError;
 
-/// Keys kept before the forgotten ones are swept out.
+/// Keys kept in memory before the forgotten ones are swept out.
 const SWEEP_ABOVE: usize = 10_000;
 
-/// What is counted: an account or a client address.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum Key {
-    Account(String),
-    Address(IpAddr),
-}
+/// How often the forgotten counts are purged from a shared database.
+const PURGE_EVERY: Duration = Duration::from_secs(60);
 
-/// The failures of one key.
-#[derive(Debug, Clone, Copy)]
-struct Failures {
-    count: u32,
-    last_ms: i64,
-    blocked_until_ms: i64,
+/// Where the counts are.
+#[derive(Debug)]
+enum Counter {
+    /// In this process, by key.
+    Memory(Mutex<HashMap<String, LoginFailures>>),
+    /// In the database every server shares.
+    Store(Arc<dyn Store>),
 }
 
 /// The failed-login counts of the server.
@@ -54,12 +59,12 @@ pub struct LoginLimits {
     /// A key with no failure for this long starts again from zero.
     pub forget_after: Duration,
     clock: Arc<dyn Clock>,
-    failures: Mutex<HashMap<Key, Failures>>,
+    counter: Counter,
 }
 
 impl Default for LoginLimits {
     /// 5 failures per account and 20 per address, then blocks of 30 s doubling up to 15
-    /// minutes; forgotten after an hour without failure.
+    /// minutes; forgotten after an hour without failure. Counted in memory.
     fn default() -> Self {
         LoginLimits::with_clock(Arc::new(SystemClock))
     }
@@ -74,12 +79,19 @@ fn network(address: IpAddr) -> IpAddr {
     }
 }
 
-fn millis(duration: Duration) -> i64 {
-    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+/// The key an account (case-folded) is counted under.
+fn account_key(account: &str) -> String {
+    format!("account:{account}")
+}
+
+/// The key an address is counted under.
+fn address_key(address: IpAddr) -> String {
+    format!("address:{}", network(address))
 }
 
 impl LoginLimits {
-    /// The default limits, timed by `clock`.
+    /// The default limits, timed by `clock` (when counting in memory; the store has its
+    /// own).
     pub fn with_clock(clock: Arc<dyn Clock>) -> LoginLimits {
         LoginLimits {
             account_failures: 5,
@@ -88,100 +100,139 @@ impl LoginLimits {
             max_block: Duration::from_secs(15 * 60),
             forget_after: Duration::from_secs(3600),
             clock,
-            failures: Mutex::new(HashMap::new()),
+            counter: Counter::Memory(Mutex::new(HashMap::new())),
         }
     }
 
-    fn keys(account: &str, address: Option<IpAddr>) -> impl Iterator<Item = Key> {
-        std::iter::once(Key::Account(account.to_owned())).chain(address.map(|address| Key::Address(network(address))))
+    /// Counts in `store`, which other servers share, instead of in memory: the limits hold
+    /// for all of them together.
+    pub fn shared_through(self, store: Arc<dyn Store>) -> LoginLimits {
+        LoginLimits { counter: Counter::Store(store), ..self }
     }
 
-    fn table(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Failures>> {
-        self.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    fn policy(&self) -> LoginPolicy {
+        LoginPolicy { first_block: self.first_block, max_block: self.max_block, forget_after: self.forget_after }
     }
 
-    /// The refusal while `account` or `address` is blocked.
-    fn refusal(
-        &self,
-        table: &HashMap<Key, Failures>,
-        now: i64,
-        account: &str,
-        address: Option<IpAddr>,
-    ) -> Option<ApiError> {
-        let wait_ms = Self::keys(account, address)
-            .filter_map(|key| table.get(&key))
-            .map(|failures| failures.blocked_until_ms - now)
-            .max()
-            .unwrap_or(0);
-        if wait_ms <= 0 {
-            return None;
-        }
-        let seconds = u64::try_from(wait_ms).unwrap_or(0).div_ceil(1000).max(1);
-        let mut error = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_attempts",
-            format!("too many failed logins for this account or from this address; try again in {seconds} s"),
-        );
-        error.retry_after = Some(seconds);
-        Some(error)
+    /// The keys a login of `account` from `address` counts under, with their allowances.
+    fn keys(&self, account: &str, address: Option<IpAddr>) -> Vec<LoginKey> {
+        std::iter::once(LoginKey { key: account_key(account), allowed: self.account_failures })
+            .chain(address.map(|address| LoginKey { key: address_key(address), allowed: self.address_failures }))
+            .collect()
     }
 
-    /// Whether a login of `account` (case-folded) from `address` may be tried now, without
-    /// counting it: a 429 `too_many_attempts` with `Retry-After` while either is blocked.
-    pub fn check(&self, account: &str, address: Option<IpAddr>) -> Result<(), ApiError> {
-        let table = self.table();
-        self.refusal(&table, self.clock.now_ms(), account, address).map_or(Ok(()), Err)
+    fn table(
+        counts: &Mutex<HashMap<String, LoginFailures>>,
+    ) -> std::sync::MutexGuard<'_, HashMap<String, LoginFailures>> {
+        counts.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Takes a login attempt of `account` from `address`: refused while either is blocked,
-    /// otherwise counted as a failure at once (in the same step, so guesses sent in
-    /// parallel cannot all pass before the first is found wrong) until
-    /// [`LoginLimits::succeeded`] takes it back.
-    pub fn attempt(&self, account: &str, address: Option<IpAddr>) -> Result<(), ApiError> {
-        let now = self.clock.now_ms();
-        let forget_ms = millis(self.forget_after);
-        let mut table = self.table();
-        if let Some(refusal) = self.refusal(&table, now, account, address) {
-            return Err(refusal);
-        }
-        if table.len() > SWEEP_ABOVE {
-            table.retain(|_, failures| now - failures.last_ms < forget_ms || failures.blocked_until_ms > now);
-        }
-        for key in Self::keys(account, address) {
-            let allowed = match key {
-                Key::Account(_) => self.account_failures,
-                Key::Address(_) => self.address_failures,
-            };
-            let entry = table.entry(key).or_insert(Failures { count: 0, last_ms: now, blocked_until_ms: 0 });
-            if now - entry.last_ms >= forget_ms {
-                entry.count = 0;
+    /// Takes a login attempt of `account` (case-folded) from `address`: a 429
+    /// `too_many_attempts` with `Retry-After` while either is blocked, otherwise counted as
+    /// a failure at once (in the same step, so guesses sent in parallel cannot all pass
+    /// before the first is found wrong) until [`LoginLimits::succeeded`] takes it back.
+    pub async fn attempt(&self, account: &str, address: Option<IpAddr>) -> Result<(), ApiError> {
+        let keys = self.keys(account, address);
+        let policy = self.policy();
+        let taken = match &self.counter {
+            Counter::Memory(counts) => {
+                let now = self.clock.now_ms();
+                let mut table = Self::table(counts);
+                let current: Vec<(u32, LoginFailures)> =
+                    keys.iter().map(|key| (key.allowed, table.get(&key.key).copied().unwrap_or_default())).collect();
+                policy.attempt(now, &current).map(|next| {
+                    if table.len() > SWEEP_ABOVE {
+                        table.retain(|_, failures| !policy.forgotten(failures, now));
+                    }
+                    for (key, failures) in keys.into_iter().zip(next) {
+                        table.insert(key.key, failures);
+                    }
+                })
             }
-            entry.count = entry.count.saturating_add(1);
-            entry.last_ms = now;
-            if entry.count >= allowed {
-                let doublings = (entry.count - allowed).min(20);
-                let block = self.first_block.saturating_mul(1 << doublings).min(self.max_block);
-                entry.blocked_until_ms = now.saturating_add(millis(block));
-            }
-        }
-        Ok(())
+            Counter::Store(store) => match store.login_attempt(&keys, policy).await {
+                Ok(taken) => taken,
+                Err(error) => {
+                    // As for the per-user rate limits: the password is still checked.
+                    tracing::warn!("cannot count a login attempt in the database, so it is checked uncounted: {error}");
+                    Ok(())
+                }
+            },
+        };
+        taken.map_err(refusal)
     }
 
     /// The attempt of `account` from `address` had the right password: clears the
     /// account's count and takes the attempt back from the address's.
-    pub fn succeeded(&self, account: &str, address: Option<IpAddr>) {
-        let mut table = self.table();
-        table.remove(&Key::Account(account.to_owned()));
-        if let Some(entry) = address.and_then(|address| table.get_mut(&Key::Address(network(address)))) {
-            entry.count = entry.count.saturating_sub(1);
+    pub async fn succeeded(&self, account: &str, address: Option<IpAddr>) {
+        let account = account_key(account);
+        let address = address.map(address_key);
+        match &self.counter {
+            Counter::Memory(counts) => {
+                let mut table = Self::table(counts);
+                table.remove(&account);
+                if let Some(entry) = address.and_then(|address| table.get_mut(&address)) {
+                    entry.count = entry.count.saturating_sub(1);
+                }
+            }
+            Counter::Store(store) => {
+                if let Err(error) = store.login_succeeded(&account, address.as_deref()).await {
+                    tracing::warn!("cannot clear the failed logins of a successful login in the database: {error}");
+                }
+            }
         }
     }
+
+    /// Whether a login of `account` from `address` would be refused now, without counting
+    /// it (in memory only).
+    #[cfg(test)]
+    fn check(&self, account: &str, address: Option<IpAddr>) -> Result<(), ApiError> {
+        let Counter::Memory(counts) = &self.counter else { return Ok(()) };
+        let table = Self::table(counts);
+        let failures: Vec<LoginFailures> =
+            self.keys(account, address).iter().filter_map(|key| table.get(&key.key).copied()).collect();
+        self.policy().refusal(self.clock.now_ms(), &failures).map_or(Ok(()), |wait| Err(refusal(wait)))
+    }
+
+    /// Purges the shared database's forgotten counts, every minute, until the limits are
+    /// dropped; nothing to do when counting in memory (swept as attempts come).
+    pub(crate) fn start_purging(self: &Arc<Self>) {
+        if !matches!(self.counter, Counter::Store(_)) {
+            return;
+        }
+        let limits: Weak<LoginLimits> = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(PURGE_EVERY);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                let Some(limits) = limits.upgrade() else { return };
+                if let Counter::Store(store) = &limits.counter
+                    && let Err(error) = store.purge_login_failures(limits.policy()).await
+                {
+                    tracing::warn!("cannot purge the forgotten failed-login counts: {error}");
+                }
+            }
+        });
+    }
+}
+
+/// The 429 of a login refused for `wait`.
+fn refusal(wait: RetryAfter) -> ApiError {
+    let seconds = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).div_ceil(1000).max(1);
+    let mut error = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_attempts",
+        format!("too many failed logins for this account or from this address; try again in {seconds} s"),
+    );
+    error.retry_after = Some(seconds);
+    error
 }
 
 #[cfg(test)]
 mod tests {
     use std::net::Ipv4Addr;
 
+    use futures_util::FutureExt;
     use plugboard_types::ManualClock;
 
     use super::*;
@@ -194,13 +245,23 @@ mod tests {
         (clock.clone(), LoginLimits::with_clock(Arc::new(clock)))
     }
 
+    /// [`LoginLimits::attempt`] in memory, which has nothing to wait for.
+    fn attempt(limits: &LoginLimits, account: &str, address: Option<IpAddr>) -> Result<(), ApiError> {
+        limits.attempt(account, address).now_or_never().expect("counting in memory does not wait")
+    }
+
+    /// [`LoginLimits::succeeded`] in memory.
+    fn succeeded(limits: &LoginLimits, account: &str, address: Option<IpAddr>) {
+        limits.succeeded(account, address).now_or_never().expect("counting in memory does not wait");
+    }
+
     fn fail(limits: &LoginLimits, account: &str, address: Option<IpAddr>) {
-        limits.attempt(account, address).expect("not blocked");
+        attempt(limits, account, address).expect("not blocked");
     }
 
     fn succeed(limits: &LoginLimits, account: &str, address: Option<IpAddr>) {
-        limits.attempt(account, address).expect("not blocked");
-        limits.succeeded(account, address);
+        attempt(limits, account, address).expect("not blocked");
+        succeeded(limits, account, address);
     }
 
     fn retry_after(limits: &LoginLimits, account: &str, address: Option<IpAddr>) -> Option<u64> {
@@ -296,12 +357,12 @@ mod tests {
         let (_clock, limits) = limits();
         // Five guesses in flight at once, none answered yet: the sixth is refused.
         for _ in 0..5 {
-            limits.attempt("alice", HOME).unwrap();
+            attempt(&limits, "alice", HOME).unwrap();
         }
-        let refused = limits.attempt("alice", ELSEWHERE).unwrap_err();
+        let refused = attempt(&limits, "alice", ELSEWHERE).unwrap_err();
         assert_eq!((refused.status, refused.retry_after), (StatusCode::TOO_MANY_REQUESTS, Some(30)));
         // One of them had the right password: the account is free again.
-        limits.succeeded("alice", HOME);
+        succeeded(&limits, "alice", HOME);
         assert_eq!(retry_after(&limits, "alice", ELSEWHERE), None);
         fail(&limits, "alice", ELSEWHERE);
     }

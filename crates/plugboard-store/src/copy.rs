@@ -234,9 +234,10 @@ pub const COPIED_TABLES: &[CopiedTable] = &[
 
 /// Tables of the schema the copy leaves out, because what they hold is transient: a
 /// running server rebuilds it (`rate_limits`, migration 0007: the servers' shared rate
-/// limit counters, which start again full). Each database's `_sqlx_migrations` is its own
-/// and is not listed.
-pub const NOT_COPIED_TABLES: &[&str] = &["rate_limits"];
+/// limit counters, which start again full; `login_failures`, migration 0008: failed-login
+/// counts, which start again from zero). Each database's `_sqlx_migrations` is its own and
+/// is not listed.
+pub const NOT_COPIED_TABLES: &[&str] = &["rate_limits", "login_failures"];
 
 /// One table [`copy_database`] copies, with how its columns map between the two schemas.
 #[derive(Debug)]

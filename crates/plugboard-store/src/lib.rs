@@ -3,7 +3,7 @@
 //! (scheduled tasks: their due times, claims and runs; every plugin store is one) and
 //! [`ChatStore`] (the chat server's users, sessions, API tokens, conversations, messages,
 //! attachments and plugin traces), with [`ClusterStore`] beside them (readiness, rate limits
-//! shared by servers). [`Store`] is all of them, for callers that hold one
+//! and failed-login counts shared by servers). [`Store`] is all of them, for callers that hold one
 //! `Arc<dyn Store>` (it upcasts to `Arc<dyn PluginStore>` or `Arc<dyn ChatStore>`).
 //!
 //! Architecture Invariant: this is the only crate that talks SQL, and no sqlx type appears
@@ -42,7 +42,7 @@ pub use chat::{
     AccountChange, AccountEvent, ApiToken, Attachment, ChatStore, Conversation, ConversationPage, Message,
     MessageStatus, NewMessage, Role, SessionInfo, TraceRecord, User, UserDeletion,
 };
-pub use cluster::{ClusterStore, RateLimit, RetryAfter};
+pub use cluster::{ClusterStore, LoginFailures, LoginKey, LoginPolicy, RateLimit, RetryAfter};
 pub use copy::{
     COPIED_TABLES, CopiedTable, CopyOptions, CopyProgress, CopyReport, DEFAULT_BATCH_ROWS, NOT_COPIED_TABLES,
     TableCopy, copy_database,

@@ -1,5 +1,6 @@
-//! Per-user rate limits with several servers on one PostgreSQL database: they are counted
-//! in the database, so a user spreading requests over the servers gets the limit once.
+//! Per-user rate limits and failed-login counts with several servers on one PostgreSQL
+//! database: they are counted in the database, so a user (or a password guesser) spreading
+//! requests over the servers gets the limit once.
 
 use std::sync::Arc;
 
@@ -81,4 +82,40 @@ async fn two_servers_on_one_database_refuse_a_user_at_the_cluster_wide_limit() {
     // so a slow run may see one more.
     assert!((LIMIT..=LIMIT + 1).contains(&answered), "{answered} turns answered, {refused} refused");
     assert_eq!(answered + refused, 2 * LIMIT);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failed_logins_spread_over_two_servers_block_the_account_on_both_at_the_limit() {
+    let database = TestDatabase::create().await;
+    let fixture = FixtureLlm::start().await.unwrap();
+    let (first, _stop_first) = server_on(database.url(), &fixture, 0).await;
+    let (second, _stop_second) = server_on(database.url(), &fixture, 0).await;
+    let client = reqwest::Client::new();
+    let login = |base: &str, password: &str| {
+        client.post(format!("{base}/api/auth/login")).json(&json!({"username": "Alice", "password": password})).send()
+    };
+    let signup = client
+        .post(format!("{first}/api/auth/signup"))
+        .json(&json!({"username": "alice", "password": "correct horse battery"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signup.status(), StatusCode::CREATED);
+
+    // Five wrong guesses (the account's limit), taking turns between the servers: each
+    // server saw only two or three of them.
+    for guess in 0..5 {
+        let base = if guess % 2 == 0 { &first } else { &second };
+        let response = login(base, &format!("guess {guess}")).await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "guess {guess} on {base}");
+    }
+    // The account is blocked on both, even for the right password.
+    for base in [&first, &second] {
+        let response = login(base, "correct horse battery").await.unwrap();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS, "on {base}");
+        let seconds: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!((1..=30).contains(&seconds), "the first block is 30 s: {seconds}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "too_many_attempts", "{body}");
+    }
 }
