@@ -414,11 +414,11 @@ pub trait ChatStore: Send + Sync + std::fmt::Debug {
 
     /// Every message still `streaming` that nobody has written (its text, or a heartbeat
     /// with the same text, through [`ChatStore::finish_message`]) for `stale_after` becomes
-    /// `partial`: the server streaming it died mid-reply. Returns how many. A server
+    /// `partial`: the server streaming it died mid-reply. Returns them, as stored now. A server
     /// streaming a reply writes its row more often than the limit, so with several servers
     /// on one database a sweep never cuts off another's live stream; one server alone on
     /// its database may pass zero at start-up, since no reply of its is live then.
-    async fn mark_stale_streaming_messages(&self, stale_after: Duration) -> Result<u64, StoreError>;
+    async fn mark_stale_streaming_messages(&self, stale_after: Duration) -> Result<Vec<Message>, StoreError>;
 
     /// Stores a file of the conversation, optionally tied to one of its messages.
     /// [`StoreError::NotFound`] when the conversation, or the message in that conversation,

@@ -109,7 +109,7 @@ impl PluginOptions {
             AnyStore::Sqlite(_) => Duration::ZERO,
             AnyStore::Postgres(_) => plugboard_chat::STREAMING_STALE_AFTER,
         };
-        let interrupted = opened.mark_stale_streaming_messages(stale_after).await?;
+        let interrupted = opened.mark_stale_streaming_messages(stale_after).await?.len();
         if interrupted > 0 {
             tracing::warn!(
                 "{interrupted} replies were cut off when the server last stopped; they are kept, marked partial"

@@ -7,7 +7,10 @@
 
 use std::time::Duration;
 
+use plugboard_store::Message;
+
 use super::ChatEngine;
+use crate::live::LiveEvent;
 
 /// How long a `streaming` reply may go unwritten before any server marks it `partial`:
 /// six heartbeats, so a busy database or a paused process does not cut off a live stream.
@@ -17,6 +20,18 @@ pub const STREAMING_STALE_AFTER: Duration = Duration::from_secs(30);
 const SWEEP_INTERVAL: Duration = Duration::from_secs(10);
 
 impl ChatEngine {
+    /// Tells the owners' open pages that these replies, cut off, are now `partial` (as an
+    /// edit: their status changed), so no page shows them streaming for ever.
+    async fn tell_owners_of_cut_off(&self, marked: Vec<Message>) {
+        for message in marked {
+            match self.inner.store.conversation(&message.conversation_id).await {
+                Ok(Some(conversation)) => self.publish(&conversation.user_id, LiveEvent::MessageEdited { message }),
+                Ok(None) => {}
+                Err(error) => tracing::debug!("cannot tell the owner of a cut-off reply: {error}"),
+            }
+        }
+    }
+
     /// Starts marking stale `streaming` replies `partial`, at once and every 10 seconds,
     /// until the engine is dropped. Call once, in the process that serves.
     pub fn start_stale_reply_sweep(&self) {
@@ -28,11 +43,15 @@ impl ChatEngine {
                 ticks.tick().await;
                 let Some(engine) = weak.upgrade() else { return };
                 match engine.inner.store.mark_stale_streaming_messages(STREAMING_STALE_AFTER).await {
-                    Ok(0) => {}
-                    Ok(marked) => tracing::warn!(
-                        "{marked} replies were cut off when the server streaming them stopped; they are kept, marked \
-                         partial"
-                    ),
+                    Ok(marked) if marked.is_empty() => {}
+                    Ok(marked) => {
+                        tracing::warn!(
+                            "{} replies were cut off when the server streaming them stopped; they are kept, marked \
+                             partial",
+                            marked.len()
+                        );
+                        engine.tell_owners_of_cut_off(marked).await;
+                    }
                     Err(error) => tracing::warn!("cannot mark cut-off replies partial: {error}"),
                 }
             }

@@ -750,16 +750,21 @@ impl ChatStore for SqliteStore {
         Ok(deleted.map(|message| Message { deleted_at_ms: None, ..message }))
     }
 
-    async fn mark_stale_streaming_messages(&self, stale_after: Duration) -> Result<u64, StoreError> {
+    async fn mark_stale_streaming_messages(&self, stale_after: Duration) -> Result<Vec<Message>, StoreError> {
+        const OPERATION: &str = "mark interrupted messages as partial";
         // Literal values: the partial index `messages_streaming` serves only `= 'streaming'`.
-        let query = sqlx::query(
+        let query = sqlx::query(concat!(
             "UPDATE messages SET status = 'partial'
-             WHERE status = 'streaming' AND (touched_at_ms IS NULL OR touched_at_ms <= ?1)",
-        )
+             WHERE status = 'streaming' AND (touched_at_ms IS NULL OR touched_at_ms <= ?1)
+             RETURNING ",
+            message_columns!()
+        ))
         .bind(stale_before_ms(self.now_ms(), stale_after));
-        let result =
-            self.write_execute(query).await.map_err(query_error("mark interrupted messages as partial", None))?;
-        Ok(result.rows_affected())
+        let rows = self
+            .write(move |connection| Box::pin(query.fetch_all(connection)))
+            .await
+            .map_err(query_error(OPERATION, None))?;
+        rows.iter().map(|row| read_message(row, OPERATION)).collect()
     }
 
     async fn add_attachment(

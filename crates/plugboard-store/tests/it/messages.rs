@@ -169,13 +169,20 @@ async fn replies_cut_off_by_a_crash_become_partial_after_reopening(db: TestDb) {
     store.close().await;
 
     let store = db.open().await;
-    assert_eq!(store.mark_stale_streaming_messages(Duration::ZERO).await.unwrap(), 2);
+    let mut marked = store.mark_stale_streaming_messages(Duration::ZERO).await.unwrap();
+    marked.sort_by(|a, b| a.id.cmp(&b.id));
+    let mut expected: Vec<Message> = [&first, &second]
+        .iter()
+        .map(|message| Message { status: MessageStatus::Partial, ..(*message).clone() })
+        .collect();
+    expected.sort_by(|a, b| a.id.cmp(&b.id));
+    assert_eq!(marked, expected, "the rows marked, as stored now");
     for message in [&first, &second] {
         let read = store.message(&message.id).await.unwrap().unwrap();
         assert_eq!(read, Message { status: MessageStatus::Partial, ..message.clone() });
     }
     assert_eq!(store.message(&done.id).await.unwrap(), Some(done));
-    assert_eq!(store.mark_stale_streaming_messages(Duration::ZERO).await.unwrap(), 0);
+    assert_eq!(store.mark_stale_streaming_messages(Duration::ZERO).await.unwrap().len(), 0);
 }
 
 /// With several servers on one database, one server's sweep must not cut off another's
@@ -194,20 +201,20 @@ async fn only_streaming_replies_untouched_for_the_limit_become_partial(db: TestD
     clock.advance(Duration::from_secs(20));
     // The live server's heartbeat: the same text again, still streaming.
     store.finish_message(&live.id, "", None, MessageStatus::Streaming).await.unwrap();
-    assert_eq!(store.mark_stale_streaming_messages(STALE).await.unwrap(), 0, "nothing is 30 s old yet");
+    assert_eq!(store.mark_stale_streaming_messages(STALE).await.unwrap().len(), 0, "nothing is 30 s old yet");
 
     clock.advance(Duration::from_secs(15));
     // `dead` was last written 35 s ago, `live` 15 s ago.
-    assert_eq!(store.mark_stale_streaming_messages(STALE).await.unwrap(), 1);
+    assert_eq!(store.mark_stale_streaming_messages(STALE).await.unwrap().len(), 1);
     assert_eq!(store.message(&dead.id).await.unwrap().unwrap().status, MessageStatus::Partial);
     assert_eq!(store.message(&live.id).await.unwrap().unwrap().status, MessageStatus::Streaming);
     assert_eq!(store.message(&finished.id).await.unwrap().unwrap().status, MessageStatus::Complete);
 
     // Its server stops beating: the next sweeps past the limit mark it too, and only once.
     clock.advance(STALE);
-    assert_eq!(store.mark_stale_streaming_messages(STALE).await.unwrap(), 1);
+    assert_eq!(store.mark_stale_streaming_messages(STALE).await.unwrap().len(), 1);
     assert_eq!(store.message(&live.id).await.unwrap().unwrap().status, MessageStatus::Partial);
-    assert_eq!(store.mark_stale_streaming_messages(STALE).await.unwrap(), 0);
+    assert_eq!(store.mark_stale_streaming_messages(STALE).await.unwrap().len(), 0);
 }
 
 /// A row written before the column existed has no touch time: a sweep treats it as stale.
@@ -218,7 +225,7 @@ async fn a_streaming_row_never_touched_counts_as_stale(db: TestDb) {
         NewMessage { status: MessageStatus::Streaming, ..new_message(&conversation.id, Role::Assistant, "") };
     let old = store.add_message(&streaming).await.unwrap();
     db.tamper(&format!("UPDATE messages SET touched_at_ms = NULL WHERE id = '{}'", old.id)).await;
-    assert_eq!(store.mark_stale_streaming_messages(Duration::from_secs(30)).await.unwrap(), 1);
+    assert_eq!(store.mark_stale_streaming_messages(Duration::from_secs(30)).await.unwrap().len(), 1);
     assert_eq!(store.message(&old.id).await.unwrap().unwrap().status, MessageStatus::Partial);
 }
 

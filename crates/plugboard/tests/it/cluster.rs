@@ -278,6 +278,9 @@ async fn three_servers_on_one_database_behave_as_one() {
         let chunk = futures_util::StreamExt::next(&mut body).await.unwrap().unwrap();
         received.push_str(&String::from_utf8_lossy(&chunk));
     }
+    // A page open on node 1 is told when the cut-off reply is marked partial.
+    let feed = admin.get(url(0, "/api/events")).send().await.unwrap();
+    let mut feed = futures_util::StreamExt::boxed(feed.bytes_stream());
     let mut killed = nodes[1].take().unwrap();
     killed.child.kill().unwrap();
     killed.child.wait().unwrap();
@@ -310,6 +313,18 @@ async fn three_servers_on_one_database_behave_as_one() {
     })
     .await;
     eprintln!("the killed node's reply marked partial after {took:?}");
+    let mut heard = String::new();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !(heard.contains("event: message_edited") && heard.contains("\"status\":\"partial\"")) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let chunk = tokio::time::timeout(left, futures_util::StreamExt::next(&mut feed))
+            .await
+            .unwrap_or_else(|_| panic!("node 1's page was not told of the partial reply: {heard}"))
+            .unwrap()
+            .unwrap();
+        heard.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    drop(feed);
     assert_eq!(stored.len(), 4, "{stored:?}");
     assert_eq!((stored[0].0.as_str(), stored[0].2.as_str()), ("user", "before the crash"));
     assert_eq!(
