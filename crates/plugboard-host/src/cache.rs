@@ -1,9 +1,12 @@
 //! The compiled-component cache: components compiled by cranelift are kept on disk, keyed
 //! by the SHA-256 of the `.wasm` and the engine's compatibility hash (wasmtime version and
-//! every setting that changes code generation), so a restart skips compilation.
+//! every setting that changes code generation), so a restart skips compilation; files no
+//! plugin uses any more are pruned ([`prune`]).
 
+use std::collections::BTreeSet;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 use wasmtime::Engine;
@@ -27,6 +30,40 @@ pub(crate) fn load_component(engine: &Engine, wasm: &[u8], cache_dir: Option<&Pa
         tracing::warn!(path = %path.display(), %error, "could not write the compiled-component cache");
     }
     Ok(component)
+}
+
+/// Removes from `cache_dir` the compiled files of every component but those of `keep` for
+/// this engine (files of components no longer used, or compiled by another Plugboard
+/// version); files not named as this cache names them are left. Returns how many went.
+pub(crate) fn prune(engine: &Engine, cache_dir: &Path, keep: &[Arc<[u8]>]) -> std::io::Result<usize> {
+    let kept: BTreeSet<PathBuf> = keep.iter().map(|wasm| cache_path(engine, wasm, cache_dir)).collect();
+    let entries = match std::fs::read_dir(cache_dir) {
+        Ok(entries) => entries,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(error) => return Err(error),
+    };
+    let mut removed = 0;
+    for entry in entries {
+        let path = entry?.path();
+        let is_ours = path.file_name().and_then(|name| name.to_str()).is_some_and(is_cache_file_name);
+        if is_ours && !kept.contains(&path) {
+            match std::fs::remove_file(&path) {
+                Ok(()) => removed += 1,
+                // Another process pruned it first.
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                Err(error) => return Err(error),
+            }
+        }
+    }
+    Ok(removed)
+}
+
+/// Whether `name` is a cache file's: 64 hex digits, `-`, 16 hex digits, `.cwasm`.
+fn is_cache_file_name(name: &str) -> bool {
+    let Some(stem) = name.strip_suffix(".cwasm") else { return false };
+    let Some((content, engine)) = stem.split_once('-') else { return false };
+    let hex = |text: &str, length: usize| text.len() == length && text.bytes().all(|byte| byte.is_ascii_hexdigit());
+    hex(content, 64) && hex(engine, 16)
 }
 
 fn cache_path(engine: &Engine, wasm: &[u8], cache_dir: &Path) -> PathBuf {

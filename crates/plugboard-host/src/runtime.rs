@@ -196,6 +196,17 @@ impl Runtime {
         self.inner.plugins.read().unwrap_or_else(std::sync::PoisonError::into_inner).keys().cloned().collect()
     }
 
+    /// Removes from the compiled-component cache every file but those of the components
+    /// in `keep` (the plugins installed now), so the cache does not keep every version ever
+    /// loaded; returns how many files went. Nothing to do without a cache.
+    pub async fn prune_compiled_cache(&self, keep: Vec<Arc<[u8]>>) -> std::io::Result<usize> {
+        let Some(cache_dir) = self.inner.config.cache_dir.clone() else { return Ok(0) };
+        let engine = self.inner.engine.clone();
+        tokio::task::spawn_blocking(move || crate::cache::prune(&engine, &cache_dir, &keep))
+            .await
+            .map_err(std::io::Error::other)?
+    }
+
     /// Checks a plugin's component against its manifest without starting it: the ABI
     /// and host version the manifest asks for, that the component compiles, exports the
     /// lifecycle of that ABI and imports only what this host provides. Returns the hook

@@ -280,6 +280,25 @@ impl Registry {
         self.inner.runtime.plugin(id)
     }
 
+    /// Removes from the compiled-component cache the files of components no plugin known
+    /// here uses (earlier versions of reloaded or reinstalled plugins, uninstalled ones,
+    /// another Plugboard version's); logs and returns how many went. For the process that
+    /// owns the data folder (the server at start), not for tests sharing one cache.
+    pub async fn prune_compiled_cache(&self) -> usize {
+        let keep: Vec<_> = lock(&self.inner.known).values().map(|known| known.candidate.source.wasm.clone()).collect();
+        match self.inner.runtime.prune_compiled_cache(keep).await {
+            Ok(0) => 0,
+            Ok(removed) => {
+                tracing::info!(removed, "removed compiled components no plugin uses from the cache");
+                removed
+            }
+            Err(error) => {
+                tracing::warn!("cannot prune the compiled-component cache: {error}");
+                0
+            }
+        }
+    }
+
     // --- helpers ---
 
     /// Held by installs, uninstalls and package syncs, which move folders.

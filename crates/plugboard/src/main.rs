@@ -223,6 +223,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await
                 .context("starting the plugin runtime")?;
             let report = state.start_plugins().await;
+            // Compiled versions no plugin here uses any more would stay for ever.
+            state.registry.prune_compiled_cache().await;
             tracing::info!(loaded = report.loaded.len(), failed = report.failed.len(), "plugins started");
             let _watch = if dev || file.dev == Some(true) {
                 Some(state.registry.watch(Duration::from_millis(300))?)

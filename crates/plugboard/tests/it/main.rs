@@ -525,3 +525,26 @@ fn the_database_setting_chooses_where_the_data_lives_and_an_unknown_one_is_refus
     assert!(err.contains("--database-url") && err.contains("`mysql://` is not a database Plugboard can use"), "{err}");
     assert!(err.contains("postgres://USER@HOST:PORT/DATABASE"), "{err}");
 }
+
+/// A compiled component no plugin uses any more (an earlier version, another Plugboard's)
+/// is removed from the cache when the server starts; the plugins' own and files that are
+/// not the cache's stay.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_server_prunes_compiled_components_no_plugin_uses() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    std::fs::create_dir_all(&cache).unwrap();
+    let stale = cache.join(format!("{}-{}.cwasm", "ab".repeat(32), "0".repeat(16)));
+    std::fs::write(&stale, b"an earlier version's compiled code").unwrap();
+    let other = cache.join("notes.txt");
+    std::fs::write(&other, b"not the cache's").unwrap();
+    let server = start_server_with(&dir, &[("PLUGBOARD_OPENAI_BASE_URL", &nowhere_url())]);
+    assert!(!stale.exists(), "the unused compiled file is gone");
+    assert!(other.exists(), "a file the cache did not write stays");
+    let compiled = std::fs::read_dir(&cache)
+        .unwrap()
+        .filter(|entry| entry.as_ref().unwrap().path().extension().is_some_and(|extension| extension == "cwasm"))
+        .count();
+    assert_eq!(compiled, 8, "one for each bundled plugin");
+    drop(server);
+}
