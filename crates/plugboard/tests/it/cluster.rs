@@ -33,6 +33,28 @@ async fn until<T, F: std::future::Future<Output = Option<T>>>(
     }
 }
 
+/// Reads a server-sent event stream's body until what came so far satisfies `done`, for at
+/// most `limit`; returns it.
+async fn read_until<B: AsRef<[u8]>>(
+    stream: &mut (impl futures_util::Stream<Item = reqwest::Result<B>> + Unpin),
+    limit: Duration,
+    what: &str,
+    done: impl Fn(&str) -> bool,
+) -> String {
+    let mut read = String::new();
+    let deadline = Instant::now() + limit;
+    while !done(&read) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let chunk = tokio::time::timeout(left, futures_util::StreamExt::next(stream))
+            .await
+            .unwrap_or_else(|_| panic!("{what}: not within {limit:?}; read: {read}"))
+            .unwrap()
+            .unwrap();
+        read.push_str(&String::from_utf8_lossy(chunk.as_ref()));
+    }
+    read
+}
+
 async fn get(client: &reqwest::Client, url: String) -> Value {
     client.get(url).send().await.unwrap().json().await.unwrap()
 }
@@ -219,17 +241,10 @@ async fn three_servers_on_one_database_behave_as_one() {
         .await
         .unwrap();
     assert_eq!(turn["reply"]["content"], "Echo: told on every server", "{turn}");
-    let mut heard = String::new();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !heard.contains("Echo: told on every server") {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let chunk = tokio::time::timeout(left, futures_util::StreamExt::next(&mut feed))
-            .await
-            .unwrap_or_else(|_| panic!("node 1's live feed did not hear of node 3's reply within 10 s: {heard}"))
-            .unwrap()
-            .unwrap();
-        heard.push_str(&String::from_utf8_lossy(&chunk));
-    }
+    let heard = read_until(&mut feed, Duration::from_secs(10), "node 1's live feed hears of node 3's reply", |heard| {
+        heard.contains("Echo: told on every server")
+    })
+    .await;
     assert!(heard.contains("event: conversation_created"), "{heard}");
     assert!(heard.contains("told on every server"), "{heard}");
     drop(feed);
@@ -241,17 +256,10 @@ async fn three_servers_on_one_database_behave_as_one() {
     let mut stream = futures_util::StreamExt::boxed(events.bytes_stream());
     let response = admin.post(url(2, "/api/plugins/word-stats/disable")).send().await.unwrap();
     assert!(response.status().is_success(), "{}", response.text().await.unwrap());
-    let mut seen = String::new();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !(seen.contains("\"disabled\"") && seen.contains("word-stats")) {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let chunk = tokio::time::timeout(left, futures_util::StreamExt::next(&mut stream))
-            .await
-            .unwrap_or_else(|_| panic!("no event of node 3's change on node 1 within 10 s: {seen}"))
-            .unwrap()
-            .unwrap();
-        seen.push_str(&String::from_utf8_lossy(&chunk));
-    }
+    let seen = read_until(&mut stream, Duration::from_secs(10), "node 1 streams node 3's change", |seen| {
+        seen.contains("\"disabled\"") && seen.contains("word-stats")
+    })
+    .await;
     assert!(seen.contains("\"node\""), "events carry their node: {seen}");
     drop(stream);
 
@@ -313,17 +321,10 @@ async fn three_servers_on_one_database_behave_as_one() {
     })
     .await;
     eprintln!("the killed node's reply marked partial after {took:?}");
-    let mut heard = String::new();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !(heard.contains("event: message_edited") && heard.contains("\"status\":\"partial\"")) {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let chunk = tokio::time::timeout(left, futures_util::StreamExt::next(&mut feed))
-            .await
-            .unwrap_or_else(|_| panic!("node 1's page was not told of the partial reply: {heard}"))
-            .unwrap()
-            .unwrap();
-        heard.push_str(&String::from_utf8_lossy(&chunk));
-    }
+    read_until(&mut feed, Duration::from_secs(15), "node 1's page is told of the partial reply", |heard| {
+        heard.contains("event: message_edited") && heard.contains("\"status\":\"partial\"")
+    })
+    .await;
     drop(feed);
     assert_eq!(stored.len(), 4, "{stored:?}");
     assert_eq!((stored[0].0.as_str(), stored[0].2.as_str()), ("user", "before the crash"));
