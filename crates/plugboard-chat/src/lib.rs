@@ -28,4 +28,4 @@ pub use provider::{
 pub use services::{ModelsAi, SharedModels, StoreChat};
 pub use stateless::StatelessOutcome;
 pub use text::{check_text, without_nul};
-pub use tools::{OfferedTool, PluginTools, ToolSource};
+pub use tools::{OfferedTool, PluginTools, ToolPolicy, ToolSource};

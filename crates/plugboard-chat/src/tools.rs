@@ -7,9 +7,23 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use plugboard_host::{Hook, PluginSet};
 use plugboard_types::{CallContext, ToolSpec};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::choice::PluginChoice;
+
+/// Whether a tool call runs at once, waits for a person's approval, or is refused.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolPolicy {
+    /// Runs at once.
+    #[default]
+    Auto,
+    /// Waits for the person whose turn it is to approve it.
+    Ask,
+    /// Never runs; the model is told so.
+    Deny,
+}
 
 /// A tool offered to the model.
 #[derive(Debug, Clone)]
@@ -21,6 +35,9 @@ pub struct OfferedTool {
     pub source: String,
     /// Its name within its source.
     pub tool: String,
+    /// Its policy unless an administrator set one: `auto` for plugin tools, `ask` for
+    /// tools of MCP servers.
+    pub default_policy: ToolPolicy,
 }
 
 /// Something that offers tools to the model.
@@ -64,6 +81,7 @@ impl ToolSource for PluginTools {
                     tool: tool.name.clone(),
                     spec: ToolSpec { name, ..tool },
                     source: plugin.id().to_string(),
+                    default_policy: ToolPolicy::Auto,
                 });
             }
         }
