@@ -129,8 +129,9 @@ impl McpServerConfig {
                 }
             }
             Transport::Http { url, headers } => {
-                let parsed = url::Url::parse(url)
-                    .map_err(|error| problem("url", format!("is not a URL ({error}): give the server's MCP endpoint")))?;
+                let parsed = url::Url::parse(url).map_err(|error| {
+                    problem("url", format!("is not a URL ({error}): give the server's MCP endpoint"))
+                })?;
                 if !matches!(parsed.scheme(), "http" | "https") {
                     return Err(problem("url", "must be an http:// or https:// address".to_owned()));
                 }

@@ -1,0 +1,358 @@
+//! One server's supervising task: connect (start the child process with exactly its
+//! configured environment, or reach the HTTP endpoint with its headers), do the MCP
+//! handshake, list the tools (every page), then keep the connection until the server goes
+//! away or is stopped, refreshing the tools when it says they changed. A server that fails
+//! is retried with exponential backoff (1 s doubling to 60 s, back to 1 s after it stayed
+//! up a minute).
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::FutureExt;
+use process_wrap::tokio::{CommandWrap, ProcessGroup};
+use rmcp::model::{ClientCapabilities, ClientConfig, Implementation};
+use rmcp::service::{NotificationContext, Peer, RoleClient, RunningService};
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
+use rmcp::{ClientHandler, ServiceExt};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::sync::{Notify, watch};
+
+use crate::config::Transport;
+use crate::names::{distinct_offered_name, offered_name};
+use crate::servers::{McpToolInfo, ServerState, Shared};
+
+/// The longest a connection may take: process start, handshake and the first tool list
+/// (`npx` may download the server first).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The first wait before a retry; doubled after each failure.
+const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+
+/// The longest wait before a retry.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// A server that stayed connected this long starts again from [`FIRST_BACKOFF`].
+const STAYED_UP: Duration = Duration::from_secs(60);
+
+/// How many lines of standard error a server's status keeps.
+const STDERR_LINES: usize = 10;
+
+/// The longest standard-error line kept (longer ones are cut).
+const STDERR_LINE_BYTES: usize = 500;
+
+/// How long to wait for the rest of a dead process's standard error.
+const STDERR_DRAIN: Duration = Duration::from_secs(1);
+
+/// Runs the server of `shared` until `stop` turns `true` (or its sender is dropped).
+pub(crate) async fn supervise(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let mut backoff = FIRST_BACKOFF;
+    loop {
+        shared.update(|live| {
+            live.state = ServerState::Starting;
+            live.retry_at = None;
+        });
+        let attempt = tokio::select! {
+            attempt = tokio::time::timeout(CONNECT_TIMEOUT, connect(&shared)) => attempt,
+            () = stopped(&mut stop) => return,
+        };
+        let failure = match attempt {
+            Err(_) => format!("it did not connect within {} s", CONNECT_TIMEOUT.as_secs()),
+            Ok(Err(error)) => error,
+            Ok(Ok(connection)) => {
+                let connected_at = Instant::now();
+                match run(&shared, connection, &mut stop).await {
+                    Ending::Stopped => return,
+                    Ending::Lost(reason) => {
+                        if connected_at.elapsed() >= STAYED_UP {
+                            backoff = FIRST_BACKOFF;
+                        }
+                        reason
+                    }
+                }
+            }
+        };
+        let failure = with_stderr_tail(&shared, failure).await;
+        tracing::warn!(server = %shared.name(), error = %failure, retry_in_s = backoff.as_secs(), "MCP server failed");
+        shared.update(|live| {
+            live.state = ServerState::Failed;
+            live.peer = None;
+            live.last_error = Some(failure);
+            live.retry_at = Some(Instant::now() + backoff);
+        });
+        tokio::select! {
+            () = tokio::time::sleep(backoff) => {}
+            () = stopped(&mut stop) => return,
+        }
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+        shared.update(|live| live.restarts = live.restarts.saturating_add(1));
+    }
+}
+
+/// Resolves when `stop` turns `true` or its sender is gone.
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    while !*stop.borrow_and_update() {
+        if stop.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Why a connection ended.
+enum Ending {
+    /// Asked to stop: the connection is closed and the process gone.
+    Stopped,
+    /// The server went away; the reason.
+    Lost(String),
+}
+
+/// A live connection to a server.
+type Connection = RunningService<RoleClient, Handler>;
+
+/// Keeps `connection` until the server goes away or `stop` says so.
+async fn run(shared: &Arc<Shared>, connection: Connection, stop: &mut watch::Receiver<bool>) -> Ending {
+    let peer = connection.peer().clone();
+    let cancel = connection.cancellation_token();
+    let mut ended = Box::pin(connection.waiting());
+    // A wake-up left from the previous connection is about that one.
+    let _ = shared.reconnect.notified().now_or_never();
+    let _ = shared.refresh_tools.notified().now_or_never();
+    loop {
+        tokio::select! {
+            quit = &mut ended => {
+                return Ending::Lost(match quit {
+                    Ok(_) => "the connection closed (the server exited)".to_owned(),
+                    Err(error) => format!("the connection failed: {error}"),
+                });
+            }
+            () = shared.refresh_tools.notified() => {
+                match list_tools(shared.name(), &peer).await {
+                    Ok(tools) => {
+                        tracing::info!(server = %shared.name(), tools = tools.len(), "MCP server's tools changed");
+                        shared.update(|live| live.tools = Arc::new(tools));
+                    }
+                    Err(error) => tracing::warn!(server = %shared.name(), %error, "listing the MCP server's changed tools failed"),
+                }
+            }
+            () = shared.reconnect.notified() => {
+                cancel.cancel();
+                let _ = ended.await;
+                return Ending::Lost("the connection broke while calling a tool".to_owned());
+            }
+            () = stopped(stop) => {
+                cancel.cancel();
+                if let Err(error) = ended.await {
+                    tracing::warn!(server = %shared.name(), %error, "closing the MCP connection failed");
+                }
+                tracing::info!(server = %shared.name(), "MCP server stopped");
+                return Ending::Stopped;
+            }
+        }
+    }
+}
+
+/// Connects to the server, lists its tools and marks it ready; the error as text.
+async fn connect(shared: &Arc<Shared>) -> Result<Connection, String> {
+    let handler = Handler { server: shared.name().to_owned(), refresh_tools: shared.refresh_tools.clone() };
+    shared.update(|live| {
+        live.stderr_tail.clear();
+        live.stderr_done = true;
+    });
+    let connection = match &shared.config.transport {
+        Transport::Stdio { command, args, env, .. } => {
+            let program = find_program(command, &shared.cwd)?;
+            let mut wrapped = CommandWrap::with_new(&program, |child| {
+                child.args(args).env_clear().envs(env).current_dir(&shared.cwd).kill_on_drop(true);
+            });
+            // Its own process group: stopping it stops whatever it started too.
+            wrapped.wrap(ProcessGroup::leader());
+            let (process, stderr) = TokioChildProcess::builder(wrapped)
+                .stderr(Stdio::piped())
+                .spawn()
+                .map_err(|error| format!("`{}` could not be started: {error}", program.display()))?;
+            tracing::info!(server = %shared.name(), program = %program.display(), pid = ?process.id(), "MCP server started");
+            if let Some(stderr) = stderr {
+                shared.live().stderr_done = false;
+                tokio::spawn(read_stderr(shared.clone(), stderr));
+            }
+            handler.serve(process).await.map_err(|error| format!("the MCP handshake failed: {error}"))?
+        }
+        Transport::Http { url, headers } => {
+            install_crypto_provider();
+            let mut custom_headers = HashMap::new();
+            for (name, value) in headers {
+                let name = http::HeaderName::from_bytes(name.as_bytes())
+                    .map_err(|error| format!("header `{name}` is not valid: {error}"))?;
+                let value = http::HeaderValue::from_str(value)
+                    .map_err(|error| format!("the value of header `{name}` is not valid: {error}"))?;
+                custom_headers.insert(name, value);
+            }
+            let config = StreamableHttpClientTransportConfig::with_uri(url.as_str()).custom_headers(custom_headers);
+            let transport = StreamableHttpClientTransport::from_config(config);
+            handler.serve(transport).await.map_err(|error| format!("connecting to {url} failed: {error}"))?
+        }
+    };
+    let server_info = connection.peer_info().and_then(|info| info.server_info.clone()).map(|info| {
+        let mut value = serde_json::json!({"name": info.name, "version": info.version});
+        if let Some(title) = info.title {
+            value["title"] = serde_json::Value::String(title);
+        }
+        value
+    });
+    let tools = list_tools(shared.name(), connection.peer())
+        .await
+        .map_err(|error| format!("listing its tools failed: {error}"))?;
+    tracing::info!(server = %shared.name(), tools = tools.len(), info = ?server_info, "MCP server connected");
+    let peer = connection.peer().clone();
+    shared.update(|live| {
+        live.state = ServerState::Ready;
+        live.tools = Arc::new(tools);
+        live.server_info = server_info;
+        live.peer = Some(peer);
+        live.last_error = None;
+        live.retry_at = None;
+    });
+    Ok(connection)
+}
+
+/// Every tool the server lists (following `nextCursor`), with the names the model sees.
+async fn list_tools(server: &str, peer: &Peer<RoleClient>) -> Result<Vec<McpToolInfo>, rmcp::service::ServiceError> {
+    let listed = peer.list_all_tools().await?;
+    let mut taken = HashSet::new();
+    let mut tools = Vec::with_capacity(listed.len());
+    for tool in listed {
+        let mut offered_as = offered_name(server, &tool.name);
+        if !taken.insert(offered_as.clone()) {
+            offered_as = distinct_offered_name(server, &tool.name);
+            if !taken.insert(offered_as.clone()) {
+                tracing::warn!(server, tool = %tool.name, "MCP server lists a tool twice; the second is left out");
+                continue;
+            }
+        }
+        tools.push(McpToolInfo {
+            name: tool.name.to_string(),
+            offered_as,
+            description: tool.description.as_deref().or(tool.title.as_deref()).unwrap_or_default().to_owned(),
+            input_schema: serde_json::Value::Object(tool.input_schema.as_ref().clone()),
+        });
+    }
+    Ok(tools)
+}
+
+/// `command` as a path to run: a name without `/` looked up in Plugboard's own `PATH` (the
+/// child's environment has only what its configuration gives); a relative path taken from
+/// the server's working folder.
+fn find_program(command: &str, cwd: &Path) -> Result<PathBuf, String> {
+    if command.contains('/') {
+        let path = cwd.join(command);
+        return if path.is_file() {
+            Ok(path)
+        } else {
+            Err(format!("`{command}` does not exist (looked in {})", cwd.display()))
+        };
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|folder| folder.join(command))
+        .find(|candidate| is_executable(candidate))
+        .ok_or_else(|| {
+            format!("`{command}` was not found in PATH ({}): install it or give its full path", path.to_string_lossy())
+        })
+}
+
+#[cfg(unix)]
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    path.metadata().is_ok_and(|metadata| metadata.is_file() && metadata.permissions().mode() & 0o111 != 0)
+}
+
+#[cfg(not(unix))]
+fn is_executable(path: &Path) -> bool {
+    path.is_file()
+}
+
+/// Logs the process's standard error line by line and keeps the last lines for the status.
+async fn read_stderr(shared: Arc<Shared>, stderr: tokio::process::ChildStderr) {
+    let mut lines = BufReader::new(stderr).lines();
+    loop {
+        match lines.next_line().await {
+            Ok(Some(line)) => {
+                tracing::info!(server = %shared.name(), "{line}");
+                let mut line = line;
+                if line.len() > STDERR_LINE_BYTES {
+                    let mut cut = STDERR_LINE_BYTES;
+                    while !line.is_char_boundary(cut) {
+                        cut -= 1;
+                    }
+                    line.truncate(cut);
+                    line.push('…');
+                }
+                let mut live = shared.live();
+                if live.stderr_tail.len() == STDERR_LINES {
+                    live.stderr_tail.pop_front();
+                }
+                live.stderr_tail.push_back(line);
+            }
+            Ok(None) => break,
+            Err(error) => {
+                tracing::debug!(server = %shared.name(), %error, "reading the MCP server's standard error failed");
+                break;
+            }
+        }
+    }
+    shared.live().stderr_done = true;
+    shared.stderr_closed.notify_waiters();
+}
+
+/// `failure` with the last lines of standard error, once the process closed it (or a
+/// moment passed).
+async fn with_stderr_tail(shared: &Shared, failure: String) -> String {
+    if matches!(shared.config.transport, Transport::Stdio { .. }) {
+        let closed = shared.stderr_closed.notified();
+        tokio::pin!(closed);
+        closed.as_mut().enable();
+        if !shared.live().stderr_done {
+            let _ = tokio::time::timeout(STDERR_DRAIN, closed).await;
+        }
+    }
+    let live = shared.live();
+    if live.stderr_tail.is_empty() {
+        failure
+    } else {
+        let tail: Vec<&str> = live.stderr_tail.iter().map(String::as_str).collect();
+        format!("{failure}; its last output:\n{}", tail.join("\n"))
+    }
+}
+
+/// rmcp's HTTP client needs a process-wide rustls provider: the binary installs ring's at
+/// start; a program embedding this crate that did not gets the same.
+fn install_crypto_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+}
+
+/// What Plugboard does with what a server sends on its own: a changed tool list is listed
+/// again; everything else takes rmcp's defaults (no sampling, elicitation declined).
+#[derive(Debug)]
+pub(crate) struct Handler {
+    server: String,
+    refresh_tools: Arc<Notify>,
+}
+
+impl ClientHandler for Handler {
+    async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        tracing::debug!(server = %self.server, "MCP server says its tools changed");
+        self.refresh_tools.notify_one();
+    }
+
+    fn get_info(&self) -> ClientConfig {
+        ClientConfig::new(
+            ClientCapabilities::default(),
+            Implementation::new("plugboard", env!("CARGO_PKG_VERSION")).with_title("Plugboard"),
+        )
+    }
+}
