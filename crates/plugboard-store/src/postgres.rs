@@ -35,6 +35,7 @@ use crate::{
     StoredPackage,
 };
 
+mod approvals;
 mod chat;
 mod cluster;
 mod shared;

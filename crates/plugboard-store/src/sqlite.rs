@@ -34,6 +34,7 @@ use crate::rows::{
     sql_limit,
 };
 
+mod approvals;
 mod chat;
 mod cluster;
 mod files;
