@@ -19,11 +19,11 @@
 
 #![deny(missing_docs)]
 
-mod approvals;
 mod chat;
 mod cluster;
 mod copy;
 mod error;
+mod mcp;
 mod open;
 mod postgres;
 mod rows;
@@ -39,9 +39,6 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::Serialize;
 
-pub use approvals::{
-    ApprovalDecision, ApprovalStatus, ApprovalStore, NewToolApproval, ToolApproval, ToolPolicyEntry,
-};
 pub use chat::{
     AccountChange, AccountEvent, ApiToken, Attachment, ChatStore, Conversation, ConversationPage, Message,
     MessageStatus, NewMessage, Role, SessionInfo, TraceRecord, User, UserDeletion,
@@ -52,6 +49,7 @@ pub use copy::{
     TableCopy, copy_database,
 };
 pub use error::StoreError;
+pub use mcp::{McpSecretsChange, StoredMcpServer};
 pub use open::{AnyStore, DatabaseLocation};
 pub use postgres::PgStore;
 pub use shared::{MAX_MESSAGE_BYTES, Notice, Notifications, StoredKey, StoredPackage, Topic};
@@ -190,6 +188,29 @@ pub trait PluginStore: TaskStore + Send + Sync + std::fmt::Debug {
     /// Marks the key removed; returns whether it was trusted.
     async fn remove_trusted_key(&self, fingerprint: &str) -> Result<bool, StoreError>;
 
+    /// Every MCP server added through the API, by name.
+    async fn mcp_servers(&self) -> Result<Vec<StoredMcpServer>, StoreError>;
+
+    /// The MCP server `name`, if one was added.
+    async fn mcp_server(&self, name: &str) -> Result<Option<StoredMcpServer>, StoreError>;
+
+    /// Adds `server` (its times set by the store) unless a server of its name is there;
+    /// returns whether it did.
+    async fn add_mcp_server(&self, server: &StoredMcpServer) -> Result<bool, StoreError>;
+
+    /// Replaces the configuration and secrets of the server named `server.name`; returns
+    /// whether one was there.
+    async fn replace_mcp_server(&self, server: &StoredMcpServer) -> Result<bool, StoreError>;
+
+    /// Removes the MCP server `name`; returns whether it was there.
+    async fn remove_mcp_server(&self, name: &str) -> Result<bool, StoreError>;
+
+    /// Replaces the sealed secrets of several MCP servers at once (re-encrypted under a
+    /// new key), in one transaction: either every change is made, or, when a server is
+    /// gone or its secrets are no longer the `expected` ones, none is and this returns
+    /// `false`.
+    async fn replace_mcp_secrets(&self, changes: &[McpSecretsChange]) -> Result<bool, StoreError>;
+
     /// Whether other servers may share this database (and so [`PluginStore::listen`] and
     /// [`PluginStore::publish`] reach them).
     fn is_shared(&self) -> bool {
@@ -210,10 +231,9 @@ pub trait PluginStore: TaskStore + Send + Sync + std::fmt::Debug {
     }
 }
 
-/// All of Plugboard's persistent state: the plugin registry's and the chat server's (with
-/// its tool policies and approvals, [`ApprovalStore`]), and what servers sharing the
-/// database need of it ([`ClusterStore`]). Every type that is a [`PluginStore`], a
-/// [`ChatStore`], an [`ApprovalStore`] and a [`ClusterStore`] is a `Store`.
-pub trait Store: PluginStore + ChatStore + ApprovalStore + ClusterStore {}
+/// All of Plugboard's persistent state: the plugin registry's and the chat server's, and
+/// what servers sharing the database need of it ([`ClusterStore`]). Every type that is a
+/// [`PluginStore`], a [`ChatStore`] and a [`ClusterStore`] is a `Store`.
+pub trait Store: PluginStore + ChatStore + ClusterStore {}
 
-impl<T: PluginStore + ChatStore + ApprovalStore + ClusterStore + ?Sized> Store for T {}
+impl<T: PluginStore + ChatStore + ClusterStore + ?Sized> Store for T {}

@@ -31,13 +31,13 @@ use crate::rows::{
     sql_limit,
 };
 use crate::{
-    FAULT_HISTORY_LIMIT, FaultEntry, Notifications, PluginRecord, PluginStore, SettingsChange, StoreError, StoredKey,
-    StoredPackage,
+    FAULT_HISTORY_LIMIT, FaultEntry, McpSecretsChange, Notifications, PluginRecord, PluginStore, SettingsChange,
+    StoreError, StoredKey, StoredMcpServer, StoredPackage,
 };
 
-mod approvals;
 mod chat;
 mod cluster;
+mod mcp;
 mod shared;
 mod tasks;
 
@@ -170,6 +170,30 @@ impl PluginStore for PgStore {
 
     async fn remove_trusted_key(&self, fingerprint: &str) -> Result<bool, StoreError> {
         self.mark_key_removed(fingerprint).await
+    }
+
+    async fn mcp_servers(&self) -> Result<Vec<StoredMcpServer>, StoreError> {
+        self.read_mcp_servers().await
+    }
+
+    async fn mcp_server(&self, name: &str) -> Result<Option<StoredMcpServer>, StoreError> {
+        self.read_mcp_server(name).await
+    }
+
+    async fn add_mcp_server(&self, server: &StoredMcpServer) -> Result<bool, StoreError> {
+        self.insert_mcp_server(server).await
+    }
+
+    async fn replace_mcp_server(&self, server: &StoredMcpServer) -> Result<bool, StoreError> {
+        self.update_mcp_server(server).await
+    }
+
+    async fn remove_mcp_server(&self, name: &str) -> Result<bool, StoreError> {
+        self.delete_mcp_server(name).await
+    }
+
+    async fn replace_mcp_secrets(&self, changes: &[McpSecretsChange]) -> Result<bool, StoreError> {
+        self.swap_mcp_secrets(changes).await
     }
 
     fn is_shared(&self) -> bool {

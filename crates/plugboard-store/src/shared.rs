@@ -55,6 +55,8 @@ pub enum Topic {
     Packages,
     /// Trusted keys.
     TrustedKeys,
+    /// MCP servers added through the API.
+    McpServers,
 }
 
 /// One thing a [`Notifications`] stream tells.
@@ -89,12 +91,15 @@ pub(crate) fn topic_name(topic: Topic) -> &'static str {
         Topic::Plugins => "plugins",
         Topic::Packages => "packages",
         Topic::TrustedKeys => "trusted_keys",
+        Topic::McpServers => "mcp_servers",
     }
 }
 
 /// The topic a notification names, if it is one.
 pub(crate) fn parse_topic(name: &str) -> Option<Topic> {
-    [Topic::Plugins, Topic::Packages, Topic::TrustedKeys].into_iter().find(|topic| topic_name(*topic) == name)
+    [Topic::Plugins, Topic::Packages, Topic::TrustedKeys, Topic::McpServers]
+        .into_iter()
+        .find(|topic| topic_name(*topic) == name)
 }
 
 /// The columns [`read_package`] reads.

@@ -26,7 +26,8 @@ use sqlx::sqlite::{
 use sqlx::{ConnectOptions, Connection, Row, SqliteConnection};
 
 use crate::{
-    FAULT_HISTORY_LIMIT, FaultEntry, PluginRecord, PluginStore, SettingsChange, StoreError, StoredKey, StoredPackage,
+    FAULT_HISTORY_LIMIT, FaultEntry, McpSecretsChange, PluginRecord, PluginStore, SettingsChange, StoreError, StoredKey,
+    StoredMcpServer, StoredPackage,
 };
 
 use crate::rows::{
@@ -34,10 +35,10 @@ use crate::rows::{
     sql_limit,
 };
 
-mod approvals;
 mod chat;
 mod cluster;
 mod files;
+mod mcp;
 mod shared;
 mod tasks;
 mod writer;
@@ -287,6 +288,30 @@ impl PluginStore for SqliteStore {
 
     async fn remove_trusted_key(&self, fingerprint: &str) -> Result<bool, StoreError> {
         self.mark_key_removed(fingerprint).await
+    }
+
+    async fn mcp_servers(&self) -> Result<Vec<StoredMcpServer>, StoreError> {
+        self.read_mcp_servers().await
+    }
+
+    async fn mcp_server(&self, name: &str) -> Result<Option<StoredMcpServer>, StoreError> {
+        self.read_mcp_server(name).await
+    }
+
+    async fn add_mcp_server(&self, server: &StoredMcpServer) -> Result<bool, StoreError> {
+        self.insert_mcp_server(server).await
+    }
+
+    async fn replace_mcp_server(&self, server: &StoredMcpServer) -> Result<bool, StoreError> {
+        self.update_mcp_server(server).await
+    }
+
+    async fn remove_mcp_server(&self, name: &str) -> Result<bool, StoreError> {
+        self.delete_mcp_server(name).await
+    }
+
+    async fn replace_mcp_secrets(&self, changes: &[McpSecretsChange]) -> Result<bool, StoreError> {
+        self.swap_mcp_secrets(changes).await
     }
 
     async fn plugin_records(&self) -> Result<Vec<PluginRecord>, StoreError> {

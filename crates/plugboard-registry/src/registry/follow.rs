@@ -185,7 +185,7 @@ pub(super) async fn follow_store(registry: Weak<Inner>) {
             Some(Notice::Changed(Topic::Plugins)) => (true, false),
             Some(Notice::Changed(Topic::Packages)) => (false, true),
             Some(Notice::Resync) => (true, true),
-            Some(Notice::Changed(Topic::TrustedKeys) | Notice::Message(_)) => (false, false),
+            Some(Notice::Changed(Topic::TrustedKeys | Topic::McpServers) | Notice::Message(_)) => (false, false),
         };
         // Packages first: a plugin installed elsewhere may come with its saved state.
         if packages && let Err(error) = registry.sync_packages().await {

@@ -37,7 +37,6 @@ macro_rules! backends {
 }
 pub(crate) use backends;
 
-mod approvals;
 mod attachments;
 mod cas;
 mod cluster;
@@ -45,6 +44,7 @@ mod conversations;
 mod copy;
 mod faults;
 mod kv;
+mod mcp_servers;
 mod messages;
 mod nul_text;
 mod open;

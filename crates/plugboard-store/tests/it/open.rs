@@ -85,7 +85,7 @@ async fn a_database_from_a_newer_plugboard_is_refused_with_a_clear_message() {
     let message = error.to_string();
     match error {
         StoreError::NewerSchema { path: error_path, found, supported } => {
-            assert_eq!((error_path.as_path(), found, supported), (path.as_path(), 9999, 9));
+            assert_eq!((error_path.as_path(), found, supported), (path.as_path(), 9999, 10));
         }
         other => panic!("expected NewerSchema, got {other:?}"),
     }
