@@ -252,6 +252,16 @@ impl ChatEngine {
         &self.inner.plugins
     }
 
+    /// Every source of tools offered to the model, the plugins' first.
+    pub(crate) fn tool_sources(&self) -> &[Arc<dyn ToolSource>] {
+        &self.inner.tools
+    }
+
+    /// Model calls in one turn at most.
+    pub(crate) fn max_tool_steps(&self) -> usize {
+        self.inner.config.max_tool_steps.max(1)
+    }
+
     /// The model providers.
     pub async fn models(&self) -> Models {
         self.inner.models.read().await.clone()

@@ -26,6 +26,6 @@ pub use provider::{
     ModelEntry, ModelOverview, Models, PluginProvider, PluginProviders, ProviderProblem, ProviderSource,
 };
 pub use services::{ModelsAi, SharedModels, StoreChat};
-pub use stateless::StatelessOutcome;
+pub use stateless::{ServerTools, StatelessOutcome};
 pub use text::{check_text, without_nul};
 pub use tools::{OfferedTool, PluginTools, ToolPolicy, ToolSource};

@@ -2,15 +2,40 @@
 //! client sends the whole history each time. The plugin pipeline still applies: the last
 //! user message passes will-be-posted and before-prompt filters, streamed text the stream
 //! filters, the final text the after-response filters. The client's own tools pass
-//! through to the model and their calls back to the client.
+//! through to the model and their calls back to the client. A client that opts in
+//! ([`ServerTools::Run`]) also gets Plugboard's tools (the plugins' and MCP servers'
+//! whose policy lets them run unasked), run here: each call the model makes to one of
+//! them runs, its result goes into the history, and the model is asked again, up to the
+//! turn's step limit; only the text and the calls of the client's own tools reach the
+//! client.
+
+use std::sync::Arc;
+use std::time::Instant;
 
 use plugboard_host::{Plugin, TextFilter, run_stream_filters, run_text_filters};
 use plugboard_store::User;
-use plugboard_types::{CallContext, Completion, CompletionChunk, CompletionRequest, Role as ApiRole};
+use plugboard_types::{
+    CallContext, Completion, CompletionChunk, CompletionMessage, CompletionRequest, Provider, Role as ApiRole,
+    ToolCall, Usage,
+};
+use serde_json::Value;
 use tokio::sync::mpsc;
 
+use crate::choice::PluginChoice;
 use crate::engine::ChatEngine;
 use crate::error::{ChatError, Refused};
+use crate::text::without_nul;
+use crate::tools::{OfferedTool, ToolPolicy, ToolSource};
+
+/// Whether Plugboard's own tools run server-side for a stateless completion.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ServerTools {
+    /// Only the client's tools, passed through (the default).
+    #[default]
+    PassThrough,
+    /// Plugboard's tools too, run here.
+    Run,
+}
 
 /// The end of a stateless completion.
 #[derive(Debug, Clone)]
@@ -25,14 +50,20 @@ pub struct StatelessOutcome {
     pub appended: Option<String>,
 }
 
+/// Plugboard's tools offered in one stateless completion, each with its source.
+type Offered = Vec<(Arc<dyn ToolSource>, OfferedTool)>;
+
 impl ChatEngine {
     /// Runs `request` (its `model` is `provider/model`, or empty for the default) through
-    /// the plugin pipeline for `user`. Streamed text goes to `sink` after stream filters.
+    /// the plugin pipeline for `user`. Streamed text goes to `sink` after stream filters,
+    /// with the calls of the client's own tools; with [`ServerTools::Run`], calls of
+    /// Plugboard's tools run here and never reach `sink`.
     pub async fn complete_stateless(
         &self,
         user: &User,
         mut request: CompletionRequest,
         sink: mpsc::Sender<CompletionChunk>,
+        server_tools: ServerTools,
     ) -> Result<StatelessOutcome, ChatError> {
         let filters: Vec<Plugin> = self.plugin_set().plugins();
         let wanted = (!request.model.is_empty()).then(|| request.model.clone());
@@ -71,25 +102,57 @@ impl ChatEngine {
             message.content = prompt.text;
         }
         request.model = model;
-        let (pieces, mut received) = mpsc::channel(64);
-        let running = tokio::spawn(async move { provider.complete(request, pieces).await });
+        let offered = match server_tools {
+            ServerTools::PassThrough => Vec::new(),
+            ServerTools::Run => self.stateless_tools(&request)?,
+        };
+        let client_tools = request.tools.clone();
+        let steps = if offered.is_empty() { 1 } else { self.max_tool_steps() };
         let mut streamed = String::new();
-        while let Some(piece) = received.recv().await {
-            let piece = match piece {
-                CompletionChunk::Delta(text) => {
-                    let text = run_stream_filters(&filters, &context, &text).await;
-                    streamed.push_str(&text);
-                    CompletionChunk::Delta(text)
-                }
-                call @ CompletionChunk::ToolCall(_) => call,
-            };
-            if sink.send(piece).await.is_err() {
-                running.abort();
-                return Err(ChatError::Cancelled);
+        let mut usage = Usage::default();
+        let mut step = 0;
+        let mut completion = loop {
+            let last_step = step + 1 >= steps;
+            // The last step offers the client's tools alone, so the model has to answer.
+            request.tools = client_tools.clone();
+            if !last_step {
+                request.tools.extend(offered.iter().map(|(_, tool)| tool.spec.clone()));
             }
-        }
-        let mut completion =
-            running.await.map_err(|error| ChatError::Internal(format!("the model task failed: {error}")))??;
+            let is_ours = |call: &ToolCall| offered.iter().any(|(_, tool)| tool.spec.name == call.name);
+            let mut completion =
+                stream_step(&provider, request.clone(), &filters, &context, &sink, &is_ours, &mut streamed).await?;
+            usage.prompt_tokens += completion.usage.prompt_tokens;
+            usage.completion_tokens += completion.usage.completion_tokens;
+            let (ours, theirs): (Vec<ToolCall>, Vec<ToolCall>) =
+                std::mem::take(&mut completion.tool_calls).into_iter().partition(is_ours);
+            // A step that calls the client's tools ends here: they are the client's to
+            // run. Plugboard's calls of that step are left out rather than run unseen (the
+            // history the client sends back will not hold their results).
+            if ours.is_empty() || !theirs.is_empty() || last_step {
+                if !ours.is_empty() {
+                    tracing::debug!(calls = ours.len(), "Plugboard tool calls left out of a step that ends the completion");
+                }
+                completion.tool_calls = theirs;
+                break completion;
+            }
+            request.messages.push(CompletionMessage {
+                role: ApiRole::Assistant,
+                content: completion.content.clone(),
+                tool_calls: ours.clone(),
+                tool_call_id: String::new(),
+            });
+            for call in ours {
+                let content = run_server_tool(&offered, &context, &call).await;
+                request.messages.push(CompletionMessage {
+                    role: ApiRole::Tool,
+                    content,
+                    tool_calls: Vec::new(),
+                    tool_call_id: call.id.clone(),
+                });
+            }
+            step += 1;
+        };
+        completion.usage = usage;
         completion.content = streamed.clone();
         let after = run_text_filters(&filters, &TextFilter::AfterResponse, &context, &streamed).await;
         if let Some(rejection) = after.rejection {
@@ -105,4 +168,80 @@ impl ChatEngine {
         completion.content = after.text;
         Ok(StatelessOutcome { completion, model: model_id, appended })
     }
+
+    /// Plugboard's tools a stateless completion may run: those whose policy lets them run
+    /// without asking (no person is there to ask). A client tool of the same name is an
+    /// error: the model could not tell them apart.
+    fn stateless_tools(&self, request: &CompletionRequest) -> Result<Offered, ChatError> {
+        let choice = PluginChoice::default();
+        let offered: Offered = self
+            .tool_sources()
+            .iter()
+            .flat_map(|source| source.tools(&choice).into_iter().map(|tool| (source.clone(), tool)))
+            .filter(|(_, tool)| self.stateless_policy(tool) == ToolPolicy::Auto)
+            .collect();
+        if let Some(clash) = request.tools.iter().find(|tool| offered.iter().any(|(_, ours)| ours.spec.name == tool.name)) {
+            return Err(ChatError::InvalidInput(format!(
+                "the request's tool `{}` has the name of one of Plugboard's tools; rename it, or leave out \
+                 the request for Plugboard's tools",
+                clash.name
+            )));
+        }
+        Ok(offered)
+    }
+
+    /// A tool's policy where no person can be asked.
+    fn stateless_policy(&self, tool: &OfferedTool) -> ToolPolicy {
+        tool.default_policy
+    }
+}
+
+/// One model step: its text through the stream filters to `sink` (and `streamed`), the
+/// calls of the client's tools to `sink`; the completion with every call.
+async fn stream_step(
+    provider: &Arc<dyn Provider>,
+    request: CompletionRequest,
+    filters: &[Plugin],
+    context: &CallContext,
+    sink: &mpsc::Sender<CompletionChunk>,
+    is_ours: &impl Fn(&ToolCall) -> bool,
+    streamed: &mut String,
+) -> Result<Completion, ChatError> {
+    let (pieces, mut received) = mpsc::channel(64);
+    let provider = provider.clone();
+    let running = tokio::spawn(async move { provider.complete(request, pieces).await });
+    while let Some(piece) = received.recv().await {
+        let piece = match piece {
+            CompletionChunk::Delta(text) => {
+                let text = run_stream_filters(filters, context, &text).await;
+                streamed.push_str(&text);
+                CompletionChunk::Delta(text)
+            }
+            CompletionChunk::ToolCall(call) if is_ours(&call) => continue,
+            call @ CompletionChunk::ToolCall(_) => call,
+        };
+        if sink.send(piece).await.is_err() {
+            running.abort();
+            return Err(ChatError::Cancelled);
+        }
+    }
+    running.await.map_err(|error| ChatError::Internal(format!("the model task failed: {error}")))?.map_err(Into::into)
+}
+
+/// Runs one of Plugboard's tools the model called; the result, or the error, as text for
+/// the model.
+async fn run_server_tool(offered: &Offered, context: &CallContext, call: &ToolCall) -> String {
+    let Some((source, tool)) = offered.iter().find(|(_, tool)| tool.spec.name == call.name) else {
+        return format!("no tool `{}` is available", call.name);
+    };
+    let arguments: Value = serde_json::from_str(&call.arguments).unwrap_or_else(|_| Value::Object(Default::default()));
+    let started = Instant::now();
+    let (content, outcome) = match source.call(tool, context, arguments).await {
+        Ok(result) => (without_nul(result), "ok"),
+        Err(error) => (without_nul(error), "error"),
+    };
+    tracing::info!(tool = %call.name, source = %tool.source, outcome, elapsed_us = started.elapsed().as_micros() as u64,
+                   "ran a tool for an OpenAI-compatible client");
+    metrics::counter!("plugboard_openai_server_tool_calls_total", "outcome" => outcome).increment(1);
+    content
 }

@@ -13,7 +13,7 @@ use axum::http::StatusCode;
 use axum::response::sse::{Event as SseEvent, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt as _;
-use plugboard_chat::{ChatError, StatelessOutcome};
+use plugboard_chat::{ChatError, ServerTools, StatelessOutcome};
 use plugboard_types::CompletionChunk;
 use plugboard_types::openai::{
     ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatMessage, ChatRole, Choice, ChunkChoice, Delta,
@@ -59,10 +59,21 @@ pub(crate) async fn models(State(state): State<AppState>, AuthUser(_): AuthUser)
         .list()
         .await
         .into_iter()
-        .map(|model| ModelObject { id: model.id, object: "model".into(), created: 0, owned_by: model.provider })
+        .flat_map(|model| {
+            let with_tools = format!("{}{TOOLS_SUFFIX}", model.id);
+            [
+                ModelObject { id: model.id, object: "model".into(), created: 0, owned_by: model.provider.clone() },
+                ModelObject { id: with_tools, object: "model".into(), created: 0, owned_by: model.provider },
+            ]
+        })
         .collect();
     Json(ModelList { object: "list".into(), data })
 }
+
+/// A model name ending with this (`local/default+tools`, or `+tools` alone for the
+/// default model) asks for Plugboard's tools to run server-side, for clients that can
+/// choose a model but not add a request field.
+pub(crate) const TOOLS_SUFFIX: &str = "+tools";
 
 fn created() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
@@ -73,7 +84,11 @@ fn created() -> u64 {
 /// Takes OpenAI's request (`model`, `messages`, `tools`, `temperature`, `top_p`,
 /// `max_tokens` or `max_completion_tokens`, `stream`, `stream_options.include_usage`)
 /// and runs it through the plugins' filters, stored nowhere. With `"stream": true` the
-/// answer is `chat.completion.chunk` events ending with `[DONE]`.
+/// answer is `chat.completion.chunk` events ending with `[DONE]`. The client's `tools`
+/// pass through: their calls come back to the client. With `"plugboard_tools": true`, or
+/// a model name ending in `+tools` (as `/v1/models` lists them), Plugboard's own tools
+/// (the plugins' and MCP servers' that run without a person's approval) are offered too
+/// and run on the server; the client sees the model's text and its own tools' calls.
 #[utoipa::path(
     post,
     path = "/v1/chat/completions",
@@ -124,12 +139,17 @@ pub(crate) async fn chat_completions(
     }
     let stream = body.is_streamed();
     let include_usage = body.stream_options.is_some_and(|options| options.include_usage);
-    let request = body.into_completion_request();
+    let mut server_tools = if body.plugboard_tools == Some(true) { ServerTools::Run } else { ServerTools::PassThrough };
+    let mut request = body.into_completion_request();
     let requested = request.model.clone();
+    if let Some(model) = request.model.strip_suffix(TOOLS_SUFFIX) {
+        request.model = model.to_owned();
+        server_tools = ServerTools::Run;
+    }
     let id = format!("chatcmpl-{}", crate::auth::new_token("").unwrap_or_default().get(..24).unwrap_or("0"));
     let (sink, mut pieces) = mpsc::channel(64);
     let engine = state.engine.clone();
-    let running = tokio::spawn(async move { engine.complete_stateless(&user, request, sink).await });
+    let running = tokio::spawn(async move { engine.complete_stateless(&user, request, sink, server_tools).await });
     if !stream {
         while pieces.recv().await.is_some() {}
         return match running.await {

@@ -19,6 +19,7 @@
 
 #![deny(missing_docs)]
 
+mod approvals;
 mod chat;
 mod cluster;
 mod copy;
@@ -39,6 +40,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::Serialize;
 
+pub use approvals::{
+    ApprovalDecision, ApprovalStatus, ApprovalStore, NewToolApproval, ToolApproval, ToolPolicyEntry,
+};
 pub use chat::{
     AccountChange, AccountEvent, ApiToken, Attachment, ChatStore, Conversation, ConversationPage, Message,
     MessageStatus, NewMessage, Role, SessionInfo, TraceRecord, User, UserDeletion,
@@ -231,9 +235,10 @@ pub trait PluginStore: TaskStore + Send + Sync + std::fmt::Debug {
     }
 }
 
-/// All of Plugboard's persistent state: the plugin registry's and the chat server's, and
-/// what servers sharing the database need of it ([`ClusterStore`]). Every type that is a
-/// [`PluginStore`], a [`ChatStore`] and a [`ClusterStore`] is a `Store`.
-pub trait Store: PluginStore + ChatStore + ClusterStore {}
+/// All of Plugboard's persistent state: the plugin registry's and the chat server's (with
+/// its tool policies and approvals, [`ApprovalStore`]), and what servers sharing the
+/// database need of it ([`ClusterStore`]). Every type that is a [`PluginStore`], a
+/// [`ChatStore`], an [`ApprovalStore`] and a [`ClusterStore`] is a `Store`.
+pub trait Store: PluginStore + ChatStore + ApprovalStore + ClusterStore {}
 
-impl<T: PluginStore + ChatStore + ClusterStore + ?Sized> Store for T {}
+impl<T: PluginStore + ChatStore + ApprovalStore + ClusterStore + ?Sized> Store for T {}

@@ -35,6 +35,7 @@ use crate::{
     StoreError, StoredKey, StoredMcpServer, StoredPackage,
 };
 
+mod approvals;
 mod chat;
 mod cluster;
 mod mcp;

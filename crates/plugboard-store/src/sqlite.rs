@@ -35,6 +35,7 @@ use crate::rows::{
     sql_limit,
 };
 
+mod approvals;
 mod chat;
 mod cluster;
 mod files;

@@ -249,6 +249,10 @@ pub struct ChatCompletionRequest {
     /// Token limit (newer name; wins over `max_tokens`).
     #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "max_completion_tokens")]
     pub max_completion_tokens: Option<u32>,
+    /// Plugboard's extension: `true` runs Plugboard's own tools (plugins', MCP servers')
+    /// on the server, beside the client's tools. Other servers ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugboard_tools: Option<bool>,
 }
 
 /// A token limit named `field`: past `u32::MAX` an error naming the field and its value,
@@ -281,6 +285,7 @@ impl ChatCompletionRequest {
             top_p: request.top_p,
             max_tokens: request.max_tokens,
             max_completion_tokens: None,
+            plugboard_tools: None,
         }
     }
 

@@ -46,12 +46,19 @@ async fn the_official_openai_client_works_against_plugboard() {
         result["models"],
         json!([
             "fixture/broken",
+            "fixture/broken+tools",
             "fixture/dies",
+            "fixture/dies+tools",
             "fixture/echo",
+            "fixture/echo+tools",
             "fixture/fixed",
+            "fixture/fixed+tools",
             "fixture/flaky",
+            "fixture/flaky+tools",
             "fixture/nul",
-            "fixture/slow"
+            "fixture/nul+tools",
+            "fixture/slow",
+            "fixture/slow+tools"
         ])
     );
     // The plugin pipeline applies: the tagger tags the prompt and the reply.
@@ -130,4 +137,86 @@ async fn usage_is_the_upstreams_token_counts_streamed_or_not() {
     assert!(chunks[..chunks.len() - 1].iter().all(|chunk| chunk.get("usage").is_none()), "{chunks:?}");
     let chunks = streamed(false).await;
     assert!(chunks.iter().all(|chunk| chunk.get("usage").is_none()), "no usage unless asked for: {chunks:?}");
+}
+
+#[tokio::test]
+async fn plugboards_tools_run_server_side_only_when_the_client_asks() {
+    let server = TestServer::start(&["calculator"]).await;
+    let alice = server.signup("alice").await;
+    let asks = json!([{"role": "user", "content": r#"tool:calculator__calculate {"expression": "6*7"}"#}]);
+
+    // Without the opt-in, /v1 is a plain pass-through: no tool of Plugboard's is offered.
+    let (status, plain) = alice.post("/v1/chat/completions", json!({"model": "fixture/echo", "messages": asks})).await;
+    assert_eq!(status, 200, "{plain}");
+    assert!(server.fixture.requests()[0].get("tools").is_none(), "no tools offered: {:?}", server.fixture.requests());
+    assert!(plain["choices"][0]["message"]["content"].as_str().unwrap().starts_with("Echo: "), "{plain}");
+
+    // The request field: the calculator runs on the server, the model answers with its result.
+    let body = json!({"model": "fixture/echo", "messages": asks, "plugboard_tools": true});
+    let (status, answered) = alice.post("/v1/chat/completions", body).await;
+    assert_eq!(status, 200, "{answered}");
+    let choice = &answered["choices"][0];
+    assert_eq!(choice["message"]["content"], "The tool said: 42", "{answered}");
+    assert_eq!(choice["finish_reason"], "stop");
+    assert!(choice["message"].get("tool_calls").is_none_or(|calls| calls == &json!([])), "{answered}");
+    let requests = server.fixture.requests();
+    assert_eq!(requests[1]["tools"][0]["function"]["name"], "calculator__calculate");
+    let last = requests[2]["messages"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!((last["role"].as_str(), last["content"].as_str()), (Some("tool"), Some("42")));
+    // The usage is both steps', as the upstream counts them.
+    let mut counted = (0, 0);
+    for sent in &requests[1..3] {
+        let mut body = sent.clone();
+        body["stream"] = json!(false);
+        body.as_object_mut().unwrap().remove("stream_options");
+        let upstream: Value = server
+            .client
+            .post(format!("{}/chat/completions", server.fixture.base_url()))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        counted.0 += upstream["usage"]["prompt_tokens"].as_u64().unwrap();
+        counted.1 += upstream["usage"]["completion_tokens"].as_u64().unwrap();
+    }
+    let usage = &answered["usage"];
+    assert_eq!((usage["prompt_tokens"].as_u64().unwrap(), usage["completion_tokens"].as_u64().unwrap()), counted);
+
+    // The model alias, streamed: the client sees the text, never the server's tool call.
+    let body = json!({"model": "fixture/echo+tools", "messages": asks, "stream": true});
+    let response = alice.request(reqwest::Method::POST, "/v1/chat/completions").json(&body).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let chunks = stream_chunks(&response.text().await.unwrap());
+    let text: String =
+        chunks.iter().filter_map(|chunk| chunk["choices"][0]["delta"]["content"].as_str()).collect::<String>();
+    assert_eq!(text, "The tool said: 42", "{chunks:?}");
+    assert!(chunks.iter().all(|chunk| chunk["choices"][0]["delta"].get("tool_calls").is_none()), "{chunks:?}");
+    assert_eq!(chunks[0]["model"], "fixture/echo+tools", "the chunks name the model as asked");
+
+    // The client's own tools still come back to the client beside Plugboard's.
+    let lookup = json!([{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}]);
+    let body = json!({"model": "fixture/echo+tools", "tools": lookup,
+                      "messages": [{"role": "user", "content": r#"tool:lookup {"q": "x"}"#}]});
+    let (status, called) = alice.post("/v1/chat/completions", body).await;
+    assert_eq!(status, 200, "{called}");
+    assert_eq!(called["choices"][0]["finish_reason"], "tool_calls", "{called}");
+    assert_eq!(called["choices"][0]["message"]["tool_calls"][0]["function"]["name"], "lookup");
+    let offered: Vec<String> = server.fixture.requests().last().unwrap()["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|tool| tool["function"]["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(offered, ["lookup", "calculator__calculate"]);
+
+    // A client tool named like one of Plugboard's is refused, with what to do.
+    let clash = json!([{"type": "function", "function": {"name": "calculator__calculate", "parameters": {}}}]);
+    let body = json!({"model": "fixture/echo", "tools": clash, "messages": asks, "plugboard_tools": true});
+    let (status, refused) = alice.post("/v1/chat/completions", body).await;
+    assert_eq!(status, 400, "{refused}");
+    assert_eq!(refused["error"]["code"], "invalid_input");
+    assert!(refused["error"]["message"].as_str().unwrap().contains("rename it"), "{refused}");
 }

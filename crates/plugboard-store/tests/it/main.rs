@@ -37,6 +37,7 @@ macro_rules! backends {
 }
 pub(crate) use backends;
 
+mod approvals;
 mod attachments;
 mod cas;
 mod cluster;
