@@ -12,11 +12,13 @@
 
 mod accounts;
 mod commands;
+mod direct_tools;
 mod history;
 mod post;
 mod sweep;
 mod turn;
 
+pub use direct_tools::ToolCallError;
 pub(crate) use post::{MAX_POST_DEPTH, post_depth};
 pub use sweep::STREAMING_STALE_AFTER;
 

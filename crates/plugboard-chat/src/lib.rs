@@ -18,6 +18,7 @@ pub mod trace;
 
 pub use choice::PluginChoice;
 pub use convert::{api_conversation, api_file_info, api_message};
+pub use engine::ToolCallError;
 pub use engine::{ChatEngine, EngineConfig, STREAMING_STALE_AFTER, TurnEvent, TurnRequest, WeakEngine};
 pub use error::{ChatError, Refused};
 pub use live::LiveEvent;

@@ -20,6 +20,7 @@ mod limits;
 mod live;
 mod login_limits;
 mod manage;
+pub mod mcp;
 mod middleware;
 mod openai;
 mod openapi;
@@ -100,6 +101,9 @@ pub struct ServerConfig {
     /// This server's name among several sharing a database (in the cluster's plugin
     /// events); a generated one unless the operator names it.
     pub node_name: String,
+    /// Whether `/mcp` and `plugboard mcp` also offer the tools of the MCP servers Plugboard
+    /// uses (off: only the plugins' tools).
+    pub mcp_expose_mcp_servers: bool,
 }
 
 impl Default for ServerConfig {
@@ -113,6 +117,7 @@ impl Default for ServerConfig {
             allowed_origins: Vec::new(),
             connections: ConnectionLimits::default(),
             node_name: cluster::generated_node_name(),
+            mcp_expose_mcp_servers: false,
         }
     }
 }
@@ -332,7 +337,8 @@ pub fn router(state: AppState) -> Router {
     let mut router = Router::new()
         .route("/", routing::get(ui::index))
         .route("/ui/{file}", routing::get(ui::asset))
-        .route("/favicon.ico", routing::get(ui::favicon));
+        .route("/favicon.ico", routing::get(ui::favicon))
+        .route("/mcp", mcp::route(&state));
     // Operations on one path (GET and POST /api/tokens) merge into one method router.
     for operation in operations(upload_limit) {
         let handler = match operation.claimed_limit {

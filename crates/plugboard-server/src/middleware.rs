@@ -1,4 +1,4 @@
-//! Request middleware: every API request (`/api/…` and `/v1/…`) passes through the
+//! Request middleware: every API request (`/api/…`, `/v1/…` and `/mcp`) passes through the
 //! `before-request` hook of each enabled plugin that implements it, in filter order
 //! (priority, then plugin id), after authentication; every response of such a request
 //! passes through the `after-request` hooks. The static web interface (`/`, `/ui/…`,
@@ -39,7 +39,7 @@ const MAX_MESSAGE: usize = 1024;
 /// Whether requests to `path` pass through the middleware: the API, not the web
 /// interface's files and not `/metrics`.
 fn is_api_path(path: &str) -> bool {
-    ["/api", "/v1"]
+    ["/api", "/v1", "/mcp"]
         .iter()
         .any(|prefix| path.strip_prefix(prefix).is_some_and(|rest| rest.is_empty() || rest.starts_with('/')))
 }

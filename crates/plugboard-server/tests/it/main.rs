@@ -14,6 +14,7 @@ mod hardening;
 mod health;
 mod live;
 mod manage;
+mod mcp;
 mod middleware;
 mod models;
 mod nul_text;
