@@ -17,12 +17,18 @@ pub const DEFAULT_TIMEOUT_SECS: u64 = 30;
 /// The most text a tool result may give the model unless the configuration sets it.
 pub const DEFAULT_MAX_RESULT_BYTES: usize = 64 * 1024;
 
+/// Headers the streamable HTTP transport sets itself, which a configuration may not.
+const RESERVED_HEADERS: [&str; 4] = ["accept", "mcp-session-id", "mcp-protocol-version", "last-event-id"];
+
 /// What a secret's value is shown as.
 pub const REDACTED: &str = "(secret)";
 
 /// One MCP server whose tools Plugboard offers beside the plugins' tools.
+///
+/// Read through [`RawConfig`]: serde cannot refuse unknown fields of a struct with a
+/// flattened enum, and every field name (a typo) must be checked.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "RawConfig")]
 pub struct McpServerConfig {
     /// Unique among the servers: lowercase letters, digits and dashes, starting with a
     /// letter. Its tools are offered as `mcp_<name>__<tool>` (dashes as underscores).
@@ -71,6 +77,73 @@ pub enum Transport {
         #[serde(default)]
         headers: BTreeMap<String, String>,
     },
+}
+
+/// [`McpServerConfig`] as written: every field of both transports, none unknown.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    name: String,
+    transport: TransportKind,
+    command: Option<String>,
+    args: Option<Vec<String>>,
+    env: Option<BTreeMap<String, String>>,
+    cwd: Option<PathBuf>,
+    url: Option<String>,
+    headers: Option<BTreeMap<String, String>>,
+    #[serde(default = "yes")]
+    enabled: bool,
+    #[serde(default = "default_timeout_secs")]
+    timeout_secs: u64,
+    #[serde(default = "default_max_result_bytes")]
+    max_result_bytes: usize,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum TransportKind {
+    Stdio,
+    Http,
+}
+
+impl TryFrom<RawConfig> for McpServerConfig {
+    type Error = String;
+
+    fn try_from(raw: RawConfig) -> Result<McpServerConfig, String> {
+        let transport = match raw.transport {
+            TransportKind::Stdio => {
+                if raw.url.is_some() || raw.headers.is_some() {
+                    return Err("`url` and `headers` are for `http` servers; a `stdio` server takes `command`, \
+                                `args`, `env` and `cwd`"
+                        .to_owned());
+                }
+                Transport::Stdio {
+                    command: raw.command.ok_or("a `stdio` server needs `command`, the program to start")?,
+                    args: raw.args.unwrap_or_default(),
+                    env: raw.env.unwrap_or_default(),
+                    cwd: raw.cwd,
+                }
+            }
+            TransportKind::Http => {
+                if raw.command.is_some() || raw.args.is_some() || raw.env.is_some() || raw.cwd.is_some() {
+                    return Err("`command`, `args`, `env` and `cwd` are for `stdio` servers; an `http` server takes \
+                                `url` and `headers`"
+                        .to_owned());
+                }
+                Transport::Http {
+                    url: raw.url.ok_or("an `http` server needs `url`, its MCP endpoint")?,
+                    headers: raw.headers.unwrap_or_default(),
+                }
+            }
+        };
+        Ok(McpServerConfig {
+            name: raw.name,
+            transport,
+            enabled: raw.enabled,
+            timeout_secs: raw.timeout_secs,
+            max_result_bytes: raw.max_result_bytes,
+        })
+    }
 }
 
 fn yes() -> bool {
@@ -138,6 +211,12 @@ impl McpServerConfig {
                 for (name, value) in headers {
                     if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
                         return Err(problem("headers", format!("has the invalid header name `{name}`")));
+                    }
+                    if RESERVED_HEADERS.iter().any(|reserved| name.eq_ignore_ascii_case(reserved)) {
+                        return Err(problem(
+                            "headers",
+                            format!("sets `{name}`, which the MCP transport sets itself: remove it"),
+                        ));
                     }
                     if http::HeaderValue::from_str(value).is_err() {
                         return Err(problem("headers", format!("has an invalid value for `{name}`")));
@@ -223,6 +302,14 @@ mod tests {
         let error = http.validate().unwrap_err();
         assert_eq!(error.field, "url");
         assert!(error.to_string().contains("http:// or https://"), "{error}");
+        let http: McpServerConfig = serde_json::from_value(serde_json::json!({
+            "name": "remote", "transport": "http", "url": "https://example.com/mcp",
+            "headers": {"Mcp-Session-Id": "x"}
+        }))
+        .unwrap();
+        let error = http.validate().unwrap_err();
+        assert_eq!(error.field, "headers");
+        assert!(error.to_string().contains("sets `Mcp-Session-Id`, which the MCP transport sets itself"), "{error}");
     }
 
     #[test]
@@ -233,6 +320,32 @@ mod tests {
         assert_eq!(env["TOKEN"], REDACTED);
         assert!(!serde_json::to_string(&shown).unwrap().contains("s3cret"));
         assert_eq!(shown.keeping_secrets_of(&config), config);
+    }
+
+    #[test]
+    fn each_transport_takes_only_its_fields() {
+        let http: McpServerConfig = serde_json::from_value(serde_json::json!({
+            "name": "remote", "transport": "http", "url": "https://example.com/mcp",
+            "headers": {"Authorization": "Bearer x"}, "timeout_secs": 5
+        }))
+        .unwrap();
+        assert!(matches!(&http.transport, Transport::Http { headers, .. } if headers.len() == 1));
+        assert_eq!(http.timeout_secs, 5);
+        // What is written is read back the same.
+        let written = serde_json::to_value(&http).unwrap();
+        assert_eq!(serde_json::from_value::<McpServerConfig>(written).unwrap(), http);
+        let written = serde_json::to_value(stdio("files")).unwrap();
+        assert_eq!(serde_json::from_value::<McpServerConfig>(written).unwrap(), stdio("files"));
+
+        let mixed: Result<McpServerConfig, _> = serde_json::from_value(serde_json::json!({
+            "name": "x", "transport": "http", "url": "https://example.com/mcp", "command": "npx"
+        }));
+        let error = mixed.unwrap_err().to_string();
+        assert!(error.contains("are for `stdio` servers"), "{error}");
+        let missing: Result<McpServerConfig, _> =
+            serde_json::from_value(serde_json::json!({"name": "x", "transport": "stdio"}));
+        let error = missing.unwrap_err().to_string();
+        assert!(error.contains("needs `command`"), "{error}");
     }
 
     #[test]
