@@ -50,6 +50,8 @@ pub(crate) struct FileConfig {
     pub(crate) max_connections: Option<usize>,
     /// At shutdown, requests in flight get this long to finish (default `"10s"`).
     pub(crate) shutdown_grace: Option<String>,
+    /// `/mcp` and `plugboard mcp` also offer the tools of the MCP servers Plugboard uses.
+    pub(crate) mcp_expose_mcp_servers: Option<bool>,
     #[serde(default)]
     pub(crate) models: ModelsConfig,
     #[serde(default)]

@@ -6,6 +6,7 @@
 mod authoring;
 mod config;
 mod db_cli;
+mod mcp_cli;
 mod models;
 mod plugin_cli;
 mod plugins;
@@ -64,6 +65,10 @@ enum Command {
         /// plugin events (default: a generated one).
         #[arg(long, env = "PLUGBOARD_NODE_NAME")]
         node_name: Option<String>,
+        /// `/mcp` also offers the tools of the MCP servers Plugboard uses (off: only the
+        /// plugins' tools).
+        #[arg(long, env = "PLUGBOARD_MCP_EXPOSE_MCP_SERVERS")]
+        mcp_expose_mcp_servers: bool,
         #[command(flatten)]
         plugins: PluginOptions,
         #[command(flatten)]
@@ -71,6 +76,9 @@ enum Command {
         #[command(flatten)]
         connections: Box<ConnectionOptions>,
     },
+    /// Serves Plugboard's tools to an MCP client on standard input and output, as one
+    /// user (`--user NAME` or `--token TOKEN`), over the same data folder as `serve`.
+    Mcp(Box<mcp_cli::McpOptions>),
     /// Works with plugins.
     Plugin {
         #[command(subcommand)]
@@ -165,6 +173,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             default_model,
             public_url,
             node_name,
+            mcp_expose_mcp_servers,
             plugins,
             local,
             connections,
@@ -206,6 +215,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 public_url: public_url.or(file.public_url.clone()),
                 allowed_origins: file.allowed_origins.clone().unwrap_or_default(),
                 connections: connections.limits(&file)?,
+                mcp_expose_mcp_servers: mcp_expose_mcp_servers || file.mcp_expose_mcp_servers == Some(true),
                 ..ServerConfig::default()
             };
             let server_config = match node_name.or(file.node_name.clone()) {
@@ -236,6 +246,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
             plugboard_server::serve(listener, state, shutdown_signal()).await
         }
+        Command::Mcp(options) => mcp_cli::run(*options).await,
         Command::Plugin { command } => plugin_cli::run(command).await,
         Command::User { command } => user_cli::run(command).await,
         Command::Secrets { command } => secrets_cli::run(command).await,

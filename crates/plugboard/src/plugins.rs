@@ -60,6 +60,15 @@ pub(crate) struct PluginOptions {
     plugin_index: Option<String>,
 }
 
+/// What opening does with the replies the database says are still streaming.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CutOffReplies {
+    /// Marks them partial: no server is streaming them (on a database of one's own).
+    MarkPartial,
+    /// Leaves them: a server running beside this command may be streaming them.
+    Leave,
+}
+
 /// How packages are installed: the trust store, the policy, size limits, the index.
 #[derive(Debug, Clone)]
 pub(crate) struct PackageSettings {
@@ -86,6 +95,17 @@ impl PluginOptions {
     /// Opens the store in the data folder and sets up the app over it (not built yet).
     /// Settings left unset here come from `file`, then the defaults.
     pub(crate) async fn open(&self, file: &FileConfig) -> anyhow::Result<Opened> {
+        self.open_with(file, CutOffReplies::MarkPartial).await
+    }
+
+    /// [`PluginOptions::open`] for a command that runs for long beside a server on the
+    /// same data folder (`plugboard mcp`): the replies that server is streaming are left
+    /// as they are.
+    pub(crate) async fn open_beside_a_server(&self, file: &FileConfig) -> anyhow::Result<Opened> {
+        self.open_with(file, CutOffReplies::Leave).await
+    }
+
+    async fn open_with(&self, file: &FileConfig, cut_off: CutOffReplies) -> anyhow::Result<Opened> {
         let data_dir = self.data_dir(file);
         private_data_dir(&data_dir).with_context(|| format!("cannot create the data folder {}", data_dir.display()))?;
         let configured_dirs = if self.plugins_dirs.is_empty() {
@@ -109,11 +129,13 @@ impl PluginOptions {
             AnyStore::Sqlite(_) => Duration::ZERO,
             AnyStore::Postgres(_) => plugboard_chat::STREAMING_STALE_AFTER,
         };
-        let interrupted = opened.mark_stale_streaming_messages(stale_after).await?.len();
-        if interrupted > 0 {
-            tracing::warn!(
-                "{interrupted} replies were cut off when the server last stopped; they are kept, marked partial"
-            );
+        if cut_off == CutOffReplies::MarkPartial {
+            let interrupted = opened.mark_stale_streaming_messages(stale_after).await?.len();
+            if interrupted > 0 {
+                tracing::warn!(
+                    "{interrupted} replies were cut off when the server last stopped; they are kept, marked partial"
+                );
+            }
         }
         let store: Arc<dyn Store> = opened.shared();
         let cache_dir =
