@@ -1,8 +1,10 @@
 //! What Plugboard's MCP client adds to a tool call: the reference server's `echo` called
 //! through `McpTools` (the chat core's tool source: name lookup, deadline, result
 //! conversion and cap) against the same call made directly by the official Python SDK
-//! (`direct_client.py`) to the same server, over stdio and over streamable HTTP, in
-//! alternating rounds of one run. Medians per call (BENCHMARKS.md, "MCP client overhead").
+//! (`direct_client.py`) and by the Rust SDK (rmcp, which Plugboard's client is built on,
+//! with nothing of Plugboard's around it) to the same server, over stdio and over
+//! streamable HTTP, in alternating rounds of one run. Medians per call (BENCHMARKS.md,
+//! "MCP client overhead").
 //!
 //! `cargo bench -p plugboard-mcp --bench client_overhead` (installs the npm packages and
 //! the Python SDK into the target folder on first use).
@@ -76,6 +78,32 @@ async fn through_plugboard(config: McpServerConfig) -> Vec<f64> {
     times
 }
 
+/// Each call's time in microseconds through rmcp directly, over `transport`.
+async fn through_rmcp<T, E, A>(transport: T) -> Vec<f64>
+where
+    T: rmcp::transport::IntoTransport<rmcp::RoleClient, E, A>,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    use rmcp::ServiceExt as _;
+    let client = ().serve(transport).await.unwrap();
+    let call = |message: String| {
+        let arguments = json!({"message": message}).as_object().cloned().unwrap();
+        client.call_tool(rmcp::model::CallToolRequestParams::new("echo").with_arguments(arguments))
+    };
+    for _ in 0..WARM_UP {
+        call("warm".to_owned()).await.unwrap();
+    }
+    let mut times = Vec::with_capacity(CALLS);
+    for index in 0..CALLS {
+        let started = Instant::now();
+        let result = call(format!("call {index}")).await.unwrap();
+        times.push(started.elapsed().as_secs_f64() * 1e6);
+        assert_ne!(result.is_error, Some(true));
+    }
+    client.cancel().await.unwrap();
+    times
+}
+
 /// Each call's time in microseconds through the Python SDK directly.
 fn through_python(args: &[String]) -> Vec<f64> {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/direct_client.py");
@@ -109,23 +137,32 @@ async fn main() {
         script.to_string_lossy().into_owned(),
         "stdio".to_owned(),
     ];
-    let http_args = vec!["http".to_owned(), calls, url];
+    let http_args = vec!["http".to_owned(), calls, url.clone()];
     println!(
         "{CALLS} calls of `echo` per round after {WARM_UP} to warm up, {ROUNDS} rounds alternating; medians in µs"
     );
-    println!("| transport | round | Python SDK directly | through Plugboard | added |");
-    println!("| --- | ---: | ---: | ---: | ---: |");
+    println!("| transport | round | Python SDK directly | rmcp directly | through Plugboard | Plugboard − rmcp |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
     for (transport, config, args) in [("stdio", &stdio_config, &stdio_args), ("HTTP", &http_config, &http_args)] {
-        let (mut direct_all, mut ours_all) = (Vec::new(), Vec::new());
+        let (mut python_all, mut rmcp_all, mut ours_all) = (Vec::new(), Vec::new(), Vec::new());
         for round in 1..=ROUNDS {
-            let direct = tokio::task::block_in_place(|| through_python(args));
+            let python = tokio::task::block_in_place(|| through_python(args));
+            let rmcp = match transport {
+                "stdio" => {
+                    let mut command = tokio::process::Command::new("node");
+                    command.arg(&script).arg("stdio").stderr(std::process::Stdio::null());
+                    through_rmcp(rmcp::transport::TokioChildProcess::new(command).unwrap()).await
+                }
+                _ => through_rmcp(rmcp::transport::StreamableHttpClientTransport::from_uri(url.as_str())).await,
+            };
             let ours = through_plugboard(config.clone()).await;
-            let (d, o) = (median(direct.clone()), median(ours.clone()));
-            println!("| {transport} | {round} | {d:.0} | {o:.0} | {:+.0} |", o - d);
-            direct_all.extend(direct);
+            let (p, r, o) = (median(python.clone()), median(rmcp.clone()), median(ours.clone()));
+            println!("| {transport} | {round} | {p:.0} | {r:.0} | {o:.0} | {:+.0} |", o - r);
+            python_all.extend(python);
+            rmcp_all.extend(rmcp);
             ours_all.extend(ours);
         }
-        let (d, o) = (median(direct_all), median(ours_all));
-        println!("| {transport} | all | {d:.0} | {o:.0} | {:+.0} |", o - d);
+        let (p, r, o) = (median(python_all), median(rmcp_all), median(ours_all));
+        println!("| {transport} | all | {p:.0} | {r:.0} | {o:.0} | {:+.0} |", o - r);
     }
 }
