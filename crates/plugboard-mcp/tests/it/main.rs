@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, reason = "tests")]
 
+mod chat;
 mod http;
 mod stdio;
 mod support;

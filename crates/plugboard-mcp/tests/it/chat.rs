@@ -1,0 +1,82 @@
+//! A chat turn that calls an MCP server's tool: the fixture model asks for the reference
+//! server's `echo`, the engine calls it through `McpTools`, and the result is in the turn's
+//! events, the stored tool message, the reply and the trace.
+
+use std::sync::Arc;
+
+use plugboard_chat::{ChatEngine, EngineConfig, Models, SharedModels, TurnEvent, TurnRequest};
+use plugboard_fixture_llm::FixtureLlm;
+use plugboard_host::{Plugin, PluginSet};
+use plugboard_mcp::McpServers;
+use plugboard_openai::{OpenAiConfig, OpenAiProvider};
+use plugboard_store::{ApprovalStore, ChatStore, SqliteStore};
+
+use crate::support::{everything, marker, npm_folder, ready};
+
+/// No plugins: the MCP server is the only tool source with tools.
+#[derive(Debug)]
+struct NoPlugins;
+
+impl PluginSet for NoPlugins {
+    fn plugins(&self) -> Vec<Plugin> {
+        Vec::new()
+    }
+}
+
+#[tokio::test]
+async fn a_turn_calls_an_mcp_tool_and_traces_it() {
+    let fixture = FixtureLlm::start().await.unwrap();
+    let provider =
+        OpenAiProvider::new(OpenAiConfig::new("fixture", fixture.base_url()), plugboard_host::tls_config().unwrap())
+            .unwrap();
+    let mut models = Models::new();
+    models.add(Arc::new(provider));
+    let models: SharedModels = Arc::new(tokio::sync::RwLock::new(models));
+    let store = Arc::new(SqliteStore::open_in_memory().await.unwrap());
+    let user = store.create_user("alice", "not a hash").await.unwrap();
+    let conversation = store.create_conversation(&user.id, "tools").await.unwrap();
+    // MCP tools ask first by default; the administrator lets this server's run unasked.
+    store.set_tool_policy("mcp:everything", "auto").await.unwrap();
+
+    let servers = McpServers::new(npm_folder());
+    servers.apply(vec![everything("everything", &marker())]).await;
+    ready(&servers, "everything").await;
+    let engine = ChatEngine::with_tool_sources(
+        Arc::new(NoPlugins),
+        store.clone(),
+        models,
+        EngineConfig::default(),
+        vec![Arc::new(servers.tool_source())],
+    );
+    let mut events = engine.start_turn(TurnRequest {
+        user,
+        conversation: conversation.clone(),
+        content: r#"tool:mcp_everything__echo {"message": "hi from the turn"}"#.to_owned(),
+        model: Some("fixture/echo".to_owned()),
+    });
+    let mut results = Vec::new();
+    let reply = loop {
+        match events.recv().await.expect("the turn ends with done") {
+            TurnEvent::ToolResult { plugin, tool, content, is_error, .. } => {
+                results.push((plugin, tool, content, is_error))
+            }
+            TurnEvent::Done { reply, .. } => break reply,
+            TurnEvent::Error(error) => panic!("the turn failed: {error}"),
+            _ => {}
+        }
+    };
+    assert_eq!(results, [("mcp:everything".to_owned(), "echo".to_owned(), "Echo: hi from the turn".to_owned(), false)]);
+    assert_eq!(reply.content, "The tool said: Echo: hi from the turn");
+
+    let messages = store.list_messages(&conversation.id).await.unwrap();
+    assert!(
+        messages.iter().any(|message| message.content == "Echo: hi from the turn"),
+        "the tool's result is stored: {messages:#?}"
+    );
+    let trace = store.trace(&reply.id).await.unwrap().expect("the turn stored its trace").trace;
+    let steps = trace["steps"].as_array().unwrap();
+    let tool_step = steps.iter().find(|step| step["stage"] == "tool").unwrap_or_else(|| panic!("{trace:#}"));
+    assert_eq!(tool_step["plugin"], "mcp:everything");
+    assert_eq!(tool_step["tool"], "echo");
+    servers.shutdown().await;
+}
