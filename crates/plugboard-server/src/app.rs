@@ -13,10 +13,11 @@ use std::sync::Arc;
 
 use plugboard_chat::{ChatEngine, EngineConfig, Models, ModelsAi, PluginProviders, Provider, SharedModels, StoreChat};
 use plugboard_host::{Runtime, RuntimeConfig, RuntimeError, Services};
+use plugboard_mcp::McpServers;
 use plugboard_registry::{Registry, RegistryConfig, StoreKv};
 use plugboard_store::Store;
 
-use crate::{AppState, LoginLimits, PackagesConfig, ServerConfig, UserLimits};
+use crate::{AppState, LoginLimits, McpAdmin, McpServersConfig, PackagesConfig, ServerConfig, UserLimits};
 
 /// Builds an [`AppState`]: every part has a default but the store.
 #[derive(Debug)]
@@ -31,6 +32,7 @@ pub struct AppBuilder {
     user_calls_per_minute: u32,
     chat_turns_per_minute: u32,
     packages: PackagesConfig,
+    mcp: McpServersConfig,
 }
 
 impl AppBuilder {
@@ -47,6 +49,7 @@ impl AppBuilder {
             user_calls_per_minute: 120,
             chat_turns_per_minute: 0,
             packages: PackagesConfig::default(),
+            mcp: McpServersConfig::default(),
         }
     }
 
@@ -96,6 +99,12 @@ impl AppBuilder {
         AppBuilder { packages, ..self }
     }
 
+    /// The configuration file's MCP servers and where stdio servers run by default; those
+    /// added through the API come from the store.
+    pub fn mcp_servers(self, mcp: McpServersConfig) -> AppBuilder {
+        AppBuilder { mcp, ..self }
+    }
+
     /// Starts the runtime and makes the registry (its plugins not loaded yet: call
     /// `Registry::start`), the model list and the engine. Needs a tokio runtime.
     pub async fn build(self) -> Result<AppState, RuntimeError> {
@@ -117,8 +126,17 @@ impl AppBuilder {
             list.with_source(Arc::new(PluginProviders::new(Arc::new(runtime.weak_plugins()))));
             *models.write().await = list;
         }
+        // The MCP servers' tools beside the plugins'; nothing starts before `start_plugins`.
+        let mcp_servers = McpServers::new(self.mcp.working_folder.clone());
+        let mcp = McpAdmin::new(mcp_servers.clone(), self.mcp, store.clone(), self.registry.secret_keys.clone());
         let registry = Registry::new(runtime, store.clone(), self.registry);
-        let engine = ChatEngine::new(Arc::new(registry.clone()), store.clone(), models, self.engine);
+        let engine = ChatEngine::with_tool_sources(
+            Arc::new(registry.clone()),
+            store.clone(),
+            models,
+            self.engine,
+            vec![Arc::new(mcp_servers.tool_source())],
+        );
         // What plugins post and change goes through the engine (held weakly there).
         chat.attach(&engine);
         // Servers sharing the database count each user's calls and turns together there;
@@ -138,6 +156,7 @@ impl AppBuilder {
             logins: Arc::new(logins),
             packages: Arc::new(self.packages),
             readiness: Arc::default(),
+            mcp,
         })
     }
 }

@@ -21,6 +21,7 @@ mod live;
 mod login_limits;
 mod manage;
 pub mod mcp;
+mod mcp_servers;
 mod middleware;
 mod openai;
 mod openapi;
@@ -55,6 +56,7 @@ pub use error::{ApiError, ApiJson, chat_status};
 pub use health::Readiness;
 pub use limits::UserLimits;
 pub use login_limits::LoginLimits;
+pub use mcp_servers::{McpAdmin, McpServersConfig};
 pub use packages::PackagesConfig;
 
 /// Who may sign up once the first user (the admin) exists.
@@ -141,14 +143,21 @@ pub struct AppState {
     pub packages: Arc<PackagesConfig>,
     /// What `/readyz` reports besides the database: plugins loaded, shutdown begun.
     pub readiness: Arc<Readiness>,
+    /// The MCP servers (the configuration file's and those added through the API) and
+    /// the running set whose tools the engine offers.
+    pub mcp: McpAdmin,
 }
 
 impl AppState {
     /// Starts the registry (loads the enabled plugins, [`Registry::start`]) and then marks
-    /// the server's plugins ready for `/readyz`.
+    /// the server's plugins ready for `/readyz`; starts the MCP servers (they connect in
+    /// the background).
     pub async fn start_plugins(&self) -> plugboard_registry::StartReport {
         let report = self.registry.start().await;
         self.readiness.mark_plugins_started();
+        if let Err(error) = self.mcp.sync().await {
+            tracing::warn!("cannot read the MCP servers added through the API; only the file's start: {error}");
+        }
         report
     }
 }
@@ -317,6 +326,13 @@ pub(crate) fn operations(upload_limit: usize) -> Vec<Operation> {
         Operation::get("/api/plugins/{id}/ui/{*path}", plugin_http::ui_file),
         Operation::get("/api/plugins/{id}/docs", plugin_http::docs),
         Operation::get("/api/plugins/{id}/docs/{*path}", plugin_http::doc_file),
+        Operation::get("/api/mcp/servers", mcp_servers::list),
+        Operation::post("/api/mcp/servers", mcp_servers::add),
+        Operation::get("/api/mcp/servers/{name}", mcp_servers::get),
+        Operation::put("/api/mcp/servers/{name}", mcp_servers::replace),
+        Operation::delete("/api/mcp/servers/{name}", mcp_servers::remove),
+        Operation::post("/api/mcp/servers/{name}/restart", mcp_servers::restart),
+        Operation::get("/api/mcp/tools", mcp_servers::tools),
         Operation::get("/metrics", prometheus::metrics),
         // Probes: no sign-in, no rate limit, outside the plugins' request middleware.
         Operation::get("/healthz", health::healthz),
@@ -387,6 +403,7 @@ pub async fn serve(
     state.engine.start_account_relay();
     // With several servers on the database: events published, trusted keys followed.
     cluster::start(&state).await;
+    mcp_servers::follow_cluster(&state);
     // From the shutdown signal on, `/readyz` answers 503 while requests in flight finish.
     let readiness = Arc::clone(&state.readiness);
     let shutdown = async move {
@@ -399,6 +416,7 @@ pub async fn serve(
     // Replies cut off by a server that died (this one earlier, or another) become partial.
     state.engine.start_stale_reply_sweep();
     let engine = state.engine.clone();
+    let mcp = state.mcp.clone();
     connections::serve(listener, router(state), limits, shutdown).await;
     // The connections are closed, so every turn whose client was still there at the end of
     // the grace is stopping: let it store its reply (as `partial`) before the process exits.
@@ -406,5 +424,7 @@ pub async fn serve(
         tracing::warn!("chat turns still running {TURNS_STOP_WITHIN:?} after the connections closed are abandoned");
     }
     registry.shutdown().await;
+    // MCP servers' processes (and what they started) end with the server.
+    mcp.shutdown().await;
     Ok(())
 }

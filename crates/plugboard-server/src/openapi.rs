@@ -17,8 +17,8 @@ use utoipa::{Modify, OpenApi};
 
 use crate::auth::SESSION_COOKIE;
 use crate::{
-    AppState, account, auth, chat, conversations, health, live, manage, openai, packages, plugin_http, plugins,
-    prometheus, tasks, trusted_keys, ui, users,
+    AppState, account, auth, chat, conversations, health, live, manage, mcp_servers, openai, packages, plugin_http,
+    plugins, prometheus, tasks, trusted_keys, ui, users,
 };
 
 pub(crate) use crate::schemas::*;
@@ -106,6 +106,13 @@ pub(crate) const BEARER: &str = "bearer_token";
         trusted_keys::list,
         trusted_keys::trust,
         trusted_keys::untrust,
+        mcp_servers::list,
+        mcp_servers::get,
+        mcp_servers::add,
+        mcp_servers::replace,
+        mcp_servers::remove,
+        mcp_servers::restart,
+        mcp_servers::tools,
         plugin_http::route,
         plugin_http::ui_file,
         plugin_http::docs,
@@ -131,6 +138,8 @@ pub(crate) const BEARER: &str = "bearer_token";
         (name = "plugin-routes", description = "What plugins serve over HTTP. Each loaded plugin's declared \
                                                 routes are also listed under the plugin's own tag, at the \
                                                 path they are served at"),
+        (name = "mcp-servers", description = "MCP servers whose tools the model is offered beside the plugins' \
+                                              (administrators; their tools' list for everyone)"),
         (name = "metrics", description = "Prometheus metrics (administrators)"),
         (name = "health", description = "Liveness and readiness probes for load balancers (no sign-in)"),
     )

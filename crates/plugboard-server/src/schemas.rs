@@ -580,3 +580,137 @@ pub(crate) struct TaskRunList {
 pub(crate) struct TaskRunResult {
     pub(crate) run: TaskRun,
 }
+
+/// Every MCP server.
+#[derive(ToSchema)]
+pub(crate) struct McpServerList {
+    /// By name.
+    pub(crate) servers: Vec<McpServerView>,
+}
+
+/// One MCP server.
+#[derive(ToSchema)]
+pub(crate) struct McpServerOne {
+    pub(crate) server: McpServerView,
+}
+
+/// An MCP server as administrators see it. Secret values are never shown: each is
+/// `"(secret)"`.
+#[derive(ToSchema)]
+pub(crate) struct McpServerView {
+    /// Its unique name.
+    pub(crate) name: String,
+    /// `config` (the configuration file's `[[mcp_servers]]`: fixed) or `api` (added
+    /// through the API, kept in the database).
+    #[schema(schema_with = mcp_managed_by)]
+    pub(crate) managed_by: String,
+    /// Its configuration, as `POST /api/mcp/servers` takes it, secrets as `"(secret)"`;
+    /// `null` when the stored one cannot be read (then `last_error` says why).
+    pub(crate) config: Option<McpServerConfigBody>,
+    /// `stdio` or `http`.
+    pub(crate) transport: Option<String>,
+    /// Whether its tools are offered.
+    pub(crate) enabled: Option<bool>,
+    /// `disabled`, `starting`, `ready` or `failed`.
+    #[schema(schema_with = mcp_state)]
+    pub(crate) state: String,
+    /// Its tools as last listed.
+    pub(crate) tools: Vec<McpToolView>,
+    /// Why it last failed (with the last lines a stdio server wrote to its standard error).
+    pub(crate) last_error: Option<String>,
+    /// How often it was restarted after a failure.
+    pub(crate) restarts: u32,
+    /// The name and version the server gave.
+    pub(crate) server_info: Option<Value>,
+    /// What a conversation's `disabled_tools` holds to switch its tools off (`mcp:<name>`).
+    pub(crate) source: String,
+}
+
+fn mcp_managed_by() -> utoipa::openapi::Object {
+    one_of(vec!["config", "api"])
+}
+
+fn mcp_state() -> utoipa::openapi::Object {
+    one_of(vec!["disabled", "starting", "ready", "failed"])
+}
+
+/// A tool of an MCP server.
+#[derive(ToSchema)]
+pub(crate) struct McpToolView {
+    /// The server's own name for it.
+    pub(crate) name: String,
+    /// The name the model sees (`mcp_<server>__<tool>`).
+    pub(crate) offered_as: String,
+    /// What it does.
+    pub(crate) description: String,
+    /// The JSON Schema of its arguments.
+    pub(crate) input_schema: Value,
+}
+
+/// An MCP server's configuration: a child process over stdio (`command`, `args`, `env`,
+/// `cwd`) or a remote server over streamable HTTP (`url`, `headers`).
+#[derive(ToSchema)]
+pub(crate) struct McpServerConfigBody {
+    /// 1 to 32 lowercase letters, digits and dashes, starting with a letter; its tools are
+    /// offered as `mcp_<name>__<tool>`. In `PUT` it may be left out (the path's).
+    #[schema(example = "files")]
+    pub(crate) name: String,
+    /// `stdio` or `http`.
+    #[schema(schema_with = mcp_transport)]
+    pub(crate) transport: String,
+    /// stdio: the program, a path or a name looked up in `PATH`.
+    #[schema(example = "npx")]
+    pub(crate) command: Option<String>,
+    /// stdio: its arguments.
+    pub(crate) args: Option<Vec<String>>,
+    /// stdio: its whole environment (nothing of Plugboard's own). Secret: shown back as
+    /// `"(secret)"`, which a `PUT` may send back to keep the value.
+    pub(crate) env: Option<std::collections::BTreeMap<String, String>>,
+    /// stdio: its working folder (the data folder when left out).
+    pub(crate) cwd: Option<String>,
+    /// http: the MCP endpoint, `http://` or `https://`.
+    pub(crate) url: Option<String>,
+    /// http: headers sent with every request, such as `Authorization`. Secret, as `env`.
+    pub(crate) headers: Option<std::collections::BTreeMap<String, String>>,
+    /// Whether its tools are offered (default `true`).
+    pub(crate) enabled: Option<bool>,
+    /// A tool call's deadline in seconds, 1 to 3600 (default 30).
+    pub(crate) timeout_secs: Option<u64>,
+    /// The most text a tool result gives the model, 256 bytes to 16 MiB (default 65536).
+    pub(crate) max_result_bytes: Option<u64>,
+}
+
+fn mcp_transport() -> utoipa::openapi::Object {
+    one_of(vec!["stdio", "http"])
+}
+
+/// The MCP servers' tools, for a conversation's tool switches.
+#[derive(ToSchema)]
+pub(crate) struct McpToolSources {
+    /// Every enabled MCP server.
+    pub(crate) servers: Vec<McpToolSource>,
+}
+
+/// One enabled MCP server's tools.
+#[derive(ToSchema)]
+pub(crate) struct McpToolSource {
+    /// Its name.
+    pub(crate) name: String,
+    /// What a conversation's `disabled_tools` holds to switch its tools off.
+    pub(crate) source: String,
+    /// Whether it is connected (its tools offered now).
+    pub(crate) ready: bool,
+    /// Its tools.
+    pub(crate) tools: Vec<McpToolBrief>,
+}
+
+/// A tool, briefly.
+#[derive(ToSchema)]
+pub(crate) struct McpToolBrief {
+    /// The server's own name for it.
+    pub(crate) name: String,
+    /// The name the model sees.
+    pub(crate) offered_as: String,
+    /// What it does.
+    pub(crate) description: String,
+}

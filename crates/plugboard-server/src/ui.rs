@@ -19,6 +19,7 @@ const FILES: &[(&str, &str, &[u8])] = &[
     ("plugin-frames.js", "text/javascript; charset=utf-8", include_bytes!("../ui/plugin-frames.js")),
     ("plugins-admin.js", "text/javascript; charset=utf-8", include_bytes!("../ui/plugins-admin.js")),
     ("users-admin.js", "text/javascript; charset=utf-8", include_bytes!("../ui/users-admin.js")),
+    ("mcp-admin.js", "text/javascript; charset=utf-8", include_bytes!("../ui/mcp-admin.js")),
     ("settings-form.js", "text/javascript; charset=utf-8", include_bytes!("../ui/settings-form.js")),
     ("state.js", "text/javascript; charset=utf-8", include_bytes!("../ui/state.js")),
     ("theme.js", "text/javascript; charset=utf-8", include_bytes!("../ui/theme.js")),

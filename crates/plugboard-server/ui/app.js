@@ -11,6 +11,7 @@
 //   conversations.js: dom, api, state, chat, plugin-frames
 //   plugins-admin.js: dom, api, chat, plugin-frames, settings-form, markdown
 //   users-admin.js: dom, api, state, plugin-frames
+//   mcp-admin.js: dom, api, plugin-frames
 
 import { $ } from "/ui/dom.js";
 import { api, guard, onUnauthorized } from "/ui/api.js";
@@ -23,6 +24,7 @@ import { adoptConversation, liveConversation, loadConversations, newChat, reload
 import { connectLive, disconnectLive, onLiveEvent, onLiveResync, onLiveSignedOut } from "/ui/live.js";
 import "/ui/plugins-admin.js";
 import "/ui/users-admin.js";
+import "/ui/mcp-admin.js";
 
 setupThemeToggle(broadcastTheme); // plugin frames follow the page's theme
 onUnauthorized(() => {
@@ -53,6 +55,7 @@ async function start() {
   $("me").textContent = user.is_admin ? `${user.username} (admin)` : user.username;
   $("open-admin").hidden = !user.is_admin;
   $("open-users").hidden = !user.is_admin;
+  $("open-mcp").hidden = !user.is_admin;
   connectLive();
   newChat();
   await Promise.all([guard(loadConversations), guard(loadModels), guard(loadCommands)]);

@@ -228,9 +228,10 @@ $("plugins-menu").addEventListener("toggle", () => {
 
 async function showPluginToggles() {
   const id = currentConversation().id;
-  const [{ plugins }, { plugins: choice }] = await Promise.all([
+  const [{ plugins }, { plugins: choice }, { servers: mcpServers }] = await Promise.all([
     api("GET", "/api/plugins"),
     api("GET", `/api/conversations/${id}`),
+    api("GET", "/api/mcp/tools"),
   ]);
   const enabled = plugins.filter((plugin) => plugin.state === "enabled");
   const filterHooks = ["before-prompt", "after-response", "stream-chunk", "message-will-be-posted"];
@@ -249,7 +250,9 @@ async function showPluginToggles() {
     }
   };
   group($("filter-toggles"), enabled.filter((p) => (p.hooks ?? []).some((h) => filterHooks.includes(h))), choice.disabled_filters, "filter");
-  group($("tool-toggles"), enabled.filter((p) => (p.tools ?? []).length > 0), choice.disabled_tools, "tool");
+  // MCP servers switch off as one source each (`mcp:<name>`), beside the plugins.
+  const mcp = mcpServers.map((server) => ({ id: server.source, name: `${server.name} (MCP server)` }));
+  group($("tool-toggles"), [...enabled.filter((p) => (p.tools ?? []).length > 0), ...mcp], choice.disabled_tools, "tool");
 }
 
 async function saveToggles(id) {

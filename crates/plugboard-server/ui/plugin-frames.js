@@ -192,6 +192,7 @@ export function showView(view) {
   document.querySelector(".chat").hidden = view !== "chat";
   $("admin").hidden = view !== "admin";
   $("users-admin").hidden = view !== "users";
+  $("mcp-admin").hidden = view !== "mcp";
   $("plugin-page").hidden = view !== "page";
   closePluginPage();
   document.body.classList.remove("sidebar-open");

@@ -56,6 +56,10 @@ pub(crate) struct FileConfig {
     pub(crate) models: ModelsConfig,
     #[serde(default)]
     pub(crate) packages: PackagesConfig,
+    /// `[[mcp_servers]]`: MCP servers whose tools the model is offered, fixed (the API
+    /// shows them but neither changes nor removes them), checked when the file is read.
+    #[serde(default)]
+    pub(crate) mcp_servers: Vec<plugboard_mcp::McpServerConfig>,
 }
 
 /// `[packages]`: installing plugin packages.
@@ -134,14 +138,32 @@ impl FileConfig {
         };
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read the configuration file {}", path.display()))?;
-        toml::from_str(&text).map_err(|error| {
+        let config: FileConfig = toml::from_str(&text).map_err(|error| {
             anyhow::anyhow!(
                 "{}: {}; see the configuration section of README.md for the settings",
                 path.display(),
                 error.to_string().trim_end()
             )
-        })
+        })?;
+        check_mcp_servers(&config.mcp_servers).map_err(|problem| anyhow::anyhow!("{}: {problem}", path.display()))?;
+        Ok(config)
     }
+}
+
+/// Every `[[mcp_servers]]` entry valid and named once; else the first problem, naming the
+/// entry (its name and place) and the field.
+fn check_mcp_servers(servers: &[plugboard_mcp::McpServerConfig]) -> Result<(), String> {
+    for (index, server) in servers.iter().enumerate() {
+        let entry = format!("[[mcp_servers]] entry {} (`{}`)", index + 1, server.name);
+        server.validate().map_err(|error| format!("{entry}: `{}` {}", error.field, error.problem))?;
+        if let Some(first) = servers[..index].iter().position(|earlier| earlier.name == server.name) {
+            return Err(format!(
+                "{entry}: `name` is taken by entry {}; give each MCP server a name of its own",
+                first + 1
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A duration as `humantime` reads it (`30s`, `1m 30s`), or a bare number of seconds.

@@ -184,7 +184,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 catalogue: opened.packages.index.as_deref().map(plugboard_registry::Catalogue::new).transpose()?,
                 install: opened.packages.install,
             };
-            let mut app = opened.app.packages(packages);
+            let mcp = plugboard_server::McpServersConfig {
+                servers: file.mcp_servers.clone(),
+                working_folder: std::fs::canonicalize(&opened.data_dir).unwrap_or_else(|_| opened.data_dir.clone()),
+            };
+            let mut app = opened.app.packages(packages).mcp_servers(mcp);
             let openai_file = file.models.openai.as_ref();
             let remote =
                 if let Some(base_url) = openai_base_url.or_else(|| openai_file.and_then(|o| o.base_url.clone())) {

@@ -18,7 +18,7 @@
 
 use std::path::Path;
 
-use plugboard_store::{PluginStore, SettingsChange, StoreError};
+use plugboard_store::{McpSecretsChange, PluginStore, SettingsChange, StoreError};
 
 use super::key_file::{self, KeyFileError, sync_folder};
 use super::{KEY_FILE, NEW_KEY_FILE, OLD_KEY_FILE, SecretError, SecretKey, SecretKeys, is_sealed};
@@ -92,10 +92,37 @@ pub async fn reseal_all(store: &dyn PluginStore, keys: &SecretKeys, new: &Secret
                 });
             }
         }
+        // The MCP servers' secrets (sealed for `mcp:<name>`, one per `env` or `headers`
+        // value), in a transaction of their own: both happen before the key files change,
+        // so a crash between them leaves each secret under a key still on disk.
+        let mut mcp_changes = Vec::new();
+        for server in store.mcp_servers().await? {
+            let serde_json::Value::Object(secrets) = &server.secrets else { continue };
+            let place = format!("mcp:{}", server.name);
+            let mut resealed = secrets.clone();
+            for (name, value) in resealed.iter_mut().filter(|(_, value)| is_sealed(value)) {
+                match keys.open(&place, name, value) {
+                    Ok(plain) => {
+                        *value = new.seal(&place, name, &plain)?;
+                        count += 1;
+                    }
+                    Err(error) => unreadable.push(Unreadable { plugin: place.clone(), setting: name.clone(), error }),
+                }
+            }
+            if resealed != *secrets {
+                mcp_changes.push(McpSecretsChange {
+                    name: server.name.clone(),
+                    expected: server.secrets.clone(),
+                    new: serde_json::Value::Object(resealed),
+                });
+            }
+        }
         if !unreadable.is_empty() {
             return Err(RotateError::Unreadable(unreadable));
         }
-        if changes.is_empty() || store.replace_settings(&changes).await? {
+        if (changes.is_empty() || store.replace_settings(&changes).await?)
+            && (mcp_changes.is_empty() || store.replace_mcp_secrets(&mcp_changes).await?)
+        {
             return Ok(count);
         }
     }

@@ -201,3 +201,37 @@ async fn rotating_the_key_re_encrypts_every_secret_and_a_running_registry_follow
     assert_eq!(store.plugin_record("example-tagger").await.unwrap().unwrap().settings, broken.settings);
     store.close().await;
 }
+
+/// MCP servers' secrets (kept sealed for `mcp:<name>` by the server) are re-encrypted with
+/// the plugins' in the same rotation.
+#[tokio::test]
+async fn rotating_the_key_re_encrypts_the_mcp_servers_secrets_too() {
+    let setup = setup_with_secrets();
+    let old = setup.secret_keys();
+    let store = SqliteStore::open(&setup.db_path()).await.unwrap();
+    let sealed = old.seal("mcp:files", "env.TOKEN", &json!(API_KEY)).unwrap();
+    let server = plugboard_store::StoredMcpServer {
+        name: "files".to_owned(),
+        config: json!({"name": "files", "transport": "stdio", "command": "x", "env": {"TOKEN": "(secret)"}}),
+        secrets: json!({ "env.TOKEN": sealed }),
+        created_at_ms: 0,
+        updated_at_ms: 0,
+    };
+    assert!(store.add_mcp_server(&server).await.unwrap());
+
+    let rotated = secrets::rotate_key_files(&store, setup.data.path()).await.unwrap();
+    assert_eq!(rotated.secrets, 1);
+    let stored = store.mcp_server("files").await.unwrap().unwrap();
+    assert_eq!(sealed_key_id(&stored.secrets["env.TOKEN"]), Some(rotated.new.id()));
+    let keys = setup.secret_keys();
+    assert_eq!(keys.open("mcp:files", "env.TOKEN", &stored.secrets["env.TOKEN"]).unwrap(), json!(API_KEY));
+    assert_eq!(stored.config, server.config, "the configuration stays as it was");
+
+    // One that does not open stops the rotation, naming it.
+    let mut broken = stored.clone();
+    broken.secrets["env.TOKEN"] = SecretKey::generate().unwrap().seal("mcp:files", "env.TOKEN", &json!("x")).unwrap();
+    store.replace_mcp_server(&broken).await.unwrap();
+    let error = secrets::rotate_key_files(&store, setup.data.path()).await.unwrap_err().to_string();
+    assert!(error.contains("secret setting `env.TOKEN` of plugin `mcp:files` cannot be decrypted"), "{error}");
+    store.close().await;
+}

@@ -1,0 +1,323 @@
+//! MCP servers administrators add: through the API (kept in the database, secrets sealed)
+//! or the configuration file (fixed), run as real child processes speaking MCP over stdio
+//! (`plugboard-mcp-fixture`, built with rmcp), their tools called by the model through the
+//! chat engine.
+
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use plugboard_fixture_llm::FixtureLlm;
+use plugboard_host::RuntimeConfig;
+use plugboard_mcp::McpServerConfig;
+use plugboard_openai::{OpenAiConfig, OpenAiProvider};
+use plugboard_registry::RegistryConfig;
+use plugboard_registry::secrets::{SecretKey, SecretKeys, is_sealed};
+use plugboard_server::{AppBuilder, McpServersConfig};
+use plugboard_store::{SqliteStore, Store};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::{Session, TestServer, eventually, shared_cache_dir, tls};
+
+/// The fixture MCP server this package builds.
+const FIXTURE: &str = env!("CARGO_BIN_EXE_plugboard-mcp-fixture");
+
+/// The secret an administrator configures: it must appear in no answer and nowhere in the
+/// database file.
+const SECRET: &str = "tok-3f9a-never-shown-back";
+
+/// A server on SQLite with a server key, and `file` as the configuration file's
+/// `[[mcp_servers]]`.
+async fn start(file: Vec<McpServerConfig>) -> TestServer {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let data = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&data.path().join("plugboard.db")).await.unwrap());
+    let fixture = FixtureLlm::start().await.unwrap();
+    let model = OpenAiProvider::new(OpenAiConfig::new("fixture", fixture.base_url()), tls()).unwrap();
+    let keys = SecretKeys::new(SecretKey::generate().unwrap(), Vec::new());
+    let state = AppBuilder::new(store)
+        .runtime_config(RuntimeConfig { cache_dir: Some(shared_cache_dir().to_owned()), ..RuntimeConfig::default() })
+        .registry_config(RegistryConfig { secret_keys: Some(keys), ..RegistryConfig::default() })
+        .provider(Arc::new(model))
+        .default_model(Some("fixture/echo".to_owned()))
+        .mcp_servers(McpServersConfig { servers: file, working_folder: data.path().to_owned() })
+        .build()
+        .await
+        .unwrap();
+    state.start_plugins().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = state.clone();
+    tokio::spawn(async move {
+        plugboard_server::serve(listener, serving, async move {
+            let _ = stopped.await;
+        })
+        .await
+        .unwrap();
+    });
+    TestServer { base, client: reqwest::Client::new(), fixture, state, _data: data, _stop: stop, _database: None }
+}
+
+fn fixture_config(name: &str, extra: Value) -> Value {
+    let mut config = json!({
+        "name": name,
+        "transport": "stdio",
+        "command": FIXTURE,
+        "env": {"FIXTURE_TOKEN": SECRET},
+    });
+    config.as_object_mut().unwrap().extend(extra.as_object().cloned().unwrap_or_default());
+    config
+}
+
+/// Waits until server `name` is in `state`; its view.
+async fn wait_for_state(admin: &Session, name: &str, state: &str) -> Value {
+    eventually(&format!("MCP server `{name}` to be {state}"), async || {
+        let (status, body) = admin.get(&format!("/api/mcp/servers/{name}")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        (body["server"]["state"] == state).then(|| body["server"].clone())
+    })
+    .await
+}
+
+/// Every answer's text, to check that no secret is in any.
+#[derive(Default)]
+struct Answers(Vec<String>);
+
+impl Answers {
+    fn keep(&mut self, (status, body): (StatusCode, Value)) -> (StatusCode, Value) {
+        self.0.push(body.to_string());
+        (status, body)
+    }
+
+    fn assert_no_secret(&self) {
+        for answer in &self.0 {
+            assert!(!answer.contains(SECRET), "a secret was shown: {answer}");
+        }
+    }
+}
+
+/// Runs a streamed turn with `message`, approving any tool call that asks; the events.
+async fn streamed_turn(session: &Session, message: &str) -> Vec<(String, Value)> {
+    let response = session
+        .request(reqwest::Method::POST, "/api/chat/stream")
+        .json(&json!({"message": message}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut body = response.bytes_stream();
+    let mut buffer = String::new();
+    let mut events = Vec::new();
+    while let Some(chunk) = body.next().await {
+        buffer.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+        while let Some(end) = buffer.find("\n\n") {
+            let block: String = buffer.drain(..end + 2).collect();
+            let mut name = None;
+            let mut data = Value::Null;
+            for line in block.lines() {
+                if let Some(value) = line.strip_prefix("event:") {
+                    name = Some(value.trim().to_owned());
+                } else if let Some(value) = line.strip_prefix("data:") {
+                    data = serde_json::from_str(value.trim()).unwrap_or(Value::Null);
+                }
+            }
+            let Some(name) = name else { continue };
+            if name == "tool_approval" {
+                // MCP tools ask before they run: the person approves this one.
+                let id = data["id"].as_str().unwrap().to_owned();
+                let (status, answer) = session.post(&format!("/api/tool-calls/{id}/approve"), json!({})).await;
+                assert!(status.is_success(), "{answer}");
+            }
+            events.push((name, data));
+        }
+    }
+    events
+}
+
+/// Every byte of the database: the file and its journal files.
+fn database_bytes(data: &std::path::Path) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for suffix in ["", "-wal", "-shm"] {
+        if let Ok(mut more) = std::fs::read(data.join(format!("plugboard.db{suffix}"))) {
+            bytes.append(&mut more);
+        }
+    }
+    bytes
+}
+
+#[tokio::test]
+async fn an_added_stdio_server_starts_its_tools_reach_the_model_and_its_secret_is_never_shown() {
+    let server = start(Vec::new()).await;
+    let admin = server.signup("admin").await;
+    let bob = server.signup("bob").await;
+    let mut answers = Answers::default();
+
+    let (status, added) = answers.keep(admin.post("/api/mcp/servers", fixture_config("fixture", json!({}))).await);
+    assert_eq!(status, StatusCode::CREATED, "{added}");
+    assert_eq!(added["server"]["managed_by"], "api");
+    assert_eq!(added["server"]["config"]["env"], json!({"FIXTURE_TOKEN": "(secret)"}));
+    assert_eq!(added["server"]["source"], "mcp:fixture");
+
+    // A real process, connected over MCP: its tools are listed with the names the model sees.
+    let ready = wait_for_state(&admin, "fixture", "ready").await;
+    answers.0.push(ready.to_string());
+    let tools: Vec<(&str, &str)> = ready["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|tool| (tool["name"].as_str().unwrap(), tool["offered_as"].as_str().unwrap()))
+        .collect();
+    assert_eq!(tools, [("echo", "mcp_fixture__echo"), ("token_length", "mcp_fixture__token_length")]);
+    assert_eq!(ready["server_info"]["name"], "plugboard-mcp-fixture");
+    let (status, listed) = answers.keep(admin.get("/api/mcp/servers").await);
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(listed["servers"].as_array().unwrap().len(), 1);
+    assert_eq!(listed["servers"][0]["name"], "fixture");
+
+    // A person's turn: the model calls the server's tool through the engine.
+    let events = streamed_turn(&bob, r#"tool:mcp_fixture__echo {"text": "over MCP"}"#).await;
+    let result = events.iter().find(|(name, _)| name == "tool_result").expect("a tool result");
+    assert_eq!(result.1["content"], "echo: over MCP", "{events:?}");
+    let reply: String =
+        events.iter().filter(|(name, _)| name == "delta").filter_map(|(_, data)| data["text"].as_str()).collect();
+    assert_eq!(reply, "The tool said: echo: over MCP");
+    // It was offered to the model among the tools.
+    let offered = server.fixture.requests()[0]["tools"].clone();
+    assert!(offered.to_string().contains("mcp_fixture__echo"), "{offered}");
+    // The configured secret reached the process: its length, not its value.
+    let events = streamed_turn(&bob, "tool:mcp_fixture__token_length {}").await;
+    let result = events.iter().find(|(name, _)| name == "tool_result").expect("a tool result");
+    assert_eq!(result.1["content"], SECRET.len().to_string());
+
+    // Everyone may see which servers offer tools (for a conversation's switches)...
+    let (status, sources) = bob.get("/api/mcp/tools").await;
+    assert_eq!(status, StatusCode::OK, "{sources}");
+    assert_eq!(sources["servers"][0]["source"], "mcp:fixture");
+    assert_eq!(sources["servers"][0]["ready"], true);
+    assert!(!sources.to_string().contains("command"), "no configuration for everyone: {sources}");
+    // ...but only administrators manage them.
+    for (status, body) in [
+        bob.get("/api/mcp/servers").await,
+        bob.get("/api/mcp/servers/fixture").await,
+        bob.post("/api/mcp/servers", fixture_config("other", json!({}))).await,
+        bob.put("/api/mcp/servers/fixture", fixture_config("fixture", json!({}))).await,
+        bob.post("/api/mcp/servers/fixture/restart", json!({})).await,
+    ] {
+        assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("admin_only")), "{body}");
+    }
+    assert_eq!(bob.delete("/api/mcp/servers/fixture").await, StatusCode::FORBIDDEN);
+
+    // An edit that shows the secret back as "(secret)" keeps it.
+    let mut edited = added["server"]["config"].clone();
+    edited["timeout_secs"] = json!(12);
+    let (status, replaced) = answers.keep(admin.put("/api/mcp/servers/fixture", edited).await);
+    assert_eq!(status, StatusCode::OK, "{replaced}");
+    assert_eq!(replaced["server"]["config"]["timeout_secs"], 12);
+    wait_for_state(&admin, "fixture", "ready").await;
+    let events = streamed_turn(&bob, "tool:mcp_fixture__token_length {}").await;
+    let result = events.iter().find(|(name, _)| name == "tool_result").expect("a tool result");
+    assert_eq!(result.1["content"], SECRET.len().to_string(), "the kept secret still reaches the process");
+
+    // At rest, the secret is sealed: not in the database file, the row holding it encrypted.
+    let stored = server.state.store.mcp_server("fixture").await.unwrap().unwrap();
+    assert!(is_sealed(&stored.secrets["env.FIXTURE_TOKEN"]), "{}", stored.secrets);
+    assert!(!stored.config.to_string().contains(SECRET) && !stored.secrets.to_string().contains(SECRET));
+    let bytes = database_bytes(server._data.path());
+    assert!(!bytes.windows(SECRET.len()).any(|window| window == SECRET.as_bytes()), "the secret is in the database");
+
+    // Restart: the same server, started again.
+    let (status, restarted) = answers.keep(admin.post("/api/mcp/servers/fixture/restart", json!({})).await);
+    assert_eq!(status, StatusCode::OK, "{restarted}");
+    wait_for_state(&admin, "fixture", "ready").await;
+
+    // Removed: gone from the list, its tools no longer offered.
+    assert_eq!(admin.delete("/api/mcp/servers/fixture").await, StatusCode::NO_CONTENT);
+    assert_eq!(admin.delete("/api/mcp/servers/fixture").await, StatusCode::NOT_FOUND);
+    let (status, body) = answers.keep(admin.get("/api/mcp/servers/fixture").await);
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
+    let (_, listed) = answers.keep(admin.get("/api/mcp/servers").await);
+    assert_eq!(listed["servers"], json!([]));
+    assert!(server.state.mcp.servers().statuses().is_empty());
+    answers.assert_no_secret();
+}
+
+#[tokio::test]
+async fn invalid_configurations_are_refused_naming_the_field_without_quoting_secrets() {
+    let server = start(Vec::new()).await;
+    let admin = server.signup("admin").await;
+    let mut answers = Answers::default();
+    let cases = [
+        (fixture_config("Bad Name", json!({})), "`name`"),
+        (fixture_config("fixture", json!({"command": " "})), "`command`"),
+        (fixture_config("fixture", json!({"timeout_secs": 0})), "`timeout_secs`"),
+        (json!({"name": "remote", "transport": "http", "url": "ftp://example.org/mcp"}), "`url`"),
+        (
+            json!({"name": "remote", "transport": "http", "url": "http://127.0.0.1:1/mcp", "headers": {"Bad Header": SECRET}}),
+            "`headers`",
+        ),
+        (fixture_config("fixture", json!({"env": format!("FIXTURE_TOKEN={SECRET}")})), "`env`"),
+        (fixture_config("fixture", json!({"env": {"FIXTURE_TOKEN": 42}})), "`env`"),
+        (fixture_config("fixture", json!({"comand": "typo"})), "comand"),
+        (json!({"name": "fixture", "transport": "carrier-pigeon", "command": "x"}), "carrier-pigeon"),
+        // "(secret)" keeps a stored value; a new server has none.
+        (fixture_config("fixture", json!({"env": {"FIXTURE_TOKEN": "(secret)"}})), "`env`"),
+    ];
+    for (config, named) in cases {
+        let (status, body) = answers.keep(admin.post("/api/mcp/servers", config.clone()).await);
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{config}: {body}");
+        assert_eq!(body["error"]["code"], "invalid_config", "{body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(named), "{config}: the message names {named}: {message}");
+    }
+    // Nothing was added.
+    let (_, listed) = answers.keep(admin.get("/api/mcp/servers").await);
+    assert_eq!(listed["servers"], json!([]));
+
+    // A name is taken once.
+    let (status, _) = answers.keep(admin.post("/api/mcp/servers", fixture_config("fixture", json!({}))).await);
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, body) = answers.keep(admin.post("/api/mcp/servers", fixture_config("fixture", json!({}))).await);
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("mcp_server_exists")), "{body}");
+    // A replacement whose name is not the path's.
+    let (status, body) =
+        answers.keep(admin.put("/api/mcp/servers/fixture", fixture_config("renamed", json!({}))).await);
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("remove it and add it again"), "{body}");
+    let (status, _) = answers.keep(admin.put("/api/mcp/servers/nothing", fixture_config("nothing", json!({}))).await);
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    answers.assert_no_secret();
+}
+
+#[tokio::test]
+async fn servers_of_the_configuration_file_are_shown_and_restarted_but_not_changed_through_the_api() {
+    let failing: McpServerConfig = serde_json::from_value(json!({
+        "name": "from-file", "transport": "stdio", "command": FIXTURE, "args": ["--fail"],
+        "env": {"FIXTURE_TOKEN": SECRET},
+    }))
+    .unwrap();
+    let server = start(vec![failing]).await;
+    let admin = server.signup("admin").await;
+    let mut answers = Answers::default();
+
+    // It started at once, and failed: the process's own words are in the error.
+    let failed = wait_for_state(&admin, "from-file", "failed").await;
+    answers.0.push(failed.to_string());
+    assert_eq!(failed["managed_by"], "config");
+    let error = failed["last_error"].as_str().unwrap();
+    assert!(error.contains("told to fail at start"), "{error}");
+    assert_eq!(failed["config"]["env"], json!({"FIXTURE_TOKEN": "(secret)"}));
+
+    let (status, body) = answers.keep(admin.put("/api/mcp/servers/from-file", failed["config"].clone()).await);
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("managed_by_config")), "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("configuration file"), "{body}");
+    let (status, body) = answers.keep(admin.post("/api/mcp/servers", fixture_config("from-file", json!({}))).await);
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("managed_by_config")), "{body}");
+    assert_eq!(admin.delete("/api/mcp/servers/from-file").await, StatusCode::CONFLICT);
+    let (status, body) = answers.keep(admin.post("/api/mcp/servers/from-file/restart", json!({})).await);
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // Still there, as the file says.
+    let (_, listed) = answers.keep(admin.get("/api/mcp/servers").await);
+    assert_eq!(listed["servers"][0]["name"], "from-file");
+    answers.assert_no_secret();
+}
