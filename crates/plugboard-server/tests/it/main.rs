@@ -15,6 +15,7 @@ mod health;
 mod live;
 mod manage;
 mod mcp;
+mod mcp_conformance;
 mod mcp_servers;
 mod middleware;
 mod models;
