@@ -119,7 +119,6 @@ async fn run(shared: &Arc<Shared>, connection: Connection, stop: &mut watch::Rec
     let mut ended = Box::pin(connection.waiting());
     // A wake-up left from the previous connection is about that one.
     let _ = shared.reconnect.notified().now_or_never();
-    let _ = shared.refresh_tools.notified().now_or_never();
     loop {
         tokio::select! {
             quit = &mut ended => {
@@ -202,6 +201,8 @@ async fn connect(shared: &Arc<Shared>) -> Result<Connection, String> {
         }
         value
     });
+    // A change the server announced before this listing is in it.
+    let _ = shared.refresh_tools.notified().now_or_never();
     let tools = list_tools(shared.name(), connection.peer())
         .await
         .map_err(|error| format!("listing its tools failed: {error}"))?;

@@ -232,6 +232,15 @@ impl McpServers {
             stderr_closed: Notify::new(),
         });
         let (stop, stopped) = watch::channel(false);
+        // A configuration the API would have refused is not started: its status says why.
+        if let Err(error) = shared.config.validate() {
+            tracing::warn!(server = %shared.name(), %error, "MCP server not started");
+            let mut live = shared.live();
+            live.state = if enabled { ServerState::Failed } else { ServerState::Disabled };
+            live.last_error = Some(error.to_string());
+            drop(live);
+            return Entry { shared, stop, task: None };
+        }
         let task = enabled.then(|| tokio::spawn(connection::supervise(shared.clone(), stopped)));
         Entry { shared, stop, task }
     }

@@ -127,8 +127,9 @@ async fn call(
                 let retry = live
                     .retry_at
                     .map(|at| at.saturating_duration_since(Instant::now()).as_secs_f64().ceil())
-                    .map_or_else(|| "retrying soon".to_owned(), |seconds| format!("retrying in {seconds} s"));
-                return Err(Failure::Unavailable(format!("MCP server `{server}` is not connected: {error}; {retry}")));
+                    .map(|seconds| format!("; retrying in {seconds} s"))
+                    .unwrap_or_default();
+                return Err(Failure::Unavailable(format!("MCP server `{server}` is not connected: {error}{retry}")));
             }
         }
     };

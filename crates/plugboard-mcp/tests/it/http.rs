@@ -67,3 +67,31 @@ async fn an_http_server_that_is_not_there_is_failed() {
     assert!(error.starts_with(&format!("connecting to http://127.0.0.1:{port}/mcp failed: ")), "{error}");
     servers.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_http_server_that_goes_away_is_reconnected_when_it_is_back() {
+    let port = free_port();
+    let script = npm_folder().join("fixture-server.mjs");
+    let server = http_server(&script, &["http"], port).await;
+    let servers = McpServers::new(npm_folder());
+    servers.apply(vec![http("flaky", port, &[])]).await;
+    ready(&servers, "flaky").await;
+    let tools = servers.tool_source();
+    let page = tools.tools(&PluginChoice::default()).into_iter().find(|tool| tool.tool == "page-1").unwrap();
+    assert_eq!(tools.call(&page, &context(), json!({})).await.unwrap(), "called page-1");
+
+    drop(server);
+    let error = tools.call(&page, &context(), json!({})).await.unwrap_err();
+    assert!(error.contains("MCP server `flaky`"), "{error}");
+    let failed = wait_for(&servers, "flaky", "failed", |status| status.state == ServerState::Failed).await;
+    assert!(failed.last_error.is_some());
+
+    // Back on the same port: the next attempt connects.
+    let _server = http_server(&script, &["http"], port).await;
+    let back =
+        wait_for(&servers, "flaky", "ready again", |status| status.state == ServerState::Ready && status.restarts >= 1)
+            .await;
+    assert_eq!(back.tools.len(), 5);
+    assert_eq!(tools.call(&page, &context(), json!({})).await.unwrap(), "called page-1");
+    servers.shutdown().await;
+}

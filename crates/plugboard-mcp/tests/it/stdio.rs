@@ -203,7 +203,12 @@ async fn a_server_that_cannot_start_is_failed_with_a_clear_error() {
             cwd: None,
         },
     );
-    servers.apply(vec![missing, exits, nowhere]).await;
+    // A configuration the API would refuse is not started.
+    let invalid = plugboard_mcp::McpServerConfig { name: "Not Valid".to_owned(), ..missing.clone() };
+    servers.apply(vec![missing, exits, nowhere, invalid]).await;
+    let invalid = servers.status("Not Valid").unwrap();
+    assert_eq!(invalid.state, ServerState::Failed);
+    assert!(invalid.last_error.unwrap().starts_with("MCP server `Not Valid`: `name` must be"));
     let failed = |status: &plugboard_mcp::ServerStatus| status.state == ServerState::Failed;
     let missing = wait_for(&servers, "missing", "failed", failed).await;
     let error = missing.last_error.unwrap();
