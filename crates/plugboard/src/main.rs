@@ -6,6 +6,7 @@
 mod authoring;
 mod config;
 mod db_cli;
+mod mcp_call;
 mod mcp_cli;
 mod models;
 mod plugin_cli;
@@ -99,6 +100,10 @@ enum Command {
         #[command(subcommand)]
         command: db_cli::DbCommand,
     },
+    /// Reaches an MCP server as the chat server would (its URL, or a command after `--`),
+    /// and lists its tools or calls one (`--tool NAME --arguments JSON`), printing what the
+    /// model would be given.
+    McpCall(mcp_call::McpCallArgs),
     /// Works with local models.
     Model {
         #[command(subcommand)]
@@ -255,6 +260,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User { command } => user_cli::run(command).await,
         Command::Secrets { command } => secrets_cli::run(command).await,
         Command::Db { command } => db_cli::run(command).await,
+        Command::McpCall(args) => mcp_call::run(args).await,
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

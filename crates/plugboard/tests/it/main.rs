@@ -12,6 +12,7 @@ mod browser;
 mod cluster;
 mod db_migrate;
 mod local;
+mod mcp_conformance;
 mod mcp_servers;
 mod mcp_stdio;
 mod packages;
