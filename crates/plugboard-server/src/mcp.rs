@@ -10,11 +10,12 @@
 //! `/api/plugins/execute` applies; a tool whose policy is `deny` is neither listed nor
 //! callable. Every call is logged and counted in `plugboard_mcp_server_calls_total`.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use axum::extract::{FromRequestParts, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{self, MethodRouter};
@@ -197,22 +198,67 @@ pub(crate) fn route(state: &AppState) -> MethodRouter<AppState> {
     // When the router is dropped (the server stopped), the sessions end with it: their
     // tasks hold the app's state.
     let sessions_end = config.cancellation_token.clone().drop_guard();
+    let manager = Arc::new(LocalSessionManager::default());
+    let owners = Arc::new(SessionOwners { manager: manager.clone(), owners: Mutex::default() });
     let service = StreamableHttpService::new(
         move || {
             let _ = &sessions_end;
             Ok(handler.clone())
         },
-        Arc::new(LocalSessionManager::default()),
+        manager,
         config,
     );
-    routing::any_service(service).layer(axum::middleware::from_fn_with_state(state.clone(), authenticate))
+    routing::any_service(service).layer(axum::middleware::from_fn_with_state((state.clone(), owners), authenticate))
+}
+
+/// The user whose request made each session: a session is its maker's, and for anyone
+/// else it does not exist (404, as an unknown session), so nobody can read another's
+/// stream or end another's session with its id.
+#[derive(Debug)]
+struct SessionOwners {
+    manager: Arc<LocalSessionManager>,
+    owners: Mutex<HashMap<String, String>>,
+}
+
+/// Past this many remembered sessions, those rmcp has ended (expired) are forgotten.
+const PRUNE_OWNERS_OVER: usize = 256;
+
+impl SessionOwners {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
+        self.owners.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Whether `user` may use session `id` (one this server does not know is left to rmcp).
+    fn allows(&self, id: &str, user: &str) -> bool {
+        self.lock().get(id).is_none_or(|owner| owner == user)
+    }
+
+    async fn made(&self, id: String, user: String) {
+        let remembered = {
+            let mut owners = self.lock();
+            owners.insert(id, user);
+            owners.len()
+        };
+        if remembered > PRUNE_OWNERS_OVER && remembered.is_power_of_two() {
+            let live: Vec<String> = self.manager.sessions.read().await.keys().map(|id| id.to_string()).collect();
+            self.lock().retain(|id, _| live.contains(id));
+        }
+    }
+
+    fn ended(&self, id: &str) {
+        self.lock().remove(id);
+    }
 }
 
 /// Lets through requests with a valid API token (Bearer), with their user attached; the
 /// others get 401 (403 for a disabled account) with `WWW-Authenticate: Bearer`, before
 /// any MCP processing. A session cookie is not enough: MCP clients are programs. A
 /// request from a web page (with `Origin`) must come from an origin the server trusts.
-async fn authenticate(State(state): State<AppState>, request: Request, next: Next) -> Response {
+async fn authenticate(
+    State((state, owners)): State<(AppState, Arc<SessionOwners>)>,
+    request: Request,
+    next: Next,
+) -> Response {
     let (mut parts, body) = request.into_parts();
     if !parts.headers.contains_key(header::AUTHORIZATION) {
         return refused(ApiError::new(
@@ -240,8 +286,26 @@ async fn authenticate(State(state): State<AppState>, request: Request, next: Nex
             .into_response();
         }
     }
+    let session = parts.headers.get("mcp-session-id").and_then(|id| id.to_str().ok()).map(str::to_owned);
+    if let Some(id) = &session
+        && !owners.allows(id, &user.id)
+    {
+        return ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such MCP session; start a new one")
+            .into_response();
+    }
+    let (user_id, ends) = (user.id.clone(), parts.method == Method::DELETE);
     parts.extensions.insert(McpUser(user));
-    next.run(Request::from_parts(parts, body)).await
+    let response = next.run(Request::from_parts(parts, body)).await;
+    match session {
+        Some(id) if ends && response.status().is_success() => owners.ended(&id),
+        Some(_) => {}
+        None => {
+            if let Some(made) = response.headers().get("mcp-session-id").and_then(|id| id.to_str().ok()) {
+                owners.made(made.to_owned(), user_id).await;
+            }
+        }
+    }
+    response
 }
 
 /// Whether a page of `origin` may send MCP requests (the transport's rule against DNS

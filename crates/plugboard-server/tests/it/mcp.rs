@@ -250,7 +250,7 @@ async fn a_page_of_another_origin_is_refused_and_local_pages_are_served() {
 }
 
 #[tokio::test]
-async fn sessions_end_on_delete_and_the_servers_stream_outlives_the_idle_and_body_timeouts() {
+async fn sessions_are_their_makers_end_on_delete_and_their_stream_outlives_the_idle_and_body_timeouts() {
     let limits = ConnectionLimits {
         body_timeout: Duration::from_secs(1),
         idle_timeout: Duration::from_secs(1),
@@ -290,6 +290,19 @@ async fn sessions_end_on_delete_and_the_servers_stream_outlives_the_idle_and_bod
         .await;
     assert_eq!(called["result"]["content"][0]["text"], "1024", "{called}");
     assert_eq!(called["result"]["isError"], false);
+
+    // The session is alice's: with another user's token its id is unknown (and cannot be
+    // ended), while alice goes on using it.
+    let bob = server.signup("bob").await;
+    let (bobs_token, _) = new_token(&bob).await;
+    let mut intruder = RawSession::new(&server, &bobs_token);
+    intruder.id = session.id.clone();
+    let refused = intruder.post(json!({"jsonrpc": "2.0", "id": 9, "method": "tools/list"})).await;
+    assert_eq!(refused.status(), StatusCode::NOT_FOUND);
+    let refused = intruder.request(reqwest::Method::DELETE).send().await.unwrap();
+    assert_eq!(refused.status(), StatusCode::NOT_FOUND);
+    let listed = session.call(3, "tools/list", json!({})).await;
+    assert_eq!(listed["result"]["tools"][0]["name"], "calculator__calculate", "{listed}");
 
     // DELETE ends the session: its id is unknown from then on.
     let ended = session.request(reqwest::Method::DELETE).send().await.unwrap();
