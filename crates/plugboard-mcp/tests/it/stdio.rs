@@ -288,8 +288,8 @@ async fn tool_lists_are_read_over_every_page_and_again_when_they_change() {
     servers.apply(vec![fixture("fixture", &marker())]).await;
     let status = ready(&servers, "fixture").await;
     let names: Vec<&str> = status.tools.iter().map(|tool| tool.name.as_str()).collect();
-    // Three pages of two.
-    assert_eq!(names, ["page-1", "page-2", "page-3", "add-tool", "request-header"]);
+    // Four pages of two.
+    assert_eq!(names, ["page-1", "page-2", "page-3", "add-tool", "request-header", "wait", "cancellations"]);
     assert_eq!(status.server_info.unwrap(), json!({"name": "plugboard-fixture", "version": "1.0.0"}));
 
     let tools = servers.tool_source();
@@ -298,9 +298,24 @@ async fn tool_lists_are_read_over_every_page_and_again_when_they_change() {
         status.tools.iter().any(|tool| tool.name == "late.tool")
     })
     .await;
-    assert_eq!(status.tools.len(), 6);
+    assert_eq!(status.tools.len(), 8);
     assert_eq!(call(&tools, "mcp_fixture__late_tool", json!({})).await.unwrap(), "called late.tool");
     // Over stdio there are no HTTP headers.
     assert_eq!(call(&tools, "mcp_fixture__request-header", json!({"name": "x-test"})).await.unwrap(), "(none)");
+    servers.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_call_past_its_deadline_sends_the_server_a_cancellation() {
+    let servers = McpServers::new(npm_folder());
+    let server = plugboard_mcp::McpServerConfig { timeout_secs: 1, ..fixture("waits", &marker()) };
+    servers.apply(vec![server]).await;
+    ready(&servers, "waits").await;
+    let tools = servers.tool_source();
+    assert_eq!(call(&tools, "mcp_waits__cancellations", json!({})).await.unwrap(), "0");
+    let error = call(&tools, "mcp_waits__wait", json!({"seconds": 30})).await.unwrap_err();
+    assert!(error.ends_with("within its timeout of 1 s; the call was cancelled"), "{error}");
+    // The cancellation went out before the next request, on the same stream.
+    assert_eq!(call(&tools, "mcp_waits__cancellations", json!({})).await.unwrap(), "1");
     servers.shutdown().await;
 }

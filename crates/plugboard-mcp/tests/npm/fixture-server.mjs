@@ -1,7 +1,8 @@
 // An MCP server for the plugboard-mcp tests, on the official TypeScript SDK's low-level
 // Server: what the reference server cannot show. Its tool list comes in pages of two
 // (`nextCursor`); `add-tool` adds a tool and sends `notifications/tools/list_changed`;
-// `request-header` answers with a header of the HTTP request that called it.
+// `request-header` answers with a header of the HTTP request that called it; `wait` waits,
+// and `cancellations` counts the waits the client cancelled (`notifications/cancelled`).
 // Usage: node fixture-server.mjs [stdio | http] (http listens on PORT, at /mcp).
 import { createServer } from "node:http";
 import { randomUUID } from "node:crypto";
@@ -22,7 +23,10 @@ const tools = [
   tool("page-3", "The third listed tool"),
   tool("add-tool", "Adds a tool named `name` and tells the client", { name: { type: "string" } }),
   tool("request-header", "The value of the HTTP request header `name`", { name: { type: "string" } }),
+  tool("wait", "Waits `seconds` seconds, or until the call is cancelled", { seconds: { type: "number" } }),
+  tool("cancellations", "How many calls the client cancelled"),
 ];
+let cancelled = 0;
 
 const server = new Server(
   { name: "plugboard-fixture", version: "1.0.0" },
@@ -44,6 +48,18 @@ server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
       tools.push(tool(args.name, "A tool added while connected"));
       await server.sendToolListChanged();
       return text(`added ${args.name}`);
+    case "wait":
+      await new Promise((resolve) => {
+        const timer = setTimeout(resolve, Number(args.seconds) * 1000);
+        extra.signal.addEventListener("abort", () => {
+          clearTimeout(timer);
+          cancelled += 1;
+          resolve();
+        });
+      });
+      return text("waited");
+    case "cancellations":
+      return text(String(cancelled));
     case "request-header":
       return text(String(extra.requestInfo?.headers?.[String(args.name).toLowerCase()] ?? "(none)"));
     default:
