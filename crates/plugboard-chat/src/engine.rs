@@ -11,6 +11,7 @@
 //! client that went away) stops generation, and the partial reply is stored as such.
 
 mod accounts;
+mod approval;
 mod commands;
 mod direct_tools;
 mod history;
@@ -18,8 +19,9 @@ mod post;
 mod sweep;
 mod turn;
 
-pub use direct_tools::ToolCallError;
+pub use approval::{ApprovalAnswer, ApprovalError, ToolPolicyOverview};
 pub(crate) use post::{MAX_POST_DEPTH, post_depth};
+pub use direct_tools::ToolCallError;
 pub use sweep::STREAMING_STALE_AFTER;
 
 use std::sync::{Arc, Weak};
@@ -48,6 +50,9 @@ pub struct EngineConfig {
     pub max_tool_steps: usize,
     /// The longest message a user may send, in bytes.
     pub max_message_bytes: usize,
+    /// How long a tool call whose policy is `ask` waits for the person; undecided by
+    /// then, it is denied (`expired`).
+    pub approval_timeout: std::time::Duration,
 }
 
 impl Default for EngineConfig {
@@ -56,6 +61,7 @@ impl Default for EngineConfig {
             system_prompt: "You are a helpful assistant. Answer clearly and concisely.".to_owned(),
             max_tool_steps: 5,
             max_message_bytes: 64 * 1024,
+            approval_timeout: std::time::Duration::from_secs(5 * 60),
         }
     }
 }
@@ -97,6 +103,39 @@ pub enum TurnEvent {
         content: String,
         /// Whether the tool failed.
         is_error: bool,
+    },
+    /// A tool call waits for the person's approval (its policy is `ask`); decide it with
+    /// `POST /api/tool-calls/{id}/approve` or `/deny`.
+    ToolApproval {
+        /// The approval's id.
+        id: String,
+        /// The call's id.
+        call_id: String,
+        /// The tool as the model named it.
+        tool: String,
+        /// Who offers it (a plugin id, or `mcp:<server>`).
+        source: String,
+        /// The model's arguments.
+        arguments: serde_json::Value,
+        /// Which policy asked.
+        reason: String,
+        /// Undecided by then (milliseconds since the Unix epoch), it is denied.
+        expires_at_ms: i64,
+    },
+    /// The approval was decided; a `tool_result` follows (the tool's, or the refusal).
+    ToolApprovalDecided {
+        /// The approval's id.
+        id: String,
+        /// The call's id.
+        call_id: String,
+        /// The tool as the model named it.
+        tool: String,
+        /// `approved`, `denied` or `expired`.
+        status: String,
+        /// The arguments the person approved instead of the model's.
+        arguments: Option<serde_json::Value>,
+        /// Why the person denied it.
+        reason: Option<String>,
     },
     /// After-response filters changed the streamed reply: this is the text stored.
     Replace {
@@ -158,6 +197,8 @@ struct EngineInner {
     account_changes: Arc<tokio::sync::Notify>,
     /// How many turns are running, for [`ChatEngine::turns_finished`].
     running_turns: Arc<watch::Sender<usize>>,
+    /// Tool policies cached, and the turns waiting here for approvals.
+    approvals: approval::Approvals,
 }
 
 /// An event waiting for delivery to plugins.
@@ -235,6 +276,7 @@ impl ChatEngine {
                 live_changes,
                 account_changes,
                 running_turns: Arc::new(watch::Sender::new(0)),
+                approvals: approval::Approvals::default(),
             }),
         }
     }

@@ -2,11 +2,12 @@
 //! a message posted, edited or deleted, by them, the model or a plugin), told to that
 //! person's open pages. [`LiveFeed`] keeps one channel per person who listens, so an
 //! event is only ever sent to its owner's listeners: nobody receives another person's.
+//! Tool calls waiting for a person's approval, and their decisions, are told the same way.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use plugboard_store::{Conversation, Message};
+use plugboard_store::{Conversation, Message, ToolApproval};
 use serde::Serialize;
 use tokio::sync::broadcast;
 
@@ -49,6 +50,11 @@ pub enum LiveEvent {
         /// Its conversation.
         conversation_id: String,
     },
+    /// A tool call waits for the person's approval, or was decided (its `status`).
+    ToolApproval {
+        /// As stored now.
+        approval: ToolApproval,
+    },
 }
 
 impl LiveEvent {
@@ -61,6 +67,7 @@ impl LiveEvent {
             LiveEvent::MessagePosted { .. } => "message_posted",
             LiveEvent::MessageEdited { .. } => "message_edited",
             LiveEvent::MessageDeleted { .. } => "message_deleted",
+            LiveEvent::ToolApproval { .. } => "tool_approval",
         }
     }
 }

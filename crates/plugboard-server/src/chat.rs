@@ -97,7 +97,10 @@ pub(crate) async fn chat(
     while let Some(event) = events.recv().await {
         match event {
             TurnEvent::Message { message } => user_message = json!(message),
-            TurnEvent::ToolCall { .. } | TurnEvent::ToolResult { .. } => tools.push(json!(event)),
+            TurnEvent::ToolCall { .. }
+            | TurnEvent::ToolResult { .. }
+            | TurnEvent::ToolApproval { .. }
+            | TurnEvent::ToolApprovalDecided { .. } => tools.push(json!(event)),
             TurnEvent::Replace { .. } => replaced = true,
             TurnEvent::Delta { .. } => {}
             TurnEvent::Done { model, usage, reply, .. } => {
@@ -130,9 +133,12 @@ pub(crate) async fn chat(
 /// Runs a chat turn, streamed as server-sent events
 ///
 /// Events: `conversation` (`{"conversation_id"}`, first), `message` (the user's message as
-/// stored), `delta` (`{"text"}`), `tool_call`, `tool_result`, `replace` (a plugin changed
-/// the reply: `{"content"}`), then `done` or `error` (`{"code", "message"}`). Closing the
-/// stream stops the turn; the partial reply is kept.
+/// stored), `delta` (`{"text"}`), `tool_call`, `tool_approval` (the call waits for the
+/// person: decide it with `POST /api/tool-calls/{id}/approve` or `/deny`),
+/// `tool_approval_decided`, `tool_result`, `replace` (a plugin changed the reply:
+/// `{"content"}`), then `done` or `error` (`{"code", "message"}`). Closing the stream stops
+/// the turn, unless a tool call waits for approval (the turn then goes on without the
+/// stream); the partial reply is kept.
 #[utoipa::path(
     post,
     path = "/api/chat/stream",
@@ -168,6 +174,8 @@ pub(crate) async fn chat_stream(
             TurnEvent::Delta { .. } => "delta",
             TurnEvent::ToolCall { .. } => "tool_call",
             TurnEvent::ToolResult { .. } => "tool_result",
+            TurnEvent::ToolApproval { .. } => "tool_approval",
+            TurnEvent::ToolApprovalDecided { .. } => "tool_approval_decided",
             TurnEvent::Replace { .. } => "replace",
             TurnEvent::Done { .. } => "done",
             TurnEvent::Error(_) => "error",

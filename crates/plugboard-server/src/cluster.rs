@@ -119,6 +119,7 @@ fn live_reference(user: &str, event: &LiveEvent) -> Value {
         LiveEvent::MessageDeleted { message_id, conversation_id } => {
             json!({"message_id": message_id, "conversation_id": conversation_id})
         }
+        LiveEvent::ToolApproval { approval } => json!({"approval_id": approval.id}),
     };
     json!({"user": user, "type": event.name(), "ids": ids})
 }
@@ -213,6 +214,7 @@ async fn read_back(store: &dyn Store, reference: &Value) -> Option<LiveEvent> {
         "message_deleted" => {
             LiveEvent::MessageDeleted { message_id: id("message_id"), conversation_id: id("conversation_id") }
         }
+        "tool_approval" => LiveEvent::ToolApproval { approval: store.tool_approval(&id("approval_id")).await.ok()?? },
         _ => return None,
     })
 }

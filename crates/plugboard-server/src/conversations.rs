@@ -177,7 +177,8 @@ pub(crate) struct ConversationChange {
     /// A new title, 1 to 200 characters.
     #[serde(default)]
     title: Option<String>,
-    /// `{"disabled_filters": [...], "disabled_tools": [...]}`, or `null` for the global set.
+    /// `{"disabled_filters": [...], "disabled_tools": [...], "tool_policies": {"<tool>": "ask"}}`,
+    /// or `null` for the global set.
     #[serde(default, deserialize_with = "some_value")]
     #[schema(value_type = Option<schemas::PluginChoice>)]
     plugins: Option<Option<PluginChoice>>,
@@ -198,7 +199,7 @@ fn some_value<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Optio
     request_body = ConversationChange,
     responses(
         (status = 200, description = "The conversation as changed", body = schemas::ConversationDetails),
-        (status = 400, description = "`invalid_title`, `invalid_text` (the title holds U+0000) or `invalid_json`", body = schemas::ApiError),
+        (status = 400, description = "`invalid_title`, `invalid_text` (the title holds U+0000), `invalid_policy_key` or `invalid_tool_policy` (a `tool_policies` entry) or `invalid_json`", body = schemas::ApiError),
         (status = 401, description = "Not signed in", body = schemas::ApiError),
         (status = 404, description = "No such conversation of the caller's", body = schemas::ApiError),
     )
@@ -219,6 +220,9 @@ pub(crate) async fn update(
             .ok_or_else(|| ApiError::not_found("conversation", &id))?;
     }
     if let Some(choice) = change.plugins {
+        if let Some(choice) = &choice {
+            crate::approvals::check_conversation_policies(&choice.tool_policies)?;
+        }
         let value = choice.map(|choice| json!(choice));
         conversation = state
             .store

@@ -6,6 +6,7 @@
 mod account;
 pub mod accounts;
 mod app;
+mod approvals;
 mod auth;
 mod chat;
 mod cluster;
@@ -284,6 +285,12 @@ pub(crate) fn operations(upload_limit: usize) -> Vec<Operation> {
         Operation::get("/api/conversations/{id}/messages", conversations::messages),
         Operation::get("/api/events", live::events),
         Operation::get("/api/conversations/{id}/audit", conversations::audit),
+        Operation::get("/api/conversations/{id}/approvals", approvals::conversation_approvals),
+        Operation::post("/api/tool-calls/{id}/approve", approvals::approve),
+        Operation::post("/api/tool-calls/{id}/deny", approvals::deny),
+        Operation::get("/api/tool-policies", approvals::list_policies),
+        Operation::put("/api/tool-policies", approvals::set_policy),
+        Operation::delete("/api/tool-policies/{key}", approvals::remove_policy),
         Operation::get("/api/conversations/{id}/export", conversations::export),
         Operation::get("/api/exports", conversations::export_formats),
         Operation::get("/api/conversations/{id}/attachments", conversations::attachments),

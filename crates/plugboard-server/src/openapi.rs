@@ -17,8 +17,8 @@ use utoipa::{Modify, OpenApi};
 
 use crate::auth::SESSION_COOKIE;
 use crate::{
-    AppState, account, auth, chat, conversations, health, live, manage, mcp_servers, openai, packages, plugin_http,
-    plugins, prometheus, tasks, trusted_keys, ui, users,
+    AppState, account, approvals, auth, chat, conversations, health, live, manage, mcp_servers, openai, packages,
+    plugin_http, plugins, prometheus, tasks, trusted_keys, ui, users,
 };
 
 pub(crate) use crate::schemas::*;
@@ -106,6 +106,12 @@ pub(crate) const BEARER: &str = "bearer_token";
         trusted_keys::list,
         trusted_keys::trust,
         trusted_keys::untrust,
+        approvals::list_policies,
+        approvals::set_policy,
+        approvals::remove_policy,
+        approvals::conversation_approvals,
+        approvals::approve,
+        approvals::deny,
         mcp_servers::list,
         mcp_servers::get,
         mcp_servers::add,
@@ -140,6 +146,8 @@ pub(crate) const BEARER: &str = "bearer_token";
                                                 path they are served at"),
         (name = "mcp-servers", description = "MCP servers whose tools the model is offered beside the plugins' \
                                               (administrators; their tools' list for everyone)"),
+        (name = "tool-approvals", description = "Tool policies (auto, ask, deny) and the tool calls waiting for \
+                                                  a person's approval"),
         (name = "metrics", description = "Prometheus metrics (administrators)"),
         (name = "health", description = "Liveness and readiness probes for load balancers (no sign-in)"),
     )

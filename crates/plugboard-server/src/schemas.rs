@@ -189,6 +189,10 @@ pub(crate) struct PluginChoice {
     pub(crate) disabled_filters: Vec<String>,
     /// Plugins whose tools are not offered.
     pub(crate) disabled_tools: Vec<String>,
+    /// Tools (by the name the model sees, or `plugin:<id>` / `mcp:<server>`) that wait for
+    /// approval (`ask`) or never run (`deny`) here: a conversation only narrows the
+    /// administrators' policies.
+    pub(crate) tool_policies: Option<std::collections::BTreeMap<String, String>>,
 }
 
 /// `{"conversation": ...}`.

@@ -52,6 +52,8 @@ pub(crate) struct FileConfig {
     pub(crate) shutdown_grace: Option<String>,
     /// `/mcp` and `plugboard mcp` also offer the tools of the MCP servers Plugboard uses.
     pub(crate) mcp_expose_mcp_servers: Option<bool>,
+    /// How long a tool call whose policy is `ask` waits for the person (default `"5m"`).
+    pub(crate) approval_timeout: Option<String>,
     #[serde(default)]
     pub(crate) models: ModelsConfig,
     #[serde(default)]
@@ -166,8 +168,30 @@ fn check_mcp_servers(servers: &[plugboard_mcp::McpServerConfig]) -> Result<(), S
     Ok(())
 }
 
+/// How long a tool call whose policy is `ask` waits for its approval: the flag (or
+/// `PLUGBOARD_APPROVAL_TIMEOUT`), then the file's `approval_timeout`, then 5 minutes.
+pub(crate) fn approval_timeout(flag: Option<Duration>, file: &FileConfig) -> anyhow::Result<Duration> {
+    let timeout = match (flag, &file.approval_timeout) {
+        (Some(flag), _) => flag,
+        (None, Some(text)) => parse_duration(text).map_err(|error| {
+            anyhow::anyhow!(
+                "`approval_timeout = \"{text}\"` in the configuration file is not a duration ({error}); use one such \
+                 as \"5m\""
+            )
+        })?,
+        (None, None) => plugboard_chat::EngineConfig::default().approval_timeout,
+    };
+    if timeout.is_zero() {
+        anyhow::bail!(
+            "the approval timeout is 0: every tool call that asks would be denied at once; give a duration such as 5m \
+             (a flag, `PLUGBOARD_APPROVAL_TIMEOUT` or the configuration file), or set the tools' policy to `deny`"
+        );
+    }
+    Ok(timeout)
+}
+
 /// A duration as `humantime` reads it (`30s`, `1m 30s`), or a bare number of seconds.
-fn parse_duration(text: &str) -> Result<Duration, humantime::DurationError> {
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, humantime::DurationError> {
     match text.trim().parse::<u64>() {
         Ok(seconds) => Ok(Duration::from_secs(seconds)),
         Err(_) => humantime::parse_duration(text),

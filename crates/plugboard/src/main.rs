@@ -70,6 +70,10 @@ enum Command {
         /// plugins' tools).
         #[arg(long, env = "PLUGBOARD_MCP_EXPOSE_MCP_SERVERS")]
         mcp_expose_mcp_servers: bool,
+        /// How long a tool call whose policy is `ask` waits for the person's approval
+        /// (seconds, or such as 5m); undecided by then, it is denied. Default: 5m.
+        #[arg(long, env = "PLUGBOARD_APPROVAL_TIMEOUT", value_parser = config::parse_duration)]
+        approval_timeout: Option<Duration>,
         #[command(flatten)]
         plugins: PluginOptions,
         #[command(flatten)]
@@ -179,6 +183,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             public_url,
             node_name,
             mcp_expose_mcp_servers,
+            approval_timeout,
             plugins,
             local,
             connections,
@@ -216,6 +221,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if let Some(prompt) = file.models.system_prompt.clone() {
                 engine_config.system_prompt = prompt;
             }
+            engine_config.approval_timeout = config::approval_timeout(approval_timeout, &file)?;
             let server_config = ServerConfig {
                 signup: signup.or(file.signup).unwrap_or_default(),
                 max_upload_bytes: file

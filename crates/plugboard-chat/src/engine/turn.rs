@@ -4,6 +4,9 @@
 //! filters on every chunk, one stored row per model step), after-response filters see the
 //! whole reply, the reply is stored and message events fired, and the plugin trace kept.
 //! Every row stored is told to the owner's open pages (the live feed) once it is final.
+//! A tool call's policy is applied first (`approval`): refused, or paused for a person.
+
+mod approval;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,7 +27,9 @@ use crate::convert::api_message;
 use crate::error::{ChatError, Refused};
 use crate::live::LiveEvent;
 use crate::text::{check_text, without_nul};
+use crate::policy::ToolPolicies;
 use crate::tools::{OfferedTool, ToolSource};
+use approval::Screening;
 use crate::trace::Trace;
 
 /// How often the text of a reply being streamed is written to the store.
@@ -40,8 +45,16 @@ pub(crate) const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(5);
 /// reply row left open is kept as partial.
 pub(super) async fn run(engine: &ChatEngine, events: &mpsc::Sender<TurnEvent>, request: TurnRequest) {
     let owner = request.user.id.clone();
-    let mut turn = Turn { engine, events, owner, trace: Trace::default(), open_reply: None };
     let conversation_id = request.conversation.id.clone();
+    let mut turn = Turn {
+        engine,
+        events,
+        owner,
+        conversation_id: conversation_id.clone(),
+        trace: Trace::default(),
+        open_reply: None,
+        detached: false,
+    };
     let started = Instant::now();
     let result = turn.run(request).await;
     let outcome = match &result {
@@ -70,10 +83,16 @@ struct Turn<'a> {
     events: &'a mpsc::Sender<TurnEvent>,
     /// Who speaks: the conversation's owner, whose pages hear of each stored row.
     owner: String,
+    /// The conversation.
+    conversation_id: String,
     trace: Trace,
     /// The reply row being streamed and its text so far: on any error it is kept as
     /// `partial`, never left `streaming`.
     open_reply: Option<(String, String)>,
+    /// The client went away while a tool call waited for approval: the turn goes on
+    /// without it (the person may decide from another page), so a closed channel no
+    /// longer stops the model.
+    detached: bool,
 }
 
 /// What the screening filters left of a message.
@@ -233,6 +252,7 @@ impl Turn<'_> {
             .iter()
             .flat_map(|source| source.tools(choice).into_iter().map(|tool| (source.clone(), tool)))
             .collect();
+        let policies = if tools.is_empty() { Default::default() } else { self.engine.load_tool_policies().await? };
         let (provider, local_model) = inner.models.read().await.resolve(model).await?;
         let model_id = format!("{}/{local_model}", provider.id());
         let context = CallContext { model: model_id.clone(), ..context };
@@ -289,7 +309,8 @@ impl Turn<'_> {
                 tool_call_id: String::new(),
             });
             for call in completion.tool_calls {
-                let result = self.call_tool(&tools, &context, conversation_id, &call).await?;
+                let called = ToolCallIn { policies: &policies, choice, message_id: &reply.id };
+                let result = self.call_tool(&tools, &context, called, &call).await?;
                 history.push(CompletionMessage {
                     role: ApiRole::Tool,
                     content: result,
@@ -339,7 +360,8 @@ impl Turn<'_> {
                 chunk = chunks.recv() => chunk,
                 // The client went away while the model was silent: stop now, not at the
                 // next piece of text (at shutdown, the reply is kept before the exit).
-                () = self.events.closed() => {
+                // A turn that went on without its client after an approval does not.
+                () = self.events.closed(), if !self.detached => {
                     completion.abort();
                     return Ok(StepEnd::ClientGone);
                 }
@@ -359,7 +381,7 @@ impl Turn<'_> {
             if let Some((_, so_far)) = &mut self.open_reply {
                 so_far.push_str(&filtered);
             }
-            if !self.send(TurnEvent::Delta { text: filtered }).await {
+            if !self.send(TurnEvent::Delta { text: filtered }).await && !self.detached {
                 completion.abort();
                 return Ok(StepEnd::ClientGone);
             }
@@ -436,12 +458,13 @@ impl Turn<'_> {
         }
     }
 
-    /// Runs a tool call of the model, storing the call and its result.
+    /// Runs a tool call of the model after its policy (refused, or approved by a person),
+    /// storing its result.
     async fn call_tool(
         &mut self,
         tools: &[(Arc<dyn ToolSource>, OfferedTool)],
         context: &CallContext,
-        conversation_id: &str,
+        called: ToolCallIn<'_>,
         call: &ToolCall,
     ) -> Result<String, ChatError> {
         let Some((source_of_tool, offered)) = tools.iter().find(|(_, tool)| tool.spec.name == call.name) else {
@@ -464,18 +487,37 @@ impl Turn<'_> {
             arguments: call.arguments.clone(),
         })
         .await;
-        let arguments: Value = serde_json::from_str(&call.arguments).unwrap_or_else(|_| json!({}));
+        let asked: Value = serde_json::from_str(&call.arguments).unwrap_or_else(|_| json!({}));
+        let decision = called.policies.decide(offered, called.choice);
+        let arguments = match self.screen_call(offered, &decision, call, called.message_id, asked.clone()).await? {
+            Screening::Run(arguments) => arguments,
+            Screening::Refused(refusal) => return self.tool_result(call, offered, refusal, true).await,
+        };
+        // The model's text as it was, unless a person edited the arguments.
+        let arguments_text = if arguments == asked { call.arguments.clone() } else { arguments.to_string() };
         let started = Instant::now();
         let (content, is_error) = match source_of_tool.call(offered, context, arguments).await {
             Ok(result) => (without_nul(result), false),
             Err(error) => (without_nul(error), true),
         };
-        self.trace.push(json!({"stage": "tool", "plugin": source, "tool": offered.tool, "arguments": call.arguments,
+        self.trace.push(json!({"stage": "tool", "plugin": source, "tool": offered.tool, "arguments": arguments_text,
                                "result": content, "is_error": is_error, "elapsed_us": started.elapsed().as_micros() as u64}));
+        self.tool_result(call, offered, content, is_error).await
+    }
+
+    /// Stores the result of `call` (or why it did not run) and tells the client.
+    async fn tool_result(
+        &mut self,
+        call: &ToolCall,
+        offered: &OfferedTool,
+        content: String,
+        is_error: bool,
+    ) -> Result<String, ChatError> {
+        let source = offered.source.clone();
         let stored = self
             .store()
             .add_message(&NewMessage {
-                conversation_id: conversation_id.to_owned(),
+                conversation_id: self.conversation_id.clone(),
                 role: Role::Tool,
                 author: format!("plugin:{source}"),
                 content: content.clone(),
@@ -494,4 +536,12 @@ impl Turn<'_> {
         .await;
         Ok(content)
     }
+}
+
+/// What a tool call is judged by: the administrators' policies as the turn read them, the
+/// conversation's choice, and the message holding the call.
+struct ToolCallIn<'a> {
+    policies: &'a ToolPolicies,
+    choice: &'a PluginChoice,
+    message_id: &'a str,
 }

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, reason = "test helpers may unwrap like the tests they serve")]
 
 mod app;
+mod approvals;
 mod auth;
 mod chat;
 mod cluster_limits;
