@@ -177,7 +177,10 @@ async fn connect(shared: &Arc<Shared>) -> Result<Connection, String> {
                 shared.live().stderr_done = false;
                 tokio::spawn(read_stderr(shared.clone(), stderr));
             }
-            handler.serve(process).await.map_err(|error| format!("the MCP handshake failed: {error}"))?
+            handler
+                .serve(process)
+                .await
+                .map_err(|error| format!("the MCP handshake failed: {}", init_error_text(&error)))?
         }
         Transport::Http { url, headers } => {
             install_crypto_provider();
@@ -191,7 +194,10 @@ async fn connect(shared: &Arc<Shared>) -> Result<Connection, String> {
             }
             let config = StreamableHttpClientTransportConfig::with_uri(url.as_str()).custom_headers(custom_headers);
             let transport = StreamableHttpClientTransport::from_config(config);
-            handler.serve(transport).await.map_err(|error| format!("connecting to {url} failed: {error}"))?
+            handler
+                .serve(transport)
+                .await
+                .map_err(|error| format!("connecting to {url} failed: {}", init_error_text(&error)))?
         }
     };
     let server_info = connection.peer_info().and_then(|info| info.server_info.clone()).map(|info| {
@@ -326,6 +332,30 @@ async fn with_stderr_tail(shared: &Shared, failure: String) -> String {
         let tail: Vec<&str> = live.stderr_tail.iter().map(String::as_str).collect();
         format!("{failure}; its last output:\n{}", tail.join("\n"))
     }
+}
+
+/// A handshake's error as people read it: a transport's failure without rmcp's type names.
+fn init_error_text(error: &rmcp::service::ClientInitializeError) -> String {
+    match error {
+        rmcp::service::ClientInitializeError::TransportError { error, .. } => error_text(error.error.as_ref()),
+        other => error_text(other),
+    }
+}
+
+/// `error`'s text, and its innermost cause when the text does not already say it (a
+/// refused connection, a name that does not resolve).
+pub(crate) fn error_text(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut innermost = error.source();
+    while let Some(next) = innermost.and_then(std::error::Error::source) {
+        innermost = Some(next);
+    }
+    if let Some(cause) = innermost.map(ToString::to_string)
+        && !text.contains(&cause)
+    {
+        text = format!("{text}: {cause}");
+    }
+    text
 }
 
 /// rmcp's HTTP client needs a process-wide rustls provider: the binary installs ring's at

@@ -13,6 +13,7 @@ use rmcp::service::ServiceError;
 use serde_json::Value;
 
 use crate::config::Transport;
+use crate::connection::error_text;
 use crate::content::{cap_text, result_text};
 use crate::servers::{McpServers, ServerState};
 
@@ -173,7 +174,11 @@ async fn call(
                     if matches!(shared.config.transport, Transport::Http { .. }) {
                         shared.reconnect.notify_one();
                     }
-                    format!("the connection to MCP server `{server}` broke during `{tool}` ({error}); it reconnects")
+                    let cause = match &error {
+                        ServiceError::TransportSend(error) => error_text(error.error.as_ref()),
+                        other => error_text(other),
+                    };
+                    format!("the connection to MCP server `{server}` broke during `{tool}` ({cause}); it reconnects")
                 }
                 other => format!("calling `{tool}` on MCP server `{server}` failed: {other}"),
             }))

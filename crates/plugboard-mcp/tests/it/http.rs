@@ -65,6 +65,8 @@ async fn an_http_server_that_is_not_there_is_failed() {
     let status = wait_for(&servers, "absent", "failed", |status| status.state == ServerState::Failed).await;
     let error = status.last_error.unwrap();
     assert!(error.starts_with(&format!("connecting to http://127.0.0.1:{port}/mcp failed: ")), "{error}");
+    assert!(error.contains("error sending request"), "{error}");
+    assert!(!error.contains("rmcp::"), "no type names in what people read: {error}");
     servers.shutdown().await;
 }
 
@@ -82,9 +84,12 @@ async fn an_http_server_that_goes_away_is_reconnected_when_it_is_back() {
 
     drop(server);
     let error = tools.call(&page, &context(), json!({})).await.unwrap_err();
-    assert!(error.contains("MCP server `flaky`"), "{error}");
+    assert!(error.starts_with("the connection to MCP server `flaky` broke during `page-1` ("), "{error}");
+    assert!(error.contains("error sending request") && error.ends_with("); it reconnects"), "{error}");
+    assert!(!error.contains("rmcp::"), "no type names in what people read: {error}");
     let failed = wait_for(&servers, "flaky", "failed", |status| status.state == ServerState::Failed).await;
-    assert!(failed.last_error.is_some());
+    let failed = failed.last_error.unwrap();
+    assert!(failed.starts_with("the connection broke while calling a tool"), "{failed}");
 
     // Back on the same port: the next attempt connects.
     let _server = http_server(&script, &["http"], port).await;
