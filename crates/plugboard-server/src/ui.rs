@@ -13,6 +13,7 @@ const FILES: &[(&str, &str, &[u8])] = &[
     ("api.js", "text/javascript; charset=utf-8", include_bytes!("../ui/api.js")),
     ("auth.js", "text/javascript; charset=utf-8", include_bytes!("../ui/auth.js")),
     ("chat.js", "text/javascript; charset=utf-8", include_bytes!("../ui/chat.js")),
+    ("approvals.js", "text/javascript; charset=utf-8", include_bytes!("../ui/approvals.js")),
     ("conversations.js", "text/javascript; charset=utf-8", include_bytes!("../ui/conversations.js")),
     ("live.js", "text/javascript; charset=utf-8", include_bytes!("../ui/live.js")),
     ("dom.js", "text/javascript; charset=utf-8", include_bytes!("../ui/dom.js")),

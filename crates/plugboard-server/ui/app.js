@@ -7,7 +7,8 @@
 // imports have no cycle:
 //   dom.js, state.js, live.js: nothing api.js, theme.js: dom
 //   auth.js: dom, api, state           plugin-frames.js: dom, state, theme
-//   settings-form.js: api              chat.js: dom, api, state, plugin-frames, markdown
+//   settings-form.js: api              chat.js: dom, api, state, plugin-frames, markdown, approvals
+//   approvals.js: dom, api, state
 //   conversations.js: dom, api, state, chat, plugin-frames
 //   plugins-admin.js: dom, api, chat, plugin-frames, settings-form, markdown
 //   users-admin.js: dom, api, state, plugin-frames
@@ -21,6 +22,7 @@ import { onSignedIn, showAuth } from "/ui/auth.js";
 import { broadcastTheme, onInsertText, onMountsChanged } from "/ui/plugin-frames.js";
 import { insertText, liveMessage, loadCommands, loadModels, messageActionsChanged, onConversationStarted } from "/ui/chat.js";
 import { adoptConversation, liveConversation, loadConversations, newChat, reloadOpen } from "/ui/conversations.js";
+import { liveApproval, loadApprovals } from "/ui/approvals.js";
 import { connectLive, disconnectLive, onLiveEvent, onLiveResync, onLiveSignedOut } from "/ui/live.js";
 import "/ui/plugins-admin.js";
 import "/ui/users-admin.js";
@@ -39,8 +41,12 @@ onInsertText(insertText); // a plugin frame's text goes into the message being w
 onLiveEvent((name, data) => {
   liveConversation(name, data); // the list, the open conversation's title
   liveMessage(name, data); // the open conversation's messages
+  liveApproval(name, data); // tool calls waiting for the person, and their decisions
 });
-onLiveResync(() => guard(reloadOpen)); // after a reconnection, read again what is shown
+onLiveResync(() => {
+  guard(reloadOpen); // after a reconnection, read again what is shown
+  guard(loadApprovals);
+});
 onLiveSignedOut(() => showAuth(false)); // the session ended elsewhere
 
 async function start() {

@@ -5,6 +5,7 @@ import { ApiError, api, guard, parseEvents, showError } from "/ui/api.js";
 import { render } from "/ui/markdown.js";
 import { currentConversation, currentUser, setCurrentConversation } from "/ui/state.js";
 import { broadcastConversation, broadcastEvent, messageActionMounts, mountPluginUi, openMessageAction } from "/ui/plugin-frames.js";
+import { decided, loadApprovals, showPendingApproval } from "/ui/approvals.js";
 
 const chat = {
   messages: [], // the open conversation's messages, as shown
@@ -100,6 +101,7 @@ function renderMessages() {
 export function showMessages(messages) {
   chat.messages = messages;
   renderMessages();
+  guard(loadApprovals); // tool calls still waiting for the person
 }
 
 // A message of the live feed (live.js, through app.js): one posted, edited or deleted
@@ -345,6 +347,12 @@ async function send(text) {
             break;
           case "tool_call":
             toolNodes.set(data.id, addToolCall(ensureReply(), `${data.plugin}/${data.tool}`, data.arguments));
+            break;
+          case "tool_approval":
+            showPendingApproval({ ...data, conversation_id: currentConversation()?.id });
+            break;
+          case "tool_approval_decided":
+            decided(data.id);
             break;
           case "tool_result": {
             const details = toolNodes.get(data.id) ?? addToolCall(ensureReply(), `${data.plugin}/${data.tool}`, "");

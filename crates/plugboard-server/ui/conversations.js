@@ -253,12 +253,37 @@ async function showPluginToggles() {
   // MCP servers switch off as one source each (`mcp:<name>`), beside the plugins.
   const mcp = mcpServers.map((server) => ({ id: server.source, name: `${server.name} (MCP server)` }));
   group($("tool-toggles"), [...enabled.filter((p) => (p.tools ?? []).length > 0), ...mcp], choice.disabled_tools, "tool");
+  // Each plugin tool (by the name the model sees) and each MCP server: as the
+  // administrator set it, ask first, or never.
+  const keys = [
+    ...enabled.flatMap((p) => (p.tools ?? []).map((tool) => ({ key: `${p.id.replaceAll("-", "_")}__${tool.name}`, label: `${p.name ?? p.id}: ${tool.name}` }))),
+    ...mcpServers.map((server) => ({ key: server.source, label: `${server.name} (MCP server)` })),
+  ];
+  const chosen = choice.tool_policies ?? {};
+  const choices = $("tool-policy-choices");
+  choices.replaceChildren();
+  if (keys.length === 0) choices.append(Object.assign(document.createElement("p"), { className: "muted", textContent: "No tool is offered." }));
+  for (const { key, label } of keys) {
+    const row = document.createElement("label");
+    const select = document.createElement("select");
+    select.name = `policy:${key}`;
+    for (const [value, text] of [["", "as set"], ["ask", "ask first"], ["deny", "never"]]) {
+      select.append(Object.assign(document.createElement("option"), { value, textContent: text }));
+    }
+    select.value = chosen[key] ?? "";
+    select.addEventListener("change", () => guard(() => saveToggles(id)));
+    row.append(`${label} `, select);
+    choices.append(row);
+  }
 }
 
 async function saveToggles(id) {
   const off = (key) =>
     [...document.querySelectorAll(`#plugin-toggles input[name^="${key}:"]`)].filter((b) => !b.checked).map((b) => b.name.slice(key.length + 1));
-  await api("PATCH", `/api/conversations/${id}`, { plugins: { disabled_filters: off("filter"), disabled_tools: off("tool") } });
+  const tool_policies = Object.fromEntries(
+    [...document.querySelectorAll('#plugin-toggles select[name^="policy:"]')].filter((s) => s.value).map((s) => [s.name.slice("policy:".length), s.value]),
+  );
+  await api("PATCH", `/api/conversations/${id}`, { plugins: { disabled_filters: off("filter"), disabled_tools: off("tool"), tool_policies } });
 }
 
 $("export-menu").addEventListener("toggle", () => {

@@ -16,6 +16,7 @@ const EVENTS = [
   "message_posted",
   "message_edited",
   "message_deleted",
+  "tool_approval",
 ];
 
 const live = {

@@ -4,6 +4,8 @@
 //! npm package with `npm ci`. Screenshots land in `<target>/tmp/browser/screenshots`.
 //! Plugin packages for the admin page are made first with the real CLI, in the server's
 //! data folder: a trusted team key, signed, unsigned and older packages, and an index.
+//! Tool approvals (`tests/browser/approvals.mjs`) run against the fixture model instead,
+//! which calls the tools a message names.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -41,7 +43,7 @@ fn browser_scripts() -> PathBuf {
     std::fs::create_dir_all(&work).unwrap();
     let lock = std::fs::read(source.join("package-lock.json")).unwrap();
     let installed = std::fs::read(work.join("package-lock.json")).ok();
-    for file in ["package.json", "package-lock.json", "studio.mjs"] {
+    for file in ["package.json", "package-lock.json", "studio.mjs", "approvals.mjs"] {
         std::fs::copy(source.join(file), work.join(file)).unwrap();
     }
     if installed.as_deref() != Some(&lock[..]) || !work.join("node_modules/playwright-core").is_dir() {
@@ -102,4 +104,44 @@ fn the_studio_works_in_a_real_browser() {
     for screen in ["chat", "admin-packages", "plugin-page", "message-action", "webhook-live"] {
         assert!(screenshots.join(format!("{screen}.png")).is_file(), "{screen}.png");
     }
+}
+
+#[test]
+fn a_tool_call_waits_for_approval_across_a_reload_in_a_real_browser() {
+    ensure_chromium();
+    let scripts = browser_scripts();
+    let dir = tempfile::tempdir().unwrap();
+    // The fixture model calls the tool a message names; the server reaches it as an
+    // OpenAI-compatible server.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let fixture = runtime.block_on(plugboard_fixture_llm::FixtureLlm::start()).unwrap();
+    let nowhere = nowhere_url();
+    let base_url = fixture.base_url();
+    let server = start_server_with(
+        &dir,
+        &[
+            ("PLUGBOARD_OPENAI_BASE_URL", base_url.as_str()),
+            ("PLUGBOARD_DEFAULT_MODEL", "openai/echo"),
+            ("PLUGBOARD_OLLAMA_URL", &nowhere),
+        ],
+    );
+    let screenshots = scripts.join("screenshots");
+    std::fs::create_dir_all(&screenshots).unwrap();
+    let output = Command::new("node")
+        .arg(scripts.join("approvals.mjs"))
+        .arg(&server.base)
+        .arg(&screenshots)
+        .env("CHROMIUM", CHROMIUM)
+        .output()
+        .expect("node is installed");
+    assert!(
+        output.status.success(),
+        "the browser checks failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for screen in ["tool-policies", "approval-card", "approval-approved"] {
+        assert!(screenshots.join(format!("{screen}.png")).is_file(), "{screen}.png");
+    }
+    drop(fixture);
 }
