@@ -13,7 +13,8 @@ use plugboard_openai::{OpenAiConfig, OpenAiProvider};
 use plugboard_registry::RegistryConfig;
 use plugboard_registry::secrets::{SecretKey, SecretKeys, is_sealed};
 use plugboard_server::{AppBuilder, McpServersConfig};
-use plugboard_store::{SqliteStore, Store};
+use plugboard_store::testing::TestDatabase;
+use plugboard_store::{PgStore, SqliteStore, Store};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -29,12 +30,22 @@ const SECRET: &str = "tok-3f9a-never-shown-back";
 /// A server on SQLite with a server key, and `file` as the configuration file's
 /// `[[mcp_servers]]`.
 async fn start(file: Vec<McpServerConfig>) -> TestServer {
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let data = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&data.path().join("plugboard.db")).await.unwrap());
+    let keys = SecretKeys::new(SecretKey::generate().unwrap(), Vec::new());
+    start_over(store, keys, file, data).await
+}
+
+/// A server over `store` with `keys`, its data folder `data`.
+async fn start_over(
+    store: Arc<dyn Store>,
+    keys: SecretKeys,
+    file: Vec<McpServerConfig>,
+    data: tempfile::TempDir,
+) -> TestServer {
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let fixture = FixtureLlm::start().await.unwrap();
     let model = OpenAiProvider::new(OpenAiConfig::new("fixture", fixture.base_url()), tls()).unwrap();
-    let keys = SecretKeys::new(SecretKey::generate().unwrap(), Vec::new());
     let state = AppBuilder::new(store)
         .runtime_config(RuntimeConfig { cache_dir: Some(shared_cache_dir().to_owned()), ..RuntimeConfig::default() })
         .registry_config(RegistryConfig { secret_keys: Some(keys), ..RegistryConfig::default() })
@@ -135,6 +146,33 @@ async fn streamed_turn(session: &Session, message: &str) -> Vec<(String, Value)>
     events
 }
 
+/// Checks `body`, the answer `status` of `method path`, against the OpenAPI document's
+/// schema for it, strict about fields the document does not list.
+async fn assert_documented(server: &TestServer, method: &str, path: &str, status: StatusCode, body: &Value) {
+    fn close(value: &mut Value) {
+        match value {
+            Value::Object(map) => {
+                if map.contains_key("properties") && !map.contains_key("additionalProperties") {
+                    map.insert("additionalProperties".into(), json!(false));
+                }
+                map.values_mut().for_each(close);
+            }
+            Value::Array(items) => items.iter_mut().for_each(close),
+            _ => {}
+        }
+    }
+    let spec: Value = server.client.get(server.url("/api/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let schema =
+        spec["paths"][path][method]["responses"][status.as_str()]["content"]["application/json"]["schema"].clone();
+    assert!(schema.is_object(), "{method} {path} documents no body for {status}");
+    let mut components = spec["components"].clone();
+    close(&mut components);
+    let validator = jsonschema::validator_for(&json!({"components": components, "allOf": [schema]})).unwrap();
+    let problems: Vec<String> =
+        validator.iter_errors(body).map(|error| format!("{error} at {}", error.instance_path)).collect();
+    assert!(problems.is_empty(), "{method} {path} ({status}) does not match the document: {problems:?}\n{body}");
+}
+
 /// Every byte of the database: the file and its journal files.
 fn database_bytes(data: &std::path::Path) -> Vec<u8> {
     let mut bytes = Vec::new();
@@ -174,6 +212,9 @@ async fn an_added_stdio_server_starts_its_tools_reach_the_model_and_its_secret_i
     assert_eq!(status, StatusCode::OK);
     assert_eq!(listed["servers"].as_array().unwrap().len(), 1);
     assert_eq!(listed["servers"][0]["name"], "fixture");
+    assert_documented(&server, "get", "/api/mcp/servers", StatusCode::OK, &listed).await;
+    assert_documented(&server, "post", "/api/mcp/servers", StatusCode::CREATED, &added).await;
+    assert_documented(&server, "get", "/api/mcp/servers/{name}", StatusCode::OK, &json!({"server": ready})).await;
 
     // A person's turn: the model calls the server's tool through the engine.
     let events = streamed_turn(&bob, r#"tool:mcp_fixture__echo {"text": "over MCP"}"#).await;
@@ -195,6 +236,7 @@ async fn an_added_stdio_server_starts_its_tools_reach_the_model_and_its_secret_i
     assert_eq!(status, StatusCode::OK, "{sources}");
     assert_eq!(sources["servers"][0]["source"], "mcp:fixture");
     assert_eq!(sources["servers"][0]["ready"], true);
+    assert_documented(&server, "get", "/api/mcp/tools", StatusCode::OK, &sources).await;
     assert!(!sources.to_string().contains("command"), "no configuration for everyone: {sources}");
     // ...but only administrators manage them.
     for (status, body) in [
@@ -303,6 +345,7 @@ async fn servers_of_the_configuration_file_are_shown_and_restarted_but_not_chang
     // It started at once, and failed: the process's own words are in the error.
     let failed = wait_for_state(&admin, "from-file", "failed").await;
     answers.0.push(failed.to_string());
+    assert_documented(&server, "get", "/api/mcp/servers/{name}", StatusCode::OK, &json!({"server": failed})).await;
     assert_eq!(failed["managed_by"], "config");
     let error = failed["last_error"].as_str().unwrap();
     assert!(error.contains("told to fail at start"), "{error}");
@@ -320,4 +363,43 @@ async fn servers_of_the_configuration_file_are_shown_and_restarted_but_not_chang
     let (_, listed) = answers.keep(admin.get("/api/mcp/servers").await);
     assert_eq!(listed["servers"][0]["name"], "from-file");
     answers.assert_no_secret();
+}
+
+/// Two servers on one PostgreSQL database (sharing the server key, as a cluster does): a
+/// server added, changed and removed through one is started, restarted and stopped by the
+/// other as the database notifies it.
+#[tokio::test]
+async fn servers_sharing_a_database_follow_each_others_changes() {
+    let database = TestDatabase::create().await;
+    let keys = SecretKeys::new(SecretKey::generate().unwrap(), Vec::new());
+    let store_one: Arc<dyn Store> = Arc::new(PgStore::connect(database.url()).await.unwrap());
+    let store_two: Arc<dyn Store> = Arc::new(PgStore::connect(database.url()).await.unwrap());
+    let one = start_over(store_one, keys.clone(), Vec::new(), tempfile::tempdir().unwrap()).await;
+    let two = start_over(store_two, keys, Vec::new(), tempfile::tempdir().unwrap()).await;
+    let admin = one.signup("admin").await;
+    // The same session works on the other server: it is in the database.
+    let admin_there = Session { base: two.base.clone(), ..admin.clone() };
+
+    let (status, body) = admin.post("/api/mcp/servers", fixture_config("shared", json!({}))).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let ready = wait_for_state(&admin_there, "shared", "ready").await;
+    assert_eq!(ready["tools"][0]["offered_as"], "mcp_shared__echo");
+    // Its secret opened there too: the process got it.
+    let events = streamed_turn(&admin_there, "tool:mcp_shared__token_length {}").await;
+    let result = events.iter().find(|(name, _)| name == "tool_result").expect("a tool result");
+    assert_eq!(result.1["content"], SECRET.len().to_string());
+
+    let mut disabled = body["server"]["config"].clone();
+    disabled["enabled"] = json!(false);
+    let (status, body) = admin.put("/api/mcp/servers/shared", disabled).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    wait_for_state(&admin_there, "shared", "disabled").await;
+
+    assert_eq!(admin.delete("/api/mcp/servers/shared").await, StatusCode::NO_CONTENT);
+    eventually("the other server to stop the removed MCP server", async || {
+        two.state.mcp.servers().statuses().is_empty().then_some(())
+    })
+    .await;
+    let (_, listed) = admin_there.get("/api/mcp/servers").await;
+    assert_eq!(listed["servers"], json!([]));
 }
