@@ -104,7 +104,7 @@ impl ChatEngine {
         request.model = model;
         let offered = match server_tools {
             ServerTools::PassThrough => Vec::new(),
-            ServerTools::Run => self.stateless_tools(&request)?,
+            ServerTools::Run => self.stateless_tools(&request).await?,
         };
         let client_tools = request.tools.clone();
         let steps = if offered.is_empty() { 1 } else { self.max_tool_steps() };
@@ -130,7 +130,10 @@ impl ChatEngine {
             // history the client sends back will not hold their results).
             if ours.is_empty() || !theirs.is_empty() || last_step {
                 if !ours.is_empty() {
-                    tracing::debug!(calls = ours.len(), "Plugboard tool calls left out of a step that ends the completion");
+                    tracing::debug!(
+                        calls = ours.len(),
+                        "Plugboard tool calls left out of a step that ends the completion"
+                    );
                 }
                 completion.tool_calls = theirs;
                 break completion;
@@ -169,18 +172,22 @@ impl ChatEngine {
         Ok(StatelessOutcome { completion, model: model_id, appended })
     }
 
-    /// Plugboard's tools a stateless completion may run: those whose policy lets them run
-    /// without asking (no person is there to ask). A client tool of the same name is an
-    /// error: the model could not tell them apart.
-    fn stateless_tools(&self, request: &CompletionRequest) -> Result<Offered, ChatError> {
+    /// Plugboard's tools a stateless completion may run: those whose policy (the
+    /// administrators', as for a turn) lets them run without asking (no person is there to
+    /// ask). A client tool of the same name is an error: the model could not tell them apart.
+    async fn stateless_tools(&self, request: &CompletionRequest) -> Result<Offered, ChatError> {
         let choice = PluginChoice::default();
+        // Read now, as a turn does: a policy changed on another server a moment ago holds.
+        let policies = self.load_tool_policies().await?;
         let offered: Offered = self
             .tool_sources()
             .iter()
             .flat_map(|source| source.tools(&choice).into_iter().map(|tool| (source.clone(), tool)))
-            .filter(|(_, tool)| self.stateless_policy(tool) == ToolPolicy::Auto)
+            .filter(|(_, tool)| policies.decide(tool, &choice).policy == ToolPolicy::Auto)
             .collect();
-        if let Some(clash) = request.tools.iter().find(|tool| offered.iter().any(|(_, ours)| ours.spec.name == tool.name)) {
+        if let Some(clash) =
+            request.tools.iter().find(|tool| offered.iter().any(|(_, ours)| ours.spec.name == tool.name))
+        {
             return Err(ChatError::InvalidInput(format!(
                 "the request's tool `{}` has the name of one of Plugboard's tools; rename it, or leave out \
                  the request for Plugboard's tools",
@@ -188,11 +195,6 @@ impl ChatEngine {
             )));
         }
         Ok(offered)
-    }
-
-    /// A tool's policy where no person can be asked.
-    fn stateless_policy(&self, tool: &OfferedTool) -> ToolPolicy {
-        tool.default_policy
     }
 }
 

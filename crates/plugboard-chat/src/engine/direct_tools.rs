@@ -67,7 +67,12 @@ impl ChatEngine {
         else {
             return Err(ToolCallError::UnknownTool { name: tool_name.to_owned() });
         };
-        if self.direct_policy(&tool) == ToolPolicy::Deny {
+        // Read now, not from the cache: a `deny` set a moment ago on another server holds.
+        let policies = self.load_tool_policies().await.map_err(|error| ToolCallError::Failed {
+            offered_by: tool.source.clone(),
+            message: format!("the tool policies cannot be read ({error}); try again"),
+        })?;
+        if policies.decide(&tool, &PluginChoice::default()).policy == ToolPolicy::Deny {
             return Err(ToolCallError::Denied { name: tool_name.to_owned() });
         }
         let context = CallContext { user_id: user_id.into(), ..CallContext::default() };
@@ -86,9 +91,9 @@ impl ChatEngine {
             .collect()
     }
 
-    /// The policy a direct call meets: the tool's default until administrators can set
-    /// one.
+    /// The policy a listed tool has, from the policies as last read (a call reads them
+    /// again).
     fn direct_policy(&self, tool: &OfferedTool) -> ToolPolicy {
-        tool.default_policy
+        self.tool_policy(tool, &PluginChoice::default())
     }
 }

@@ -219,4 +219,17 @@ async fn plugboards_tools_run_server_side_only_when_the_client_asks() {
     assert_eq!(status, 400, "{refused}");
     assert_eq!(refused["error"]["code"], "invalid_input");
     assert!(refused["error"]["message"].as_str().unwrap().contains("rename it"), "{refused}");
+
+    // A tool that needs a person's approval (or is denied) is not offered: no one is there
+    // to approve it.
+    for policy in ["ask", "deny"] {
+        let (status, set) =
+            alice.put("/api/tool-policies", json!({"key": "calculator__calculate", "policy": policy})).await;
+        assert_eq!(status, 200, "{set}");
+        let body = json!({"model": "fixture/echo+tools", "messages": asks});
+        let (status, plain) = alice.post("/v1/chat/completions", body).await;
+        assert_eq!(status, 200, "{plain}");
+        assert!(server.fixture.requests().last().unwrap().get("tools").is_none(), "{policy}: nothing offered");
+        assert!(plain["choices"][0]["message"]["content"].as_str().unwrap().starts_with("Echo: "), "{plain}");
+    }
 }
