@@ -13,8 +13,10 @@ use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
 use process_wrap::tokio::{CommandWrap, ProcessGroup};
-use rmcp::model::{ClientCapabilities, ClientConfig, Implementation};
-use rmcp::service::{NotificationContext, Peer, RoleClient, RunningService};
+use rmcp::model::{
+    ClientCapabilities, ClientConfig, ClientRequest, Extensions, Implementation, PingRequest, PingRequestMethod,
+};
+use rmcp::service::{NotificationContext, Peer, RoleClient, RunningService, ServiceError};
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
 use rmcp::{ClientHandler, ServiceExt};
@@ -28,6 +30,15 @@ use crate::servers::{McpToolInfo, ServerState, Shared};
 /// The longest a connection may take: process start, handshake and the first tool list
 /// (`npx` may download the server first).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The longest listing the tools again after the server said they changed may take.
+const LIST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How often a connected HTTP server is pinged.
+const PING_EVERY: Duration = Duration::from_secs(30);
+
+/// How long a ping may take.
+const PING_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The first wait before a retry; doubled after each failure.
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
@@ -119,8 +130,20 @@ async fn run(shared: &Arc<Shared>, connection: Connection, stop: &mut watch::Rec
     let mut ended = Box::pin(connection.waiting());
     // A wake-up left from the previous connection is about that one.
     let _ = shared.reconnect.notified().now_or_never();
+    // A child process that dies closes the connection; an HTTP server that goes away is
+    // only noticed by a request, so one is pinged now and then.
+    let is_http = matches!(shared.config.transport, Transport::Http { .. });
+    let mut ping_every = tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
+    ping_every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
+            _ = ping_every.tick(), if is_http => {
+                if let Err(error) = ping(&peer).await {
+                    cancel.cancel();
+                    let _ = ended.await;
+                    return Ending::Lost(format!("it stopped answering: {error}"));
+                }
+            }
             quit = &mut ended => {
                 return Ending::Lost(match quit {
                     Ok(_) => "the connection closed (the server exited)".to_owned(),
@@ -128,12 +151,15 @@ async fn run(shared: &Arc<Shared>, connection: Connection, stop: &mut watch::Rec
                 });
             }
             () = shared.refresh_tools.notified() => {
-                match list_tools(shared.name(), &peer).await {
-                    Ok(tools) => {
+                // Bounded: a server that never answers must not keep this loop from
+                // hearing a stop.
+                match tokio::time::timeout(LIST_TIMEOUT, list_tools(shared.name(), &peer)).await {
+                    Err(_) => tracing::warn!(server = %shared.name(), "the MCP server did not list its changed tools within {} s", LIST_TIMEOUT.as_secs()),
+                    Ok(Err(error)) => tracing::warn!(server = %shared.name(), %error, "listing the MCP server's changed tools failed"),
+                    Ok(Ok(tools)) => {
                         tracing::info!(server = %shared.name(), tools = tools.len(), "MCP server's tools changed");
                         shared.update(|live| live.tools = Arc::new(tools));
                     }
-                    Err(error) => tracing::warn!(server = %shared.name(), %error, "listing the MCP server's changed tools failed"),
                 }
             }
             () = shared.reconnect.notified() => {
@@ -150,6 +176,18 @@ async fn run(shared: &Arc<Shared>, connection: Connection, stop: &mut watch::Rec
                 return Ending::Stopped;
             }
         }
+    }
+}
+
+/// Asks the server whether it is there (any answer, an error too, says it is).
+async fn ping(peer: &Peer<RoleClient>) -> Result<(), String> {
+    let request =
+        ClientRequest::PingRequest(PingRequest { method: PingRequestMethod, extensions: Extensions::default() });
+    match tokio::time::timeout(PING_TIMEOUT, peer.send_request(request)).await {
+        Err(_) => Err(format!("no answer to a ping within {} s", PING_TIMEOUT.as_secs())),
+        Ok(Ok(_) | Err(ServiceError::McpError(_))) => Ok(()),
+        Ok(Err(ServiceError::TransportSend(error))) => Err(error_text(error.error.as_ref())),
+        Ok(Err(error)) => Err(error_text(&error)),
     }
 }
 
