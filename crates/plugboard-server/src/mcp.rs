@@ -7,8 +7,9 @@
 //!
 //! A call goes the way a chat turn's tool call goes (`ChatEngine::call_tool_as`: the
 //! plugin's permissions, deadline, breaker and own limit), after the per-user limit
-//! `/api/plugins/execute` applies; a tool whose policy is `deny` is neither listed nor
-//! callable. Every call is logged and counted in `plugboard_mcp_server_calls_total`.
+//! `/api/plugins/execute` applies; a tool whose policy (as administrators set it,
+//! `ChatEngine::tool_policy`'s) is `deny` is neither listed nor callable. Every call is
+//! logged and counted in `plugboard_mcp_server_calls_total`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -72,15 +73,15 @@ struct PlugboardTools {
 impl PlugboardTools {
     /// The tools this server exposes: those the engine offers (not `deny`), less the MCP
     /// servers' unless the operator opted in.
-    fn exposed_tools(&self) -> Vec<OfferedTool> {
-        let expose_mcp = self.state.config.mcp_expose_mcp_servers;
-        self.state
-            .engine
-            .offered_tools()
-            .into_iter()
-            .map(|(tool, _policy)| tool)
-            .filter(|tool| expose_mcp || !tool.source.starts_with("mcp:"))
-            .collect()
+    async fn exposed_tools(&self) -> Vec<OfferedTool> {
+        let offered = self.state.engine.offered_tools().await;
+        offered.into_iter().map(|(tool, _policy)| tool).filter(|tool| self.exposes(tool)).collect()
+    }
+
+    /// Whether `tool`'s source is exposed here: the MCP servers' only when the operator
+    /// opted in.
+    fn exposes(&self, tool: &OfferedTool) -> bool {
+        self.state.config.mcp_expose_mcp_servers || !tool.source.starts_with(plugboard_mcp::SOURCE_PREFIX)
     }
 
     /// The user this call runs as, checked now.
@@ -146,7 +147,7 @@ impl ServerHandler for PlugboardTools {
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
         self.user(&context).await?;
-        Ok(ListToolsResult::with_all_items(self.exposed_tools().iter().map(mcp_tool).collect()))
+        Ok(ListToolsResult::with_all_items(self.exposed_tools().await.iter().map(mcp_tool).collect()))
     }
 
     async fn call_tool(
@@ -157,7 +158,8 @@ impl ServerHandler for PlugboardTools {
         let started = Instant::now();
         let user = self.user(&context).await?;
         let name = request.name.as_ref();
-        let Some(tool) = self.exposed_tools().into_iter().find(|tool| tool.spec.name == name) else {
+        // Its policy is applied by the call itself (the policies read once per call).
+        let Some(tool) = self.state.engine.offered_tool(name).filter(|tool| self.exposes(tool)) else {
             // The name is the client's: not a label of its own.
             record(&user.username, "", "unknown_tool", started);
             return Err(ErrorData::invalid_params(
@@ -175,8 +177,13 @@ impl ServerHandler for PlugboardTools {
             Err(ToolCallError::Failed { message, .. }) => {
                 (CallToolResult::error(vec![ContentBlock::text(message)]), "tool_error")
             }
-            // It went away (unloaded, disabled, denied) since the list above.
-            Err(error @ (ToolCallError::UnknownTool { .. } | ToolCallError::Denied { .. })) => {
+            // Not callable, as if not offered: an administrator denies it.
+            Err(error @ ToolCallError::Denied { .. }) => {
+                record(&user.username, name, "denied", started);
+                return Err(ErrorData::invalid_params(error.to_string(), None));
+            }
+            // It went away (unloaded, disabled) since it was looked up.
+            Err(error @ ToolCallError::UnknownTool { .. }) => {
                 record(&user.username, name, "unknown_tool", started);
                 return Err(ErrorData::invalid_params(error.to_string(), None));
             }

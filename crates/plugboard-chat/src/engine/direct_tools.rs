@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use super::ChatEngine;
 use crate::choice::PluginChoice;
+use crate::policy::ToolPolicies;
 use crate::tools::{OfferedTool, ToolPolicy, ToolSource};
 
 /// Why a direct tool call did not give a result.
@@ -22,7 +23,7 @@ pub enum ToolCallError {
         name: String,
     },
     /// The tool's policy is `deny`.
-    #[error("tool `{name}` is denied by its policy; an administrator can change it")]
+    #[error("tool `{name}` is not allowed here: its policy is `deny`; an administrator can change it")]
     Denied {
         /// The tool's name.
         name: String,
@@ -40,23 +41,32 @@ pub enum ToolCallError {
 
 impl ChatEngine {
     /// Every tool offered to the model in a conversation that switches nothing off, with
-    /// its policy: the plugin tools first, then the other sources'. Tools whose policy is
-    /// `deny` are left out.
-    pub fn offered_tools(&self) -> Vec<(OfferedTool, ToolPolicy)> {
+    /// its policy as the administrators set it (read now): the plugin tools first, then
+    /// the other sources'. Tools whose policy is `deny` are left out.
+    pub async fn offered_tools(&self) -> Vec<(OfferedTool, ToolPolicy)> {
+        let policies = self.current_policies().await;
+        let choice = PluginChoice::default();
         self.sources_and_tools()
             .into_iter()
             .filter_map(|(_, tool)| {
-                let policy = self.direct_policy(&tool);
+                let policy = policies.decide(&tool, &choice).policy;
                 (policy != ToolPolicy::Deny).then_some((tool, policy))
             })
             .collect()
     }
 
+    /// The tool offered under `tool_name` (the name the model sees), whatever its policy;
+    /// [`ChatEngine::call_tool_as`] applies the policy.
+    pub fn offered_tool(&self, tool_name: &str) -> Option<OfferedTool> {
+        self.sources_and_tools().into_iter().map(|(_, tool)| tool).find(|tool| tool.spec.name == tool_name)
+    }
+
     /// Calls the offered tool named `tool_name` (the name the model sees, such as
     /// `calculator__calculate`) as `user_id` with JSON `arguments`, through the same path
     /// as a chat turn's tool call (the plugin's permissions, deadline, circuit breaker and
-    /// own rate limit apply). The caller has authenticated the user and applies its own
-    /// per-user limits.
+    /// own rate limit apply) unless its policy is `deny`. The caller has authenticated the
+    /// user and applies its own per-user limits; `ask` is the caller's to honour (an MCP
+    /// client asks its person itself).
     pub async fn call_tool_as(
         &self,
         user_id: &str,
@@ -67,11 +77,7 @@ impl ChatEngine {
         else {
             return Err(ToolCallError::UnknownTool { name: tool_name.to_owned() });
         };
-        // Read now, not from the cache: a `deny` set a moment ago on another server holds.
-        let policies = self.load_tool_policies().await.map_err(|error| ToolCallError::Failed {
-            offered_by: tool.source.clone(),
-            message: format!("the tool policies cannot be read ({error}); try again"),
-        })?;
+        let policies = self.current_policies().await;
         if policies.decide(&tool, &PluginChoice::default()).policy == ToolPolicy::Deny {
             return Err(ToolCallError::Denied { name: tool_name.to_owned() });
         }
@@ -91,9 +97,16 @@ impl ChatEngine {
             .collect()
     }
 
-    /// The policy a listed tool has, from the policies as last read (a call reads them
-    /// again).
-    fn direct_policy(&self, tool: &OfferedTool) -> ToolPolicy {
-        self.tool_policy(tool, &PluginChoice::default())
+    /// The administrators' policies read now, as a turn reads them before its first tool
+    /// call (so a change another server made counts at once); the last ones read when the
+    /// store cannot answer.
+    async fn current_policies(&self) -> Arc<ToolPolicies> {
+        match self.load_tool_policies().await {
+            Ok(policies) => policies,
+            Err(error) => {
+                tracing::warn!("cannot read the tool policies; the last ones read apply: {error}");
+                self.cached_tool_policies()
+            }
+        }
     }
 }

@@ -426,3 +426,32 @@ async fn mcp_servers_tools_are_exposed_only_when_the_operator_opts_in() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_tool_an_administrator_denies_is_neither_listed_nor_callable() {
+    let server = TestServer::start(&["calculator"]).await;
+    let admin = server.signup("admin").await;
+    let (token, _) = new_token(&admin).await;
+    let mut session = RawSession::new(&server, &token);
+    session.initialize().await;
+    let calculate = json!({"name": "calculator__calculate", "arguments": {"expression": "6*7"}});
+    assert_eq!(session.call(1, "tools/call", calculate.clone()).await["result"]["content"][0]["text"], "42");
+
+    // Denied for its plugin: gone from the list, and a call is refused, in the open session.
+    for (key, id) in [("plugin:calculator", 2), ("calculator__calculate", 4)] {
+        let (status, body) = admin.put("/api/tool-policies", json!({"key": key, "policy": "deny"})).await;
+        assert!(status.is_success(), "{body}");
+        let listed = session.call(id, "tools/list", json!({})).await;
+        assert_eq!(listed["result"]["tools"], json!([]), "{key}: {listed}");
+        let refused = session.call(id + 1, "tools/call", calculate.clone()).await;
+        assert_eq!(refused["error"]["code"], -32602, "{key}: {refused}");
+        let message = refused["error"]["message"].as_str().unwrap();
+        assert!(message.contains("`calculator__calculate` is not allowed here"), "{message}");
+        let status = admin.delete(&format!("/api/tool-policies/{key}")).await;
+        assert!(status.is_success(), "{status}");
+    }
+    // `ask` is for the MCP client to honour: the call runs.
+    let (status, body) = admin.put("/api/tool-policies", json!({"key": "plugin:calculator", "policy": "ask"})).await;
+    assert!(status.is_success(), "{body}");
+    assert_eq!(session.call(6, "tools/call", calculate).await["result"]["content"][0]["text"], "42");
+}
