@@ -77,7 +77,12 @@ impl ChatEngine {
         else {
             return Err(ToolCallError::UnknownTool { name: tool_name.to_owned() });
         };
-        let policies = self.current_policies().await;
+        // Read now, not from the cache: a `deny` set a moment ago on another server holds,
+        // and a call whose policy cannot be known does not run.
+        let policies = self.load_tool_policies().await.map_err(|error| ToolCallError::Failed {
+            offered_by: tool.source.clone(),
+            message: format!("the tool policies cannot be read ({error}); try again"),
+        })?;
         if policies.decide(&tool, &PluginChoice::default()).policy == ToolPolicy::Deny {
             return Err(ToolCallError::Denied { name: tool_name.to_owned() });
         }
@@ -97,9 +102,9 @@ impl ChatEngine {
             .collect()
     }
 
-    /// The administrators' policies read now, as a turn reads them before its first tool
-    /// call (so a change another server made counts at once); the last ones read when the
-    /// store cannot answer.
+    /// The administrators' policies read now, for a list (so a change another server made
+    /// counts at once); the last ones read when the store cannot answer, as a call checks
+    /// again.
     async fn current_policies(&self) -> Arc<ToolPolicies> {
         match self.load_tool_policies().await {
             Ok(policies) => policies,
