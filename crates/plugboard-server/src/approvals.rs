@@ -101,6 +101,7 @@ pub(crate) struct SetToolPolicy {
         (status = 400, description = "Not a policy key (`invalid_policy_key`) or not the JSON expected (`invalid_json`)", body = schemas::ApiError),
         (status = 401, description = "Not signed in", body = schemas::ApiError),
         (status = 403, description = "Not an administrator (`admin_only`)", body = schemas::ApiError),
+        (status = 415, description = "A body not sent as `application/json` (`invalid_json`)", body = schemas::ApiError),
     )
 )]
 pub(crate) async fn set_policy(

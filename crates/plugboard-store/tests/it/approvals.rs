@@ -60,7 +60,7 @@ async fn an_approval_is_decided_once(db: TestDb) {
     assert_eq!(asked.arguments, json!({"expression": "6*7"}));
     assert_eq!(store.tool_approval(&asked.id).await.unwrap(), Some(asked.clone()));
     let pending = store.conversation_approvals(&conversation.id, Some(ApprovalStatus::Pending)).await.unwrap();
-    assert_eq!(pending, [asked.clone()]);
+    assert_eq!(pending, std::slice::from_ref(&asked));
 
     let edited = ApprovalDecision {
         status: ApprovalStatus::Approved,
