@@ -20,8 +20,8 @@ mod sweep;
 mod turn;
 
 pub use approval::{ApprovalAnswer, ApprovalError, ToolPolicyOverview};
-pub(crate) use post::{MAX_POST_DEPTH, post_depth};
 pub use direct_tools::ToolCallError;
+pub(crate) use post::{MAX_POST_DEPTH, post_depth};
 pub use sweep::STREAMING_STALE_AFTER;
 
 use std::sync::{Arc, Weak};

@@ -20,12 +20,12 @@ pub mod trace;
 pub use choice::PluginChoice;
 pub use convert::{api_conversation, api_file_info, api_message};
 pub use engine::ToolCallError;
+pub use engine::{ApprovalAnswer, ApprovalError, ToolPolicyOverview};
 pub use engine::{ChatEngine, EngineConfig, STREAMING_STALE_AFTER, TurnEvent, TurnRequest, WeakEngine};
 pub use error::{ChatError, Refused};
-pub use engine::{ApprovalAnswer, ApprovalError, ToolPolicyOverview};
 pub use live::LiveEvent;
-pub use policy::{PolicyDecision, PolicyOrigin, ToolPolicies, parse_policy, policy_name, source_key};
 pub use plugboard_types::{Provider, ProviderError};
+pub use policy::{PolicyDecision, PolicyOrigin, ToolPolicies, parse_policy, policy_name, source_key};
 pub use provider::{
     ModelEntry, ModelOverview, Models, PluginProvider, PluginProviders, ProviderProblem, ProviderSource,
 };

@@ -40,9 +40,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::Serialize;
 
-pub use approvals::{
-    ApprovalDecision, ApprovalStatus, ApprovalStore, NewToolApproval, ToolApproval, ToolPolicyEntry,
-};
+pub use approvals::{ApprovalDecision, ApprovalStatus, ApprovalStore, NewToolApproval, ToolApproval, ToolPolicyEntry};
 pub use chat::{
     AccountChange, AccountEvent, ApiToken, Attachment, ChatStore, Conversation, ConversationPage, Message,
     MessageStatus, NewMessage, Role, SessionInfo, TraceRecord, User, UserDeletion,

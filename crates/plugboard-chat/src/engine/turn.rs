@@ -26,11 +26,11 @@ use super::{ChatEngine, PluginChoice, TurnEvent, TurnRequest};
 use crate::convert::api_message;
 use crate::error::{ChatError, Refused};
 use crate::live::LiveEvent;
-use crate::text::{check_text, without_nul};
 use crate::policy::ToolPolicies;
+use crate::text::{check_text, without_nul};
 use crate::tools::{OfferedTool, ToolSource};
-use approval::Screening;
 use crate::trace::Trace;
+use approval::Screening;
 
 /// How often the text of a reply being streamed is written to the store.
 const SAVE_INTERVAL: Duration = Duration::from_millis(500);
