@@ -231,6 +231,17 @@ async fn an_added_stdio_server_starts_its_tools_reach_the_model_and_its_secret_i
     let result = events.iter().find(|(name, _)| name == "tool_result").expect("a tool result");
     assert_eq!(result.1["content"], SECRET.len().to_string());
 
+    // A conversation that switches the server off (by its source) is not offered its tools.
+    let conversation = bob.conversation("without MCP").await;
+    let (status, body) = bob
+        .patch(&format!("/api/conversations/{conversation}"), json!({"plugins": {"disabled_tools": ["mcp:fixture"]}}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, turn) = bob.post("/api/chat", json!({"conversation_id": conversation, "message": "hello"})).await;
+    assert_eq!(status, StatusCode::OK, "{turn}");
+    let offered = server.fixture.requests().pop().unwrap()["tools"].clone();
+    assert!(!offered.to_string().contains("mcp_fixture__"), "switched off, yet offered: {offered}");
+
     // Everyone may see which servers offer tools (for a conversation's switches)...
     let (status, sources) = bob.get("/api/mcp/tools").await;
     assert_eq!(status, StatusCode::OK, "{sources}");

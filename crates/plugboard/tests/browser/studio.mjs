@@ -553,6 +553,38 @@ try {
   await bea.waitFor({ state: "detached" });
   await page.locator("#close-users").click();
 
+  // MCP servers: add one whose program fails at once (the real protocol is the API tests'
+  // part), see it failed with its error, change it with its secret kept ("(secret)" shown,
+  // never the value), restart it and remove it with a second click.
+  await page.getByRole("button", { name: "Manage MCP servers" }).click();
+  await page.locator("#mcp-list").getByText("No MCP server yet.").waitFor();
+  await page.locator("#mcp-name").fill("broken-tool");
+  await page.locator("#mcp-command").fill("/bin/false");
+  await page.locator("#mcp-env").fill("API_TOKEN=mcp-secret-never-shown");
+  await page.getByRole("button", { name: "Add", exact: true }).click();
+  await page.getByText("Added broken-tool; it is starting.").waitFor();
+  const mcpCard = page.locator('#mcp-list li[data-name="broken-tool"]');
+  await mcpCard.locator(".badge", { hasText: "failed" }).waitFor();
+  await mcpCard.locator(".mcp-error").waitFor();
+  await mcpCard.scrollIntoViewIfNeeded();
+  await shot("mcp-servers");
+  await mcpCard.getByRole("button", { name: "Change" }).click();
+  assert.equal(await page.locator("#mcp-env").inputValue(), "API_TOKEN=(secret)", "the secret is shown as (secret)");
+  await page.locator("#mcp-args").fill("--now");
+  await page.getByRole("button", { name: "Save", exact: true }).click();
+  await page.getByText("Saved broken-tool; it restarts with the change.").waitFor();
+  const kept = await page.evaluate(() => fetch("/api/mcp/servers/broken-tool").then((r) => r.json()));
+  assert.deepEqual(kept.server.config.args, ["--now"]);
+  assert.deepEqual(kept.server.config.env, { API_TOKEN: "(secret)" });
+  assert.ok(!(await page.content()).includes("mcp-secret-never-shown"), "the secret is nowhere on the page");
+  await mcpCard.getByRole("button", { name: "Restart" }).click();
+  await page.getByText("Restarting broken-tool.").waitFor();
+  await mcpCard.getByRole("button", { name: "Remove" }).click();
+  await mcpCard.getByRole("button", { name: "Remove broken-tool and stop it" }).click();
+  await page.getByText("Removed broken-tool.").waitFor();
+  await mcpCard.waitFor({ state: "detached" });
+  await page.locator("#close-mcp").click();
+
   // Dark theme, and phone width with the conversation list behind a button.
   await page.getByRole("button", { name: "Switch between light and dark" }).click();
   // Plugin frames follow the page's theme (plugboard:theme through the bridge).
