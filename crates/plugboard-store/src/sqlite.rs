@@ -26,8 +26,8 @@ use sqlx::sqlite::{
 use sqlx::{ConnectOptions, Connection, Row, SqliteConnection};
 
 use crate::{
-    FAULT_HISTORY_LIMIT, FaultEntry, McpSecretsChange, PluginRecord, PluginStore, SettingsChange, StoreError, StoredKey,
-    StoredMcpServer, StoredPackage,
+    FAULT_HISTORY_LIMIT, FaultEntry, McpSecretsChange, PluginRecord, PluginStore, SettingsChange, StoreError,
+    StoredKey, StoredMcpServer, StoredPackage,
 };
 
 use crate::rows::{
