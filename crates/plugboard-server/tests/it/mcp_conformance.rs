@@ -82,14 +82,21 @@ fn conformance_suite() -> PathBuf {
     work
 }
 
+/// Whether `text` starts with `-YYYY-MM-DDT`.
+fn is_timestamp(text: &[u8]) -> bool {
+    let pattern = b"-0000-00-00T";
+    text.len() >= pattern.len()
+        && pattern.iter().zip(text).all(|(want, got)| if *want == b'0' { got.is_ascii_digit() } else { want == got })
+}
+
 /// Per scenario: how many of its checks succeeded, failed, and warned.
 fn results(output: &Path) -> BTreeMap<String, (usize, usize, usize, Vec<Value>)> {
     let mut scenarios = BTreeMap::new();
     for entry in std::fs::read_dir(output).unwrap() {
         let folder = entry.unwrap().file_name().into_string().unwrap();
-        // `server-<scenario>-<timestamp>`, the timestamp starting with the year.
+        // `server-<scenario>-<timestamp>`, the timestamp such as `2026-12-06T09-41-17-203Z`.
         let name = folder.strip_prefix("server-").unwrap();
-        let stamp = name.rfind("-20").unwrap();
+        let stamp = (0..name.len()).find(|&at| is_timestamp(&name.as_bytes()[at..])).unwrap();
         let checks: Vec<Value> =
             serde_json::from_slice(&std::fs::read(output.join(&folder).join("checks.json")).unwrap()).unwrap();
         let count = |status: &str| checks.iter().filter(|check| check["status"] == status).count();
