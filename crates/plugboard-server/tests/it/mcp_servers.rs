@@ -36,6 +36,18 @@ async fn start(file: Vec<McpServerConfig>) -> TestServer {
     start_over(store, keys, file, data).await
 }
 
+/// [`start`] with the test plugins `plugins` loaded.
+async fn start_with_plugins(plugins: &[&str]) -> TestServer {
+    let data = tempfile::tempdir().unwrap();
+    for name in plugins {
+        let folder = data.path().join("plugins").join(name);
+        plugboard_test_plugins::copy_plugin_folder(&plugboard_test_plugins::plugin_dir(name), &folder).unwrap();
+    }
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&data.path().join("plugboard.db")).await.unwrap());
+    let keys = SecretKeys::new(SecretKey::generate().unwrap(), Vec::new());
+    start_over(store, keys, Vec::new(), data).await
+}
+
 /// A server over `store` with `keys`, its data folder `data`.
 async fn start_over(
     store: Arc<dyn Store>,
@@ -48,7 +60,11 @@ async fn start_over(
     let model = OpenAiProvider::new(OpenAiConfig::new("fixture", fixture.base_url()), tls()).unwrap();
     let state = AppBuilder::new(store)
         .runtime_config(RuntimeConfig { cache_dir: Some(shared_cache_dir().to_owned()), ..RuntimeConfig::default() })
-        .registry_config(RegistryConfig { secret_keys: Some(keys), ..RegistryConfig::default() })
+        .registry_config(RegistryConfig {
+            directories: vec![data.path().join("plugins")],
+            secret_keys: Some(keys),
+            ..RegistryConfig::default()
+        })
         .provider(Arc::new(model))
         .default_model(Some("fixture/echo".to_owned()))
         .mcp_servers(McpServersConfig { servers: file, working_folder: data.path().to_owned() })
@@ -413,4 +429,45 @@ async fn servers_sharing_a_database_follow_each_others_changes() {
     .await;
     let (_, listed) = admin_there.get("/api/mcp/servers").await;
     assert_eq!(listed["servers"], json!([]));
+}
+
+/// An HTTP MCP server whose `Authorization` header is the secret: Plugboard's own `/mcp`,
+/// reached with an API token. Its tools (the calculator plugin's) are offered as the MCP
+/// server's and run through it; the token is in no answer and sealed at rest.
+#[tokio::test]
+async fn an_http_server_gets_its_secret_header_and_its_tools_are_called() {
+    let server = start_with_plugins(&["calculator"]).await;
+    let admin = server.signup("admin").await;
+    let (status, created) = admin.post("/api/tokens", json!({"name": "for MCP"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let token = created["token"].as_str().unwrap().to_owned();
+    let mut answers = Answers::default();
+
+    let config = json!({
+        "name": "itself", "transport": "http", "url": server.url("/mcp"),
+        "headers": {"Authorization": format!("Bearer {token}")},
+    });
+    let (status, added) = answers.keep(admin.post("/api/mcp/servers", config).await);
+    assert_eq!(status, StatusCode::CREATED, "{added}");
+    assert_eq!(added["server"]["config"]["headers"], json!({"Authorization": "(secret)"}));
+    let ready = wait_for_state(&admin, "itself", "ready").await;
+    answers.0.push(ready.to_string());
+    assert_eq!(ready["transport"], "http");
+    let offered: Vec<&str> =
+        ready["tools"].as_array().unwrap().iter().map(|tool| tool["offered_as"].as_str().unwrap()).collect();
+    assert!(offered.contains(&"mcp_itself__calculator__calculate"), "{offered:?}");
+
+    let events = streamed_turn(&admin, r#"tool:mcp_itself__calculator__calculate {"expression": "6*7"}"#).await;
+    let result = events.iter().find(|(name, _)| name == "tool_result").expect("a tool result");
+    assert_eq!(result.1["content"], "42", "{events:?}");
+
+    let stored = server.state.store.mcp_server("itself").await.unwrap().unwrap();
+    assert!(is_sealed(&stored.secrets["headers.Authorization"]), "{}", stored.secrets);
+    let bytes = database_bytes(server._data.path());
+    assert!(!bytes.windows(token.len()).any(|window| window == token.as_bytes()), "the token is in the database");
+    let (_, listed) = answers.keep(admin.get("/api/mcp/servers").await);
+    assert_eq!(listed["servers"][0]["state"], "ready");
+    for answer in &answers.0 {
+        assert!(!answer.contains(&token), "the token was shown: {answer}");
+    }
 }
