@@ -12,13 +12,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
-use process_wrap::tokio::{CommandWrap, ProcessGroup};
+use process_wrap::tokio::{ChildWrapper, CommandWrap, ProcessGroup};
 use rmcp::model::{
     ClientCapabilities, ClientConfig, ClientRequest, Extensions, Implementation, PingRequest, PingRequestMethod,
 };
 use rmcp::service::{NotificationContext, Peer, RoleClient, RunningService, ServiceError};
+use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
-use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
 use rmcp::{ClientHandler, ServiceExt};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::{Notify, watch};
@@ -66,16 +66,28 @@ pub(crate) async fn supervise(shared: Arc<Shared>, mut stop: watch::Receiver<boo
             live.state = ServerState::Starting;
             live.retry_at = None;
         });
+        // The process (of a stdio server) stays here, so whatever happens to the attempt,
+        // it is ended and waited for.
+        let mut process: Option<Process> = None;
         let attempt = tokio::select! {
-            attempt = tokio::time::timeout(CONNECT_TIMEOUT, connect(&shared)) => attempt,
-            () = stopped(&mut stop) => return,
+            attempt = tokio::time::timeout(CONNECT_TIMEOUT, connect(&shared, &mut process)) => attempt,
+            () = stopped(&mut stop) => {
+                end_process(shared.name(), process.take(), Exit::Now).await;
+                return;
+            }
         };
         let failure = match attempt {
-            Err(_) => format!("it did not connect within {} s", CONNECT_TIMEOUT.as_secs()),
-            Ok(Err(error)) => error,
+            Err(_) => {
+                end_process(shared.name(), process.take(), Exit::Now).await;
+                format!("it did not connect within {} s", CONNECT_TIMEOUT.as_secs())
+            }
+            Ok(Err(error)) => {
+                end_process(shared.name(), process.take(), Exit::Now).await;
+                error
+            }
             Ok(Ok(connection)) => {
                 let connected_at = Instant::now();
-                match run(&shared, connection, &mut stop).await {
+                match run(&shared, connection, process.take(), &mut stop).await {
                     Ending::Stopped => return,
                     Ending::Lost(reason) => {
                         if connected_at.elapsed() >= STAYED_UP {
@@ -112,6 +124,36 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
     }
 }
 
+/// A stdio server's process: its own process group, so signals reach what it started.
+type Process = Box<dyn ChildWrapper>;
+
+/// How long a process may take to exit after its input closed, and again after `SIGTERM`.
+const EXIT_GRACE: Duration = Duration::from_secs(3);
+
+/// `SIGTERM`, asking a process to exit.
+const SIGTERM: i32 = 15;
+
+/// Ends `process` (if any) and waits until it is gone: at once, or gracefully as MCP's
+/// stdio shutdown says (its input is closed already; then `SIGTERM`, then `SIGKILL`, each
+/// after [`EXIT_GRACE`]).
+async fn end_process(server: &str, process: Option<Process>, how: Exit) {
+    let Some(mut process) = process else { return };
+    if matches!(how, Exit::Gracefully) {
+        if let Ok(Ok(_)) = tokio::time::timeout(EXIT_GRACE, process.wait()).await {
+            return;
+        }
+        tracing::info!(server, "the MCP server did not exit when its input closed; sending SIGTERM");
+        if process.signal(SIGTERM).is_ok()
+            && matches!(tokio::time::timeout(EXIT_GRACE, process.wait()).await, Ok(Ok(_)))
+        {
+            return;
+        }
+    }
+    if let Err(error) = Box::into_pin(process.kill()).await {
+        tracing::warn!(server, %error, "killing the MCP server's processes failed");
+    }
+}
+
 /// Why a connection ended.
 enum Ending {
     /// Asked to stop: the connection is closed and the process gone.
@@ -120,11 +162,25 @@ enum Ending {
     Lost(String),
 }
 
+/// How [`end_process`] ends a process.
+#[derive(Clone, Copy)]
+enum Exit {
+    /// At once (its handshake never finished, or the connection is gone).
+    Now,
+    /// As MCP's stdio shutdown says, its input closed first.
+    Gracefully,
+}
+
 /// A live connection to a server.
 type Connection = RunningService<RoleClient, Handler>;
 
 /// Keeps `connection` until the server goes away or `stop` says so.
-async fn run(shared: &Arc<Shared>, connection: Connection, stop: &mut watch::Receiver<bool>) -> Ending {
+async fn run(
+    shared: &Arc<Shared>,
+    connection: Connection,
+    mut process: Option<Process>,
+    stop: &mut watch::Receiver<bool>,
+) -> Ending {
     let peer = connection.peer().clone();
     let cancel = connection.cancellation_token();
     let mut ended = Box::pin(connection.waiting());
@@ -141,13 +197,25 @@ async fn run(shared: &Arc<Shared>, connection: Connection, stop: &mut watch::Rec
                 if let Err(error) = ping(&peer).await {
                     cancel.cancel();
                     let _ = ended.await;
+                    end_process(shared.name(), process.take(), Exit::Now).await;
                     return Ending::Lost(format!("it stopped answering: {error}"));
                 }
             }
             quit = &mut ended => {
-                return Ending::Lost(match quit {
-                    Ok(_) => "the connection closed (the server exited)".to_owned(),
-                    Err(error) => format!("the connection failed: {error}"),
+                if let Err(error) = quit {
+                    end_process(shared.name(), process.take(), Exit::Now).await;
+                    return Ending::Lost(format!("the connection failed: {error}"));
+                }
+                let Some(mut process) = process.take() else {
+                    return Ending::Lost("the connection closed".to_owned());
+                };
+                // Its output ended: it exited, or is about to.
+                return Ending::Lost(match tokio::time::timeout(EXIT_GRACE, process.wait()).await {
+                    Ok(Ok(status)) => format!("the process exited ({status})"),
+                    _ => {
+                        end_process(shared.name(), Some(process), Exit::Now).await;
+                        "the process closed its output (it was stopped)".to_owned()
+                    }
                 });
             }
             () = shared.refresh_tools.notified() => {
@@ -165,13 +233,16 @@ async fn run(shared: &Arc<Shared>, connection: Connection, stop: &mut watch::Rec
             () = shared.reconnect.notified() => {
                 cancel.cancel();
                 let _ = ended.await;
+                end_process(shared.name(), process.take(), Exit::Now).await;
                 return Ending::Lost("the connection broke while calling a tool".to_owned());
             }
             () = stopped(stop) => {
+                // Closing the connection closes the process's input: it should exit.
                 cancel.cancel();
                 if let Err(error) = ended.await {
                     tracing::warn!(server = %shared.name(), %error, "closing the MCP connection failed");
                 }
+                end_process(shared.name(), process.take(), Exit::Gracefully).await;
                 tracing::info!(server = %shared.name(), "MCP server stopped");
                 return Ending::Stopped;
             }
@@ -192,7 +263,8 @@ async fn ping(peer: &Peer<RoleClient>) -> Result<(), String> {
 }
 
 /// Connects to the server, lists its tools and marks it ready; the error as text.
-async fn connect(shared: &Arc<Shared>) -> Result<Connection, String> {
+/// A stdio server's process goes into `process` as soon as it is started.
+async fn connect(shared: &Arc<Shared>, process: &mut Option<Process>) -> Result<Connection, String> {
     let handler = Handler { server: shared.name().to_owned(), refresh_tools: shared.refresh_tools.clone() };
     shared.update(|live| {
         live.stderr_tail.clear();
@@ -201,22 +273,33 @@ async fn connect(shared: &Arc<Shared>) -> Result<Connection, String> {
     let connection = match &shared.config.transport {
         Transport::Stdio { command, args, env, .. } => {
             let program = find_program(command, &shared.cwd)?;
-            let mut wrapped = CommandWrap::with_new(&program, |child| {
-                child.args(args).env_clear().envs(env).current_dir(&shared.cwd).kill_on_drop(true);
+            let mut command = CommandWrap::with_new(&program, |command| {
+                command
+                    .args(args)
+                    .env_clear()
+                    .envs(env)
+                    .current_dir(&shared.cwd)
+                    .stdin(Stdio::piped())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .kill_on_drop(true);
             });
             // Its own process group: stopping it stops whatever it started too.
-            wrapped.wrap(ProcessGroup::leader());
-            let (process, stderr) = TokioChildProcess::builder(wrapped)
-                .stderr(Stdio::piped())
-                .spawn()
-                .map_err(|error| format!("`{}` could not be started: {error}", program.display()))?;
-            tracing::info!(server = %shared.name(), program = %program.display(), pid = ?process.id(), "MCP server started");
+            command.wrap(ProcessGroup::leader());
+            let mut started =
+                command.spawn().map_err(|error| format!("`{}` could not be started: {error}", program.display()))?;
+            tracing::info!(server = %shared.name(), program = %program.display(), pid = ?started.id(), "MCP server started");
+            let (stdin, stdout, stderr) = (started.stdin().take(), started.stdout().take(), started.stderr().take());
+            *process = Some(started);
             if let Some(stderr) = stderr {
                 shared.live().stderr_done = false;
                 tokio::spawn(read_stderr(shared.clone(), stderr));
             }
+            let (Some(stdin), Some(stdout)) = (stdin, stdout) else {
+                return Err("the process's standard input and output could not be opened".to_owned());
+            };
             handler
-                .serve(process)
+                .serve((stdout, stdin))
                 .await
                 .map_err(|error| format!("the MCP handshake failed: {}", init_error_text(&error)))?
         }

@@ -150,7 +150,7 @@ async fn a_killed_child_is_failed_then_restarted() {
     assert!(killed.success());
     let failed = wait_for(&servers, "crashy", "failed", |status| status.state == ServerState::Failed).await;
     let error = failed.last_error.unwrap();
-    assert!(error.contains("the connection closed"), "{error}");
+    assert!(error.starts_with("the process exited (signal: 9 (SIGKILL))"), "{error}");
     // Meanwhile a call fails at once, saying why and when it is retried.
     let tools = servers.tool_source();
     assert!(tools.tools(&PluginChoice::default()).is_empty(), "a failed server's tools are not offered");
@@ -166,7 +166,7 @@ async fn a_killed_child_is_failed_then_restarted() {
     };
     // (The first retry is a second away.)
     let error = tools.call(&offered, &context(), json!({"message": "x"})).await.unwrap_err();
-    assert!(error.starts_with("MCP server `crashy` is not connected: the connection closed"), "{error}");
+    assert!(error.starts_with("MCP server `crashy` is not connected: the process exited (signal: 9"), "{error}");
     assert!(error.ends_with("; retrying in 1 s"), "{error}");
     let back = wait_for(&servers, "crashy", "ready again", |status| {
         status.state == ServerState::Ready && status.restarts == 1
@@ -318,4 +318,24 @@ async fn a_call_past_its_deadline_sends_the_server_a_cancellation() {
     // The cancellation went out before the next request, on the same stream.
     assert_eq!(call(&tools, "mcp_waits__cancellations", json!({})).await.unwrap(), "1");
     servers.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_server_removed_while_it_starts_leaves_no_process() {
+    let servers = McpServers::new(npm_folder());
+    let marker = marker();
+    // Never answers the handshake: it stays starting.
+    let silent = node_server("silent", &npm_folder().join("silent.mjs"), &[], &marker, &[]);
+    std::fs::write(npm_folder().join("silent.mjs"), "setInterval(() => {}, 1000);\n").unwrap();
+    servers.apply(vec![silent]).await;
+    // Nothing tells when the process is up but the process list.
+    let started = tokio::time::timeout(crate::support::WAIT, async {
+        while processes_with(&marker).is_empty() {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    });
+    started.await.unwrap();
+    assert_eq!(servers.status("silent").unwrap().state, ServerState::Starting);
+    servers.apply(Vec::new()).await;
+    assert!(processes_with(&marker).is_empty(), "the starting server's process is gone when apply returns");
 }
