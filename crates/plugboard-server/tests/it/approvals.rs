@@ -17,7 +17,8 @@ use plugboard_host::RuntimeConfig;
 use plugboard_openai::{OpenAiConfig, OpenAiProvider};
 use plugboard_registry::RegistryConfig;
 use plugboard_server::{AppBuilder, ServerConfig};
-use plugboard_store::{SqliteStore, Store};
+use plugboard_store::testing::TestDatabase;
+use plugboard_store::{PgStore, SqliteStore, Store};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -28,8 +29,14 @@ const TOOL: &str = "calculator__calculate";
 
 /// A server with the calculator plugin whose tool calls wait at most `approval_timeout`.
 async fn server_with_timeout(approval_timeout: Duration) -> TestServer {
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let data = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&data.path().join("plugboard.db")).await.unwrap());
+    server_on(data, store, approval_timeout).await
+}
+
+/// [`server_with_timeout`] with its data folder and store given.
+async fn server_on(data: tempfile::TempDir, store: Arc<dyn Store>, approval_timeout: Duration) -> TestServer {
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = data.path().join("plugins");
     std::fs::create_dir_all(&dir).unwrap();
     plugboard_test_plugins::copy_plugin_folder(
@@ -37,7 +44,6 @@ async fn server_with_timeout(approval_timeout: Duration) -> TestServer {
         &dir.join("calculator"),
     )
     .unwrap();
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&data.path().join("plugboard.db")).await.unwrap());
     let fixture = FixtureLlm::start().await.unwrap();
     let model = OpenAiProvider::new(OpenAiConfig::new("fixture", fixture.base_url()), crate::tls()).unwrap();
     let state = AppBuilder::new(store)
@@ -453,4 +459,29 @@ async fn administrators_see_every_tool_with_its_policies_and_set_or_remove_them(
     let (_, overview) = alice.get("/api/tool-policies").await;
     let tool = overview["tools"].as_array().unwrap().iter().find(|tool| tool["name"] == TOOL).unwrap().clone();
     assert_eq!(tool["effective"], "deny", "the source's policy applies again");
+}
+
+#[tokio::test]
+async fn a_decision_made_through_another_server_reaches_the_waiting_turn() {
+    let database = TestDatabase::create().await;
+    let first = server_on(tempfile::tempdir().unwrap(), pg_store(database.url()).await, Duration::from_secs(300)).await;
+    let second =
+        server_on(tempfile::tempdir().unwrap(), pg_store(database.url()).await, Duration::from_secs(300)).await;
+    let alice = first.signup("alice").await;
+    set_policy(&alice, TOOL, "ask").await;
+    let conversation = alice.conversation("two servers").await;
+    let mut turn = Events::turn(&alice, json!({"conversation_id": conversation, "message": CALL})).await;
+    let (asked, _) = turn.until("tool_approval").await;
+    let id = asked["id"].as_str().unwrap();
+    // The same person, signed in, through the other server: the turn waiting on the first
+    // reads the decision from the database.
+    let through_second = Session { base: second.base.clone(), ..alice.clone() };
+    let (status, approved) = through_second.post(&format!("/api/tool-calls/{id}/approve"), Value::Null).await;
+    assert_eq!(status, StatusCode::OK, "{approved}");
+    assert_eq!(streamed(&turn.rest().await), "The tool said: 42");
+}
+
+/// A store on the PostgreSQL database at `url`.
+async fn pg_store(url: &str) -> Arc<dyn Store> {
+    Arc::new(PgStore::connect(url).await.unwrap())
 }
