@@ -25,7 +25,7 @@ pub const REDACTED: &str = "(secret)";
 
 /// One MCP server whose tools Plugboard offers beside the plugins' tools.
 ///
-/// Read through [`RawConfig`]: serde cannot refuse unknown fields of a struct with a
+/// Read through `RawConfig`: serde cannot refuse unknown fields of a struct with a
 /// flattened enum, and every field name (a typo) must be checked.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "RawConfig")]
