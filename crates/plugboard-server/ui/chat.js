@@ -224,7 +224,7 @@ function traceTable(steps) {
   for (const step of steps) {
     const row = body.insertRow();
     row.insertCell().textContent = step.stage ?? step.hook ?? "";
-    row.insertCell().textContent = step.plugin ?? step.model ?? "";
+    row.insertCell().textContent = step.plugin ?? step.model ?? step.source ?? "";
     const micros = step.elapsed_us;
     row.insertCell().textContent = micros !== undefined ? `${(micros / 1000).toFixed(2)} ms` : "";
     const what = row.insertCell();
@@ -236,6 +236,9 @@ function traceTable(steps) {
       what.append(before, " → ", after);
     } else if (step.stage === "tool") {
       what.textContent = `${step.tool}(${step.arguments}) → ${step.result}`;
+    } else if (step.stage === "approval") {
+      const decision = step.decision?.replaceAll("_", " ") ?? "";
+      what.textContent = [`${step.tool}: ${decision}`, step.denial_reason, step.reason].filter(Boolean).join(" · ");
     } else if (step.outcome) {
       what.textContent = [step.outcome, step.reason, step.error].filter(Boolean).join(": ");
     } else {

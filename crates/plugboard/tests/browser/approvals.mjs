@@ -3,7 +3,8 @@
 // calculator's tool to `ask` in the plugins page's policy table; a message makes the model
 // call it and the turn pauses with an approval card; the page is reloaded and the card is
 // shown again when the conversation is opened; it is approved there with edited arguments
-// and the reply arrives. Any console error or failed assertion ends with a non-zero exit.
+// and the reply arrives, its trace showing the decision. Any console error or failed
+// assertion ends with a non-zero exit.
 //
 // node approvals.mjs <base-url> <screenshot-dir>
 
@@ -67,7 +68,11 @@ try {
   await card.getByRole("button", { name: "Approve" }).click();
   await card.waitFor({ state: "detached" });
   // The turn went on without the page that started it: the reply comes through the live feed.
-  await page.locator(".message.assistant .body", { hasText: "The tool said: 54" }).waitFor();
+  const finalReply = page.locator(".message.assistant", { hasText: "The tool said: 54" });
+  await finalReply.waitFor();
+  // Its trace says who decided what.
+  await finalReply.getByRole("button", { name: "Trace" }).click();
+  await finalReply.locator(".trace-view td", { hasText: "calculator__calculate: approved with edited arguments" }).waitFor();
   await shot("approval-approved");
   assert.equal(await page.locator(".approval").count(), 0, "no card is left");
   assert.deepEqual(errors, [], "no console errors");
