@@ -48,7 +48,7 @@ async fn configured_headers_reach_the_server_on_every_request() {
     servers.apply(vec![http("headers", port, &[("Authorization", "Bearer t0ken"), ("X-Team", "blue")])]).await;
     let status = ready(&servers, "headers").await;
     // The tool list came over four requests (pages).
-    assert_eq!(status.tools.len(), 7);
+    assert_eq!(status.tools.len(), 8);
     let tools = servers.tool_source();
     let header = tools.tools(&PluginChoice::default()).into_iter().find(|tool| tool.tool == "request-header").unwrap();
     for (name, value) in [("authorization", "Bearer t0ken"), ("x-team", "blue")] {
@@ -96,7 +96,7 @@ async fn an_http_server_that_goes_away_is_reconnected_when_it_is_back() {
     let back =
         wait_for(&servers, "flaky", "ready again", |status| status.state == ServerState::Ready && status.restarts >= 1)
             .await;
-    assert_eq!(back.tools.len(), 7);
+    assert_eq!(back.tools.len(), 8);
     assert_eq!(tools.call(&page, &context(), json!({})).await.unwrap(), "called page-1");
     servers.shutdown().await;
 }

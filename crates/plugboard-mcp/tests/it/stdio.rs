@@ -285,11 +285,21 @@ async fn apply_keeps_unchanged_servers_and_stops_removed_ones() {
 #[tokio::test]
 async fn tool_lists_are_read_over_every_page_and_again_when_they_change() {
     let servers = McpServers::new(npm_folder());
-    servers.apply(vec![fixture("fixture", &marker())]).await;
+    // It runs in the folder its configuration gives.
+    let folder = npm_folder().join("working-folder");
+    std::fs::create_dir_all(&folder).unwrap();
+    let mut server = fixture("fixture", &marker());
+    if let Transport::Stdio { cwd, .. } = &mut server.transport {
+        *cwd = Some(folder.clone());
+    }
+    servers.apply(vec![server]).await;
     let status = ready(&servers, "fixture").await;
     let names: Vec<&str> = status.tools.iter().map(|tool| tool.name.as_str()).collect();
     // Four pages of two.
-    assert_eq!(names, ["page-1", "page-2", "page-3", "add-tool", "request-header", "wait", "cancellations"]);
+    assert_eq!(
+        names,
+        ["page-1", "page-2", "page-3", "add-tool", "request-header", "wait", "cancellations", "working-folder"]
+    );
     assert_eq!(status.server_info.unwrap(), json!({"name": "plugboard-fixture", "version": "1.0.0"}));
 
     let tools = servers.tool_source();
@@ -298,8 +308,10 @@ async fn tool_lists_are_read_over_every_page_and_again_when_they_change() {
         status.tools.iter().any(|tool| tool.name == "late.tool")
     })
     .await;
-    assert_eq!(status.tools.len(), 8);
+    assert_eq!(status.tools.len(), 9);
     assert_eq!(call(&tools, "mcp_fixture__late_tool", json!({})).await.unwrap(), "called late.tool");
+    let working_folder = call(&tools, "mcp_fixture__working-folder", json!({})).await.unwrap();
+    assert_eq!(std::path::Path::new(&working_folder).canonicalize().unwrap(), folder.canonicalize().unwrap());
     // Over stdio there are no HTTP headers.
     assert_eq!(call(&tools, "mcp_fixture__request-header", json!({"name": "x-test"})).await.unwrap(), "(none)");
     servers.shutdown().await;

@@ -2,7 +2,8 @@
 // Server: what the reference server cannot show. Its tool list comes in pages of two
 // (`nextCursor`); `add-tool` adds a tool and sends `notifications/tools/list_changed`;
 // `request-header` answers with a header of the HTTP request that called it; `wait` waits,
-// and `cancellations` counts the waits the client cancelled (`notifications/cancelled`).
+// and `cancellations` counts the waits the client cancelled (`notifications/cancelled`);
+// `working-folder` is the folder it runs in.
 // Usage: node fixture-server.mjs [stdio | http] (http listens on PORT, at /mcp).
 import { createServer } from "node:http";
 import { randomUUID } from "node:crypto";
@@ -25,6 +26,7 @@ const tools = [
   tool("request-header", "The value of the HTTP request header `name`", { name: { type: "string" } }),
   tool("wait", "Waits `seconds` seconds, or until the call is cancelled", { seconds: { type: "number" } }),
   tool("cancellations", "How many calls the client cancelled"),
+  tool("working-folder", "The folder the server runs in"),
 ];
 let cancelled = 0;
 
@@ -60,6 +62,8 @@ server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
       return text("waited");
     case "cancellations":
       return text(String(cancelled));
+    case "working-folder":
+      return text(process.cwd());
     case "request-header":
       return text(String(extra.requestInfo?.headers?.[String(args.name).toLowerCase()] ?? "(none)"));
     default:
