@@ -100,3 +100,18 @@ async fn an_http_server_that_goes_away_is_reconnected_when_it_is_back() {
     assert_eq!(tools.call(&page, &context(), json!({})).await.unwrap(), "called page-1");
     servers.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_idle_http_server_that_goes_away_is_noticed_by_the_ping() {
+    let port = free_port();
+    let server = http_server(&npm_folder().join("fixture-server.mjs"), &["http"], port).await;
+    let servers = McpServers::new(npm_folder());
+    servers.apply(vec![http("idle", port, &[])]).await;
+    ready(&servers, "idle").await;
+    drop(server);
+    // No call is made: the next ping (every 30 s) finds it gone.
+    let failed = wait_for(&servers, "idle", "failed", |status| status.state == ServerState::Failed).await;
+    let error = failed.last_error.unwrap();
+    assert!(error.starts_with("it stopped answering: "), "{error}");
+    servers.shutdown().await;
+}
