@@ -20,7 +20,7 @@ use plugboard_types::{
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use super::commands::{DirectCommand, find_command, run_command};
+use super::commands::{DirectCommand, SourcedTool, find_command, run_command};
 use super::history::history;
 use super::{ChatEngine, PluginChoice, TurnEvent, TurnRequest};
 use crate::convert::api_message;
@@ -28,7 +28,7 @@ use crate::error::{ChatError, Refused};
 use crate::live::LiveEvent;
 use crate::policy::ToolPolicies;
 use crate::text::{check_text, without_nul};
-use crate::tools::{OfferedTool, ToolSource};
+use crate::tools::{OfferedTool, ToolPolicy, ToolSource};
 use crate::trace::Trace;
 use approval::Screening;
 
@@ -145,7 +145,15 @@ impl Turn<'_> {
             model: model.clone().unwrap_or_default(),
             request_id: format!("turn-{}", conversation.id),
         };
-        let mut screened = self.screen(&all_plugins, &filters, &context, &content).await?;
+        // The MCP servers' tools this conversation offers, for `/mcp`.
+        let mcp_tools: Vec<SourcedTool> = self
+            .engine
+            .tool_sources()
+            .iter()
+            .flat_map(|source| source.tools(&choice).into_iter().map(|tool| (source.clone(), tool)))
+            .filter(|(_, tool)| tool.source.starts_with("mcp:"))
+            .collect();
+        let mut screened = self.screen(&all_plugins, &mcp_tools, &filters, &context, &content).await?;
         // The person's text holds no NUL; a filter's rewrite might.
         screened.text = without_nul(screened.text);
         let user_message = self
@@ -170,7 +178,7 @@ impl Turn<'_> {
             return Ok(());
         }
         match screened.command {
-            Some(command) => self.answer_command(command, &context, &user_message).await,
+            Some(command) => self.answer_command(command, &choice, &context, &user_message).await,
             None => self.answer_with_model(&filters, &choice, context, &user_message, model.as_deref()).await,
         }
     }
@@ -179,6 +187,7 @@ impl Turn<'_> {
     async fn screen(
         &mut self,
         all_plugins: &[Plugin],
+        mcp_tools: &[SourcedTool],
         filters: &[Plugin],
         context: &CallContext,
         content: &str,
@@ -199,7 +208,7 @@ impl Turn<'_> {
         // `/run` and plugin slash commands are for plugins, not the model: they are
         // recognised before the prompt filters (which prepare text for the model) and
         // skip them.
-        let command = find_command(all_plugins, &posted.text)?;
+        let command = find_command(all_plugins, mcp_tools, &posted.text)?;
         if command.is_some() {
             return Ok(Screened { text: posted.text, command });
         }
@@ -214,10 +223,15 @@ impl Turn<'_> {
     async fn answer_command(
         &mut self,
         command: DirectCommand,
+        choice: &PluginChoice,
         context: &CallContext,
         user_message: &Message,
     ) -> Result<(), ChatError> {
-        let (author, reply) = run_command(command, context, &mut self.trace).await?;
+        let policy = match &command {
+            DirectCommand::Tool { tool, .. } => self.engine.load_tool_policies().await?.decide(tool, choice).policy,
+            _ => ToolPolicy::Auto,
+        };
+        let (author, reply) = run_command(command, context, policy, &mut self.trace).await?;
         let reply = without_nul(reply);
         let reply_message = self
             .store()

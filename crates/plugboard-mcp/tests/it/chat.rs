@@ -10,6 +10,7 @@ use plugboard_host::{Plugin, PluginSet};
 use plugboard_mcp::McpServers;
 use plugboard_openai::{OpenAiConfig, OpenAiProvider};
 use plugboard_store::{ApprovalStore, ChatStore, SqliteStore};
+use plugboard_store::{Conversation, User};
 
 use crate::support::{everything, marker, npm_folder, ready};
 
@@ -78,5 +79,79 @@ async fn a_turn_calls_an_mcp_tool_and_traces_it() {
     let tool_step = steps.iter().find(|step| step["stage"] == "tool").unwrap_or_else(|| panic!("{trace:#}"));
     assert_eq!(tool_step["plugin"], "mcp:everything");
     assert_eq!(tool_step["tool"], "echo");
+    servers.shutdown().await;
+}
+
+/// Runs one turn of `content`; its reply, or its error's code and text.
+async fn turn(engine: &ChatEngine, user: &User, conversation: &Conversation, content: &str) -> Result<String, String> {
+    let mut events = engine.start_turn(TurnRequest {
+        user: user.clone(),
+        conversation: conversation.clone(),
+        content: content.to_owned(),
+        model: Some("fixture/echo".to_owned()),
+    });
+    loop {
+        match events.recv().await.expect("the turn ends with done or an error") {
+            TurnEvent::Done { reply, .. } => {
+                assert_eq!(reply.author.as_str(), if content == "/mcp" { "plugboard" } else { "mcp:everything" });
+                return Ok(reply.content);
+            }
+            TurnEvent::Error(error) => return Err(format!("{}: {error}", error.code())),
+            _ => {}
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_mcp_command_runs_a_tool_directly_unless_it_is_denied() {
+    let fixture = FixtureLlm::start().await.unwrap();
+    let provider =
+        OpenAiProvider::new(OpenAiConfig::new("fixture", fixture.base_url()), plugboard_host::tls_config().unwrap())
+            .unwrap();
+    let mut models = Models::new();
+    models.add(Arc::new(provider));
+    let models: SharedModels = Arc::new(tokio::sync::RwLock::new(models));
+    let store = Arc::new(SqliteStore::open_in_memory().await.unwrap());
+    let user = store.create_user("alice", "not a hash").await.unwrap();
+    let conversation = store.create_conversation(&user.id, "commands").await.unwrap();
+    let servers = McpServers::new(npm_folder());
+    servers.apply(vec![everything("everything", &marker())]).await;
+    ready(&servers, "everything").await;
+    let engine = ChatEngine::with_tool_sources(
+        Arc::new(NoPlugins),
+        store.clone(),
+        models,
+        EngineConfig::default(),
+        vec![Arc::new(servers.tool_source())],
+    );
+
+    // `/mcp` lists the servers' tools; typing the command is the person's own approval, so
+    // a tool whose policy is `ask` (the default for MCP tools) runs, the model never asked.
+    let listed = turn(&engine, &user, &conversation, "/mcp").await.unwrap();
+    assert!(listed.contains("everything: ") && listed.contains("echo"), "{listed}");
+    let reply = turn(&engine, &user, &conversation, r#"/mcp everything echo {"message": "typed"}"#).await;
+    assert_eq!(reply.unwrap(), "Echo: typed");
+    assert!(fixture.requests().is_empty(), "the model was not asked");
+    let messages = store.list_messages(&conversation.id).await.unwrap();
+    let answer = messages.last().unwrap();
+    let trace = store.trace(&answer.id).await.unwrap().expect("the command's trace").trace;
+    let step = &trace["steps"][0];
+    assert_eq!(
+        (step["stage"].as_str(), step["command"].as_str(), step["tool"].as_str()),
+        (Some("command"), Some("mcp"), Some("echo"))
+    );
+    assert_eq!(step["policy"], "ask");
+
+    // What is wrong is said: an unknown tool (with what there is), arguments that are not
+    // a JSON object.
+    let error = turn(&engine, &user, &conversation, "/mcp everything nope").await.unwrap_err();
+    assert!(error.starts_with("invalid_input") && error.contains("echo"), "{error}");
+    let error = turn(&engine, &user, &conversation, "/mcp everything echo [1]").await.unwrap_err();
+    assert!(error.contains("must be a JSON object"), "{error}");
+
+    // Denied by an administrator: refused, said so, the tool not run.
+    store.set_tool_policy("mcp:everything", "deny").await.unwrap();
+    let reply = turn(&engine, &user, &conversation, r#"/mcp everything echo {"message": "no"}"#).await.unwrap();
+    assert_eq!(reply, "the tool `mcp_everything__echo` is not allowed here (policy deny)");
     servers.shutdown().await;
 }
