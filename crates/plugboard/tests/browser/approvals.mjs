@@ -3,7 +3,8 @@
 // calculator's tool to `ask` in the plugins page's policy table; a message makes the model
 // call it and the turn pauses with an approval card; the page is reloaded and the card is
 // shown again when the conversation is opened; it is approved there with edited arguments
-// and the reply arrives, its trace showing the decision. Any console error or failed
+// and the reply arrives, its trace showing the decision; the person then sets the tool to
+// "never" in the conversation and the next call is refused. Any console error or failed
 // assertion ends with a non-zero exit.
 //
 // node approvals.mjs <base-url> <screenshot-dir>
@@ -75,6 +76,20 @@ try {
   await finalReply.locator(".trace-view td", { hasText: "calculator__calculate: approved with edited arguments" }).waitFor();
   await shot("approval-approved");
   assert.equal(await page.locator(".approval").count(), 0, "no card is left");
+
+  // The person narrows the tool to "never" in this conversation: the next call is refused
+  // without asking.
+  await page.locator("#plugins-menu summary").click();
+  const never = page.locator('#plugin-toggles select[name="policy:calculator__calculate"]');
+  await never.waitFor();
+  const saved = page.waitForResponse((r) => r.request().method() === "PATCH" && r.url().includes("/api/conversations/"));
+  await never.selectOption("deny");
+  assert.equal((await saved).status(), 200);
+  await page.locator("#plugins-menu summary").click();
+  await input.fill('tool:calculator__calculate {"expression": "1+1"}');
+  await input.press("Enter");
+  await page.locator(".message.assistant .body", { hasText: "is not allowed here (policy deny)" }).waitFor();
+  assert.equal(await page.locator(".approval").count(), 0, "nothing asked");
   assert.deepEqual(errors, [], "no console errors");
   console.log("approvals: all checks passed");
 } finally {
