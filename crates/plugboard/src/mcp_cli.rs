@@ -5,8 +5,8 @@
 //! standard error, since standard output is the protocol's.
 
 use anyhow::Context;
-use plugboard_server::ServerConfig;
 use plugboard_server::mcp::{FixedCaller, serve_stdio};
+use plugboard_server::{McpServersConfig, ServerConfig};
 
 use crate::config::FileConfig;
 use crate::plugins::PluginOptions;
@@ -33,17 +33,16 @@ pub(crate) struct McpOptions {
 pub(crate) async fn run(options: McpOptions) -> anyhow::Result<()> {
     let file = FileConfig::load(options.plugins.config.as_deref())?;
     let opened = options.plugins.open_beside_a_server(&file).await?;
-    let server_config = ServerConfig {
-        mcp_expose_mcp_servers: options.mcp_expose_mcp_servers || file.mcp_expose_mcp_servers == Some(true),
-        ..ServerConfig::default()
-    };
-    let state = opened
-        .app
-        .server_config(server_config)
-        .user_calls_per_minute(file.user_calls_per_minute.unwrap_or(120))
-        .build()
-        .await
-        .context("starting the plugin runtime")?;
+    let expose_mcp_servers = options.mcp_expose_mcp_servers || file.mcp_expose_mcp_servers == Some(true);
+    let server_config = ServerConfig { mcp_expose_mcp_servers: expose_mcp_servers, ..ServerConfig::default() };
+    let mut app =
+        opened.app.server_config(server_config).user_calls_per_minute(file.user_calls_per_minute.unwrap_or(120));
+    if expose_mcp_servers {
+        // The MCP servers as `serve` runs them: the file's and those added through the API.
+        let working_folder = std::fs::canonicalize(&opened.data_dir).unwrap_or_else(|_| opened.data_dir.clone());
+        app = app.mcp_servers(McpServersConfig { servers: file.mcp_servers.clone(), working_folder });
+    }
+    let state = app.build().await.context("starting the plugin runtime")?;
     let store = state.store.as_ref();
     let (caller, user) = match (&options.user, &options.token) {
         (Some(name), _) => FixedCaller::by_name(store, name).await,
@@ -53,10 +52,12 @@ pub(crate) async fn run(options: McpOptions) -> anyhow::Result<()> {
         ),
     }
     .context("cannot serve MCP")?;
-    let report = state.start_plugins().await;
+    // MCP servers' processes are started only when their tools are offered here.
+    let report = if expose_mcp_servers { state.start_plugins().await } else { state.registry.start().await };
     tracing::info!(user = %user.username, loaded = report.loaded.len(), failed = report.failed.len(), "serving MCP on standard input and output");
-    let registry = state.registry.clone();
+    let (registry, mcp_servers) = (state.registry.clone(), state.mcp.clone());
     let served = serve_stdio(state, caller, crate::shutdown_signal()).await;
     registry.shutdown().await;
+    mcp_servers.shutdown().await;
     served
 }
