@@ -336,6 +336,14 @@ async fn tool_calls_count_toward_the_per_user_plugin_limit() {
         )
         .await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    // Counted by outcome (the recorder is the process's: other tests' calls count too).
+    let metrics = alice.request(reqwest::Method::GET, "/metrics").send().await.unwrap().text().await.unwrap();
+    let count = |outcome: &str| {
+        let series =
+            format!("plugboard_mcp_server_calls_total{{tool=\"calculator__calculate\",outcome=\"{outcome}\"}} ");
+        metrics.lines().find_map(|line| line.strip_prefix(&series)).map_or(0, |count| count.trim().parse().unwrap())
+    };
+    assert!(count("ok") >= 30 && count("rate_limited") >= 1, "{metrics}");
     // Another user has their own.
     let bob = server.signup("bob").await;
     let (bobs_token, _) = new_token(&bob).await;
