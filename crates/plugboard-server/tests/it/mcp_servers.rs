@@ -471,3 +471,34 @@ async fn an_http_server_gets_its_secret_header_and_its_tools_are_called() {
         assert!(!answer.contains(&token), "the token was shown: {answer}");
     }
 }
+
+/// A stored secret that does not open (sealed under a key this server lacks) leaves its
+/// server out, shown failed with what to do; giving the secret again with `PUT` brings it
+/// back, and "(secret)" cannot stand for the value that is lost.
+#[tokio::test]
+async fn a_secret_that_does_not_open_shows_the_server_failed_until_given_again() {
+    let server = start(Vec::new()).await;
+    let admin = server.signup("admin").await;
+    let (status, added) = admin.post("/api/mcp/servers", fixture_config("fixture", json!({}))).await;
+    assert_eq!(status, StatusCode::CREATED, "{added}");
+    wait_for_state(&admin, "fixture", "ready").await;
+
+    // As if the database came from a server with another key.
+    let mut stored = server.state.store.mcp_server("fixture").await.unwrap().unwrap();
+    let other = SecretKey::generate().unwrap();
+    stored.secrets["env.FIXTURE_TOKEN"] = other.seal("mcp:fixture", "env.FIXTURE_TOKEN", &json!(SECRET)).unwrap();
+    assert!(server.state.store.replace_mcp_server(&stored).await.unwrap());
+    server.state.mcp.sync().await.unwrap();
+    let failed = wait_for_state(&admin, "fixture", "failed").await;
+    let error = failed["last_error"].as_str().unwrap();
+    assert!(error.contains("`env.FIXTURE_TOKEN` cannot be decrypted"), "{error}");
+    assert_eq!(failed["config"], Value::Null);
+    assert!(server.state.mcp.servers().status("fixture").is_none(), "not started");
+
+    let (status, body) = admin.put("/api/mcp/servers/fixture", added["server"]["config"].clone()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "the lost value cannot be kept: {body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("give the value"), "{body}");
+    let (status, body) = admin.put("/api/mcp/servers/fixture", fixture_config("fixture", json!({}))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    wait_for_state(&admin, "fixture", "ready").await;
+}
