@@ -1,18 +1,19 @@
-//! A chat turn that calls an MCP server's tool: the fixture model asks for the reference
-//! server's `echo`, the engine calls it through `McpTools`, and the result is in the turn's
-//! events, the stored tool message, the reply and the trace.
+//! Chat turns with MCP servers' tools: the fixture model asks for the reference server's
+//! `echo` (over stdio and over streamable HTTP), the engine calls it through `McpTools`,
+//! and the result is in the turn's events, the stored tool message, the reply and the
+//! trace; `/mcp` runs a tool directly.
 
 use std::sync::Arc;
 
 use plugboard_chat::{ChatEngine, EngineConfig, Models, SharedModels, TurnEvent, TurnRequest};
 use plugboard_fixture_llm::FixtureLlm;
 use plugboard_host::{Plugin, PluginSet};
-use plugboard_mcp::McpServers;
+use plugboard_mcp::{McpServerConfig, McpServers, Transport};
 use plugboard_openai::{OpenAiConfig, OpenAiProvider};
 use plugboard_store::{ApprovalStore, ChatStore, SqliteStore};
 use plugboard_store::{Conversation, User};
 
-use crate::support::{everything, marker, npm_folder, ready};
+use crate::support::{config, everything, everything_script, free_port, http_server, marker, npm_folder, ready};
 
 /// No plugins: the MCP server is the only tool source with tools.
 #[derive(Debug)]
@@ -25,7 +26,20 @@ impl PluginSet for NoPlugins {
 }
 
 #[tokio::test]
-async fn a_turn_calls_an_mcp_tool_and_traces_it() {
+async fn a_turn_calls_an_mcp_tool_over_stdio_and_traces_it() {
+    a_turn_calls_echo_of(everything("everything", &marker())).await;
+}
+
+#[tokio::test]
+async fn a_turn_calls_an_mcp_tool_over_streamable_http_and_traces_it() {
+    let port = free_port();
+    let _server = http_server(&everything_script(), &["streamableHttp"], port).await;
+    let url = format!("http://127.0.0.1:{port}/mcp");
+    a_turn_calls_echo_of(config("everything", Transport::Http { url, headers: Default::default() })).await;
+}
+
+/// A turn whose model calls `echo` of the reference server `everything`, configured so.
+async fn a_turn_calls_echo_of(server: McpServerConfig) {
     let fixture = FixtureLlm::start().await.unwrap();
     let provider =
         OpenAiProvider::new(OpenAiConfig::new("fixture", fixture.base_url()), plugboard_host::tls_config().unwrap())
@@ -40,7 +54,7 @@ async fn a_turn_calls_an_mcp_tool_and_traces_it() {
     store.set_tool_policy("mcp:everything", "auto").await.unwrap();
 
     let servers = McpServers::new(npm_folder());
-    servers.apply(vec![everything("everything", &marker())]).await;
+    servers.apply(vec![server]).await;
     ready(&servers, "everything").await;
     let engine = ChatEngine::with_tool_sources(
         Arc::new(NoPlugins),
