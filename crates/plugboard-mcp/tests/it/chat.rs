@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use plugboard_chat::{ChatEngine, EngineConfig, Models, SharedModels, TurnEvent, TurnRequest};
+use plugboard_chat::{ChatEngine, EngineConfig, Models, SharedModels, ToolSource, TurnEvent, TurnRequest};
 use plugboard_fixture_llm::FixtureLlm;
 use plugboard_host::{Plugin, PluginSet};
 use plugboard_mcp::{McpServerConfig, McpServers, Transport};
@@ -25,6 +25,38 @@ impl PluginSet for NoPlugins {
     }
 }
 
+/// The fixture model, a store with alice and a conversation of hers, the MCP server
+/// `server` (named `everything`) ready, and an engine offering its tools.
+struct Setup {
+    fixture: FixtureLlm,
+    store: Arc<SqliteStore>,
+    user: User,
+    conversation: Conversation,
+    servers: McpServers,
+    engine: ChatEngine,
+}
+
+impl Setup {
+    async fn start(server: McpServerConfig) -> Setup {
+        let fixture = FixtureLlm::start().await.unwrap();
+        let tls = plugboard_host::tls_config().unwrap();
+        let provider = OpenAiProvider::new(OpenAiConfig::new("fixture", fixture.base_url()), tls).unwrap();
+        let mut models = Models::new();
+        models.add(Arc::new(provider));
+        let models: SharedModels = Arc::new(tokio::sync::RwLock::new(models));
+        let store = Arc::new(SqliteStore::open_in_memory().await.unwrap());
+        let user = store.create_user("alice", "not a hash").await.unwrap();
+        let conversation = store.create_conversation(&user.id, "tools").await.unwrap();
+        let servers = McpServers::new(npm_folder());
+        servers.apply(vec![server]).await;
+        ready(&servers, "everything").await;
+        let sources: Vec<Arc<dyn ToolSource>> = vec![Arc::new(servers.tool_source())];
+        let engine =
+            ChatEngine::with_tool_sources(Arc::new(NoPlugins), store.clone(), models, EngineConfig::default(), sources);
+        Setup { fixture, store, user, conversation, servers, engine }
+    }
+}
+
 #[tokio::test]
 async fn a_turn_calls_an_mcp_tool_over_stdio_and_traces_it() {
     a_turn_calls_echo_of(everything("everything", &marker())).await;
@@ -40,29 +72,9 @@ async fn a_turn_calls_an_mcp_tool_over_streamable_http_and_traces_it() {
 
 /// A turn whose model calls `echo` of the reference server `everything`, configured so.
 async fn a_turn_calls_echo_of(server: McpServerConfig) {
-    let fixture = FixtureLlm::start().await.unwrap();
-    let provider =
-        OpenAiProvider::new(OpenAiConfig::new("fixture", fixture.base_url()), plugboard_host::tls_config().unwrap())
-            .unwrap();
-    let mut models = Models::new();
-    models.add(Arc::new(provider));
-    let models: SharedModels = Arc::new(tokio::sync::RwLock::new(models));
-    let store = Arc::new(SqliteStore::open_in_memory().await.unwrap());
-    let user = store.create_user("alice", "not a hash").await.unwrap();
-    let conversation = store.create_conversation(&user.id, "tools").await.unwrap();
+    let Setup { store, user, conversation, servers, engine, .. } = Setup::start(server).await;
     // MCP tools ask first by default; the administrator lets this server's run unasked.
     store.set_tool_policy("mcp:everything", "auto").await.unwrap();
-
-    let servers = McpServers::new(npm_folder());
-    servers.apply(vec![server]).await;
-    ready(&servers, "everything").await;
-    let engine = ChatEngine::with_tool_sources(
-        Arc::new(NoPlugins),
-        store.clone(),
-        models,
-        EngineConfig::default(),
-        vec![Arc::new(servers.tool_source())],
-    );
     let mut events = engine.start_turn(TurnRequest {
         user,
         conversation: conversation.clone(),
@@ -118,26 +130,8 @@ async fn turn(engine: &ChatEngine, user: &User, conversation: &Conversation, con
 
 #[tokio::test]
 async fn the_mcp_command_runs_a_tool_directly_unless_it_is_denied() {
-    let fixture = FixtureLlm::start().await.unwrap();
-    let provider =
-        OpenAiProvider::new(OpenAiConfig::new("fixture", fixture.base_url()), plugboard_host::tls_config().unwrap())
-            .unwrap();
-    let mut models = Models::new();
-    models.add(Arc::new(provider));
-    let models: SharedModels = Arc::new(tokio::sync::RwLock::new(models));
-    let store = Arc::new(SqliteStore::open_in_memory().await.unwrap());
-    let user = store.create_user("alice", "not a hash").await.unwrap();
-    let conversation = store.create_conversation(&user.id, "commands").await.unwrap();
-    let servers = McpServers::new(npm_folder());
-    servers.apply(vec![everything("everything", &marker())]).await;
-    ready(&servers, "everything").await;
-    let engine = ChatEngine::with_tool_sources(
-        Arc::new(NoPlugins),
-        store.clone(),
-        models,
-        EngineConfig::default(),
-        vec![Arc::new(servers.tool_source())],
-    );
+    let Setup { fixture, store, user, conversation, servers, engine } =
+        Setup::start(everything("everything", &marker())).await;
 
     // `/mcp` lists the servers' tools; typing the command is the person's own approval, so
     // a tool whose policy is `ask` (the default for MCP tools) runs, the model never asked.
