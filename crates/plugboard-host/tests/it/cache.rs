@@ -1,4 +1,5 @@
-//! The compiled-component cache survives restarts and shrugs off corrupted files.
+//! The compiled-component cache survives restarts, is mapped rather than copied, and
+//! shrugs off corrupted files.
 
 use plugboard_host::{RuntimeConfig, Services};
 use plugboard_test_plugins::plugin_dir;
@@ -33,8 +34,19 @@ async fn compiled_components_are_cached_and_reused() {
         "9"
     );
     assert_eq!(std::fs::metadata(&files[0]).unwrap().modified().unwrap(), written, "not rewritten");
+    // Its compiled code is the cache file's pages, mapped (shared with every other loader
+    // of the file), not a copy in the process's own memory.
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+    assert!(maps.contains(files[0].to_str().unwrap()), "the cache file is mapped:\n{maps}");
+    // Its checksum is kept beside it: a file whose bytes disagree is compiled again.
+    let checksum = files[0].with_file_name(format!("{name}.sha256"));
+    assert_eq!(std::fs::read_to_string(&checksum).unwrap().len(), 64, "hex SHA-256");
 
-    // A corrupted file is ignored and replaced.
+    // A corrupted file is ignored and replaced. (Changed in place, as here, a file must not
+    // be while a runtime has it mapped: those are dropped first.)
+    drop(calculator);
+    drop(second);
+    drop(first);
     std::fs::write(&files[0], b"garbage").unwrap();
     let third = runtime_with(config);
     let calculator = third.load_dir(&plugin_dir("calculator"), None).await.unwrap();
@@ -43,4 +55,14 @@ async fn compiled_components_are_cached_and_reused() {
         "4"
     );
     assert!(std::fs::read(&files[0]).unwrap().len() > 1000, "rewritten with the compiled component");
+
+    // A file without its checksum (as an earlier Plugboard wrote them) is compiled again.
+    std::fs::remove_file(&checksum).unwrap();
+    let fourth = runtime_with(RuntimeConfig { cache_dir: Some(dir.path().to_owned()), ..test_config() });
+    let calculator = fourth.load_dir(&plugin_dir("calculator"), None).await.unwrap();
+    assert_eq!(
+        calculator.call_tool(&context(), "calculate", serde_json::json!({"expression": "5*5"})).await.unwrap(),
+        "25"
+    );
+    assert!(checksum.is_file(), "written again with its checksum");
 }

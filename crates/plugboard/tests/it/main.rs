@@ -539,15 +539,23 @@ async fn the_server_prunes_compiled_components_no_plugin_uses() {
     std::fs::create_dir_all(&cache).unwrap();
     let stale = cache.join(format!("{}-{}.cwasm", "ab".repeat(32), "0".repeat(16)));
     std::fs::write(&stale, b"an earlier version's compiled code").unwrap();
+    let stale_checksum = cache.join(format!("{}-{}.cwasm.sha256", "ab".repeat(32), "0".repeat(16)));
+    std::fs::write(&stale_checksum, "cd".repeat(32)).unwrap();
     let other = cache.join("notes.txt");
     std::fs::write(&other, b"not the cache's").unwrap();
     let server = start_server_with(&dir, &[("PLUGBOARD_OPENAI_BASE_URL", &nowhere_url())]);
     assert!(!stale.exists(), "the unused compiled file is gone");
+    assert!(!stale_checksum.exists(), "and its checksum");
     assert!(other.exists(), "a file the cache did not write stays");
     let compiled = std::fs::read_dir(&cache)
         .unwrap()
         .filter(|entry| entry.as_ref().unwrap().path().extension().is_some_and(|extension| extension == "cwasm"))
         .count();
     assert_eq!(compiled, 8, "one for each bundled plugin");
+    let checksums = std::fs::read_dir(&cache)
+        .unwrap()
+        .filter(|entry| entry.as_ref().unwrap().path().extension().is_some_and(|extension| extension == "sha256"))
+        .count();
+    assert_eq!(checksums, 8, "each with its checksum");
     drop(server);
 }
