@@ -12,11 +12,7 @@ use std::time::Duration;
 use futures_util::StreamExt as _;
 use futures_util::stream::BoxStream;
 use plugboard_chat::EngineConfig;
-use plugboard_fixture_llm::FixtureLlm;
-use plugboard_host::RuntimeConfig;
-use plugboard_openai::{OpenAiConfig, OpenAiProvider};
-use plugboard_registry::RegistryConfig;
-use plugboard_server::{AppBuilder, ServerConfig};
+use plugboard_server::ServerConfig;
 use plugboard_store::testing::TestDatabase;
 use plugboard_store::{PgStore, SqliteStore, Store};
 use reqwest::StatusCode;
@@ -36,43 +32,12 @@ async fn server_with_timeout(approval_timeout: Duration) -> TestServer {
 
 /// [`server_with_timeout`] with its data folder and store given.
 async fn server_on(data: tempfile::TempDir, store: Arc<dyn Store>, approval_timeout: Duration) -> TestServer {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let dir = data.path().join("plugins");
-    std::fs::create_dir_all(&dir).unwrap();
-    plugboard_test_plugins::copy_plugin_folder(
-        &plugboard_test_plugins::plugin_dir("calculator"),
-        &dir.join("calculator"),
-    )
-    .unwrap();
-    let fixture = FixtureLlm::start().await.unwrap();
-    let model = OpenAiProvider::new(OpenAiConfig::new("fixture", fixture.base_url()), crate::tls()).unwrap();
-    let state = AppBuilder::new(store)
-        .runtime_config(RuntimeConfig {
-            cache_dir: Some(crate::shared_cache_dir().to_owned()),
-            ..RuntimeConfig::default()
-        })
-        .registry_config(RegistryConfig { directories: vec![dir], ..RegistryConfig::default() })
-        .provider(Arc::new(model))
-        .default_model(Some("fixture/echo".to_owned()))
-        .engine_config(EngineConfig { approval_timeout, ..EngineConfig::default() })
-        .server_config(ServerConfig::default())
-        .build()
-        .await
-        .unwrap();
-    let report = state.start_plugins().await;
-    assert!(report.failed.is_empty(), "{:?}", report.failed);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let serving = state.clone();
-    tokio::spawn(async move {
-        plugboard_server::serve(listener, serving, async move {
-            let _ = stopped.await;
-        })
-        .await
-        .unwrap();
-    });
-    TestServer { base, client: reqwest::Client::new(), fixture, state, _data: data, _stop: stop, _database: None }
+    TestServer::serve(data, store, &["calculator"], |app| {
+        app.default_model(Some("fixture/echo".to_owned()))
+            .engine_config(EngineConfig { approval_timeout, ..EngineConfig::default() })
+            .server_config(ServerConfig::default())
+    })
+    .await
 }
 
 /// A server with the default approval timeout (five minutes: no test waits for it).

@@ -114,14 +114,7 @@ impl TestServer {
         plugins: &[&str],
         (config, default_model, chat_turns_per_minute): (ServerConfig, Option<&str>, u32),
     ) -> TestServer {
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let data = tempfile::tempdir().unwrap();
-        let dir = data.path().join("plugins");
-        std::fs::create_dir_all(&dir).unwrap();
-        for name in plugins {
-            plugboard_test_plugins::copy_plugin_folder(&plugboard_test_plugins::plugin_dir(name), &dir.join(name))
-                .unwrap();
-        }
         let (store, database): (Arc<dyn Store>, _) = match backend {
             Backend::Sqlite => (Arc::new(SqliteStore::open(&data.path().join("plugboard.db")).await.unwrap()), None),
             Backend::Postgres => {
@@ -132,22 +125,44 @@ impl TestServer {
         if plugins.contains(&"example-tagger") {
             enable_before_start(store.as_ref(), "example-tagger").await;
         }
+        let mut server = TestServer::serve(data, store, plugins, |app| {
+            app.default_model(default_model.map(str::to_owned))
+                .server_config(config)
+                .user_calls_per_minute(30)
+                .chat_turns_per_minute(chat_turns_per_minute)
+        })
+        .await;
+        server._database = database;
+        server
+    }
+
+    /// Serves `store` on a free port, with the data folder `data` (the test plugins
+    /// `plugins` copied into its `plugins/`, the plugin folder), the fixture model as the
+    /// provider `fixture`, the shared compiled-plugin cache, and whatever `customise` sets
+    /// on the builder; every plugin started.
+    async fn serve(
+        data: tempfile::TempDir,
+        store: Arc<dyn Store>,
+        plugins: &[&str],
+        customise: impl FnOnce(AppBuilder) -> AppBuilder,
+    ) -> TestServer {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let dir = data.path().join("plugins");
+        std::fs::create_dir_all(&dir).unwrap();
+        for name in plugins {
+            plugboard_test_plugins::copy_plugin_folder(&plugboard_test_plugins::plugin_dir(name), &dir.join(name))
+                .unwrap();
+        }
         let fixture = FixtureLlm::start().await.unwrap();
         let model = OpenAiProvider::new(OpenAiConfig::new("fixture", fixture.base_url()), tls()).unwrap();
-        let state = AppBuilder::new(store)
+        let app = AppBuilder::new(store)
             .runtime_config(RuntimeConfig {
                 cache_dir: Some(shared_cache_dir().to_owned()),
                 ..RuntimeConfig::default()
             })
             .registry_config(RegistryConfig { directories: vec![dir], ..RegistryConfig::default() })
-            .provider(Arc::new(model))
-            .default_model(default_model.map(str::to_owned))
-            .server_config(config)
-            .user_calls_per_minute(30)
-            .chat_turns_per_minute(chat_turns_per_minute)
-            .build()
-            .await
-            .unwrap();
+            .provider(Arc::new(model));
+        let state = customise(app).build().await.unwrap();
         let report = state.start_plugins().await;
         assert!(report.failed.is_empty(), "{:?}", report.failed);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -161,15 +176,7 @@ impl TestServer {
             .await
             .unwrap();
         });
-        TestServer {
-            base,
-            client: reqwest::Client::new(),
-            fixture,
-            state,
-            _data: data,
-            _stop: stop,
-            _database: database,
-        }
+        TestServer { base, client: reqwest::Client::new(), fixture, state, _data: data, _stop: stop, _database: None }
     }
 
     fn url(&self, path: &str) -> String {

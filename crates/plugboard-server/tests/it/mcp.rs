@@ -358,53 +358,21 @@ async fn tool_calls_count_toward_the_per_user_plugin_limit() {
 async fn server_with_an_mcp_server(expose: bool) -> TestServer {
     use std::sync::Arc;
 
-    use plugboard_fixture_llm::FixtureLlm;
-    use plugboard_host::RuntimeConfig;
-    use plugboard_openai::{OpenAiConfig, OpenAiProvider};
-    use plugboard_registry::RegistryConfig;
-    use plugboard_server::{AppBuilder, McpServersConfig};
+    use plugboard_server::McpServersConfig;
     use plugboard_store::{SqliteStore, Store};
 
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let data = tempfile::tempdir().unwrap();
-    let plugins = data.path().join("plugins");
-    plugboard_test_plugins::copy_plugin_folder(
-        &plugboard_test_plugins::plugin_dir("calculator"),
-        &plugins.join("calculator"),
-    )
-    .unwrap();
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&data.path().join("plugboard.db")).await.unwrap());
-    let fixture = FixtureLlm::start().await.unwrap();
-    let model = OpenAiProvider::new(OpenAiConfig::new("fixture", fixture.base_url()), crate::tls()).unwrap();
     let mcp_server = serde_json::from_value(json!({
         "name": "fixture", "transport": "stdio", "command": env!("CARGO_BIN_EXE_plugboard-mcp-fixture"),
     }))
     .unwrap();
-    let state = AppBuilder::new(store)
-        .runtime_config(RuntimeConfig {
-            cache_dir: Some(crate::shared_cache_dir().to_owned()),
-            ..RuntimeConfig::default()
-        })
-        .registry_config(RegistryConfig { directories: vec![plugins], ..RegistryConfig::default() })
-        .provider(Arc::new(model))
-        .server_config(ServerConfig { mcp_expose_mcp_servers: expose, ..ServerConfig::default() })
-        .mcp_servers(McpServersConfig { servers: vec![mcp_server], working_folder: data.path().to_owned() })
-        .build()
-        .await
-        .unwrap();
-    state.start_plugins().await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let serving = state.clone();
-    tokio::spawn(async move {
-        plugboard_server::serve(listener, serving, async move {
-            let _ = stopped.await;
-        })
-        .await
-        .unwrap();
-    });
-    TestServer { base, client: reqwest::Client::new(), fixture, state, _data: data, _stop: stop, _database: None }
+    let working_folder = data.path().to_owned();
+    TestServer::serve(data, store, &["calculator"], |app| {
+        app.server_config(ServerConfig { mcp_expose_mcp_servers: expose, ..ServerConfig::default() })
+            .mcp_servers(McpServersConfig { servers: vec![mcp_server], working_folder })
+    })
+    .await
 }
 
 #[tokio::test]

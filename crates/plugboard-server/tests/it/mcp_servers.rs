@@ -6,19 +6,16 @@
 use std::sync::Arc;
 
 use futures_util::StreamExt;
-use plugboard_fixture_llm::FixtureLlm;
-use plugboard_host::RuntimeConfig;
 use plugboard_mcp::McpServerConfig;
-use plugboard_openai::{OpenAiConfig, OpenAiProvider};
 use plugboard_registry::RegistryConfig;
 use plugboard_registry::secrets::{SecretKey, SecretKeys, is_sealed};
-use plugboard_server::{AppBuilder, McpServersConfig};
+use plugboard_server::McpServersConfig;
 use plugboard_store::testing::TestDatabase;
 use plugboard_store::{PgStore, SqliteStore, Store};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::{Session, TestServer, eventually, shared_cache_dir, tls};
+use crate::{Session, TestServer, eventually};
 
 /// The fixture MCP server this package builds.
 const FIXTURE: &str = env!("CARGO_BIN_EXE_plugboard-mcp-fixture");
@@ -55,35 +52,17 @@ async fn start_over(
     file: Vec<McpServerConfig>,
     data: tempfile::TempDir,
 ) -> TestServer {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let fixture = FixtureLlm::start().await.unwrap();
-    let model = OpenAiProvider::new(OpenAiConfig::new("fixture", fixture.base_url()), tls()).unwrap();
-    let state = AppBuilder::new(store)
-        .runtime_config(RuntimeConfig { cache_dir: Some(shared_cache_dir().to_owned()), ..RuntimeConfig::default() })
-        .registry_config(RegistryConfig {
-            directories: vec![data.path().join("plugins")],
+    let folder = data.path().to_owned();
+    TestServer::serve(data, store, &[], |app| {
+        app.registry_config(RegistryConfig {
+            directories: vec![folder.join("plugins")],
             secret_keys: Some(keys),
             ..RegistryConfig::default()
         })
-        .provider(Arc::new(model))
         .default_model(Some("fixture/echo".to_owned()))
-        .mcp_servers(McpServersConfig { servers: file, working_folder: data.path().to_owned() })
-        .build()
-        .await
-        .unwrap();
-    state.start_plugins().await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let serving = state.clone();
-    tokio::spawn(async move {
-        plugboard_server::serve(listener, serving, async move {
-            let _ = stopped.await;
-        })
-        .await
-        .unwrap();
-    });
-    TestServer { base, client: reqwest::Client::new(), fixture, state, _data: data, _stop: stop, _database: None }
+        .mcp_servers(McpServersConfig { servers: file, working_folder: folder })
+    })
+    .await
 }
 
 fn fixture_config(name: &str, extra: Value) -> Value {
