@@ -52,6 +52,12 @@ function parseArgs(argv) {
   return { command, options };
 }
 
+/** `path` as the user reads it best: relative to the working directory when inside it. */
+function shown(path) {
+  const relativePath = relative(process.cwd(), path);
+  return relativePath.startsWith('..') ? path : relativePath;
+}
+
 function required(options, name, what) {
   if (!options[name]) throw new UsageError(`missing --${name} <${what}>`);
   return resolve(options[name]);
@@ -119,7 +125,7 @@ function fetchCheck(pluginDir) {
           if (/^\s*(\/\/|\*)/.test(lineText)) continue;
           warnings.push({
             text: "the global `fetch` does not work in a Plugboard plugin; use `http.fetch(url, {method, headers, body})` (or `http.get`, `http.post`) from '@plugboard/sdk'",
-            location: { file: relative(process.cwd(), args.path), line, column: match.index - before.lastIndexOf('\n') - 1, lineText },
+            location: { file: shown(args.path), line, column: match.index - before.lastIndexOf('\n') - 1, lineText },
           });
         }
         return warnings.length > 0 ? { warnings, contents: text, loader: args.path.endsWith('ts') ? 'ts' : 'js' } : undefined;
@@ -186,7 +192,7 @@ async function typeCheck(tools, pluginDir, work) {
       .trim()
       .split('\n')
       .map((line) => line.replace(/^(.+?)\((\d+),(\d+)\): error (TS\d+): /, (_m, file, l, c, code) =>
-        `${relative(process.cwd(), resolve(work, file))}:${l}:${c}: error: [${code}] `));
+        `${shown(resolve(file))}:${l}:${c}: error: [${code}] `));
     throw new BuildError(lines.join('\n') || `tsc failed with status ${run.status}`);
   }
 }
@@ -209,7 +215,7 @@ async function build(options) {
       "import '@plugboard/sdk/component';",
       `import plugin from ${JSON.stringify(entry)};`,
       "if (plugin === null || typeof plugin !== 'object' || typeof plugin.lifecycle !== 'object') {",
-      `  throw new Error(${JSON.stringify(`${relative(process.cwd(), entry)} must end with \`export default definePlugin(YourPlugin)\``)});`,
+      `  throw new Error(${JSON.stringify(`${shown(entry)} must end with \`export default definePlugin(YourPlugin)\``)});`,
       '}',
       ...EXPORTS.map((name) => `export const ${name} = plugin.${name};`),
     ];
@@ -228,7 +234,7 @@ async function build(options) {
       legalComments: 'none',
     });
     const bundleSize = (await stat(bundled)).size;
-    console.error(`bundled ${relative(process.cwd(), entry)} (${bundleSize} bytes) in ${((performance.now() - bundleStarted) / 1000).toFixed(1)} s`);
+    console.error(`bundled ${shown(entry)} (${bundleSize} bytes) in ${((performance.now() - bundleStarted) / 1000).toFixed(1)} s`);
 
     const componentizeStarted = performance.now();
     const { componentize } = await importTool(tools, '@bytecodealliance/componentize-js');
@@ -241,7 +247,7 @@ async function build(options) {
         disableFeatures: ['http', 'fetch-event'],
       }));
     } catch (error) {
-      throw new BuildError(`componentize-js could not make a component of ${relative(process.cwd(), entry)}:\n${error.message ?? error}`);
+      throw new BuildError(`componentize-js could not make a component of ${shown(entry)}:\n${error.message ?? error}`);
     }
     await mkdir(dirname(out), { recursive: true });
     await writeFile(out, component);
