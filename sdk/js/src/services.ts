@@ -26,7 +26,12 @@ function write(level: LogLevel, parts: unknown[]): void {
 }
 
 function describe(value: unknown): string {
-  if (value instanceof Error) return value.stack ?? `${value.name}: ${value.message}`;
+  if (value instanceof Error) {
+    // SpiderMonkey's `stack` holds only the frames; Node's starts with the message.
+    const head = `${value.name}: ${value.message}`;
+    const stack = value.stack ?? '';
+    return stack.startsWith(head) ? stack : `${head}\n${stack}`.trimEnd();
+  }
   try {
     return JSON.stringify(value, (_key, item) => (typeof item === 'bigint' ? item.toString() : item)) ?? String(value);
   } catch {
