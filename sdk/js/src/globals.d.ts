@@ -36,3 +36,8 @@ declare const console: {
   error(...data: unknown[]): void;
   warn(...data: unknown[]): void;
 };
+declare function setTimeout(callback: (...args: unknown[]) => void, ms?: number, ...args: unknown[]): number;
+declare function clearTimeout(id: number | undefined): void;
+declare function setInterval(callback: (...args: unknown[]) => void, ms?: number, ...args: unknown[]): number;
+declare function clearInterval(id: number | undefined): void;
+declare function queueMicrotask(callback: () => void): void;

@@ -278,7 +278,6 @@ async function test(options) {
       outdir: work,
       outExtension: { '.js': '.mjs' },
       sourcemap: 'inline',
-      sourceRoot: pluginDir,
       plugins: [sdkResolver()],
       // Tests may use packages the plugin depends on; they come from its node_modules.
       nodePaths: [join(pluginDir, 'node_modules')],
@@ -287,12 +286,19 @@ async function test(options) {
     const run = spawnSync(process.execPath, ['--enable-source-maps', '--test', '--test-reporter=spec', ...bundles], {
       stdio: 'inherit',
       cwd: pluginDir,
-      env: { ...process.env, PLUGBOARD_JS_TOOLS: tools },
+      // Without NODE_TEST_CONTEXT: set when this runs inside another `node --test`, it would
+      // make the inner runner skip the files.
+      env: { ...withoutTestContext(process.env), PLUGBOARD_JS_TOOLS: tools },
     });
     if (run.status !== 0) throw new BuildError(`tests failed (node --test exited with status ${run.status})`);
   } finally {
     await rm(work, { recursive: true, force: true });
   }
+}
+
+function withoutTestContext(env) {
+  const { NODE_TEST_CONTEXT: _context, ...rest } = env;
+  return rest;
 }
 
 const USAGE = `usage:
