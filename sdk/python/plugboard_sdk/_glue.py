@@ -191,7 +191,7 @@ class Glue:
         try:
             settings = Settings.parse(settings_json)
         except ValueError as error:
-            raise HookFailed(f"the host sent settings that are not a JSON object: {error}") from error
+            raise HookFailed(str(error)) from error
         try:
             self.plugin = self.plugin_class(settings)
         except Exception as error:

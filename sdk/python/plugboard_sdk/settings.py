@@ -15,7 +15,10 @@ class Settings(dict):  # type: ignore[type-arg]
     @staticmethod
     def parse(text: str) -> "Settings":
         """Settings from the host's JSON; raises ValueError when it is not an object."""
-        value: Any = json.loads(text) if text.strip() else {}
+        try:
+            value: Any = json.loads(text) if text.strip() else {}
+        except ValueError as error:
+            raise ValueError(f"the host sent settings that are not JSON: {error}") from error
         if not isinstance(value, dict):
             raise ValueError("the host sent settings that are not a JSON object")
         return Settings(value)

@@ -182,3 +182,19 @@ def test_the_fake_installed_before_comes_back():
         assert settings.current()["n"] == 1
     finally:
         outer.uninstall()
+
+
+def test_a_fake_host_from_the_manifest_grants_what_the_server_would(tmp_path):
+    manifest = tmp_path / "plugin.toml"
+    manifest.write_text(
+        'id = "weather"\npermissions = ["network"]\n'
+        '[network]\nallowed_hosts = ["api.example.org"]\n'
+        '[settings.properties.city]\ntype = "string"\ndefault = "Oslo"\n'
+        '[settings.properties.units]\ntype = "string"\ndefault = "metric"\n'
+    )
+    with FakeHost.from_manifest(manifest, settings={"units": "imperial"}) as host:
+        assert settings.current() == {"city": "Oslo", "units": "imperial"}
+        host.http_response("https://api.example.org/", body="ok")
+        assert http.get("https://api.example.org/").text() == "ok"
+        with pytest.raises(HostError, match='plugin `weather` needs permission `kv`'):
+            kv.get("x")

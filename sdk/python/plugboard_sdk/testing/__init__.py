@@ -27,6 +27,9 @@ needs `allowed_hosts=[...]`, the entries of `[network] allowed_hosts`.
             assert plugin.run_command(context("ada", "c1"), "greet", "Bo") == "Hi, Bo!"
             assert host.kv_json("greeted:Bo") == 1
 
+`FakeHost.from_manifest("plugin.toml")` takes the plugin id, permissions, allowed hosts
+and settings' defaults from the manifest, so the tests run with what the server grants.
+
 `host.load(Greeter)` instead gives a `Harness`: the plugin called exactly as the host
 calls it (implemented hooks, filter outcomes, tool results as text, errors as
 `HookFailed` with the message the host would receive).
@@ -36,6 +39,7 @@ from __future__ import annotations
 
 import json
 import sys
+import tomllib
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Optional, Union
@@ -191,6 +195,23 @@ class FakeHost:
         self.emitted: list[CompletionChunk] = []
         self._client_takes: Optional[int] = None
         self._next_id = 1
+
+    @classmethod
+    def from_manifest(cls, path: Any = "plugin.toml", *, settings: Optional[dict[str, Any]] = None, **options: Any) -> "FakeHost":
+        """A fake host configured as the server configures the plugin of `path`: its id,
+        its `permissions` (none when absent), its `[network] allowed_hosts`, and its
+        settings' defaults, overridden by `settings`. Other keywords are as for `FakeHost`."""
+        with open(path, "rb") as file:
+            manifest = tomllib.load(file)
+        defaults = {
+            name: schema["default"]
+            for name, schema in manifest.get("settings", {}).get("properties", {}).items()
+            if isinstance(schema, dict) and "default" in schema
+        }
+        options.setdefault("plugin_id", manifest.get("id", "plugin-under-test"))
+        options.setdefault("permissions", list(manifest.get("permissions", [])))
+        options.setdefault("allowed_hosts", list(manifest.get("network", {}).get("allowed_hosts", [])))
+        return cls(settings={**defaults, **(settings or {})}, **options)
 
     # Installing
 
