@@ -3,12 +3,17 @@ use host services, so each test installs `plugboard_sdk.testing.FakeHost`: an in
 host whose settings, key-value store, chat data, HTTP responses and model answers the
 test sets, and whose records show what the plugin did."""
 
+from pathlib import Path
+
 import pytest
 
 from plugboard_sdk import ErrorKind, HostError, Hook, PluginError, kv
 from plugboard_sdk.testing import FakeHost, HookFailed, context
 
 from plugin import Greeter, greet
+
+# The fake host grants what plugin.toml asks for, and starts with its settings' defaults.
+MANIFEST = Path(__file__).resolve().parent.parent / "plugin.toml"
 
 
 def test_greets_by_name():
@@ -21,8 +26,8 @@ def test_an_empty_name_is_an_error():
 
 
 def test_the_tool_counts_greetings_in_the_key_value_store():
-    # The permissions of plugin.toml: any other host service is refused, as on a server.
-    with FakeHost(permissions=["kv"]) as host:
+    # Any host service plugin.toml does not ask for is refused, as on a server.
+    with FakeHost.from_manifest(MANIFEST) as host:
         plugin = host.init(Greeter)
         ada = {"name": "Ada"}
 
@@ -32,7 +37,7 @@ def test_the_tool_counts_greetings_in_the_key_value_store():
 
 
 def test_the_command_uses_the_greeting_setting():
-    with FakeHost(permissions=["kv"], settings={"greeting": "Hi"}) as host:
+    with FakeHost.from_manifest(MANIFEST, settings={"greeting": "Hi"}) as host:
         plugin = host.init(Greeter)
 
         assert plugin.run_command(context("u1", "c1"), "greet", "Bo") == "Hi, Bo!"
@@ -52,7 +57,7 @@ def test_without_the_kv_permission_the_command_fails_with_the_hosts_reason():
 
 
 def test_the_host_calls_only_the_hooks_it_implements():
-    with FakeHost(permissions=["kv"]) as host:
+    with FakeHost.from_manifest(MANIFEST) as host:
         plugin = host.load(Greeter)
 
         assert set(plugin.implemented_hooks()) == {Hook.TOOLS, Hook.COMMANDS, Hook.HEALTH, Hook.SELF_TEST}
