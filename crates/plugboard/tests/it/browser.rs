@@ -28,12 +28,19 @@ fn run(command: &mut Command) {
 }
 
 /// Chromium from Debian's packages, installed when missing (the test machines run as root).
+/// Tests asking at once install it once; apt-get waits for another process's dpkg lock.
 fn ensure_chromium() {
+    static INSTALLED: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = INSTALLED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     if Path::new(CHROMIUM).exists() {
         return;
     }
-    run(Command::new("apt-get").args(["update", "-qq"]));
-    run(Command::new("apt-get").args(["install", "-y", "-qq", "chromium"]).env("DEBIAN_FRONTEND", "noninteractive"));
+    let wait = ["-o", "DPkg::Lock::Timeout=600"];
+    run(Command::new("apt-get").args(wait).args(["update", "-qq"]));
+    run(Command::new("apt-get")
+        .args(wait)
+        .args(["install", "-y", "-qq", "chromium"])
+        .env("DEBIAN_FRONTEND", "noninteractive"));
 }
 
 /// The browser script with its npm dependencies, in the target directory.
