@@ -1,6 +1,7 @@
 //! The plugin author's commands: `plugin new`, `build`, `test`, `package`, `keygen`,
-//! `sign`, `verify` and `index`. They work on a plugin folder (a Rust crate with a
-//! `plugin.toml`), with no server.
+//! `sign`, `verify` and `index`. They work on a plugin folder (a `plugin.toml` beside a
+//! Rust crate, a Python `plugin.py` or a JavaScript/TypeScript `src/plugin.*`), with no
+//! server. `languages` finds each language's tools.
 
 use std::io::BufRead as _;
 use std::path::{Path, PathBuf};
@@ -13,6 +14,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use plugboard_manifest::{MANIFEST_FILE_NAME, Manifest, PluginId, parse_manifest};
 use plugboard_package::{Index, Package, Policy, PublicKey, SigningKey, TrustStore};
 
+use crate::languages::{self, JsTools, Language, PythonTools, Sdk};
+
 /// Where the SDK's source was when this binary was built; `plugin new` points new
 /// plugins at it unless told otherwise.
 const BUILT_SDK_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../plugboard-sdk");
@@ -21,6 +24,7 @@ const BUILT_SDK_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../plugboard-
 pub(crate) fn new_plugin(
     name: &str,
     parent: &Path,
+    language: Language,
     sdk: Option<&Path>,
     author: Option<&str>,
 ) -> anyhow::Result<PathBuf> {
@@ -33,16 +37,9 @@ pub(crate) fn new_plugin(
     if folder.exists() {
         bail!("{} exists already; choose another name or remove it", folder.display());
     }
-    let sdk = match sdk {
-        Some(path) => path.to_path_buf(),
-        None => Path::new(BUILT_SDK_PATH).to_path_buf(),
-    };
-    let sdk = sdk.canonicalize().ok().filter(|path| path.join("Cargo.toml").is_file()).with_context(|| {
-        format!(
-            "the plugin SDK is not at {}; pass `--sdk <path to crates/plugboard-sdk>` from a Plugboard checkout",
-            sdk.display()
-        )
-    })?;
+    if language != Language::Rust && sdk.is_some() {
+        bail!("`--sdk` names the Rust SDK; a {} plugin builds with the SDK embedded in plugboard", language.name());
+    }
     let title: String = id
         .as_str()
         .split('-')
@@ -58,8 +55,20 @@ pub(crate) fn new_plugin(
             .replace("{{crate}}", &id.as_str().replace('-', "_"))
             .replace("{{title}}", &title)
             .replace("{{author}}", author.unwrap_or("Your Name"))
-            .replace("{{sdk}}", &sdk.display().to_string().replace('\\', "/"))
     };
+    if language != Language::Rust {
+        let template = language.template();
+        if template.is_empty() {
+            bail!("this plugboard was built without the {} template", language.name());
+        }
+        for (relative, template) in template {
+            let text = std::str::from_utf8(template).context("a template file is not UTF-8")?;
+            write_new(&folder.join(relative), &fill(text))?;
+        }
+        return Ok(folder);
+    }
+    let sdk = rust_sdk(sdk)?;
+    let fill = |template: &str| fill(template).replace("{{sdk}}", &sdk.display().to_string().replace('\\', "/"));
     let files: [(&str, &str); 8] = [
         ("Cargo.toml", include_str!("scaffold/Cargo.toml.tmpl")),
         (MANIFEST_FILE_NAME, include_str!("scaffold/plugin.toml.tmpl")),
@@ -71,15 +80,31 @@ pub(crate) fn new_plugin(
         ("ui/.keep", ""),
     ];
     for (relative, template) in files {
-        let path = folder.join(relative);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
-        }
-        std::fs::write(&path, fill(template)).with_context(|| format!("cannot write {}", path.display()))?;
+        write_new(&folder.join(relative), &fill(template))?;
     }
     std::fs::remove_file(folder.join("ui/.keep")).ok();
     std::fs::remove_dir(folder.join("ui")).ok();
     Ok(folder)
+}
+
+/// The Rust SDK a new Rust plugin depends on by path: `sdk`, else where it was when this
+/// binary was built.
+fn rust_sdk(sdk: Option<&Path>) -> anyhow::Result<PathBuf> {
+    let sdk = sdk.map_or_else(|| Path::new(BUILT_SDK_PATH).to_path_buf(), Path::to_path_buf);
+    sdk.canonicalize().ok().filter(|path| path.join("Cargo.toml").is_file()).with_context(|| {
+        format!(
+            "the plugin SDK is not at {}; pass `--sdk <path to crates/plugboard-sdk>` from a Plugboard checkout",
+            sdk.display()
+        )
+    })
+}
+
+/// Writes a file of a new plugin, making its folder.
+fn write_new(path: &Path, text: &str) -> anyhow::Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// The manifest of the plugin folder, without requiring the component to exist yet.
@@ -88,6 +113,11 @@ fn folder_manifest(folder: &Path) -> anyhow::Result<Manifest> {
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("cannot read {}; run this in a plugin folder or pass --path", path.display()))?;
     Ok(parse_manifest(&text, &path)?)
+}
+
+/// `folder` as an absolute path.
+fn absolute(folder: &Path) -> anyhow::Result<PathBuf> {
+    folder.canonicalize().with_context(|| format!("cannot find the plugin folder {}", folder.display()))
 }
 
 /// Cargo: the one running this build when there is one, else the one on the PATH.
@@ -106,18 +136,24 @@ fn spinner(message: String) -> ProgressBar {
     bar
 }
 
-/// `plugin build`: compiles the folder's crate for `wasm32-wasip2` (release) and copies
-/// the component to where the manifest says (`plugin.wasm`). Returns that path. Cargo's
-/// own progress, warnings and errors go straight to the user's terminal (stderr).
+/// `plugin build`: builds the folder's plugin in its language and writes the component
+/// where the manifest says (`plugin.wasm`). Returns that path. The tools' own progress,
+/// warnings and errors go to the user's terminal (stderr).
 pub(crate) fn build(folder: &Path) -> anyhow::Result<PathBuf> {
     let manifest = folder_manifest(folder)?;
-    if !folder.join("Cargo.toml").is_file() {
-        bail!(
-            "{} has no Cargo.toml: `plugin build` builds Rust plugins; build other languages' components with their own tools and copy the .wasm to `{}`",
-            folder.display(),
-            manifest.component.display()
-        );
+    // The tools run inside the folder and are given paths in it.
+    let folder = &absolute(folder)?;
+    let target = folder.join(&manifest.component);
+    match Language::detect(folder)? {
+        Language::Rust => build_rust(folder, &manifest, &target)?,
+        language => build_componentized(folder, &manifest, language, &target)?,
     }
+    Ok(target)
+}
+
+/// Compiles the folder's crate for `wasm32-wasip2` (release) and copies the component to
+/// `target`.
+fn build_rust(folder: &Path, manifest: &Manifest, target: &Path) -> anyhow::Result<()> {
     eprintln!("building {} {} for wasm32-wasip2 (cargo build --release)", manifest.id, manifest.version);
     // Cargo writes its progress and the rendered diagnostics to stderr, which the user
     // sees as it happens; stdout carries the JSON messages that name the built file.
@@ -156,40 +192,70 @@ pub(crate) fn build(folder: &Path) -> anyhow::Result<PathBuf> {
     let artifact = artifact.with_context(|| {
         format!("cargo built no .wasm for {}; its Cargo.toml needs `[lib] crate-type = [\"cdylib\"]`", manifest.id)
     })?;
-    let target = folder.join(&manifest.component);
-    std::fs::copy(&artifact, &target)
+    std::fs::copy(&artifact, target)
         .with_context(|| format!("cannot copy {} to {}", artifact.display(), target.display()))?;
-    Ok(target)
+    Ok(())
 }
 
-/// `plugin test`: the crate's own tests (native `cargo test`, cargo's progress shown as
-/// it goes), a build, then the plugin loaded into a sandbox like the server's: its
-/// component checked against its manifest, started with its default settings, its health
-/// asked and its self-test run. Returns the report; an error when anything failed.
+/// Builds a Python, JavaScript or TypeScript plugin with the SDK's pinned tools
+/// (installed on first use): the component is written beside `target` and renamed over
+/// it only when the build succeeded.
+fn build_componentized(folder: &Path, manifest: &Manifest, language: Language, target: &Path) -> anyhow::Result<()> {
+    let sdk = Sdk::unpack()?;
+    let partial = target.with_extension("wasm.partial");
+    let imports = languages::granted_imports(manifest);
+    let wit = languages::granted_wit(&sdk, &imports)?;
+    let world = (wit.path(), languages::GRANTED_WORLD);
+    let (tool, output) = match language {
+        Language::Python => {
+            let tools = PythonTools::ensure(&sdk)?;
+            tools.check_syntax(folder).with_context(|| format!("{} has a syntax error", manifest.id))?;
+            let bar = spinner(format!(
+                "building {} {} with componentize-py (host services: {})",
+                manifest.id,
+                manifest.version,
+                imports.join(", ")
+            ));
+            let output = tools.componentize(&sdk, world, folder, &partial);
+            bar.finish_and_clear();
+            ("componentize-py", output?)
+        }
+        _ => {
+            let tools = JsTools::ensure(&sdk)?;
+            let bar = spinner(format!(
+                "building {} {} with esbuild and componentize-js (host services: {})",
+                manifest.id,
+                manifest.version,
+                imports.join(", ")
+            ));
+            let output = tools.componentize(&sdk, world, &imports, folder, &partial);
+            bar.finish_and_clear();
+            ("componentize-js", output?)
+        }
+    };
+    // The tool's own report (timings, warnings such as a call of the global `fetch`, or
+    // the errors), shown once it finished.
+    eprint!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    if !output.status.success() || !partial.is_file() {
+        std::fs::remove_file(&partial).ok();
+        bail!("the build of {} failed ({tool}'s output is above)", manifest.id);
+    }
+    std::fs::rename(&partial, target)
+        .with_context(|| format!("cannot move {} to {}", partial.display(), target.display()))?;
+    Ok(())
+}
+
+/// `plugin test`: the plugin's own unit tests (`cargo test`, pytest, or node's test
+/// runner, against the SDK's fake host), a build, then the plugin loaded into a sandbox
+/// like the server's: its component checked against its manifest, started with its
+/// default settings, its health asked and its self-test run. Returns the report; an
+/// error when anything failed.
 pub(crate) async fn test(folder: &Path) -> anyhow::Result<String> {
     let manifest = folder_manifest(folder)?;
-    eprintln!("testing {} {} natively (cargo test)", manifest.id, manifest.version);
-    // Cargo's progress and compiler messages (stderr) go to the user as they come; the
-    // tests' own output (stdout) is kept for the report, and shown whole on a failure.
-    let output = cargo()
-        .args(["test"])
-        .current_dir(folder)
-        .stdin(Stdio::null())
-        .stderr(Stdio::inherit())
-        .output()
-        .context("cannot run cargo; is the Rust toolchain installed?")?;
+    let folder = &absolute(folder)?;
+    let language = Language::detect(folder)?;
     let mut report = String::new();
-    if !output.status.success() {
-        eprint!("{}", String::from_utf8_lossy(&output.stdout));
-        bail!("the unit tests of {} failed (cargo's output is above)", manifest.id);
-    }
-    let passed = String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter(|line| line.starts_with("test result:"))
-        .map(str::to_owned)
-        .collect::<Vec<_>>()
-        .join("; ");
-    report.push_str(&format!("unit tests: {}\n", if passed.is_empty() { "none".to_owned() } else { passed }));
+    report.push_str(&format!("unit tests: {}\n", unit_tests(folder, &manifest, language)?));
     let wasm = build(folder)?;
     report.push_str(&format!("built: {}\n", wasm.display()));
 
@@ -216,7 +282,7 @@ pub(crate) async fn test(folder: &Path) -> anyhow::Result<String> {
                 ));
             }
         } else {
-            report.push_str("self-test: none (implement `self_test` to check the plugin in place)\n");
+            report.push_str("self-test: none (implement the self-test hook to check the plugin in place)\n");
         }
         anyhow::ensure!(failures == 0, "{failures} self-test case(s) of {} failed:\n{report}", manifest.id);
         Ok(())
@@ -227,6 +293,56 @@ pub(crate) async fn test(folder: &Path) -> anyhow::Result<String> {
     result.map(|()| report)
 }
 
+/// Runs the plugin's unit tests in its language; returns their summary. The tools'
+/// progress goes to the user as it comes; the tests' own output is shown whole when they
+/// fail.
+fn unit_tests(folder: &Path, manifest: &Manifest, language: Language) -> anyhow::Result<String> {
+    eprintln!("testing {} {} natively ({} unit tests)", manifest.id, manifest.version, language.name());
+    let (tool, output) = match language {
+        Language::Rust => (
+            "cargo",
+            cargo()
+                .args(["test"])
+                .current_dir(folder)
+                .stdin(Stdio::null())
+                .stderr(Stdio::inherit())
+                .output()
+                .context("cannot run cargo; is the Rust toolchain installed?")?,
+        ),
+        Language::Python => {
+            let sdk = Sdk::unpack()?;
+            ("pytest", PythonTools::ensure(&sdk)?.unit_tests(&sdk, folder)?)
+        }
+        Language::Javascript | Language::Typescript => {
+            let sdk = Sdk::unpack()?;
+            ("node's test runner", JsTools::ensure(&sdk)?.unit_tests(&sdk, folder)?)
+        }
+    };
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        eprint!("{stdout}");
+        bail!("the unit tests of {} failed ({tool}'s output is above)", manifest.id);
+    }
+    let summary = test_summary(language, &stdout);
+    Ok(if summary.is_empty() { "none".to_owned() } else { summary })
+}
+
+/// The lines of a test run's output that count its tests.
+fn test_summary(language: Language, output: &str) -> String {
+    let lines = output.lines().map(str::trim);
+    let summary: Vec<&str> = match language {
+        Language::Rust => lines.filter(|line| line.starts_with("test result:")).collect(),
+        // pytest -q ends with `5 passed in 0.02s` (or `no tests ran`).
+        Language::Python => lines.filter(|line| !line.is_empty()).last().into_iter().collect(),
+        // node's test runner counts with `# tests 5`, `# pass 5`, ... (`ℹ` in a terminal).
+        Language::Javascript | Language::Typescript => lines
+            .filter_map(|line| line.strip_prefix("# ").or_else(|| line.strip_prefix("ℹ ")))
+            .filter(|line| ["tests ", "pass ", "fail "].iter().any(|count| line.starts_with(count)))
+            .collect(),
+    };
+    summary.join("; ")
+}
+
 /// A registry with no plugins over a throw-away database, for `plugin test`.
 async fn sandbox_registry(data: &Path) -> anyhow::Result<plugboard_registry::Registry> {
     let store: Arc<dyn plugboard_store::Store> =
@@ -235,7 +351,10 @@ async fn sandbox_registry(data: &Path) -> anyhow::Result<plugboard_registry::Reg
         kv: Arc::new(plugboard_registry::StoreKv::new(store.clone())),
         ..plugboard_host::Services::default()
     };
-    let config = plugboard_host::RuntimeConfig { cache_dir: Some(data.join("cache")), ..Default::default() };
+    // Compiled components are kept between runs: a Python or JavaScript plugin's first
+    // compile takes tens of seconds.
+    let config =
+        plugboard_host::RuntimeConfig { cache_dir: Some(crate::languages::compiled_cache()), ..Default::default() };
     let runtime = plugboard_host::Runtime::new(config, services).context("starting the plugin runtime")?;
     Ok(plugboard_registry::Registry::new(runtime, store, plugboard_registry::RegistryConfig::default()))
 }
@@ -339,7 +458,7 @@ mod tests {
     /// The plugin folder `plugin new` writes for `id`, in a temporary folder.
     fn scaffold(id: &str) -> (tempfile::TempDir, std::path::PathBuf) {
         let parent = tempfile::tempdir().unwrap();
-        let folder = super::new_plugin(id, parent.path(), None, Some("Ada")).unwrap();
+        let folder = super::new_plugin(id, parent.path(), super::Language::Rust, None, Some("Ada")).unwrap();
         (parent, folder)
     }
 

@@ -6,6 +6,7 @@
 mod authoring;
 mod config;
 mod db_cli;
+mod languages;
 mod mcp_call;
 mod mcp_cli;
 mod models;

@@ -12,6 +12,7 @@ use plugboard_registry::{Catalogue, Installed};
 
 use crate::authoring;
 use crate::config::FileConfig;
+use crate::languages::Language;
 use crate::plugins::PluginOptions;
 
 #[derive(Debug, Subcommand)]
@@ -65,32 +66,41 @@ pub(crate) enum PluginCommand {
         #[command(flatten)]
         plugins: PluginOptions,
     },
-    /// Makes a new Rust plugin folder (a tool, a slash command, a setting, a self-test and
-    /// unit tests) that builds, tests and packages as it is.
+    /// Makes a new plugin folder (a tool, a slash command, a setting, a self-test and unit
+    /// tests) that builds, tests and packages as it is, in Rust, Python, JavaScript or
+    /// TypeScript.
     New {
         /// The plugin id, such as `my-plugin`; also the folder's name.
         name: String,
+        /// The language to write it in.
+        #[arg(long, value_enum, default_value = "rust")]
+        lang: Language,
         /// Where to create the folder. Default: the current folder.
         #[arg(long, default_value = ".")]
         dir: PathBuf,
-        /// The plugin SDK (`crates/plugboard-sdk` of a Plugboard checkout). Default: where
-        /// it was when this binary was built.
+        /// For a Rust plugin, the plugin SDK (`crates/plugboard-sdk` of a Plugboard
+        /// checkout). Default: where it was when this binary was built. Python and
+        /// JavaScript plugins use the SDK embedded in plugboard.
         #[arg(long)]
         sdk: Option<PathBuf>,
         /// The author written into the manifest.
         #[arg(long)]
         author: Option<String>,
     },
-    /// Builds the plugin in a folder for wasm32-wasip2 and copies the component to
-    /// `plugin.wasm`.
+    /// Builds the plugin in a folder into the component its manifest names (`plugin.wasm`):
+    /// Rust with cargo for wasm32-wasip2, Python with componentize-py, JavaScript and
+    /// TypeScript with esbuild and componentize-js (those tools are fetched from PyPI or npm
+    /// on first use, at pinned versions, into `~/.cache/plugboard/tools` or
+    /// `$PLUGBOARD_TOOLS_DIR`).
     Build {
         /// The plugin folder. Default: the current folder.
         #[arg(long, default_value = ".")]
         path: PathBuf,
     },
-    /// Tests the plugin in a folder: its unit tests, a build, then loading it into a
-    /// sandbox, checking the component against the manifest, and running its health
-    /// check and self-test.
+    /// Tests the plugin in a folder: its unit tests (cargo test, pytest or node's test
+    /// runner, against the SDK's fake host), a build, then loading it into a sandbox,
+    /// checking the component against the manifest, and running its health check and
+    /// self-test.
     Test {
         /// The plugin folder. Default: the current folder.
         #[arg(long, default_value = ".")]
@@ -198,8 +208,8 @@ pub(crate) async fn run(command: PluginCommand) -> anyhow::Result<()> {
         PluginCommand::Disable { plugin, plugins } => set_enabled(&plugin, &plugins, false).await,
         PluginCommand::Run { plugin, input, plugins } => run_tool(&plugin, &input.join(" "), &plugins).await,
         PluginCommand::RunTask { plugin, task, plugins } => run_task(&plugin, &task, &plugins).await,
-        PluginCommand::New { name, dir, sdk, author } => {
-            let folder = authoring::new_plugin(&name, &dir, sdk.as_deref(), author.as_deref())?;
+        PluginCommand::New { name, lang, dir, sdk, author } => {
+            let folder = authoring::new_plugin(&name, &dir, lang, sdk.as_deref(), author.as_deref())?;
             println!(
                 "created {}\nnext: cd {} && plugboard plugin test && plugboard plugin package",
                 folder.display(),

@@ -3,6 +3,7 @@
 // CLI runs it with Node.js; it can also be run by hand:
 //
 //   node plugboard-js.mjs build --plugin <folder> --wit <wit dir> --out <component.wasm> --tools <dir>
+//                               [--world <name> --imports <host interfaces, comma-separated>]
 //   node plugboard-js.mjs test  --plugin <folder> --tools <dir>
 //
 // `--tools` is a folder whose node_modules holds the pinned build tools (an `npm ci` of
@@ -107,6 +108,56 @@ function sdkResolver() {
   };
 }
 
+/**
+ * The functions of each host interface that a manifest's permissions may leave out, and
+ * the permission (by function) the host would ask for. `plugboard plugin build` builds
+ * for a world importing only what the manifest grants (`--imports`); the SDK's imports of
+ * the others resolve to stand-ins that refuse each call as the host refuses it.
+ */
+const OPTIONAL_IMPORTS = {
+  kv: { permission: () => 'kv', functions: ['get', 'set', 'delete', 'listKeys', 'compareAndSet'] },
+  'http-client': { permission: () => 'network', functions: ['fetch'] },
+  ai: { permission: () => 'ai', functions: ['complete'] },
+  chat: {
+    permission: (name) => ({
+      getConversation: 'channels.read',
+      createConversation: 'channels.write',
+      listMessages: 'messages.read',
+      getUser: 'users.read',
+      readFile: 'files.read',
+      writeFile: 'files.write',
+    })[name] ?? 'messages.write',
+    functions: ['getConversation', 'createConversation', 'listMessages', 'postMessage', 'editMessage', 'deleteMessage', 'getUser', 'readFile', 'writeFile'],
+  },
+  plugins: { permission: () => null, functions: ['callTool'] },
+};
+
+/** An esbuild plugin: the host interfaces not in `imports` become modules whose functions refuse. */
+function notGranted(imports) {
+  return {
+    name: 'plugboard-not-granted',
+    setup(build) {
+      build.onResolve({ filter: /^plugboard:plugin\/[a-z-]+@0\.1\.0$/ }, (args) => {
+        const name = args.path.slice('plugboard:plugin/'.length, args.path.indexOf('@'));
+        if (imports.includes(name) || !(name in OPTIONAL_IMPORTS)) return { path: args.path, external: true };
+        return { path: name, namespace: 'plugboard-not-granted' };
+      });
+      build.onLoad({ filter: /.*/, namespace: 'plugboard-not-granted' }, (args) => {
+        const { permission, functions } = OPTIONAL_IMPORTS[args.path];
+        const lines = functions.map((fn, index) => {
+          const needs = permission(fn);
+          const message = needs === null
+            ? 'this plugin may only call plugins it depends on; add `<plugin id> = "<version range>"` to `[dependencies]` in plugin.toml'
+            : `this plugin needs permission \`${needs}\` for this; add "${needs}" to \`permissions\` in plugin.toml`;
+          const error = `Object.assign(new Error(${JSON.stringify(message)}), { payload: { kind: 'permission-denied', message: ${JSON.stringify(message)} } })`;
+          return `function refuse${index}() { throw ${error}; }\nexport { refuse${index} as ${fn} };`;
+        });
+        return { contents: lines.join('\n'), loader: 'js' };
+      });
+    },
+  };
+}
+
 const GLOBAL_FETCH = /(?<![.\w$])fetch\s*\(/g;
 
 /** An esbuild plugin warning about calls of the global `fetch` in the plugin's own files. */
@@ -200,6 +251,8 @@ async function typeCheck(tools, pluginDir, work) {
 async function build(options) {
   const pluginDir = required(options, 'plugin', 'plugin folder');
   const witDir = required(options, 'wit', 'WIT folder');
+  const world = options.world ?? 'plugin';
+  const imports = options.imports === undefined ? Object.keys(OPTIONAL_IMPORTS) : options.imports.split(',').filter(Boolean);
   const out = required(options, 'out', 'component path');
   const tools = toolsDir(options);
   const entry = entryOf(pluginDir);
@@ -228,9 +281,8 @@ async function build(options) {
       target: 'es2022',
       mainFields: ['module', 'main'],
       conditions: ['import', 'default'],
-      external: ['plugboard:plugin/*'],
       outfile: bundled,
-      plugins: [sdkResolver(), fetchCheck(pluginDir)],
+      plugins: [sdkResolver(), notGranted(imports), fetchCheck(pluginDir)],
       legalComments: 'none',
     });
     const bundleSize = (await stat(bundled)).size;
@@ -243,7 +295,7 @@ async function build(options) {
       ({ component } = await componentize({
         sourcePath: bundled,
         witPath: witDir,
-        worldName: 'plugin',
+        worldName: world,
         disableFeatures: ['http', 'fetch-event'],
       }));
     } catch (error) {

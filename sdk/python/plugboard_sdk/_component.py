@@ -4,6 +4,7 @@ generated bindings (`wit_world`) and the SDK's types at the boundary."""
 
 from __future__ import annotations
 
+import importlib
 import json
 from typing import Any, Optional
 
@@ -14,19 +15,74 @@ from wit_world.exports import events as w_events
 from wit_world.exports import exporter as w_exporter
 from wit_world.exports import filters as w_filters
 from wit_world.exports import lifecycle as w_lifecycle
-from wit_world.imports import ai as w_ai
-from wit_world.imports import chat as w_chat
 from wit_world.imports import completion_sink as w_completion_sink
-from wit_world.imports import http_client as w_http_client
-from wit_world.imports import kv as w_kv
 from wit_world.imports import log as w_log
-from wit_world.imports import plugins as w_plugins
 from wit_world.imports import settings as w_settings
 from wit_world.imports import types as w
 
 from . import types as t
 from ._glue import Glue, HookFailed
 from .errors import ErrorKind, HostError
+
+
+# The host services the manifest grants. `plugboard plugin build` builds the component
+# for a world that imports only those (so a plugin without `network` has no way to the
+# network at all, and the host sees no import it would warn about); a call to one that
+# is missing is refused here as the host refuses it.
+
+_CHAT_PERMISSIONS = {
+    "get_conversation": "channels.read",
+    "create_conversation": "channels.write",
+    "list_messages": "messages.read",
+    "post_message": "messages.write",
+    "edit_message": "messages.write",
+    "delete_message": "messages.write",
+    "get_user": "users.read",
+    "read_file": "files.read",
+    "write_file": "files.write",
+}
+
+
+class _NotGranted:
+    """Stands for a host interface the component does not import: every function raises
+    the host's permission error."""
+
+    def __init__(self, interface: str) -> None:
+        self._interface = interface
+
+    def __getattr__(self, function: str) -> Any:
+        if self._interface == "plugins":
+            message = (
+                "this plugin may only call plugins it depends on; add `<plugin id> = \"<version range>\"` "
+                "to `[dependencies]` in plugin.toml"
+            )
+        else:
+            permission = {"kv": "kv", "http_client": "network", "ai": "ai"}.get(self._interface) or _CHAT_PERMISSIONS.get(
+                function, "messages.read"
+            )
+            message = (
+                f"this plugin needs permission `{permission}` for this; "
+                f'add "{permission}" to `permissions` in plugin.toml'
+            )
+
+        def refuse(*_args: Any) -> Any:
+            raise Err(w.HostError(w.ErrorKind.PERMISSION_DENIED, message))
+
+        return refuse
+
+
+def _granted(interface: str) -> Any:
+    try:
+        return importlib.import_module(f"wit_world.imports.{interface}")
+    except ImportError:
+        return _NotGranted(interface)
+
+
+w_ai = _granted("ai")
+w_chat = _granted("chat")
+w_http_client = _granted("http_client")
+w_kv = _granted("kv")
+w_plugins = _granted("plugins")
 
 # From the bindings to the SDK's types
 

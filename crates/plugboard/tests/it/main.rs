@@ -11,6 +11,8 @@ use serde_json::{Value, json};
 mod browser;
 mod cluster;
 mod db_migrate;
+mod examples;
+mod languages;
 mod local;
 mod mcp_conformance;
 mod mcp_servers;
@@ -28,6 +30,8 @@ fn plugboard(dir: &tempfile::TempDir) -> Command {
         .current_dir(dir.path())
         .env("PLUGBOARD_CACHE_DIR", dir.path().join("cache"))
         .env("PLUGBOARD_NO_MODEL_DOWNLOAD", "true")
+        // Python and JavaScript plugins' build tools, fetched once for every test and run.
+        .env("PLUGBOARD_TOOLS_DIR", std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("plugboard-tools"))
         .env_remove("PLUGINS_DIRS")
         .env_remove("PLUGBOARD_MODEL")
         .env_remove("PLUGBOARD_DATABASE_URL");
