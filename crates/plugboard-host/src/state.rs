@@ -38,10 +38,26 @@ pub(crate) struct MemoryLimitExceeded;
 #[error("deadline exceeded")]
 pub(crate) struct DeadlineExceeded;
 
-/// Caps each linear memory of an instance at the plugin's ceiling.
+/// Caps each linear memory of an instance at the plugin's ceiling, and remembers the
+/// largest any has grown to.
 #[derive(Debug)]
 pub(crate) struct MemoryLimiter {
     limit: usize,
+    largest: usize,
+}
+
+impl MemoryLimiter {
+    pub(crate) fn new(limit: usize) -> MemoryLimiter {
+        MemoryLimiter { limit, largest: 0 }
+    }
+
+    /// Whether a memory of the instance has grown past three quarters of the ceiling. A
+    /// linear memory never shrinks, so such an instance is retired after its call rather
+    /// than kept warm: an interpreter that keeps a little memory per call (componentize-js
+    /// 0.23's bindings do) would otherwise reach the ceiling and fail a call.
+    pub(crate) fn nearly_full(&self) -> bool {
+        self.largest > self.limit / 4 * 3
+    }
 }
 
 impl ResourceLimiter for MemoryLimiter {
@@ -49,6 +65,7 @@ impl ResourceLimiter for MemoryLimiter {
         if desired > self.limit {
             return Err(MemoryLimitExceeded.into());
         }
+        self.largest = self.largest.max(desired);
         Ok(true)
     }
 
@@ -96,7 +113,7 @@ impl HostState {
             plugin,
             wasi,
             table: ResourceTable::new(),
-            limiter: MemoryLimiter { limit: usize::try_from(memory_limit).unwrap_or(usize::MAX) },
+            limiter: MemoryLimiter::new(usize::try_from(memory_limit).unwrap_or(usize::MAX)),
             deadline: Instant::now(),
             context: api::CallContext::default(),
             settings_json,

@@ -72,8 +72,13 @@ impl Plugin {
     }
 
     /// Returns `instance` to the pool if it belongs to settings generation `current`
-    /// (settings that changed during the call make it stale; a later call drops it).
+    /// (settings that changed during the call make it stale; a later call drops it) and
+    /// its memory is not nearly full (a fresh instance serves the next call instead).
     pub(super) fn release_with(&self, instance: Instance, current: u64) {
+        if instance.store.data().limiter.nearly_full() {
+            tracing::debug!(plugin = %self.inner.shared.manifest.id, "retiring an instance whose memory is nearly full");
+            return;
+        }
         let mut idle = self.idle();
         if instance.settings_generation == current && idle.len() < self.inner.max_idle {
             idle.push(instance);
