@@ -38,6 +38,13 @@ pub(crate) fn load_component(engine: &Engine, wasm: &[u8], cache_dir: Option<&Pa
     Ok(component)
 }
 
+/// Whether `cache_dir` holds `wasm` compiled by `engine`, with its checksum: loading it
+/// then maps the file instead of compiling. The checksum itself is checked at load.
+pub(crate) fn is_cached(engine: &Engine, wasm: &[u8], cache_dir: &Path) -> bool {
+    let path = cache_path(engine, wasm, cache_dir);
+    path.is_file() && checksum_path(&path).is_file()
+}
+
 /// Removes from `cache_dir` the compiled files (and their checksums) of every component
 /// but those of `keep` for this engine (files of components no longer used, or compiled by
 /// another Plugboard version); files not named as this cache names them are left. Returns

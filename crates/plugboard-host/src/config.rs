@@ -20,7 +20,7 @@ pub struct RuntimeConfig {
     /// Longest deadline a scheduled task may declare (`deadline` in `[[schedules]]`).
     pub max_task_timeout: Duration,
     /// Instances alive at once across all plugins: sizes the pooling allocator (component
-    /// instances, and on average two memories, eight core instances and four tables each).
+    /// instances, and on average two memories, sixteen core instances and four tables each).
     /// When it is full, every plugin's warm instances are dropped to make room; a call that
     /// still finds no room fails with `Busy`, which is not held against the plugin.
     pub max_instances: u32,
@@ -38,6 +38,22 @@ pub struct RuntimeConfig {
     pub http: HttpConfig,
     /// When a misbehaving plugin is disabled.
     pub breaker: BreakerConfig,
+    /// Where instances get their memories, tables and stacks.
+    pub instance_allocator: InstanceAllocator,
+}
+
+/// Where instances get their memories, tables and stacks (BENCHMARKS.md, "Memory per idle
+/// plugin", compares the two).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum InstanceAllocator {
+    /// Slots reserved once at start for `max_instances` instances (address space, not
+    /// memory) and reused: an instantiation takes a slot and maps the component's initial
+    /// memory copy-on-write, and a finished instance's slot is kept warm.
+    #[default]
+    Pooling,
+    /// Each instantiation maps its memories and tables anew, and unmaps them when the
+    /// instance goes: no ceiling on instances but the plugins' own limits.
+    OnDemand,
 }
 
 /// Outbound HTTP limits.
@@ -81,6 +97,7 @@ impl Default for RuntimeConfig {
                 max_request_bytes: 8 << 20,
             },
             breaker: BreakerConfig { max_faults: 5, window: Duration::from_secs(60) },
+            instance_allocator: InstanceAllocator::Pooling,
         }
     }
 }

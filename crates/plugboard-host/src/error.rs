@@ -57,6 +57,17 @@ pub enum LoadError {
         /// The compiler's explanation.
         message: String,
     },
+    /// The component needs more than one slot of the instance pool holds (core instances,
+    /// memories, tables or table elements per component), so it could never be instantiated.
+    #[error("plugin `{plugin}`: `{}` needs more than this host's instance pool gives one plugin instance: {message}; the pool admits per component {}", path.display(), crate::runtime::POOL_ADMITS)]
+    ExceedsInstancePool {
+        /// The plugin.
+        plugin: PluginId,
+        /// The component file.
+        path: PathBuf,
+        /// What it needs (wasmtime's words).
+        message: String,
+    },
     /// The component does not match the manifest's ABI (missing export, unknown import).
     #[error("plugin `{plugin}`: the component does not match plugin ABI {abi}: {message}")]
     AbiMismatch {

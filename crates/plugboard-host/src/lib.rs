@@ -36,7 +36,7 @@ pub use chain::{
     ChainResult, FilterStep, Rejection, StepOutcome, TextFilter, deliver_event, filter_order, run_stream_filters,
     run_text_filters,
 };
-pub use config::{BreakerConfig, HttpConfig, RuntimeConfig};
+pub use config::{BreakerConfig, HttpConfig, InstanceAllocator, RuntimeConfig};
 pub use error::{CallError, CallErrorKind, LoadError};
 pub use http::tls_config;
 pub use plugin::{EffectiveLimits, Plugin, PluginStatus, SettingsError};

@@ -15,7 +15,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 
 use crate::abi::{self, SUPPORTED_ABIS};
 use crate::api::Hook;
-use crate::config::RuntimeConfig;
+use crate::config::{InstanceAllocator, RuntimeConfig};
 use crate::error::LoadError;
 pub use crate::events::RuntimeEvent;
 use crate::http::OutboundHttp;
@@ -207,6 +207,44 @@ impl Runtime {
             .map_err(std::io::Error::other)?
     }
 
+    /// Whether the compiled-component cache holds `source`'s component for this engine, so
+    /// that [`Runtime::prepare`] maps a file (milliseconds) instead of compiling it (seconds
+    /// for a Rust plugin, up to a minute for a 20 MB Python or JavaScript one on two
+    /// cores). Without a cache, never.
+    pub fn is_compiled(&self, source: &PluginSource) -> bool {
+        let Some(cache_dir) = &self.inner.config.cache_dir else { return false };
+        crate::cache::is_cached(&self.inner.engine, &source.wasm, cache_dir)
+    }
+
+    /// Compiles `source`'s component into the compiled-component cache, unless it is there,
+    /// without holding anything the plugin needs: a following [`Runtime::prepare`] then maps
+    /// it. Checks nothing but that it compiles (`prepare` checks the rest). Without a cache
+    /// there is nowhere to keep the result, so nothing is done and `prepare` compiles.
+    ///
+    /// The compile runs on a thread of its own, which nothing waits for at exit: a server
+    /// stopped during a minute-long first compile stops at once.
+    pub async fn compile(&self, source: &PluginSource) -> Result<(), LoadError> {
+        let Some(cache_dir) = self.inner.config.cache_dir.clone() else { return Ok(()) };
+        let engine = self.inner.engine.clone();
+        let wasm = source.wasm.clone();
+        let (plugin, path) = (&source.manifest.id, &source.component_path);
+        let thread_error = |error: &dyn std::fmt::Display| LoadError::Compile {
+            plugin: plugin.clone(),
+            path: path.clone(),
+            message: format!("the compile thread failed: {error}"),
+        };
+        let (done, compiled) = tokio::sync::oneshot::channel();
+        std::thread::Builder::new()
+            .name("plugboard-compile".into())
+            .spawn(move || {
+                let result = crate::cache::load_component(&engine, &wasm, Some(cache_dir.as_path())).map(drop);
+                // Nobody waits any more when the caller was dropped.
+                let _ = done.send(result);
+            })
+            .map_err(|error| thread_error(&error))?;
+        compiled.await.map_err(|error| thread_error(&error))?.map_err(|error| compile_error(plugin, path, &error))
+    }
+
     /// Checks a plugin's component against its manifest without starting it: the ABI
     /// and host version the manifest asks for, that the component compiles, exports the
     /// lifecycle of that ABI and imports only what this host provides. Returns the hook
@@ -243,11 +281,7 @@ impl Runtime {
                     path: component_path.to_path_buf(),
                     message: error.to_string(),
                 })?;
-        let component = compiled.map_err(|error| LoadError::Compile {
-            plugin: id.clone(),
-            path: component_path.to_path_buf(),
-            message: one_line(&format!("{error:#}")),
-        })?;
+        let component = compiled.map_err(|error| compile_error(&id, component_path, &error))?;
         let abi_mismatch =
             |message: String| LoadError::AbiMismatch { plugin: id.clone(), abi: manifest.abi.to_string(), message };
         if component.get_export_index(None, abi::LIFECYCLE_EXPORT).is_none() {
@@ -386,6 +420,23 @@ impl Runtime {
     }
 }
 
+/// What one component may hold in the instance pool, as [`engine_config`] sizes it: for
+/// messages.
+pub(crate) const POOL_ADMITS: &str = "at most 32 core instances, 4 memories and 8 tables of at most 20 000 elements";
+
+/// Why a component did not compile or load: too large for the instance pool (which
+/// wasmtime checks as it loads a component), or not a valid component.
+fn compile_error(plugin: &PluginId, path: &Path, error: &wasmtime::Error) -> LoadError {
+    let message = one_line(&format!("{error:#}"));
+    let (plugin, path) = (plugin.clone(), path.to_path_buf());
+    // wasmtime =48.0.8's words for a component one pool slot cannot hold; a test loads one.
+    if message.contains("in the pooling allocator") || message.contains("pooling allocator requirements") {
+        LoadError::ExceedsInstancePool { plugin, path, message }
+    } else {
+        LoadError::Compile { plugin, path, message }
+    }
+}
+
 /// A compiler message on one line: some (a bad magic number) print arrays over many.
 fn one_line(message: &str) -> String {
     message.split_whitespace().collect::<Vec<_>>().join(" ").replace("[ ", "[").replace(", ]", "]")
@@ -404,10 +455,15 @@ fn engine_config(config: &RuntimeConfig) -> Config {
     wasm.async_stack_size(config.max_wasm_stack_bytes + (1 << 20));
     let instances = config.max_instances;
     let mut pool = PoolingAllocationConfig::default();
+    // Per component, what `POOL_ADMITS` says (tables: wasmtime's default 20 000 elements).
+    // A Rust component has a handful of core modules (the program, shims, fix-ups) and one
+    // memory; a componentize-py one 14 core instances, one memory of 197 pages and tables of
+    // 5 690 and 107 elements; StarlingMonkey (componentize-js) one table of 7 688. Core
+    // instances are only counted (their state is allocated per instance), so the total
+    // lets every instance be a Python one; memories and tables reserve address space.
     pool.total_component_instances(instances)
-        // A Rust component has a handful of core modules (the program, shims, fix-ups).
-        .max_core_instances_per_component(20)
-        .total_core_instances(instances * 8)
+        .max_core_instances_per_component(32)
+        .total_core_instances(instances * 16)
         .max_memories_per_component(4)
         .total_memories(instances * 2)
         .max_tables_per_component(8)
@@ -415,7 +471,10 @@ fn engine_config(config: &RuntimeConfig) -> Config {
         .total_stacks(instances)
         .max_memory_size(usize::try_from(config.max_memory_bytes).unwrap_or(usize::MAX))
         .max_unused_warm_slots(instances / 4);
-    wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    match config.instance_allocator {
+        InstanceAllocator::Pooling => wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pool)),
+        InstanceAllocator::OnDemand => wasm.allocation_strategy(InstanceAllocationStrategy::OnDemand),
+    };
     // Names the plugins' compiled functions for `perf` (docs/writing-plugins.md).
     if std::env::var_os("PLUGBOARD_PERF_MAP").is_some() {
         wasm.profiler(wasmtime::ProfilingStrategy::PerfMap);

@@ -25,6 +25,37 @@ async fn bytes_that_are_not_a_component_are_refused() {
     assert!(matches!(runtime.load(source, None).await.unwrap_err(), LoadError::Compile { .. }));
 }
 
+/// A component that instantiates an empty core module `instances` times (and does nothing
+/// else), in the binary format: more core instances than a pool slot holds, if enough.
+fn component_of_core_instances(instances: u8) -> Vec<u8> {
+    let mut component = b"\0asm\x0d\0\x01\0".to_vec();
+    let module = b"\0asm\x01\0\0\0";
+    component.extend([0x01, u8::try_from(module.len()).unwrap()]);
+    component.extend(module);
+    // Each instance: `instantiate` (0x00) module 0 with no arguments.
+    let mut section = vec![instances];
+    for _ in 0..instances {
+        section.extend([0x00, 0x00, 0x00]);
+    }
+    component.extend([0x02, u8::try_from(section.len()).unwrap()]);
+    component.extend(section);
+    component
+}
+
+#[tokio::test]
+async fn a_component_larger_than_an_instance_pool_slot_is_refused_saying_so() {
+    let runtime = runtime();
+    let mut source = source_with("calculator", |m| m);
+    source.wasm = component_of_core_instances(33).into();
+    let error = runtime.load(source, None).await.unwrap_err();
+    assert!(matches!(error, LoadError::ExceedsInstancePool { .. }), "{error:?}");
+    let text = error.to_string();
+    assert!(text.starts_with("plugin `calculator`: `"), "{text}");
+    assert!(text.contains("needs more than this host's instance pool gives one plugin instance"), "{text}");
+    assert!(text.contains("33 core module instances"), "{text}");
+    assert!(text.ends_with("at most 32 core instances, 4 memories and 8 tables of at most 20 000 elements"), "{text}");
+}
+
 #[tokio::test]
 async fn a_plugin_for_a_newer_host_is_refused() {
     let runtime = runtime();
