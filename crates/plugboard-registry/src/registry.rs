@@ -76,6 +76,10 @@ pub enum PluginState {
     Failed,
     /// Installed, but unloaded by an operator.
     Unloaded,
+    /// Waiting to load while the server serves: its component (or a dependency's) is being
+    /// compiled for the first time on this machine (nothing in the compiled cache). It
+    /// loads, or fails, when that is done; until then no call reaches it.
+    Compiling,
 }
 
 /// One installed plugin, for operators and the API.
@@ -136,6 +140,11 @@ pub struct StartReport {
     pub loaded: Vec<PluginId>,
     /// Refused or failed, each with its error (folder names for unreadable folders).
     pub failed: Vec<(String, String)>,
+    /// Left to load in the background, in load order, by
+    /// [`Registry::start_without_waiting_for_compiles`]: their components (or their
+    /// dependencies') were not compiled yet. Each loads, or fails with a `failed` event, when
+    /// its compile is done.
+    pub compiling: Vec<PluginId>,
     /// What the operator should know, also logged (an `ENABLED_PLUGINS` name that is no
     /// plugin).
     pub warnings: Vec<String>,
@@ -146,6 +155,9 @@ struct Known {
     candidate: Candidate,
     /// The last load failure, cleared by a successful load.
     error: Option<String>,
+    /// Left by the start to load once compiled ([`PluginState::Compiling`]); cleared by
+    /// any load, successful or not.
+    compiling: bool,
 }
 
 #[derive(Debug)]
@@ -168,6 +180,9 @@ struct Inner {
     package_failures: Mutex<BTreeMap<String, String>>,
     /// The store's notifications, passed on ([`Registry::notices`]).
     notices: broadcast::Sender<Notice>,
+    /// Whether the start's background compiles are still running
+    /// ([`Registry::compiles_finished`]).
+    compiles_running: tokio::sync::watch::Sender<bool>,
 }
 
 impl Drop for Inner {
@@ -239,6 +254,7 @@ impl Registry {
             installs: tokio::sync::Mutex::new(()),
             package_failures: Mutex::new(BTreeMap::new()),
             notices: broadcast::channel(256).0,
+            compiles_running: tokio::sync::watch::Sender::new(false),
         });
         let dispatcher = tokio::spawn(dispatch_events(Arc::downgrade(&inner), events));
         let sweeper = tokio::spawn(purge_expired(Arc::downgrade(&inner)));
@@ -297,6 +313,19 @@ impl Registry {
                 0
             }
         }
+    }
+
+    /// The plugins waiting for a compile ([`PluginState::Compiling`]), by id.
+    pub fn compiling(&self) -> Vec<PluginId> {
+        lock(&self.inner.known).iter().filter(|(_, known)| known.compiling).map(|(id, _)| id.clone()).collect()
+    }
+
+    /// Completes when the compiles [`Registry::start_without_waiting_for_compiles`] left
+    /// running are done and their plugins loaded or failed (at once when there are none).
+    pub async fn compiles_finished(&self) {
+        let mut running = self.inner.compiles_running.subscribe();
+        // An error means the registry is gone: nothing runs any more.
+        let _ = running.wait_for(|running| !*running).await;
     }
 
     // --- helpers ---
@@ -378,7 +407,13 @@ impl Registry {
 
     fn remember(&self, candidate: Candidate, error: Option<String>) {
         let id = candidate.source.manifest.id.clone();
-        lock(&self.inner.known).insert(id, Known { candidate, error });
+        lock(&self.inner.known).insert(id, Known { candidate, error, compiling: false });
+    }
+
+    /// Remembers a plugin the start left to load once compiled.
+    fn remember_compiling(&self, candidate: Candidate) {
+        let id = candidate.source.manifest.id.clone();
+        lock(&self.inner.known).insert(id, Known { candidate, error: None, compiling: true });
     }
 
     /// Remembers the last load failure of a known plugin.

@@ -45,3 +45,73 @@ pub fn copy_plugin_folder(from: &std::path::Path, to: &std::path::Path) -> std::
     }
     Ok(())
 }
+
+/// `component` with a core module appended that nothing instantiates: `functions` functions
+/// of a few hundred arithmetic instructions each. The component behaves as before, but it
+/// is larger, so its first compile takes longer (wasmtime compiles every core module of a
+/// component), and its SHA-256 differs, so the compiled cache misses: for tests that must
+/// see a compile under way, with a component that is merely large, as Python and
+/// JavaScript ones are.
+pub fn with_unused_code(component: &[u8], functions: u32) -> Vec<u8> {
+    const STEPS: i32 = 256;
+    let mut body = vec![0x00, 0x20, 0x00]; // no locals; local.get 0
+    for step in 1..=STEPS {
+        // acc = rotl(acc ^ arg, step) + step * 7919: nothing for the compiler to fold.
+        body.extend([0x20, 0x00, 0x73, 0x41]);
+        push_signed(&mut body, step);
+        body.push(0x77);
+        body.push(0x41);
+        push_signed(&mut body, step * 7919);
+        body.push(0x6a);
+    }
+    body.push(0x0b); // end
+    let mut code = Vec::new();
+    push_unsigned(&mut code, functions);
+    for _ in 0..functions {
+        push_unsigned(&mut code, u32::try_from(body.len()).unwrap_or(u32::MAX));
+        code.extend(&body);
+    }
+    let mut declarations = Vec::new();
+    push_unsigned(&mut declarations, functions);
+    declarations.extend(std::iter::repeat_n(0x00, functions as usize));
+    let mut module = b"\0asm\x01\0\0\0".to_vec();
+    // One type, (i32) -> i32.
+    push_section(&mut module, 1, &[0x01, 0x60, 0x01, 0x7f, 0x01, 0x7f]);
+    push_section(&mut module, 3, &declarations);
+    push_section(&mut module, 10, &code);
+    let mut larger = component.to_vec();
+    // A component's core module section.
+    push_section(&mut larger, 1, &module);
+    larger
+}
+
+fn push_section(out: &mut Vec<u8>, id: u8, contents: &[u8]) {
+    out.push(id);
+    push_unsigned(out, u32::try_from(contents.len()).unwrap_or(u32::MAX));
+    out.extend(contents);
+}
+
+fn push_unsigned(out: &mut Vec<u8>, mut value: u32) {
+    loop {
+        let byte = (value & 0x7f) as u8;
+        value >>= 7;
+        if value == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+fn push_signed(out: &mut Vec<u8>, mut value: i32) {
+    loop {
+        let byte = (value & 0x7f) as u8;
+        value >>= 7;
+        let done = (value == 0 && byte & 0x40 == 0) || (value == -1 && byte & 0x40 != 0);
+        if done {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}

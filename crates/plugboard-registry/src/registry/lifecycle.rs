@@ -1,15 +1,17 @@
 //! The lifecycle operations, run one at a time: discovering and loading every plugin at
-//! start, loading, reloading (an atomic swap), unloading (with or without its
-//! dependents), enabling, disabling, the filter failure mode, and shutdown.
+//! start (those still to compile, if the caller wishes, in the background), loading,
+//! reloading (an atomic swap), unloading (with or without its dependents), enabling,
+//! disabling, the filter failure mode, and shutdown.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+use std::time::Instant;
 
-use plugboard_host::{Plugin, RuntimeEvent};
+use plugboard_host::{LoadError, Plugin, Runtime, RuntimeEvent};
 use plugboard_manifest::{FailMode, Manifest, PluginId};
 use plugboard_store::PluginRecord;
 
-use super::{Persist, Registry, StartReport, lock};
+use super::{Persist, Registry, StartReport, WeakRegistry, lock};
 use crate::discover::{Candidate, Origin, folder_name, plugin_folders};
 use crate::error::RegistryError;
 use crate::registry::PackageChange;
@@ -20,9 +22,30 @@ impl Registry {
     /// dependencies and loads them in dependency order with their saved settings and
     /// state. A plugin that cannot load is reported and skipped; the others load. Then the
     /// packages the store keeps (installed through another server sharing the database)
-    /// are installed, or uninstalled, here ([`Registry::sync_packages`]).
+    /// are installed, or uninstalled, here ([`Registry::sync_packages`]). Returns when
+    /// every plugin has loaded or failed, compiles included.
     pub async fn start(&self) -> StartReport {
-        let mut report = self.start_found().await;
+        self.start_then_sync_packages(Compiles::Wait).await
+    }
+
+    /// [`Registry::start`] for a server that answers while plugins compile: a plugin whose
+    /// component is not in the compiled cache (a first start, a new version of it, a new
+    /// Plugboard) is left to compile in the background, and loads when that is done; a
+    /// plugin that depends on one left so loads after it. They are
+    /// [`PluginState::Compiling`](super::PluginState::Compiling) meanwhile, and, not being
+    /// loaded, reach no chat turn (their filters are skipped, their tools not offered). The
+    /// others load before this returns: mapping a compiled file takes milliseconds.
+    ///
+    /// Compiles run one at a time, in load order: wasmtime already spreads one component's
+    /// functions over every core, so running several at once would split the same cores,
+    /// add up their peak memory, and make the first plugin wait for the others.
+    /// [`Registry::compiles_finished`] completes when they are all done.
+    pub async fn start_without_waiting_for_compiles(&self) -> StartReport {
+        self.start_then_sync_packages(Compiles::InBackground).await
+    }
+
+    async fn start_then_sync_packages(&self, compiles: Compiles) -> StartReport {
+        let mut report = self.start_found(compiles).await;
         match self.sync_packages().await {
             Ok(changes) => {
                 for change in changes {
@@ -43,7 +66,7 @@ impl Registry {
     }
 
     /// Discovers and loads the plugins found here (see [`Registry::start`]).
-    async fn start_found(&self) -> StartReport {
+    async fn start_found(&self, compiles: Compiles) -> StartReport {
         let _operation = self.inner.operations.lock().await;
         let mut report = StartReport::default();
         let mut candidates: BTreeMap<PluginId, Candidate> = BTreeMap::new();
@@ -102,6 +125,19 @@ impl Registry {
         }
         for id in resolution.order {
             let Some(candidate) = candidates.remove(&id) else { continue };
+            let waits_for_compile = compiles == Compiles::InBackground
+                && (!self.inner.runtime.is_compiled(&candidate.source)
+                    || candidate
+                        .source
+                        .manifest
+                        .dependencies
+                        .keys()
+                        .any(|dependency| report.compiling.contains(dependency)));
+            if waits_for_compile {
+                report.compiling.push(id);
+                self.remember_compiling(candidate);
+                continue;
+            }
             // A dependency that passed resolution may still have failed to start.
             if let Err(error) = self.check_dependencies(&candidate.source.manifest) {
                 report.failed.push((id.to_string(), self.failed(id.as_str(), &error)));
@@ -109,10 +145,7 @@ impl Registry {
                 continue;
             }
             let record = records.get(id.as_str());
-            let enabled = match &self.inner.config.enabled_plugins {
-                Some(listed) => listed.contains(id.as_str()) || folder_listed(listed, &candidate.origin),
-                None => record.map_or(candidate.source.manifest.enabled_by_default, |record| record.enabled),
-            };
+            let enabled = self.enabled_at_start(&candidate, record);
             match self.activate(candidate.clone(), record, enabled).await {
                 Ok(_) => report.loaded.push(id),
                 Err(error) => {
@@ -121,7 +154,64 @@ impl Registry {
                 }
             }
         }
+        if !report.compiling.is_empty() {
+            let names = report.compiling.iter().map(PluginId::as_str).collect::<Vec<_>>().join(", ");
+            tracing::info!(
+                "{} plugins load in the background once compiled (not in the compiled cache, or waiting for a dependency that is not): {names}",
+                report.compiling.len()
+            );
+            self.inner.compiles_running.send_replace(true);
+            let task = tokio::spawn(load_once_compiled(
+                self.downgrade(),
+                self.inner.runtime.clone(),
+                report.compiling.clone(),
+            ));
+            lock(&self.inner.tasks).push(task);
+        }
         report
+    }
+
+    /// Whether a plugin starts enabled: as `ENABLED_PLUGINS` lists, else as saved, else as
+    /// its manifest ships it.
+    fn enabled_at_start(&self, candidate: &Candidate, record: Option<&PluginRecord>) -> bool {
+        match &self.inner.config.enabled_plugins {
+            Some(listed) => {
+                listed.contains(candidate.source.manifest.id.as_str()) || folder_listed(listed, &candidate.origin)
+            }
+            None => record.map_or(candidate.source.manifest.enabled_by_default, |record| record.enabled),
+        }
+    }
+
+    /// The files of a plugin the start left to load once compiled, while it still waits.
+    fn waiting_for_compile(&self, id: &PluginId) -> Option<Candidate> {
+        lock(&self.inner.known).get(id).filter(|known| known.compiling).map(|known| known.candidate.clone())
+    }
+
+    /// Loads a plugin the start left to compile, now that `compiled` says how its compile
+    /// went, as the start would have; unless something loaded it meanwhile (an operator, a
+    /// hot reload) or its folder went.
+    async fn load_after_compile(&self, id: &PluginId, compiled: Result<(), LoadError>, started: Instant) {
+        let _operation = self.inner.operations.lock().await;
+        let Some(candidate) = self.waiting_for_compile(id) else { return };
+        let result = async {
+            compiled?;
+            // Its dependencies came first; one may have failed.
+            self.check_dependencies(&candidate.source.manifest)?;
+            let record = self.inner.store.plugin_record(id.as_str()).await?;
+            let enabled = self.enabled_at_start(&candidate, record.as_ref());
+            self.activate(candidate.clone(), record.as_ref(), enabled).await
+        }
+        .await;
+        match result {
+            Ok(_) => {
+                let seconds = format!("{:.1}", started.elapsed().as_secs_f64());
+                tracing::info!(plugin = %id, seconds, "plugin compiled and loaded in {seconds} s");
+            }
+            Err(error) => {
+                self.failed(id.as_str(), &error);
+                self.remember(candidate, Some(error.to_string()));
+            }
+        }
     }
 
     /// The names `ENABLED_PLUGINS` lists that are no plugin found (by id or folder name),
@@ -398,6 +488,10 @@ impl Registry {
     /// hook. The saved state is untouched: they load again at the next start.
     pub async fn shutdown(&self) {
         let _operation = self.inner.operations.lock().await;
+        // Plugins still waiting for their compile do not load after this.
+        for known in lock(&self.inner.known).values_mut() {
+            known.compiling = false;
+        }
         let mut order = Vec::new();
         for id in self.inner.runtime.plugin_ids() {
             self.dependents_first(&id, &mut order);
@@ -405,6 +499,44 @@ impl Registry {
         for id in order {
             self.inner.runtime.unload(&id).await;
         }
+    }
+}
+
+/// Whether [`Registry::start`] waits for the compiles of plugins not in the compiled cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Compiles {
+    /// Every plugin has loaded or failed when the start returns.
+    Wait,
+    /// Those still to compile load in the background, one at a time.
+    InBackground,
+}
+
+/// The start's background work: compiles each plugin of `order` that waits for it, one at a
+/// time and without the lifecycle lock (operators' changes and hot reloads go on), then loads
+/// it under the lock. Holds the registry only while loading, so dropping the app stops it.
+async fn load_once_compiled(registry: WeakRegistry, runtime: Runtime, order: Vec<PluginId>) {
+    for id in order {
+        let Some(candidate) = registry.upgrade().and_then(|registry| registry.waiting_for_compile(&id)) else {
+            continue;
+        };
+        let started = Instant::now();
+        let compiled = if runtime.is_compiled(&candidate.source) {
+            // It waited for a dependency's compile only (or was compiled meanwhile).
+            Ok(())
+        } else {
+            let megabytes = format!("{:.1}", candidate.source.wasm.len() as f64 / f64::from(1 << 20));
+            tracing::info!(
+                plugin = %id,
+                megabytes,
+                "compiling the plugin's component ({megabytes} MB) for this machine in the background; it loads when done"
+            );
+            runtime.compile(&candidate.source).await
+        };
+        let Some(registry) = registry.upgrade() else { return };
+        registry.load_after_compile(&id, compiled, started).await;
+    }
+    if let Some(registry) = registry.upgrade() {
+        registry.inner.compiles_running.send_replace(false);
     }
 }
 

@@ -58,6 +58,7 @@ impl Registry {
             ),
             (Some(plugin), _) if plugin.is_disabled_by_operator() => (PluginState::Disabled, self.kept_running(entry)),
             (Some(_), _) => (PluginState::Enabled, self.kept_running(entry)),
+            (None, _) if entry.compiling => (PluginState::Compiling, None),
             (None, _) if entry.error.is_some() => (PluginState::Failed, entry.error.clone()),
             (None, _) => (PluginState::Unloaded, None),
         };

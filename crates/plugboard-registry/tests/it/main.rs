@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, reason = "test helpers may unwrap like the tests they serve")]
 
+mod compiles;
 mod dependencies;
 mod discovery;
 mod events;
@@ -103,6 +104,11 @@ impl Setup {
 
     /// A registry over `store`, which the test keeps (to close it, say).
     async fn open_on(&self, store: Arc<dyn PluginStore>, config: RegistryConfig) -> Registry {
+        self.open_with_cache(store, config, shared_cache_dir()).await
+    }
+
+    /// A registry over `store` whose compiled-component cache is `cache`.
+    async fn open_with_cache(&self, store: Arc<dyn PluginStore>, config: RegistryConfig, cache: &Path) -> Registry {
         // The tests use the demonstration `example-tagger` (which ships disabled) as an
         // ordinary filter: as if an operator had enabled it once.
         if self.folder("example-tagger").is_dir() && store.plugin_record("example-tagger").await.unwrap().is_none() {
@@ -117,8 +123,7 @@ impl Setup {
             store.save_plugin_record(&record).await.unwrap();
         }
         let services = Services { kv: Arc::new(StoreKv::new(store.clone())), ..Services::default() };
-        let config_runtime =
-            RuntimeConfig { cache_dir: Some(shared_cache_dir().to_owned()), ..RuntimeConfig::default() };
+        let config_runtime = RuntimeConfig { cache_dir: Some(cache.to_owned()), ..RuntimeConfig::default() };
         let runtime = Runtime::new(config_runtime, services).unwrap();
         Registry::new(runtime, store, config)
     }

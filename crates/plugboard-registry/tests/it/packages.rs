@@ -51,7 +51,7 @@ struct Extra {
     size: Option<usize>,
 }
 
-fn key(name: &str) -> SigningKey {
+pub(crate) fn key(name: &str) -> SigningKey {
     SigningKey::read(&packages_root().join("keys").join(format!("{name}.key"))).unwrap()
 }
 
@@ -59,7 +59,7 @@ fn packages_root() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/packages")
 }
 
-fn trust() -> TrustStore {
+pub(crate) fn trust() -> TrustStore {
     let mut trust = TrustStore::new();
     trust.add(key("trusted").public());
     trust
@@ -81,7 +81,7 @@ pub(crate) fn package_of(plugin: &str, edits: &[(String, String)], build: impl F
     Package::pack(&folder).unwrap()
 }
 
-fn version_edit(plugin: &str, version: &str) -> (String, String) {
+pub(crate) fn version_edit(plugin: &str, version: &str) -> (String, String) {
     let text = std::fs::read_to_string(plugin_dir(plugin).join("plugin.toml")).unwrap();
     let line = text.lines().find(|line| line.starts_with("version")).unwrap().to_owned();
     (line, format!("version = \"{version}\""))
