@@ -308,3 +308,73 @@ async fn a_python_loop_and_a_javascript_allocation_bomb_are_stopped_by_the_limit
         assert_eq!((status, &answer["result"]), (200, &json!("pong")), "{id} after its faults: {answer}");
     }
 }
+
+/// The TypeScript notes plugin with a sidebar widget: its commands in chat, its tools
+/// through the API, its routes as the widget calls them, the widget's page, its health
+/// and self-test; a copy whose manifest does not grant `kv` is refused the store.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_typescript_notes_plugin_answers_in_chat_its_routes_and_its_widget() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = dir.path().join("plugins");
+    build_copy(&dir, &example("ts-widget"), &plugins, |_| {});
+    build_copy(&dir, &example("ts-widget"), &dir.path().join("nokv"), |folder| {
+        replace_in_manifest(folder, "id = \"ts-widget\"", "id = \"ts-widget-nokv\"");
+        replace_in_manifest(folder, "permissions = [\"kv\"]", "permissions = []");
+        // Slash commands are the server's namespace: the copy's must not clash.
+        replace_in_manifest(folder, "name = \"note\"\n", "name = \"nokv-note\"\n");
+        replace_in_manifest(folder, "name = \"notes\"\n", "name = \"nokv-notes\"\n");
+    });
+    let nokv = dir.path().join("nokv/ts-widget");
+    std::fs::rename(&nokv, plugins.join("ts-widget-nokv")).unwrap();
+    let (server, client) = serve(&dir, &plugins, &crate::nowhere_url()).await;
+    let entry = wait_loaded(&server, &client, "ts-widget").await;
+    assert_eq!(entry["state"], "enabled", "{entry}");
+    for hook in ["tools", "commands", "http", "events", "health", "self-test"] {
+        assert!(entry["hooks"].as_array().unwrap().contains(&json!(hook)), "{hook} in {entry}");
+    }
+    assert_eq!(entry["ui"][0]["mount"], "sidebar", "{entry}");
+
+    let (status, turn) = post(&server, &client, "/api/chat", json!({"message": "/note buy milk"})).await;
+    assert_eq!(status, 200, "{turn}");
+    assert_eq!(turn["reply"]["content"], "Noted (#1).", "{turn}");
+    let (status, answer) = post(
+        &server,
+        &client,
+        "/api/plugins/execute",
+        json!({"plugin_id": "ts-widget", "method": "add_note", "kwargs": {"text": "call Bo"}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    let result: Value = serde_json::from_str(answer["result"].as_str().unwrap()).unwrap();
+    assert_eq!(result, json!({"noted": "call Bo", "id": 2}));
+
+    // The routes the widget calls.
+    let notes = get(&server, &client, "/api/plugins/ts-widget/http/notes").await;
+    let texts: Vec<&str> = notes["notes"].as_array().unwrap().iter().filter_map(|note| note["text"].as_str()).collect();
+    assert_eq!(texts, ["call Bo", "buy milk"], "{notes}");
+    let (status, refused) = post(&server, &client, "/api/plugins/ts-widget/http/notes", json!({"text": "  "})).await;
+    assert_eq!(status, 400, "{refused}");
+    let deleted = client.delete(format!("{}/api/plugins/ts-widget/http/notes/1", server.base)).send().await.unwrap();
+    assert_eq!(deleted.status(), 200);
+    let (_, turn) = post(&server, &client, "/api/chat", json!({"message": "/notes"})).await;
+    assert_eq!(turn["reply"]["content"], "- call Bo (#2)", "{turn}");
+
+    // The widget's page, served sandboxed.
+    let page = client.get(format!("{}/api/plugins/ts-widget/ui/notes.html", server.base)).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.headers().contains_key("content-security-policy"));
+    assert!(page.text().await.unwrap().contains("/notes"), "the widget calls the plugin's routes");
+
+    let health = get(&server, &client, "/api/plugins/health").await;
+    assert_eq!(health["plugins"]["ts-widget"]["status"], "healthy", "{health}");
+    let (status, tested) = post(&server, &client, "/api/plugins/ts-widget/self-test", json!({})).await;
+    assert_eq!(status, 200, "{tested}");
+    assert_eq!(tested["passed"], true, "{tested}");
+
+    // Without `kv`, the store is refused with the host's message.
+    wait_loaded(&server, &client, "ts-widget-nokv").await;
+    let (status, answer) =
+        post(&server, &client, "/api/chat", json!({"message": "/run ts-widget-nokv buy milk"})).await;
+    let text = answer.to_string();
+    assert!(text.contains("needs permission `kv`"), "{status}: {answer}");
+}
