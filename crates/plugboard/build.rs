@@ -3,7 +3,6 @@
 //! files, the two SDKs with their build drivers and pinned tool lists, and the
 //! templates. `$OUT_DIR/embedded.rs` holds one `(path, bytes)` table per tree.
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 /// `(table name, folder, path prefix inside the table)`: every file below each folder,
@@ -38,11 +37,11 @@ fn main() {
     }
     let mut code = String::new();
     for (table, files) in &tables {
-        writeln!(code, "pub(crate) static {table}: &[(&str, &[u8])] = &[").unwrap();
+        code.push_str(&format!("pub(crate) static {table}: &[(&str, &[u8])] = &[\n"));
         for (name, path) in files {
-            writeln!(code, "    ({name:?}, include_bytes!({:?})),", path.display().to_string()).unwrap();
+            code.push_str(&format!("    ({name:?}, include_bytes!({:?})),\n", path.display().to_string()));
         }
-        writeln!(code, "];").unwrap();
+        code.push_str("];\n");
     }
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("embedded.rs");
     std::fs::write(out, code).expect("cannot write embedded.rs");

@@ -329,11 +329,11 @@ fn unit_tests(folder: &Path, manifest: &Manifest, language: Language) -> anyhow:
 
 /// The lines of a test run's output that count its tests.
 fn test_summary(language: Language, output: &str) -> String {
-    let lines = output.lines().map(str::trim);
+    let mut lines = output.lines().map(str::trim);
     let summary: Vec<&str> = match language {
         Language::Rust => lines.filter(|line| line.starts_with("test result:")).collect(),
         // pytest -q ends with `5 passed in 0.02s` (or `no tests ran`).
-        Language::Python => lines.filter(|line| !line.is_empty()).last().into_iter().collect(),
+        Language::Python => lines.rfind(|line| !line.is_empty()).into_iter().collect(),
         // node's test runner counts with `# tests 5`, `# pass 5`, ... (`ℹ` in a terminal).
         Language::Javascript | Language::Typescript => lines
             .filter_map(|line| line.strip_prefix("# ").or_else(|| line.strip_prefix("ℹ ")))
