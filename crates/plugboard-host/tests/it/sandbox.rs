@@ -331,3 +331,19 @@ async fn tools_of_other_plugins_are_reachable_only_through_dependencies() {
         "dependency `calculator` is at version 0.1.0, which does not satisfy `^0.2`"
     );
 }
+
+/// An instance whose memory grew past three quarters of the plugin's ceiling is not kept
+/// warm: a linear memory never shrinks, so the next call gets a fresh instance (one that
+/// stays small keeps serving).
+#[tokio::test]
+async fn an_instance_near_its_memory_ceiling_is_replaced_after_its_call() {
+    let runtime = runtime();
+    let plugin = load_with(&runtime, "host-probe", |m| format!("{m}\n[limits]\nmemory_mb = 16\n")).await;
+    let first = probe(&plugin, "calls", json!({})).await["ok"].as_u64().unwrap();
+    assert_eq!(probe(&plugin, "calls", json!({})).await["ok"], first + 1, "a warm instance serves again");
+    assert_eq!(probe(&plugin, "grow", json!({"mib": 4})).await["ok"], 4);
+    assert_eq!(probe(&plugin, "calls", json!({})).await["ok"], first + 3, "4 MiB of 16 keeps it warm");
+    assert_eq!(probe(&plugin, "grow", json!({"mib": 9})).await["ok"], 9);
+    assert_eq!(probe(&plugin, "calls", json!({})).await["ok"], 1, "past 12 MiB of 16 it was retired");
+    assert_eq!(probe(&plugin, "calls", json!({})).await["ok"], 2);
+}

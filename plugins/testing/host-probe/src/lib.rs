@@ -8,6 +8,14 @@ use serde_json::{Value, json};
 
 struct HostProbe;
 
+/// Calls served by this instance.
+static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+thread_local! {
+    /// Memory `grow` keeps.
+    static KEPT: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 fn report<T>(result: Result<T, HostError>, show: impl FnOnce(T) -> Value) -> String {
     match result {
         Ok(value) => json!({"ok": show(value)}),
@@ -39,8 +47,18 @@ impl Plugin for HostProbe {
     }
 
     fn call_tool(&mut self, _context: &CallContext, name: &str, a: Value) -> Result<String, String> {
+        CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(match name {
             "noop" => json!({"ok": null}).to_string(),
+            // How many calls this instance has served, this one included: 1 on a fresh one.
+            "calls" => json!({"ok": CALLS.load(std::sync::atomic::Ordering::Relaxed)}).to_string(),
+            // Grows the instance's memory by `mib` MiB and keeps it.
+            "grow" => {
+                let mib = a.get("mib").and_then(Value::as_u64).unwrap_or(1);
+                let block = vec![1u8; usize::try_from(mib).unwrap_or(1) << 20];
+                KEPT.with(|kept| kept.borrow_mut().push(block));
+                json!({"ok": mib}).to_string()
+            }
             "kv_get_many" => {
                 let count = a.get("count").and_then(Value::as_u64).unwrap_or(0);
                 for _ in 0..count {
