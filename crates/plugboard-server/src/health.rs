@@ -1,8 +1,8 @@
 //! Probes for load balancers and orchestrators: `GET /healthz` (the process answers) and
 //! `GET /readyz` (this server can take traffic: its database answers with the schema this
-//! build runs with, its plugins have loaded, and it is not shutting down). Neither needs
-//! sign-in, neither is rate limited or seen by the plugins' request middleware (they are
-//! outside `/api`), and `/healthz` touches nothing but the process.
+//! build runs with, its plugins have loaded, none is still compiling, and it is not shutting
+//! down). Neither needs sign-in, neither is rate limited or seen by the plugins' request
+//! middleware (they are outside `/api`), and `/healthz` touches nothing but the process.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -91,7 +91,7 @@ pub(crate) async fn healthz() -> Json<Health> {
 /// Whether this server can take traffic
 ///
 /// Ready when the database answers with the schema this build runs with, the plugins have
-/// loaded, and the server is not shutting down (it answers 503 from the shutdown signal on,
+/// loaded (none still compiling: the server serves meanwhile, without them), and the server is not shutting down (it answers 503 from the shutdown signal on,
 /// while requests in flight finish). For load balancers' readiness probes; no sign-in.
 #[utoipa::path(
     get,
@@ -111,6 +111,14 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
     }
     if !state.readiness.plugins_started.load(Ordering::Acquire) {
         not_ready.push(NotReady { check: "plugins", message: "the plugins are still loading".to_owned() });
+    }
+    let compiling = state.registry.compiling();
+    if !compiling.is_empty() {
+        let names = compiling.iter().map(|id| format!("`{id}`")).collect::<Vec<_>>().join(", ");
+        not_ready.push(NotReady {
+            check: "plugins",
+            message: format!("plugins still compiling, serving without them meanwhile: {names}"),
+        });
     }
     match tokio::time::timeout(DATABASE_PROBE_TIMEOUT, state.store.ready()).await {
         Ok(Ok(())) => {}

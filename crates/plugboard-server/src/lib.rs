@@ -150,11 +150,13 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Starts the registry (loads the enabled plugins, [`Registry::start`]) and then marks
-    /// the server's plugins ready for `/readyz`; starts the MCP servers (they connect in
-    /// the background).
+    /// Starts the registry (loads the enabled plugins) and then marks the server's plugins
+    /// started for `/readyz`; starts the MCP servers (they connect in the background).
+    /// Plugins not in the compiled cache are left to compile in the background
+    /// ([`Registry::start_without_waiting_for_compiles`]), so the server can serve at once;
+    /// `/readyz` answers 503 until they are done ([`Registry::compiles_finished`]).
     pub async fn start_plugins(&self) -> plugboard_registry::StartReport {
-        let report = self.registry.start().await;
+        let report = self.registry.start_without_waiting_for_compiles().await;
         self.readiness.mark_plugins_started();
         if let Err(error) = self.mcp.sync().await {
             tracing::warn!("cannot read the MCP servers added through the API; only the file's start: {error}");

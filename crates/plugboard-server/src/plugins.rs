@@ -7,7 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use plugboard_host::Plugin;
 use plugboard_manifest::PluginId;
-use plugboard_registry::Registry;
+use plugboard_registry::{PluginState, Registry};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa::ToSchema;
@@ -77,7 +77,10 @@ fn find(registry: &Registry, id: &str) -> Result<Plugin, ApiError> {
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "plugin_not_found", format!("no plugin `{id}` is loaded")))
 }
 
-/// A loaded plugin: its summary, manifest, settings (secrets left out) and scheduled tasks
+/// A loaded plugin: its summary, state, manifest, settings (secrets left out) and scheduled tasks
+///
+/// A plugin still compiling (its first load on this machine) is shown too, with `state`
+/// `compiling` and what its files say; it has no status, tools or settings until it loads.
 #[utoipa::path(
     get,
     path = "/api/plugins/{id}",
@@ -88,7 +91,7 @@ fn find(registry: &Registry, id: &str) -> Result<Plugin, ApiError> {
         (status = 200, description = "The plugin", body = Object),
         (status = 400, description = "Not a plugin id (`invalid_plugin_id`)", body = schemas::ApiError),
         (status = 401, description = "Not signed in", body = schemas::ApiError),
-        (status = 404, description = "No such plugin is loaded (`plugin_not_found`)", body = schemas::ApiError),
+        (status = 404, description = "No such plugin is loaded or compiling (`plugin_not_found`)", body = schemas::ApiError),
     )
 )]
 pub(crate) async fn plugin_details(
@@ -96,12 +99,34 @@ pub(crate) async fn plugin_details(
     AuthUser(_user): AuthUser,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let plugin = find(&state.registry, &id)?;
+    let plugin = match find(&state.registry, &id) {
+        Ok(plugin) => plugin,
+        Err(not_loaded) => return compiling_details(&state.registry, &id).ok_or(not_loaded).map(Json),
+    };
     let mut details = summary(&plugin);
+    if let Some(entry) = state.registry.entry(plugin.id()) {
+        details["state"] = json!(entry.state);
+        details["error"] = json!(entry.error);
+    }
     details["manifest"] = json!(plugin.manifest());
     details["settings"] = plugin.redacted_settings();
     details["tasks"] = json!(state.registry.tasks(plugin.id()).await?);
     Ok(Json(details))
+}
+
+/// What is known of plugin `id` while it waits for its compile: its files' description.
+fn compiling_details(registry: &Registry, id: &str) -> Option<Value> {
+    let id = PluginId::parse(id).ok()?;
+    let entry = registry.entry(&id).filter(|entry| entry.state == PluginState::Compiling)?;
+    Some(json!({
+        "id": entry.id,
+        "name": entry.name,
+        "version": entry.version,
+        "description": entry.description,
+        "state": entry.state,
+        "origin": entry.origin,
+        "dependencies": entry.dependencies,
+    }))
 }
 
 /// The health each loaded plugin reports

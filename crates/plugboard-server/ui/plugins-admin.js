@@ -137,6 +137,9 @@ function pluginCard(plugin, health, opened, installedPackage) {
     fact("Calls", `${plugin.status.calls ?? 0} calls, ${plugin.status.faults ?? 0} faults, breaker ${plugin.status.breaker?.state ?? "closed"}`);
   }
   fact("Problem", plugin.error ?? plugin.disabled_reason);
+  if (plugin.state === "compiling") {
+    fact("Loading", "Its component is being compiled for this server (the first start of this version); it loads by itself when done, meanwhile chats run without it.");
+  }
   const buttons = document.createElement("div");
   buttons.className = "buttons";
   const action = (label, path, className) => {
@@ -157,7 +160,9 @@ function pluginCard(plugin, health, opened, installedPackage) {
     // Permissions are listed above, so they are read before enabling.
     action("Enable", "enable");
   }
-  if (plugin.state !== "failed") action("Reload", "reload", "link");
+  // A compiling plugin loads by itself; reloading it would compile it a second time.
+  const usable = plugin.state !== "failed" && plugin.state !== "compiling";
+  if (usable) action("Reload", "reload", "link");
   // Only plugins installed from a package can be uninstalled; the others would be refused.
   if (installedPackage) {
     const uninstall = Object.assign(document.createElement("button"), { type: "button", className: "link", textContent: "Uninstall" });
@@ -175,7 +180,7 @@ function pluginCard(plugin, health, opened, installedPackage) {
     buttons.append(uninstall);
   }
   card.append(title, description, facts, buttons);
-  if (plugin.state !== "failed") {
+  if (usable) {
     if (plugin.schedules?.length) card.append(tasksSection(plugin, opened.tasks));
     card.append(settingsSection(plugin, opened.settings), docsSection(plugin, opened.docs));
   }

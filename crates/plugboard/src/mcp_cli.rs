@@ -54,6 +54,8 @@ pub(crate) async fn run(options: McpOptions) -> anyhow::Result<()> {
     .context("cannot serve MCP")?;
     // MCP servers' processes are started only when their tools are offered here.
     let report = if expose_mcp_servers { state.start_plugins().await } else { state.registry.start().await };
+    // A client lists the tools once it connects: every plugin's, compiled first.
+    state.registry.compiles_finished().await;
     tracing::info!(user = %user.username, loaded = report.loaded.len(), failed = report.failed.len(), "serving MCP on standard input and output");
     let (registry, mcp_servers) = (state.registry.clone(), state.mcp.clone());
     let served = serve_stdio(state, caller, crate::shutdown_signal()).await;

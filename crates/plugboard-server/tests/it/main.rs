@@ -8,6 +8,7 @@ mod approvals;
 mod auth;
 mod chat;
 mod cluster_limits;
+mod compiling;
 mod connections;
 mod conversations;
 mod errors;
@@ -35,7 +36,7 @@ use std::sync::{Arc, OnceLock};
 use plugboard_fixture_llm::FixtureLlm;
 use plugboard_host::RuntimeConfig;
 use plugboard_openai::{OpenAiConfig, OpenAiProvider};
-use plugboard_registry::RegistryConfig;
+use plugboard_registry::{RegistryConfig, StartReport};
 use plugboard_server::{AppBuilder, AppState, ServerConfig};
 use plugboard_store::testing::TestDatabase;
 use plugboard_store::{PgStore, SqliteStore, Store};
@@ -139,13 +140,30 @@ impl TestServer {
     /// Serves `store` on a free port, with the data folder `data` (the test plugins
     /// `plugins` copied into its `plugins/`, the plugin folder), the fixture model as the
     /// provider `fixture`, the shared compiled-plugin cache, and whatever `customise` sets
-    /// on the builder; every plugin started.
+    /// on the builder; every plugin started (compiles included).
     async fn serve(
         data: tempfile::TempDir,
         store: Arc<dyn Store>,
         plugins: &[&str],
         customise: impl FnOnce(AppBuilder) -> AppBuilder,
     ) -> TestServer {
+        let (server, report) = TestServer::serve_while_compiling(data, store, plugins, customise).await;
+        server.state.registry.compiles_finished().await;
+        for id in &report.compiling {
+            let entry = server.state.registry.entry(id).unwrap();
+            assert!(entry.error.is_none(), "{id} did not load once compiled: {:?}", entry.error);
+        }
+        server
+    }
+
+    /// [`TestServer::serve`] serving at once, as `plugboard serve` does, while the plugins
+    /// not in the compiled cache compile; with what the start did.
+    async fn serve_while_compiling(
+        data: tempfile::TempDir,
+        store: Arc<dyn Store>,
+        plugins: &[&str],
+        customise: impl FnOnce(AppBuilder) -> AppBuilder,
+    ) -> (TestServer, StartReport) {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let dir = data.path().join("plugins");
         std::fs::create_dir_all(&dir).unwrap();
@@ -176,7 +194,16 @@ impl TestServer {
             .await
             .unwrap();
         });
-        TestServer { base, client: reqwest::Client::new(), fixture, state, _data: data, _stop: stop, _database: None }
+        let server = TestServer {
+            base,
+            client: reqwest::Client::new(),
+            fixture,
+            state,
+            _data: data,
+            _stop: stop,
+            _database: None,
+        };
+        (server, report)
     }
 
     fn url(&self, path: &str) -> String {

@@ -139,7 +139,31 @@ fn start_server_with(dir: &tempfile::TempDir, env: &[(&str, &str)]) -> Server {
     };
     // Keep draining the log so the server never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
+    // It serves while the bundled plugins compile into this test's empty cache; the tests
+    // want them loaded.
+    wait_until_ready(&base);
     Server { child, base }
+}
+
+/// Waits (at most five minutes) until the server at `base` answers `/readyz` with 200.
+fn wait_until_ready(base: &str) {
+    use std::io::{Read as _, Write as _};
+    let address = base.trim_start_matches("http://");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    loop {
+        let mut answer = String::new();
+        if let Ok(mut stream) = std::net::TcpStream::connect(address) {
+            let request = format!("GET /readyz HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+            if stream.write_all(request.as_bytes()).is_ok() {
+                let _ = stream.read_to_string(&mut answer);
+            }
+        }
+        if answer.starts_with("HTTP/1.1 200") {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "{base} is not ready after five minutes: {answer}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
