@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use crate::languages::compiled_cache;
 use crate::packages::text;
 use crate::{Server, plugboard, signed_in_client, start_server_with};
 
@@ -21,11 +22,6 @@ fn example(name: &str) -> PathBuf {
 /// This file's fixture plugins, `tests/it/plugins/<name>`.
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/plugins").join(name)
-}
-
-/// Compiled components, shared by the tests and kept between runs.
-fn compiled_cache() -> PathBuf {
-    Path::new(env!("CARGO_TARGET_TMPDIR")).join("languages-compiled")
 }
 
 /// Copies the plugin folder `source` into `plugins` (without build outputs), lets `edit`

@@ -9,12 +9,12 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::packages::text;
+use crate::packages::{failed, succeeded, text};
 use crate::{plugboard, signed_in_client, start_server_with};
 
 /// Where compiled components are kept across the tests and runs (a Python or
 /// JavaScript component takes tens of seconds to compile).
-fn compiled_cache() -> PathBuf {
+pub(crate) fn compiled_cache() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("languages-compiled")
 }
 
@@ -23,26 +23,11 @@ fn run(dir: &tempfile::TempDir, args: &[&str]) -> Output {
 }
 
 fn ok(dir: &tempfile::TempDir, args: &[&str]) -> String {
-    let output = run(dir, args);
-    assert!(
-        output.status.success(),
-        "plugboard {}\nstdout: {}\nstderr: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
+    succeeded(run(dir, args), args)
 }
 
 fn fails(dir: &tempfile::TempDir, args: &[&str]) -> String {
-    let output = run(dir, args);
-    assert!(
-        !output.status.success(),
-        "plugboard {} should fail: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&output.stdout)
-    );
-    String::from_utf8(output.stderr).unwrap()
+    failed(run(dir, args), args)
 }
 
 /// `plugin new --lang <language>` → `test` → `package` (signed) → `install` → `plugin run`

@@ -22,7 +22,11 @@ fn run(dir: &tempfile::TempDir, args: &[&str]) -> Output {
 
 /// Runs a command that must succeed; returns its stdout.
 pub(crate) fn ok(dir: &tempfile::TempDir, args: &[&str]) -> String {
-    let output = run(dir, args);
+    succeeded(run(dir, args), args)
+}
+
+/// The stdout of `plugboard <args>`, which must have succeeded.
+pub(crate) fn succeeded(output: Output, args: &[&str]) -> String {
     assert!(
         output.status.success(),
         "plugboard {}\nstdout: {}\nstderr: {}",
@@ -35,7 +39,11 @@ pub(crate) fn ok(dir: &tempfile::TempDir, args: &[&str]) -> String {
 
 /// Runs a command that must fail; returns its stderr.
 fn fails(dir: &tempfile::TempDir, args: &[&str]) -> String {
-    let output = run(dir, args);
+    failed(run(dir, args), args)
+}
+
+/// The stderr of `plugboard <args>`, which must have failed.
+pub(crate) fn failed(output: Output, args: &[&str]) -> String {
     assert!(
         !output.status.success(),
         "plugboard {} should fail: {}",
