@@ -337,23 +337,23 @@ async fn the_typescript_notes_plugin_answers_in_chat_its_routes_and_its_widget()
         &server,
         &client,
         "/api/plugins/execute",
-        json!({"plugin_id": "ts-widget", "method": "add_note", "kwargs": {"text": "call Bo"}}),
+        json!({"plugin_id": "ts-widget", "method": "add_note", "kwargs": {"text": "call Zoë: €5 🌍"}}),
     )
     .await;
     assert_eq!(status, 200, "{answer}");
     let result: Value = serde_json::from_str(answer["result"].as_str().unwrap()).unwrap();
-    assert_eq!(result, json!({"noted": "call Bo", "id": 2}));
+    assert_eq!(result, json!({"noted": "call Zoë: €5 🌍", "id": 2}));
 
     // The routes the widget calls.
     let notes = get(&server, &client, "/api/plugins/ts-widget/http/notes").await;
     let texts: Vec<&str> = notes["notes"].as_array().unwrap().iter().filter_map(|note| note["text"].as_str()).collect();
-    assert_eq!(texts, ["call Bo", "buy milk"], "{notes}");
+    assert_eq!(texts, ["call Zoë: €5 🌍", "buy milk"], "{notes}");
     let (status, refused) = post(&server, &client, "/api/plugins/ts-widget/http/notes", json!({"text": "  "})).await;
     assert_eq!(status, 400, "{refused}");
     let deleted = client.delete(format!("{}/api/plugins/ts-widget/http/notes/1", server.base)).send().await.unwrap();
     assert_eq!(deleted.status(), 200);
     let (_, turn) = post(&server, &client, "/api/chat", json!({"message": "/notes"})).await;
-    assert_eq!(turn["reply"]["content"], "- call Bo (#2)", "{turn}");
+    assert_eq!(turn["reply"]["content"], "- call Zoë: €5 🌍 (#2)", "{turn}");
 
     // The widget's page, served sandboxed.
     let page = client.get(format!("{}/api/plugins/ts-widget/ui/notes.html", server.base)).send().await.unwrap();

@@ -113,14 +113,14 @@ async fn a_new_plugin_goes_from_template_to_chat(language: &str, files: &[&str])
     }
     let turn: Value = client
         .post(url("/api/chat"))
-        .json(&json!({"message": "/greet Grace"}))
+        .json(&json!({"message": "/greet Grâce 🌍"}))
         .send()
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
-    assert_eq!(turn["reply"]["content"], "Hello, Grace!", "{turn}");
+    assert_eq!(turn["reply"]["content"], "Hello, Grâce 🌍!", "{turn}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
