@@ -13,7 +13,9 @@
 //! The Python and JavaScript components are built by `plugboard plugin build`:
 //! `bench/languages.sh` builds them and passes their folders in `PLUGBOARD_BENCH_PYTHON`
 //! and `PLUGBOARD_BENCH_JS` (a language whose variable is unset is left out). Results in
-//! BENCHMARKS.md, "Plugins in Rust, Python and JavaScript".
+//! BENCHMARKS.md, "Plugins in Rust, Python and JavaScript". More builds of the same filter
+//! (of another tool version, say) join the run through `PLUGBOARD_BENCH_MORE`, as
+//! `name=folder` pairs separated by commas.
 //!
 //! ```sh
 //! bench/languages.sh --runs 3
@@ -47,6 +49,11 @@ fn languages() -> Vec<(&'static str, PathBuf)> {
             Some(folder) => found.push((name, PathBuf::from(folder))),
             None => eprintln!("{variable} unset: no {name} plugin (bench/languages.sh builds one)"),
         }
+    }
+    let more = std::env::var("PLUGBOARD_BENCH_MORE").unwrap_or_default();
+    for pair in more.split(',').filter(|pair| !pair.is_empty()) {
+        let (name, folder) = pair.split_once('=').expect("PLUGBOARD_BENCH_MORE holds name=folder pairs");
+        found.push((name.to_owned().leak(), PathBuf::from(folder)));
     }
     found
 }
