@@ -495,32 +495,18 @@ fn spawn_epoch_ticker(engine: Engine, tick: Duration, stop: Arc<AtomicBool>) -> 
 /// Logs, at load, each host interface a component imports without the permission to use
 /// it: the calls will fail, which is rarely what the author meant.
 fn warn_about_ungranted_imports(engine: &Engine, component: &wasmtime::component::Component, manifest: &Manifest) {
-    let needs: &[(&str, &[Permission])] = &[
-        ("plugboard:plugin/kv@", &[Permission::Kv]),
-        ("plugboard:plugin/http-client@", &[Permission::Network]),
-        ("plugboard:plugin/ai@", &[Permission::Ai]),
-        (
-            "plugboard:plugin/chat@",
-            &[
-                Permission::MessagesRead,
-                Permission::MessagesWrite,
-                Permission::ChannelsRead,
-                Permission::ChannelsWrite,
-                Permission::UsersRead,
-                Permission::FilesRead,
-                Permission::FilesWrite,
-            ],
-        ),
-    ];
     for (name, _) in component.component_type().imports(engine) {
-        for (prefix, permissions) in needs {
-            if name.starts_with(prefix) && !permissions.iter().any(|p| manifest.grants(*p)) {
-                let list = permissions.iter().map(|p| p.as_str()).collect::<Vec<_>>().join("` or `");
-                tracing::warn!(
-                    plugin = %manifest.id,
-                    "the component imports `{name}` but the manifest grants no `{list}` permission; those calls will be refused"
-                );
-            }
+        let Some(interface) = name.strip_prefix("plugboard:plugin/").and_then(|rest| rest.split('@').next()) else {
+            continue;
+        };
+        let permissions: Vec<Permission> =
+            Permission::ALL.into_iter().filter(|permission| permission.host_interface() == interface).collect();
+        if !permissions.is_empty() && !permissions.iter().any(|permission| manifest.grants(*permission)) {
+            let list = permissions.iter().map(|permission| permission.as_str()).collect::<Vec<_>>().join("` or `");
+            tracing::warn!(
+                plugin = %manifest.id,
+                "the component imports `{name}` but the manifest grants no `{list}` permission; those calls will be refused"
+            );
         }
     }
 }

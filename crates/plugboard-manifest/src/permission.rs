@@ -75,6 +75,24 @@ impl Permission {
         }
     }
 
+    /// The host interface whose calls it allows, as named in the WIT
+    /// (`plugboard:plugin/<name>`): `kv`, `chat` (every messages, channels, users and files
+    /// permission), `http-client` or `ai`.
+    pub fn host_interface(self) -> &'static str {
+        match self {
+            Permission::Kv => "kv",
+            Permission::MessagesRead
+            | Permission::MessagesWrite
+            | Permission::ChannelsRead
+            | Permission::ChannelsWrite
+            | Permission::UsersRead
+            | Permission::FilesRead
+            | Permission::FilesWrite => "chat",
+            Permission::Network => "http-client",
+            Permission::Ai => "ai",
+        }
+    }
+
     /// Parses the manifest spelling.
     pub fn parse(value: &str) -> Option<Permission> {
         Permission::ALL.into_iter().find(|permission| permission.as_str() == value)

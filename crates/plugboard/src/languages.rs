@@ -453,28 +453,12 @@ fn node_version() -> anyhow::Result<String> {
 /// for what it may not do (the SDK answers such calls with the host's own refusal), and
 /// the host sees no ungranted import to warn about.
 pub(crate) fn granted_imports(manifest: &plugboard_manifest::Manifest) -> Vec<&'static str> {
-    use plugboard_manifest::Permission;
-    let chat = [
-        Permission::MessagesRead,
-        Permission::MessagesWrite,
-        Permission::ChannelsRead,
-        Permission::ChannelsWrite,
-        Permission::UsersRead,
-        Permission::FilesRead,
-        Permission::FilesWrite,
-    ];
     let mut imports = vec!["log", "settings", "completion-sink"];
-    if manifest.grants(Permission::Kv) {
-        imports.push("kv");
-    }
-    if chat.iter().any(|permission| manifest.grants(*permission)) {
-        imports.push("chat");
-    }
-    if manifest.grants(Permission::Network) {
-        imports.push("http-client");
-    }
-    if manifest.grants(Permission::Ai) {
-        imports.push("ai");
+    for permission in plugboard_manifest::Permission::ALL {
+        let interface = permission.host_interface();
+        if manifest.grants(permission) && !imports.contains(&interface) {
+            imports.push(interface);
+        }
     }
     if !manifest.dependencies.is_empty() {
         imports.push("plugins");

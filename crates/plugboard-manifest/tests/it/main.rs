@@ -4,3 +4,4 @@
 
 mod cases;
 mod folders;
+mod permissions;
