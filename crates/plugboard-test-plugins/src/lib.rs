@@ -115,3 +115,24 @@ fn push_signed(out: &mut Vec<u8>, mut value: i32) {
         out.push(byte | 0x80);
     }
 }
+
+/// The files in a compiled cache folder with their inodes, sorted by name. A compile
+/// writes a new file and renames it over the name, so unchanged inodes mean nothing was
+/// compiled again: the file was only mapped.
+///
+/// # Panics
+/// When the folder or one of its files cannot be read.
+#[cfg(unix)]
+pub fn compiled_files(cache: &std::path::Path) -> Vec<(String, u64)> {
+    use std::os::unix::fs::MetadataExt as _;
+    let mut files: Vec<(String, u64)> = std::fs::read_dir(cache)
+        .unwrap_or_else(|error| panic!("{}: {error}", cache.display()))
+        .map(|entry| {
+            let entry = entry.unwrap_or_else(|error| panic!("{}: {error}", cache.display()));
+            let metadata = entry.metadata().unwrap_or_else(|error| panic!("{}: {error}", entry.path().display()));
+            (entry.file_name().to_string_lossy().into_owned(), metadata.ino())
+        })
+        .collect();
+    files.sort();
+    files
+}

@@ -2,34 +2,18 @@
 //! cache load in the background, in dependency order, while those compiled load at once;
 //! reloads, hot reloads and installs of a compiled component map it instead of compiling.
 
-use std::os::unix::fs::MetadataExt as _;
-use std::path::Path;
 use std::sync::Arc;
 
 use plugboard_host::RuntimeEvent;
 use plugboard_registry::{InstallOptions, PluginState, SyncOutcome};
 use plugboard_store::{PluginStore, SqliteStore};
-use plugboard_test_plugins::with_unused_code;
+use plugboard_test_plugins::{compiled_files, with_unused_code};
 
 use crate::packages::{key, package_of, trust, version_edit};
 use crate::{Setup, id, ids, stop};
 
 /// Functions of unused code that make a component's first compile take seconds.
 const UNUSED_FUNCTIONS: u32 = 1000;
-
-/// The files in `cache` with their inodes: a compile writes a new file and renames it over
-/// the name, so unchanged inodes mean nothing was compiled.
-fn cache_files(cache: &Path) -> Vec<(String, u64)> {
-    let mut files: Vec<(String, u64)> = std::fs::read_dir(cache)
-        .unwrap()
-        .map(|entry| {
-            let entry = entry.unwrap();
-            (entry.file_name().to_string_lossy().into_owned(), entry.metadata().unwrap().ino())
-        })
-        .collect();
-    files.sort();
-    files
-}
 
 async fn store_of(setup: &Setup) -> Arc<dyn PluginStore> {
     Arc::new(SqliteStore::open(&setup.db_path()).await.unwrap())
@@ -75,19 +59,19 @@ async fn plugins_still_to_compile_load_in_the_background_after_the_others_and_in
     assert!(answer.unwrap().contains("42"));
 
     // Reload, hot reload and install of components compiled already: nothing compiles.
-    let compiled = cache_files(cache.path());
+    let compiled = compiled_files(cache.path());
     registry.reload(&id("calculator")).await.unwrap();
-    assert_eq!(cache_files(cache.path()), compiled, "a reload maps the compiled file");
+    assert_eq!(compiled_files(cache.path()), compiled, "a reload maps the compiled file");
     setup.edit_manifest("calculator", |text| text.replace("version = \"0.1.0\"", "version = \"0.1.1\""));
     let outcome = registry.sync_folder(&setup.folder("calculator")).await.unwrap();
     assert!(matches!(outcome, SyncOutcome::Reloaded { .. }), "{outcome:?}");
-    assert_eq!(cache_files(cache.path()), compiled, "a hot reload maps the compiled file");
+    assert_eq!(compiled_files(cache.path()), compiled, "a hot reload maps the compiled file");
     let mut package = package_of("word-stats", &[version_edit("word-stats", "0.2.0")], |_| {});
     package.sign(&key("trusted"));
     let options = InstallOptions { trust: trust(), ..InstallOptions::default() };
     registry.install_package(&package.to_bytes().unwrap(), &options).await.unwrap();
     assert_eq!(registry.plugin(&id("word-stats")).unwrap().version().to_string(), "0.2.0");
-    assert_eq!(cache_files(cache.path()), compiled, "an install maps the compiled file");
+    assert_eq!(compiled_files(cache.path()), compiled, "an install maps the compiled file");
     stop(registry).await;
 }
 

@@ -2,14 +2,12 @@
 //! shows the plugin `compiling`, runs chat turns without it, and loads it when its compile
 //! is done; a reload then maps the compiled file instead of compiling again.
 
-use std::os::unix::fs::MetadataExt as _;
-use std::path::Path;
 use std::sync::Arc;
 
 use plugboard_host::{RuntimeConfig, RuntimeEvent};
 use plugboard_manifest::PluginId;
 use plugboard_store::{SqliteStore, Store};
-use plugboard_test_plugins::{copy_plugin_folder, plugin_dir, with_unused_code};
+use plugboard_test_plugins::{compiled_files, copy_plugin_folder, plugin_dir, with_unused_code};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -18,20 +16,6 @@ use crate::{TestServer, enable_before_start, send};
 /// Functions of unused code added to the tagger: a component of a few megabytes whose first
 /// compile takes seconds, far longer than the requests below that see it compiling.
 const UNUSED_FUNCTIONS: u32 = 2000;
-
-/// The compiled files in `cache` with their inodes: a compile writes a new file and renames
-/// it over the name, so an unchanged inode means the file was only mapped.
-fn compiled_files(cache: &Path) -> Vec<(String, u64)> {
-    let mut files: Vec<(String, u64)> = std::fs::read_dir(cache)
-        .unwrap()
-        .map(|entry| {
-            let entry = entry.unwrap();
-            (entry.file_name().to_string_lossy().into_owned(), entry.metadata().unwrap().ino())
-        })
-        .collect();
-    files.sort();
-    files
-}
 
 fn listed(list: &Value, id: &str) -> Value {
     list["plugins"].as_array().unwrap().iter().find(|plugin| plugin["id"] == id).cloned().unwrap_or(Value::Null)
