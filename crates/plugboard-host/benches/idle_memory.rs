@@ -28,7 +28,7 @@ use plugboard_host::api::{CallContext, FilterOutcome};
 use plugboard_host::{InstanceAllocator, Plugin, PluginSource, Runtime, RuntimeConfig, Services};
 use plugboard_manifest::parse_manifest;
 use plugboard_test_plugins::plugin_dir;
-use support::{child_results, difference, median, memory};
+use support::{child_results, median, memory_per_copy};
 
 /// The component measured instead of the tagger's, with the tagger's manifest.
 const COMPONENT_VARIABLE: &str = "PLUGBOARD_BENCH_COMPONENT";
@@ -100,26 +100,16 @@ async fn child(allocator: InstanceAllocator, cache: &Path, copies: usize) {
         RuntimeConfig { cache_dir: Some(cache.to_owned()), instance_allocator: allocator, ..RuntimeConfig::default() };
     let runtime = Runtime::new(config.clone(), Services::default()).unwrap();
     runtime.compile(&source(0)).await.unwrap();
-    let before = memory();
-    let mut plugins = Vec::new();
-    let mut after_first = BTreeMap::new();
-    for n in 0..copies {
-        let plugin = runtime.load(source(n), None).await.unwrap();
-        call(&plugin, &context).await;
-        assert_eq!(plugin.status().idle_instances, 1, "one warm idle instance");
-        plugins.push(plugin);
-        if n == 0 {
-            after_first = memory();
+    let plugins = memory_per_copy(copies, |n| {
+        let (runtime, context) = (&runtime, &context);
+        async move {
+            let plugin = runtime.load(source(n), None).await.unwrap();
+            call(&plugin, context).await;
+            assert_eq!(plugin.status().idle_instances, 1, "one warm idle instance");
+            plugin
         }
-    }
-    let after_all = memory();
-    for (name, value) in difference(&after_first, &before) {
-        println!("RESULT first_plugin_{name}_KiB {value}");
-    }
-    let further = u32::try_from(copies - 1).unwrap();
-    for (name, value) in difference(&after_all, &after_first) {
-        println!("RESULT each_further_plugin_{name}_KiB {}", value / f64::from(further));
-    }
+    })
+    .await;
     drop(plugins);
     drop(runtime);
 

@@ -34,7 +34,7 @@ use plugboard_host::api::{CallContext, FilterOutcome};
 use plugboard_host::{Plugin, PluginSource, Runtime, RuntimeConfig, Services};
 use plugboard_manifest::parse_manifest;
 use plugboard_test_plugins::plugin_dir;
-use support::{child_results, difference, median, memory, result};
+use support::{child_results, median, memory_per_copy, result};
 
 /// How long each kind of call is timed, after a warm-up.
 const CALL_TIME: Duration = Duration::from_secs(2);
@@ -147,26 +147,16 @@ async fn measure_memory(folder: &Path, cache: &Path, copies: usize) {
     let prompt = prompt();
     // The calls' process has filled the compiled cache: nothing compiles in this one.
     let runtime = runtime(cached(cache));
-    let before = memory();
-    let mut plugins = Vec::new();
-    let mut after_first = BTreeMap::new();
-    for n in 0..copies {
-        let plugin = runtime.load(source(folder, n), None).await.unwrap();
-        assert!(call(&plugin, &context, &prompt).await);
-        assert_eq!(plugin.status().idle_instances, 1, "one warm idle instance");
-        plugins.push(plugin);
-        if n == 0 {
-            after_first = memory();
+    memory_per_copy(copies, |n| {
+        let (runtime, context, prompt) = (&runtime, &context, &prompt);
+        async move {
+            let plugin = runtime.load(source(folder, n), None).await.unwrap();
+            assert!(call(&plugin, context, prompt).await);
+            assert_eq!(plugin.status().idle_instances, 1, "one warm idle instance");
+            plugin
         }
-    }
-    let after_all = memory();
-    for (name, value) in difference(&after_first, &before) {
-        result(&format!("first_plugin_{name}_KiB"), value);
-    }
-    let further = u32::try_from(copies - 1).unwrap();
-    for (name, value) in difference(&after_all, &after_first) {
-        result(&format!("each_further_plugin_{name}_KiB"), value / f64::from(further));
-    }
+    })
+    .await;
 }
 
 async fn measure_calls(folder: &Path, cache: &Path) {

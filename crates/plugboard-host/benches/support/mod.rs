@@ -60,3 +60,32 @@ pub(crate) fn median(values: &mut [f64]) -> f64 {
     let middle = values.len() / 2;
     if values.len().is_multiple_of(2) { (values[middle - 1] + values[middle]) / 2.0 } else { values[middle] }
 }
+
+/// Memory of `copies` idle plugins, each made by `load(n)` (which loads copy `n` and
+/// serves a call, leaving one warm instance) and kept: prints `first_plugin_<field>_KiB`,
+/// what the first one added, and `each_further_plugin_<field>_KiB`, (after the last −
+/// after the first) / (copies − 1). Returns the plugins, still loaded.
+pub(crate) async fn memory_per_copy<P, F, Fut>(copies: usize, mut load: F) -> Vec<P>
+where
+    F: FnMut(usize) -> Fut,
+    Fut: std::future::Future<Output = P>,
+{
+    let before = memory();
+    let mut plugins = Vec::new();
+    let mut after_first = BTreeMap::new();
+    for n in 0..copies {
+        plugins.push(load(n).await);
+        if n == 0 {
+            after_first = memory();
+        }
+    }
+    let after_all = memory();
+    for (name, value) in difference(&after_first, &before) {
+        result(&format!("first_plugin_{name}_KiB"), value);
+    }
+    let further = u32::try_from(copies - 1).unwrap();
+    for (name, value) in difference(&after_all, &after_first) {
+        result(&format!("each_further_plugin_{name}_KiB"), value / f64::from(further));
+    }
+    plugins
+}
